@@ -1,0 +1,30 @@
+# cython: language_level=3
+"""Abstract base of the per-side data structures (see side.pxd for the contract)."""
+
+
+cdef class Side:
+    def __cinit__(self):
+        self.count = 0
+        self.best_key = EMPTY_KEY
+        self.best_qty = 0
+
+    cdef int reserve(self, Py_ssize_t extra) except -1:
+        raise NotImplementedError
+
+    cdef void set(self, int64_t key, int64_t qty) noexcept:
+        pass
+
+    cdef int64_t get(self, int64_t key) noexcept:
+        return 0
+
+    cdef void clear(self) noexcept:
+        pass
+
+    cdef Py_ssize_t fill(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept:
+        return 0
+
+    cdef void trim(self, Py_ssize_t depth) noexcept:
+        pass
+
+    cdef int check(self) except -1:
+        raise NotImplementedError

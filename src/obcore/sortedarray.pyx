@@ -1,0 +1,140 @@
+# cython: language_level=3
+"""Sorted-array side: two parallel C arrays, keys descending, best key at the end.
+
+Invariants: keys[0] > keys[1] > ... > keys[count-1]; every qtys[i] > 0;
+best_key == keys[count-1] and best_qty == qtys[count-1] when count > 0.
+"""
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.stdint cimport int64_t
+from libc.string cimport memmove
+
+from obcore.side cimport EMPTY_KEY, Side
+
+
+cdef class SortedArraySide(Side):
+    def __dealloc__(self):
+        PyMem_Free(self.keys)
+        PyMem_Free(self.qtys)
+        self.keys = NULL
+        self.qtys = NULL
+
+    cdef int reserve(self, Py_ssize_t extra) except -1:
+        cdef Py_ssize_t need = self.count + extra
+        cdef Py_ssize_t cap = self.cap
+        cdef int64_t* k
+        cdef int64_t* q
+        if need <= cap:
+            return 0
+        if cap < 64:
+            cap = 64
+        while cap < need:
+            cap *= 2
+        k = <int64_t*>PyMem_Realloc(self.keys, cap * sizeof(int64_t))
+        if k is NULL:
+            raise MemoryError()
+        self.keys = k
+        q = <int64_t*>PyMem_Realloc(self.qtys, cap * sizeof(int64_t))
+        if q is NULL:
+            raise MemoryError()
+        self.qtys = q
+        self.cap = cap
+        return 0
+
+    cdef Py_ssize_t _find(self, int64_t key) noexcept nogil:
+        # First index whose key is <= key (keys descending). Scans back from the best end
+        # first: most updates land within a few levels of the touch.
+        cdef Py_ssize_t n = self.count
+        cdef Py_ssize_t i = n - 1
+        cdef Py_ssize_t stop = n - 8 if n > 8 else 0
+        cdef Py_ssize_t lo, hi, mid
+        cdef int64_t* keys = self.keys
+        while i >= stop:
+            if keys[i] >= key:
+                return i if keys[i] == key else i + 1
+            i -= 1
+        if stop == 0:
+            return 0
+        lo = 0
+        hi = stop
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] > key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    cdef void set(self, int64_t key, int64_t qty) noexcept:
+        cdef Py_ssize_t n = self.count
+        cdef Py_ssize_t i = self._find(key)
+        cdef int64_t* keys = self.keys
+        cdef int64_t* qtys = self.qtys
+        if i < n and keys[i] == key:
+            if qty == 0:
+                memmove(keys + i, keys + i + 1, (n - i - 1) * sizeof(int64_t))
+                memmove(qtys + i, qtys + i + 1, (n - i - 1) * sizeof(int64_t))
+                n -= 1
+                self.count = n
+            else:
+                qtys[i] = qty
+        elif qty != 0:
+            memmove(keys + i + 1, keys + i, (n - i) * sizeof(int64_t))
+            memmove(qtys + i + 1, qtys + i, (n - i) * sizeof(int64_t))
+            keys[i] = key
+            qtys[i] = qty
+            n += 1
+            self.count = n
+        else:
+            return
+        if n:
+            self.best_key = keys[n - 1]
+            self.best_qty = qtys[n - 1]
+        else:
+            self.best_key = EMPTY_KEY
+            self.best_qty = 0
+
+    cdef int64_t get(self, int64_t key) noexcept:
+        cdef Py_ssize_t i = self._find(key)
+        if i < self.count and self.keys[i] == key:
+            return self.qtys[i]
+        return 0
+
+    cdef void clear(self) noexcept:
+        self.count = 0
+        self.best_key = EMPTY_KEY
+        self.best_qty = 0
+
+    cdef Py_ssize_t fill(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept:
+        cdef Py_ssize_t m = self.count if self.count < n else n
+        cdef Py_ssize_t j
+        cdef Py_ssize_t last = self.count - 1
+        for j in range(m):
+            keys[j] = self.keys[last - j]
+            qtys[j] = self.qtys[last - j]
+        return m
+
+    cdef void trim(self, Py_ssize_t depth) noexcept:
+        cdef Py_ssize_t drop = self.count - depth
+        if drop <= 0:
+            return
+        memmove(self.keys, self.keys + drop, depth * sizeof(int64_t))
+        memmove(self.qtys, self.qtys + drop, depth * sizeof(int64_t))
+        self.count = depth
+        if depth == 0:
+            self.best_key = EMPTY_KEY
+            self.best_qty = 0
+
+    cdef int check(self) except -1:
+        cdef Py_ssize_t i
+        cdef Py_ssize_t n = self.count
+        for i in range(n):
+            if self.qtys[i] <= 0:
+                raise AssertionError(f"sortedarray: level {i} has qty {self.qtys[i]} <= 0")
+            if i and self.keys[i - 1] <= self.keys[i]:
+                raise AssertionError(f"sortedarray: keys not descending at {i}")
+        if n:
+            if self.best_key != self.keys[n - 1] or self.best_qty != self.qtys[n - 1]:
+                raise AssertionError("sortedarray: cached best differs from the array")
+        elif self.best_key != EMPTY_KEY or self.best_qty != 0:
+            raise AssertionError("sortedarray: empty side has a cached best")
+        return 0
