@@ -1,0 +1,438 @@
+"""Seeded generator of realistic Bybit v5 orderbook streams, as raw frame text.
+
+The frames are byte-compatible with what Bybit's public WebSocket sends on
+``orderbook.{depth}.{symbol}``: compact JSON, key order
+``topic, type, ts, data{s, b, a, u, seq}, cts``, prices and sizes as decimal strings
+(linear: the tick's number of decimals, e.g. ``"65000.0"`` for tick ``"0.1"``; spot:
+trailing zeros stripped, e.g. ``"29328"``; sizes with the lot's decimals; a delete is
+size ``"0"``), bids best first (descending) and asks best first (ascending).
+
+What the stream looks like, and why:
+
+- The first frame is a snapshot of ``depth`` levels a side; every later frame is a
+  delta with ``u`` one higher than the previous frame (snapshots included), and a
+  monotonic but non-contiguous ``seq``, as on Bybit.
+- Each delta changes about ``levels_per_delta`` levels, concentrated near the touch
+  (the level index from the best price is geometric), because that is where real books
+  change and where a tree or array pays most.
+- About ``delete_ratio`` of the level changes are deletes; inserts balance them so the
+  book stays near ``depth`` levels a side, and levels pushed past ``depth`` are deleted
+  (Bybit only shows the top ``depth``).
+- The touch drifts: some deltas consume the best levels on one side and improve the
+  other, so the best price random-walks and a structure cannot assume a fixed centre.
+- A delta never deletes an absent level, never repeats a price within one side, and the
+  book after every frame is never crossed.
+- Optional periodic snapshots (``snapshot_every``) re-send the whole book, which a
+  consumer must treat as a replacement.
+
+Everything is integer arithmetic on ticks and lots, and the output depends only on the
+arguments: the same seed always gives the same frames.
+
+Examples
+--------
+>>> from obcore.synthetic import generate_frames
+>>> frames = list(generate_frames(depth=50, messages=3, seed=1))
+>>> frames[0][:60]
+'{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":17000'
+>>> len(frames)
+3
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left, insort
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+__all__ = ["SyntheticStream", "generate_frames", "decimal_scale"]
+
+_CATEGORIES = ("linear", "spot")
+
+
+def decimal_scale(value: str, what: str) -> tuple[int, int]:
+    """Return ``(units, decimals)`` such that ``value == units / 10**decimals`` exactly.
+
+    Parameters
+    ----------
+    value : str
+        A positive decimal string such as ``"0.1"`` or ``"0.010"``. The number of
+        decimals is taken as written, so ``"0.10"`` has two (Bybit's priceScale).
+    what : str
+        The name of the field, used in error messages.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is not a plain positive decimal string.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a decimal string, got {type(value).__name__}: {value!r}")
+    text = value.strip()
+    whole, dot, frac = text.partition(".")
+    if not whole.isdigit() or (dot and not frac.isdigit()) or text != value:
+        raise ValueError(f"{what} must be a plain decimal string like '0.1', got {value!r}")
+    units = int(whole + frac)
+    if units <= 0:
+        raise ValueError(f"{what} must be positive, got {value!r}")
+    return units, len(frac)
+
+
+def _ticks_of(price: str, tick_units: int, tick_decimals: int, what: str) -> int:
+    try:
+        d = Decimal(price)
+    except (InvalidOperation, TypeError) as e:
+        raise ValueError(f"{what} must be a decimal string, got {price!r}") from e
+    scaled = d.scaleb(tick_decimals)
+    if scaled != scaled.to_integral_value() or int(scaled) % tick_units:
+        raise ValueError(f"{what} {price!r} is not a multiple of the tick size")
+    ticks = int(scaled) // tick_units
+    if ticks <= 0:
+        raise ValueError(f"{what} must be positive, got {price!r}")
+    return ticks
+
+
+def _formatter(units: int, decimals: int, strip: bool):
+    """Return a function formatting an integer count of steps as Bybit's decimal string."""
+    if decimals == 0:
+        return lambda n: str(n * units)
+    scale = 10**decimals
+
+    if not strip:
+        def fmt(n: int) -> str:
+            q, r = divmod(n * units, scale)
+            return f"{q}.{r:0{decimals}d}"
+    else:
+        def fmt(n: int) -> str:
+            q, r = divmod(n * units, scale)
+            if r == 0:
+                return str(q)
+            return f"{q}.{r:0{decimals}d}".rstrip("0")
+    return fmt
+
+
+class SyntheticStream:
+    """A seeded Bybit v5 orderbook stream; iterate it for raw frame strings.
+
+    The generator's own book (``bids_lots`` / ``asks_lots``, integer ticks to integer
+    lots) is the ground truth after the frames produced so far, so a test can compare a
+    replayed book against it.
+
+    Parameters
+    ----------
+    symbol : str
+        Instrument name, used in the topic and ``data.s``.
+    tick_size, lot_size : str
+        Decimal strings; prices and sizes are formatted from them exactly.
+    depth : int
+        Levels a side that the stream maintains (50, 200, 1000 on Bybit; any value
+        >= 1 works, e.g. 10,000 for scaling benchmarks). Depth 1 streams are
+        snapshots only, as on Bybit.
+    messages : int
+        Number of frames, the initial snapshot included.
+    seed : int
+        Random seed; the frames are a pure function of all arguments.
+    levels_per_delta : int
+        Mean number of level changes per delta.
+    delete_ratio : float
+        Approximate fraction of level changes that are deletes (0 <= r < 0.5).
+    snapshot_every : int
+        Re-send a full snapshot every this many frames (0: only the first frame).
+    start_price : str
+        Best bid at the start (the best ask is one tick above).
+    start_ts_ms, interval_ms : int
+        ``ts`` of the first frame and the spacing between frames, in milliseconds.
+    category : {"linear", "spot"}
+        Controls price formatting (fixed decimals vs trailing zeros stripped).
+    start_update_id : int
+        ``u`` of the first frame. Must not be 1 unless you mean a restart snapshot.
+    """
+
+    def __init__(
+        self,
+        *,
+        symbol: str = "BTCUSDT",
+        tick_size: str = "0.1",
+        lot_size: str = "0.001",
+        depth: int = 200,
+        messages: int = 1000,
+        seed: int = 0,
+        levels_per_delta: int = 11,
+        delete_ratio: float = 0.25,
+        snapshot_every: int = 0,
+        start_price: str = "65000.0",
+        start_ts_ms: int = 1_700_000_000_000,
+        interval_ms: int = 20,
+        category: str = "linear",
+        start_update_id: int = 80_000_000,
+    ) -> None:
+        if category not in _CATEGORIES:
+            raise ValueError(f"category must be one of {_CATEGORIES}, got {category!r}")
+        if not isinstance(symbol, str) or not symbol or '"' in symbol or "\\" in symbol:
+            raise ValueError(f"symbol must be a non-empty plain string, got {symbol!r}")
+        for name, v, lo in (("depth", depth, 1), ("messages", messages, 0),
+                            ("levels_per_delta", levels_per_delta, 1),
+                            ("snapshot_every", snapshot_every, 0),
+                            ("interval_ms", interval_ms, 0), ("start_ts_ms", start_ts_ms, 0),
+                            ("start_update_id", start_update_id, 1)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        if not 0.0 <= float(delete_ratio) < 0.5:
+            raise ValueError(f"delete_ratio must be in [0, 0.5), got {delete_ratio!r}")
+        self.symbol = symbol
+        self.category = category
+        self.depth = depth
+        self.messages = messages
+        self.seed = seed
+        self.levels_per_delta = levels_per_delta
+        self.delete_ratio = float(delete_ratio)
+        self.snapshot_every = snapshot_every
+        self.start_ts_ms = start_ts_ms
+        self.interval_ms = interval_ms
+        self.start_update_id = start_update_id
+        self.tick_size = tick_size
+        self.lot_size = lot_size
+        self.topic = f"orderbook.{depth}.{symbol}"
+        tick_units, tick_decimals = decimal_scale(tick_size, "tick_size")
+        lot_units, lot_decimals = decimal_scale(lot_size, "lot_size")
+        self.start_price_ticks = _ticks_of(start_price, tick_units, tick_decimals, "start_price")
+        self.price_str = _formatter(tick_units, tick_decimals, strip=category == "spot")
+        self.size_str = _formatter(lot_units, lot_decimals, strip=False)
+        # Ground truth after the frames generated so far (ticks -> lots).
+        self.bids_lots: dict[int, int] = {}
+        self.asks_lots: dict[int, int] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        return self.frames()
+
+    # -- the generator ---------------------------------------------------------------
+
+    def frames(self) -> Iterator[str]:
+        """Yield the frames, resetting the ground-truth book first.
+
+        Yields
+        ------
+        str
+            One raw Bybit v5 orderbook frame (compact JSON, no trailing newline).
+        """
+        rng = random.Random(self.seed)
+        bids = self.bids_lots
+        asks = self.asks_lots
+        bids.clear()
+        asks.clear()
+        # Sorted ascending tick lists alongside the dicts: the best bid is bid_keys[-1],
+        # the best ask ask_keys[0]; index i from the touch is bid_keys[-1 - i] / ask_keys[i].
+        bid_keys: list[int] = []
+        ask_keys: list[int] = []
+        self._seed_book(rng, bids, asks, bid_keys, ask_keys)
+
+        u = self.start_update_id
+        seq = rng.randrange(10_000_000_000, 60_000_000_000)
+        ts = self.start_ts_ms
+        for i in range(self.messages):
+            snapshot = i == 0 or self.depth == 1 or (
+                self.snapshot_every and i % self.snapshot_every == 0)
+            if snapshot:
+                if i and self.depth > 1:
+                    # Let the book evolve between snapshots so a re-sent snapshot differs.
+                    self._delta(rng, bids, asks, bid_keys, ask_keys)
+                b = [(p, bids[p]) for p in reversed(bid_keys)]
+                a = [(p, asks[p]) for p in ask_keys]
+            else:
+                changes_b, changes_a = self._delta(rng, bids, asks, bid_keys, ask_keys)
+                b = sorted(changes_b.items(), reverse=True)
+                a = sorted(changes_a.items())
+            cts = ts - rng.randrange(1, 4)
+            yield self._frame("snapshot" if snapshot else "delta", ts, b, a, u, seq, cts)
+            u += 1
+            seq += rng.randrange(1, 60)
+            ts += self.interval_ms
+
+    def _frame(self, kind, ts, b, a, u, seq, cts) -> str:
+        ps = self.price_str
+        ss = self.size_str
+        bt = ",".join([f'["{ps(p)}","{ss(q) if q else "0"}"]' for p, q in b])
+        at = ",".join([f'["{ps(p)}","{ss(q) if q else "0"}"]' for p, q in a])
+        return (f'{{"topic":"{self.topic}","type":"{kind}","ts":{ts},'
+                f'"data":{{"s":"{self.symbol}","b":[{bt}],"a":[{at}],"u":{u},"seq":{seq}}},'
+                f'"cts":{cts}}}')
+
+    def _size(self, rng: random.Random, index: int) -> int:
+        # Heavy-tailed sizes, larger away from the touch, as in real books.
+        return 1 + int(rng.paretovariate(1.3) * 40 * (1 + index / 20)) % 500_000
+
+    def _seed_book(self, rng, bids, asks, bid_keys, ask_keys) -> None:
+        best_bid = self.start_price_ticks
+        best_ask = best_bid + 1
+        # Dense near the touch, gappier further out.
+        p = best_bid
+        while len(bid_keys) < self.depth and p > 0:
+            bids[p] = self._size(rng, len(bid_keys))
+            bid_keys.append(p)
+            p -= 1 + (rng.random() < 0.15 + 0.5 * len(bid_keys) / self.depth)
+        bid_keys.reverse()
+        p = best_ask
+        while len(ask_keys) < self.depth:
+            asks[p] = self._size(rng, len(ask_keys))
+            ask_keys.append(p)
+            p += 1 + (rng.random() < 0.15 + 0.5 * len(ask_keys) / self.depth)
+
+    def _near_index(self, rng: random.Random, n: int) -> int:
+        # Geometric level index from the touch: ~half of the changes within 3 levels.
+        i = int(rng.expovariate(0.22))
+        return i if i < n else rng.randrange(n)
+
+    def _delta(self, rng, bids, asks, bid_keys, ask_keys):
+        """Mutate the ground truth by one delta; return the changes per side (0 = delete)."""
+        ch_b: dict[int, int] = {}
+        ch_a: dict[int, int] = {}
+        mean = self.levels_per_delta
+        target = max(1, round(rng.gauss(mean, mean / 3)))
+
+        # Prices inserted by this delta: deleting one again (the depth trim can) must
+        # drop the change, not send a delete of a level the consumer never had.
+        fresh: set[tuple[bool, int]] = set()
+
+        def delete(side_keys, side, ch, p):
+            del side[p]
+            del side_keys[bisect_left(side_keys, p)]
+            key = (ch is ch_b, p)
+            if key in fresh:
+                fresh.discard(key)
+                del ch[p]
+            else:
+                ch[p] = 0
+
+        def put(side_keys, side, ch, p, q):
+            if p not in side:
+                insort(side_keys, p)
+                if p not in ch:
+                    fresh.add((ch is ch_b, p))
+            side[p] = q
+            ch[p] = q
+
+        def rebalance(is_bid):
+            # Bybit shows only the top `depth` levels: trim what an insert pushed out,
+            # refill from beyond the visible window what a delete uncovered.
+            keys, side, ch = (bid_keys, bids, ch_b) if is_bid else (ask_keys, asks, ch_a)
+            while len(keys) > self.depth:
+                delete(keys, side, ch, keys[0] if is_bid else keys[-1])
+            while 0 < len(keys) < self.depth:
+                p = keys[0] - 1 - (rng.random() < 0.5) if is_bid else \
+                    keys[-1] + 1 + (rng.random() < 0.5)
+                if p <= 0:
+                    break
+                put(keys, side, ch, p, self._size(rng, len(keys)))
+
+        # Touch move: consume the best level(s) of one side and improve the other.
+        if rng.random() < 0.3 and bid_keys and ask_keys:
+            k = 1 + (rng.random() < 0.3)
+            if rng.random() < 0.5:
+                floor = ask_keys[0] + k
+                while ask_keys and ask_keys[0] < floor and len(ask_keys) > 1:
+                    delete(ask_keys, asks, ch_a, ask_keys[0])
+                p = ask_keys[0] - 1 - (rng.random() < 0.2)
+                if p > bid_keys[-1]:
+                    put(bid_keys, bids, ch_b, p, self._size(rng, 0))
+            else:
+                ceil = bid_keys[-1] - k
+                while bid_keys and bid_keys[-1] > ceil and len(bid_keys) > 1:
+                    delete(bid_keys, bids, ch_b, bid_keys[-1])
+                p = bid_keys[-1] + 1 + (rng.random() < 0.2)
+                if p < ask_keys[0]:
+                    put(ask_keys, asks, ch_a, p, self._size(rng, 0))
+            rebalance(True)
+            rebalance(False)
+
+        # Each random insert or delete costs a second change at the tail (trim/refill),
+        # so a fraction p of each gives 2p / (1 + 2p) deletes overall: solve for p.
+        p_del = self.delete_ratio / (2 - 2 * self.delete_ratio)
+        tries = 0
+        while len(ch_b) + len(ch_a) < target and tries < 8 * target:
+            tries += 1
+            is_bid = rng.random() < 0.5
+            keys, side, ch = (bid_keys, bids, ch_b) if is_bid else (ask_keys, asks, ch_a)
+            n = len(keys)
+            r = rng.random()
+            i = self._near_index(rng, n)
+            if r < p_del and n > 1:
+                p = keys[-1 - i] if is_bid else keys[i]
+                if p in ch:
+                    continue
+                delete(keys, side, ch, p)
+                rebalance(is_bid)
+            elif r < 2 * p_del or n == 0:
+                # Insert at a vacant tick near index i, never crossing the other side.
+                if is_bid:
+                    limit = ask_keys[0] - 1 if ask_keys else None
+                    p = (keys[-1 - i] if n else self.start_price_ticks) + (1 if i == 0 else -1)
+                    if limit is not None and p > limit:
+                        p = limit
+                    step = -1
+                else:
+                    limit = bid_keys[-1] + 1 if bid_keys else None
+                    p = (keys[i] if n else self.start_price_ticks + 1) + (-1 if i == 0 else 1)
+                    if limit is not None and p < limit:
+                        p = limit
+                    step = 1
+                for _ in range(64):
+                    if p > 0 and p not in side and p not in ch:
+                        break
+                    p += step
+                else:
+                    continue
+                if p <= 0:
+                    continue
+                put(keys, side, ch, p, self._size(rng, i))
+                rebalance(is_bid)
+            elif n:
+                p = keys[-1 - i] if is_bid else keys[i]
+                if p in ch:
+                    continue
+                old = side[p]
+                q = max(1, old + int(rng.gauss(0, 1 + old / 2)))
+                if q == old:
+                    q = old + 1
+                put(keys, side, ch, p, q)
+
+        rebalance(True)
+        rebalance(False)
+        return ch_b, ch_a
+
+
+def generate_frames(
+    *,
+    symbol: str = "BTCUSDT",
+    tick_size: str = "0.1",
+    lot_size: str = "0.001",
+    depth: int = 200,
+    messages: int = 1000,
+    seed: int = 0,
+    levels_per_delta: int = 11,
+    delete_ratio: float = 0.25,
+    snapshot_every: int = 0,
+    start_price: str = "65000.0",
+    start_ts_ms: int = 1_700_000_000_000,
+    interval_ms: int = 20,
+    category: str = "linear",
+    start_update_id: int = 80_000_000,
+) -> Iterator[str]:
+    """Yield a seeded, realistic Bybit v5 orderbook stream as raw frame strings.
+
+    The first frame is a snapshot; the rest are deltas with ``u`` incremented by one per
+    frame, plus a snapshot every ``snapshot_every`` frames if asked. See
+    :class:`SyntheticStream` for the parameters and the module docstring for the shape
+    of the stream.
+
+    Returns
+    -------
+    Iterator[str]
+        ``messages`` frames, each compact JSON exactly as Bybit sends it.
+    """
+    return SyntheticStream(
+        symbol=symbol, tick_size=tick_size, lot_size=lot_size, depth=depth,
+        messages=messages, seed=seed, levels_per_delta=levels_per_delta,
+        delete_ratio=delete_ratio, snapshot_every=snapshot_every, start_price=start_price,
+        start_ts_ms=start_ts_ms, interval_ms=interval_ms, category=category,
+        start_update_id=start_update_id,
+    ).frames()
