@@ -4,3 +4,6 @@ from obcore.sortedarray import SortedArraySide
 KINDS = {
     "sortedarray": SortedArraySide,
 }
+
+# The fastest variant on the replay benchmark (benchmarks/, docs/performance.md).
+DEFAULT_KIND = "sortedarray"

@@ -1,0 +1,641 @@
+/* Exact decimal and Bybit v5 orderbook-frame parsing, in C, without floats.
+ *
+ * A scale is a grid step written as mant * 10^-dec ("0.1" -> 1,1; "0.50" -> 50,2; "5" -> 5,0).
+ * A decimal string is parsed to an integer number of 10^-dec units, then divided by mant;
+ * a nonzero remainder (or nonzero digits past dec) means the value is off the grid.
+ *
+ * The frame parser validates the whole JSON text and stages every level into caller-owned
+ * buffers before anything touches a book, so a bad frame is rejected without side effects.
+ * It never reads outside [buf, buf + len) and never recurses deeper than OB_MAX_DEPTH.
+ */
+#ifndef OBCORE_PARSE_H
+#define OBCORE_PARSE_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OB_OK 0
+#define OB_MALFORMED 1
+#define OB_OFF_GRID 2
+#define OB_NEGATIVE 3
+#define OB_OVERFLOW 4
+#define OB_NOMEM 5
+#define OB_FRAME 6
+
+#define OB_SNAPSHOT 1
+#define OB_DELTA 2
+
+#define OB_MAX_DEPTH 64
+
+typedef struct {
+    int64_t mant;
+    int dec;
+} ob_scale;
+
+static const int64_t ob_pow10[19] = {
+    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL,
+    1000000000LL, 10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL,
+    100000000000000LL, 1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
+    1000000000000000000LL};
+
+/* Parse s[0..n) as a non-negative decimal on the grid `sc`; store grid units in *out.
+ * Grammar: digits+ ('.' digits+)?  -- no sign, exponent, spaces or leading '+'.
+ * The most basic problem wins: malformed, then negative, then overflow, then off-grid. */
+static inline int ob_parse_scaled(const char *s, size_t n, const ob_scale *sc, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0, overflow = 0, offgrid = 0, nfrac = 0;
+    int64_t v = 0;
+    size_t start;
+    if (n && s[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    start = i;
+    while (i < n && (unsigned char)(s[i] - '0') < 10) {
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
+            overflow = 1;
+        i++;
+    }
+    if (i == start)
+        return OB_MALFORMED;
+    if (i < n && s[i] == '.') {
+        size_t fstart = ++i;
+        while (i < n && (unsigned char)(s[i] - '0') < 10) {
+            if (nfrac < sc->dec) {
+                if (__builtin_mul_overflow(v, 10, &v) ||
+                    __builtin_add_overflow(v, s[i] - '0', &v))
+                    overflow = 1;
+                nfrac++;
+            } else if (s[i] != '0') {
+                offgrid = 1;
+            }
+            i++;
+        }
+        if (i == fstart)
+            return OB_MALFORMED;
+    }
+    if (i != n)
+        return OB_MALFORMED;
+    if (neg)
+        return OB_NEGATIVE;
+    if (!overflow && nfrac < sc->dec &&
+        __builtin_mul_overflow(v, ob_pow10[sc->dec - nfrac], &v))
+        overflow = 1;
+    if (overflow)
+        return OB_OVERFLOW;
+    if (offgrid || v % sc->mant)
+        return OB_OFF_GRID;
+    *out = v / sc->mant;
+    return OB_OK;
+}
+
+/* Parse a grid step such as "0.1", "0.50", "5" into a scale. Zero and >18 decimals fail. */
+static inline int ob_parse_step(const char *s, size_t n, ob_scale *sc)
+{
+    ob_scale probe;
+    size_t dot;
+    int64_t units;
+    int rc;
+    for (dot = 0; dot < n && s[dot] != '.'; dot++) {
+    }
+    probe.mant = 1;
+    probe.dec = dot < n ? (int)(n - dot - 1) : 0;
+    if (probe.dec > 18)
+        return OB_OVERFLOW;
+    rc = ob_parse_scaled(s, n, &probe, &units);
+    if (rc != OB_OK)
+        return rc;
+    if (units == 0)
+        return OB_MALFORMED;
+    sc->mant = units;
+    sc->dec = probe.dec;
+    return OB_OK;
+}
+
+/* Write grid value `q` as decimal text with exactly sc->dec decimals; return length, or -1
+ * when q * mant overflows. buf needs 48 bytes. */
+static inline int ob_format_scaled(int64_t q, const ob_scale *sc, char *buf)
+{
+    int64_t v;
+    uint64_t a, ip, fp;
+    char tmp[48];
+    int k = 0, len = 0, d;
+    if (__builtin_mul_overflow(q, sc->mant, &v))
+        return -1;
+    a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    ip = a / (uint64_t)ob_pow10[sc->dec];
+    fp = a % (uint64_t)ob_pow10[sc->dec];
+    for (d = 0; d < sc->dec; d++) {
+        tmp[k++] = (char)('0' + fp % 10);
+        fp /= 10;
+    }
+    if (sc->dec)
+        tmp[k++] = '.';
+    do {
+        tmp[k++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    if (v < 0)
+        tmp[k++] = '-';
+    while (k)
+        buf[len++] = tmp[--k];
+    buf[len] = 0;
+    return len;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Frame parsing                                                                          */
+
+typedef struct {
+    int64_t *v; /* interleaved key, qty */
+    size_t len; /* pairs */
+    size_t cap; /* pairs */
+} ob_levels;
+
+typedef struct {
+    int type; /* OB_SNAPSHOT / OB_DELTA / 0 when absent */
+    int64_t u, seq, ts, cts;
+    int has_u, has_seq, has_ts, has_cts, has_b, has_a, has_data;
+    const char *topic;
+    size_t topic_len;
+    const char *sym;
+    size_t sym_len;
+    /* error detail: code, dotted field name, level index (-1: none), 0 price / 1 size,
+     * and the offending bytes */
+    int err;
+    const char *err_field;
+    long err_index;
+    int err_part;
+    size_t err_pos;
+    size_t err_len;
+    const char *err_what;
+} ob_frame;
+
+typedef struct {
+    const char *buf;
+    const char *p;
+    const char *end;
+    ob_frame *f;
+} ob_cursor;
+
+static inline void ob_frame_reset(ob_frame *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->err_index = -1;
+}
+
+static inline int ob_levels_push(ob_levels *l, int64_t key, int64_t qty)
+{
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        int64_t *v = (int64_t *)realloc(l->v, cap * 2 * sizeof(int64_t));
+        if (!v)
+            return OB_NOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[2 * l->len] = key;
+    l->v[2 * l->len + 1] = qty;
+    l->len++;
+    return OB_OK;
+}
+
+static inline void ob_levels_free(ob_levels *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->len = l->cap = 0;
+}
+
+static int ob_fail(ob_cursor *c, int code, const char *field, const char *what, const char *at,
+                   size_t len)
+{
+    ob_frame *f = c->f;
+    f->err = code;
+    f->err_field = field;
+    f->err_what = what;
+    f->err_pos = (size_t)(at - c->buf);
+    f->err_len = len;
+    return code;
+}
+
+static inline void ob_ws(ob_cursor *c)
+{
+    while (c->p < c->end &&
+           (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
+        c->p++;
+}
+
+static inline int ob_expect(ob_cursor *c, char ch, const char *field)
+{
+    const char *what;
+    ob_ws(c);
+    if (c->p < c->end && *c->p == ch) {
+        c->p++;
+        return OB_OK;
+    }
+    if (c->p >= c->end)
+        return ob_fail(c, OB_FRAME, field, "unexpected end of text", c->end, 0);
+    switch (ch) {
+    case '{': what = "expected an object"; break;
+    case '[': what = "expected an array"; break;
+    case '"': what = "expected a string"; break;
+    case ':': what = "expected ':'"; break;
+    case ',': what = "expected ','"; break;
+    case '}': what = "expected ',' or '}'"; break;
+    case ']': what = "expected ',' or ']'"; break;
+    default: what = "unexpected character"; break;
+    }
+    return ob_fail(c, OB_FRAME, field, what, c->p, 1);
+}
+
+/* A JSON string; s and n get the raw bytes between the quotes (escapes left as they are). */
+static inline int ob_string(ob_cursor *c, const char *field, const char **s, size_t *n)
+{
+    const char *p;
+    int rc = ob_expect(c, '"', field);
+    if (rc)
+        return rc;
+    p = c->p;
+    while (p < c->end && *p != '"') {
+        if ((unsigned char)*p < 0x20)
+            return ob_fail(c, OB_FRAME, field, "control character in string", p, 1);
+        if (*p == '\\') {
+            p++;
+            if (p >= c->end)
+                break;
+        }
+        p++;
+    }
+    if (p >= c->end)
+        return ob_fail(c, OB_FRAME, field, "unterminated string", c->p - 1, (size_t)(c->end - c->p + 1));
+    *s = c->p;
+    *n = (size_t)(p - c->p);
+    c->p = p + 1;
+    return OB_OK;
+}
+
+/* A JSON number that must be a non-negative integer fitting int64. */
+static inline int ob_int(ob_cursor *c, const char *field, int64_t *out)
+{
+    const char *start;
+    int64_t v = 0;
+    ob_ws(c);
+    start = c->p;
+    if (c->p < c->end && *c->p == '-') {
+        const char *q = c->p + 1;
+        while (q < c->end && (unsigned char)(*q - '0') < 10)
+            q++;
+        return ob_fail(c, OB_NEGATIVE, field, "must not be negative", start, (size_t)(q - start));
+    }
+    while (c->p < c->end && (unsigned char)(*c->p - '0') < 10) {
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *c->p - '0', &v)) {
+            while (c->p < c->end && (unsigned char)(*c->p - '0') < 10)
+                c->p++;
+            return ob_fail(c, OB_OVERFLOW, field, "does not fit in int64", start,
+                           (size_t)(c->p - start));
+        }
+        c->p++;
+    }
+    if (c->p == start ||
+        (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))) {
+        const char *q = c->p;
+        while (q < c->end && *q != ',' && *q != '}' && *q != ']' && q - start < 40)
+            q++;
+        return ob_fail(c, OB_FRAME, field, "expected an integer", start, (size_t)(q - start));
+    }
+    *out = v;
+    return OB_OK;
+}
+
+static int ob_skip_value(ob_cursor *c, const char *field, int depth);
+
+static int ob_skip_container(ob_cursor *c, const char *field, int depth, char close)
+{
+    int rc;
+    const char *s;
+    size_t n;
+    if (depth >= OB_MAX_DEPTH)
+        return ob_fail(c, OB_FRAME, field, "nested too deeply", c->p, 1);
+    ob_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return OB_OK;
+    }
+    for (;;) {
+        if (close == '}') {
+            if ((rc = ob_string(c, field, &s, &n)) || (rc = ob_expect(c, ':', field)))
+                return rc;
+        }
+        if ((rc = ob_skip_value(c, field, depth + 1)))
+            return rc;
+        ob_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        return ob_expect(c, close, field);
+    }
+}
+
+static int ob_skip_value(ob_cursor *c, const char *field, int depth)
+{
+    const char *s;
+    size_t n;
+    ob_ws(c);
+    if (c->p >= c->end)
+        return ob_fail(c, OB_FRAME, field, "unexpected end of text", c->end, 0);
+    switch (*c->p) {
+    case '"':
+        return ob_string(c, field, &s, &n);
+    case '{':
+        c->p++;
+        return ob_skip_container(c, field, depth, '}');
+    case '[':
+        c->p++;
+        return ob_skip_container(c, field, depth, ']');
+    case 't':
+        if (c->end - c->p >= 4 && !memcmp(c->p, "true", 4)) {
+            c->p += 4;
+            return OB_OK;
+        }
+        break;
+    case 'f':
+        if (c->end - c->p >= 5 && !memcmp(c->p, "false", 5)) {
+            c->p += 5;
+            return OB_OK;
+        }
+        break;
+    case 'n':
+        if (c->end - c->p >= 4 && !memcmp(c->p, "null", 4)) {
+            c->p += 4;
+            return OB_OK;
+        }
+        break;
+    default: {
+        /* number: -?digits(.digits)?([eE][+-]?digits)? */
+        const char *p = c->p;
+        const char *d;
+        if (p < c->end && *p == '-')
+            p++;
+        d = p;
+        while (p < c->end && (unsigned char)(*p - '0') < 10)
+            p++;
+        if (p == d)
+            break;
+        if (p < c->end && *p == '.') {
+            d = ++p;
+            while (p < c->end && (unsigned char)(*p - '0') < 10)
+                p++;
+            if (p == d)
+                break;
+        }
+        if (p < c->end && (*p == 'e' || *p == 'E')) {
+            p++;
+            if (p < c->end && (*p == '+' || *p == '-'))
+                p++;
+            d = p;
+            while (p < c->end && (unsigned char)(*p - '0') < 10)
+                p++;
+            if (p == d)
+                break;
+        }
+        c->p = p;
+        return OB_OK;
+    }
+    }
+    return ob_fail(c, OB_FRAME, field, "invalid JSON value", c->p, 1);
+}
+
+#define OB_KEY(s, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((s), (lit), sizeof(lit) - 1))
+
+/* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. */
+static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
+                           const ob_scale *qty, int negate, ob_levels *out)
+{
+    int rc;
+    long idx = 0;
+    const char *s;
+    size_t n;
+    int64_t price, size;
+    out->len = 0;
+    if ((rc = ob_expect(c, '[', field)))
+        return rc;
+    ob_ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return OB_OK;
+    }
+    for (;;) {
+        c->f->err_index = idx;
+        if ((rc = ob_expect(c, '[', field)))
+            return rc;
+        c->f->err_part = 0;
+        if ((rc = ob_string(c, field, &s, &n)))
+            return rc;
+        rc = ob_parse_scaled(s, n, px, &price);
+        if (rc)
+            return ob_fail(c, rc, field, "price", s, n);
+        if ((rc = ob_expect(c, ',', field)))
+            return rc;
+        c->f->err_part = 1;
+        if ((rc = ob_string(c, field, &s, &n)))
+            return rc;
+        rc = ob_parse_scaled(s, n, qty, &size);
+        if (rc)
+            return ob_fail(c, rc, field, "size", s, n);
+        if ((rc = ob_expect(c, ']', field)))
+            return rc;
+        if (ob_levels_push(out, negate ? -price : price, size))
+            return ob_fail(c, OB_NOMEM, field, "out of memory", c->p, 0);
+        idx++;
+        ob_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        rc = ob_expect(c, ']', field);
+        if (!rc)
+            c->f->err_index = -1;
+        return rc;
+    }
+}
+
+static int ob_dup(ob_cursor *c, const char *field, const char *key, size_t n)
+{
+    return ob_fail(c, OB_FRAME, field, "duplicate key", key, n);
+}
+
+static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
+                         ob_levels *bids, ob_levels *asks)
+{
+    ob_frame *f = c->f;
+    const char *k;
+    size_t kn;
+    int rc;
+    if ((rc = ob_expect(c, '{', "data")))
+        return rc;
+    ob_ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return OB_OK;
+    }
+    for (;;) {
+        if ((rc = ob_string(c, "data", &k, &kn)) || (rc = ob_expect(c, ':', "data")))
+            return rc;
+        if (OB_KEY(k, kn, "b")) {
+            if (f->has_b)
+                return ob_dup(c, "data", k, kn);
+            f->has_b = 1;
+            rc = ob_levels_parse(c, "data.b", px, qty, 1, bids);
+        } else if (OB_KEY(k, kn, "a")) {
+            if (f->has_a)
+                return ob_dup(c, "data", k, kn);
+            f->has_a = 1;
+            rc = ob_levels_parse(c, "data.a", px, qty, 0, asks);
+        } else if (OB_KEY(k, kn, "u")) {
+            if (f->has_u)
+                return ob_dup(c, "data", k, kn);
+            f->has_u = 1;
+            rc = ob_int(c, "data.u", &f->u);
+        } else if (OB_KEY(k, kn, "seq")) {
+            if (f->has_seq)
+                return ob_dup(c, "data", k, kn);
+            f->has_seq = 1;
+            rc = ob_int(c, "data.seq", &f->seq);
+        } else if (OB_KEY(k, kn, "s")) {
+            if (f->sym)
+                return ob_dup(c, "data", k, kn);
+            rc = ob_string(c, "data.s", &f->sym, &f->sym_len);
+        } else {
+            rc = ob_skip_value(c, "data", 1);
+        }
+        if (rc)
+            return rc;
+        ob_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        return ob_expect(c, '}', "data");
+    }
+}
+
+/* Parse one whole frame. Required: type, data.b, data.a, data.u; everything else optional.
+ * Unknown keys are skipped (after validating their JSON). */
+static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const ob_scale *qty,
+                          ob_frame *f, ob_levels *bids, ob_levels *asks)
+{
+    ob_cursor c;
+    const char *k, *s;
+    size_t kn, n;
+    int rc;
+    c.buf = c.p = buf;
+    c.end = buf + len;
+    c.f = f;
+    ob_frame_reset(f);
+    bids->len = asks->len = 0;
+    if ((rc = ob_expect(&c, '{', "frame")))
+        return rc;
+    ob_ws(&c);
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+    } else {
+        for (;;) {
+            if ((rc = ob_string(&c, "frame", &k, &kn)) || (rc = ob_expect(&c, ':', "frame")))
+                return rc;
+            if (OB_KEY(k, kn, "topic")) {
+                if (f->topic)
+                    return ob_dup(&c, "frame", k, kn);
+                rc = ob_string(&c, "topic", &f->topic, &f->topic_len);
+            } else if (OB_KEY(k, kn, "type")) {
+                if (f->type)
+                    return ob_dup(&c, "frame", k, kn);
+                if (!(rc = ob_string(&c, "type", &s, &n))) {
+                    if (OB_KEY(s, n, "snapshot"))
+                        f->type = OB_SNAPSHOT;
+                    else if (OB_KEY(s, n, "delta"))
+                        f->type = OB_DELTA;
+                    else
+                        return ob_fail(&c, OB_FRAME, "type", "must be \"snapshot\" or \"delta\"", s, n);
+                }
+            } else if (OB_KEY(k, kn, "ts")) {
+                if (f->has_ts)
+                    return ob_dup(&c, "frame", k, kn);
+                f->has_ts = 1;
+                rc = ob_int(&c, "ts", &f->ts);
+            } else if (OB_KEY(k, kn, "cts")) {
+                if (f->has_cts)
+                    return ob_dup(&c, "frame", k, kn);
+                f->has_cts = 1;
+                rc = ob_int(&c, "cts", &f->cts);
+            } else if (OB_KEY(k, kn, "data")) {
+                if (f->has_data)
+                    return ob_dup(&c, "frame", k, kn);
+                f->has_data = 1;
+                rc = ob_data_parse(&c, px, qty, bids, asks);
+            } else {
+                rc = ob_skip_value(&c, "frame", 1);
+            }
+            if (rc)
+                return rc;
+            ob_ws(&c);
+            if (c.p < c.end && *c.p == ',') {
+                c.p++;
+                continue;
+            }
+            if ((rc = ob_expect(&c, '}', "frame")))
+                return rc;
+            break;
+        }
+    }
+    ob_ws(&c);
+    if (c.p != c.end)
+        return ob_fail(&c, OB_FRAME, "frame", "trailing text after the JSON object", c.p,
+                       (size_t)(c.end - c.p));
+    if (!f->type)
+        return ob_fail(&c, OB_FRAME, "type", "missing", c.end, 0);
+    if (!f->has_data)
+        return ob_fail(&c, OB_FRAME, "data", "missing", c.end, 0);
+    if (!f->has_b)
+        return ob_fail(&c, OB_FRAME, "data.b", "missing", c.end, 0);
+    if (!f->has_a)
+        return ob_fail(&c, OB_FRAME, "data.a", "missing", c.end, 0);
+    if (!f->has_u)
+        return ob_fail(&c, OB_FRAME, "data.u", "missing", c.end, 0);
+    return OB_OK;
+}
+
+/* The "topic" string of a frame without validating the rest (for routing). Returns 0 and
+ * sets s and n when found at the top level. */
+static int ob_frame_topic(const char *buf, size_t len, const char **s, size_t *n)
+{
+    ob_frame f;
+    ob_cursor c;
+    const char *k;
+    size_t kn;
+    ob_frame_reset(&f);
+    c.buf = c.p = buf;
+    c.end = buf + len;
+    c.f = &f;
+    if (ob_expect(&c, '{', "frame"))
+        return -1;
+    for (;;) {
+        if (ob_string(&c, "frame", &k, &kn) || ob_expect(&c, ':', "frame"))
+            return -1;
+        if (OB_KEY(k, kn, "topic"))
+            return ob_string(&c, "topic", s, n) ? -1 : 0;
+        if (ob_skip_value(&c, "frame", 1))
+            return -1;
+        ob_ws(&c);
+        if (c.p < c.end && *c.p == ',') {
+            c.p++;
+            continue;
+        }
+        return -1;
+    }
+}
+
+#endif

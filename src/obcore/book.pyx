@@ -1,0 +1,932 @@
+# cython: language_level=3
+"""obcore.Book: an exact L2 orderbook that applies Bybit v5 snapshot/delta messages.
+
+Invariants:
+- prices are int64 ticks and sizes int64 lots; every stored level has lots > 0;
+- a frame is parsed and validated completely into staging buffers (C, see _parse.h) before
+  the book changes, so a rejected frame leaves levels, update id and timestamps untouched;
+- ``synced`` is true from a snapshot until a delta skips an update id; while false, deltas
+  are refused (reads still work) until the next snapshot;
+- best bid/ask are cached by each side on every write, so reading them is O(1).
+"""
+import enum
+from decimal import Decimal
+
+import numpy as np
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp
+
+from obcore.side cimport EMPTY_KEY, Side
+
+from obcore._errors import (
+    FrameError,
+    MalformedNumberError,
+    NegativeValueError,
+    NumberOverflowError,
+    OffStepError,
+    OffTickError,
+    OutOfSyncError,
+    SequenceGapError,
+    UnknownTopicError,
+)
+from obcore._kinds import DEFAULT_KIND, KINDS
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+
+
+cdef extern from "_parse.h" nogil:
+    ctypedef struct ob_scale:
+        int64_t mant
+        int dec
+    ctypedef struct ob_levels:
+        int64_t* v
+        size_t len
+        size_t cap
+    ctypedef struct ob_frame:
+        int type
+        int64_t u, seq, ts, cts
+        int has_u, has_seq, has_ts, has_cts, has_b, has_a, has_data
+        const char* topic
+        size_t topic_len
+        const char* sym
+        size_t sym_len
+        int err
+        const char* err_field
+        long err_index
+        int err_part
+        size_t err_pos
+        size_t err_len
+        const char* err_what
+    enum:
+        OB_OK, OB_MALFORMED, OB_OFF_GRID, OB_NEGATIVE, OB_OVERFLOW, OB_NOMEM, OB_FRAME
+        OB_SNAPSHOT, OB_DELTA
+    int ob_parse_scaled(const char* s, size_t n, const ob_scale* sc, int64_t* out)
+    int ob_parse_step(const char* s, size_t n, ob_scale* sc)
+    int ob_format_scaled(int64_t q, const ob_scale* sc, char* buf)
+    int ob_frame_parse(const char* buf, size_t n, const ob_scale* px, const ob_scale* qty,
+                       ob_frame* f, ob_levels* bids, ob_levels* asks)
+    int ob_frame_topic(const char* buf, size_t n, const char** s, size_t* sn)
+    int ob_levels_push(ob_levels* l, int64_t key, int64_t qty)
+    void ob_levels_free(ob_levels* l)
+    void ob_frame_reset(ob_frame* f)
+
+
+cdef struct Stage:
+    ob_frame f
+    ob_levels bids
+    ob_levels asks
+
+
+class Applied(enum.IntEnum):
+    """What :meth:`Book.apply` did with a frame."""
+    STALE = 0      #: a delta older than the book (u <= update_id): ignored
+    SNAPSHOT = 1   #: the book was replaced
+    DELTA = 2      #: levels were updated
+
+
+cdef tuple _APPLIED = (Applied.STALE, Applied.SNAPSHOT, Applied.DELTA)
+
+
+def kinds():
+    """Return the names of the compiled book variants, the default first."""
+    return [DEFAULT_KIND] + [k for k in KINDS if k != DEFAULT_KIND]
+
+
+cdef str _clip(text):
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+cdef object _number_error(int code, str where, str text, bint is_price, str step):
+    cdef str t = _clip(text)
+    if code == OB_MALFORMED:
+        return MalformedNumberError(f"{where} {t!r} is not a plain decimal number", where, text)
+    if code == OB_NEGATIVE:
+        return NegativeValueError(f"{where} {t!r} is negative", where, text)
+    if code == OB_OVERFLOW:
+        unit = "ticks" if is_price else "lots"
+        return NumberOverflowError(f"{where} {t!r} does not fit in int64 {unit}", where, text)
+    if code == OB_OFF_GRID:
+        if is_price:
+            return OffTickError(f"{where} {t!r} is not a multiple of tick size {step}", where, text)
+        return OffStepError(f"{where} {t!r} is not a multiple of lot size {step}", where, text)
+    if code == OB_NOMEM:
+        return MemoryError()
+    return FrameError(f"{where} {t!r} is invalid", where, text)
+
+
+cdef str _to_str(value, str what):
+    # Grid steps must be exact: a float such as 0.1 has already lost the value it meant.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"{what} must be a decimal string (or Decimal/int), not {type(value).__name__}")
+
+
+cdef int _parse_step(str text, str what, ob_scale* sc) except -1:
+    cdef Py_ssize_t n
+    cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+    cdef int rc = ob_parse_step(s, n, sc)
+    if rc == OB_OK:
+        return 0
+    if rc == OB_MALFORMED:
+        raise MalformedNumberError(f"{what} {text!r} is not a positive decimal number", what, text)
+    raise _number_error(rc, what, text, False, "")
+
+
+cdef bint _side_is_bid(side) except -1:
+    if side == "b" or side == "bid" or side == "bids":
+        return True
+    if side == "a" or side == "ask" or side == "asks":
+        return False
+    raise ValueError(f"side must be 'b'/'bid' or 'a'/'ask', not {side!r}")
+
+
+cdef inline Side _make_side(str kind):
+    return KINDS[kind]()
+
+
+cdef class Book:
+    """An exact L2 orderbook for one instrument.
+
+    Parameters
+    ----------
+    tick_size, lot_size : str
+        The instrument's price tick and size step as decimal strings (``"0.1"``, ``"0.001"``),
+        from Bybit's instruments-info. Prices become int64 ticks and sizes int64 lots.
+    kind : str, optional
+        The data structure, one of :func:`obcore.kinds`; the default is the fastest on the
+        replay benchmark.
+    max_depth : int
+        When > 0, keep at most this many levels a side (the worst are dropped after each frame).
+    symbol : str, optional
+        When given, frames for another symbol are rejected; otherwise the first snapshot's
+        symbol is adopted.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self._stage = calloc(1, sizeof(Stage))
+        if self._stage is NULL:
+            raise MemoryError()
+
+    def __init__(self, tick_size, lot_size, kind=None, Py_ssize_t max_depth=0, symbol=None):
+        if kind is None:
+            kind = DEFAULT_KIND
+        if kind not in KINDS:
+            raise ValueError(f"unknown book kind {kind!r}; choose one of {kinds()}")
+        if max_depth < 0:
+            raise ValueError(f"max_depth must be >= 0, not {max_depth}")
+        self._tick_size = _to_str(tick_size, "tick_size")
+        self._lot_size = _to_str(lot_size, "lot_size")
+        _parse_step(self._tick_size, "tick_size", <ob_scale*>&self._px)
+        _parse_step(self._lot_size, "lot_size", <ob_scale*>&self._qty)
+        self.kind = kind
+        self.max_depth = max_depth
+        self._bids = _make_side(kind)
+        self._asks = _make_side(kind)
+        self._u = 0
+        self._seq = -1
+        self._ts = 0
+        self._cts = 0
+        self._synced = False
+        self._has_snapshot = False
+        if symbol is not None:
+            self._symbol = str(symbol)
+            self._symbol_b = self._symbol.encode()
+        self._topic = None
+
+    def __dealloc__(self):
+        cdef Stage* st = <Stage*>self._stage
+        if st is not NULL:
+            ob_levels_free(&st.bids)
+            ob_levels_free(&st.asks)
+            free(st)
+            self._stage = NULL
+        PyMem_Free(self._sk)
+        PyMem_Free(self._sq)
+        self._sk = NULL
+        self._sq = NULL
+
+    # ---------------------------------------------------------------- applying messages
+
+    def apply(self, frame):
+        """Apply one Bybit v5 orderbook message and return what was done (:class:`Applied`).
+
+        ``frame`` is the raw text (``str`` or UTF-8 ``bytes``), parsed in C, or the parsed
+        ``dict``. A snapshot replaces the book (``u == 1`` marks an exchange restart); a delta
+        needs ``u == update_id + 1``. An older delta is ignored (``Applied.STALE``).
+
+        Raises
+        ------
+        SequenceGapError
+            The delta skipped update ids; the book keeps its levels but ``synced`` becomes
+            False until the next snapshot.
+        OutOfSyncError
+            A delta while waiting for a snapshot.
+        ParseError
+            Malformed frame or number (:class:`FrameError`, :class:`OffTickError`, ...);
+            the message names the field and the offending text.
+
+        A frame that raises leaves the book exactly as it was.
+        """
+        cdef Py_ssize_t n
+        cdef const char* buf
+        if isinstance(frame, str):
+            buf = PyUnicode_AsUTF8AndSize(frame, &n)
+            return _APPLIED[self.apply_raw(buf, n)]
+        if isinstance(frame, bytes):
+            return _APPLIED[self.apply_raw(PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame))]
+        if isinstance(frame, dict):
+            return _APPLIED[self._apply_dict(frame)]
+        if isinstance(frame, (bytearray, memoryview)):
+            data = bytes(frame)
+            return _APPLIED[self.apply_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))]
+        raise TypeError(f"frame must be str, bytes or dict, not {type(frame).__name__}")
+
+    cdef int apply_raw(self, const char* buf, Py_ssize_t n) except -1:
+        cdef Stage* st = <Stage*>self._stage
+        cdef int rc = ob_frame_parse(buf, n, <ob_scale*>&self._px, <ob_scale*>&self._qty,
+                                     &st.f, &st.bids, &st.asks)
+        if rc != OB_OK:
+            raise self._frame_error(buf, n)
+        return self._commit(st)
+
+    cdef object _frame_error(self, const char* buf, Py_ssize_t n):
+        cdef ob_frame* f = &(<Stage*>self._stage).f
+        cdef str field = f.err_field.decode() if f.err_field is not NULL else "frame"
+        cdef str what = f.err_what.decode() if f.err_what is not NULL else "invalid"
+        cdef size_t pos = f.err_pos if f.err_pos <= <size_t>n else <size_t>n
+        cdef size_t ln = f.err_len if pos + f.err_len <= <size_t>n else <size_t>n - pos
+        cdef str text = buf[pos:pos + ln].decode("utf-8", "replace")
+        cdef bint is_price
+        if f.err_index >= 0 and (what == "price" or what == "size"):
+            is_price = what == "price"
+            where = f"{field}[{f.err_index}] {what}"
+            return _number_error(f.err, where, text, is_price,
+                                 self._tick_size if is_price else self._lot_size)
+        if f.err_index >= 0:
+            field = f"{field}[{f.err_index}]"
+        if f.err == OB_NEGATIVE:
+            return NegativeValueError(f"{field} {_clip(text)!r} must not be negative", field, text)
+        if f.err == OB_OVERFLOW:
+            return NumberOverflowError(f"{field} {_clip(text)!r} does not fit in int64", field, text)
+        if f.err == OB_NOMEM:
+            return MemoryError()
+        if ln:
+            return FrameError(f"{field}: {what} at byte {pos}: {_clip(text)!r}", field, text)
+        return FrameError(f"{field}: {what}", field, text)
+
+    cdef int _apply_dict(self, dict msg) except -1:
+        cdef Stage* st = <Stage*>self._stage
+        cdef ob_frame* f = &st.f
+        cdef bytes sym_b = None
+        cdef bytes topic_b = None
+        ob_frame_reset(f)
+        st.bids.len = 0
+        st.asks.len = 0
+        kind = msg.get("type")
+        if kind == "snapshot":
+            f.type = OB_SNAPSHOT
+        elif kind == "delta":
+            f.type = OB_DELTA
+        elif kind is None:
+            raise FrameError("type: missing", "type", "")
+        else:
+            raise FrameError(f"type: must be \"snapshot\" or \"delta\", not {kind!r}", "type", repr(kind))
+        topic = msg.get("topic")
+        if topic is not None:
+            if not isinstance(topic, str):
+                raise FrameError(f"topic: expected a string, not {type(topic).__name__}", "topic", repr(topic))
+            topic_b = topic.encode()
+            f.topic = topic_b
+            f.topic_len = len(topic_b)
+        f.has_ts = _dict_int(msg, "ts", "ts", &f.ts)
+        f.has_cts = _dict_int(msg, "cts", "cts", &f.cts)
+        data = msg.get("data")
+        if data is None:
+            raise FrameError("data: missing", "data", "")
+        if not isinstance(data, dict):
+            raise FrameError(f"data: expected an object, not {type(data).__name__}", "data", repr(data))
+        if not _dict_int(data, "u", "data.u", &f.u):
+            raise FrameError("data.u: missing", "data.u", "")
+        f.has_u = 1
+        f.has_seq = _dict_int(data, "seq", "data.seq", &f.seq)
+        sym = data.get("s")
+        if sym is not None:
+            if not isinstance(sym, str):
+                raise FrameError(f"data.s: expected a string, not {type(sym).__name__}", "data.s", repr(sym))
+            sym_b = sym.encode()
+            f.sym = sym_b
+            f.sym_len = len(sym_b)
+        self._stage_levels(data, "b", &st.bids, True)
+        self._stage_levels(data, "a", &st.asks, False)
+        return self._commit(st)
+
+    cdef int _stage_levels(self, dict data, str key, void* out_, bint negate) except -1:
+        cdef ob_levels* out = <ob_levels*>out_
+        cdef str field = "data." + key
+        cdef Py_ssize_t i, n
+        cdef const char* s
+        cdef int64_t price, size
+        cdef int rc
+        levels = data.get(key)
+        if levels is None:
+            raise FrameError(f"{field}: missing", field, "")
+        if not isinstance(levels, (list, tuple)):
+            raise FrameError(f"{field}: expected an array, not {type(levels).__name__}", field, repr(levels))
+        for i in range(len(levels)):
+            lvl = levels[i]
+            if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
+                raise FrameError(f"{field}[{i}]: expected [price, size], not {_clip(repr(lvl))}",
+                                 f"{field}[{i}]", repr(lvl))
+            p, q = lvl
+            if not isinstance(p, str):
+                raise FrameError(f"{field}[{i}] price: expected a string, not {type(p).__name__}",
+                                 f"{field}[{i}] price", repr(p))
+            if not isinstance(q, str):
+                raise FrameError(f"{field}[{i}] size: expected a string, not {type(q).__name__}",
+                                 f"{field}[{i}] size", repr(q))
+            s = PyUnicode_AsUTF8AndSize(p, &n)
+            rc = ob_parse_scaled(s, n, <ob_scale*>&self._px, &price)
+            if rc != OB_OK:
+                raise _number_error(rc, f"{field}[{i}] price", p, True, self._tick_size)
+            s = PyUnicode_AsUTF8AndSize(q, &n)
+            rc = ob_parse_scaled(s, n, <ob_scale*>&self._qty, &size)
+            if rc != OB_OK:
+                raise _number_error(rc, f"{field}[{i}] size", q, False, self._lot_size)
+            if ob_levels_push(out, -price if negate else price, size) != OB_OK:
+                raise MemoryError()
+        return 0
+
+    cdef int _commit(self, void* stage) except -1:
+        cdef Stage* st = <Stage*>stage
+        # Everything below either raises before the first write or cannot fail.
+        cdef ob_frame* f = &st.f
+        cdef size_t i
+        cdef int64_t* v
+        if f.sym is not NULL and self._symbol_b is not None and (
+                <size_t>len(self._symbol_b) != f.sym_len
+                or memcmp(<const char*>self._symbol_b, f.sym, f.sym_len) != 0):
+            got = f.sym[:f.sym_len].decode("utf-8", "replace")
+            raise FrameError(f"data.s: frame is for {got!r}, this book is {self._symbol!r}",
+                             "data.s", got)
+        if f.type == OB_SNAPSHOT:
+            self._bids.reserve(<Py_ssize_t>st.bids.len)
+            self._asks.reserve(<Py_ssize_t>st.asks.len)
+            self._bids.clear()
+            self._asks.clear()
+        else:
+            if not self._synced:
+                if self._has_snapshot:
+                    raise OutOfSyncError(
+                        f"delta u={f.u} refused: book out of sync since u={self._u}; "
+                        "waiting for a snapshot")
+                raise OutOfSyncError(f"delta u={f.u} refused: no snapshot received yet")
+            if f.u <= self._u:
+                return 0
+            if f.u != self._u + 1:
+                self._synced = False
+                raise SequenceGapError(
+                    f"update id gap: expected u={self._u + 1}, got u={f.u}; book out of sync "
+                    "until the next snapshot", self._u + 1, f.u)
+            self._bids.reserve(<Py_ssize_t>st.bids.len)
+            self._asks.reserve(<Py_ssize_t>st.asks.len)
+        v = st.bids.v
+        for i in range(st.bids.len):
+            self._bids.set(v[2 * i], v[2 * i + 1])
+        v = st.asks.v
+        for i in range(st.asks.len):
+            self._asks.set(v[2 * i], v[2 * i + 1])
+        if self.max_depth:
+            self._bids.trim(self.max_depth)
+            self._asks.trim(self.max_depth)
+        self._u = f.u
+        if f.has_seq:
+            self._seq = f.seq
+        if f.has_ts:
+            self._ts = f.ts
+        if f.has_cts:
+            self._cts = f.cts
+        if f.type == OB_SNAPSHOT:
+            self._synced = True
+            self._has_snapshot = True
+            if f.sym is not NULL and self._symbol_b is None:
+                self._symbol_b = f.sym[:f.sym_len]
+                self._symbol = self._symbol_b.decode("utf-8", "replace")
+            if f.topic is not NULL and (
+                    self._topic_b is None or <size_t>len(self._topic_b) != f.topic_len
+                    or memcmp(<const char*>self._topic_b, f.topic, f.topic_len) != 0):
+                self._topic_b = f.topic[:f.topic_len]
+                self._topic = self._topic_b.decode("utf-8", "replace")
+            return 1
+        return 2
+
+    # ---------------------------------------------------------------- direct edits
+
+    cdef int set_level_c(self, bint is_bid, int64_t ticks, int64_t lots) except -1:
+        if ticks < 0 or lots < 0:
+            raise NegativeValueError(f"ticks ({ticks}) and lots ({lots}) must be >= 0", "level", "")
+        if is_bid:
+            self._bids.reserve(1)
+            self._bids.set(-ticks, lots)
+            if self.max_depth:
+                self._bids.trim(self.max_depth)
+        else:
+            self._asks.reserve(1)
+            self._asks.set(ticks, lots)
+            if self.max_depth:
+                self._asks.trim(self.max_depth)
+        return 0
+
+    def set_level(self, side, int64_t ticks, int64_t lots):
+        """Set the size of one level directly (``lots == 0`` deletes it).
+
+        This edits the book outside Bybit's sequencing; ``update_id`` does not change.
+        """
+        self.set_level_c(_side_is_bid(side), ticks, lots)
+
+    def update(self, side, str price, str size):
+        """Set one level from Bybit's ``[price, size]`` strings (size ``"0"`` deletes)."""
+        self.set_level_c(_side_is_bid(side), self.parse_price(price), self.parse_size(size))
+
+    def clear(self):
+        """Empty both sides and mark the book out of sync (a snapshot is needed)."""
+        self._bids.clear()
+        self._asks.clear()
+        self._synced = False
+
+    # ---------------------------------------------------------------- exact numbers
+
+    @property
+    def tick_size(self):
+        """The price tick as given (str)."""
+        return self._tick_size
+
+    @property
+    def lot_size(self):
+        """The size step as given (str)."""
+        return self._lot_size
+
+    def parse_price(self, str text):
+        """Return ``text`` as int64 ticks, exactly; raise a :class:`ParseError` subclass."""
+        cdef Py_ssize_t n
+        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef int64_t out
+        cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._px, &out)
+        if rc != OB_OK:
+            raise _number_error(rc, "price", text, True, self._tick_size)
+        return out
+
+    def parse_size(self, str text):
+        """Return ``text`` as int64 lots, exactly; raise a :class:`ParseError` subclass."""
+        cdef Py_ssize_t n
+        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef int64_t out
+        cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._qty, &out)
+        if rc != OB_OK:
+            raise _number_error(rc, "size", text, False, self._lot_size)
+        return out
+
+    def price_str(self, int64_t ticks):
+        """Format ticks as the exact decimal price, with the tick size's decimals."""
+        cdef char buf[48]
+        cdef int n = ob_format_scaled(ticks, <ob_scale*>&self._px, buf)
+        if n < 0:
+            raise NumberOverflowError(f"{ticks} ticks overflow int64 when scaled", "ticks", str(ticks))
+        return buf[:n].decode("ascii")
+
+    def size_str(self, int64_t lots):
+        """Format lots as the exact decimal size, with the lot size's decimals."""
+        cdef char buf[48]
+        cdef int n = ob_format_scaled(lots, <ob_scale*>&self._qty, buf)
+        if n < 0:
+            raise NumberOverflowError(f"{lots} lots overflow int64 when scaled", "lots", str(lots))
+        return buf[:n].decode("ascii")
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def update_id(self):
+        """The ``u`` of the last applied message (0 before the first snapshot)."""
+        return self._u
+
+    @property
+    def seq(self):
+        """The ``seq`` (cross sequence) of the last applied message, -1 if none carried it."""
+        return self._seq
+
+    @property
+    def ts(self):
+        """The ``ts`` (ms) of the last applied message, 0 if none."""
+        return self._ts
+
+    @property
+    def cts(self):
+        """The ``cts`` (matching-engine ms) of the last applied message, 0 if none."""
+        return self._cts
+
+    @property
+    def synced(self):
+        """True from a snapshot until a sequence gap."""
+        return self._synced
+
+    @property
+    def symbol(self):
+        return self._symbol
+
+    @property
+    def topic(self):
+        """The topic of the last snapshot that carried one."""
+        return self._topic
+
+    @property
+    def bid_count(self):
+        return self._bids.count
+
+    @property
+    def ask_count(self):
+        return self._asks.count
+
+    def __len__(self):
+        return self._bids.count + self._asks.count
+
+    def __repr__(self):
+        return (f"<obcore.Book {self._symbol or '?'} kind={self.kind} "
+                f"bid={self.best_bid()} ask={self.best_ask()} u={self._u} "
+                f"synced={bool(self._synced)} levels={self._bids.count}/{self._asks.count}>")
+
+    # ---------------------------------------------------------------- reads
+
+    cdef bint c_has_bid(self) noexcept:
+        return self._bids.count != 0
+
+    cdef bint c_has_ask(self) noexcept:
+        return self._asks.count != 0
+
+    cdef int64_t c_best_bid(self) noexcept:
+        return -self._bids.best_key
+
+    cdef int64_t c_best_ask(self) noexcept:
+        return self._asks.best_key
+
+    cdef int64_t c_best_bid_qty(self) noexcept:
+        return self._bids.best_qty
+
+    cdef int64_t c_best_ask_qty(self) noexcept:
+        return self._asks.best_qty
+
+    cdef Py_ssize_t c_bid_count(self) noexcept:
+        return self._bids.count
+
+    cdef Py_ssize_t c_ask_count(self) noexcept:
+        return self._asks.count
+
+    cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots, Py_ssize_t n) noexcept:
+        cdef Py_ssize_t k, i
+        if is_bid:
+            k = self._bids.fill(ticks, lots, n)
+            for i in range(k):
+                ticks[i] = -ticks[i]
+            return k
+        return self._asks.fill(ticks, lots, n)
+
+    def best_bid(self):
+        """Return ``(ticks, lots)`` of the best bid, or None. O(1)."""
+        if self._bids.count == 0:
+            return None
+        return (-self._bids.best_key, self._bids.best_qty)
+
+    def best_ask(self):
+        """Return ``(ticks, lots)`` of the best ask, or None. O(1)."""
+        if self._asks.count == 0:
+            return None
+        return (self._asks.best_key, self._asks.best_qty)
+
+    def mid(self):
+        """Return the mid price in ticks (float), or None when a side is empty."""
+        if self._bids.count == 0 or self._asks.count == 0:
+            return None
+        return (<double>(-self._bids.best_key) + <double>self._asks.best_key) / 2.0
+
+    def spread(self):
+        """Return best ask minus best bid in ticks, or None when a side is empty."""
+        if self._bids.count == 0 or self._asks.count == 0:
+            return None
+        return self._asks.best_key + self._bids.best_key
+
+    def microprice(self):
+        """Return the size-weighted mid in ticks: (bid*ask_size + ask*bid_size)/(sizes), or None."""
+        if self._bids.count == 0 or self._asks.count == 0:
+            return None
+        cdef double bq = <double>self._bids.best_qty
+        cdef double aq = <double>self._asks.best_qty
+        return (<double>(-self._bids.best_key) * aq + <double>self._asks.best_key * bq) / (bq + aq)
+
+    @property
+    def crossed(self):
+        """True when the best bid is at or above the best ask."""
+        return (self._bids.count and self._asks.count
+                and -self._bids.best_key >= self._asks.best_key)
+
+    cdef int _reserve_scratch(self, Py_ssize_t n) except -1:
+        cdef int64_t* k
+        cdef int64_t* q
+        if n <= self._scap:
+            return 0
+        if n < 256:
+            n = 256
+        k = <int64_t*>PyMem_Realloc(self._sk, n * sizeof(int64_t))
+        if k is NULL:
+            raise MemoryError()
+        self._sk = k
+        q = <int64_t*>PyMem_Realloc(self._sq, n * sizeof(int64_t))
+        if q is NULL:
+            raise MemoryError()
+        self._sq = q
+        self._scap = n
+        return 0
+
+    cdef Py_ssize_t _fill(self, bint is_bid, Py_ssize_t n) except -1:
+        cdef Side s = self._bids if is_bid else self._asks
+        if n < 0 or n > s.count:
+            n = s.count
+        self._reserve_scratch(n)
+        return self.c_depth(is_bid, self._sk, self._sq, n)
+
+    cdef object _levels_array(self, bint is_bid, n):
+        cdef Py_ssize_t want = -1 if n is None else n
+        cdef Py_ssize_t k, i
+        if n is not None and n < 0:
+            raise ValueError(f"n must be >= 0, not {n}")
+        k = self._fill(is_bid, want)
+        out = np.empty((k, 2), dtype=np.int64)
+        cdef int64_t[:, ::1] mv = out
+        for i in range(k):
+            mv[i, 0] = self._sk[i]
+            mv[i, 1] = self._sq[i]
+        return out
+
+    def bids(self, n=None):
+        """Return the best ``n`` bids (all when None) as an int64 array of (ticks, lots), best first."""
+        return self._levels_array(True, n)
+
+    def asks(self, n=None):
+        """Return the best ``n`` asks (all when None) as an int64 array of (ticks, lots), best first."""
+        return self._levels_array(False, n)
+
+    def depth_into(self, side, int64_t[:, ::1] out):
+        """Fill a caller's ``(m, 2)`` int64 array with the best ``m`` levels; return the row count.
+
+        Nothing is allocated: use this in loops that read depth after every message.
+        """
+        cdef bint is_bid = _side_is_bid(side)
+        cdef Py_ssize_t m = out.shape[0]
+        cdef Py_ssize_t k, i
+        if out.shape[1] != 2:
+            raise ValueError(f"out must have shape (m, 2), not ({out.shape[0]}, {out.shape[1]})")
+        k = self._fill(is_bid, m)
+        for i in range(k):
+            out[i, 0] = self._sk[i]
+            out[i, 1] = self._sq[i]
+        return k
+
+    def levels(self, side):
+        """Iterate over ``(ticks, lots)`` of one side, best first (a copy: safe to mutate after)."""
+        cdef bint is_bid = _side_is_bid(side)
+        cdef Py_ssize_t k = self._fill(is_bid, -1)
+        cdef Py_ssize_t i
+        return iter([(self._sk[i], self._sq[i]) for i in range(k)])
+
+    def size_at(self, side, int64_t ticks):
+        """Return the lots resting at ``ticks`` on ``side`` (0 when there is no level)."""
+        if _side_is_bid(side):
+            return self._bids.get(-ticks)
+        return self._asks.get(ticks)
+
+    def cum_size(self, side, int64_t ticks):
+        """Return the lots on ``side`` at prices as good as ``ticks`` or better (bids >=, asks <=)."""
+        cdef bint is_bid = _side_is_bid(side)
+        cdef Py_ssize_t k = self._fill(is_bid, -1)
+        cdef Py_ssize_t i
+        cdef int64_t total = 0
+        for i in range(k):
+            if (is_bid and self._sk[i] < ticks) or (not is_bid and self._sk[i] > ticks):
+                break
+            total += self._sq[i]
+        return total
+
+    def vwap(self, side, int64_t lots):
+        """Return the average price in ticks of taking ``lots`` from ``side``, best first.
+
+        ``vwap("a", q)`` is what buying ``q`` lots would pay. None when ``side`` holds less
+        than ``lots``.
+        """
+        cdef bint is_bid = _side_is_bid(side)
+        cdef Side s = self._bids if is_bid else self._asks
+        cdef Py_ssize_t n = 32
+        cdef Py_ssize_t k, i
+        cdef int64_t left, take
+        cdef double notional
+        if lots <= 0:
+            raise ValueError(f"lots must be > 0, not {lots}")
+        while True:
+            k = self._fill(is_bid, n)
+            left = lots
+            notional = 0.0
+            for i in range(k):
+                take = self._sq[i] if self._sq[i] < left else left
+                notional += <double>self._sk[i] * <double>take
+                left -= take
+                if left == 0:
+                    return notional / <double>lots
+            if k == s.count:
+                return None
+            n *= 4
+
+    def imbalance(self, Py_ssize_t n=1):
+        """Return (bid lots - ask lots) / (bid lots + ask lots) over the best ``n`` levels a side.
+
+        In [-1, 1]; None when both sides are empty.
+        """
+        cdef Py_ssize_t k, i
+        cdef double b = 0.0, a = 0.0
+        if n <= 0:
+            raise ValueError(f"n must be > 0, not {n}")
+        k = self._fill(True, n)
+        for i in range(k):
+            b += <double>self._sq[i]
+        k = self._fill(False, n)
+        for i in range(k):
+            a += <double>self._sq[i]
+        if a + b == 0.0:
+            return None
+        return (b - a) / (b + a)
+
+    # ---------------------------------------------------------------- integrity, export
+
+    def check_integrity(self):
+        """Verify every structural invariant; raise AssertionError naming the first broken one."""
+        self._bids.check()
+        self._asks.check()
+        if self._bids.count and self._bids.best_key > 0:
+            raise AssertionError(f"bid side holds a negative price ({-self._bids.best_key})")
+        if self._bids.count == 0 and self._bids.best_key != EMPTY_KEY:
+            raise AssertionError("empty bid side has a cached best")
+        if self.max_depth and (self._bids.count > self.max_depth or self._asks.count > self.max_depth):
+            raise AssertionError(f"more than max_depth={self.max_depth} levels on a side")
+
+    def snapshot(self, n=None):
+        """Return the book as a Bybit v5 snapshot message (a dict :meth:`apply` accepts).
+
+        Prices and sizes are formatted exactly from ticks and lots.
+        """
+        bids = [[self.price_str(t), self.size_str(q)] for t, q in self.levels("b")]
+        asks = [[self.price_str(t), self.size_str(q)] for t, q in self.levels("a")]
+        if n is not None:
+            bids = bids[:n]
+            asks = asks[:n]
+        data = {"s": self._symbol or "", "b": bids, "a": asks, "u": self._u}
+        if self._seq >= 0:
+            data["seq"] = self._seq
+        msg = {"type": "snapshot", "ts": self._ts, "data": data}
+        if self._topic is not None:
+            msg = {"topic": self._topic, **msg}
+        if self._cts:
+            msg["cts"] = self._cts
+        return msg
+
+    def __reduce__(self):
+        state = (list(self.levels("b")), list(self.levels("a")), self._u, self._seq,
+                 self._ts, self._cts, self._synced, self._has_snapshot, self._topic)
+        return (_restore, (self._tick_size, self._lot_size, self.kind, self.max_depth,
+                           self._symbol, state))
+
+    def __copy__(self):
+        return _restore(*self.__reduce__()[1])
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+
+def _restore(tick_size, lot_size, kind, max_depth, symbol, state):
+    cdef Book book = Book(tick_size, lot_size, kind=kind, max_depth=max_depth, symbol=symbol)
+    bids, asks, u, seq, ts, cts, synced, has_snapshot, topic = state
+    for t, q in bids:
+        book.set_level_c(True, t, q)
+    for t, q in asks:
+        book.set_level_c(False, t, q)
+    book._u = u
+    book._seq = seq
+    book._ts = ts
+    book._cts = cts
+    book._synced = synced
+    book._has_snapshot = has_snapshot
+    book._topic = topic
+    book._topic_b = topic.encode() if topic is not None else None
+    return book
+
+
+cdef bint _dict_int(dict d, str key, str field, int64_t* out) except -1:
+    v = d.get(key)
+    if v is None:
+        return False
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise FrameError(f"{field}: expected an integer, not {_clip(repr(v))}", field, repr(v))
+    if v < 0:
+        raise NegativeValueError(f"{field} {v} must not be negative", field, str(v))
+    if v > 0x7FFFFFFFFFFFFFFF:
+        raise NumberOverflowError(f"{field} {v} does not fit in int64", field, str(v))
+    out[0] = v
+    return True
+
+
+def frame_topic(frame):
+    """Return the ``"topic"`` of a raw frame (str/bytes) or dict, or None when it has none."""
+    cdef Py_ssize_t n
+    cdef const char* buf
+    cdef const char* s
+    cdef size_t sn
+    if isinstance(frame, dict):
+        return frame.get("topic")
+    if isinstance(frame, str):
+        buf = PyUnicode_AsUTF8AndSize(frame, &n)
+    elif isinstance(frame, bytes):
+        buf = PyBytes_AS_STRING(frame)
+        n = PyBytes_GET_SIZE(frame)
+    else:
+        raise TypeError(f"frame must be str, bytes or dict, not {type(frame).__name__}")
+    if ob_frame_topic(buf, n, &s, &sn) != 0:
+        return None
+    return s[:sn].decode("utf-8", "replace")
+
+
+cdef class Books:
+    """Books keyed by topic, so one feed can route frames for many symbols.
+
+    >>> books = Books()
+    >>> btc = books.add("orderbook.50.BTCUSDT", "0.1", "0.001")
+    """
+    cdef dict _books
+
+    def __init__(self):
+        self._books = {}
+
+    def add(self, str topic, tick_size, lot_size, kind=None, Py_ssize_t max_depth=0, symbol=None):
+        """Create, register and return the book for ``topic``."""
+        if topic in self._books:
+            raise ValueError(f"a book for topic {topic!r} is already registered")
+        if symbol is None and topic.startswith("orderbook."):
+            symbol = topic.rpartition(".")[2]
+        book = Book(tick_size, lot_size, kind=kind, max_depth=max_depth, symbol=symbol)
+        self._books[topic] = book
+        return book
+
+    def remove(self, str topic):
+        """Unregister and return the book for ``topic``."""
+        try:
+            return self._books.pop(topic)
+        except KeyError:
+            raise UnknownTopicError(f"no book registered for topic {topic!r}") from None
+
+    def apply(self, frame):
+        """Route one frame to its topic's book; return ``(book, Applied)``.
+
+        Raises :class:`UnknownTopicError` for a topic with no book, and whatever
+        :meth:`Book.apply` raises.
+        """
+        topic = frame_topic(frame)
+        if topic is None:
+            raise FrameError("topic: missing or unreadable; cannot route the frame", "topic", "")
+        book = self._books.get(topic)
+        if book is None:
+            raise UnknownTopicError(f"no book registered for topic {topic!r}")
+        return book, book.apply(frame)
+
+    def __getitem__(self, str topic):
+        book = self._books.get(topic)
+        if book is None:
+            raise UnknownTopicError(f"no book registered for topic {topic!r}")
+        return book
+
+    def get(self, str topic, default=None):
+        return self._books.get(topic, default)
+
+    def __contains__(self, topic):
+        return topic in self._books
+
+    def __iter__(self):
+        return iter(self._books)
+
+    def __len__(self):
+        return len(self._books)
+
+    def items(self):
+        return self._books.items()
