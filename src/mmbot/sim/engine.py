@@ -1,0 +1,823 @@
+"""Matching engine for simulated trading: a market book from data plus the bot's own orders.
+
+Shared by the in-process :class:`mmbot.venue.sim.SimVenue` (backtests) and the local Bybit
+v5 simulator server. It is synchronous, free of asyncio and pybit, and driven entirely by
+explicit ``now_ms`` arguments, so the same inputs always give the same outputs.
+
+Model
+-----
+* The **market book** is an ``obcore.Book`` fed with raw Bybit ``orderbook`` frames (a
+  synthetic stream or a recording). The bot's orders are *not* in it: the data was made
+  without them, so the engine keeps them on the side and never changes the market book
+  (taker fills have no market impact).
+* **Queue position**: a resting order joins behind the size resting at its price when it
+  arrives (``queue_ahead_lots``). Later reductions of that level's size are consumed ahead
+  of it first (pessimistic: a shrinking level is assumed to be orders in front of us
+  leaving); increases join behind it. Among the bot's own orders at one price, earlier
+  orders are ahead of later ones (price-time priority).
+* **Fills of resting orders** come from two sources. A *trade-through*: after a book frame
+  the opposite best price reaches or crosses the order's price, meaning the level was
+  traded away, so the order fills completely at its own price. A *public trade*
+  (``publicTrade`` frames, when the data has them) at the order's price first consumes
+  the queue ahead of it, then fills it; a trade beyond its price fills it completely.
+  Both are maker fills.
+* **Post-only** orders that would take liquidity (cross or touch the opposite best, the
+  market's or the bot's own) are cancelled on arrival with Bybit's reject reason
+  ``EC_PostOnlyWillTakeLiquidity``, like Bybit does. A non-post-only limit order that
+  crosses takes liquidity from the market book level by level up to its limit price
+  (taker fills); the rest rests. Market orders take what is there and cancel the rest.
+* **Amend** keeps queue priority only when the price is unchanged and the size is not
+  increased, as on Bybit; otherwise the order goes to the back of the queue at its
+  (new) price.
+* **Fees**: ``fee = price * qty * rate`` in the quote currency, maker or taker rate; a
+  negative maker rate is a rebate.
+
+Every state change is returned as a list of :mod:`mmbot.venue.base` events (order,
+execution, position), in the order Bybit would push them; :meth:`MatchingEngine.order_dict`,
+:meth:`MatchingEngine.execution_dict` and :meth:`MatchingEngine.position_dict` turn them into
+Bybit v5 private-stream shapes (all numbers as strings, formatted from integers).
+Requests that Bybit would refuse as a whole raise :class:`OrderRejected` carrying Bybit's
+retCode; nothing is changed in that case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import obcore
+import orjson
+
+from mmbot.venue.base import (
+    BUY,
+    ERR_DUPLICATE_LINK_ID,
+    ERR_ORDER_NOT_FOUND,
+    ERR_PARAMS,
+    ERR_QTY_INVALID,
+    SELL,
+    Execution,
+    ExecutionEvent,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Position,
+    PositionEvent,
+)
+
+__all__ = ["MatchingEngine", "OrderRejected", "REJECT_POST_ONLY"]
+
+REJECT_POST_ONLY = "EC_PostOnlyWillTakeLiquidity"
+
+
+class OrderRejected(Exception):
+    """A request the venue refuses as a whole (nothing changed).
+
+    Attributes
+    ----------
+    code : int
+        Bybit retCode (10001 parameter error, 110001 order not found, ...).
+    message : str
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"retCode {code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class _EOrder:
+    """Mutable engine-side order."""
+
+    __slots__ = (
+        "order_id",
+        "link_id",
+        "side",
+        "price_ticks",
+        "qty_lots",
+        "filled_lots",
+        "status",
+        "post_only",
+        "reduce_only",
+        "order_type",
+        "created_ms",
+        "updated_ms",
+        "priority",
+        "queue_ahead_lots",
+        "value_ticks_lots",
+        "fee",
+        "reject_reason",
+    )
+
+    def __init__(self, **kw) -> None:
+        for key, value in kw.items():
+            setattr(self, key, value)
+
+    @property
+    def leaves_lots(self) -> int:
+        return self.qty_lots - self.filled_lots
+
+
+@dataclass(frozen=True, slots=True)
+class _Fill:
+    order: _EOrder
+    price_ticks: int
+    qty_lots: int
+    is_maker: bool
+
+
+class MatchingEngine:
+    """Simulated exchange for one symbol.
+
+    Parameters
+    ----------
+    symbol : str
+    tick_size, lot_size : str
+        Decimal strings of the price tick and quantity step (obcore scales).
+    category : str
+        "linear" or "spot" (only changes the shapes written by the ``*_dict`` methods).
+    maker_fee_rate, taker_fee_rate : float
+        Fee rates as fractions (Bybit linear defaults 0.0002 and 0.00055). Negative means
+        a rebate.
+    min_qty_lots, max_qty_lots : int
+        Order size bounds in lots (``max_qty_lots=0`` means unbounded).
+    min_notional : Decimal or str
+        Minimum ``price * qty`` of a limit order in quote currency (0 disables).
+    book_kind : str or None
+        obcore book variant for the market book.
+    order_id_prefix : str
+        Prefix of the generated ``orderId`` values (deterministic counters).
+    """
+
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        tick_size: str,
+        lot_size: str,
+        category: str = "linear",
+        maker_fee_rate: float = 0.0002,
+        taker_fee_rate: float = 0.00055,
+        min_qty_lots: int = 1,
+        max_qty_lots: int = 0,
+        min_notional: Decimal | str = "0",
+        book_kind: str | None = None,
+        order_id_prefix: str = "sim",
+    ) -> None:
+        if category not in ("linear", "spot", "inverse"):
+            raise ValueError(f"category must be 'linear', 'spot' or 'inverse', got {category!r}")
+        if min_qty_lots < 1:
+            raise ValueError(f"min_qty_lots must be >= 1, got {min_qty_lots}")
+        if max_qty_lots < 0:
+            raise ValueError(f"max_qty_lots must be >= 0 (0 = unbounded), got {max_qty_lots}")
+        self.symbol = symbol
+        self.category = category
+        self.tick_size = tick_size
+        self.lot_size = lot_size
+        self.book = obcore.Book(tick_size=tick_size, lot_size=lot_size, kind=book_kind)
+        self.maker_fee_rate = float(maker_fee_rate)
+        self.taker_fee_rate = float(taker_fee_rate)
+        self._maker_rate_dec = Decimal(repr(self.maker_fee_rate))
+        self._taker_rate_dec = Decimal(repr(self.taker_fee_rate))
+        # value of one tick*lot in quote currency, exact
+        self._unit_value = Decimal(tick_size) * Decimal(lot_size)
+        self._lot_dec = Decimal(lot_size)
+        self.min_qty_lots = min_qty_lots
+        self.max_qty_lots = max_qty_lots
+        self.min_notional = Decimal(min_notional)
+        self._order_id_prefix = order_id_prefix
+        self.now_ms = 0
+        self._next_order = 1
+        self._next_exec = 1
+        self._priority = 0
+        self._orders: dict[str, _EOrder] = {}  # every order ever, by orderId
+        self._by_link: dict[str, _EOrder] = {}  # every orderLinkId ever used
+        self._open: dict[str, _EOrder] = {}  # open orders by orderId, insertion = time order
+        # open resting orders per side and price, each list in priority order
+        self._levels: dict[str, dict[int, list[_EOrder]]] = {BUY: {}, SELL: {}}
+        self.position_lots = 0
+        self._entry_value = 0.0  # ticks*lots of the open position (magnitude)
+        self.realized_pnl = 0.0
+        self.fees_paid = 0.0
+        self.fills = 0
+        self.market_frames = 0
+        self.market_errors = 0  # gaps / out-of-sync frames seen in the data (book not synced)
+        self.last_market_error = ""
+        #: how many market levels a taker order may walk
+        self.take_depth = 1000
+
+    # ------------------------------------------------------------------ market data
+    def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
+        """Apply one public frame (``orderbook.*`` or ``publicTrade.*``) at ``now_ms``.
+
+        Returns the events caused by it (fills of resting bot orders). A sequence gap or
+        a delta while waiting for a snapshot leaves the market book unsynced: it is
+        counted in :attr:`market_errors`, and no fills happen until a snapshot arrives.
+        Other malformed frames raise the obcore error.
+        """
+        self.now_ms = now_ms
+        topic = _topic_of(frame)
+        if topic.startswith("publicTrade"):
+            return self._on_trade_frame(frame, now_ms)
+        if not topic.startswith("orderbook"):
+            raise ValueError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
+        watched = self._watched_sizes()
+        try:
+            self.book.apply(frame)
+        except (obcore.SequenceGapError, obcore.OutOfSyncError) as exc:
+            self.market_errors += 1
+            self.last_market_error = f"{type(exc).__name__}: {exc}"
+            return []
+        self.market_frames += 1
+        if not self.book.synced:
+            return []
+        self._consume_queues(watched)
+        return self._trade_through(now_ms)
+
+    def _watched_sizes(self) -> list[tuple[str, int, int]]:
+        book = self.book
+        out = []
+        for side, bookside in ((BUY, "b"), (SELL, "a")):
+            for price in self._levels[side]:
+                out.append((side, price, book.size_at(bookside, price)))
+        return out
+
+    def _consume_queues(self, watched: list[tuple[str, int, int]]) -> None:
+        book = self.book
+        for side, price, before in watched:
+            orders = self._levels[side].get(price)
+            if not orders:
+                continue
+            after = book.size_at("b" if side == BUY else "a", price)
+            if after >= before:
+                continue
+            reduction = before - after
+            for order in orders:
+                ahead = order.queue_ahead_lots - reduction
+                order.queue_ahead_lots = min(max(ahead, 0), after)
+
+    def _trade_through(self, now_ms: int) -> list:
+        fills: list[_Fill] = []
+        best_ask = self.book.best_ask()
+        if best_ask is not None and self._levels[BUY]:
+            for price in sorted(self._levels[BUY], reverse=True):
+                if price < best_ask[0]:
+                    break
+                for order in self._levels[BUY][price]:
+                    fills.append(_Fill(order, price, order.leaves_lots, True))
+        best_bid = self.book.best_bid()
+        if best_bid is not None and self._levels[SELL]:
+            for price in sorted(self._levels[SELL]):
+                if price > best_bid[0]:
+                    break
+                for order in self._levels[SELL][price]:
+                    fills.append(_Fill(order, price, order.leaves_lots, True))
+        return self._apply_fills(fills, now_ms)
+
+    def _on_trade_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
+        msg = frame if isinstance(frame, dict) else orjson.loads(frame)
+        events: list = []
+        for trade in msg.get("data", ()):
+            try:
+                taker_side = trade["S"]
+                price = self.book.parse_price(trade["p"])
+                qty = self.book.parse_size(trade["v"])
+            except KeyError as exc:
+                raise ValueError(f"publicTrade entry misses field {exc.args[0]!r}: {trade!r}") from exc
+            events.extend(self.on_trade(taker_side, price, qty, now_ms))
+        return events
+
+    def on_trade(self, taker_side: str, price_ticks: int, qty_lots: int, now_ms: int) -> list:
+        """Apply one public trade: ``taker_side`` hit the book at ``price_ticks`` for ``qty_lots``.
+
+        A Sell taker trades against bids: bot bids above the price are traded through and
+        fill completely; bot bids at the price fill from what is left of ``qty_lots``
+        after the queue ahead of them.
+        """
+        self.now_ms = now_ms
+        if taker_side == SELL:
+            side, through = BUY, (lambda p: p > price_ticks)
+        elif taker_side == BUY:
+            side, through = SELL, (lambda p: p < price_ticks)
+        else:
+            raise ValueError(f"taker_side must be 'Buy' or 'Sell', got {taker_side!r}")
+        fills: list[_Fill] = []
+        levels = self._levels[side]
+        for price in sorted(levels, reverse=(side == BUY)):
+            if through(price):
+                fills.extend(_Fill(o, price, o.leaves_lots, True) for o in levels[price])
+            elif price == price_ticks:
+                own_ahead = 0
+                for order in levels[price]:
+                    available = qty_lots - order.queue_ahead_lots - own_ahead
+                    own_ahead += order.leaves_lots
+                    if available > 0:
+                        fills.append(_Fill(order, price, min(available, order.leaves_lots), True))
+                for order in levels[price]:
+                    order.queue_ahead_lots = max(order.queue_ahead_lots - qty_lots, 0)
+            else:
+                break
+        return self._apply_fills(fills, now_ms)
+
+    # ------------------------------------------------------------------ order entry
+    def place(
+        self,
+        *,
+        order_link_id: str,
+        side: str,
+        price_ticks: int,
+        qty_lots: int,
+        now_ms: int,
+        post_only: bool = True,
+        reduce_only: bool = False,
+        order_type: str = "Limit",
+    ) -> list:
+        """Accept a new order at ``now_ms`` and return the resulting events.
+
+        Raises
+        ------
+        OrderRejected
+            Duplicate ``order_link_id``, bad side/type, size outside the instrument's
+            bounds, notional below the minimum, or reduce-only that would not reduce.
+        """
+        self.now_ms = now_ms
+        if side not in (BUY, SELL):
+            raise OrderRejected(ERR_PARAMS, f"side must be 'Buy' or 'Sell', got {side!r}")
+        if order_type not in ("Limit", "Market"):
+            raise OrderRejected(ERR_PARAMS, f"orderType must be Limit or Market, got {order_type!r}")
+        if not order_link_id or len(order_link_id) > 36:
+            raise OrderRejected(ERR_PARAMS, f"orderLinkId must be 1..36 chars, got {order_link_id!r}")
+        if order_link_id in self._by_link:
+            raise OrderRejected(ERR_DUPLICATE_LINK_ID, f"duplicate orderLinkId {order_link_id!r}")
+        self._check_qty(qty_lots)
+        if order_type == "Limit":
+            if price_ticks <= 0:
+                raise OrderRejected(ERR_PARAMS, f"price must be > 0 ticks, got {price_ticks}")
+            self._check_notional(price_ticks, qty_lots)
+        elif post_only:
+            raise OrderRejected(ERR_PARAMS, "a Market order cannot be PostOnly")
+        if reduce_only:
+            sign = 1 if side == BUY else -1
+            if self.position_lots * sign >= 0:
+                raise OrderRejected(110017, "reduce-only order would not reduce the position")
+            qty_lots = min(qty_lots, abs(self.position_lots))
+        order = _EOrder(
+            order_id=self._new_order_id(),
+            link_id=order_link_id,
+            side=side,
+            price_ticks=price_ticks if order_type == "Limit" else 0,
+            qty_lots=qty_lots,
+            filled_lots=0,
+            status=OrderStatus.NEW,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            order_type=order_type,
+            created_ms=now_ms,
+            updated_ms=now_ms,
+            priority=0,
+            queue_ahead_lots=0,
+            value_ticks_lots=0,
+            fee=0.0,
+            reject_reason="",
+        )
+        self._orders[order.order_id] = order
+        self._by_link[order_link_id] = order
+        if post_only and self._would_take(side, price_ticks):
+            order.status = OrderStatus.CANCELLED
+            order.reject_reason = REJECT_POST_ONLY
+            return [self._order_event(order)]
+        events: list = [self._order_event(order)]
+        taker = self._take(order)
+        if taker:
+            events.extend(self._apply_fills(taker, now_ms, emit_new=False))
+        if order.status.is_done:
+            return events
+        if order_type == "Market":
+            order.status = OrderStatus.CANCELLED
+            order.reject_reason = "EC_NoImmediateQtyToFill" if order.filled_lots == 0 else ""
+            events.append(self._order_event(order))
+            return events
+        self._rest(order)
+        return events
+
+    def amend(
+        self,
+        *,
+        now_ms: int,
+        order_link_id: str = "",
+        order_id: str = "",
+        price_ticks: int | None = None,
+        qty_lots: int | None = None,
+    ) -> list:
+        """Amend an open order's price and/or total size at ``now_ms``.
+
+        Priority is kept only when the price is unchanged and the size not increased.
+
+        Raises
+        ------
+        OrderRejected
+            Unknown or closed order (110001), nothing changed, a size not above the
+            filled size, or a post-only price that would take liquidity.
+        """
+        self.now_ms = now_ms
+        order = self._find_open(order_link_id, order_id)
+        new_price = order.price_ticks if price_ticks is None else price_ticks
+        new_qty = order.qty_lots if qty_lots is None else qty_lots
+        if new_price == order.price_ticks and new_qty == order.qty_lots:
+            raise OrderRejected(ERR_PARAMS, "the order remains unchanged")
+        if new_price <= 0:
+            raise OrderRejected(ERR_PARAMS, f"price must be > 0 ticks, got {new_price}")
+        if new_qty <= order.filled_lots:
+            raise OrderRejected(
+                ERR_QTY_INVALID,
+                f"new qty {new_qty} lots is not above the filled {order.filled_lots} lots",
+            )
+        self._check_qty(new_qty)
+        self._check_notional(new_price, new_qty)
+        if new_price != order.price_ticks and order.post_only:
+            if self._would_take(order.side, new_price, exclude=order):
+                raise OrderRejected(ERR_PARAMS, f"post-only amend to {new_price} would take liquidity")
+        keeps_priority = new_price == order.price_ticks and new_qty <= order.qty_lots
+        if keeps_priority:
+            order.qty_lots = new_qty
+        else:
+            self._unrest(order)
+            order.price_ticks = new_price
+            order.qty_lots = new_qty
+        order.updated_ms = now_ms
+        events: list = []
+        if not keeps_priority:
+            taker = self._take(order)  # only possible for non-post-only orders
+            if taker:
+                events.extend(self._apply_fills(taker, now_ms, emit_new=False))
+            if not order.status.is_done:
+                self._rest(order)
+        if not order.status.is_done and not events:
+            events.append(self._order_event(order))
+        return events
+
+    def cancel(self, *, now_ms: int, order_link_id: str = "", order_id: str = "") -> list:
+        """Cancel an open order at ``now_ms``.
+
+        Raises
+        ------
+        OrderRejected
+            Unknown or already closed order (110001).
+        """
+        self.now_ms = now_ms
+        order = self._find_open(order_link_id, order_id)
+        self._unrest(order)
+        order.status = OrderStatus.CANCELLED
+        order.updated_ms = now_ms
+        return [self._order_event(order)]
+
+    def cancel_all(self, *, now_ms: int) -> list:
+        """Cancel every open order (in time order) and return their events."""
+        self.now_ms = now_ms
+        events = []
+        for order in list(self._open.values()):
+            self._unrest(order)
+            order.status = OrderStatus.CANCELLED
+            order.updated_ms = now_ms
+            events.append(self._order_event(order))
+        return events
+
+    # ------------------------------------------------------------------ queries
+    def open_orders(self) -> list[Order]:
+        """Return the open orders, oldest first."""
+        return [self._snapshot(o) for o in self._open.values()]
+
+    def get_order(self, *, order_link_id: str = "", order_id: str = "") -> Order:
+        """Return any order (open or closed) by client or venue id.
+
+        Raises
+        ------
+        OrderRejected
+            If no such order exists (110001).
+        """
+        order = self._by_link.get(order_link_id) if order_link_id else self._orders.get(order_id)
+        if order is None:
+            raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_link_id or order_id!r} not found")
+        return self._snapshot(order)
+
+    def queue_ahead(self, *, order_link_id: str) -> int:
+        """Return the market lots still ahead of an open order at its price."""
+        order = self._by_link.get(order_link_id)
+        if order is None or order.status.is_done:
+            raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_link_id!r} is not open")
+        return order.queue_ahead_lots
+
+    def position(self) -> Position:
+        """Return the net position and its average entry price in ticks."""
+        size = self.position_lots
+        avg = self._entry_value / abs(size) if size else 0.0
+        return Position(self.symbol, size, avg, self.now_ms)
+
+    # ------------------------------------------------------------------ Bybit shapes
+    def order_dict(self, order: Order) -> dict:
+        """Return ``order`` in the shape of a Bybit v5 private ``order`` stream item."""
+        book = self.book
+        filled = order.filled_lots
+        eorder = self._orders.get(order.order_id)
+        value_units = eorder.value_ticks_lots if eorder is not None else 0
+        cum_value = Decimal(value_units) * self._unit_value
+        avg_price = ""
+        if filled:
+            avg_price = str((cum_value / (Decimal(filled) * self._lot_dec)).normalize())
+        fee = eorder.fee if eorder is not None else 0.0
+        leaves = order.leaves_lots
+        return {
+            "category": self.category,
+            "symbol": order.symbol,
+            "orderId": order.order_id,
+            "orderLinkId": order.order_link_id,
+            "side": order.side,
+            "orderType": order.order_type,
+            "price": book.price_str(order.price_ticks) if order.price_ticks else "0",
+            "qty": book.size_str(order.qty_lots),
+            "timeInForce": "PostOnly" if order.post_only else (
+                "IOC" if order.order_type == "Market" else "GTC"),
+            "orderStatus": order.status.value,
+            "cancelType": "UNKNOWN",
+            "rejectReason": order.reject_reason or "EC_NoError",
+            "leavesQty": book.size_str(leaves),
+            "leavesValue": _dec_str(Decimal(leaves * order.price_ticks) * self._unit_value),
+            "cumExecQty": book.size_str(filled),
+            "cumExecValue": _dec_str(cum_value),
+            "cumExecFee": _fee_str(fee),
+            "avgPrice": avg_price,
+            "positionIdx": 0,
+            "reduceOnly": order.reduce_only,
+            "closeOnTrigger": False,
+            "triggerPrice": "",
+            "takeProfit": "",
+            "stopLoss": "",
+            "createdTime": str(order.created_ms),
+            "updatedTime": str(order.updated_ms),
+        }
+
+    def execution_dict(self, execution: Execution, *, seq: int = 0) -> dict:
+        """Return ``execution`` in the shape of a Bybit v5 private ``execution`` stream item."""
+        book = self.book
+        eorder = self._orders.get(execution.order_id)
+        order_qty = book.size_str(eorder.qty_lots) if eorder is not None else ""
+        order_price = book.price_str(eorder.price_ticks) if eorder and eorder.price_ticks else "0"
+        value = Decimal(execution.price_ticks * execution.qty_lots) * self._unit_value
+        return {
+            "category": self.category,
+            "symbol": execution.symbol,
+            "execId": execution.exec_id,
+            "execPrice": book.price_str(execution.price_ticks),
+            "execQty": book.size_str(execution.qty_lots),
+            "execValue": _dec_str(value),
+            "execFee": _fee_str(execution.fee),
+            "feeRate": repr(execution.fee_rate),
+            "execType": "Trade",
+            "execTime": str(execution.exec_ms),
+            "isMaker": execution.is_maker,
+            "orderId": execution.order_id,
+            "orderLinkId": execution.order_link_id,
+            "orderPrice": order_price,
+            "orderQty": order_qty,
+            "orderType": eorder.order_type if eorder is not None else "Limit",
+            "leavesQty": book.size_str(execution.leaves_lots),
+            "side": execution.side,
+            "seq": seq,
+        }
+
+    def position_dict(self, position: Position | None = None) -> dict:
+        """Return the position in the shape of a Bybit v5 private ``position`` stream item."""
+        pos = position or self.position()
+        book = self.book
+        size = abs(pos.size_lots)
+        side = "" if size == 0 else (BUY if pos.size_lots > 0 else SELL)
+        entry = ""
+        if size:
+            entry = _dec_str(Decimal(repr(pos.avg_entry_ticks)) * Decimal(self.tick_size))
+        mark = self.book.mid()
+        value = Decimal(repr(self._entry_value)) * self._unit_value
+        return {
+            "category": self.category,
+            "symbol": pos.symbol,
+            "side": side,
+            "size": book.size_str(size),
+            "entryPrice": entry,
+            "positionValue": _dec_str(value),
+            "markPrice": "" if mark is None else _dec_str(Decimal(repr(float(mark))) *
+                                                          Decimal(self.tick_size)),
+            "unrealisedPnl": repr(self.unrealized_pnl()),
+            "cumRealisedPnl": repr(self.realized_pnl),
+            "positionIdx": 0,
+            "positionStatus": "Normal",
+            "leverage": "1",
+            "updatedTime": str(pos.updated_ms),
+        }
+
+    def unrealized_pnl(self, mark_ticks: float | None = None) -> float:
+        """Return the open position's PnL in quote currency at ``mark_ticks`` (default mid)."""
+        if self.position_lots == 0:
+            return 0.0
+        mark = self.book.mid() if mark_ticks is None else mark_ticks
+        if mark is None:
+            return 0.0
+        value_now = float(mark) * abs(self.position_lots)
+        sign = 1 if self.position_lots > 0 else -1
+        return sign * (value_now - self._entry_value) * float(self._unit_value)
+
+    # ------------------------------------------------------------------ internals
+    def _new_order_id(self) -> str:
+        n = self._next_order
+        self._next_order += 1
+        return f"{self._order_id_prefix}-{n:010d}"
+
+    def _check_qty(self, qty_lots: int) -> None:
+        if qty_lots < self.min_qty_lots:
+            raise OrderRejected(
+                ERR_QTY_INVALID, f"qty {qty_lots} lots is below the minimum {self.min_qty_lots}"
+            )
+        if self.max_qty_lots and qty_lots > self.max_qty_lots:
+            raise OrderRejected(
+                ERR_QTY_INVALID, f"qty {qty_lots} lots is above the maximum {self.max_qty_lots}"
+            )
+
+    def _check_notional(self, price_ticks: int, qty_lots: int) -> None:
+        if self.min_notional and Decimal(price_ticks * qty_lots) * self._unit_value < self.min_notional:
+            raise OrderRejected(
+                110094,
+                f"order value {self.book.price_str(price_ticks)} x {self.book.size_str(qty_lots)} "
+                f"is below the minimum notional {self.min_notional}",
+            )
+
+    def _find_open(self, order_link_id: str, order_id: str) -> _EOrder:
+        if order_link_id:
+            order = self._by_link.get(order_link_id)
+        elif order_id:
+            order = self._orders.get(order_id)
+        else:
+            raise OrderRejected(ERR_PARAMS, "orderId or orderLinkId is required")
+        if order is None or order.status.is_done:
+            raise OrderRejected(
+                ERR_ORDER_NOT_FOUND,
+                f"order {order_link_id or order_id!r} does not exist or is already closed",
+            )
+        return order
+
+    def _would_take(self, side: str, price_ticks: int, exclude: _EOrder | None = None) -> bool:
+        if side == BUY:
+            best = self.book.best_ask()
+            if best is not None and price_ticks >= best[0]:
+                return True
+            own = [p for p, os in self._levels[SELL].items() if any(o is not exclude for o in os)]
+            return bool(own) and price_ticks >= min(own)
+        best = self.book.best_bid()
+        if best is not None and price_ticks <= best[0]:
+            return True
+        own = [p for p, os in self._levels[BUY].items() if any(o is not exclude for o in os)]
+        return bool(own) and price_ticks <= max(own)
+
+    def _take(self, order: _EOrder) -> list[_Fill]:
+        """Taker fills of ``order`` against the market book (no market impact)."""
+        if order.post_only:
+            return []
+        depth = self.take_depth
+        if order.side == BUY:
+            levels = self.book.asks(depth)
+            limit = order.price_ticks
+            crosses = (lambda p: True) if order.order_type == "Market" else (lambda p: p <= limit)
+        else:
+            levels = self.book.bids(depth)
+            limit = order.price_ticks
+            crosses = (lambda p: True) if order.order_type == "Market" else (lambda p: p >= limit)
+        fills = []
+        remaining = order.leaves_lots
+        for price, size in ((int(p), int(s)) for p, s in levels):
+            if remaining <= 0 or not crosses(price):
+                break
+            qty = min(size, remaining)
+            fills.append(_Fill(order, price, qty, False))
+            remaining -= qty
+        return fills
+
+    def _rest(self, order: _EOrder) -> None:
+        self._priority += 1
+        order.priority = self._priority
+        bookside = "b" if order.side == BUY else "a"
+        order.queue_ahead_lots = self.book.size_at(bookside, order.price_ticks)
+        self._levels[order.side].setdefault(order.price_ticks, []).append(order)
+        self._open[order.order_id] = order
+
+    def _unrest(self, order: _EOrder) -> None:
+        level = self._levels[order.side].get(order.price_ticks)
+        if level is not None and order in level:
+            level.remove(order)
+            if not level:
+                del self._levels[order.side][order.price_ticks]
+        self._open.pop(order.order_id, None)
+
+    def _apply_fills(self, fills: list[_Fill], now_ms: int, emit_new: bool = True) -> list:
+        events: list = []
+        touched: list[_EOrder] = []
+        for fill in fills:
+            order, qty = fill.order, fill.qty_lots
+            if qty <= 0:
+                continue
+            qty = min(qty, order.leaves_lots)
+            rate = self.maker_fee_rate if fill.is_maker else self.taker_fee_rate
+            rate_dec = self._maker_rate_dec if fill.is_maker else self._taker_rate_dec
+            fee = float(Decimal(fill.price_ticks * qty) * self._unit_value * rate_dec)
+            order.filled_lots += qty
+            order.value_ticks_lots += fill.price_ticks * qty
+            order.fee += fee
+            order.updated_ms = now_ms
+            if order.leaves_lots == 0:
+                order.status = OrderStatus.FILLED
+                self._unrest(order)
+            else:
+                order.status = OrderStatus.PARTIALLY_FILLED
+            self._update_position(order.side, fill.price_ticks, qty)
+            self.fees_paid += fee
+            self.fills += 1
+            execution = Execution(
+                exec_id=f"{self._order_id_prefix}-e{self._next_exec:010d}",
+                order_id=order.order_id,
+                order_link_id=order.link_id,
+                symbol=self.symbol,
+                side=order.side,
+                price_ticks=fill.price_ticks,
+                qty_lots=qty,
+                fee=fee,
+                fee_rate=rate,
+                is_maker=fill.is_maker,
+                exec_ms=now_ms,
+                leaves_lots=order.leaves_lots,
+            )
+            self._next_exec += 1
+            events.append(ExecutionEvent(execution, now_ms))
+            if order not in touched:
+                touched.append(order)
+        for order in touched:
+            events.append(self._order_event(order))
+        if touched:
+            events.append(PositionEvent(self.position(), now_ms))
+        return events
+
+    def _update_position(self, side: str, price_ticks: int, qty: int) -> None:
+        signed = qty if side == BUY else -qty
+        pos = self.position_lots
+        if pos == 0 or (pos > 0) == (signed > 0):
+            self._entry_value += price_ticks * qty
+            self.position_lots = pos + signed
+            return
+        closing = min(qty, abs(pos))
+        avg = self._entry_value / abs(pos)
+        sign = 1 if pos > 0 else -1
+        self.realized_pnl += sign * (price_ticks - avg) * closing * float(self._unit_value)
+        self._entry_value -= avg * closing
+        self.position_lots = pos + signed
+        if self.position_lots == 0:
+            self._entry_value = 0.0
+        elif (self.position_lots > 0) != (pos > 0):  # flipped: the rest opens a new position
+            self._entry_value = price_ticks * abs(self.position_lots)
+
+    def _order_event(self, order: _EOrder) -> OrderEvent:
+        return OrderEvent(self._snapshot(order), self.now_ms)
+
+    def _snapshot(self, order: _EOrder) -> Order:
+        return Order(
+            order_id=order.order_id,
+            order_link_id=order.link_id,
+            symbol=self.symbol,
+            side=order.side,
+            price_ticks=order.price_ticks,
+            qty_lots=order.qty_lots,
+            filled_lots=order.filled_lots,
+            status=order.status,
+            post_only=order.post_only,
+            created_ms=order.created_ms,
+            updated_ms=order.updated_ms,
+            reject_reason=order.reject_reason,
+            order_type=order.order_type,
+            reduce_only=order.reduce_only,
+        )
+
+
+def _topic_of(frame: str | bytes | dict) -> str:
+    if isinstance(frame, dict):
+        return str(frame.get("topic", ""))
+    head = frame[:80]
+    if isinstance(head, bytes):
+        head = head.decode("ascii", "replace")
+    start = head.find('"topic":"')
+    if start < 0:
+        msg = orjson.loads(frame)
+        return str(msg.get("topic", ""))
+    start += 9
+    return head[start : head.index('"', start)]
+
+
+def _dec_str(value: Decimal) -> str:
+    """Plain (non-scientific) decimal text."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _fee_str(fee: float) -> str:
+    return _dec_str(Decimal(repr(fee)))
