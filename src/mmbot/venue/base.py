@@ -145,12 +145,14 @@ class AmendRequest:
     """Change the price and/or size of a live order (``None`` keeps the current value).
 
     ``qty_lots`` is the new *total* order size (Bybit semantics), not the remaining size.
+    ``order_id`` (the venue's id) may be given instead of or with ``order_link_id``.
     """
 
     order_link_id: str
     symbol: str
     price_ticks: int | None = None
     qty_lots: int | None = None
+    order_id: str = ""
 
     def __post_init__(self) -> None:
         if self.price_ticks is None and self.qty_lots is None:
@@ -163,10 +165,15 @@ class AmendRequest:
 
 @dataclass(frozen=True, slots=True)
 class CancelRequest:
-    """Cancel one order by client order id."""
+    """Cancel one order by client order id (or by the venue's ``order_id`` when it has none)."""
 
     order_link_id: str
     symbol: str
+    order_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.order_link_id and not self.order_id:
+            raise ValueError("a cancel needs order_link_id or order_id")
 
 
 @dataclass(frozen=True, slots=True)
