@@ -1,0 +1,439 @@
+"""Market data feed: pybit's public WebSocket with raw orderbook frames handed to obcore.
+
+:class:`BookFeed` subclasses pybit's ``WebSocket`` and overrides ``_on_message`` (see
+``shared/BYBIT.md`` 1.3): an ``orderbook.*`` frame goes as raw text straight into its
+``obcore.Book`` (no ``json.loads``, no pybit book, no deepcopy); every other message
+(acks, pongs, other topics) goes through pybit unchanged.
+
+Threading (one writer per book): pybit runs every callback on its websocket-client
+thread, and that thread is the only writer of the books. obcore's ``apply`` holds the
+GIL for the whole frame and is transactional, so readers on other threads always see a
+whole update. Applying on the socket thread was picked over queueing raw frames to the
+runner because it removes a queue hop (~5-20 µs of thread hand-off on 2 cores) from the
+frame-to-book latency, and gap detection then happens where the resubscribe is sent.
+
+Failure policy: the hook never raises into pybit (an exception there kills pybit's
+socket for good). A sequence gap, a delta while out of sync, or a frame obcore rejects
+marks the book invalid, tells ``on_status`` (the risk layer pulls quotes), and
+unsubscribes and resubscribes that one topic, which makes Bybit send a fresh snapshot.
+A reconnect marks every book invalid until its snapshot arrives.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import obcore
+from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
+
+__all__ = ["BookFeed", "FeedBook", "LocalEndpoint", "LocalWebSocket", "LocalWebSocketTrading",
+           "local_http", "FrameRecorder", "latency_summary"]
+
+log = logging.getLogger(__name__)
+
+_BOOK_PREFIX = '{"topic":"orderbook.'
+
+
+# =========================================================================== endpoints
+
+
+class LocalEndpoint:
+    """Mixin that points a pybit WebSocket class at ``ws_base`` (BYBIT.md 2.2 A).
+
+    ``_connect`` runs at construction and on every reconnect, so the rewrite survives
+    reconnects. With ``ws_base`` None the real Bybit URL is kept.
+    """
+
+    ws_base: str | None = None
+
+    def _connect(self, url):
+        if self.ws_base:
+            url = re.sub(r"^wss?://[^/]+", self.ws_base, url)
+        return super()._connect(url)
+
+    def _process_subscription_message(self, message):
+        # pybit stores subscriptions[req_id] only *after* ws.send, so a fast server (the
+        # local simulator) can ack before it exists and pybit raises KeyError, killing
+        # the socket. A successful ack carries no state we need: accept it.
+        req_id = message.get("req_id")
+        if req_id and req_id not in self.subscriptions and message.get("success") is True:
+            log.debug("subscribe ack for %s arrived before pybit registered it", req_id)
+            return
+        if message.get("success") is False:
+            # pybit's own failure path pops topic[0] of a JSON string (KeyError); log instead.
+            log.error("subscription refused: %s", message.get("ret_msg"))
+            return
+        return super()._process_subscription_message(message)
+
+
+class LocalWebSocket(LocalEndpoint, WebSocket):
+    """pybit ``WebSocket`` (public or private) aimed at ``ws_base``."""
+
+    def __init__(self, *args, ws_base: str | None = None, **kwargs):
+        self.ws_base = ws_base
+        super().__init__(*args, **kwargs)
+
+
+class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
+    """pybit ``WebSocketTrading`` aimed at ``ws_base``."""
+
+    def __init__(self, *args, ws_base: str | None = None, **kwargs):
+        self.ws_base = ws_base
+        super().__init__(*args, **kwargs)
+
+
+def local_http(http_base: str | None = None, **kwargs) -> HTTP:
+    """Return a pybit ``HTTP`` session, pointed at ``http_base`` when given.
+
+    ``kwargs`` go to ``HTTP`` (``testnet``, ``api_key``, ``api_secret``, ``retry_delay``...).
+    """
+    kwargs.setdefault("testnet", False)
+    session = HTTP(**kwargs)
+    if http_base:
+        session.endpoint = http_base.rstrip("/")
+    return session
+
+
+# =========================================================================== books
+
+
+@dataclass
+class FeedBook:
+    """One subscribed book and its health, written only by the feed's socket thread."""
+
+    topic: str
+    symbol: str
+    depth: int
+    book: obcore.Book
+    valid: bool = False          # a snapshot arrived and no frame was lost since
+    resyncing: bool = False
+    resync_started_ns: int = 0
+    last_update_ns: int = 0      # time.monotonic_ns() of the last applied frame
+    frames: int = 0
+    rejected: int = 0
+    resyncs: int = 0
+    last_error: str = ""
+    sub_req_id: str = ""
+
+    @property
+    def synced(self) -> bool:
+        """Whether the book can be trusted: valid, not resyncing, and obcore-synced."""
+        return self.valid and not self.resyncing and self.book.synced
+
+    def age_ms(self, now_ns: int | None = None) -> float:
+        """Milliseconds since the last applied frame (inf before the first)."""
+        if not self.last_update_ns:
+            return float("inf")
+        return ((now_ns or time.monotonic_ns()) - self.last_update_ns) / 1e6
+
+
+StatusHandler = Callable[[str, bool, str], None]
+UpdateHandler = Callable[[FeedBook, int], None]
+
+
+class BookFeed(LocalWebSocket):
+    """pybit public WebSocket feeding raw orderbook frames to obcore books.
+
+    Parameters
+    ----------
+    channel_type : str
+        ``"linear"`` or ``"spot"``.
+    testnet : bool
+    ws_base : str or None
+        ``ws://127.0.0.1:<port>`` for the local simulator; None for Bybit itself.
+    on_update : callable(FeedBook, recv_ns) or None
+        Called on the socket thread after each applied frame (keep it short).
+    on_status : callable(symbol, synced, reason) or None
+        Called when a book becomes invalid (gap, rejected frame, disconnect) and when it
+        is valid again (snapshot applied). The risk layer listens here.
+    recorder : FrameRecorder or None
+        Receives every raw frame (``mmbot record``).
+    stale_after_ms : float
+        Age after which :meth:`stale` reports a book as stale.
+    resync_timeout_s : float
+        A resync with no snapshot after this long is retried by the watchdog.
+    **kwargs
+        Passed to pybit's ``WebSocket`` (``retries``, ``ping_interval``...).
+    """
+
+    def __init__(self, channel_type: str = "linear", testnet: bool = False, *,
+                 ws_base: str | None = None, on_update: UpdateHandler | None = None,
+                 on_status: StatusHandler | None = None, recorder: FrameRecorder | None = None,
+                 stale_after_ms: float = 5000.0, resync_timeout_s: float = 3.0,
+                 latency_samples: int = 100_000, **kwargs):
+        if channel_type not in ("linear", "spot"):
+            raise ValueError(f"channel_type must be 'linear' or 'spot', got {channel_type!r}")
+        self.books: dict[str, FeedBook] = {}
+        self.by_symbol: dict[str, FeedBook] = {}
+        self.on_update = on_update
+        self.on_status = on_status
+        self.recorder = recorder
+        self.stale_after_ms = stale_after_ms
+        self.resync_timeout_s = resync_timeout_s
+        self.latency_ns: collections.deque[int] = collections.deque(maxlen=latency_samples)
+        self.messages = 0
+        self.reconnects = 0
+        self._lock = threading.RLock()
+        self._pending_resub: dict[str, FeedBook] = {}   # unsubscribe req_id -> book
+        self._closing = False
+        super().__init__(testnet=testnet, channel_type=channel_type, ws_base=ws_base, **kwargs)
+        self._watchdog = threading.Thread(target=self._watch, name="feed-watchdog", daemon=True)
+        self._watchdog.start()
+
+    # ------------------------------------------------------------------ books
+
+    def add_book(self, symbol: str, tick_size: str, lot_size: str, depth: int = 50,
+                 kind: str | None = None) -> FeedBook:
+        """Create the obcore book for ``symbol`` and subscribe ``orderbook.{depth}.{symbol}``.
+
+        Each symbol is its own subscribe request so one book can be resynced alone
+        (pybit's unsubscribe re-sends a whole request).
+        """
+        topic = f"orderbook.{depth}.{symbol}"
+        if topic in self.books:
+            raise ValueError(f"already subscribed to {topic}")
+        book = obcore.Book(tick_size=tick_size, lot_size=lot_size, kind=kind)
+        entry = FeedBook(topic=topic, symbol=symbol, depth=depth, book=book)
+        with self._lock:
+            self.books[topic] = entry
+            self.by_symbol[symbol] = entry
+            self._subscribe_book(entry)
+        return entry
+
+    def book(self, symbol: str) -> obcore.Book:
+        """Return the obcore book of ``symbol``."""
+        return self.by_symbol[symbol].book
+
+    def synced(self, symbol: str) -> bool:
+        """Whether ``symbol``'s book is valid right now."""
+        return self.by_symbol[symbol].synced
+
+    def stale(self, symbol: str) -> bool:
+        """Whether ``symbol``'s book has not changed for ``stale_after_ms``."""
+        return self.by_symbol[symbol].age_ms() > self.stale_after_ms
+
+    def _subscribe_book(self, entry: FeedBook):
+        self.subscribe(f"orderbook.{entry.depth}.{{symbol}}", self._unexpected_callback,
+                       entry.symbol)
+        entry.sub_req_id = self._req_id_of(entry.topic) or ""
+
+    def _req_id_of(self, topic: str) -> str | None:
+        for req_id, text in list(self.subscriptions.items()):
+            if json.loads(text).get("args") == [topic]:
+                return req_id
+        return None
+
+    @staticmethod
+    def _unexpected_callback(message):
+        # Orderbook frames never reach pybit's dispatcher (see _on_message).
+        log.warning("orderbook message reached pybit's path: %.200s", message)
+
+    # ------------------------------------------------------------------ the hook
+
+    def _on_message(self, message):
+        recv_ns = time.perf_counter_ns()
+        self.messages += 1
+        try:
+            if self.recorder is not None:
+                self.recorder.write(message)
+            if message.startswith(_BOOK_PREFIX) or '"topic":"orderbook.' in message[:80]:
+                self._on_book_frame(message, recv_ns)
+                return
+            if '"op":"unsubscribe"' in message:
+                parsed = json.loads(message)
+                if parsed.get("req_id") in self._pending_resub:
+                    self._on_unsubscribe_ack(parsed)
+                    return
+            super()._on_message(message)
+        except Exception as exc:  # never into pybit: it would kill the socket for good
+            log.exception("feed: message handling failed (%s): %.200s", exc, message)
+
+    def _on_book_frame(self, message: str, recv_ns: int):
+        # Parse only the topic here; obcore parses the rest by key, in any key order.
+        start = message.index('"topic":"') + 9
+        topic = message[start:message.index('"', start)]
+        entry = self.books.get(topic)
+        if entry is None:
+            log.warning("frame for unsubscribed topic %r dropped", topic)
+            return
+        if entry.resyncing and '"type":"snapshot"' not in message[:80]:
+            return    # deltas from before the resubscribe cannot be trusted
+        try:
+            entry.book.apply(message)
+        except obcore.ObcoreError as exc:
+            entry.rejected += 1
+            self._resync(entry, f"{type(exc).__name__}: {exc}")
+            return
+        done_ns = time.perf_counter_ns()
+        self.latency_ns.append(done_ns - recv_ns)
+        entry.frames += 1
+        entry.last_update_ns = time.monotonic_ns()
+        if not entry.valid or entry.resyncing:
+            if entry.book.synced:
+                entry.valid, entry.resyncing = True, False
+                self._status(entry, True, "snapshot")
+        if self.on_update is not None:
+            try:
+                self.on_update(entry, recv_ns)
+            except Exception:
+                log.exception("feed: on_update raised for %s", entry.topic)
+
+    # ------------------------------------------------------------------ resync
+
+    def _status(self, entry: FeedBook, synced: bool, reason: str):
+        if self.on_status is not None:
+            try:
+                self.on_status(entry.symbol, synced, reason)
+            except Exception:
+                log.exception("feed: on_status raised for %s", entry.symbol)
+
+    def resync(self, symbol: str, reason: str = "requested"):
+        """Mark ``symbol``'s book invalid and resubscribe it for a fresh snapshot."""
+        self._resync(self.by_symbol[symbol], reason)
+
+    def _resync(self, entry: FeedBook, reason: str):
+        with self._lock:
+            entry.last_error = reason
+            was_valid = entry.valid and not entry.resyncing
+            entry.valid = False
+            if entry.resyncing:
+                return
+            entry.resyncing = True
+            entry.resyncs += 1
+            entry.resync_started_ns = time.monotonic_ns()
+            log.warning("feed: %s out of sync (%s); resubscribing", entry.topic, reason)
+            if was_valid:
+                self._status(entry, False, reason)
+            self._send_unsubscribe(entry)
+
+    def _send_unsubscribe(self, entry: FeedBook):
+        req_id = self._req_id_of(entry.topic)
+        if req_id is None:
+            # Not subscribed any more (an unsubscribe already completed): subscribe again.
+            self._subscribe_book(entry)
+            return
+        self._pending_resub[req_id] = entry
+        try:
+            self.ws.send(json.dumps({"op": "unsubscribe", "req_id": req_id,
+                                     "args": [entry.topic]}))
+        except Exception as exc:  # socket down: the reconnect resubscribes everything
+            log.warning("feed: unsubscribe of %s not sent (%s)", entry.topic, exc)
+
+    def _on_unsubscribe_ack(self, message: dict):
+        req_id = message.get("req_id")
+        with self._lock:
+            entry = self._pending_resub.pop(req_id, None)
+            if message.get("success") is True and req_id in self.subscriptions:
+                self.subscriptions.pop(req_id)
+                topic = entry.topic if entry else None
+                if topic is not None:
+                    self.callback_directory.pop(topic, None)
+            else:
+                log.error("feed: unsubscribe %s failed: %s", req_id, message)
+            if entry is not None:
+                self._subscribe_book(entry)
+
+    def _reset(self):
+        # pybit calls _reset() before every (re)connect: every book is suspect until the
+        # snapshot that follows the automatic resubscribe.
+        super()._reset()
+        if not getattr(self, "books", None):
+            return
+        self.reconnects += 1
+        with self._lock:
+            self._pending_resub.clear()
+            for entry in self.books.values():
+                was_valid = entry.valid and not entry.resyncing
+                entry.valid = False
+                entry.resyncing = True
+                entry.resync_started_ns = time.monotonic_ns()
+                if was_valid:
+                    self._status(entry, False, "disconnected")
+
+    def _watch(self):
+        while not self._closing:
+            time.sleep(0.25)
+            try:
+                now = time.monotonic_ns()
+                for entry in list(self.books.values()):
+                    if entry.resyncing and self.is_connected() and \
+                            now - entry.resync_started_ns > self.resync_timeout_s * 1e9:
+                        log.warning("feed: no snapshot for %s after %.1f s; retrying",
+                                    entry.topic, self.resync_timeout_s)
+                        with self._lock:
+                            entry.resync_started_ns = now
+                            self._send_unsubscribe(entry)
+            except Exception:
+                log.exception("feed watchdog")
+
+    # ------------------------------------------------------------------ stats
+
+    def latency_us(self) -> dict:
+        """Return frame-received-to-book-updated latency percentiles in microseconds."""
+        return latency_summary(self.latency_ns)
+
+    def exit(self):
+        self._closing = True
+        super().exit()
+
+
+def latency_summary(samples_ns) -> dict:
+    """Return ``{n, p50_us, p90_us, p99_us, max_us}`` of nanosecond samples."""
+    data = sorted(samples_ns)
+    if not data:
+        return {"n": 0, "p50_us": None, "p90_us": None, "p99_us": None, "max_us": None}
+
+    def pct(q):
+        return round(data[min(len(data) - 1, int(q * len(data)))] / 1000, 2)
+
+    return {"n": len(data), "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),
+            "max_us": round(data[-1] / 1000, 2)}
+
+
+# =========================================================================== recorder
+
+
+@dataclass
+class FrameRecorder:
+    """Append raw frames, one per line, to a file (gzip when the name ends in ``.gz``).
+
+    Written from the feed's socket thread; the format is what ``obcore.recording.
+    read_frames`` reads back for benchmarks and backtests. Only orderbook frames are
+    kept unless ``all_messages``.
+    """
+
+    path: str
+    all_messages: bool = False
+    frames: int = 0
+    _fh: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        from obcore.recording import open_text  # noqa: PLC0415  (only needed to record)
+
+        self._fh = open_text(self.path, "w")
+        self._lock = threading.Lock()
+
+    def write(self, message: str):
+        if not self.all_messages and '"topic":"orderbook.' not in message[:80]:
+            return
+        if "\n" in message:
+            raise ValueError("a raw frame cannot contain a newline")
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(message)
+            self._fh.write("\n")
+            self.frames += 1
+
+    def close(self):
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None

@@ -1,0 +1,292 @@
+"""Bybit v5 wire shapes and signing, shared by the local simulator and its tests.
+
+Every builder here returns exactly the JSON shape Bybit sends (key names, string vs
+number types, envelope fields), because pybit dispatches on those shapes: a public
+ack without ``success`` or a trade reply without ``reqId`` silently breaks its
+callbacks (see ``shared/BYBIT.md`` section 2.3).
+
+Nothing here touches a socket; :mod:`mmbot.sim.server` does the I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = [
+    "Scale",
+    "now_ms",
+    "sign_http",
+    "sign_ws_auth",
+    "orderbook_frame",
+    "public_ack",
+    "public_pong",
+    "private_auth_ack",
+    "private_pong",
+    "private_push",
+    "trade_auth_ack",
+    "trade_pong",
+    "trade_response",
+    "rest_response",
+    "instrument_info",
+    "RetCode",
+]
+
+
+def now_ms() -> int:
+    """Return the wall clock in integer milliseconds, as Bybit stamps messages."""
+    return time.time_ns() // 1_000_000
+
+
+class RetCode:
+    """Bybit v5 retCodes the simulator answers with (names follow Bybit's messages)."""
+
+    OK = 0
+    PARAMS_ERROR = 10001
+    TIMESTAMP_WINDOW = 10002
+    INVALID_API_KEY = 10003
+    SIGN_ERROR = 10004
+    RATE_LIMIT = 10006
+    SERVICE_RESTARTING = 10016
+    TRADE_RESTARTING = 10019
+    BAD_OP = 10404
+    ORDER_NOT_EXISTS = 110001
+    INSUFFICIENT_BALANCE = 110007
+    ORDER_LINK_ID_DUPLICATE = 110072
+
+
+RET_MSG = {
+    RetCode.OK: "OK",
+    RetCode.PARAMS_ERROR: "params error",
+    RetCode.TIMESTAMP_WINDOW: "invalid request, please check your server timestamp or recv_window param",
+    RetCode.INVALID_API_KEY: "API key is invalid.",
+    RetCode.SIGN_ERROR: "error sign! origin_string[...]",
+    RetCode.RATE_LIMIT: "Too many visits!",
+    RetCode.SERVICE_RESTARTING: "Internal server error.",
+    RetCode.TRADE_RESTARTING: "Trade service is restarting, please open a new connection.",
+    RetCode.BAD_OP: "Invalid op.",
+    RetCode.ORDER_NOT_EXISTS: "order not exists or too late to cancel",
+    RetCode.INSUFFICIENT_BALANCE: "ab not enough for new order",
+    RetCode.ORDER_LINK_ID_DUPLICATE: "OrderLinkedID is duplicate",
+}
+
+
+def _dumps(obj) -> str:
+    # Bybit sends compact JSON; pybit and obcore both accept it, and recordings stay small.
+    return json.dumps(obj, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Exact conversion between a decimal step string and integer units of that step.
+
+    Parameters
+    ----------
+    step : str
+        The tick size or lot step as Bybit writes it, e.g. ``"0.10"``. The number of
+        decimals written sets the output format (Bybit's ``priceScale``).
+    strip : bool
+        Strip trailing zeros on output, as Bybit's spot streams do.
+    """
+
+    step: str
+    strip: bool = False
+
+    def __post_init__(self):
+        try:
+            value = Decimal(self.step)
+        except Exception as exc:  # decimal raises InvalidOperation, a bare ArithmeticError
+            raise ValueError(f"step must be a decimal string, got {self.step!r}") from exc
+        if not value.is_finite() or value <= 0:
+            raise ValueError(f"step must be a positive decimal, got {self.step!r}")
+
+    @property
+    def decimals(self) -> int:
+        """Number of decimals written in the step string."""
+        _, _, frac = self.step.partition(".")
+        return len(frac)
+
+    def to_units(self, text: str, what: str = "value") -> int:
+        """Return ``text`` as an integer number of steps; raise ValueError naming ``what``."""
+        try:
+            value = Decimal(text)
+        except Exception as exc:
+            raise ValueError(f"{what} is not a decimal string: {text!r}") from exc
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{what} must be a non-negative decimal, got {text!r}")
+        units, rem = divmod(value, Decimal(self.step))
+        if rem != 0:
+            raise ValueError(f"{what} {text!r} is not a multiple of {self.step}")
+        return int(units)
+
+    def to_str(self, units: int) -> str:
+        """Format an integer number of steps back to Bybit's decimal string."""
+        value = Decimal(units) * Decimal(self.step)
+        text = f"{value:.{self.decimals}f}"
+        if self.strip and "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text
+
+    def to_decimal(self, units: int) -> Decimal:
+        """Return the exact Decimal value of ``units`` steps."""
+        return Decimal(units) * Decimal(self.step)
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def sign_http(secret: str, timestamp_ms: str | int, api_key: str, recv_window: str | int,
+              payload: str) -> str:
+    """Return pybit's HTTP HMAC-SHA256 signature (hex) for one request.
+
+    ``payload`` is the sorted ``k=v&...`` query for GET and the exact JSON body for POST.
+    """
+    text = f"{timestamp_ms}{api_key}{recv_window}{payload}"
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_ws_auth(secret: str, expires_ms: int | str) -> str:
+    """Return the WebSocket auth signature: HMAC-SHA256 of ``"GET/realtime" + expires``."""
+    return hmac.new(secret.encode(), f"GET/realtime{expires_ms}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------- public stream
+
+
+def orderbook_frame(topic: str, kind: str, symbol: str, bids: list, asks: list, u: int,
+                    seq: int, ts_ms: int, cts_ms: int) -> str:
+    """Return one ``orderbook.{depth}.{symbol}`` frame as compact JSON text.
+
+    Key order is Bybit's futures order: ``topic, type, ts, data{s,b,a,u,seq}, cts``.
+    ``bids``/``asks`` are lists of ``[price_str, size_str]`` best first.
+    """
+    return _dumps({"topic": topic, "type": kind, "ts": ts_ms,
+                   "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
+                   "cts": cts_ms})
+
+
+def public_ack(op: str, req_id, conn_id: str, category: str, success: bool = True,
+               ret_msg: str = "") -> str:
+    """Return a public subscribe/unsubscribe ack; spot echoes the op in ``ret_msg``."""
+    if success and category == "spot":
+        ret_msg = op
+    msg = {"success": success, "ret_msg": ret_msg, "conn_id": conn_id, "op": op}
+    if req_id is not None:
+        msg["req_id"] = req_id
+    return _dumps(msg)
+
+
+def public_pong(conn_id: str, req_id="") -> str:
+    """Return the public stream's reply to ``{"op":"ping"}``."""
+    return _dumps({"success": True, "ret_msg": "pong", "conn_id": conn_id,
+                   "req_id": req_id or "", "op": "ping"})
+
+
+# --------------------------------------------------------------------------- private stream
+
+
+def private_auth_ack(conn_id: str, success: bool, ret_msg: str = "") -> str:
+    """Return the private stream's auth reply."""
+    return _dumps({"success": success, "ret_msg": ret_msg, "op": "auth", "conn_id": conn_id})
+
+
+def private_pong(conn_id: str, req_id="") -> str:
+    """Return the private stream's reply to ``{"op":"ping"}``."""
+    return _dumps({"req_id": req_id or "", "op": "pong", "args": [str(now_ms())],
+                   "conn_id": conn_id})
+
+
+def private_push(topic: str, data: list[dict]) -> str:
+    """Return one private push (``order``, ``execution``, ``position``, ``wallet``)."""
+    return _dumps({"id": f"{uuid.uuid4().hex[:12]}-{topic}", "topic": topic,
+                   "creationTime": now_ms(), "data": data})
+
+
+# --------------------------------------------------------------------------- trade stream
+
+
+def trade_auth_ack(conn_id: str, ret_code: int = 0, ret_msg: str = "OK") -> str:
+    """Return the trade stream's auth reply."""
+    return _dumps({"retCode": ret_code, "retMsg": ret_msg, "op": "auth", "connId": conn_id})
+
+
+def trade_pong(conn_id: str) -> str:
+    """Return the trade stream's reply to ``{"op":"ping"}``."""
+    return _dumps({"retCode": 0, "retMsg": "OK", "op": "pong", "data": [str(now_ms())],
+                   "connId": conn_id})
+
+
+def limit_header(limit: int, remaining: int, reset_ms: int) -> dict:
+    """Return the rate-limit fields Bybit puts in REST headers and trade replies."""
+    return {"X-Bapi-Limit": str(limit), "X-Bapi-Limit-Status": str(max(remaining, 0)),
+            "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)}
+
+
+def trade_response(req_id, op: str, ret_code: int, ret_msg: str, data: dict,
+                   ret_ext_info: dict, conn_id: str, header: dict) -> str:
+    """Return one ``/v5/trade`` reply: ``reqId`` echoed, header with limit fields."""
+    hdr = dict(header)
+    hdr.setdefault("Traceid", uuid.uuid4().hex)
+    hdr.setdefault("Timenow", str(now_ms()))
+    return _dumps({"reqId": req_id, "retCode": ret_code, "retMsg": ret_msg, "op": op,
+                   "data": data, "retExtInfo": ret_ext_info, "header": hdr,
+                   "connId": conn_id})
+
+
+# --------------------------------------------------------------------------- REST
+
+
+def rest_response(result, ret_code: int = 0, ret_msg: str = "OK",
+                  ret_ext_info: dict | None = None) -> dict:
+    """Return the REST envelope ``{retCode, retMsg, result, retExtInfo, time}``."""
+    return {"retCode": ret_code, "retMsg": ret_msg, "result": result if result is not None else {},
+            "retExtInfo": ret_ext_info or {}, "time": now_ms()}
+
+
+def instrument_info(category: str, symbol: str, tick_size: str, lot_size: str,
+                    min_qty: str, max_qty: str, min_notional: str) -> dict:
+    """Return one element of ``instruments-info``'s ``result.list`` for ``category``.
+
+    Linear uses ``priceFilter.tickSize`` and ``lotSizeFilter.qtyStep/minOrderQty/
+    maxOrderQty/minNotionalValue``; spot uses ``basePrecision`` as the step and
+    ``minOrderAmt`` as the minimum notional.
+    """
+    base, quote = (symbol[:-4], symbol[-4:]) if symbol.endswith(("USDT", "USDC")) \
+        else (symbol[:-3], symbol[-3:])
+    if category == "linear":
+        return {
+            "symbol": symbol, "contractType": "LinearPerpetual", "status": "Trading",
+            "baseCoin": base, "quoteCoin": quote, "launchTime": "1585526400000",
+            "deliveryTime": "0", "deliveryFeeRate": "",
+            "priceScale": str(Scale(tick_size).decimals),
+            "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00",
+                               "leverageStep": "0.01"},
+            "priceFilter": {"minPrice": tick_size, "maxPrice": "1999999.80",
+                            "tickSize": tick_size},
+            "lotSizeFilter": {"maxOrderQty": max_qty, "minOrderQty": min_qty,
+                              "qtyStep": lot_size, "postOnlyMaxOrderQty": max_qty,
+                              "maxMktOrderQty": max_qty, "minNotionalValue": min_notional},
+            "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": quote,
+            "copyTrading": "both", "upperFundingRate": "0.00375",
+            "lowerFundingRate": "-0.00375", "isPreListing": False, "preListingInfo": None,
+        }
+    if category == "spot":
+        return {
+            "symbol": symbol, "baseCoin": base, "quoteCoin": quote, "innovation": "0",
+            "status": "Trading", "marginTrading": "utaOnly", "stTag": "0",
+            "lotSizeFilter": {"basePrecision": lot_size, "quotePrecision": "0.00000001",
+                              "minOrderQty": min_qty, "maxOrderQty": max_qty,
+                              "minOrderAmt": min_notional, "maxOrderAmt": "2000000",
+                              "maxLimitOrderQty": max_qty, "maxMarketOrderQty": max_qty},
+            "priceFilter": {"tickSize": tick_size},
+        }
+    raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
