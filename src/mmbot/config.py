@@ -1,0 +1,564 @@
+"""mmbot configuration: one TOML file into frozen dataclasses, plus secrets from the environment.
+
+Every key has a default (``src/mmbot/default.toml`` spells them all out); a file only needs
+the keys it changes. Unknown keys are rejected with their full dotted name, wrong types and
+out-of-range values name the key and the value. Units are part of the names (``_bps``,
+``_ms``, ``_s``, ``_ticks``, ``_qty`` in base currency, ``_quote`` in quote currency).
+
+Secrets (``BYBIT_API_KEY``, ``BYBIT_API_SECRET``) are never read from the TOML file: they
+come from the environment or a ``.env`` file (:func:`load_secrets`) and never appear in a
+repr.
+
+Public API
+----------
+Config, VenueConfig, StrategyConfig (+ FixedConfig, SkewConfig, AvellanedaConfig, GlftConfig),
+RiskConfig, OrdersConfig, SimConfig, RunConfig, Secrets, ConfigError,
+load_config, parse_config, config_to_dict, dumps_toml, load_secrets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from dotenv import dotenv_values
+
+__all__ = [
+    "AvellanedaConfig",
+    "Config",
+    "ConfigError",
+    "FixedConfig",
+    "GlftConfig",
+    "OrdersConfig",
+    "RiskConfig",
+    "RunConfig",
+    "Secrets",
+    "SimConfig",
+    "SkewConfig",
+    "StrategyConfig",
+    "VenueConfig",
+    "config_to_dict",
+    "dumps_toml",
+    "load_config",
+    "load_secrets",
+    "parse_config",
+]
+
+ENV_API_KEY = "BYBIT_API_KEY"
+ENV_API_SECRET = "BYBIT_API_SECRET"
+_SECRET_WORDS = ("secret", "api_key", "apikey", "password", "token")
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the dotted key."""
+
+
+# ---------------------------------------------------------------------------- checks
+class _Section:
+    """Mixin: range checks that name the dotted key."""
+
+    _section: ClassVar[str] = ""
+
+    def _fail(self, name: str, msg: str) -> typing.NoReturn:
+        raise ConfigError(f"{self._section}.{name}: {msg}, got {getattr(self, name)!r}")
+
+    def _positive(self, *names: str) -> None:
+        for n in names:
+            if not getattr(self, n) > 0:
+                self._fail(n, "must be > 0")
+
+    def _non_negative(self, *names: str) -> None:
+        for n in names:
+            if not getattr(self, n) >= 0:
+                self._fail(n, "must be >= 0")
+
+    def _finite(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                self._fail(f.name, "must be finite")
+
+    def _decimal(self, name: str, *, positive: bool = False) -> Decimal:
+        raw = getattr(self, name)
+        try:
+            d = Decimal(raw)
+        except InvalidOperation:
+            self._fail(name, "must be a decimal string like \"0.001\"")
+        if not d.is_finite() or d < 0 or (positive and d == 0):
+            self._fail(name, "must be a positive decimal" if positive else "must be >= 0")
+        return d
+
+
+# ---------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class VenueConfig(_Section):
+    """``[venue]``: where orders go. ``sim`` runs the in-process simulated exchange."""
+
+    _section: ClassVar[str] = "venue"
+    kind: Literal["sim", "testnet", "mainnet"] = "sim"
+    symbol: str = "BTCUSDT"
+    category: Literal["linear", "spot"] = "linear"
+
+    def __post_init__(self) -> None:
+        if not self.symbol:
+            self._fail("symbol", "must not be empty")
+
+
+@dataclass(frozen=True)
+class FixedConfig(_Section):
+    """``[strategy.fixed]``: symmetric quotes ``half_spread_bps`` around the reference."""
+
+    _section: ClassVar[str] = "strategy.fixed"
+    half_spread_bps: float = 2.0
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._non_negative("half_spread_bps")
+
+
+@dataclass(frozen=True)
+class SkewConfig(_Section):
+    """``[strategy.skew]``: fixed spread plus inventory skew of price and size.
+
+    At ``position == max_inventory_qty`` quotes shift down by ``price_skew_bps`` and the bid
+    size shrinks by the fraction ``size_skew`` (mirrored when short).
+    """
+
+    _section: ClassVar[str] = "strategy.skew"
+    half_spread_bps: float = 2.0
+    max_inventory_qty: str = "0.01"
+    price_skew_bps: float = 2.0
+    size_skew: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._non_negative("half_spread_bps", "price_skew_bps")
+        self._decimal("max_inventory_qty", positive=True)
+        if not 0.0 <= self.size_skew <= 1.0:
+            self._fail("size_skew", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class AvellanedaConfig(_Section):
+    """``[strategy.avellaneda]``: Avellaneda-Stoikov with a rolling horizon.
+
+    Prices in ticks, inventory q in multiples of ``order_qty``; ``gamma`` and ``k`` per tick,
+    sigma in bps of the mid per square-root second.
+    """
+
+    _section: ClassVar[str] = "strategy.avellaneda"
+    gamma_per_tick: float = 0.1
+    sigma_bps_per_sqrt_s: float = 0.5
+    k_per_tick: float = 0.5
+    horizon_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._positive("gamma_per_tick", "k_per_tick")
+        self._non_negative("sigma_bps_per_sqrt_s", "horizon_s")
+
+
+@dataclass(frozen=True)
+class GlftConfig(_Section):
+    """``[strategy.glft]``: Gueant-Lehalle-Fernandez-Tapia closed form, online estimates.
+
+    ``sigma_bps_per_sqrt_s``, ``intensity_a_per_s`` and ``intensity_k_per_tick`` are priors
+    that the online estimators start from (fill intensity ``A * exp(-k * depth_ticks)``).
+    """
+
+    _section: ClassVar[str] = "strategy.glft"
+    gamma_per_tick: float = 0.05
+    sigma_bps_per_sqrt_s: float = 0.5
+    intensity_a_per_s: float = 1.0
+    intensity_k_per_tick: float = 0.3
+    vol_halflife_s: float = 60.0
+    vol_sample_ms: int = 100
+    intensity_prior_weight_s: float = 60.0
+    intensity_max_depth_ticks: int = 50
+    refit_interval_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._positive(
+            "gamma_per_tick",
+            "intensity_a_per_s",
+            "intensity_k_per_tick",
+            "vol_halflife_s",
+            "vol_sample_ms",
+            "intensity_max_depth_ticks",
+        )
+        self._non_negative("sigma_bps_per_sqrt_s", "intensity_prior_weight_s", "refit_interval_ms")
+
+
+@dataclass(frozen=True)
+class StrategyConfig(_Section):
+    """``[strategy]``: which model, its ladder, and the per-model tables."""
+
+    _section: ClassVar[str] = "strategy"
+    model: Literal["fixed", "skew", "avellaneda", "glft"] = "fixed"
+    reference: Literal["mid", "microprice"] = "mid"
+    order_qty: str = "0.001"
+    levels: int = 1
+    level_spacing_ticks: int = 1
+    min_spread_bps: float = 0.0
+    requote_tolerance_ticks: int = 1
+    fixed: FixedConfig = field(default_factory=FixedConfig)
+    skew: SkewConfig = field(default_factory=SkewConfig)
+    avellaneda: AvellanedaConfig = field(default_factory=AvellanedaConfig)
+    glft: GlftConfig = field(default_factory=GlftConfig)
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._decimal("order_qty", positive=True)
+        self._positive("levels", "level_spacing_ticks")
+        self._non_negative("min_spread_bps", "requote_tolerance_ticks")
+
+
+@dataclass(frozen=True)
+class RiskConfig(_Section):
+    """``[risk]``: position/notional limits, drawdown kill switch, stale-book guard.
+
+    ``max_drawdown_quote`` is measured from the peak net PnL; when hit, quoting stops until
+    reset (and the position is flattened if ``flatten_on_kill``). Quotes are pulled while the
+    book is older than ``stale_book_ms``, out of sync or the venue is down, and resume once
+    healthy for ``resume_after_ms``.
+    """
+
+    _section: ClassVar[str] = "risk"
+    max_position_qty: str = "0.05"
+    max_notional_quote: str = "5000"
+    max_drawdown_quote: str = "50"
+    flatten_on_kill: bool = False
+    stale_book_ms: int = 2000
+    resume_after_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        self._decimal("max_position_qty", positive=True)
+        self._decimal("max_notional_quote", positive=True)
+        self._decimal("max_drawdown_quote", positive=True)
+        self._positive("stale_book_ms")
+        self._non_negative("resume_after_ms")
+
+
+@dataclass(frozen=True)
+class OrdersConfig(_Section):
+    """``[orders]``: per-second request budgets (Bybit per-UID limits) and quote hygiene."""
+
+    _section: ClassVar[str] = "orders"
+    place_per_s: int = 10
+    amend_per_s: int = 10
+    cancel_per_s: int = 10
+    batch_per_s: int = 10
+    batch_max_orders: int = 20
+    min_quote_lifetime_ms: int = 200
+    post_only: bool = True
+
+    def __post_init__(self) -> None:
+        self._positive("place_per_s", "amend_per_s", "cancel_per_s", "batch_per_s",
+                       "batch_max_orders")
+        self._non_negative("min_quote_lifetime_ms")
+
+
+@dataclass(frozen=True)
+class SimConfig(_Section):
+    """``[sim]``: the simulated exchange (market data, instrument, fees, latency).
+
+    ``data`` is ``"synthetic"`` (the seeded generator) or a path to a recording of raw
+    frames. Fee rates in bps of notional; negative means a rebate.
+    """
+
+    _section: ClassVar[str] = "sim"
+    seed: int = 0
+    data: str = "synthetic"
+    start_price: str = "65000.0"
+    tick_size: str = "0.1"
+    lot_size: str = "0.001"
+    min_order_qty: str = "0.001"
+    max_order_qty: str = "1190"
+    min_notional_quote: str = "5"
+    depth: int = 200
+    interval_ms: int = 20
+    levels_per_delta: int = 11
+    maker_fee_bps: float = 2.0
+    taker_fee_bps: float = 5.5
+    order_latency_ms: int = 5
+    md_latency_ms: int = 5
+
+    def __post_init__(self) -> None:
+        self._finite()
+        if not self.data:
+            self._fail("data", "must be 'synthetic' or a file path")
+        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty"):
+            self._decimal(n, positive=True)
+        self._decimal("min_notional_quote")
+        self._positive("depth", "interval_ms", "levels_per_delta")
+        self._non_negative("order_latency_ms", "md_latency_ms")
+
+    @property
+    def maker_fee_rate(self) -> Decimal:
+        """Maker fee as an exact fraction of notional (``2.0`` bps -> ``0.0002``)."""
+        return Decimal(repr(self.maker_fee_bps)) / 10000
+
+    @property
+    def taker_fee_rate(self) -> Decimal:
+        """Taker fee as an exact fraction of notional."""
+        return Decimal(repr(self.taker_fee_bps)) / 10000
+
+    def instrument(self, symbol: str, category: str = "linear"):  # -> Instrument
+        """Return the simulated instrument built from this section's rules."""
+        from mmbot.instrument import Instrument  # noqa: PLC0415  (keeps config import-light)
+
+        step = Decimal(self.lot_size)
+        return Instrument(
+            symbol=symbol,
+            category=category,  # type: ignore[arg-type]
+            tick_size=self.tick_size,
+            lot_size=self.lot_size,
+            min_qty_lots=max(1, math.ceil(Decimal(self.min_order_qty) / step)),
+            max_qty_lots=math.floor(Decimal(self.max_order_qty) / step),
+            min_notional=Decimal(self.min_notional_quote),
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig(_Section):
+    """``[run]``: duration, outputs. An empty ``db_path`` means ``<out_dir>/mmbot.sqlite``."""
+
+    _section: ClassVar[str] = "run"
+    duration_s: float = 300.0
+    out_dir: str = "mmbot-out"
+    db_path: str = ""
+    snapshot_interval_ms: int = 1000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def __post_init__(self) -> None:
+        self._finite()
+        self._positive("duration_s", "snapshot_interval_ms")
+        if not self.out_dir:
+            self._fail("out_dir", "must not be empty")
+
+    @property
+    def db_file(self) -> Path:
+        """The SQLite path to use."""
+        return Path(self.db_path) if self.db_path else Path(self.out_dir) / "mmbot.sqlite"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    venue: VenueConfig = field(default_factory=VenueConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    orders: OrdersConfig = field(default_factory=OrdersConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def replace(self, **sections: Any) -> Config:
+        """Return a copy with whole sections replaced (``cfg.replace(run=RunConfig(...))``)."""
+        return dataclasses.replace(self, **sections)
+
+
+# ---------------------------------------------------------------------------- parsing
+def _type_name(t: Any) -> str:
+    if typing.get_origin(t) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(t))
+    return getattr(t, "__name__", str(t))
+
+
+def _convert(key: str, t: Any, value: Any) -> Any:
+    origin = typing.get_origin(t)
+    if origin is Literal:
+        if value not in typing.get_args(t):
+            raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(t):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        return _build(t, value, key + ".")
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if t in (str, bool):
+        if type(value) is not t:
+            raise ConfigError(
+                f"{key}: expected {t.__name__}, got {type(value).__name__} {value!r}"
+                + (" (quote decimal amounts as strings, e.g. \"0.001\")" if t is str else "")
+            )
+        return value
+    raise TypeError(f"unsupported config field type {t!r} for {key}")  # a bug in this module
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            dotted = prefix + str(key)
+            if any(w in str(key).lower() for w in _SECRET_WORDS):
+                raise ConfigError(
+                    f"{dotted}: secrets are not read from the config file; set {ENV_API_KEY} "
+                    f"and {ENV_API_SECRET} in the environment or a .env file"
+                )
+            raise ConfigError(
+                f"unknown config key {dotted!r} (allowed in [{prefix[:-1] or 'top level'}]: "
+                f"{', '.join(sorted(fields))})"
+            )
+    kwargs = {k: _convert(prefix + k, hints[k], v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def parse_config(data: Mapping[str, Any]) -> Config:
+    """Validate a parsed TOML mapping into a :class:`Config`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the dotted key of the first unknown key, wrong type or bad value.
+    """
+    return _build(Config, data, "")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load a TOML config file; with no path, load the bundled ``default.toml``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid TOML, or fails validation (the message starts
+        with the file path).
+    """
+    if path is None:
+        text = resources.files("mmbot").joinpath("default.toml").read_text(encoding="utf-8")
+        where = "default.toml"
+    else:
+        where = os.fspath(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{where}: cannot read config file: {e.strerror or e}") from e
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: invalid TOML: {e}") from e
+    try:
+        return parse_config(data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Return the config as plain nested dicts (TOML-shaped)."""
+    return dataclasses.asdict(cfg)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")  # pragma: no cover
+
+
+def dumps_toml(cfg: Config) -> str:
+    """Return TOML text that :func:`load_config` reads back to an equal config."""
+    lines: list[str] = []
+
+    def table(name: str, d: dict[str, Any]) -> None:
+        lines.append(f"[{name}]")
+        subs = []
+        for k, v in d.items():
+            if isinstance(v, dict):
+                subs.append((f"{name}.{k}", v))
+            else:
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+        for sub_name, sub in subs:
+            table(sub_name, sub)
+
+    for name, section in config_to_dict(cfg).items():
+        table(name, section)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- secrets
+class Secrets:
+    """API credentials. Never printed: ``repr`` and ``str`` mask both values."""
+
+    __slots__ = ("api_key", "api_secret")
+
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        if not api_key or not api_secret:
+            raise ConfigError("api key and secret must both be non-empty")
+        self.api_key = api_key
+        self.api_secret = api_secret
+
+    def __repr__(self) -> str:
+        return "Secrets(api_key='***', api_secret='***')"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        # Pickling would write the secret to disk or a pipe; refuse rather than leak.
+        raise TypeError("Secrets are not picklable")
+
+
+def load_secrets(
+    env_file: str | os.PathLike[str] | None = ".env",
+    *,
+    environ: Mapping[str, str] | None = None,
+    required: bool = False,
+) -> Secrets | None:
+    """Read ``BYBIT_API_KEY`` / ``BYBIT_API_SECRET`` from the environment, then ``env_file``.
+
+    The environment wins over the file. The file is read without touching ``os.environ``.
+
+    Parameters
+    ----------
+    env_file : path or None
+        A ``.env`` file; a missing file is fine, None skips it.
+    environ : mapping, optional
+        Defaults to ``os.environ``.
+    required : bool
+        Raise instead of returning None when a value is missing (testnet/mainnet runs).
+
+    Raises
+    ------
+    ConfigError
+        If ``required`` and a variable is missing (the message names the variable, not
+        its value).
+    """
+    env = os.environ if environ is None else environ
+    file_vals: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_vals = dotenv_values(env_file)
+    values = {}
+    for name in (ENV_API_KEY, ENV_API_SECRET):
+        v = env.get(name) or file_vals.get(name) or ""
+        values[name] = v.strip()
+    missing = [n for n, v in values.items() if not v]
+    if missing:
+        if required:
+            raise ConfigError(
+                f"missing {' and '.join(missing)}: set it in the environment or in "
+                f"{os.fspath(env_file) if env_file is not None else 'a .env file'}"
+            )
+        return None
+    return Secrets(values[ENV_API_KEY], values[ENV_API_SECRET])
+

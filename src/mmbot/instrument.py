@@ -1,0 +1,320 @@
+"""Instrument rules (tick size, lot step, min/max quantity, min notional) as integer scales.
+
+An :class:`Instrument` is built from one element of a Bybit v5 ``get_instruments_info``
+response (``result.list[i]``) and converts between the decimal strings the exchange speaks
+and the integer ticks/lots that obcore and the quote models use. Every conversion is exact:
+strings are parsed digit by digit into integers and formatted back from integers, never
+through ``float``.
+
+Public API
+----------
+Instrument
+    Frozen dataclass; ``from_bybit``, ``price_str``, ``qty_str``, ``price_ticks``,
+    ``qty_lots``, ``price``, ``qty``, ``notional``, ``min_lots_at``, ``new_book``.
+instruments_from_response
+    All instruments of a whole ``get_instruments_info`` response, keyed by symbol.
+InstrumentError
+    Raised for bad instrument data or a value that does not fit the instrument's grid.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any, Literal
+
+__all__ = ["Instrument", "InstrumentError", "instruments_from_response"]
+
+INT64_MAX = 2**63 - 1
+
+# Bybit sends plain non-negative decimals ("65114.20", "0.001", "5"); anything else is bad input.
+_DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+Category = Literal["linear", "spot"]
+
+
+class InstrumentError(ValueError):
+    """Bad instrument data, or a price/quantity that does not fit an instrument's grid."""
+
+
+def _parse_scale(name: str, value: str) -> tuple[int, int]:
+    """Return ``(units, decimals)`` with ``value == units / 10**decimals`` and units > 0."""
+    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
+        raise InstrumentError(f"{name}: expected a positive decimal string, got {value!r}")
+    whole, _, frac = value.partition(".")
+    frac = frac.rstrip("0")
+    units = int((whole or "0") + frac)
+    if units <= 0:
+        raise InstrumentError(f"{name}: must be positive, got {value!r}")
+    return units, len(frac)
+
+
+def _scaled(name: str, value: str, decimals: int, step: str) -> int:
+    """Return ``value * 10**decimals`` as an exact int; raise if digits would be lost."""
+    if not isinstance(value, str):
+        raise InstrumentError(f"{name}: expected a decimal string, got {type(value).__name__}")
+    if not _DECIMAL_RE.fullmatch(value):
+        raise InstrumentError(f"{name}: malformed decimal string {value!r}")
+    whole, _, frac = value.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > decimals:
+        raise InstrumentError(f"{name} {value!r} is not a multiple of {step}")
+    return int((whole or "0") + frac.ljust(decimals, "0"))
+
+
+def _format(units: int, decimals: int) -> str:
+    if units < 0:
+        raise InstrumentError(f"cannot format a negative value ({units} units)")
+    if decimals == 0:
+        return str(units)
+    digits = str(units).rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def _field(info: dict[str, Any], path: str, where: str) -> str:
+    node: Any = info
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise InstrumentError(f"{where}: missing field {path!r}")
+        node = node[key]
+    if not isinstance(node, str) or node == "":
+        raise InstrumentError(f"{where}: field {path!r} must be a non-empty string, got {node!r}")
+    return node
+
+
+def _decimal(name: str, value: str) -> Decimal:
+    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
+        raise InstrumentError(f"{name}: expected a non-negative decimal string, got {value!r}")
+    try:
+        return Decimal(value)
+    except InvalidOperation as e:  # pragma: no cover - the regex already excludes this
+        raise InstrumentError(f"{name}: malformed decimal {value!r}") from e
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Trading rules of one symbol, as integer scales.
+
+    Parameters
+    ----------
+    symbol : str
+        Exchange symbol, e.g. ``"BTCUSDT"``.
+    category : {"linear", "spot"}
+        Bybit v5 category.
+    tick_size : str
+        Price step as Bybit writes it (``"0.10"``); its decimals set the price format.
+    lot_size : str
+        Quantity step (linear ``qtyStep``, spot ``basePrecision``).
+    min_qty_lots : int
+        Smallest order quantity in lots (>= 1).
+    max_qty_lots : int
+        Largest limit-order quantity in lots.
+    min_notional : Decimal
+        Smallest order value ``price * qty`` in quote currency (0 for none).
+
+    Raises
+    ------
+    InstrumentError
+        If a field is malformed or inconsistent (``max_qty_lots < min_qty_lots``).
+
+    Examples
+    --------
+    >>> ins = Instrument("BTCUSDT", "linear", "0.10", "0.001", 1, 1_190_000, Decimal("5"))
+    >>> ins.price_ticks("65114.2"), ins.price_str(651142), ins.qty_str(1500)
+    (651142, '65114.20', '1.500')
+    """
+
+    symbol: str
+    category: Category
+    tick_size: str
+    lot_size: str
+    min_qty_lots: int
+    max_qty_lots: int
+    min_notional: Decimal
+    # Derived integer scales: price = ticks * _tick_units / 10**_price_decimals.
+    _tick_units: int = field(init=False, repr=False, compare=False)
+    _price_decimals: int = field(init=False, repr=False, compare=False)
+    _lot_units: int = field(init=False, repr=False, compare=False)
+    _qty_decimals: int = field(init=False, repr=False, compare=False)
+    # min lots at price p = ceil(_mn_num / (p * _mn_den)), all integers (hot path of quoting).
+    _mn_num: int = field(init=False, repr=False, compare=False)
+    _mn_den: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol:
+            raise InstrumentError(f"symbol: expected a non-empty string, got {self.symbol!r}")
+        if self.category not in ("linear", "spot"):
+            raise InstrumentError(
+                f"{self.symbol}: category must be 'linear' or 'spot', got {self.category!r}"
+            )
+        tick_units, tick_dec = _parse_scale(f"{self.symbol} tick_size", self.tick_size)
+        lot_units, lot_dec = _parse_scale(f"{self.symbol} lot_size", self.lot_size)
+        # The tick's written decimals ("0.10" -> 2) set the outgoing format, like priceScale.
+        price_dec = max(tick_dec, len(self.tick_size.partition(".")[2]))
+        qty_dec = max(lot_dec, len(self.lot_size.partition(".")[2]))
+        for name in ("min_qty_lots", "max_qty_lots"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise InstrumentError(f"{self.symbol} {name}: expected an int >= 1, got {v!r}")
+        if self.max_qty_lots < self.min_qty_lots:
+            raise InstrumentError(
+                f"{self.symbol}: max_qty_lots {self.max_qty_lots} < min_qty_lots {self.min_qty_lots}"
+            )
+        if not isinstance(self.min_notional, Decimal) or not self.min_notional.is_finite() or (
+            self.min_notional < 0
+        ):
+            raise InstrumentError(
+                f"{self.symbol} min_notional: expected a finite Decimal >= 0, got {self.min_notional!r}"
+            )
+        set_ = object.__setattr__
+        set_(self, "_tick_units", tick_units * 10 ** (price_dec - tick_dec))
+        set_(self, "_price_decimals", price_dec)
+        set_(self, "_lot_units", lot_units * 10 ** (qty_dec - lot_dec))
+        set_(self, "_qty_decimals", qty_dec)
+        # price*lots*lot >= N/D  <=>  lots >= N*10**(pd+qd) / (D * p * tick_units * lot_units)
+        n, d = self.min_notional.as_integer_ratio()
+        set_(self, "_mn_num", n * 10 ** (price_dec + qty_dec))
+        set_(self, "_mn_den", d * self._tick_units * self._lot_units)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_bybit(cls, category: str, info: dict[str, Any]) -> Instrument:
+        """Build from one element of ``get_instruments_info``'s ``result.list``.
+
+        Linear reads ``priceFilter.tickSize`` and ``lotSizeFilter.{qtyStep, minOrderQty,
+        maxOrderQty, minNotionalValue}``. Spot has no qtyStep or minNotionalValue: it reads
+        ``basePrecision`` as the step, ``minOrderAmt`` as the min notional and
+        ``maxLimitOrderQty`` as the max; its deprecated ``minOrderQty`` is ignored, so the
+        minimum quantity is one step (min notional still applies).
+
+        Raises
+        ------
+        InstrumentError
+            For an unsupported category or a missing/malformed field (the message names it).
+        """
+        if not isinstance(info, dict):
+            raise InstrumentError(f"instrument info must be a dict, got {type(info).__name__}")
+        symbol = info.get("symbol")
+        where = f"{category} instrument {symbol!r}"
+        if not isinstance(symbol, str) or not symbol:
+            raise InstrumentError(f"{where}: missing field 'symbol'")
+        tick = _field(info, "priceFilter.tickSize", where)
+        if category == "linear":
+            step = _field(info, "lotSizeFilter.qtyStep", where)
+            min_qty = _field(info, "lotSizeFilter.minOrderQty", where)
+            max_qty = _field(info, "lotSizeFilter.maxOrderQty", where)
+            min_notional = _decimal(
+                f"{where} minNotionalValue", _field(info, "lotSizeFilter.minNotionalValue", where)
+            )
+        elif category == "spot":
+            step = _field(info, "lotSizeFilter.basePrecision", where)
+            min_qty = step
+            max_qty = _field(info, "lotSizeFilter.maxLimitOrderQty", where)
+            min_notional = _decimal(
+                f"{where} minOrderAmt", _field(info, "lotSizeFilter.minOrderAmt", where)
+            )
+        else:
+            raise InstrumentError(f"{where}: category must be 'linear' or 'spot'")
+        step_f = Fraction(_decimal(f"{where} qty step", step))
+        if step_f <= 0:
+            raise InstrumentError(f"{where}: qty step must be positive, got {step!r}")
+        # A min that is not a whole number of steps rounds up; a max rounds down.
+        min_lots = max(1, math.ceil(Fraction(_decimal(f"{where} min qty", min_qty)) / step_f))
+        max_lots = math.floor(Fraction(_decimal(f"{where} max qty", max_qty)) / step_f)
+        return cls(symbol, category, tick, step, min_lots, max_lots, min_notional)
+
+    # ------------------------------------------------------------------ conversions
+    def price_str(self, ticks: int) -> str:
+        """Return the exchange price string for ``ticks`` (e.g. 651142 -> ``"65114.20"``)."""
+        return _format(ticks * self._tick_units, self._price_decimals)
+
+    def qty_str(self, lots: int) -> str:
+        """Return the exchange quantity string for ``lots`` (e.g. 1500 -> ``"1.500"``)."""
+        return _format(lots * self._lot_units, self._qty_decimals)
+
+    def price_ticks(self, s: str) -> int:
+        """Parse a price string into ticks exactly.
+
+        Raises
+        ------
+        InstrumentError
+            If ``s`` is malformed, negative, off the tick grid, or overflows int64.
+        """
+        units = _scaled(f"{self.symbol} price", s, self._price_decimals, self.tick_size)
+        ticks, rem = divmod(units, self._tick_units)
+        if rem:
+            raise InstrumentError(f"{self.symbol} price {s!r} is not a multiple of {self.tick_size}")
+        if ticks > INT64_MAX:
+            raise InstrumentError(f"{self.symbol} price {s!r} overflows int64 ticks")
+        return ticks
+
+    def qty_lots(self, s: str) -> int:
+        """Parse a quantity string into lots exactly (same errors as :meth:`price_ticks`)."""
+        units = _scaled(f"{self.symbol} qty", s, self._qty_decimals, self.lot_size)
+        lots, rem = divmod(units, self._lot_units)
+        if rem:
+            raise InstrumentError(f"{self.symbol} qty {s!r} is not a multiple of {self.lot_size}")
+        if lots > INT64_MAX:
+            raise InstrumentError(f"{self.symbol} qty {s!r} overflows int64 lots")
+        return lots
+
+    def price(self, ticks: int) -> Decimal:
+        """Return the price of ``ticks`` as an exact Decimal."""
+        return Decimal(self.price_str(ticks))
+
+    def qty(self, lots: int) -> Decimal:
+        """Return the quantity of ``lots`` as an exact Decimal."""
+        return Decimal(self.qty_str(lots))
+
+    def notional(self, ticks: int, lots: int) -> Decimal:
+        """Return ``price * qty`` in quote currency, exactly."""
+        units = ticks * self._tick_units * lots * self._lot_units
+        return Decimal(_format(units, self._price_decimals + self._qty_decimals))
+
+    def min_lots_at(self, price_ticks: int) -> int:
+        """Return the smallest valid order size (lots) at ``price_ticks``.
+
+        It honours both ``min_qty_lots`` and ``min_notional``
+        (``price * lots * lot_size >= min_notional``).
+
+        Raises
+        ------
+        InstrumentError
+            If ``price_ticks`` is not positive.
+        """
+        if price_ticks <= 0:
+            raise InstrumentError(f"{self.symbol}: price_ticks must be positive, got {price_ticks}")
+        return max(self.min_qty_lots, -(-self._mn_num // (price_ticks * self._mn_den)))
+
+    def new_book(self, kind: str | None = None, max_depth: int = 0):  # -> obcore.Book
+        """Return an empty ``obcore.Book`` on this instrument's tick and lot scales."""
+        # Imported here so instrument rules (config checks, tests, tooling) work without the
+        # compiled extension; a missing obcore still raises ImportError on first use.
+        import obcore  # noqa: PLC0415
+
+        return obcore.Book(
+            tick_size=self.tick_size, lot_size=self.lot_size, kind=kind, max_depth=max_depth
+        )
+
+
+def instruments_from_response(response: dict[str, Any]) -> dict[str, Instrument]:
+    """Return every instrument of a whole ``get_instruments_info`` response, by symbol.
+
+    Raises
+    ------
+    InstrumentError
+        If the response is not a successful v5 response with ``result.category`` and
+        ``result.list``.
+    """
+    if not isinstance(response, dict) or response.get("retCode", 0) != 0:
+        raise InstrumentError(f"not a successful instruments-info response: {response!r:.200}")
+    result = response.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("list"), list):
+        raise InstrumentError("instruments-info response has no result.list")
+    category = result.get("category")
+    return {
+        ins.symbol: ins for ins in (Instrument.from_bybit(category, i) for i in result["list"])
+    }
