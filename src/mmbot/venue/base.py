@@ -216,7 +216,9 @@ class Execution:
     """One fill of one order.
 
     ``fee`` is in the quote currency, positive when paid and negative for a rebate
-    (Bybit ``execFee``); ``fee_rate`` is the rate it was charged at.
+    (Bybit ``execFee``); ``fee_rate`` is the rate it was charged at. ``leaves_lots`` is
+    the order's remaining size after this fill, or None when the venue does not say
+    (Bybit's ``execution.fast`` stream).
     """
 
     exec_id: str
@@ -230,7 +232,7 @@ class Execution:
     fee_rate: float
     is_maker: bool
     exec_ms: int
-    leaves_lots: int = 0
+    leaves_lots: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
