@@ -1,0 +1,333 @@
+"""In-process simulated venue: the matching engine behind a simulated clock and latencies.
+
+``SimVenue`` is an event-driven simulation. Three kinds of things happen at simulated
+times, strictly in time order (ties in the order they were scheduled):
+
+* a market frame reaches the exchange at its own ``ts`` and is applied to the engine's
+  market book (which may fill resting bot orders);
+* the same frame reaches the bot ``md_latency_ms`` later (:meth:`SimVenue.stream` yields it);
+* a bot request reaches the exchange ``order_latency_ms`` after it was sent, and the
+  resulting events (acks, fills, position) reach the bot ``response_latency_ms`` after the
+  exchange produced them, through the handler set with :meth:`set_handler`.
+
+Optional jitter (uniform in ``[0, jitter_ms]``) is drawn from ``random.Random(seed)``, so a
+run is deterministic for a given seed and input. Nothing reads the wall clock.
+
+Examples
+--------
+>>> from obcore.synthetic import generate_frames                      # doctest: +SKIP
+>>> venue = SimVenue(engine, order_latency_ms=5, md_latency_ms=2)    # doctest: +SKIP
+>>> for frame, now_ms in venue.stream(generate_frames(messages=1000)):  # doctest: +SKIP
+...     runner.on_frame(frame, now_ms)
+"""
+from __future__ import annotations
+
+import heapq
+import random
+import re
+from collections.abc import Iterable, Iterator
+
+from mmbot.sim.engine import MatchingEngine, OrderRejected
+from mmbot.venue.base import (
+    AmendRequest,
+    CancelRequest,
+    ConnectionEvent,
+    Order,
+    OrderRequest,
+    Position,
+    RequestError,
+    Venue,
+)
+
+__all__ = ["SimVenue"]
+
+_TS_RE = re.compile(rb'"ts":\s*(\d+)')
+_TS_RE_STR = re.compile(r'"ts":\s*(\d+)')
+
+# heap item kinds, ordered only by (time, seq)
+_MD_EXCHANGE = 0
+_MD_BOT = 1
+_REQUEST = 2
+_DELIVER = 3
+_TIMER = 4
+
+
+class SimVenue(Venue):
+    """A :class:`~mmbot.venue.base.Venue` backed by a :class:`MatchingEngine`.
+
+    Parameters
+    ----------
+    engine : MatchingEngine
+    order_latency_ms : int
+        Bot -> exchange delay of every request.
+    response_latency_ms : int or None
+        Exchange -> bot delay of order/execution/position events (default: the order
+        latency).
+    md_latency_ms : int
+        Exchange -> bot delay of market frames.
+    jitter_ms : int
+        Extra uniform random delay ``0..jitter_ms`` added to each latency, seeded.
+    seed : int
+    instrument_info : dict or None
+        What :meth:`instrument_info` returns (a Bybit ``get_instruments_info`` list item);
+        by default one is made from the engine's scales.
+    """
+
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        *,
+        order_latency_ms: int = 5,
+        response_latency_ms: int | None = None,
+        md_latency_ms: int = 2,
+        jitter_ms: int = 0,
+        seed: int = 0,
+        instrument_info: dict | None = None,
+    ) -> None:
+        self.category = engine.category
+        super().__init__()
+        for name, value in (
+            ("order_latency_ms", order_latency_ms),
+            ("md_latency_ms", md_latency_ms),
+            ("jitter_ms", jitter_ms),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if response_latency_ms is not None and response_latency_ms < 0:
+            raise ValueError(f"response_latency_ms must be >= 0, got {response_latency_ms}")
+        self.engine = engine
+        self.order_latency_ms = int(order_latency_ms)
+        self.response_latency_ms = int(
+            order_latency_ms if response_latency_ms is None else response_latency_ms
+        )
+        self.md_latency_ms = int(md_latency_ms)
+        self.jitter_ms = int(jitter_ms)
+        self._rng = random.Random(seed)
+        self._info = instrument_info
+        self._now_ms = 0
+        self._heap: list[tuple[int, int, int, object]] = []
+        self._seq = 0
+        self._connected = True
+        self._last_arrival = {_MD_BOT: 0, _REQUEST: 0, _DELIVER: 0}
+        self.requests_sent = 0
+        self.request_errors = 0
+        self.frames_delivered = 0
+
+    # ------------------------------------------------------------------ Venue API
+    def now_ms(self) -> int:
+        """Return the simulated clock (epoch ms of the event being processed)."""
+        return self._now_ms
+
+    @property
+    def connected(self) -> bool:
+        """Whether the simulated trading connection is up (see :meth:`set_connected`)."""
+        return self._connected
+
+    def set_connected(self, connected: bool, reason: str = "") -> None:
+        """Simulate a drop or recovery of the trading connection; emits a ConnectionEvent."""
+        if connected != self._connected:
+            self._connected = connected
+            self.emit(ConnectionEvent(connected, reason or ("up" if connected else "down"),
+                                      self._now_ms))
+
+    def instrument_info(self, symbol: str) -> dict:
+        """Return a Bybit-shaped instrument for the engine's symbol."""
+        self._check_symbol(symbol)
+        if self._info is not None:
+            return self._info
+        eng = self.engine
+        lot = eng.lot_size
+        if eng.category == "spot":
+            lot_filter = {"basePrecision": lot, "minOrderQty": eng.book.size_str(eng.min_qty_lots),
+                          "maxLimitOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
+                          "minOrderAmt": str(eng.min_notional)}
+        else:
+            lot_filter = {"qtyStep": lot, "minOrderQty": eng.book.size_str(eng.min_qty_lots),
+                          "maxOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
+                          "minNotionalValue": str(eng.min_notional)}
+        return {
+            "symbol": eng.symbol,
+            "status": "Trading",
+            "priceFilter": {"tickSize": eng.tick_size},
+            "lotSizeFilter": lot_filter,
+        }
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        """Return the engine's open orders now (no latency: a synchronous REST query)."""
+        self._check_symbol(symbol)
+        return self.engine.open_orders()
+
+    def position(self, symbol: str) -> Position:
+        """Return the engine's position now."""
+        self._check_symbol(symbol)
+        return self.engine.position()
+
+    def place(self, request: OrderRequest) -> None:
+        """Schedule a new order to reach the engine after the order latency."""
+        self._check_symbol(request.symbol)
+        self._send(("create", request))
+
+    def amend(self, request: AmendRequest) -> None:
+        """Schedule an amend to reach the engine after the order latency."""
+        self._check_symbol(request.symbol)
+        self._send(("amend", request))
+
+    def cancel(self, request: CancelRequest) -> None:
+        """Schedule a cancel to reach the engine after the order latency."""
+        self._check_symbol(request.symbol)
+        self._send(("cancel", request))
+
+    def cancel_all(self, symbol: str) -> None:
+        """Schedule a cancel of every open order."""
+        self._check_symbol(symbol)
+        self._send(("cancel_all", symbol))
+
+    # ------------------------------------------------------------------ driving the clock
+    def stream(
+        self,
+        frames: Iterable[str | bytes],
+        *,
+        timer_ms: int = 0,
+        until_ms: int | None = None,
+    ) -> Iterator[tuple[str | bytes | None, int]]:
+        """Run the simulation over ``frames`` and yield what the bot sees, in time order.
+
+        Yields ``(frame, now_ms)`` when a market frame reaches the bot, and
+        ``(None, now_ms)`` every ``timer_ms`` of simulated time (if > 0) so the caller can
+        run periodic checks. Venue events are delivered to the handler between yields.
+        After the last frame, pending requests and events are still processed.
+
+        Each frame's exchange time is its ``"ts"`` field; frames must be in time order.
+        """
+        it = iter(frames)
+        heap = self._heap
+        pending: tuple[int, str | bytes] | None = self._pull(it)
+        next_timer = None
+        if timer_ms > 0 and pending is not None:
+            next_timer = pending[0] + timer_ms
+        while True:
+            if pending is not None and (not heap or pending[0] < heap[0][0]):
+                ts, frame = pending
+                self._push(ts, _MD_EXCHANGE, frame)
+                pending = self._pull(it)
+                if pending is not None and pending[0] < ts:
+                    raise ValueError(
+                        f"market frames must be in time order: ts {pending[0]} after {ts}"
+                    )
+                continue
+            if next_timer is not None and (not heap or next_timer < heap[0][0]):
+                if pending is None and not heap:
+                    break
+                self._push(next_timer, _TIMER, None)
+                next_timer += timer_ms
+                continue
+            if not heap:
+                break
+            t, _, kind, payload = heapq.heappop(heap)
+            if until_ms is not None and t > until_ms:
+                heapq.heappush(heap, (t, _, kind, payload))
+                break
+            self._now_ms = t
+            if kind == _MD_EXCHANGE:
+                events = self.engine.on_frame(payload, t)
+                self._respond(events)
+                self._push(self._arrival(_MD_BOT, self.md_latency_ms), _MD_BOT, payload)
+            elif kind == _MD_BOT:
+                self.frames_delivered += 1
+                yield payload, t
+            elif kind == _REQUEST:
+                self._execute(payload)
+            elif kind == _DELIVER:
+                self.emit(payload)
+            else:  # _TIMER
+                yield None, t
+
+    def advance(self, until_ms: int) -> None:
+        """Process queued requests and events up to ``until_ms`` without market data."""
+        for _ in self.stream((), until_ms=until_ms):
+            pass
+        self._now_ms = max(self._now_ms, until_ms)
+
+    # ------------------------------------------------------------------ internals
+    def _check_symbol(self, symbol: str) -> None:
+        if symbol != self.engine.symbol:
+            raise ValueError(f"SimVenue trades {self.engine.symbol!r} only, got {symbol!r}")
+
+    def _arrival(self, channel: int, base_ms: int) -> int:
+        """Time a message sent now on ``channel`` arrives; channels keep FIFO order like a socket."""
+        t = self._now_ms + base_ms
+        if self.jitter_ms:
+            t += self._rng.randint(0, self.jitter_ms)
+        t = max(t, self._last_arrival[channel])
+        self._last_arrival[channel] = t
+        return t
+
+    def _push(self, t: int, kind: int, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, kind, payload))
+
+    def _pull(self, it: Iterator) -> tuple[int, str | bytes] | None:
+        for frame in it:
+            if isinstance(frame, bytes):
+                m = _TS_RE.search(frame)
+            else:
+                m = _TS_RE_STR.search(frame)
+            if m is None:
+                raise ValueError(f"market frame has no \"ts\" field: {frame[:80]!r}")
+            return int(m.group(1)), frame
+        return None
+
+    def _send(self, request: tuple) -> None:
+        if not self._connected:
+            op, req = request
+            self._respond_error(op, req, 10016, "simulated venue is disconnected")
+            return
+        self.requests_sent += 1
+        self._push(self._arrival(_REQUEST, self.order_latency_ms), _REQUEST, request)
+
+    def _execute(self, request: tuple) -> None:
+        op, req = request
+        eng = self.engine
+        now = self._now_ms
+        try:
+            if op == "create":
+                events = eng.place(
+                    order_link_id=req.order_link_id,
+                    side=req.side,
+                    price_ticks=req.price_ticks,
+                    qty_lots=req.qty_lots,
+                    now_ms=now,
+                    post_only=req.post_only,
+                    reduce_only=req.reduce_only,
+                    order_type=req.order_type,
+                )
+            elif op == "amend":
+                events = eng.amend(
+                    now_ms=now,
+                    order_link_id=req.order_link_id,
+                    order_id=req.order_id,
+                    price_ticks=req.price_ticks,
+                    qty_lots=req.qty_lots,
+                )
+            elif op == "cancel":
+                events = eng.cancel(now_ms=now, order_link_id=req.order_link_id,
+                                    order_id=req.order_id)
+            else:
+                events = eng.cancel_all(now_ms=now)
+        except OrderRejected as exc:
+            self._respond_error(op, req, exc.code, exc.message)
+            return
+        self._respond(events)
+
+    def _respond_error(self, op: str, req: object, code: int, message: str) -> None:
+        self.request_errors += 1
+        link = getattr(req, "order_link_id", "")
+        event = RequestError(op, link, code, message, self._now_ms)
+        self._push(self._arrival(_DELIVER, self.response_latency_ms), _DELIVER, event)
+
+    def _respond(self, events: list) -> None:
+        if not events:
+            return
+        t = self._arrival(_DELIVER, self.response_latency_ms)
+        for event in events:
+            self._push(t, _DELIVER, event)
