@@ -1,0 +1,494 @@
+"""``BybitVenue``: the :class:`~mmbot.venue.base.Venue` interface on Bybit v5 through pybit.
+
+* pybit ``HTTP``: instruments, open orders, positions, cancel-all (blocking, reliable).
+* pybit ``WebSocketTrading``: create/amend/cancel and their batch forms (fire and forget).
+* pybit private ``WebSocket``: ``order``, ``execution``, ``position``, ``wallet`` streams.
+
+An acknowledgement is not a fill: a successful trade ack changes nothing here; order
+state, fills and the position come only from the private streams (and REST on
+reconcile). Requests never block on the exchange.
+
+retCode policy (each refused request becomes a :class:`RequestError` event, so the
+order manager decides what the order is now):
+
+=============================  ================================================================
+10006 rate limit               Stop sending until ``X-Bapi-Limit-Reset-Timestamp`` (requests in
+                               that window are refused locally with 10006, never sent).
+110001 unknown order           On cancel: the order is already gone (filled or cancelled);
+                               its final state arrives on the ``order`` stream / reconcile.
+10016 / 10019 restarting       Trade service restarting: reconnect the trade socket, emit
+                               ConnectionEvent down then up (the order manager reconciles).
+post-only would take           Not an error on Bybit: the ack is OK and the ``order`` stream
+                               reports ``Cancelled`` with ``EC_PostOnlyWillTakeLiquidity``.
+anything else                  RequestError with Bybit's code and message.
+=============================  ================================================================
+
+Secrets: the key and secret live only inside the pybit clients; they never appear in a
+log line, ``repr`` or exception raised here (pybit's ``log_requests`` stays off because
+it logs headers).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
+from mmbot.instrument import Instrument
+from mmbot.venue.base import (
+    ERR_ORDER_NOT_FOUND,
+    ERR_RATE_LIMIT,
+    AmendRequest,
+    CancelRequest,
+    ConnectionEvent,
+    Execution,
+    ExecutionEvent,
+    Order,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    PositionEvent,
+    RequestError,
+    Venue,
+)
+
+__all__ = ["BybitVenue", "ERR_TRADE_RESTARTING", "ERR_SERVICE_RESTARTING"]
+
+log = logging.getLogger(__name__)
+
+ERR_SERVICE_RESTARTING = 10016
+ERR_TRADE_RESTARTING = 10019
+_RESTART_CODES = (ERR_SERVICE_RESTARTING, ERR_TRADE_RESTARTING)
+
+_STATUS = {
+    "New": OrderStatus.NEW,
+    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
+    "Filled": OrderStatus.FILLED,
+    "Cancelled": OrderStatus.CANCELLED,
+    "Rejected": OrderStatus.REJECTED,
+    # Bybit's other terminal states are cancellations from our point of view.
+    "PartiallyFilledCanceled": OrderStatus.CANCELLED,
+    "Deactivated": OrderStatus.CANCELLED,
+    "Untriggered": OrderStatus.NEW,
+    "Triggered": OrderStatus.NEW,
+}
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Socket(LocalWebSocket):
+    """Private stream that reports drops and reconnects to its venue."""
+
+    def __init__(self, *args, venue: BybitVenue, **kwargs):
+        self._venue = venue
+        self._started = False
+        super().__init__(*args, **kwargs)
+        self._started = True
+
+    def _reset(self):
+        super()._reset()
+        if getattr(self, "_started", False):
+            self._venue._link_down("private stream disconnected")
+
+    def _connect(self, url):
+        out = super()._connect(url)
+        if getattr(self, "_started", False):
+            self._venue._link_up("private stream reconnected")
+        return out
+
+
+class _Trading(LocalWebSocketTrading):
+    """Trade socket that reports drops and reconnects to its venue."""
+
+    def __init__(self, *args, venue: BybitVenue, **kwargs):
+        self._venue = venue
+        self._started = False
+        super().__init__(*args, **kwargs)
+        self._started = True
+
+    def _reset(self):
+        super()._reset()
+        if getattr(self, "_started", False):
+            self._venue._link_down("trade stream disconnected")
+
+    def _connect(self, url):
+        out = super()._connect(url)
+        if getattr(self, "_started", False):
+            self._venue._link_up("trade stream reconnected")
+        return out
+
+
+class BybitVenue(Venue):
+    """Bybit v5 (or the local simulator) behind the :class:`Venue` interface.
+
+    Parameters
+    ----------
+    symbols : sequence of str
+        Symbols traded; their instrument rules are fetched at construction.
+    category : str
+        ``"linear"`` or ``"spot"``.
+    api_key, api_secret : str
+        Credentials (from the environment / ``.env``; never logged).
+    testnet : bool
+        Use Bybit testnet hosts (ignored when ``http_base``/``ws_base`` are given).
+    http_base, ws_base : str or None
+        ``http://127.0.0.1:<port>`` / ``ws://127.0.0.1:<port>`` for the local simulator.
+    recv_window_ms : int
+    http_retry_delay_s : float
+        pybit's sleep before retrying retryable REST codes (0 in tests).
+    """
+
+    def __init__(self, symbols: Sequence[str], *, category: str = "linear", api_key: str,
+                 api_secret: str, testnet: bool = False, http_base: str | None = None,
+                 ws_base: str | None = None, recv_window_ms: int = 5000,
+                 http_retry_delay_s: float = 1.0):
+        if category not in ("linear", "spot"):
+            raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
+        if not api_key or not api_secret:
+            raise ValueError("BybitVenue needs api_key and api_secret (BYBIT_API_KEY / "
+                             "BYBIT_API_SECRET)")
+        self.category = category
+        super().__init__()
+        self.symbols = list(symbols)
+        self._testnet = testnet
+        self._ws_base = ws_base
+        self._recv_window_ms = recv_window_ms
+        self._creds = (api_key, api_secret)
+        self._lock = threading.RLock()
+        self._up = {"private": False, "trade": False}
+        self.throttled_until_ms = 0
+        self.wallet: dict = {}
+        self.positions: dict[str, Position] = {}
+        self.acks = 0
+        self.ack_latency_ms: list[float] = []
+        self.http = local_http(http_base, testnet=testnet, api_key=api_key,
+                               api_secret=api_secret, recv_window=recv_window_ms,
+                               retry_delay=http_retry_delay_s, max_retries=3,
+                               log_requests=False)
+        self._info: dict[str, dict] = {}
+        self.instruments: dict[str, Instrument] = {}
+        self._load_instruments()
+        self.private = _Socket(testnet=testnet, channel_type="private", api_key=api_key,
+                               api_secret=api_secret, ws_base=ws_base, venue=self)
+        self.private.order_stream(self._on_order)
+        self.private.execution_stream(self._on_execution)
+        self.private.position_stream(self._on_position)
+        self.private.wallet_stream(self._on_wallet)
+        self.trade = self._new_trade_socket()
+        self._up = {"private": True, "trade": True}
+
+    def __repr__(self) -> str:
+        return f"BybitVenue(category={self.category!r}, symbols={self.symbols!r})"
+
+    # ------------------------------------------------------------------ setup
+
+    def _new_trade_socket(self) -> _Trading:
+        key, secret = self._creds
+        return _Trading(testnet=self._testnet, api_key=key, api_secret=secret,
+                        ws_base=self._ws_base, recv_window=self._recv_window_ms, venue=self)
+
+    def _load_instruments(self):
+        for symbol in self.symbols:
+            resp = self.http.get_instruments_info(category=self.category, symbol=symbol)
+            items = resp["result"]["list"]
+            if not items:
+                raise ValueError(f"{symbol!r} is not a {self.category} instrument on this venue")
+            self._info[symbol] = items[0]
+            self.instruments[symbol] = Instrument.from_bybit(self.category, items[0])
+
+    # ------------------------------------------------------------------ connection state
+
+    def now_ms(self) -> int:
+        return _ms()
+
+    @property
+    def connected(self) -> bool:
+        try:
+            return (self.private.is_connected() and self.trade.is_connected()
+                    and all(self._up.values()))
+        except AttributeError:
+            return False
+
+    def _link_down(self, reason: str):
+        kind = "private" if reason.startswith("private") else "trade"
+        with self._lock:
+            was = all(self._up.values())
+            self._up[kind] = False
+        if was:
+            log.warning("venue: %s", reason)
+            self.emit(ConnectionEvent(False, reason, _ms()))
+
+    def _link_up(self, reason: str):
+        kind = "private" if reason.startswith("private") else "trade"
+        with self._lock:
+            self._up[kind] = True
+            now_up = all(self._up.values())
+        if now_up:
+            log.info("venue: %s", reason)
+            self.emit(ConnectionEvent(True, reason, _ms()))
+
+    # ------------------------------------------------------------------ queries (REST)
+
+    def instrument_info(self, symbol: str) -> dict:
+        return self._info[symbol]
+
+    def instrument(self, symbol: str) -> Instrument:
+        """Return the :class:`Instrument` of ``symbol``."""
+        return self.instruments[symbol]
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        out, cursor = [], ""
+        for _ in range(100):   # bounded pagination: 100 pages x 50 orders
+            params = {"category": self.category, "symbol": symbol, "limit": 50}
+            if cursor:
+                params["cursor"] = cursor
+            result = self.http.get_open_orders(**params)["result"]
+            out.extend(self._order(item) for item in result["list"]
+                       if item.get("symbol") == symbol)
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor:
+                break
+        return out
+
+    def position(self, symbol: str) -> Position:
+        if self.category == "spot":
+            # Spot has no position endpoint; the tracked fills are the position.
+            return self.positions.get(symbol, Position(symbol))
+        items = self.http.get_positions(category=self.category, symbol=symbol)["result"]["list"]
+        pos = Position(symbol)
+        for item in items:
+            if item.get("symbol") == symbol:
+                pos = self._position(item)
+        self.positions[symbol] = pos
+        return pos
+
+    def wallet_balance(self) -> dict:
+        """Return the unified account's wallet (REST)."""
+        return self.http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
+
+    # ------------------------------------------------------------------ conversions
+
+    def _order(self, d: dict) -> Order:
+        inst = self.instruments[d["symbol"]]
+        price = d.get("price") or "0"
+        status = _STATUS.get(d.get("orderStatus", ""))
+        if status is None:
+            raise ValueError(f"unknown orderStatus {d.get('orderStatus')!r} for {d.get('orderId')}")
+        reason = d.get("rejectReason") or ""
+        return Order(
+            order_id=d["orderId"], order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"],
+            side=d["side"], price_ticks=inst.price_ticks(price) if price != "0" else 0,
+            qty_lots=inst.qty_lots(d["qty"]), filled_lots=inst.qty_lots(d.get("cumExecQty") or "0"),
+            status=status, post_only=d.get("timeInForce") == "PostOnly",
+            created_ms=int(d.get("createdTime") or 0), updated_ms=int(d.get("updatedTime") or 0),
+            reject_reason="" if reason == "EC_NoError" else reason,
+            order_type=d.get("orderType", "Limit"), reduce_only=bool(d.get("reduceOnly")))
+
+    def _position(self, d: dict) -> Position:
+        symbol = d["symbol"]
+        inst = self.instruments[symbol]
+        size = inst.qty_lots(d.get("size") or "0")
+        if d.get("side") == "Sell":
+            size = -size
+        entry = d.get("avgPrice") or d.get("entryPrice") or "0"
+        avg_ticks = float(Decimal(entry) / Decimal(inst.tick_size)) if size else 0.0
+        return Position(symbol, size, avg_ticks, int(d.get("updatedTime") or _ms()))
+
+    # ------------------------------------------------------------------ private streams
+    # These run on pybit's socket thread and must never raise into it (pybit would close
+    # the socket for good): every handler logs and keeps going.
+
+    def _guard(self, what: str, message: dict, fn):
+        try:
+            for item in message.get("data", []):
+                if item.get("symbol") in self.instruments or what == "wallet":
+                    fn(item)
+        except Exception:
+            log.exception("venue: bad %s push: %.300s", what, message)
+
+    def _on_order(self, message: dict):
+        ts = int(message.get("creationTime") or _ms())
+        self._guard("order", message,
+                    lambda d: self.emit(OrderEvent(self._order(d), ts)))
+
+    def _on_execution(self, message: dict):
+        ts = int(message.get("creationTime") or _ms())
+
+        def one(d):
+            if d.get("execType", "Trade") != "Trade":
+                return       # funding, settlement...: not a fill of our order
+            inst = self.instruments[d["symbol"]]
+            self.emit(ExecutionEvent(Execution(
+                exec_id=d["execId"], order_id=d["orderId"],
+                order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
+                price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
+                fee=float(d.get("execFee") or 0), fee_rate=float(d.get("feeRate") or 0),
+                is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts),
+                leaves_lots=inst.qty_lots(d.get("leavesQty") or "0")), ts))
+        self._guard("execution", message, one)
+
+    def _on_position(self, message: dict):
+        ts = int(message.get("creationTime") or _ms())
+
+        def one(d):
+            pos = self._position(d)
+            self.positions[pos.symbol] = pos
+            self.emit(PositionEvent(pos, ts))
+        self._guard("position", message, one)
+
+    def _on_wallet(self, message: dict):
+        self._guard("wallet", message, lambda d: setattr(self, "wallet", d))
+
+    # ------------------------------------------------------------------ order entry
+
+    def _throttled(self, op: str, link: str) -> bool:
+        if _ms() < self.throttled_until_ms:
+            self.emit(RequestError(op, link, ERR_RATE_LIMIT,
+                                   f"rate limited until {self.throttled_until_ms} (not sent)", _ms()))
+            return True
+        return False
+
+    def _send(self, method: str, op: str, links: list[str], params: dict):
+        sent_ms = time.perf_counter()
+
+        def ok(message):
+            self.acks += 1
+            self.ack_latency_ms.append((time.perf_counter() - sent_ms) * 1000)
+            if len(self.ack_latency_ms) > 10_000:
+                del self.ack_latency_ms[:5000]
+            infos = (message.get("retExtInfo") or {}).get("list") or []
+            for link, info in zip(links, infos, strict=False):
+                if info.get("code", 0) != 0:
+                    self._refused(op, link, int(info["code"]), info.get("msg", ""), message)
+
+        def err(message):
+            code = int(message.get("retCode", -1))
+            for link in links:
+                self._refused(op, link, code, message.get("retMsg", ""), message)
+
+        try:
+            getattr(self.trade, method)(ok, error_callback=err, **params)
+        except Exception as exc:   # socket down: refuse now, the reconnect reconciles
+            log.warning("venue: %s not sent: %s", op, exc)
+            for link in links:
+                self.emit(RequestError(op, link, -1, f"not sent: {exc}", _ms()))
+
+    def _refused(self, op: str, link: str, code: int, msg: str, message: dict):
+        if code == ERR_RATE_LIMIT:
+            reset = (message.get("header") or {}).get("X-Bapi-Limit-Reset-Timestamp")
+            self.throttled_until_ms = int(reset) if reset else _ms() + 1000
+            log.warning("venue: rate limited (10006) until %s", self.throttled_until_ms)
+        elif code in _RESTART_CODES:
+            log.warning("venue: trade service restarting (%s); reconnecting", code)
+            threading.Thread(target=self._reconnect_trade, daemon=True).start()
+        elif code == ERR_ORDER_NOT_FOUND and op == "cancel":
+            log.info("venue: cancel of %s: already gone (110001)", link)
+        self.emit(RequestError(op, link, code, msg, _ms()))
+
+    def _reconnect_trade(self):
+        with self._lock:
+            old = self.trade
+            self._link_down("trade service restarting")
+            try:
+                old.exit()
+            except Exception:
+                log.exception("venue: closing the old trade socket")
+            self.trade = self._new_trade_socket()
+        self._link_up("trade stream reconnected")
+
+    def _order_params(self, r: OrderRequest) -> dict:
+        inst = self.instruments[r.symbol]
+        p = {"category": self.category, "symbol": r.symbol, "side": r.side,
+             "orderType": r.order_type, "qty": inst.qty_str(r.qty_lots),
+             "orderLinkId": r.order_link_id}
+        if r.order_type == "Limit":
+            p["price"] = inst.price_str(r.price_ticks)
+            p["timeInForce"] = "PostOnly" if r.post_only else "GTC"
+        if r.reduce_only:
+            p["reduceOnly"] = True
+        return p
+
+    def _amend_params(self, r: AmendRequest) -> dict:
+        inst = self.instruments[r.symbol]
+        p = {"category": self.category, "symbol": r.symbol}
+        if r.order_id:
+            p["orderId"] = r.order_id
+        else:
+            p["orderLinkId"] = r.order_link_id
+        if r.price_ticks is not None:
+            p["price"] = inst.price_str(r.price_ticks)
+        if r.qty_lots is not None:
+            p["qty"] = inst.qty_str(r.qty_lots)
+        return p
+
+    def _cancel_params(self, r: CancelRequest) -> dict:
+        p = {"category": self.category, "symbol": r.symbol}
+        if r.order_id:
+            p["orderId"] = r.order_id
+        else:
+            p["orderLinkId"] = r.order_link_id
+        return p
+
+    def place(self, request: OrderRequest) -> None:
+        if not self._throttled("create", request.order_link_id):
+            self._send("place_order", "create", [request.order_link_id],
+                       self._order_params(request))
+
+    def amend(self, request: AmendRequest) -> None:
+        if not self._throttled("amend", request.order_link_id):
+            self._send("amend_order", "amend", [request.order_link_id],
+                       self._amend_params(request))
+
+    def cancel(self, request: CancelRequest) -> None:
+        if not self._throttled("cancel", request.order_link_id):
+            self._send("cancel_order", "cancel", [request.order_link_id],
+                       self._cancel_params(request))
+
+    def _batch(self, method: str, op: str, requests, to_params):
+        self._check_batch(requests)
+        if not requests:
+            return
+        links = [r.order_link_id for r in requests]
+        if _ms() < self.throttled_until_ms:
+            for link in links:
+                self._throttled(op, link)
+            return
+        items = []
+        for r in requests:
+            p = to_params(r)
+            p.pop("category")
+            items.append(p)
+        self._send(method, op, links, {"category": self.category, "request": items})
+
+    def place_batch(self, requests: Sequence[OrderRequest]) -> None:
+        self._batch("place_batch_order", "create", list(requests), self._order_params)
+
+    def amend_batch(self, requests: Sequence[AmendRequest]) -> None:
+        self._batch("amend_batch_order", "amend", list(requests), self._amend_params)
+
+    def cancel_batch(self, requests: Sequence[CancelRequest]) -> None:
+        self._batch("cancel_batch_order", "cancel", list(requests), self._cancel_params)
+
+    def cancel_all(self, symbol: str) -> None:
+        """Cancel every open order on ``symbol`` over REST (pybit retries 10006 itself)."""
+        try:
+            self.http.cancel_all_orders(category=self.category, symbol=symbol)
+        except Exception as exc:
+            code = getattr(exc, "status_code", -1)
+            log.warning("venue: cancel-all %s failed: %s", symbol, exc)
+            self.emit(RequestError("cancel_all", "", int(code or -1), str(exc), _ms()))
+
+    def close(self) -> None:
+        """Close the private and trade sockets."""
+        for sock in (getattr(self, "trade", None), getattr(self, "private", None)):
+            if sock is not None:
+                try:
+                    sock.exit()
+                except Exception:
+                    log.exception("venue: closing a socket")
