@@ -829,7 +829,8 @@ class SimServer:
         sym = self.symbols[symbol]
         ps = Scale(sym.tick_size, strip=sym.category == "spot")
         qs = Scale(sym.lot_size)
-        return [[ps.to_str(t), qs.to_str(lots)] for t, lots in items]
+        # A delete is size "0" exactly, as Bybit sends it, not "0.000".
+        return [[ps.to_str(t), qs.to_str(lots) if lots else "0"] for t, lots in items]
 
     def _snapshot_text(self, topic: _Topic) -> str:
         ts = now_ms()

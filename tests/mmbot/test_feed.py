@@ -1,0 +1,134 @@
+"""BookFeed (pybit WebSocket -> obcore) against the local simulator over loopback sockets.
+
+The reference for "the book is right" is the simulator's own ladder (a plain dict book,
+independent of obcore) read while the market is paused.
+"""
+import time
+
+import pytest
+from obcore.recording import read_frames
+
+import obcore
+from mmbot.feed import BookFeed, FrameRecorder
+from mmbot.sim.server import SimSymbol, start_simulator
+
+SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",
+                                           min_qty="0.01"))
+
+
+def wait_for(cond, timeout_s=5.0, step_s=0.02):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step_s)
+    return False
+
+
+@pytest.fixture(scope="module")
+def sim():
+    h = start_simulator(symbols=SYMBOLS, speed=2.0)
+    h.wait_market()
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def feed(sim):
+    statuses = []
+    f = BookFeed("linear", ws_base=sim.ws_url, on_status=lambda *a: statuses.append(a),
+                 resync_timeout_s=2.0)
+    f.statuses = statuses
+    f.add_book("BTCUSDT", "0.1", "0.001", depth=50)
+    f.add_book("ETHUSDT", "0.01", "0.01", depth=50)
+    assert wait_for(lambda: f.synced("BTCUSDT") and f.synced("ETHUSDT"))
+    yield f
+    f.exit()
+
+
+def assert_matches_server(sim, feed, symbol):
+    """Pause the market, let the last frames land, compare top 50 with the server's ladder."""
+    sim.pause_market()
+    try:
+        assert wait_for(lambda: feed.synced(symbol))
+        time.sleep(0.15)
+        book = feed.book(symbol)
+        server = sim.call(lambda: (sim.server.ladders[symbol].top("b", 50),
+                                   sim.server.ladders[symbol].top("a", 50)))
+        assert [tuple(r) for r in book.bids(50).tolist()] == server[0]
+        assert [tuple(r) for r in book.asks(50).tolist()] == server[1]
+        book.check_integrity()
+    finally:
+        sim.pause_market(False)
+
+
+def test_many_symbols_on_one_connection(sim, feed):
+    assert_matches_server(sim, feed, "BTCUSDT")
+    assert_matches_server(sim, feed, "ETHUSDT")
+    assert feed.by_symbol["BTCUSDT"].frames > 1 and feed.by_symbol["ETHUSDT"].frames > 1
+    assert not feed.stale("BTCUSDT")
+    lat = feed.latency_us()
+    assert lat["n"] > 0 and lat["p50_us"] > 0
+
+
+@pytest.mark.parametrize("fault", ["skip_u", "truncated", "bad_price"])
+def test_gap_or_rejected_frame_resyncs_only_that_book(sim, feed, fault):
+    btc, eth = feed.by_symbol["BTCUSDT"], feed.by_symbol["ETHUSDT"]
+    n_btc, n_eth, n_status = btc.resyncs, eth.resyncs, len(feed.statuses)
+    if fault == "skip_u":
+        sim.skip_u("BTCUSDT")
+    else:
+        sim.send_malformed(fault, "BTCUSDT")
+    assert wait_for(lambda: btc.resyncs == n_btc + 1 and btc.synced)
+    assert eth.resyncs == n_eth
+    # The risk layer heard "out of sync" then "synced" for BTCUSDT only.
+    news = feed.statuses[n_status:]
+    assert news[0][0] == "BTCUSDT" and news[0][1] is False
+    assert ("BTCUSDT", True, "snapshot") in news
+    assert all(s[0] == "BTCUSDT" for s in news)
+    assert_matches_server(sim, feed, "BTCUSDT")
+
+
+def test_u1_restart_snapshot_replaces_without_resync(sim, feed):
+    btc = feed.by_symbol["BTCUSDT"]
+    n = btc.resyncs
+    sim.restart_book("BTCUSDT")
+    assert wait_for(lambda: btc.book.update_id < 100 and btc.synced)
+    assert btc.resyncs == n
+    assert_matches_server(sim, feed, "BTCUSDT")
+
+
+def test_dropped_connection_reconnects_and_resubscribes(sim, feed):
+    n = feed.reconnects
+    n_status = len(feed.statuses)
+    sim.drop("public")
+    assert wait_for(lambda: feed.reconnects > n)
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
+    assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
+    assert_matches_server(sim, feed, "ETHUSDT")
+
+
+def test_hook_never_raises_into_pybit(feed):
+    # Garbage that is not even JSON must be logged and dropped, not raised.
+    feed._on_message("{not json")
+    feed._on_message('{"topic":"orderbook.50.NOPE","type":"delta"}')
+    assert feed.is_connected()
+
+
+def test_recorder_writes_replayable_gzip(sim, tmp_path):
+    path = tmp_path / "frames.jsonl.gz"
+    rec = FrameRecorder(str(path))
+    f = BookFeed("linear", ws_base=sim.ws_url, recorder=rec)
+    try:
+        f.add_book("BTCUSDT", "0.1", "0.001", depth=50)
+        assert wait_for(lambda: rec.frames > 20)
+    finally:
+        f.exit()
+        rec.close()
+    frames = list(read_frames(str(path)))
+    assert len(frames) == rec.frames
+    replay = obcore.Book(tick_size="0.1", lot_size="0.001")
+    kinds = [replay.apply(fr) for fr in frames]
+    assert kinds[0] == obcore.Applied.SNAPSHOT and replay.synced
+    replay.check_integrity()
