@@ -1,0 +1,246 @@
+"""Pre-quote risk checks: limits, drawdown kill switch, and the market-health guard.
+
+:meth:`RiskManager.evaluate` runs before every requote and returns a :class:`RiskDecision`.
+In order of precedence:
+
+1. **Kill switch** (latched): net PnL falling ``max_drawdown`` below its running peak
+   pulls every quote until :meth:`RiskManager.reset_kill`; with ``flatten_on_kill`` the
+   decision also asks the caller to flatten the position.
+2. **Health**: a disconnected venue, an out-of-sync book, a book with no update for
+   ``stale_book_ms`` or no mark price pulls every quote. After an outage quoting resumes
+   only once healthy without a break for ``resume_after_ms`` (hysteresis, so a flickering
+   feed does not make the bot flap).
+3. **Limits**: the position may not pass ``max_position_lots`` nor ``max_notional`` (at the
+   mark) on either side. ``max_buy_lots``/``max_sell_lots`` say how many lots the resting
+   quotes of that side may add up to; ``allow_buy``/``allow_sell`` are whether that is > 0.
+
+Public API
+----------
+RiskLimits, RiskDecision, RiskManager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from mmbot.config import RiskConfig
+from mmbot.instrument import Instrument
+
+__all__ = ["RiskDecision", "RiskLimits", "RiskManager"]
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Limits in integer lots and exact quote-currency amounts.
+
+    Parameters
+    ----------
+    max_position_lots : int
+        Largest absolute position (> 0).
+    max_notional : Decimal
+        Largest absolute position value at the mark, quote currency (> 0).
+    max_drawdown : Decimal
+        Net-PnL drop from its peak that trips the kill switch (> 0).
+    flatten_on_kill : bool
+        Ask for the position to be flattened when the kill switch trips.
+    stale_book_ms : int
+        A book older than this is stale (> 0).
+    resume_after_ms : int
+        Healthy time required after an outage before quoting again (>= 0).
+    """
+
+    max_position_lots: int
+    max_notional: Decimal
+    max_drawdown: Decimal
+    flatten_on_kill: bool = False
+    stale_book_ms: int = 2000
+    resume_after_ms: int = 1000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_position_lots, int) or self.max_position_lots <= 0:
+            raise ValueError(f"max_position_lots must be a positive int, got {self.max_position_lots!r}")
+        for name in ("max_notional", "max_drawdown"):
+            v = getattr(self, name)
+            if not isinstance(v, Decimal) or not v.is_finite() or v <= 0:
+                raise ValueError(f"{name} must be a positive finite Decimal, got {v!r}")
+        if self.stale_book_ms <= 0:
+            raise ValueError(f"stale_book_ms must be > 0, got {self.stale_book_ms!r}")
+        if self.resume_after_ms < 0:
+            raise ValueError(f"resume_after_ms must be >= 0, got {self.resume_after_ms!r}")
+
+    @classmethod
+    def from_config(cls, risk: RiskConfig, instrument: Instrument) -> RiskLimits:
+        """Build from ``[risk]``; ``max_position_qty`` rounds down to whole lots.
+
+        Raises
+        ------
+        ValueError
+            If the max position is smaller than one lot.
+        """
+        lots = int(
+            (Decimal(risk.max_position_qty) / Decimal(instrument.lot_size)).to_integral_value(
+                ROUND_FLOOR
+            )
+        )
+        if lots <= 0:
+            raise ValueError(
+                f"risk.max_position_qty {risk.max_position_qty!r} is less than one lot "
+                f"({instrument.lot_size})"
+            )
+        return cls(
+            max_position_lots=lots,
+            max_notional=Decimal(risk.max_notional_quote),
+            max_drawdown=Decimal(risk.max_drawdown_quote),
+            flatten_on_kill=risk.flatten_on_kill,
+            stale_book_ms=risk.stale_book_ms,
+            resume_after_ms=risk.resume_after_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """What the runner may do now.
+
+    ``pull_all``: cancel every resting quote. ``flatten``: also close the position.
+    ``max_buy_lots``/``max_sell_lots``: the most the resting quotes of that side may add up
+    to (pass them into ``MarketView`` so the ladder stays inside). ``reason`` is "ok" or a
+    human-readable cause.
+    """
+
+    allow_buy: bool
+    allow_sell: bool
+    pull_all: bool
+    flatten: bool
+    reason: str
+    max_buy_lots: int = 0
+    max_sell_lots: int = 0
+
+
+class RiskManager:
+    """Stateful risk evaluation (peak PnL, kill latch, health hysteresis).
+
+    Parameters
+    ----------
+    limits : RiskLimits
+    instrument : Instrument
+        Values the position at the mark for the notional limit.
+    """
+
+    def __init__(self, limits: RiskLimits, instrument: Instrument) -> None:
+        self.limits = limits
+        self.instrument = instrument
+        # PnL starts at zero, so a run that only loses is measured from zero.
+        self.peak_pnl: Decimal | None = Decimal(0)
+        self.killed = False
+        self.kill_reason = ""
+        self._healthy_since: int | None = None
+        self._had_outage = False
+        self.state = "ok"  # "ok" | "limited" | "paused" | "recovering" | "killed"
+
+    def reset_kill(self, *, reset_peak: bool = True) -> None:
+        """Re-arm after a kill (an operator decision).
+
+        By default the peak restarts at the next PnL seen, so the loss that tripped the
+        switch is not counted again.
+        """
+        self.killed = False
+        self.kill_reason = ""
+        if reset_peak:
+            self.peak_pnl = None
+
+    def evaluate(
+        self,
+        *,
+        position_lots: int,
+        mark_ticks: int | None,
+        pnl: Decimal | None,
+        book_synced: bool,
+        last_book_update_ms: int | None,
+        venue_connected: bool,
+        now_ms: int,
+        inflight_buy_lots: int = 0,
+        inflight_sell_lots: int = 0,
+    ) -> RiskDecision:
+        """Return the decision for this moment.
+
+        Parameters
+        ----------
+        position_lots : int
+            Signed position.
+        mark_ticks : int or None
+            Mark (e.g. mid) price in ticks; None when the book has no two sides.
+        pnl : Decimal or None
+            Net PnL (realized + unrealized - fees); None skips the drawdown check.
+        book_synced : bool
+            ``book.synced``.
+        last_book_update_ms : int or None
+            When the book last changed (same clock as ``now_ms``); None = never.
+        venue_connected : bool
+        now_ms : int
+        inflight_buy_lots, inflight_sell_lots : int
+            Lots in orders that may still fill but are not part of the next quote set
+            (e.g. cancels not yet confirmed); they use up room on their side.
+        """
+        lim = self.limits
+        if pnl is not None:
+            if self.peak_pnl is None or pnl > self.peak_pnl:
+                self.peak_pnl = pnl
+            if not self.killed and self.peak_pnl - pnl >= lim.max_drawdown:
+                self.killed = True
+                self.kill_reason = (
+                    f"kill switch: drawdown {self.peak_pnl - pnl} from peak {self.peak_pnl} "
+                    f">= {lim.max_drawdown}"
+                )
+        if self.killed:
+            self.state = "killed"
+            return RiskDecision(
+                False, False, True, lim.flatten_on_kill and position_lots != 0, self.kill_reason
+            )
+
+        problems = []
+        if not venue_connected:
+            problems.append("venue disconnected")
+        if not book_synced:
+            problems.append("book out of sync")
+        if last_book_update_ms is None:
+            problems.append("no book update yet")
+        elif now_ms - last_book_update_ms > lim.stale_book_ms:
+            problems.append(f"book stale ({now_ms - last_book_update_ms} ms)")
+        if mark_ticks is None or mark_ticks <= 0:
+            problems.append("no mark price")
+        if problems:
+            self._healthy_since = None
+            self._had_outage = True
+            self.state = "paused"
+            return RiskDecision(False, False, True, False, "; ".join(problems))
+        if self._healthy_since is None:
+            self._healthy_since = now_ms
+        if self._had_outage:
+            healthy_ms = now_ms - self._healthy_since
+            if healthy_ms < lim.resume_after_ms:
+                self.state = "recovering"
+                return RiskDecision(
+                    False, False, True, False,
+                    f"recovering: healthy for {healthy_ms} of {lim.resume_after_ms} ms",
+                )
+            self._had_outage = False
+
+        limit = lim.max_position_lots
+        lot_value = self.instrument.notional(mark_ticks, 1)  # type: ignore[arg-type]
+        by_notional = int(lim.max_notional // lot_value)
+        if by_notional < limit:
+            limit = by_notional
+        max_buy = limit - position_lots - inflight_buy_lots
+        max_sell = limit + position_lots - inflight_sell_lots
+        max_buy = max_buy if max_buy > 0 else 0
+        max_sell = max_sell if max_sell > 0 else 0
+        if max_buy and max_sell:
+            reason, self.state = "ok", "ok"
+        else:
+            blocked = "buys" if not max_buy else "sells"
+            if not max_buy and not max_sell:
+                blocked = "buys and sells"
+            which = "notional" if by_notional == limit else "position"
+            reason, self.state = f"{which} limit {limit} lots: no {blocked}", "limited"
+        return RiskDecision(max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell)
