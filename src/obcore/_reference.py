@@ -245,6 +245,21 @@ class PyBook:
     def update(self, side, price: str, size: str) -> None:
         self.set_level(side, self.parse_price(price), self.parse_size(size))
 
+    def apply_levels(self, bids=(), asks=()) -> None:
+        staged = [
+            [(parse_decimal(p, self._tick, f"{name}[{i}] price", True),
+              parse_decimal(q, self._lot, f"{name}[{i}] size", False))
+             for i, (p, q) in enumerate(levels)]
+            for name, levels in (("bids", bids), ("asks", asks))
+        ]
+        for levels, ladder in zip(staged, (self.bid_levels, self.ask_levels)):
+            for price, size in levels:
+                if size:
+                    ladder[price] = size
+                else:
+                    ladder.pop(price, None)
+        self._trim()
+
     def clear(self) -> None:
         self.bid_levels.clear()
         self.ask_levels.clear()

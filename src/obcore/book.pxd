@@ -54,6 +54,8 @@ cdef class Book:
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
     cdef int _apply_dict(self, dict msg) except -1
     cdef int _stage_levels(self, dict data, str key, void* out, bint negate) except -1
+    cdef int _stage_list(self, levels, str field, void* out, bint negate) except -1
+    cdef int64_t _parse_c(self, str text, bint is_price, str where) except? -1
     cdef int _commit(self, void* stage) except -1
     cdef object _levels_array(self, bint is_bid, n)
     cdef int _reserve_scratch(self, Py_ssize_t n) except -1

@@ -331,15 +331,16 @@ cdef class Book:
         return self._commit(st)
 
     cdef int _stage_levels(self, dict data, str key, void* out_, bint negate) except -1:
-        cdef ob_levels* out = <ob_levels*>out_
         cdef str field = "data." + key
-        cdef Py_ssize_t i, n
-        cdef const char* s
-        cdef int64_t price, size
-        cdef int rc
         levels = data.get(key)
         if levels is None:
             raise FrameError(f"{field}: missing", field, "")
+        return self._stage_list(levels, field, out_, negate)
+
+    cdef int _stage_list(self, levels, str field, void* out_, bint negate) except -1:
+        cdef ob_levels* out = <ob_levels*>out_
+        cdef Py_ssize_t i
+        cdef int64_t price, size
         if not isinstance(levels, (list, tuple)):
             raise FrameError(f"{field}: expected an array, not {type(levels).__name__}", field, repr(levels))
         for i in range(len(levels)):
@@ -354,17 +355,21 @@ cdef class Book:
             if not isinstance(q, str):
                 raise FrameError(f"{field}[{i}] size: expected a string, not {type(q).__name__}",
                                  f"{field}[{i}] size", repr(q))
-            s = PyUnicode_AsUTF8AndSize(p, &n)
-            rc = ob_parse_scaled(s, n, <ob_scale*>&self._px, &price)
-            if rc != OB_OK:
-                raise _number_error(rc, f"{field}[{i}] price", p, True, self._tick_size)
-            s = PyUnicode_AsUTF8AndSize(q, &n)
-            rc = ob_parse_scaled(s, n, <ob_scale*>&self._qty, &size)
-            if rc != OB_OK:
-                raise _number_error(rc, f"{field}[{i}] size", q, False, self._lot_size)
+            price = self._parse_c(p, True, f"{field}[{i}] price")
+            size = self._parse_c(q, False, f"{field}[{i}] size")
             if ob_levels_push(out, -price if negate else price, size) != OB_OK:
                 raise MemoryError()
         return 0
+
+    cdef int64_t _parse_c(self, str text, bint is_price, str where) except? -1:
+        cdef Py_ssize_t n
+        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef int64_t out
+        cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._px if is_price else <ob_scale*>&self._qty, &out)
+        if rc != OB_OK:
+            raise _number_error(rc, where, text, is_price,
+                                self._tick_size if is_price else self._lot_size)
+        return out
 
     cdef int _commit(self, void* stage) except -1:
         cdef Stage* st = <Stage*>stage
@@ -455,7 +460,34 @@ cdef class Book:
 
     def update(self, side, str price, str size):
         """Set one level from Bybit's ``[price, size]`` strings (size ``"0"`` deletes)."""
-        self.set_level_c(_side_is_bid(side), self.parse_price(price), self.parse_size(size))
+        self.set_level_c(_side_is_bid(side), self._parse_c(price, True, "price"),
+                         self._parse_c(size, False, "size"))
+
+    def apply_levels(self, bids=(), asks=()):
+        """Apply lists of ``[price, size]`` strings to each side in one call, outside sequencing.
+
+        All pairs are parsed and validated before any level changes, so an error leaves the
+        book as it was. ``update_id`` does not change. This is the cheap path for feeds that
+        deliver already-parsed levels (one Python/C crossing per message, not per level).
+        """
+        cdef Stage* st = <Stage*>self._stage
+        cdef size_t i
+        cdef int64_t* v
+        st.bids.len = 0
+        st.asks.len = 0
+        self._stage_list(bids, "bids", &st.bids, True)
+        self._stage_list(asks, "asks", &st.asks, False)
+        self._bids.reserve(<Py_ssize_t>st.bids.len)
+        self._asks.reserve(<Py_ssize_t>st.asks.len)
+        v = st.bids.v
+        for i in range(st.bids.len):
+            self._bids.set(v[2 * i], v[2 * i + 1])
+        v = st.asks.v
+        for i in range(st.asks.len):
+            self._asks.set(v[2 * i], v[2 * i + 1])
+        if self.max_depth:
+            self._bids.trim(self.max_depth)
+            self._asks.trim(self.max_depth)
 
     def clear(self):
         """Empty both sides and mark the book out of sync (a snapshot is needed)."""
@@ -477,23 +509,11 @@ cdef class Book:
 
     def parse_price(self, str text):
         """Return ``text`` as int64 ticks, exactly; raise a :class:`ParseError` subclass."""
-        cdef Py_ssize_t n
-        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
-        cdef int64_t out
-        cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._px, &out)
-        if rc != OB_OK:
-            raise _number_error(rc, "price", text, True, self._tick_size)
-        return out
+        return self._parse_c(text, True, "price")
 
     def parse_size(self, str text):
         """Return ``text`` as int64 lots, exactly; raise a :class:`ParseError` subclass."""
-        cdef Py_ssize_t n
-        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
-        cdef int64_t out
-        cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._qty, &out)
-        if rc != OB_OK:
-            raise _number_error(rc, "size", text, False, self._lot_size)
-        return out
+        return self._parse_c(text, False, "size")
 
     def price_str(self, int64_t ticks):
         """Format ticks as the exact decimal price, with the tick size's decimals."""

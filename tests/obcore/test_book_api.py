@@ -122,3 +122,16 @@ def test_kinds_default_first():
 
 def test_repr(book):
     assert "XYZ" in repr(book) and book.kind in repr(book)
+
+
+def test_apply_levels_is_transactional(book):
+    book.apply_levels(bids=[["100.5", "1"], ["100.0", "0"]], asks=[("101.0", "9")])
+    assert book.bids().tolist() == [[201, 1], [199, 3], [198, 5]]
+    assert book.asks().tolist() == [[201, 1], [202, 9]]
+    assert book.update_id == 10
+    before = (book.bids().tolist(), book.asks().tolist())
+    with pytest.raises(obcore.OffStepError, match=r"asks\[1\] size"):
+        book.apply_levels(bids=[["90.0", "1"]], asks=[["101.0", "1"], ["102.0", "0.5"]])
+    with pytest.raises(obcore.FrameError, match=r"bids\[0\]"):
+        book.apply_levels(bids=[["90.0"]])
+    assert (book.bids().tolist(), book.asks().tolist()) == before

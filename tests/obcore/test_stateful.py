@@ -100,6 +100,20 @@ class BookMachine(RuleBasedStateMachine):
         self.book.set_level(side, price, lots)
         self.ref.set_level(side, price, lots)
 
+    @rule(bids=levels, asks=levels, bad=st.booleans())
+    def apply_levels(self, bids, asks, bad):
+        b = [[format_decimal(p, TICK), format_decimal(q, LOT)] for p, q in bids]
+        a = [[format_decimal(p, TICK), format_decimal(q, LOT)] for p, q in asks]
+        if bad:
+            a.append(["1.25", "1"])
+            before = self.observe()
+            with pytest.raises(obcore.OffTickError):
+                self.book.apply_levels(b, a)
+            assert self.observe() == before
+            return
+        self.book.apply_levels(b, a)
+        self.ref.apply_levels(b, a)
+
     @precondition(lambda self: hasattr(self, "book"))
     @rule()
     def clear(self):
