@@ -1,0 +1,309 @@
+"""Durable records of orders, fills and PnL snapshots in SQLite, so a restart loses nothing.
+
+One file, WAL mode (readers such as a dashboard never block the writer), each write its own
+transaction. Writes are idempotent, so replaying the venue's history after a restart is
+safe:
+
+- fills are keyed by the venue's execution id; a second insert of the same id is ignored
+  (:meth:`Records.record_fill` returns False);
+- orders are keyed by ``order_link_id`` (or the venue ``order_id`` when there is none) and
+  only a newer or equal ``updated_ms`` replaces the stored state;
+- PnL snapshots are keyed by timestamp.
+
+Money is stored as decimal text and read back as ``Decimal``; prices and sizes as integer
+ticks and lots.
+
+Public API
+----------
+Records, OrderRecord, FillRecord.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FillRecord", "OrderRecord", "Records"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    key TEXT PRIMARY KEY,
+    order_link_id TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price_ticks INTEGER NOT NULL,
+    qty_lots INTEGER NOT NULL,
+    filled_lots INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    reject_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS fills (
+    exec_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    order_link_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    price_ticks INTEGER NOT NULL,
+    qty_lots INTEGER NOT NULL,
+    fee TEXT NOT NULL,
+    is_maker INTEGER NOT NULL,
+    exec_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fills_by_seq ON fills(seq);
+CREATE TABLE IF NOT EXISTS pnl_snapshots (
+    ts_ms INTEGER PRIMARY KEY,
+    position_lots INTEGER NOT NULL,
+    mark_ticks INTEGER,
+    realized TEXT NOT NULL,
+    unrealized TEXT NOT NULL,
+    fees TEXT NOT NULL,
+    net TEXT NOT NULL,
+    turnover TEXT NOT NULL,
+    volume_lots INTEGER NOT NULL,
+    fills INTEGER NOT NULL,
+    max_abs_position_lots INTEGER NOT NULL
+);
+"""
+
+# Order states after which an order can no longer trade (Bybit orderStatus values).
+_DONE = ("Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """A stored order state."""
+
+    order_link_id: str
+    order_id: str
+    symbol: str
+    side: str
+    price_ticks: int
+    qty_lots: int
+    filled_lots: int
+    status: str
+    created_ms: int
+    updated_ms: int
+    reject_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """A stored fill; ``fee`` in quote currency, negative for a rebate."""
+
+    exec_id: str
+    order_id: str
+    order_link_id: str
+    symbol: str
+    side: str
+    price_ticks: int
+    qty_lots: int
+    fee: Decimal
+    is_maker: bool
+    exec_ms: int
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        v = obj.get(name, default)
+    else:
+        v = getattr(obj, name, default)
+    if v is None:
+        raise ValueError(f"record is missing {name!r}: {obj!r:.200}")
+    return v
+
+
+def _money(name: str, v: Any) -> str:
+    if isinstance(v, bool):
+        raise TypeError(f"{name}: expected a number, got bool")
+    if isinstance(v, float):
+        d = Decimal(repr(v))  # the shortest decimal that round-trips, not the binary expansion
+    else:
+        d = Decimal(v)
+    if not d.is_finite():
+        raise ValueError(f"{name}: must be finite, got {v!r}")
+    return str(d)
+
+
+class Records:
+    """SQLite store of orders, fills and PnL snapshots.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Database file; parent directories are created. ``":memory:"`` for tests.
+
+    Examples
+    --------
+    >>> with Records(":memory:") as rec:
+    ...     rec.record_fill({"exec_id": "e1", "order_id": "o1", "order_link_id": "l1",
+    ...                      "symbol": "BTCUSDT", "side": "Buy", "price_ticks": 650000,
+    ...                      "qty_lots": 1, "fee": "0.013", "is_maker": True, "exec_ms": 5})
+    True
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we open transactions explicitly, one per write.
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            self._db.close()
+            raise ValueError(
+                f"{self.path}: records schema version {version}, this mmbot writes {SCHEMA_VERSION}"
+            )
+        self._db.executescript(_SCHEMA)
+        self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()[0]
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Records:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def journal_mode(self) -> str:
+        """SQLite journal mode in use ("wal" for files, "memory" for ``:memory:``)."""
+        return self._db.execute("PRAGMA journal_mode").fetchone()[0]
+
+    # ------------------------------------------------------------------ writes
+    def record_order(self, order: Any) -> None:
+        """Store an order state (an ``Order``-like object or a mapping with its fields).
+
+        Fields: ``order_link_id, order_id, symbol, side, price_ticks, qty_lots,
+        filled_lots, status, created_ms, updated_ms`` and optional ``reject_reason``.
+        An older ``updated_ms`` than the stored one is ignored.
+        """
+        link = str(_get(order, "order_link_id", ""))
+        oid = str(_get(order, "order_id", ""))
+        if not link and not oid:
+            raise ValueError(f"order has neither order_link_id nor order_id: {order!r:.200}")
+        row = (
+            link or f"id:{oid}", link, oid, str(_get(order, "symbol")), str(_get(order, "side")),
+            int(_get(order, "price_ticks")), int(_get(order, "qty_lots")),
+            int(_get(order, "filled_lots", 0)), str(_get(order, "status")),
+            int(_get(order, "created_ms", 0)), int(_get(order, "updated_ms", 0)),
+            str(_get(order, "reject_reason", "")),
+        )
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(key) DO UPDATE SET order_id=excluded.order_id, "
+                "price_ticks=excluded.price_ticks, qty_lots=excluded.qty_lots, "
+                "filled_lots=excluded.filled_lots, status=excluded.status, "
+                "updated_ms=excluded.updated_ms, reject_reason=excluded.reject_reason "
+                "WHERE excluded.updated_ms >= orders.updated_ms",
+                row,
+            )
+
+    def record_fill(self, fill: Any) -> bool:
+        """Store a fill; return False if its ``exec_id`` is already stored.
+
+        Accepts an ``Execution``-like object or a mapping with ``exec_id, order_id,
+        order_link_id, symbol, side, price_ticks, qty_lots, fee, is_maker, exec_ms``.
+        """
+        exec_id = str(_get(fill, "exec_id"))
+        if not exec_id:
+            raise ValueError("fill has an empty exec_id")
+        row = (
+            exec_id, str(_get(fill, "order_id", "")), str(_get(fill, "order_link_id", "")),
+            str(_get(fill, "symbol")), str(_get(fill, "side")), int(_get(fill, "price_ticks")),
+            int(_get(fill, "qty_lots")), _money("fee", _get(fill, "fee")),
+            int(bool(_get(fill, "is_maker"))), int(_get(fill, "exec_ms")), self._seq + 1,
+        )
+        with self._db:
+            self._db.execute("BEGIN")
+            cur = self._db.execute("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+        if cur.rowcount:
+            self._seq += 1
+            return True
+        return False
+
+    def record_pnl(self, snapshot: Mapping[str, Any]) -> None:
+        """Store a ``PnLTracker.snapshot()`` dict (a second one at the same ts replaces it)."""
+        row = (
+            int(snapshot["ts_ms"]), int(snapshot["position_lots"]),
+            None if snapshot.get("mark_ticks") is None else int(snapshot["mark_ticks"]),
+            *(_money(k, snapshot[k]) for k in ("realized", "unrealized", "fees", "net", "turnover")),
+            int(snapshot["volume_lots"]), int(snapshot["fills"]),
+            int(snapshot["max_abs_position_lots"]),
+        )
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO pnl_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    # ------------------------------------------------------------------ reads
+    def load_orders(self, *, open_only: bool = False, symbol: str | None = None) -> list[OrderRecord]:
+        """Return stored orders (oldest first); ``open_only`` drops finished ones."""
+        sql = "SELECT order_link_id, order_id, symbol, side, price_ticks, qty_lots, filled_lots, " \
+              "status, created_ms, updated_ms, reject_reason FROM orders WHERE 1=1"
+        args: list[Any] = []
+        if open_only:
+            sql += f" AND status NOT IN ({','.join('?' * len(_DONE))})"
+            args += _DONE
+        if symbol is not None:
+            sql += " AND symbol = ?"
+            args.append(symbol)
+        sql += " ORDER BY created_ms, rowid"
+        return [OrderRecord(*r) for r in self._db.execute(sql, args)]
+
+    def load_fills(self, *, symbol: str | None = None) -> list[FillRecord]:
+        """Return stored fills in the order they were recorded."""
+        sql = "SELECT exec_id, order_id, order_link_id, symbol, side, price_ticks, qty_lots, " \
+              "fee, is_maker, exec_ms FROM fills"
+        args: list[Any] = []
+        if symbol is not None:
+            sql += " WHERE symbol = ?"
+            args.append(symbol)
+        sql += " ORDER BY seq"
+        return [
+            FillRecord(e, o, link, s, side, p, q, Decimal(fee), bool(m), t)
+            for e, o, link, s, side, p, q, fee, m, t in self._db.execute(sql, args)
+        ]
+
+    def load_pnl(self) -> list[dict[str, Any]]:
+        """Return stored PnL snapshots, oldest first (money as Decimal)."""
+        cols = ("ts_ms", "position_lots", "mark_ticks", "realized", "unrealized", "fees", "net",
+                "turnover", "volume_lots", "fills", "max_abs_position_lots")
+        out = []
+        for r in self._db.execute(f"SELECT {', '.join(cols)} FROM pnl_snapshots ORDER BY ts_ms"):
+            d = dict(zip(cols, r, strict=True))
+            for k in ("realized", "unrealized", "fees", "net", "turnover"):
+                d[k] = Decimal(d[k])
+            out.append(d)
+        return out
+
+    def replay_fills(self, tracker: Any, *, symbol: str | None = None) -> int:
+        """Feed every stored fill into a ``PnLTracker``; return how many it applied.
+
+        Fills the tracker has already seen (same exec id) are skipped by the tracker.
+        """
+        applied = 0
+        for f in self.load_fills(symbol=symbol):
+            applied += tracker.on_fill(
+                f.side, f.price_ticks, f.qty_lots, is_maker=f.is_maker, fee=f.fee, fill_id=f.exec_id
+            )
+        return applied
