@@ -1,0 +1,156 @@
+"""Config: defaults, round trip, unknown keys and bad types named by dotted key, secrets."""
+
+import dataclasses
+import os
+import pickle
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mmbot.config import (
+    Config,
+    ConfigError,
+    RunConfig,
+    Secrets,
+    SimConfig,
+    StrategyConfig,
+    dumps_toml,
+    load_config,
+    load_secrets,
+    parse_config,
+)
+from mmbot.instrument import Instrument
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mmbot.toml"
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_default_toml_matches_dataclass_defaults():
+    assert load_config() == Config()
+
+
+def test_example_config_loads():
+    cfg = load_config(EXAMPLE)
+    assert cfg.strategy.model == "glft" and cfg.strategy.levels == 3
+    assert cfg.sim.maker_fee_rate == Decimal("-0.000025")
+    assert cfg.risk.flatten_on_kill is True
+    assert cfg.orders.place_per_s == 10  # untouched keys keep their defaults
+
+
+def test_round_trip_through_toml(tmp_path):
+    cfg = load_config(EXAMPLE)
+    assert load_config(write(tmp_path, dumps_toml(cfg))) == cfg
+    assert load_config(write(tmp_path, dumps_toml(Config()))) == Config()
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, '[strategy]\nlevels = 4\n[strategy.fixed]\nhalf_spread_bps = 3\n'))
+    assert cfg.strategy.levels == 4
+    assert cfg.strategy.fixed.half_spread_bps == 3.0  # int accepted for a float key
+    assert cfg.venue == Config().venue
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[strategy]\nlevles = 2\n", "unknown config key 'strategy.levles'"),
+        ("[strategy.glft]\ngama_per_tick = 1.0\n", "unknown config key 'strategy.glft.gama_per_tick'"),
+        ("[strategie]\nlevels = 2\n", "unknown config key 'strategie'"),
+        ("[strategy]\nlevels = \"2\"\n", "strategy.levels: expected an integer, got str '2'"),
+        ("[strategy]\nlevels = 2.0\n", "strategy.levels: expected an integer, got float"),
+        ("[risk]\nflatten_on_kill = 1\n", "risk.flatten_on_kill: expected bool, got int"),
+        ("[risk]\nmax_position_qty = 0.05\n", "risk.max_position_qty: expected str.*quote decimal"),
+        ("[venue]\nkind = \"live\"\n", "venue.kind: expected one of 'sim' | 'testnet' | 'mainnet'"),
+        ("[strategy]\nfixed = 3\n", "strategy.fixed: expected a table"),
+        ("venue = 3\n", "venue: expected a table"),
+        ("[strategy]\nlevels = 0\n", "strategy.levels: must be > 0, got 0"),
+        ("[strategy]\norder_qty = \"abc\"\n", "strategy.order_qty: must be a decimal"),
+        ("[strategy]\norder_qty = \"0\"\n", "strategy.order_qty: must be a positive decimal"),
+        ("[strategy.skew]\nsize_skew = 1.5\n", "strategy.skew.size_skew: must be in \\[0, 1\\]"),
+        ("[strategy.fixed]\nhalf_spread_bps = nan\n", "strategy.fixed.half_spread_bps: must be finite"),
+        ("[sim]\nmin_notional_quote = \"-1\"\n", "sim.min_notional_quote: must be >= 0"),
+        ("[run]\nduration_s = 0\n", "run.duration_s: must be > 0"),
+        ("[strategy]\nmin_spread_bps = true\n", "strategy.min_spread_bps: expected a number, got bool"),
+    ],
+)
+def test_bad_files_name_the_dotted_key(tmp_path, text, match):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match) as ei:
+        load_config(p)
+    assert str(ei.value).startswith(str(p))
+
+
+@pytest.mark.parametrize("key", ["api_key", "api_secret", "BYBIT_API_SECRET"])
+def test_secrets_in_the_file_are_refused_with_a_pointer_to_env(tmp_path, key):
+    with pytest.raises(ConfigError, match=f"venue.{key}: secrets are not read from the config"):
+        load_config(write(tmp_path, f'[venue]\n{key} = "abc"\n'))
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[venue\n"))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_parse_config_from_mapping():
+    assert parse_config({"run": {"duration_s": 60}}).run.duration_s == 60.0
+
+
+def test_sections_are_frozen():
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.strategy.levels = 3  # type: ignore[misc]
+
+
+def test_direct_construction_is_validated_too():
+    with pytest.raises(ConfigError, match="strategy.level_spacing_ticks: must be > 0"):
+        StrategyConfig(level_spacing_ticks=0)
+
+
+def test_sim_fee_rates_and_instrument():
+    sim = SimConfig(maker_fee_bps=-0.25, taker_fee_bps=5.5)
+    assert sim.maker_fee_rate == Decimal("-0.000025") and sim.taker_fee_rate == Decimal("0.00055")
+    assert sim.instrument("BTCUSDT") == Instrument(
+        "BTCUSDT", "linear", "0.1", "0.001", 1, 1_190_000, Decimal("5"))
+
+
+def test_run_db_file_default():
+    assert RunConfig(out_dir="o").db_file == Path("o") / "mmbot.sqlite"
+    assert RunConfig(db_path="x.db").db_file == Path("x.db")
+
+
+def test_secrets_from_env_win_over_dotenv_and_never_print(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("BYBIT_API_KEY=filekey\nBYBIT_API_SECRET=filesecret\n")
+    s = load_secrets(env_file, environ={})
+    assert (s.api_key, s.api_secret) == ("filekey", "filesecret")
+    s = load_secrets(env_file, environ={"BYBIT_API_KEY": "envkey"})
+    assert (s.api_key, s.api_secret) == ("envkey", "filesecret")
+    for text in (repr(s), str(s), f"{s}", repr([s])):
+        assert "envkey" not in text and "filesecret" not in text
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(s)
+
+
+def test_missing_secrets(tmp_path):
+    assert load_secrets(tmp_path / "none.env", environ={}) is None
+    with pytest.raises(ConfigError, match="missing BYBIT_API_SECRET") as ei:
+        load_secrets(None, environ={"BYBIT_API_KEY": "sekrit-key"}, required=True)
+    assert "sekrit-key" not in str(ei.value)
+    with pytest.raises(ConfigError, match="both be non-empty"):
+        Secrets("", "x")
+
+
+def test_dotenv_file_does_not_leak_into_os_environ(tmp_path, monkeypatch):
+    monkeypatch.delenv("BYBIT_API_KEY", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("BYBIT_API_KEY=filekey\nBYBIT_API_SECRET=filesecret\n")
+    load_secrets(env_file)
+    assert "BYBIT_API_KEY" not in os.environ
