@@ -345,28 +345,34 @@ cdef class Book:
             raise FrameError(f"{field}: expected an array, not {type(levels).__name__}", field, repr(levels))
         for i in range(len(levels)):
             lvl = levels[i]
-            if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
+            if type(lvl) is list and len(<list>lvl) == 2:
+                p = (<list>lvl)[0]
+                q = (<list>lvl)[1]
+            elif isinstance(lvl, (list, tuple)) and len(lvl) == 2:
+                p, q = lvl
+            else:
                 raise FrameError(f"{field}[{i}]: expected [price, size], not {_clip(repr(lvl))}",
                                  f"{field}[{i}]", repr(lvl))
-            p, q = lvl
             if not isinstance(p, str):
                 raise FrameError(f"{field}[{i}] price: expected a string, not {type(p).__name__}",
                                  f"{field}[{i}] price", repr(p))
             if not isinstance(q, str):
                 raise FrameError(f"{field}[{i}] size: expected a string, not {type(q).__name__}",
                                  f"{field}[{i}] size", repr(q))
-            price = self._parse_c(p, True, f"{field}[{i}] price")
-            size = self._parse_c(q, False, f"{field}[{i}] size")
+            price = self._parse_c(p, True, field, i)
+            size = self._parse_c(q, False, field, i)
             if ob_levels_push(out, -price if negate else price, size) != OB_OK:
                 raise MemoryError()
         return 0
 
-    cdef int64_t _parse_c(self, str text, bint is_price, str where) except? -1:
+    cdef int64_t _parse_c(self, str text, bint is_price, str field, Py_ssize_t index) except? -1:
+        # The error location is formatted only on failure: this runs once per level.
         cdef Py_ssize_t n
         cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
         cdef int64_t out
         cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._px if is_price else <ob_scale*>&self._qty, &out)
         if rc != OB_OK:
+            where = field if index < 0 else f"{field}[{index}] {'price' if is_price else 'size'}"
             raise _number_error(rc, where, text, is_price,
                                 self._tick_size if is_price else self._lot_size)
         return out
@@ -460,8 +466,8 @@ cdef class Book:
 
     def update(self, side, str price, str size):
         """Set one level from Bybit's ``[price, size]`` strings (size ``"0"`` deletes)."""
-        self.set_level_c(_side_is_bid(side), self._parse_c(price, True, "price"),
-                         self._parse_c(size, False, "size"))
+        self.set_level_c(_side_is_bid(side), self._parse_c(price, True, "price", -1),
+                         self._parse_c(size, False, "size", -1))
 
     def apply_levels(self, bids=(), asks=()):
         """Apply lists of ``[price, size]`` strings to each side in one call, outside sequencing.
@@ -509,11 +515,11 @@ cdef class Book:
 
     def parse_price(self, str text):
         """Return ``text`` as int64 ticks, exactly; raise a :class:`ParseError` subclass."""
-        return self._parse_c(text, True, "price")
+        return self._parse_c(text, True, "price", -1)
 
     def parse_size(self, str text):
         """Return ``text`` as int64 lots, exactly; raise a :class:`ParseError` subclass."""
-        return self._parse_c(text, False, "size")
+        return self._parse_c(text, False, "size", -1)
 
     def price_str(self, int64_t ticks):
         """Format ticks as the exact decimal price, with the tick size's decimals."""
