@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,6 +88,25 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
     def __init__(self, *args, ws_base: str | None = None, **kwargs):
         self.ws_base = ws_base
         super().__init__(*args, **kwargs)
+
+    def _send_order_operation(self, operation, callback, request, error_callback=None):
+        # pybit registers the reply callback *after* ws.send; a fast server's reply then
+        # finds no callback and is dropped, error replies (10006, 10019) included.
+        # Same message as pybit's, registered first.
+        request_id = str(uuid.uuid4())
+        message = {"reqId": request_id,
+                   "header": {"X-BAPI-TIMESTAMP": time.time_ns() // 1_000_000},
+                   "op": operation, "args": [request]}
+        if self.recv_window:
+            message["header"]["X-BAPI-RECV-WINDOW"] = self.recv_window
+        if self.referral_id:
+            message["header"]["Referer"] = self.referral_id
+        self._set_callback(request_id, callback, error_callback)
+        try:
+            self.ws.send(json.dumps(message))
+        except Exception:
+            self._pop_callback(request_id)
+            raise
 
 
 def local_http(http_base: str | None = None, **kwargs) -> HTTP:
@@ -155,6 +175,10 @@ class BookFeed(LocalWebSocket):
         is valid again (snapshot applied). The risk layer listens here.
     recorder : FrameRecorder or None
         Receives every raw frame (``mmbot record``).
+    on_frame : callable(symbol, raw_text, recv_ns) or None
+        Forward mode: when given, frames are *not* applied here but handed to this
+        callable (e.g. queued to a runner thread that owns the book and calls
+        :meth:`resync` on a gap). Resync filtering still applies.
     stale_after_ms : float
         Age after which :meth:`stale` reports a book as stale.
     resync_timeout_s : float
@@ -167,7 +191,8 @@ class BookFeed(LocalWebSocket):
                  ws_base: str | None = None, on_update: UpdateHandler | None = None,
                  on_status: StatusHandler | None = None, recorder: FrameRecorder | None = None,
                  stale_after_ms: float = 5000.0, resync_timeout_s: float = 3.0,
-                 latency_samples: int = 100_000, **kwargs):
+                 latency_samples: int = 100_000,
+                 on_frame: Callable[[str, str, int], None] | None = None, **kwargs):
         if channel_type not in ("linear", "spot"):
             raise ValueError(f"channel_type must be 'linear' or 'spot', got {channel_type!r}")
         self.books: dict[str, FeedBook] = {}
@@ -175,6 +200,7 @@ class BookFeed(LocalWebSocket):
         self.on_update = on_update
         self.on_status = on_status
         self.recorder = recorder
+        self.on_frame = on_frame
         self.stale_after_ms = stale_after_ms
         self.resync_timeout_s = resync_timeout_s
         self.latency_ns: collections.deque[int] = collections.deque(maxlen=latency_samples)
@@ -265,6 +291,14 @@ class BookFeed(LocalWebSocket):
             return
         if entry.resyncing and '"type":"snapshot"' not in message[:80]:
             return    # deltas from before the resubscribe cannot be trusted
+        if self.on_frame is not None:
+            entry.frames += 1
+            entry.last_update_ns = time.monotonic_ns()
+            if entry.resyncing or not entry.valid:
+                entry.valid, entry.resyncing = True, False
+                self._status(entry, True, "snapshot")
+            self.on_frame(entry.symbol, message, recv_ns)
+            return
         try:
             entry.book.apply(message)
         except obcore.ObcoreError as exc:

@@ -1,0 +1,426 @@
+"""``mmbot run``: market-make one symbol over the real Bybit v5 protocol.
+
+With no arguments it starts the local Bybit v5 simulator on a free 127.0.0.1 port,
+connects to it with the real pybit clients (public feed, private streams, trade socket,
+REST) and quotes one symbol with a live dashboard. ``--venue testnet|mainnet`` takes
+``BYBIT_API_KEY``/``BYBIT_API_SECRET`` from the environment or ``.env`` and runs the same
+code path against Bybit.
+
+Threads: pybit's socket threads only enqueue (raw frames from the feed, events from the
+venue); one session thread owns the book, the runner and the order manager and drains
+that queue, so every mutable object has exactly one writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import obcore
+
+__all__ = ["add_arguments", "run", "LiveSession"]
+
+log = logging.getLogger(__name__)
+
+TIMER_MS = 100
+_FRAME, _EVENT = 0, 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``mmbot run`` options."""
+    parser.add_argument("--config", help="TOML config file (defaults built in)")
+    parser.add_argument("--venue", choices=("sim", "testnet", "mainnet"), default=None,
+                        help="sim = local Bybit v5 simulator (default); testnet/mainnet need "
+                             "BYBIT_API_KEY and BYBIT_API_SECRET")
+    parser.add_argument("--symbol", help="symbol to quote (default from config)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop cleanly after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--out", metavar="DIR", help="write summary.json and chart.png here")
+    parser.add_argument("--port", type=int, default=0, help="simulator port (0 = any free)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="simulator market speed (1 = real time)")
+    parser.add_argument("--depth", type=int, default=50, help="orderbook depth topic")
+    parser.add_argument("--no-dashboard", action="store_true", help="plain log output only")
+
+
+class LiveSession:
+    """One live run: venue, feed, runner and the loop that drives them.
+
+    Parameters
+    ----------
+    cfg : mmbot.config.Config
+    symbol : str
+    venue_kind : str
+        ``"sim"``, ``"testnet"`` or ``"mainnet"``.
+    sim : SimulatorHandle or None
+        The local simulator for ``"sim"`` (started by :meth:`open` when None).
+    secrets : mmbot.config.Secrets or None
+        Required for testnet/mainnet.
+    """
+
+    def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
+                 depth: int = 50, speed: float = 1.0, port: int = 0, records=None):
+        self.cfg = cfg
+        self.symbol = symbol
+        self.venue_kind = venue_kind
+        self.sim = sim
+        self._own_sim = False
+        self.secrets = secrets
+        self.depth = depth
+        self.speed = speed
+        self.port = port
+        self.records = records
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.venue = self.feed = self.runner = None
+        self.hop_ns: list[int] = []
+        self.resyncs = 0
+        self.started_s = 0.0
+        self.stop_flag = threading.Event()
+        self._msg_mark = (0.0, 0)
+        self.msg_rate = 0.0
+
+    # ------------------------------------------------------------------ setup
+
+    def open(self):
+        """Start the simulator (if needed), connect venue and feed, build the runner."""
+        from mmbot.backtest import _risk_manager  # noqa: PLC0415
+        from mmbot.feed import BookFeed  # noqa: PLC0415
+        from mmbot.orders import OrderManager  # noqa: PLC0415
+        from mmbot.pnl import PnLTracker  # noqa: PLC0415
+        from mmbot.runner import Runner  # noqa: PLC0415
+        from mmbot.strategy import build_model  # noqa: PLC0415
+        from mmbot.venue.bybit import BybitVenue  # noqa: PLC0415
+
+        cfg = self.cfg
+        category = cfg.venue.category
+        http_base = ws_base = None
+        testnet = self.venue_kind == "testnet"
+        if self.venue_kind == "sim":
+            if self.sim is None:
+                self.sim = _start_local_sim(cfg, self.symbol, self.speed, self.port)
+                self._own_sim = True
+            http_base, ws_base = self.sim.http_url, self.sim.ws_url
+            key, secret = self.sim.api_key, self.sim.api_secret
+            retry_delay = 0.2
+        else:
+            key, secret = self.secrets.api_key, self.secrets.api_secret
+            retry_delay = 1.0
+        self.venue = BybitVenue([self.symbol], category=category, api_key=key, api_secret=secret,
+                                testnet=testnet, http_base=http_base, ws_base=ws_base,
+                                http_retry_delay_s=retry_delay)
+        inst = self.venue.instrument(self.symbol)
+        if self.venue_kind == "sim":
+            maker, taker = (Decimal(str(cfg.sim.maker_fee_bps)) / 10_000,
+                            Decimal(str(cfg.sim.taker_fee_bps)) / 10_000)
+        else:
+            maker, taker = Decimal("0.0002"), Decimal("0.00055")
+        orders = OrderManager.from_config(self.venue, self.symbol, cfg.orders,
+                                          tolerance_ticks=cfg.strategy.requote_tolerance_ticks,
+                                          link_prefix=f"mm{int(time.time()) % 100000}-")
+        try:
+            risk = _risk_manager(cfg, inst)
+        except Exception as exc:   # part A's risk wiring; quote without it rather than not at all
+            log.warning("risk manager unavailable (%s); quoting without limits", exc)
+            risk = None
+        self.runner = Runner(instrument=inst, venue=self.venue, model=build_model(cfg),
+                             orders=orders, pnl=PnLTracker(inst, maker, taker), risk=risk,
+                             records=self.records, book=inst.new_book(),
+                             snapshot_interval_ms=cfg.run.snapshot_interval_ms)
+        self.runner.start(self.venue.now_ms())
+        # Venue events arrive on pybit threads: queue them for the session thread.
+        self.venue.set_handler(lambda ev: self.q.put((_EVENT, ev, 0)))
+        self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
+                             on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
+                             on_status=self._on_status)
+        self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
+        return self
+
+    def _on_status(self, symbol, synced, reason):
+        if not synced:
+            self.resyncs += 1
+            log.info("feed %s out of sync: %s", symbol, reason)
+
+    # ------------------------------------------------------------------ loop
+
+    def step(self, timeout_s: float = 0.05) -> None:
+        """Drain the queue once (blocking up to ``timeout_s`` for the first item)."""
+        runner = self.runner
+        try:
+            kind, item, recv_ns = self.q.get(timeout=timeout_s)
+        except queue.Empty:
+            return
+        while True:
+            now_ms = self.venue.now_ms()
+            if kind == _EVENT:
+                runner.on_event(item)
+            else:
+                self.hop_ns.append(time.perf_counter_ns() - recv_ns)
+                try:
+                    runner.on_frame(item, now_ms)
+                except obcore.ObcoreError as exc:
+                    # A rejected frame leaves the book as it was but data is missing:
+                    # clear it (risk sees synced=False) until the resubscribe's snapshot.
+                    runner.book.clear()
+                    self.feed.resync(self.symbol, f"{type(exc).__name__}: {exc}")
+                if not runner.book.synced:
+                    self.feed.resync(self.symbol, runner.last_book_error or "book out of sync")
+            try:
+                kind, item, recv_ns = self.q.get_nowait()
+            except queue.Empty:
+                return
+
+    def run(self, duration_s: float | None = None, on_tick=None) -> None:
+        """Loop until ``duration_s`` passes, :meth:`request_stop`, or Ctrl-C; then stop."""
+        self.started_s = time.monotonic()
+        next_timer = 0.0
+        try:
+            while not self.stop_flag.is_set():
+                if duration_s is not None and time.monotonic() - self.started_s >= duration_s:
+                    break
+                self.step()
+                now = time.monotonic()
+                if now >= next_timer:
+                    next_timer = now + TIMER_MS / 1000
+                    self.runner.on_timer(self.venue.now_ms())
+                    self._update_rate(now)
+                    if on_tick is not None:
+                        on_tick(self)
+        finally:
+            self.close()
+
+    def request_stop(self):
+        """Ask :meth:`run` to stop at its next iteration (thread-safe)."""
+        self.stop_flag.set()
+
+    def _update_rate(self, now: float):
+        t0, n0 = self._msg_mark
+        n = self.feed.messages + self.venue.acks
+        if now - t0 >= 1.0:
+            self.msg_rate = (n - n0) / (now - t0) if t0 else 0.0
+            self._msg_mark = (now, n)
+
+    def close(self):
+        """Cancel everything (order manager, then REST cancel-all), settle, disconnect."""
+        if self.runner is None:
+            return
+        try:
+            self.runner.stop(self.venue.now_ms())
+        except Exception:
+            log.exception("runner stop")
+        try:
+            self.venue.cancel_all(self.symbol)
+        except Exception:
+            log.exception("cancel-all")
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:    # let the last order/execution pushes land
+            self.step(0.05)
+        if self.feed is not None:
+            self.feed.exit()
+        self.venue.close()
+        if self._own_sim and self.sim is not None:
+            self.sim.stop()
+
+    # ------------------------------------------------------------------ reporting
+
+    def dashboard_snapshot(self) -> dict:
+        """Return the values the dashboard shows (call on the session thread)."""
+        r, inst = self.runner, self.runner.instrument
+        bb, ba = r.book.best_bid(), r.book.best_ask()
+        quotes = {q.side: q for q in r._last_quotes if q.level == 0}
+        mark = r._mark_ticks()
+        fills = r.history.fills
+        t2q = r.tick_to_quote.percentile(50)
+        hop = sorted(self.hop_ns[-2000:])
+        return {
+            "symbol": self.symbol, "venue": self.venue_kind,
+            "bid": inst.price_str(bb[0]) if bb else "-", "bid_qty": inst.qty_str(bb[1]) if bb else "-",
+            "ask": inst.price_str(ba[0]) if ba else "-", "ask_qty": inst.qty_str(ba[1]) if ba else "-",
+            "our_bid": inst.price_str(quotes["Buy"].price_ticks) if "Buy" in quotes else "-",
+            "our_ask": inst.price_str(quotes["Sell"].price_ticks) if "Sell" in quotes else "-",
+            "position": inst.qty_str(abs(r.orders.position_lots)) if r.orders.position_lots >= 0
+            else "-" + inst.qty_str(-r.orders.position_lots),
+            "open_orders": len(r.orders.working_orders()),
+            "net_pnl": float(r.pnl.net(mark)) if mark is not None else None,
+            "fees": float(r.pnl.fees), "fills": len(fills),
+            "volume": inst.qty_str(sum(f[3] for f in fills)),
+            "synced": r.book.synced, "connected": self.venue.connected,
+            "risk": r.risk_reason, "resyncs": self.resyncs, "msg_rate": self.msg_rate,
+            "frames": r.frames, "feed_p50_us": hop[len(hop) // 2] / 1000 if hop else None,
+            "t2q_p50_us": t2q / 1000 if t2q else None,
+            "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
+            "remaining_s": None,
+            "recent_fills": [(time.strftime("%H:%M:%S", time.localtime(t / 1000)), side,
+                              inst.price_str(p), inst.qty_str(q)) for t, side, p, q in fills[-5:]],
+        }
+
+    def summary(self) -> dict:
+        """Return the end-of-run summary (fills, volume, PnL, fees, inventory, latency)."""
+        from mmbot.feed import latency_summary  # noqa: PLC0415
+
+        r, inst = self.runner, self.runner.instrument
+        mark = r._mark_ticks()
+        fills = r.history.fills
+        pnl = r.pnl
+        return {
+            "symbol": self.symbol, "venue": self.venue_kind,
+            "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
+            "frames": r.frames, "fills": len(fills),
+            "volume_qty": inst.qty_str(sum(f[3] for f in fills)),
+            "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
+            "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
+            "realized_pnl": str(pnl.realized), "fees": str(pnl.fees),
+            "net_pnl": str(pnl.net(mark)) if mark is not None else None,
+            "final_position_qty": _signed_qty(inst, r.orders.position_lots),
+            "max_abs_position_qty": inst.qty_str(getattr(pnl, "max_abs_position_lots", 0)),
+            "venue_position_qty": _signed_qty(inst, self.venue.positions.get(
+                self.symbol).size_lots) if self.venue.positions.get(self.symbol) else None,
+            "orders_sent": r.orders_sent, "quote_updates": r.quote_updates,
+            "risk_pulls": r.risk_pulls, "book_resyncs": self.resyncs,
+            "feed_reconnects": self.feed.reconnects if self.feed else 0,
+            "feed_hop_us": latency_summary(self.hop_ns),
+            "tick_to_quote": r.tick_to_quote.summary(),
+            "tick_to_order": r.tick_to_order.summary(),
+            "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
+        }
+
+    def write_report(self, out_dir: str) -> Path:
+        """Write ``summary.json`` and ``chart.png`` to ``out_dir``; return the summary path."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "summary.json"
+        path.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n")
+        _chart(self.runner, out / "chart.png")
+        return path
+
+
+def _p50(values):
+    data = sorted(values)
+    return round(data[len(data) // 2], 3) if data else None
+
+
+def _signed_qty(inst, lots: int) -> str:
+    return inst.qty_str(lots) if lots >= 0 else "-" + inst.qty_str(-lots)
+
+
+def _chart(runner, path: Path):
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    h = runner.history
+    tick = float(Decimal(runner.instrument.tick_size))
+    t0 = h.t_ms[0] if h.t_ms else 0
+    ts = [(t - t0) / 1000 for t in h.t_ms]
+    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    ax1.plot(ts, [m * tick for m in h.mid_ticks], label="mid", lw=1)
+    ax1.plot(ts, [b * tick for b in h.bid_ticks], label="our bid", lw=0.8)
+    ax1.plot(ts, [a * tick for a in h.ask_ticks], label="our ask", lw=0.8)
+    for t, side, p, _q in h.fills:
+        ax1.scatter([(t - t0) / 1000], [p * tick], marker="^" if side == "Buy" else "v",
+                    color="green" if side == "Buy" else "red", s=18, zorder=3)
+    ax1.set_ylabel("price")
+    ax1.legend(loc="upper left", fontsize=8)
+    ax2.step(ts, h.position_lots, where="post")
+    ax2.set_ylabel("position (lots)")
+    ax3.plot(ts, h.net_pnl)
+    ax3.set_ylabel("net PnL (quote)")
+    ax3.set_xlabel("seconds")
+    fig.suptitle(f"mmbot run {runner.instrument.symbol}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _start_local_sim(cfg, symbol: str, speed: float, port: int):
+    from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source  # noqa: PLC0415
+
+    s = cfg.sim
+    sym = SimSymbol(symbol, cfg.venue.category, s.tick_size, s.lot_size, s.min_order_qty,
+                    s.max_order_qty, s.min_notional_quote)
+    maker = str(Decimal(str(s.maker_fee_bps)) / 10_000)
+    taker = str(Decimal(str(s.taker_fee_bps)) / 10_000)
+    source = {symbol: lambda: synthetic_source(sym, seed=s.seed, depth=s.depth,
+                                               interval_ms=s.interval_ms,
+                                               start_price=s.start_price)}
+    handle = start_simulator(port, [sym], sources=source, speed=speed,
+                             interval_ms=s.interval_ms, maker_fee=maker, taker_fee=taker)
+    handle.wait_market()
+    return handle
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``mmbot run``; returns the process exit code."""
+    from mmbot.config import load_config, load_secrets  # noqa: PLC0415
+
+    cfg = load_config(args.config)
+    venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
+    symbol = args.symbol or cfg.venue.symbol
+    secrets = None
+    if venue_kind != "sim":
+        secrets = load_secrets(required=True)
+    logging.basicConfig(level=getattr(logging, cfg.run.log_level, logging.INFO) if
+                        args.no_dashboard else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    session = LiveSession(cfg, symbol, venue_kind, secrets=secrets, depth=args.depth,
+                          speed=args.speed, port=args.port)
+    # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
+    previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
+    try:
+        session.open()
+        if args.no_dashboard:
+            session.run(args.duration)
+        else:
+            from rich.live import Live  # noqa: PLC0415
+
+            from mmbot.dashboard import render  # noqa: PLC0415
+
+            with Live(refresh_per_second=4, transient=False) as live:
+                def tick(s):
+                    snap = s.dashboard_snapshot()
+                    if args.duration is not None:
+                        snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
+                    live.update(render(snap))
+                session.run(args.duration, on_tick=tick)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = session.summary()
+    report_path = None
+    if args.out:
+        report_path = session.write_report(args.out)
+    print(_final_lines(summary, report_path))
+    return 0
+
+
+def _final_lines(s: dict, report_path) -> str:
+    t2q = s["tick_to_quote"]
+    hop = s["feed_hop_us"]
+    lines = [
+        f"mmbot run {s['symbol']} on {s['venue']}: {s['duration_s']} s, {s['frames']} frames",
+        f"fills {s['fills']} (buy {s['buy_fills']}, sell {s['sell_fills']}), volume "
+        f"{s['volume_qty']}, final position {s['final_position_qty']} "
+        f"(venue {s['venue_position_qty']}), max |position| {s['max_abs_position_qty']}",
+        f"PnL realized {s['realized_pnl']}, fees {s['fees']}, net {s['net_pnl']}",
+        f"feed hop (frame received -> runner thread) p50 {hop['p50_us']} us, p99 {hop['p99_us']} us; "
+        f"tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
+        f"risk pulls {s['risk_pulls']}",
+    ]
+    if report_path:
+        lines.append(f"report: {report_path}")
+    return "\n".join(lines)
+
+
+def _us(summary: dict, key: str):
+    for k in (f"{key}_us", f"{key}_ns", key):
+        if k in summary and summary[k] is not None:
+            v = summary[k]
+            return round(v / 1000, 2) if k.endswith("_ns") else v
+    return None

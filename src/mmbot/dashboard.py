@@ -1,0 +1,50 @@
+"""Live terminal dashboard for ``mmbot run`` (rich): book top, own quotes, inventory, PnL,
+fills, message rate and feed latency. It only reads a :func:`snapshot` dict, built on the
+runner's thread, so rendering never touches the book or the order manager directly.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+__all__ = ["render"]
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def render(s: dict):
+    """Return a rich renderable for one dashboard snapshot (see ``commands.run``)."""
+    top = Table.grid(padding=(0, 2))
+    top.add_column(justify="right", style="bold")
+    top.add_column()
+    top.add_column(justify="right", style="bold")
+    top.add_column()
+    top.add_row("symbol", s["symbol"], "venue", s["venue"])
+    top.add_row("best bid", f"{s['bid']}  x {s['bid_qty']}", "best ask",
+                f"{s['ask']}  x {s['ask_qty']}")
+    top.add_row("our bid", s["our_bid"], "our ask", s["our_ask"])
+    top.add_row("position", s["position"], "open orders", str(s["open_orders"]))
+    top.add_row("net PnL", _fmt(s["net_pnl"], 4), "fees", _fmt(s["fees"], 4))
+    top.add_row("fills", str(s["fills"]), "volume", s["volume"])
+    top.add_row("book", "synced" if s["synced"] else "[red]OUT OF SYNC[/red]",
+                "venue link", "up" if s["connected"] else "[red]down[/red]")
+    top.add_row("risk", s["risk"] or "ok", "resyncs", str(s["resyncs"]))
+    top.add_row("msgs/s", _fmt(s["msg_rate"], 1), "frames", str(s["frames"]))
+    top.add_row("feed hop p50", f"{_fmt(s['feed_p50_us'], 1)} µs", "tick->quote p50",
+                f"{_fmt(s['t2q_p50_us'], 1)} µs")
+    top.add_row("elapsed", f"{s['elapsed_s']:.1f} s", "remaining",
+                "-" if s["remaining_s"] is None else f"{s['remaining_s']:.1f} s")
+    recent = Table(title="recent fills", expand=True)
+    for col in ("time", "side", "price", "qty"):
+        recent.add_column(col)
+    for row in s["recent_fills"][-5:]:
+        recent.add_row(*row)
+    return Panel(Group(top, recent), title="mmbot run", subtitle="Ctrl-C cancels all and exits")
