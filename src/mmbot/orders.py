@@ -51,6 +51,9 @@ __all__ = ["ManagedOrder", "OrderManager", "TokenBucket", "UpdateStats", "Reconc
 
 log = logging.getLogger(__name__)
 
+#: ``ManagedOrder.level`` of a flatten order (never part of a quote slot)
+FLATTEN_LEVEL = -1
+
 
 class TokenBucket:
     """Token bucket: ``rate_per_s`` tokens per second, at most ``burst`` stored.
@@ -298,6 +301,18 @@ class OrderManager:
         """Return the lots that could still fill on ``side`` across working orders."""
         return sum(m.leaves_lots for m in self._working.values() if m.side == side)
 
+    def inflight_lots(self) -> tuple[int, int]:
+        """Return ``(buy_lots, sell_lots)`` that may still fill but are not part of the next
+        quote set: orders being cancelled and flatten orders."""
+        buys = sells = 0
+        for m in self._working.values():
+            if m.status is OrderStatus.PENDING_CANCEL or m.level == FLATTEN_LEVEL:
+                if m.side == BUY:
+                    buys += m.leaves_lots
+                else:
+                    sells += m.leaves_lots
+        return buys, sells
+
     def all_done(self) -> bool:
         """Whether no order can trade any more (after a cancel-all, for instance)."""
         return not self._working
@@ -325,6 +340,8 @@ class OrderManager:
         amends: list[tuple[ManagedOrder, int | None, int | None]] = []
         places: list[object] = []
         for key, m in list(self._slots.items()):
+            if m.level == FLATTEN_LEVEL:
+                continue
             if key not in desired:
                 if m.status.is_pending:
                     stats.deferred_pending += m.status is not OrderStatus.PENDING_CANCEL
@@ -376,6 +393,31 @@ class OrderManager:
             if m.status is not OrderStatus.PENDING_CANCEL:
                 m.status = OrderStatus.PENDING_CANCEL
                 m.sent_ms = now_ms
+
+    def flatten(self, now_ms: int) -> str | None:
+        """Send one reduce-only market order closing the position; return its link id.
+
+        Does nothing (returns None) when flat, disconnected, or a flatten order is still
+        working. Rate limited like any new order.
+        """
+        pos = self.position_lots
+        if pos == 0 or not self.connected:
+            return None
+        if any(m.level == FLATTEN_LEVEL for m in self._working.values()):
+            return None
+        if not self.buckets["create"].try_take(1, now_ms):
+            self.rate_deferrals += 1
+            return None
+        side = "Sell" if pos > 0 else BUY
+        link = self._new_link_id()
+        m = ManagedOrder(link, side, 0, abs(pos), FLATTEN_LEVEL, sent_ms=now_ms, changed_ms=now_ms)
+        self.orders[link] = m
+        self._working[link] = m
+        self.venue.place(OrderRequest(link, self.symbol, side, 0, abs(pos), post_only=False,
+                                      reduce_only=True, order_type="Market"))
+        self.requests_sent += 1
+        log.warning("flattening position of %d lots with %s", pos, link)
+        return link
 
     # ------------------------------------------------------------------ venue events
     def on_event(self, event) -> ExecutionEvent | None:
@@ -527,7 +569,7 @@ class OrderManager:
 
     def _close(self, m: ManagedOrder) -> None:
         self._working.pop(m.order_link_id, None)
-        if self._slots.get(m.slot) is m:
+        if m.level != FLATTEN_LEVEL and self._slots.get(m.slot) is m:
             del self._slots[m.slot]
 
     def _cancel_orphan(self, order: Order) -> None:

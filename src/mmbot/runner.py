@@ -1,0 +1,359 @@
+"""The quoting loop: frame -> obcore book -> risk -> quote model -> order manager.
+
+One :class:`Runner` owns one book and is driven from one thread: call :meth:`Runner.on_frame`
+for each raw public orderbook frame, :meth:`Runner.on_event` for each venue event and
+:meth:`Runner.on_timer` periodically (for staleness checks when frames stop). Live venues
+deliver events on their own threads; the live loop must queue them and call
+:meth:`on_event` from the runner's thread (``SimVenue`` calls it synchronously already).
+:meth:`Runner.run` drives everything from an iterator of ``(frame_or_None, now_ms)`` (what
+``SimVenue.stream`` yields) and always cancels every order on the way out, including on
+``KeyboardInterrupt`` and on an unhandled exception.
+
+Tick-to-quote latency is measured on every frame with ``time.perf_counter_ns``: from the
+frame entering :meth:`on_frame` to the new quote prices being decided (after risk and the
+model; ``tick_to_quote``), and to the order manager having handed its requests to the
+venue (``tick_to_order``).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import obcore
+
+from mmbot.orders import OrderManager
+from mmbot.strategy.base import MarketView, Quote
+from mmbot.venue.base import BUY, SELL, OrderEvent, Venue
+
+__all__ = ["LatencyStats", "Runner", "History"]
+
+log = logging.getLogger(__name__)
+
+
+class LatencyStats:
+    """Latency samples in nanoseconds: exact percentiles over the first ``max_samples``,
+    plus a log2 histogram over all of them.
+
+    Parameters
+    ----------
+    max_samples : int
+        Raw samples kept for exact percentiles (memory: 8 bytes each).
+    """
+
+    def __init__(self, max_samples: int = 1_000_000) -> None:
+        self.samples = array("q")
+        self.max_samples = max_samples
+        self.count = 0
+        self.total_ns = 0
+        self.histogram = [0] * 64  # bucket i holds samples in [2**i, 2**(i+1)) ns
+
+    def add(self, ns: int) -> None:
+        """Record one sample."""
+        self.count += 1
+        self.total_ns += ns
+        self.histogram[max(ns, 1).bit_length() - 1] += 1
+        if len(self.samples) < self.max_samples:
+            self.samples.append(ns)
+
+    def percentile(self, p: float) -> int | None:
+        """Return the ``p``-th percentile (0..100) of the kept samples in ns, or None."""
+        if not self.samples:
+            return None
+        ordered = sorted(self.samples)
+        idx = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+        return ordered[idx]
+
+    @property
+    def median_ns(self) -> int | None:
+        """Median in ns (None before the first sample)."""
+        return self.percentile(50)
+
+    def summary(self) -> dict[str, Any]:
+        """Return count, mean, p50, p90, p99 and max in microseconds, and the histogram."""
+        if not self.samples:
+            return {"count": 0}
+        ordered = sorted(self.samples)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] / 1000
+
+        return {
+            "count": self.count,
+            "mean_us": round(self.total_ns / self.count / 1000, 3),
+            "p50_us": pct(50),
+            "p90_us": pct(90),
+            "p99_us": pct(99),
+            "max_us": ordered[-1] / 1000,
+            "histogram_log2_ns": {f"{2**i}": n for i, n in enumerate(self.histogram) if n},
+        }
+
+
+@dataclass
+class History:
+    """Time series kept for the report chart (sampled, not every frame)."""
+
+    t_ms: list[int] = field(default_factory=list)
+    mid_ticks: list[float] = field(default_factory=list)
+    bid_ticks: list[float] = field(default_factory=list)  # NaN when no bid is quoted
+    ask_ticks: list[float] = field(default_factory=list)
+    position_lots: list[int] = field(default_factory=list)
+    net_pnl: list[float] = field(default_factory=list)
+    fills: list[tuple[int, str, int, int]] = field(default_factory=list)  # t, side, ticks, lots
+
+
+class Runner:
+    """Quoting loop for one symbol.
+
+    Parameters
+    ----------
+    instrument : mmbot.instrument.Instrument
+    venue : Venue
+    model : QuoteModel
+        ``quotes(view)``, ``on_book(view)``, ``on_fill(side, price_ticks, qty_lots, now_ms)``.
+    risk : mmbot.risk.RiskManager or None
+        None quotes without limits (tests only).
+    orders : OrderManager
+    pnl : mmbot.pnl.PnLTracker
+    records : mmbot.records.Records or None
+        Persists orders, fills and PnL snapshots.
+    book : obcore.Book or None
+        Defaults to ``instrument.new_book()``.
+    snapshot_interval_ms : int
+        How often PnL snapshots go to ``records``.
+    history_interval_ms : int
+        Sampling interval of :attr:`history` (0 disables it).
+    """
+
+    def __init__(
+        self,
+        *,
+        instrument: Any,
+        venue: Venue,
+        model: Any,
+        orders: OrderManager,
+        pnl: Any,
+        risk: Any = None,
+        records: Any = None,
+        book: Any = None,
+        snapshot_interval_ms: int = 1000,
+        history_interval_ms: int = 250,
+    ) -> None:
+        self.instrument = instrument
+        self.venue = venue
+        self.model = model
+        self.risk = risk
+        self.orders = orders
+        self.pnl = pnl
+        self.records = records
+        self.book = book if book is not None else instrument.new_book()
+        self.snapshot_interval_ms = snapshot_interval_ms
+        self.history_interval_ms = history_interval_ms
+        self.tick_to_quote = LatencyStats()
+        self.tick_to_order = LatencyStats()
+        self.history = History()
+        self.frames = 0
+        self.book_errors = 0
+        self.last_book_error = ""
+        self.last_book_update_ms: int | None = None
+        self.quote_updates = 0  # frames whose decision sent new prices/sizes to the venue
+        self.orders_sent = 0  # new orders + amends
+        self.risk_reason = ""
+        self.risk_pulls = 0
+        self.flattens = 0
+        self.started = False
+        self.stopped = False
+        self._last_quotes: list[Quote] = []
+        self._next_snapshot_ms = 0
+        self._next_history_ms = 0
+        self._now_ms = 0
+        self._net_key: tuple[int, int] | None = None
+        self._net_value = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, now_ms: int) -> None:
+        """Attach to the venue's events and reconcile with its orders and position."""
+        self._now_ms = now_ms
+        self.venue.set_handler(self.on_event)
+        self.orders.reconcile(now_ms)
+        self.started = True
+
+    def stop(self, now_ms: int | None = None) -> None:
+        """Cancel every order and write a last PnL snapshot (safe to call twice)."""
+        now = self._now_ms if now_ms is None else now_ms
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            self.orders.cancel_all(now)
+        finally:
+            self._snapshot(now, force=True)
+
+    def run(self, stream: Iterable[tuple[Any, int]]) -> None:
+        """Drive the loop from ``(frame_or_None, now_ms)`` pairs; always cancel all at the end.
+
+        ``None`` frames are timer ticks. Exceptions (including ``KeyboardInterrupt``)
+        propagate after the cancel-all was sent.
+        """
+        try:
+            for frame, now_ms in stream:
+                if not self.started:
+                    self.start(now_ms)
+                if frame is None:
+                    self.on_timer(now_ms)
+                else:
+                    self.on_frame(frame, now_ms)
+        finally:
+            self.stop()
+
+    # ------------------------------------------------------------------ inputs
+    def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list[Quote]:
+        """Apply one public orderbook frame and requote; return the quotes decided."""
+        t0 = time.perf_counter_ns()
+        self._now_ms = now_ms
+        self.frames += 1
+        try:
+            self.book.apply(frame)
+            self.last_book_update_ms = now_ms
+        except (obcore.SequenceGapError, obcore.OutOfSyncError) as exc:
+            # the live feed resubscribes on this; until a snapshot, risk sees synced=False
+            self.book_errors += 1
+            self.last_book_error = f"{type(exc).__name__}: {exc}"
+            log.warning("book out of sync: %s", self.last_book_error)
+        quotes, urgent = self._decide(now_ms)
+        t1 = time.perf_counter_ns()
+        self._send(quotes, urgent, now_ms)
+        t2 = time.perf_counter_ns()
+        self.tick_to_quote.add(t1 - t0)
+        self.tick_to_order.add(t2 - t0)
+        self._periodic(now_ms)
+        return quotes
+
+    def on_timer(self, now_ms: int) -> None:
+        """Periodic check without new data: risk (stale book, drawdown), reconcile, snapshots."""
+        self._now_ms = now_ms
+        quotes, urgent = self._decide(now_ms)
+        self._send(quotes, urgent, now_ms)
+        self._periodic(now_ms)
+
+    def on_event(self, event: Any) -> None:
+        """Apply one venue event to the order manager, PnL, model and records."""
+        new_exec = self.orders.on_event(event)
+        if new_exec is not None:
+            x = new_exec.execution
+            self.pnl.on_fill(x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker,
+                             fee=x.fee, fill_id=x.exec_id)
+            self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
+            if self.history_interval_ms:
+                self.history.fills.append((event.ts_ms, x.side, x.price_ticks, x.qty_lots))
+            if self.records is not None:
+                self.records.record_fill(x)
+        elif isinstance(event, OrderEvent) and self.records is not None:
+            self.records.record_order(event.order)
+
+    # ------------------------------------------------------------------ decision
+    def _decide(self, now_ms: int) -> tuple[list[Quote], bool]:
+        """Return (quotes after risk, urgent)."""
+        orders = self.orders
+        if orders.needs_reconcile and self.venue.connected:
+            orders.reconcile(now_ms)
+        max_buy = max_sell = None
+        decision = None
+        if self.risk is not None:
+            decision = self._evaluate_risk(now_ms)
+            self.risk_reason = decision.reason
+            if decision.flatten and orders.position_lots != 0:
+                if orders.flatten(now_ms) is not None:
+                    self.flattens += 1
+            if decision.pull_all:
+                self.risk_pulls += 1
+                return [], True
+            max_buy = getattr(decision, "max_buy_lots", None)
+            max_sell = getattr(decision, "max_sell_lots", None)
+        view = MarketView(self.book, orders.position_lots, now_ms, self.instrument,
+                          max_buy, max_sell)
+        if not self.book.synced or self.book.best_bid() is None or self.book.best_ask() is None:
+            return [], True
+        self.model.on_book(view)
+        quotes = self.model.quotes(view)
+        urgent = False
+        if decision is not None and not (decision.allow_buy and decision.allow_sell):
+            quotes = [q for q in quotes if (decision.allow_buy if q.side == BUY
+                                            else decision.allow_sell)]
+            urgent = True
+        return quotes, urgent
+
+    def _evaluate_risk(self, now_ms: int):
+        mark = self._mark_ticks()
+        inflight_buy, inflight_sell = self.orders.inflight_lots()
+        return self.risk.evaluate(
+            position_lots=self.orders.position_lots,
+            mark_ticks=mark,
+            pnl=self._net_pnl(mark),
+            book_synced=self.book.synced,
+            last_book_update_ms=self.last_book_update_ms,
+            venue_connected=self.venue.connected and self.orders.connected,
+            now_ms=now_ms,
+            inflight_buy_lots=inflight_buy,
+            inflight_sell_lots=inflight_sell,
+        )
+
+    def _net_pnl(self, mark: int | None):
+        """Net PnL at ``mark``, cached: exact Decimal math costs microseconds per frame."""
+        if mark is None:
+            return None
+        key = (mark, self.pnl.fill_count)
+        if key != self._net_key:
+            self._net_key = key
+            self._net_value = self.pnl.net(mark)
+        return self._net_value
+
+    def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> None:
+        self._last_quotes = quotes
+        stats = self.orders.update(quotes, now_ms, urgent=urgent)
+        if stats.changed:
+            self.quote_updates += 1
+            self.orders_sent += stats.changed
+
+    def _mark_ticks(self) -> int | None:
+        bb = self.book.best_bid()
+        ba = self.book.best_ask()
+        if bb is None or ba is None:
+            return None
+        return (bb[0] + ba[0]) // 2
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _periodic(self, now_ms: int) -> None:
+        if self.history_interval_ms and now_ms >= self._next_history_ms:
+            self._next_history_ms = now_ms + self.history_interval_ms
+            self._sample_history(now_ms)
+        self._snapshot(now_ms)
+
+    def _sample_history(self, now_ms: int) -> None:
+        h = self.history
+        bb = self.book.best_bid()
+        ba = self.book.best_ask()
+        if bb is None or ba is None:
+            return
+        nan = float("nan")
+        bids = [q.price_ticks for q in self._last_quotes if q.side == BUY and q.level == 0]
+        asks = [q.price_ticks for q in self._last_quotes if q.side == SELL and q.level == 0]
+        mark = (bb[0] + ba[0]) // 2
+        h.t_ms.append(now_ms)
+        h.mid_ticks.append((bb[0] + ba[0]) / 2)
+        h.bid_ticks.append(float(bids[0]) if bids else nan)
+        h.ask_ticks.append(float(asks[0]) if asks else nan)
+        h.position_lots.append(self.orders.position_lots)
+        h.net_pnl.append(float(self._net_pnl(mark)))
+
+    def _snapshot(self, now_ms: int, force: bool = False) -> None:
+        if self.records is None:
+            return
+        if not force and now_ms < self._next_snapshot_ms:
+            return
+        self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
+        self.records.record_pnl(self.pnl.snapshot(self._mark_ticks(), now_ms))
+
