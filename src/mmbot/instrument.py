@@ -142,6 +142,8 @@ class Instrument:
     # min lots at price p = ceil(_mn_num / (p * _mn_den)), all integers (hot path of quoting).
     _mn_num: int = field(init=False, repr=False, compare=False)
     _mn_den: int = field(init=False, repr=False, compare=False)
+    # At or above this price the minimum notional needs no more than min_qty_lots.
+    _mn_free_ticks: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol:
@@ -178,6 +180,8 @@ class Instrument:
         n, d = self.min_notional.as_integer_ratio()
         set_(self, "_mn_num", n * 10 ** (price_dec + qty_dec))
         set_(self, "_mn_den", d * self._tick_units * self._lot_units)
+        # ceil(N / (p * D)) <= m  <=>  p >= N / (m * D)
+        set_(self, "_mn_free_ticks", -(-self._mn_num // (self.min_qty_lots * self._mn_den)))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -287,6 +291,8 @@ class Instrument:
         """
         if price_ticks <= 0:
             raise InstrumentError(f"{self.symbol}: price_ticks must be positive, got {price_ticks}")
+        if price_ticks >= self._mn_free_ticks:
+            return self.min_qty_lots
         return max(self.min_qty_lots, -(-self._mn_num // (price_ticks * self._mn_den)))
 
     def new_book(self, kind: str | None = None, max_depth: int = 0):  # -> obcore.Book

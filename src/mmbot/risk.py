@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
 
 from mmbot.config import RiskConfig
 from mmbot.instrument import Instrument
@@ -137,6 +138,11 @@ class RiskManager:
         self._healthy_since: int | None = None
         self._had_outage = False
         self.state = "ok"  # "ok" | "limited" | "paused" | "recovering" | "killed"
+        # Lots allowed by the notional limit at mark m: _notional_num // (_notional_den * m),
+        # integers only because this runs before every requote.
+        ratio = Fraction(limits.max_notional) / Fraction(instrument.notional(1, 1))
+        self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
+        self._last: RiskDecision | None = None
 
     def reset_kill(self, *, reset_peak: bool = True) -> None:
         """Re-arm after a kill (an operator decision).
@@ -227,20 +233,27 @@ class RiskManager:
             self._had_outage = False
 
         limit = lim.max_position_lots
-        lot_value = self.instrument.notional(mark_ticks, 1)  # type: ignore[arg-type]
-        by_notional = int(lim.max_notional // lot_value)
+        by_notional = self._notional_num // (self._notional_den * mark_ticks)  # type: ignore[operator]
         if by_notional < limit:
             limit = by_notional
         max_buy = limit - position_lots - inflight_buy_lots
         max_sell = limit + position_lots - inflight_sell_lots
         max_buy = max_buy if max_buy > 0 else 0
         max_sell = max_sell if max_sell > 0 else 0
+        last = self._last
         if max_buy and max_sell:
-            reason, self.state = "ok", "ok"
+            self.state = "ok"
+            # Most calls repeat the previous decision; reuse it instead of building a new one.
+            if last is not None and last.reason == "ok" and last.max_buy_lots == max_buy and (
+                last.max_sell_lots == max_sell
+            ):
+                return last
+            reason = "ok"
         else:
             blocked = "buys" if not max_buy else "sells"
             if not max_buy and not max_sell:
                 blocked = "buys and sells"
             which = "notional" if by_notional == limit else "position"
             reason, self.state = f"{which} limit {limit} lots: no {blocked}", "limited"
-        return RiskDecision(max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell)
+        self._last = RiskDecision(max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell)
+        return self._last

@@ -1,8 +1,11 @@
 """Instrument rules from Bybit v5 instruments-info (docs' example responses, BYBIT.md s.5)."""
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
 
@@ -196,3 +199,22 @@ def test_instrument_is_frozen_and_hashable(linear):
     with pytest.raises(AttributeError):
         linear.tick_size = "1"  # type: ignore[misc]
     assert hash(linear) == hash(Instrument.from_bybit("linear", LINEAR_BTC))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price=st.integers(1, 10**9),
+    min_qty=st.integers(1, 50),
+    notional=st.decimals(min_value=0, max_value=10**6, places=4, allow_nan=False),
+    tick=st.sampled_from(["0.1", "0.01", "0.5", "1", "25", "0.0001"]),
+    lot=st.sampled_from(["0.001", "0.000001", "1", "10", "0.25"]),
+)
+def test_min_lots_at_is_the_smallest_valid_size(price, min_qty, notional, tick, lot):
+    ins = Instrument("X", "linear", tick, lot, min_qty, 10**12, notional)
+    got = ins.min_lots_at(price)
+
+    def valid(lots):
+        return lots >= min_qty and Fraction(price * lots) * Fraction(tick) * Fraction(lot) >= notional
+
+    assert valid(got)
+    assert got == min_qty or not valid(got - 1)

@@ -69,6 +69,25 @@ class Quote:
     level: int = 0
 
 
+# The frozen dataclass __init__ costs about twice this (object.__setattr__ per field) and
+# the ladder builds a few Quotes per book update, on the tick-to-quote path. Writing the
+# slots through their descriptors keeps Quote frozen for everyone else.
+_new = object.__new__
+_set_side = Quote.side.__set__  # type: ignore[attr-defined]
+_set_price = Quote.price_ticks.__set__  # type: ignore[attr-defined]
+_set_qty = Quote.qty_lots.__set__  # type: ignore[attr-defined]
+_set_level = Quote.level.__set__  # type: ignore[attr-defined]
+
+
+def _quote(side: str, price_ticks: int, qty_lots: int, level: int) -> Quote:
+    q = _new(Quote)
+    _set_side(q, side)
+    _set_price(q, price_ticks)
+    _set_qty(q, qty_lots)
+    _set_level(q, level)
+    return q
+
+
 @dataclass(slots=True)
 class MarketView:
     """What a model may look at when it quotes.
@@ -200,7 +219,7 @@ def _add_levels(
             if qty > room:
                 qty = room
             room -= qty
-        out.append(Quote(side, price, qty, level))
+        out.append(_quote(side, price, qty, level))
         price += step
 
 
