@@ -151,6 +151,7 @@ def run_backtest(
     runner.run(venue.stream(data, timer_ms=TIMER_MS))
     end_ms = venue.now_ms()
     venue.advance(end_ms + SETTLE_MS)  # deliver the cancel-all and any last fills
+    runner.write_snapshot(venue.now_ms())
     wall_s = time.perf_counter() - wall0
     summary = _summary(cfg, runner, engine, venue, instrument, end_ms)
     timing = {

@@ -174,9 +174,16 @@ class Runner:
         self._net_value = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, now_ms: int) -> None:
-        """Attach to the venue's events and reconcile with its orders and position."""
+    def start(self, now_ms: int, *, restore: bool = False) -> None:
+        """Attach to the venue's events and reconcile with its orders and position.
+
+        With ``restore`` (a restart), the fills stored in ``records`` are replayed into the
+        PnL tracker first, so realized PnL, fees and turnover carry over.
+        """
         self._now_ms = now_ms
+        if restore and self.records is not None:
+            n = self.records.replay_fills(self.pnl, symbol=self.instrument.symbol)
+            log.info("restored %d fills from records", n)
         self.venue.set_handler(self.on_event)
         self.orders.reconcile(now_ms)
         self.started = True
@@ -348,6 +355,10 @@ class Runner:
         h.ask_ticks.append(float(asks[0]) if asks else nan)
         h.position_lots.append(self.orders.position_lots)
         h.net_pnl.append(float(self._net_pnl(mark)))
+
+    def write_snapshot(self, now_ms: int) -> None:
+        """Write a PnL snapshot to ``records`` now (no-op without records)."""
+        self._snapshot(now_ms, force=True)
 
     def _snapshot(self, now_ms: int, force: bool = False) -> None:
         if self.records is None:

@@ -64,6 +64,25 @@ def test_cli_seed_and_overrides_change_the_run(tmp_path):
     assert not (a / "chart.png").exists()
 
 
+def test_cli_records_to_sqlite(tmp_path):
+    from mmbot.records import Records  # noqa: PLC0415
+
+    db = tmp_path / "bt.sqlite"
+    logging.disable(logging.WARNING)
+    try:
+        code, out = run_cli(tmp_path, "a", "--no-chart", "--db", str(db))
+    finally:
+        logging.disable(logging.NOTSET)
+    assert code == 0
+    s = json.loads((out / "summary.json").read_text())
+    with Records(db) as rec:
+        fills = rec.load_fills()
+        assert len(fills) == s["fills"]
+        assert sum(f.qty_lots for f in fills) == s["volume_lots"]
+        assert rec.load_orders(open_only=True) == []  # the final cancel-all was recorded
+        assert rec.load_pnl()[-1]["position_lots"] == s["final_position_lots"]
+
+
 def test_cli_rejects_bad_overrides(tmp_path, capsys):
     assert cli.main(["backtest", "--out", str(tmp_path), "--set", "strategy.nope=1"]) == 2
     assert "strategy.nope" in capsys.readouterr().err
