@@ -1,0 +1,93 @@
+"""Memory held by one peer's book, measured in a fresh process.
+
+``tracemalloc`` does not see C allocations (obcore, order-book), so this measures the
+process's resident set instead: RSS after loading the workload, then RSS and peak RSS
+after replaying it into a book that is kept alive. Run as::
+
+    python -m benchmarks.memory --peer obcore-sortedarray --depth 10000 --messages 500
+
+It prints one JSON object. :func:`measure` runs it in a subprocess and returns that object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+
+__all__ = ["measure"]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _maxrss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _run(peer_name: str, depth: int, messages: int, seed: int) -> dict:
+    from benchmarks.peers import make_peer  # noqa: PLC0415 - imported after the baseline
+    from benchmarks.workloads import synthetic  # noqa: PLC0415
+
+    wl = synthetic(depth=depth, messages=messages, seed=seed)
+    frames, topic = wl.frames, wl.topic
+    del wl  # the parsed copies: only the raw text stays alive during the replay
+    peer = make_peer(peer_name, "0.1", "0.001", topic)
+    gc.collect()
+    rss0 = _rss_bytes()
+    peak0 = _maxrss_bytes()
+    for f in frames:
+        peer.apply_frame(f)
+    gc.collect()
+    rss1 = _rss_bytes()
+    peak1 = _maxrss_bytes()
+    levels = sum(len(s) for s in peer.levels(10**9))
+    return {"peer": peer_name, "depth": depth, "messages": messages, "levels": levels,
+            "rss_growth_bytes": rss1 - rss0, "peak_growth_bytes": max(0, peak1 - peak0),
+            "rss_bytes": rss1}
+
+
+def measure(peer_name: str, depth: int = 10_000, messages: int = 500, seed: int = 0,
+            timeout_s: float = 600) -> dict:
+    """Replay a synthetic book of ``depth`` levels a side into ``peer_name`` in a subprocess.
+
+    Returns
+    -------
+    dict
+        ``rss_growth_bytes`` (resident memory the book added and kept),
+        ``peak_growth_bytes`` (peak RSS above the pre-replay peak) and ``levels``.
+
+    Raises
+    ------
+    RuntimeError
+        If the subprocess fails (its stderr is included).
+    """
+    cmd = [sys.executable, "-m", "benchmarks.memory", "--peer", peer_name, "--depth",
+           str(depth), "--messages", str(messages), "--seed", str(seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory measurement for {peer_name} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peer", required=True)
+    ap.add_argument("--depth", type=int, default=10_000)
+    ap.add_argument("--messages", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    print(json.dumps(_run(a.peer, a.depth, a.messages, a.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
