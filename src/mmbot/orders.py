@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from mmbot.venue.base import (
     BUY,
     ERR_ORDER_NOT_FOUND,
+    ERR_PARAMS,
     AmendRequest,
     CancelRequest,
     ConnectionEvent,
@@ -494,7 +495,11 @@ class OrderManager:
     def _on_request_error(self, err: RequestError) -> None:
         self.request_errors += 1
         m = self.orders.get(err.order_link_id)
-        log.warning("venue refused %s %s: %s %s", err.op, err.order_link_id, err.code, err.message)
+        # refusals caused by latency races (the order filled first, the book moved under a
+        # post-only amend) are routine; anything else deserves attention
+        level = logging.INFO if err.code in (ERR_ORDER_NOT_FOUND, ERR_PARAMS) else logging.WARNING
+        log.log(level, "venue refused %s %s: %s %s", err.op, err.order_link_id, err.code,
+                err.message)
         if err.op == "cancel_all":
             self.needs_reconcile = True
             return
@@ -525,7 +530,9 @@ class OrderManager:
         is taken from the venue.
         """
         result = ReconcileResult(position_before_lots=self.position_lots)
-        venue_orders = {o.order_link_id or o.order_id: o for o in self.venue.open_orders(self.symbol)}
+        venue_orders = {
+            o.order_link_id or o.order_id: o for o in self.venue.open_orders(self.symbol)
+        }
         for key, order in venue_orders.items():
             m = self.orders.get(order.order_link_id) if order.order_link_id else None
             if m is None or m.done:

@@ -281,7 +281,9 @@ class MatchingEngine:
                 price = self.book.parse_price(trade["p"])
                 qty = self.book.parse_size(trade["v"])
             except KeyError as exc:
-                raise ValueError(f"publicTrade entry misses field {exc.args[0]!r}: {trade!r}") from exc
+                raise ValueError(
+                    f"publicTrade entry misses field {exc.args[0]!r}: {trade!r}"
+                ) from exc
             events.extend(self.on_trade(taker_side, price, qty, now_ms))
         return events
 
@@ -342,9 +344,13 @@ class MatchingEngine:
         if side not in (BUY, SELL):
             raise OrderRejected(ERR_PARAMS, f"side must be 'Buy' or 'Sell', got {side!r}")
         if order_type not in ("Limit", "Market"):
-            raise OrderRejected(ERR_PARAMS, f"orderType must be Limit or Market, got {order_type!r}")
+            raise OrderRejected(
+                ERR_PARAMS, f"orderType must be Limit or Market, got {order_type!r}"
+            )
         if not order_link_id or len(order_link_id) > 36:
-            raise OrderRejected(ERR_PARAMS, f"orderLinkId must be 1..36 chars, got {order_link_id!r}")
+            raise OrderRejected(
+                ERR_PARAMS, f"orderLinkId must be 1..36 chars, got {order_link_id!r}"
+            )
         if order_link_id in self._by_link:
             raise OrderRejected(ERR_DUPLICATE_LINK_ID, f"duplicate orderLinkId {order_link_id!r}")
         self._check_qty(qty_lots)
@@ -434,7 +440,9 @@ class MatchingEngine:
         self._check_notional(new_price, new_qty)
         if new_price != order.price_ticks and order.post_only:
             if self._would_take(order.side, new_price, exclude=order):
-                raise OrderRejected(ERR_PARAMS, f"post-only amend to {new_price} would take liquidity")
+                raise OrderRejected(
+                    ERR_PARAMS, f"post-only amend to {new_price} would take liquidity"
+                )
         keeps_priority = new_price == order.price_ticks and new_qty <= order.qty_lots
         if keeps_priority:
             order.qty_lots = new_qty
@@ -495,7 +503,9 @@ class MatchingEngine:
         """
         order = self._by_link.get(order_link_id) if order_link_id else self._orders.get(order_id)
         if order is None:
-            raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_link_id or order_id!r} not found")
+            raise OrderRejected(
+                ERR_ORDER_NOT_FOUND, f"order {order_link_id or order_id!r} not found"
+            )
         return self._snapshot(order)
 
     def queue_ahead(self, *, order_link_id: str) -> int:
@@ -639,7 +649,8 @@ class MatchingEngine:
             )
 
     def _check_notional(self, price_ticks: int, qty_lots: int) -> None:
-        if self.min_notional and Decimal(price_ticks * qty_lots) * self._unit_value < self.min_notional:
+        value = Decimal(price_ticks * qty_lots) * self._unit_value
+        if self.min_notional and value < self.min_notional:
             raise OrderRejected(
                 110094,
                 f"order value {self.book.price_str(price_ticks)} x {self.book.size_str(qty_lots)} "

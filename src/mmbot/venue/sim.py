@@ -254,7 +254,7 @@ class SimVenue(Venue):
             raise ValueError(f"SimVenue trades {self.engine.symbol!r} only, got {symbol!r}")
 
     def _arrival(self, channel: int, base_ms: int) -> int:
-        """Time a message sent now on ``channel`` arrives; channels keep FIFO order like a socket."""
+        """Arrival time of a message sent now on ``channel`` (FIFO per channel, like a socket)."""
         t = self._now_ms + base_ms
         if self.jitter_ms:
             t += self._rng.randint(0, self.jitter_ms)
