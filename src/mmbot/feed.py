@@ -141,11 +141,15 @@ class FeedBook:
     resyncs: int = 0
     last_error: str = ""
     sub_req_id: str = ""
+    forward: bool = False        # frames go to a consumer that owns its own book
 
     @property
     def synced(self) -> bool:
-        """Whether the book can be trusted: valid, not resyncing, and obcore-synced."""
-        return self.valid and not self.resyncing and self.book.synced
+        """Whether the book can be trusted: valid, not resyncing, and obcore-synced.
+
+        In forward mode the stream's health only: the consumer's book is its own.
+        """
+        return self.valid and not self.resyncing and (self.forward or self.book.synced)
 
     def age_ms(self, now_ns: int | None = None) -> float:
         """Milliseconds since the last applied frame (inf before the first)."""
@@ -226,7 +230,8 @@ class BookFeed(LocalWebSocket):
         if topic in self.books:
             raise ValueError(f"already subscribed to {topic}")
         book = obcore.Book(tick_size=tick_size, lot_size=lot_size, kind=kind)
-        entry = FeedBook(topic=topic, symbol=symbol, depth=depth, book=book)
+        entry = FeedBook(topic=topic, symbol=symbol, depth=depth, book=book,
+                         forward=self.on_frame is not None)
         with self._lock:
             self.books[topic] = entry
             self.by_symbol[symbol] = entry

@@ -83,6 +83,7 @@ class LiveSession:
         self.resyncs = 0
         self.started_s = 0.0
         self.stop_flag = threading.Event()
+        self.closing = False
         self._msg_mark = (0.0, 0)
         self.msg_rate = 0.0
 
@@ -160,6 +161,8 @@ class LiveSession:
             now_ms = self.venue.now_ms()
             if kind == _EVENT:
                 runner.on_event(item)
+            elif self.closing:
+                pass          # stopped: a frame must not requote after the cancel-all
             else:
                 self.hop_ns.append(time.perf_counter_ns() - recv_ns)
                 try:
@@ -208,24 +211,30 @@ class LiveSession:
 
     def close(self):
         """Cancel everything (order manager, then REST cancel-all), settle, disconnect."""
-        if self.runner is None:
+        if self.runner is None or self.closing:
             return
+        self.closing = True
         try:
             self.runner.stop(self.venue.now_ms())
         except Exception:
             log.exception("runner stop")
+        self._drain(0.5)     # acks of requests still in flight land before the sweep
         try:
+            # Belt and braces: REST cancel-all catches orders whose create was in flight.
             self.venue.cancel_all(self.symbol)
         except Exception:
             log.exception("cancel-all")
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:    # let the last order/execution pushes land
-            self.step(0.05)
+        self._drain(0.5)     # let the last order/execution pushes land
         if self.feed is not None:
             self.feed.exit()
         self.venue.close()
         if self._own_sim and self.sim is not None:
             self.sim.stop()
+
+    def _drain(self, seconds: float):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.step(0.05)
 
     # ------------------------------------------------------------------ reporting
 
