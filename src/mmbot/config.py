@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal
 
 from dotenv import dotenv_values
 
+from mmbot.instrument import Instrument
+
 __all__ = [
     "AvellanedaConfig",
     "Config",
@@ -313,10 +315,8 @@ class SimConfig(_Section):
         """Taker fee as an exact fraction of notional."""
         return Decimal(repr(self.taker_fee_bps)) / 10000
 
-    def instrument(self, symbol: str, category: str = "linear"):  # -> Instrument
+    def instrument(self, symbol: str, category: str = "linear") -> Instrument:
         """Return the simulated instrument built from this section's rules."""
-        from mmbot.instrument import Instrument  # noqa: PLC0415  (keeps config import-light)
-
         step = Decimal(self.lot_size)
         return Instrument(
             symbol=symbol,

@@ -9,7 +9,8 @@ In order of precedence:
 2. **Health**: a disconnected venue, an out-of-sync book, a book with no update for
    ``stale_book_ms`` or no mark price pulls every quote. After an outage quoting resumes
    only once healthy without a break for ``resume_after_ms`` (hysteresis, so a flickering
-   feed does not make the bot flap).
+   feed does not make the bot flap); waiting for the first book at start-up is not an
+   outage.
 3. **Limits**: the position may not pass ``max_position_lots`` nor ``max_notional`` (at the
    mark) on either side. ``max_buy_lots``/``max_sell_lots`` say how many lots the resting
    quotes of that side may add up to; ``allow_buy``/``allow_sell`` are whether that is > 0.
@@ -137,6 +138,7 @@ class RiskManager:
         self.kill_reason = ""
         self._healthy_since: int | None = None
         self._had_outage = False
+        self._ever_healthy = False
         self.state = "ok"  # "ok" | "limited" | "paused" | "recovering" | "killed"
         # Lots allowed by the notional limit at mark m: _notional_num // (_notional_den * m),
         # integers only because this runs before every requote.
@@ -217,11 +219,13 @@ class RiskManager:
             problems.append("no mark price")
         if problems:
             self._healthy_since = None
-            self._had_outage = True
+            # Waiting for the first book at start-up is not an outage: quote at once.
+            self._had_outage = self._ever_healthy
             self.state = "paused"
             return RiskDecision(False, False, True, False, "; ".join(problems))
         if self._healthy_since is None:
             self._healthy_since = now_ms
+        self._ever_healthy = True
         if self._had_outage:
             healthy_ms = now_ms - self._healthy_since
             if healthy_ms < lim.resume_after_ms:

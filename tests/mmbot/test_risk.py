@@ -119,6 +119,12 @@ def test_resume_needs_unbroken_healthy_time():
     assert ev(rm, now_ms=1601, last_book_update_ms=1601).reason == "ok"
 
 
+def test_start_up_wait_for_the_book_is_not_an_outage():
+    rm = RiskManager(limits(resume_after_ms=500), UNIT)
+    assert ev(rm, now_ms=0, last_book_update_ms=None, mark_ticks=None).pull_all
+    assert ev(rm, now_ms=10, last_book_update_ms=10).reason == "ok"
+
+
 def test_kill_beats_health():
     rm = RiskManager(limits(), UNIT)
     d = ev(rm, pnl=D(-60), venue_connected=False)
