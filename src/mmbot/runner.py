@@ -319,6 +319,9 @@ class Runner:
         return self._net_value
 
     def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> None:
+        if self.stopped:  # after the cancel-all nothing may quote again
+            self._last_quotes = []
+            return
         self._last_quotes = quotes
         stats = self.orders.update(quotes, now_ms, urgent=urgent)
         if stats.changed:

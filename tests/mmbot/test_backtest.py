@@ -146,6 +146,12 @@ def test_runner_cancels_everything_on_unhandled_error(exc):
     venue.advance(venue.now_ms() + 100)
     assert engine.open_orders() == []  # ... and the cancel-all took them all down
     assert runner.orders.all_done()
+    # frames arriving after the stop never requote
+    sent = runner.orders.requests_sent
+    runner.model.after = 10**9  # the model works again; the runner must still stay quiet
+    for frame, now in venue.stream(generate_frames(messages=20, depth=50, seed=4)):
+        runner.on_frame(frame, now)
+    assert runner.orders.requests_sent == sent
 
 
 def test_runner_quotes_two_sided_and_measures_latency():
