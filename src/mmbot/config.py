@@ -94,7 +94,7 @@ class _Section:
         try:
             d = Decimal(raw)
         except InvalidOperation:
-            self._fail(name, "must be a decimal string like \"0.001\"")
+            self._fail(name, 'must be a decimal string like "0.001"')
         if not d.is_finite() or d < 0 or (positive and d == 0):
             self._fail(name, "must be a positive decimal" if positive else "must be >= 0")
         return d
@@ -265,8 +265,9 @@ class OrdersConfig(_Section):
     post_only: bool = True
 
     def __post_init__(self) -> None:
-        self._positive("place_per_s", "amend_per_s", "cancel_per_s", "batch_per_s",
-                       "batch_max_orders")
+        self._positive(
+            "place_per_s", "amend_per_s", "cancel_per_s", "batch_per_s", "batch_max_orders"
+        )
         self._non_negative("min_quote_lifetime_ms")
 
 
@@ -397,7 +398,7 @@ def _convert(key: str, t: Any, value: Any) -> Any:
         if type(value) is not t:
             raise ConfigError(
                 f"{key}: expected {t.__name__}, got {type(value).__name__} {value!r}"
-                + (" (quote decimal amounts as strings, e.g. \"0.001\")" if t is str else "")
+                + (' (quote decimal amounts as strings, e.g. "0.001")' if t is str else "")
             )
         return value
     raise TypeError(f"unsupported config field type {t!r} for {key}")  # a bug in this module
@@ -561,4 +562,3 @@ def load_secrets(
             )
         return None
     return Secrets(values[ENV_API_KEY], values[ENV_API_SECRET])
-

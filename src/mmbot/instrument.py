@@ -163,13 +163,13 @@ class Instrument:
                 raise InstrumentError(f"{self.symbol} {name}: expected an int >= 1, got {v!r}")
         if self.max_qty_lots < self.min_qty_lots:
             raise InstrumentError(
-                f"{self.symbol}: max_qty_lots {self.max_qty_lots} < min_qty_lots {self.min_qty_lots}"
+                f"{self.symbol}: max_qty_lots {self.max_qty_lots} < "
+                f"min_qty_lots {self.min_qty_lots}"
             )
-        if not isinstance(self.min_notional, Decimal) or not self.min_notional.is_finite() or (
-            self.min_notional < 0
-        ):
+        mn = self.min_notional
+        if not isinstance(mn, Decimal) or not mn.is_finite() or mn < 0:
             raise InstrumentError(
-                f"{self.symbol} min_notional: expected a finite Decimal >= 0, got {self.min_notional!r}"
+                f"{self.symbol} min_notional: expected a finite Decimal >= 0, got {mn!r}"
             )
         set_ = object.__setattr__
         set_(self, "_tick_units", tick_units * 10 ** (price_dec - tick_dec))
@@ -250,7 +250,9 @@ class Instrument:
         units = _scaled(f"{self.symbol} price", s, self._price_decimals, self.tick_size)
         ticks, rem = divmod(units, self._tick_units)
         if rem:
-            raise InstrumentError(f"{self.symbol} price {s!r} is not a multiple of {self.tick_size}")
+            raise InstrumentError(
+                f"{self.symbol} price {s!r} is not a multiple of {self.tick_size}"
+            )
         if ticks > INT64_MAX:
             raise InstrumentError(f"{self.symbol} price {s!r} overflows int64 ticks")
         return ticks
@@ -321,6 +323,4 @@ def instruments_from_response(response: dict[str, Any]) -> dict[str, Instrument]
     if not isinstance(result, dict) or not isinstance(result.get("list"), list):
         raise InstrumentError("instruments-info response has no result.list")
     category = result.get("category")
-    return {
-        ins.symbol: ins for ins in (Instrument.from_bybit(category, i) for i in result["list"])
-    }
+    return {ins.symbol: ins for ins in (Instrument.from_bybit(category, i) for i in result["list"])}

@@ -12,8 +12,8 @@ Conventions (quote currency, e.g. USDT):
 
 All sums are exact Decimals: prices and quantities come from integer ticks/lots through
 the instrument, and the only division (the cost removed by a partial close) is rounded to
-``COST_QUANTUM`` when it does not terminate; the rounding residue stays in the cost basis, so it is realized when the
-position closes and the identity above holds to the last digit.
+``COST_QUANTUM`` when it does not terminate; the rounding residue stays in the cost basis,
+so it is realized when the position closes and the identity above holds to the last digit.
 
 Public API
 ----------

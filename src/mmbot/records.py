@@ -201,10 +201,17 @@ class Records:
         if not link and not oid:
             raise ValueError(f"order has neither order_link_id nor order_id: {order!r:.200}")
         row = (
-            link or f"id:{oid}", link, oid, str(_get(order, "symbol")), str(_get(order, "side")),
-            int(_get(order, "price_ticks")), int(_get(order, "qty_lots")),
-            int(_get(order, "filled_lots", 0)), str(_get(order, "status")),
-            int(_get(order, "created_ms", 0)), int(_get(order, "updated_ms", 0)),
+            link or f"id:{oid}",
+            link,
+            oid,
+            str(_get(order, "symbol")),
+            str(_get(order, "side")),
+            int(_get(order, "price_ticks")),
+            int(_get(order, "qty_lots")),
+            int(_get(order, "filled_lots", 0)),
+            str(_get(order, "status")),
+            int(_get(order, "created_ms", 0)),
+            int(_get(order, "updated_ms", 0)),
             str(_get(order, "reject_reason", "")),
         )
         with self._db:
@@ -229,14 +236,23 @@ class Records:
         if not exec_id:
             raise ValueError("fill has an empty exec_id")
         row = (
-            exec_id, str(_get(fill, "order_id", "")), str(_get(fill, "order_link_id", "")),
-            str(_get(fill, "symbol")), str(_get(fill, "side")), int(_get(fill, "price_ticks")),
-            int(_get(fill, "qty_lots")), _money("fee", _get(fill, "fee")),
-            int(bool(_get(fill, "is_maker"))), int(_get(fill, "exec_ms")), self._seq + 1,
+            exec_id,
+            str(_get(fill, "order_id", "")),
+            str(_get(fill, "order_link_id", "")),
+            str(_get(fill, "symbol")),
+            str(_get(fill, "side")),
+            int(_get(fill, "price_ticks")),
+            int(_get(fill, "qty_lots")),
+            _money("fee", _get(fill, "fee")),
+            int(bool(_get(fill, "is_maker"))),
+            int(_get(fill, "exec_ms")),
+            self._seq + 1,
         )
         with self._db:
             self._db.execute("BEGIN")
-            cur = self._db.execute("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
+            )
         if cur.rowcount:
             self._seq += 1
             return True
@@ -245,21 +261,32 @@ class Records:
     def record_pnl(self, snapshot: Mapping[str, Any]) -> None:
         """Store a ``PnLTracker.snapshot()`` dict (a second one at the same ts replaces it)."""
         row = (
-            int(snapshot["ts_ms"]), int(snapshot["position_lots"]),
+            int(snapshot["ts_ms"]),
+            int(snapshot["position_lots"]),
             None if snapshot.get("mark_ticks") is None else int(snapshot["mark_ticks"]),
-            *(_money(k, snapshot[k]) for k in ("realized", "unrealized", "fees", "net", "turnover")),
-            int(snapshot["volume_lots"]), int(snapshot["fills"]),
+            *(
+                _money(k, snapshot[k])
+                for k in ("realized", "unrealized", "fees", "net", "turnover")
+            ),
+            int(snapshot["volume_lots"]),
+            int(snapshot["fills"]),
             int(snapshot["max_abs_position_lots"]),
         )
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO pnl_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+            self._db.execute(
+                "INSERT OR REPLACE INTO pnl_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
+            )
 
     # ------------------------------------------------------------------ reads
-    def load_orders(self, *, open_only: bool = False, symbol: str | None = None) -> list[OrderRecord]:
+    def load_orders(
+        self, *, open_only: bool = False, symbol: str | None = None
+    ) -> list[OrderRecord]:
         """Return stored orders (oldest first); ``open_only`` drops finished ones."""
-        sql = "SELECT order_link_id, order_id, symbol, side, price_ticks, qty_lots, filled_lots, " \
-              "status, created_ms, updated_ms, reject_reason FROM orders WHERE 1=1"
+        sql = (
+            "SELECT order_link_id, order_id, symbol, side, price_ticks, qty_lots, filled_lots, "
+            "status, created_ms, updated_ms, reject_reason FROM orders WHERE 1=1"
+        )
         args: list[Any] = []
         if open_only:
             sql += f" AND status NOT IN ({','.join('?' * len(_DONE))})"
@@ -272,8 +299,10 @@ class Records:
 
     def load_fills(self, *, symbol: str | None = None) -> list[FillRecord]:
         """Return stored fills in the order they were recorded."""
-        sql = "SELECT exec_id, order_id, order_link_id, symbol, side, price_ticks, qty_lots, " \
-              "fee, is_maker, exec_ms FROM fills"
+        sql = (
+            "SELECT exec_id, order_id, order_link_id, symbol, side, price_ticks, qty_lots, "
+            "fee, is_maker, exec_ms FROM fills"
+        )
         args: list[Any] = []
         if symbol is not None:
             sql += " WHERE symbol = ?"
@@ -286,8 +315,19 @@ class Records:
 
     def load_pnl(self) -> list[dict[str, Any]]:
         """Return stored PnL snapshots, oldest first (money as Decimal)."""
-        cols = ("ts_ms", "position_lots", "mark_ticks", "realized", "unrealized", "fees", "net",
-                "turnover", "volume_lots", "fills", "max_abs_position_lots")
+        cols = (
+            "ts_ms",
+            "position_lots",
+            "mark_ticks",
+            "realized",
+            "unrealized",
+            "fees",
+            "net",
+            "turnover",
+            "volume_lots",
+            "fills",
+            "max_abs_position_lots",
+        )
         out = []
         for r in self._db.execute(f"SELECT {', '.join(cols)} FROM pnl_snapshots ORDER BY ts_ms"):
             d = dict(zip(cols, r, strict=True))

@@ -61,7 +61,9 @@ class RiskLimits:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_position_lots, int) or self.max_position_lots <= 0:
-            raise ValueError(f"max_position_lots must be a positive int, got {self.max_position_lots!r}")
+            raise ValueError(
+                f"max_position_lots must be a positive int, got {self.max_position_lots!r}"
+            )
         for name in ("max_notional", "max_drawdown"):
             v = getattr(self, name)
             if not isinstance(v, Decimal) or not v.is_finite() or v <= 0:
@@ -231,7 +233,10 @@ class RiskManager:
             if healthy_ms < lim.resume_after_ms:
                 self.state = "recovering"
                 return RiskDecision(
-                    False, False, True, False,
+                    False,
+                    False,
+                    True,
+                    False,
                     f"recovering: healthy for {healthy_ms} of {lim.resume_after_ms} ms",
                 )
             self._had_outage = False
@@ -248,8 +253,11 @@ class RiskManager:
         if max_buy and max_sell:
             self.state = "ok"
             # Most calls repeat the previous decision; reuse it instead of building a new one.
-            if last is not None and last.reason == "ok" and last.max_buy_lots == max_buy and (
-                last.max_sell_lots == max_sell
+            if (
+                last is not None
+                and last.reason == "ok"
+                and last.max_buy_lots == max_buy
+                and (last.max_sell_lots == max_sell)
             ):
                 return last
             reason = "ok"
@@ -259,5 +267,7 @@ class RiskManager:
                 blocked = "buys and sells"
             which = "notional" if by_notional == limit else "position"
             reason, self.state = f"{which} limit {limit} lots: no {blocked}", "limited"
-        self._last = RiskDecision(max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell)
+        self._last = RiskDecision(
+            max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell
+        )
         return self._last

@@ -50,7 +50,9 @@ def test_round_trip_through_toml(tmp_path):
 
 
 def test_partial_file_keeps_defaults(tmp_path):
-    cfg = load_config(write(tmp_path, '[strategy]\nlevels = 4\n[strategy.fixed]\nhalf_spread_bps = 3\n'))
+    cfg = load_config(
+        write(tmp_path, "[strategy]\nlevels = 4\n[strategy.fixed]\nhalf_spread_bps = 3\n")
+    )
     assert cfg.strategy.levels == 4
     assert cfg.strategy.fixed.half_spread_bps == 3.0  # int accepted for a float key
     assert cfg.venue == Config().venue
@@ -60,23 +62,32 @@ def test_partial_file_keeps_defaults(tmp_path):
     ("text", "match"),
     [
         ("[strategy]\nlevles = 2\n", "unknown config key 'strategy.levles'"),
-        ("[strategy.glft]\ngama_per_tick = 1.0\n", "unknown config key 'strategy.glft.gama_per_tick'"),
+        (
+            "[strategy.glft]\ngama_per_tick = 1.0\n",
+            "unknown config key 'strategy.glft.gama_per_tick'",
+        ),
         ("[strategie]\nlevels = 2\n", "unknown config key 'strategie'"),
-        ("[strategy]\nlevels = \"2\"\n", "strategy.levels: expected an integer, got str '2'"),
+        ('[strategy]\nlevels = "2"\n', "strategy.levels: expected an integer, got str '2'"),
         ("[strategy]\nlevels = 2.0\n", "strategy.levels: expected an integer, got float"),
         ("[risk]\nflatten_on_kill = 1\n", "risk.flatten_on_kill: expected bool, got int"),
         ("[risk]\nmax_position_qty = 0.05\n", "risk.max_position_qty: expected str.*quote decimal"),
-        ("[venue]\nkind = \"live\"\n", "venue.kind: expected one of 'sim' | 'testnet' | 'mainnet'"),
+        ('[venue]\nkind = "live"\n', "venue.kind: expected one of 'sim' | 'testnet' | 'mainnet'"),
         ("[strategy]\nfixed = 3\n", "strategy.fixed: expected a table"),
         ("venue = 3\n", "venue: expected a table"),
         ("[strategy]\nlevels = 0\n", "strategy.levels: must be > 0, got 0"),
-        ("[strategy]\norder_qty = \"abc\"\n", "strategy.order_qty: must be a decimal"),
-        ("[strategy]\norder_qty = \"0\"\n", "strategy.order_qty: must be a positive decimal"),
+        ('[strategy]\norder_qty = "abc"\n', "strategy.order_qty: must be a decimal"),
+        ('[strategy]\norder_qty = "0"\n', "strategy.order_qty: must be a positive decimal"),
         ("[strategy.skew]\nsize_skew = 1.5\n", "strategy.skew.size_skew: must be in \\[0, 1\\]"),
-        ("[strategy.fixed]\nhalf_spread_bps = nan\n", "strategy.fixed.half_spread_bps: must be finite"),
-        ("[sim]\nmin_notional_quote = \"-1\"\n", "sim.min_notional_quote: must be >= 0"),
+        (
+            "[strategy.fixed]\nhalf_spread_bps = nan\n",
+            "strategy.fixed.half_spread_bps: must be finite",
+        ),
+        ('[sim]\nmin_notional_quote = "-1"\n', "sim.min_notional_quote: must be >= 0"),
         ("[run]\nduration_s = 0\n", "run.duration_s: must be > 0"),
-        ("[strategy]\nmin_spread_bps = true\n", "strategy.min_spread_bps: expected a number, got bool"),
+        (
+            "[strategy]\nmin_spread_bps = true\n",
+            "strategy.min_spread_bps: expected a number, got bool",
+        ),
     ],
 )
 def test_bad_files_name_the_dotted_key(tmp_path, text, match):
@@ -118,7 +129,8 @@ def test_sim_fee_rates_and_instrument():
     sim = SimConfig(maker_fee_bps=-0.25, taker_fee_bps=5.5)
     assert sim.maker_fee_rate == Decimal("-0.000025") and sim.taker_fee_rate == Decimal("0.00055")
     assert sim.instrument("BTCUSDT") == Instrument(
-        "BTCUSDT", "linear", "0.1", "0.001", 1, 1_190_000, Decimal("5"))
+        "BTCUSDT", "linear", "0.1", "0.001", 1, 1_190_000, Decimal("5")
+    )
 
 
 def test_run_db_file_default():

@@ -162,8 +162,11 @@ def test_min_qty_not_on_step_rounds_up():
     ("category", "info", "match"),
     [
         ("linear", {**LINEAR_BTC, "priceFilter": {}}, "priceFilter.tickSize"),
-        ("linear", {k: v for k, v in LINEAR_BTC.items() if k != "lotSizeFilter"},
-         "lotSizeFilter.qtyStep"),
+        (
+            "linear",
+            {k: v for k, v in LINEAR_BTC.items() if k != "lotSizeFilter"},
+            "lotSizeFilter.qtyStep",
+        ),
         ("spot", LINEAR_BTC, "lotSizeFilter.basePrecision"),
         ("linear", {**LINEAR_BTC, "priceFilter": {"tickSize": "0"}}, "must be positive"),
         ("linear", {**LINEAR_BTC, "priceFilter": {"tickSize": 0.1}}, "non-empty string"),
@@ -186,8 +189,11 @@ def test_constructor_validates():
 
 
 def test_instruments_from_whole_response():
-    resp = {"retCode": 0, "retMsg": "OK",
-            "result": {"category": "linear", "list": [LINEAR_BTC], "nextPageCursor": ""}}
+    resp = {
+        "retCode": 0,
+        "retMsg": "OK",
+        "result": {"category": "linear", "list": [LINEAR_BTC], "nextPageCursor": ""},
+    }
     got = instruments_from_response(resp)
     assert list(got) == ["BTCUSDT"]
     assert got["BTCUSDT"].tick_size == "0.10"
@@ -214,7 +220,9 @@ def test_min_lots_at_is_the_smallest_valid_size(price, min_qty, notional, tick, 
     got = ins.min_lots_at(price)
 
     def valid(lots):
-        return lots >= min_qty and Fraction(price * lots) * Fraction(tick) * Fraction(lot) >= notional
+        return (
+            lots >= min_qty and Fraction(price * lots) * Fraction(tick) * Fraction(lot) >= notional
+        )
 
     assert valid(got)
     assert got == min_qty or not valid(got - 1)

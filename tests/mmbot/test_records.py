@@ -13,15 +13,33 @@ UNIT = Instrument("X", "linear", "1", "1", 1, 10**9, Decimal(0))
 
 
 def fill(exec_id, side="Buy", price=100, qty=1, fee="0.1", maker=True, ms=1):
-    return {"exec_id": exec_id, "order_id": "o-" + exec_id, "order_link_id": "l-" + exec_id,
-            "symbol": "X", "side": side, "price_ticks": price, "qty_lots": qty, "fee": fee,
-            "is_maker": maker, "exec_ms": ms}
+    return {
+        "exec_id": exec_id,
+        "order_id": "o-" + exec_id,
+        "order_link_id": "l-" + exec_id,
+        "symbol": "X",
+        "side": side,
+        "price_ticks": price,
+        "qty_lots": qty,
+        "fee": fee,
+        "is_maker": maker,
+        "exec_ms": ms,
+    }
 
 
 def order(link, status="New", updated=1, filled=0, oid="o1"):
-    return {"order_link_id": link, "order_id": oid, "symbol": "X", "side": "Buy",
-            "price_ticks": 100, "qty_lots": 3, "filled_lots": filled, "status": status,
-            "created_ms": 1, "updated_ms": updated}
+    return {
+        "order_link_id": link,
+        "order_id": oid,
+        "symbol": "X",
+        "side": "Buy",
+        "price_ticks": 100,
+        "qty_lots": 3,
+        "filled_lots": filled,
+        "status": status,
+        "created_ms": 1,
+        "updated_ms": updated,
+    }
 
 
 def test_file_uses_wal_and_creates_parent_dirs(tmp_path):
@@ -63,13 +81,16 @@ def test_newest_order_state_wins_and_open_filter(tmp_path):
     with Records(tmp_path / "r.sqlite") as rec:
         rec.record_order(order("a", "New", 1))
         rec.record_order(order("a", "PartiallyFilled", 5, filled=1))
-        rec.record_order(order("a", "New", 3))            # a stale replay: ignored
+        rec.record_order(order("a", "New", 3))  # a stale replay: ignored
         rec.record_order(order("b", "New", 2, oid="o2"))
         rec.record_order(order("b", "Cancelled", 4, oid="o2"))
         rec.record_order(order("", "New", 1, oid="orphan"))  # no link id: keyed by order id
         orders = rec.load_orders()
         assert [(o.order_link_id, o.status, o.filled_lots) for o in orders] == [
-            ("a", "PartiallyFilled", 1), ("b", "Cancelled", 0), ("", "New", 0)]
+            ("a", "PartiallyFilled", 1),
+            ("b", "Cancelled", 0),
+            ("", "New", 0),
+        ]
         assert [o.order_id for o in rec.load_orders(open_only=True)] == ["o1", "orphan"]
         assert rec.load_orders(symbol="Y") == []
         assert isinstance(orders[0], OrderRecord)
@@ -90,24 +111,38 @@ def test_restart_replays_into_a_tracker_without_double_counting(tmp_path):
     path = tmp_path / "r.sqlite"
     live = PnLTracker(UNIT, "0.001", "0.002")
     with Records(path) as rec:
-        for f in [fill("e1", "Buy", 100, 10, "1.0"), fill("e2", "Sell", 110, 4, "0.44"),
-                  fill("e3", "Sell", 90, 10, "1.8", maker=False)]:
+        for f in [
+            fill("e1", "Buy", 100, 10, "1.0"),
+            fill("e2", "Sell", 110, 4, "0.44"),
+            fill("e3", "Sell", 90, 10, "1.8", maker=False),
+        ]:
             rec.record_fill(f)
-            live.on_fill(f["side"], f["price_ticks"], f["qty_lots"], is_maker=f["is_maker"],
-                         fee=f["fee"], fill_id=f["exec_id"])
+            live.on_fill(
+                f["side"],
+                f["price_ticks"],
+                f["qty_lots"],
+                is_maker=f["is_maker"],
+                fee=f["fee"],
+                fill_id=f["exec_id"],
+            )
         rec.record_pnl(live.snapshot(95, 1000))
     # restart: a fresh process reads the file back
     restored = PnLTracker(UNIT, "0.001", "0.002")
     with Records(path) as rec:
         assert rec.replay_fills(restored) == 3
-        assert rec.replay_fills(restored) == 0        # replaying twice changes nothing
+        assert rec.replay_fills(restored) == 0  # replaying twice changes nothing
         assert rec.record_fill(fill("e2", "Sell", 110, 4, "0.44")) is False
         assert rec.record_fill(fill("e4", "Buy", 95, 4, "0.38")) is True
         snaps = rec.load_pnl()
     assert restored.snapshot(95, 1000) == live.snapshot(95, 1000)
     assert restored.realized == Decimal(40 - 60)  # 4 * (110 - 100) + 6 * (90 - 100)
-    assert snaps == [{k: v for k, v in live.snapshot(95, 1000).items()
-                      if k not in ("maker_fills", "avg_entry_price")}]
+    assert snaps == [
+        {
+            k: v
+            for k, v in live.snapshot(95, 1000).items()
+            if k not in ("maker_fills", "avg_entry_price")
+        }
+    ]
     with Records(path) as rec:  # the fill recorded after the restart is there too
         assert [f.exec_id for f in rec.load_fills()] == ["e1", "e2", "e3", "e4"]
 

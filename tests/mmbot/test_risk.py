@@ -14,15 +14,27 @@ UNIT = Instrument("X", "linear", "1", "1", 1, 10**9, D(0))
 
 
 def limits(**kw):
-    base = dict(max_position_lots=10, max_notional=D(100_000), max_drawdown=D(50),
-                stale_book_ms=1000, resume_after_ms=500)
+    base = dict(
+        max_position_lots=10,
+        max_notional=D(100_000),
+        max_drawdown=D(50),
+        stale_book_ms=1000,
+        resume_after_ms=500,
+    )
     base.update(kw)
     return RiskLimits(**base)
 
 
 def ev(rm, **kw):
-    base = dict(position_lots=0, mark_ticks=100, pnl=D(0), book_synced=True,
-                last_book_update_ms=0, venue_connected=True, now_ms=0)
+    base = dict(
+        position_lots=0,
+        mark_ticks=100,
+        pnl=D(0),
+        book_synced=True,
+        last_book_update_ms=0,
+        venue_connected=True,
+        now_ms=0,
+    )
     base.update(kw)
     return rm.evaluate(**base)
 
@@ -60,12 +72,12 @@ def test_inflight_orders_use_up_room():
 
 def test_drawdown_kill_switch_latches_and_flattens_if_asked():
     rm = RiskManager(limits(flatten_on_kill=True), UNIT)
-    assert ev(rm, pnl=D(30)).reason == "ok"       # peak 30
-    assert ev(rm, pnl=D(-19.5)).reason == "ok"    # drawdown 49.5 < 50
-    d = ev(rm, pnl=D(-20), position_lots=3)      # drawdown 50: tripped
+    assert ev(rm, pnl=D(30)).reason == "ok"  # peak 30
+    assert ev(rm, pnl=D(-19.5)).reason == "ok"  # drawdown 49.5 < 50
+    d = ev(rm, pnl=D(-20), position_lots=3)  # drawdown 50: tripped
     assert d.pull_all and d.flatten and not d.allow_buy and not d.allow_sell
     assert d.reason.startswith("kill switch: drawdown 50 from peak 30")
-    d = ev(rm, pnl=D(100), position_lots=0)      # stays killed; nothing left to flatten
+    d = ev(rm, pnl=D(100), position_lots=0)  # stays killed; nothing left to flatten
     assert d.pull_all and not d.flatten and rm.state == "killed"
     rm.reset_kill()
     assert ev(rm, pnl=D(100)).reason == "ok" and rm.peak_pnl == D(100)
@@ -84,11 +96,13 @@ def test_unknown_pnl_skips_drawdown():
 
 @pytest.mark.parametrize(
     ("kw", "reason"),
-    [({"venue_connected": False}, "venue disconnected"),
-     ({"book_synced": False}, "book out of sync"),
-     ({"last_book_update_ms": 0, "now_ms": 1001}, "book stale (1001 ms)"),
-     ({"last_book_update_ms": None}, "no book update yet"),
-     ({"mark_ticks": None}, "no mark price")],
+    [
+        ({"venue_connected": False}, "venue disconnected"),
+        ({"book_synced": False}, "book out of sync"),
+        ({"last_book_update_ms": 0, "now_ms": 1001}, "book stale (1001 ms)"),
+        ({"last_book_update_ms": None}, "no book update yet"),
+        ({"mark_ticks": None}, "no mark price"),
+    ],
 )
 def test_unhealthy_market_pulls_all(kw, reason):
     d = ev(RiskManager(limits(), UNIT), **kw)
@@ -110,11 +124,11 @@ def test_resume_needs_unbroken_healthy_time():
     assert ev(rm, now_ms=100, venue_connected=False).pull_all
     d = ev(rm, now_ms=200, last_book_update_ms=200)
     assert d.pull_all and d.reason == "recovering: healthy for 0 of 500 ms"
-    assert ev(rm, now_ms=600, last_book_update_ms=600).pull_all      # 400 ms healthy
+    assert ev(rm, now_ms=600, last_book_update_ms=600).pull_all  # 400 ms healthy
     assert ev(rm, now_ms=650, last_book_update_ms=650, book_synced=False).pull_all  # flicker
-    assert ev(rm, now_ms=1100, last_book_update_ms=1100).pull_all    # restarted at 1100
-    assert ev(rm, now_ms=1500, last_book_update_ms=1500).pull_all    # 400 ms
-    d = ev(rm, now_ms=1600, last_book_update_ms=1600)                # 500 ms: resume
+    assert ev(rm, now_ms=1100, last_book_update_ms=1100).pull_all  # restarted at 1100
+    assert ev(rm, now_ms=1500, last_book_update_ms=1500).pull_all  # 400 ms
+    d = ev(rm, now_ms=1600, last_book_update_ms=1600)  # 500 ms: resume
     assert not d.pull_all and d.reason == "ok" and rm.state == "ok"
     assert ev(rm, now_ms=1601, last_book_update_ms=1601).reason == "ok"
 
@@ -134,8 +148,16 @@ def test_kill_beats_health():
 def test_limits_from_config_round_down_to_lots():
     btc = Instrument("BTCUSDT", "linear", "0.1", "0.001", 1, 10**9, D(5))
     lim = RiskLimits.from_config(
-        RiskConfig(max_position_qty="0.0505", max_notional_quote="5000", max_drawdown_quote="50",
-                   flatten_on_kill=True, stale_book_ms=1500, resume_after_ms=250), btc)
+        RiskConfig(
+            max_position_qty="0.0505",
+            max_notional_quote="5000",
+            max_drawdown_quote="50",
+            flatten_on_kill=True,
+            stale_book_ms=1500,
+            resume_after_ms=250,
+        ),
+        btc,
+    )
     assert lim == RiskLimits(50, D(5000), D(50), True, 1500, 250)
     with pytest.raises(ValueError, match="less than one lot"):
         RiskLimits.from_config(RiskConfig(max_position_qty="0.0005"), btc)
@@ -143,9 +165,13 @@ def test_limits_from_config_round_down_to_lots():
 
 @pytest.mark.parametrize(
     ("kw", "match"),
-    [({"max_position_lots": 0}, "max_position_lots"), ({"max_notional": D(0)}, "max_notional"),
-     ({"max_drawdown": 5}, "max_drawdown"), ({"stale_book_ms": 0}, "stale_book_ms"),
-     ({"resume_after_ms": -1}, "resume_after_ms")],
+    [
+        ({"max_position_lots": 0}, "max_position_lots"),
+        ({"max_notional": D(0)}, "max_notional"),
+        ({"max_drawdown": 5}, "max_drawdown"),
+        ({"stale_book_ms": 0}, "stale_book_ms"),
+        ({"resume_after_ms": -1}, "resume_after_ms"),
+    ],
 )
 def test_bad_limits_rejected(kw, match):
     with pytest.raises(ValueError, match=match):

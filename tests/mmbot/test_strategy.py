@@ -92,8 +92,9 @@ def test_no_quotes_without_a_two_sided_book():
 
 
 def test_ladder_levels_and_spacing():
-    m = FixedSpreadModel(strat(levels=3, level_spacing_ticks=2,
-                               fixed=FixedConfig(half_spread_bps=5.0)))
+    m = FixedSpreadModel(
+        strat(levels=3, level_spacing_ticks=2, fixed=FixedConfig(half_spread_bps=5.0))
+    )
     q = m.quotes(view())
     assert prices(q, "Buy") == [9996, 9994, 9992]
     assert prices(q, "Sell") == [10008, 10010, 10012]
@@ -232,7 +233,9 @@ def test_as_model_long_one_unit_is_clamped_post_only():
     # q = 1: r = 996; bid 993.047 -> 993; ask 998.953 -> 999 touches best bid 999 -> 1000
     m = AvellanedaStoikovModel(strat(order_qty="0.001", avellaneda=AS))
     assert m.quotes(view(MID_1000, position_lots=1)) == [
-        Quote("Buy", 993, 1, 0), Quote("Sell", 1000, 1, 0)]
+        Quote("Buy", 993, 1, 0),
+        Quote("Sell", 1000, 1, 0),
+    ]
 
 
 def test_as_inventory_is_in_order_size_units():
@@ -248,8 +251,14 @@ def test_glft_coefficients_hand_computed():
     assert c2 == pytest.approx(0.5464415796771, abs=1e-12)
 
 
-GLFT = GlftConfig(gamma_per_tick=0.1, sigma_bps_per_sqrt_s=20.0, intensity_a_per_s=1.0,
-                  intensity_k_per_tick=0.5, intensity_prior_weight_s=10.0, refit_interval_ms=0)
+GLFT = GlftConfig(
+    gamma_per_tick=0.1,
+    sigma_bps_per_sqrt_s=20.0,
+    intensity_a_per_s=1.0,
+    intensity_k_per_tick=0.5,
+    intensity_prior_weight_s=10.0,
+    refit_interval_ms=0,
+)
 
 
 def test_glft_model_flat_and_long():
@@ -258,7 +267,9 @@ def test_glft_model_flat_and_long():
     assert m.quotes(view(MID_1000)) == [Quote("Buy", 997, 1, 0), Quote("Sell", 1003, 1, 0)]
     # q = 1: r = 1000 - 2 * c2 = 998.90712; bid 996.5375 -> 996, ask 1001.2768 -> 1002
     assert m.quotes(view(MID_1000, position_lots=1)) == [
-        Quote("Buy", 996, 1, 0), Quote("Sell", 1002, 1, 0)]
+        Quote("Buy", 996, 1, 0),
+        Quote("Sell", 1002, 1, 0),
+    ]
 
 
 def test_ewma_volatility_hand_computed():
@@ -296,7 +307,9 @@ def test_intensity_fit_without_data_is_the_prior():
 
 
 def test_glft_learns_from_fills_and_exposure():
-    m = GlftModel(strat(order_qty="0.001", glft=dataclasses.replace(GLFT, intensity_prior_weight_s=0.0)))
+    m = GlftModel(
+        strat(order_qty="0.001", glft=dataclasses.replace(GLFT, intensity_prior_weight_s=0.0))
+    )
     v0 = view(MID_1000, now_ms=0)
     m.on_book(v0)
     m.quotes(v0)  # bid 997 (depth 3), ask 1003 (depth 3)
@@ -311,8 +324,12 @@ def test_glft_learns_from_fills_and_exposure():
 
 
 def test_models_satisfy_protocol_and_factory():
-    for name, cls in [("fixed", FixedSpreadModel), ("skew", InventorySkewModel),
-                      ("avellaneda", AvellanedaStoikovModel), ("glft", GlftModel)]:
+    for name, cls in [
+        ("fixed", FixedSpreadModel),
+        ("skew", InventorySkewModel),
+        ("avellaneda", AvellanedaStoikovModel),
+        ("glft", GlftModel),
+    ]:
         cfg = Config().replace(strategy=StrategyConfig(model=name))
         m = build_model(cfg)
         assert type(m) is cls and isinstance(m, QuoteModel)
@@ -330,9 +347,20 @@ def test_every_model_quotes_valid_orders_on_a_real_book():
     obcore = pytest.importorskip("obcore", reason="compiled obcore not built yet")
     ins = Instrument("BTCUSDT", "linear", "0.1", "0.001", 1, 1_190_000, Decimal("5"))
     book = ins.new_book()
-    book.apply({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 1, "data": {
-        "s": "BTCUSDT", "b": [["65000.0", "1.0"], ["64999.9", "2"]],
-        "a": [["65000.1", "1.5"], ["65000.3", "1"]], "u": 1, "seq": 1}})
+    book.apply(
+        {
+            "topic": "orderbook.50.BTCUSDT",
+            "type": "snapshot",
+            "ts": 1,
+            "data": {
+                "s": "BTCUSDT",
+                "b": [["65000.0", "1.0"], ["64999.9", "2"]],
+                "a": [["65000.1", "1.5"], ["65000.3", "1"]],
+                "u": 1,
+                "seq": 1,
+            },
+        }
+    )
     assert isinstance(book, obcore.Book)
     for name in ("fixed", "skew", "avellaneda", "glft"):
         m = build_model(StrategyConfig(model=name, levels=3))

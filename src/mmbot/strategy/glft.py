@@ -146,7 +146,9 @@ class GlftModel(BaseQuoteModel):
         p = self.params = params if params is not None else strategy.glft
         self.vol = EwmaVolatility(p.sigma_bps_per_sqrt_s, p.vol_halflife_s, p.vol_sample_ms)
         self.intensity = IntensityEstimator(
-            p.intensity_a_per_s, p.intensity_k_per_tick, p.intensity_prior_weight_s,
+            p.intensity_a_per_s,
+            p.intensity_k_per_tick,
+            p.intensity_prior_weight_s,
             p.intensity_max_depth_ticks,
         )
         self.a_per_s = p.intensity_a_per_s
@@ -186,7 +188,10 @@ class GlftModel(BaseQuoteModel):
     def _maybe_refit(self, now_ms: int) -> None:
         if not self._dirty:
             return
-        if self._last_fit_ms is not None and now_ms - self._last_fit_ms < self.params.refit_interval_ms:
+        if (
+            self._last_fit_ms is not None
+            and now_ms - self._last_fit_ms < self.params.refit_interval_ms
+        ):
             return
         self.a_per_s, self.k_per_tick = self.intensity.fit()
         self._coeffs = glft_coefficients(self.params.gamma_per_tick, self.a_per_s, self.k_per_tick)
