@@ -13,7 +13,7 @@ from pybit.exceptions import InvalidRequestError
 
 from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import start_simulator
 
 
 def wait_for(cond, timeout_s=5.0, step_s=0.02):
