@@ -411,6 +411,54 @@ static int ob_skip_value(ob_cursor *c, const char *field, int depth)
 
 #define OB_KEY(s, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((s), (lit), sizeof(lit) - 1))
 
+/* Fast path for a quoted plain decimal ("65114.2") straight from the frame text: one pass,
+ * no overflow checks while at most 18 digits are accumulated. Returns 1 and advances past
+ * the closing quote on success; returns 0 without moving for anything unusual (escapes,
+ * signs, >18 digits, off-grid), so the checked path can name the exact error. */
+static inline int ob_quoted_fast(ob_cursor *c, const ob_scale *sc, int64_t *out)
+{
+    const char *p = c->p, *end = c->end;
+    uint64_t v = 0;
+    int nd = 0, nfrac = 0, dec = sc->dec;
+    unsigned d;
+    if (p >= end || *p != '"')
+        return 0;
+    p++;
+    while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
+        v = v * 10 + d;
+        nd++;
+        p++;
+    }
+    if (!nd)
+        return 0;
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
+            if (nfrac < dec) {
+                v = v * 10 + d;
+                nfrac++;
+                nd++;
+            } else if (d) {
+                return 0;
+            }
+            p++;
+        }
+        if (p == f)
+            return 0;
+    }
+    if (p >= end || *p != '"' || nd + (dec - nfrac) > 18)
+        return 0;
+    v *= (uint64_t)ob_pow10[dec - nfrac];
+    if (sc->mant != 1) {
+        if (v % (uint64_t)sc->mant)
+            return 0;
+        v /= (uint64_t)sc->mant;
+    }
+    *out = (int64_t)v;
+    c->p = p + 1;
+    return 1;
+}
+
 /* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. */
 static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
                            const ob_scale *qty, int negate, ob_levels *out)
@@ -432,20 +480,26 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
         c->f->err_index = idx;
         if ((rc = ob_expect(c, '[', field)))
             return rc;
-        c->f->err_part = 0;
-        if ((rc = ob_string(c, field, &s, &n)))
-            return rc;
-        rc = ob_parse_scaled(s, n, px, &price);
-        if (rc)
-            return ob_fail(c, rc, field, "price", s, n);
+        ob_ws(c);
+        if (!ob_quoted_fast(c, px, &price)) {
+            c->f->err_part = 0;
+            if ((rc = ob_string(c, field, &s, &n)))
+                return rc;
+            rc = ob_parse_scaled(s, n, px, &price);
+            if (rc)
+                return ob_fail(c, rc, field, "price", s, n);
+        }
         if ((rc = ob_expect(c, ',', field)))
             return rc;
-        c->f->err_part = 1;
-        if ((rc = ob_string(c, field, &s, &n)))
-            return rc;
-        rc = ob_parse_scaled(s, n, qty, &size);
-        if (rc)
-            return ob_fail(c, rc, field, "size", s, n);
+        ob_ws(c);
+        if (!ob_quoted_fast(c, qty, &size)) {
+            c->f->err_part = 1;
+            if ((rc = ob_string(c, field, &s, &n)))
+                return rc;
+            rc = ob_parse_scaled(s, n, qty, &size);
+            if (rc)
+                return ob_fail(c, rc, field, "size", s, n);
+        }
         if ((rc = ob_expect(c, ']', field)))
             return rc;
         if (ob_levels_push(out, negate ? -price : price, size))
