@@ -318,15 +318,14 @@ class SimConfig(_Section):
 
     def instrument(self, symbol: str, category: str = "linear") -> Instrument:
         """Return the simulated instrument built from this section's rules."""
-        step = Decimal(self.lot_size)
-        return Instrument(
-            symbol=symbol,
-            category=category,  # type: ignore[arg-type]
-            tick_size=self.tick_size,
-            lot_size=self.lot_size,
-            min_qty_lots=max(1, math.ceil(Decimal(self.min_order_qty) / step)),
-            max_qty_lots=math.floor(Decimal(self.max_order_qty) / step),
-            min_notional=Decimal(self.min_notional_quote),
+        return Instrument.from_rules(
+            symbol,
+            category,
+            self.tick_size,
+            self.lot_size,
+            self.min_order_qty,
+            self.max_order_qty,
+            self.min_notional_quote,
         )
 
 

@@ -9,7 +9,7 @@ through ``float``.
 Public API
 ----------
 Instrument
-    Frozen dataclass; ``from_bybit``, ``price_str``, ``qty_str``, ``price_ticks``,
+    Frozen dataclass; ``from_bybit``, ``from_rules``, ``price_str``, ``qty_str``, ``price_ticks``,
     ``qty_lots``, ``price``, ``qty``, ``notional``, ``min_lots_at``, ``new_book``.
 instruments_from_response
     All instruments of a whole ``get_instruments_info`` response, keyed by symbol.
@@ -222,13 +222,37 @@ class Instrument:
             )
         else:
             raise InstrumentError(f"{where}: category must be 'linear' or 'spot'")
-        step_f = Fraction(_decimal(f"{where} qty step", step))
-        if step_f <= 0:
-            raise InstrumentError(f"{where}: qty step must be positive, got {step!r}")
-        # A min that is not a whole number of steps rounds up; a max rounds down.
-        min_lots = max(1, math.ceil(Fraction(_decimal(f"{where} min qty", min_qty)) / step_f))
-        max_lots = math.floor(Fraction(_decimal(f"{where} max qty", max_qty)) / step_f)
-        return cls(symbol, category, tick, step, min_lots, max_lots, min_notional)
+        return cls.from_rules(symbol, category, tick, step, min_qty, max_qty, min_notional)
+
+    @classmethod
+    def from_rules(
+        cls,
+        symbol: str,
+        category: Category,
+        tick_size: str,
+        lot_size: str,
+        min_qty: str,
+        max_qty: str,
+        min_notional: Decimal | str,
+    ) -> Instrument:
+        """Build from decimal-string rules; quantities are in base units, not lots.
+
+        A ``min_qty`` that is not a whole number of lots rounds up, a ``max_qty`` down.
+
+        Raises
+        ------
+        InstrumentError
+            For a malformed value (the message names it).
+        """
+        where = f"{category} instrument {symbol!r}"
+        step = Fraction(_decimal(f"{where} qty step", lot_size))
+        if step <= 0:
+            raise InstrumentError(f"{where}: qty step must be positive, got {lot_size!r}")
+        min_lots = max(1, math.ceil(Fraction(_decimal(f"{where} min qty", min_qty)) / step))
+        max_lots = math.floor(Fraction(_decimal(f"{where} max qty", max_qty)) / step)
+        if not isinstance(min_notional, Decimal):
+            min_notional = _decimal(f"{where} min notional", min_notional)
+        return cls(symbol, category, tick_size, lot_size, min_lots, max_lots, min_notional)
 
     # ------------------------------------------------------------------ conversions
     def price_str(self, ticks: int) -> str:

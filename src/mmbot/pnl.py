@@ -17,7 +17,7 @@ so it is realized when the position closes and the identity above holds to the l
 
 Public API
 ----------
-PnLTracker, COST_QUANTUM.
+PnLTracker, COST_QUANTUM, as_decimal.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from mmbot.instrument import Instrument
 
-__all__ = ["COST_QUANTUM", "PnLTracker"]
+__all__ = ["COST_QUANTUM", "PnLTracker", "as_decimal"]
 
 COST_QUANTUM = Decimal("1e-12")
 _ZERO = Decimal(0)
@@ -36,7 +36,15 @@ _EXACT = Context(prec=80, traps=[Inexact])
 _ROUNDING = Context(prec=80, rounding=ROUND_HALF_EVEN)
 
 
-def _to_decimal(name: str, v: Decimal | str | float | int) -> Decimal:
+def as_decimal(name: str, v: Decimal | str | float | int) -> Decimal:
+    """Return ``v`` as a finite Decimal; a float is read as its shortest repr, not its binary
+    expansion (``0.1`` -> ``Decimal('0.1')``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-number or a non-finite value (the message starts with ``name``).
+    """
     if isinstance(v, Decimal):
         d = v
     elif isinstance(v, bool):
@@ -91,8 +99,8 @@ class PnLTracker:
         taker_fee_rate: Decimal | str | float = Decimal(0),
     ) -> None:
         self.instrument = instrument
-        self.maker_fee_rate = _to_decimal("maker_fee_rate", maker_fee_rate)
-        self.taker_fee_rate = _to_decimal("taker_fee_rate", taker_fee_rate)
+        self.maker_fee_rate = as_decimal("maker_fee_rate", maker_fee_rate)
+        self.taker_fee_rate = as_decimal("taker_fee_rate", taker_fee_rate)
         # Value of one tick times one lot, in quote currency (exact).
         self._unit = instrument.notional(1, 1)
         self.position_lots = 0
@@ -150,7 +158,7 @@ class PnLTracker:
             raise ValueError(f"qty_lots must be a positive int, got {qty_lots!r}")
         if fill_id is not None and fill_id in self._seen:
             return False
-        fee_d = None if fee is None else _to_decimal("fee", fee)
+        fee_d = None if fee is None else as_decimal("fee", fee)
         with localcontext(_EXACT):
             price_unit = self._unit * price_ticks  # value of one lot at this price
             notional = price_unit * qty_lots

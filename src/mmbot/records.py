@@ -28,6 +28,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mmbot.pnl import as_decimal
+
 __all__ = ["FillRecord", "OrderRecord", "Records"]
 
 SCHEMA_VERSION = 1
@@ -123,16 +125,8 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
     return v
 
 
-def _money(name: str, v: Any) -> str:
-    if isinstance(v, bool):
-        raise TypeError(f"{name}: expected a number, got bool")
-    if isinstance(v, float):
-        d = Decimal(repr(v))  # the shortest decimal that round-trips, not the binary expansion
-    else:
-        d = Decimal(v)
-    if not d.is_finite():
-        raise ValueError(f"{name}: must be finite, got {v!r}")
-    return str(d)
+def _decimal_text(name: str, v: Any) -> str:
+    return str(as_decimal(name, v))
 
 
 class Records:
@@ -243,7 +237,7 @@ class Records:
             str(_get(fill, "side")),
             int(_get(fill, "price_ticks")),
             int(_get(fill, "qty_lots")),
-            _money("fee", _get(fill, "fee")),
+            _decimal_text("fee", _get(fill, "fee")),
             int(bool(_get(fill, "is_maker"))),
             int(_get(fill, "exec_ms")),
             self._seq + 1,
@@ -265,7 +259,7 @@ class Records:
             int(snapshot["position_lots"]),
             None if snapshot.get("mark_ticks") is None else int(snapshot["mark_ticks"]),
             *(
-                _money(k, snapshot[k])
+                _decimal_text(k, snapshot[k])
                 for k in ("realized", "unrealized", "fees", "net", "turnover")
             ),
             int(snapshot["volume_lots"]),
