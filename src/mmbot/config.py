@@ -120,7 +120,7 @@ class FixedConfig(_Section):
     """``[strategy.fixed]``: symmetric quotes ``half_spread_bps`` around the reference."""
 
     _section: ClassVar[str] = "strategy.fixed"
-    half_spread_bps: float = 2.0
+    half_spread_bps: float = 0.5
 
     def __post_init__(self) -> None:
         self._finite()
@@ -136,9 +136,9 @@ class SkewConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy.skew"
-    half_spread_bps: float = 2.0
+    half_spread_bps: float = 0.5
     max_inventory_qty: str = "0.01"
-    price_skew_bps: float = 2.0
+    price_skew_bps: float = 0.5
     size_skew: float = 1.0
 
     def __post_init__(self) -> None:
@@ -158,10 +158,10 @@ class AvellanedaConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy.avellaneda"
-    gamma_per_tick: float = 0.1
-    sigma_bps_per_sqrt_s: float = 0.5
+    gamma_per_tick: float = 0.01
+    sigma_bps_per_sqrt_s: float = 0.3
     k_per_tick: float = 0.5
-    horizon_s: float = 10.0
+    horizon_s: float = 1.0
 
     def __post_init__(self) -> None:
         self._finite()
@@ -178,10 +178,10 @@ class GlftConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy.glft"
-    gamma_per_tick: float = 0.05
-    sigma_bps_per_sqrt_s: float = 0.5
+    gamma_per_tick: float = 0.01
+    sigma_bps_per_sqrt_s: float = 0.3
     intensity_a_per_s: float = 1.0
-    intensity_k_per_tick: float = 0.3
+    intensity_k_per_tick: float = 0.5
     vol_halflife_s: float = 60.0
     vol_sample_ms: int = 100
     intensity_prior_weight_s: float = 60.0
