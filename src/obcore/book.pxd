@@ -57,6 +57,7 @@ cdef class Book:
     cdef int _stage_list(self, levels, str field, void* out, bint negate) except -1
     cdef int64_t _parse_c(self, str text, bint is_price, str field, Py_ssize_t index) except? -1
     cdef int _commit(self, void* stage) except -1
+    cdef void _write_staged(self, void* stage) noexcept
     cdef object _levels_array(self, bint is_bid, n)
     cdef int _reserve_scratch(self, Py_ssize_t n) except -1
     cdef Py_ssize_t _fill(self, bint is_bid, Py_ssize_t n) except -1

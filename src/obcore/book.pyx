@@ -410,15 +410,7 @@ cdef class Book:
                     "until the next snapshot", self._u + 1, f.u)
             self._bids.reserve(<Py_ssize_t>st.bids.len)
             self._asks.reserve(<Py_ssize_t>st.asks.len)
-        v = st.bids.v
-        for i in range(st.bids.len):
-            self._bids.set(v[2 * i], v[2 * i + 1])
-        v = st.asks.v
-        for i in range(st.asks.len):
-            self._asks.set(v[2 * i], v[2 * i + 1])
-        if self.max_depth:
-            self._bids.trim(self.max_depth)
-            self._asks.trim(self.max_depth)
+        self._write_staged(st)
         self._u = f.u
         if f.has_seq:
             self._seq = f.seq
@@ -439,6 +431,20 @@ cdef class Book:
                 self._topic = self._topic_b.decode("utf-8", "replace")
             return 1
         return 2
+
+    cdef void _write_staged(self, void* stage) noexcept:
+        # Cannot fail: the caller reserved room for every staged level first.
+        cdef Stage* st = <Stage*>stage
+        cdef size_t i
+        cdef int64_t* v = st.bids.v
+        for i in range(st.bids.len):
+            self._bids.set(v[2 * i], v[2 * i + 1])
+        v = st.asks.v
+        for i in range(st.asks.len):
+            self._asks.set(v[2 * i], v[2 * i + 1])
+        if self.max_depth:
+            self._bids.trim(self.max_depth)
+            self._asks.trim(self.max_depth)
 
     # ---------------------------------------------------------------- direct edits
 
@@ -477,23 +483,13 @@ cdef class Book:
         deliver already-parsed levels (one Python/C crossing per message, not per level).
         """
         cdef Stage* st = <Stage*>self._stage
-        cdef size_t i
-        cdef int64_t* v
         st.bids.len = 0
         st.asks.len = 0
         self._stage_list(bids, "bids", &st.bids, True)
         self._stage_list(asks, "asks", &st.asks, False)
         self._bids.reserve(<Py_ssize_t>st.bids.len)
         self._asks.reserve(<Py_ssize_t>st.asks.len)
-        v = st.bids.v
-        for i in range(st.bids.len):
-            self._bids.set(v[2 * i], v[2 * i + 1])
-        v = st.asks.v
-        for i in range(st.asks.len):
-            self._asks.set(v[2 * i], v[2 * i + 1])
-        if self.max_depth:
-            self._bids.trim(self.max_depth)
-            self._asks.trim(self.max_depth)
+        self._write_staged(st)
 
     def clear(self):
         """Empty both sides and mark the book out of sync (a snapshot is needed)."""
