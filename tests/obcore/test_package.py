@@ -25,3 +25,9 @@ def test_errors_share_one_base():
         obj = getattr(obcore, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, obcore.ObcoreError), name
+
+
+def test_mmbot_default_config_is_installed():
+    from importlib.resources import files
+
+    assert files("mmbot").joinpath("default.toml").is_file()
