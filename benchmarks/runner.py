@@ -247,6 +247,8 @@ def machine_info() -> dict:
                      ("obcore", "Cython", "numpy", "orjson", "order-book", "sortedcontainers",
                       "pybit")},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        # Other processes share these cores; a load above the core count means noisy timings.
+        "loadavg_at_start": os.getloadavg(),
     }
 
 
