@@ -70,10 +70,14 @@ def test_replay(benchmark, peer_name, mode, wl_name):
     _check(peer, wl_name)
 
 
+def _vwap_reader(peer, qty):
+    return lambda: peer.vwap("a", qty)
+
+
 READS = {
     "best": lambda p, wl: p.best,
     "top10": lambda p, wl: (lambda: p.top(10)),
-    "vwap": lambda p, wl: (lambda q=p.native_qty(wl.vwap_lots): p.vwap("a", q)),
+    "vwap": lambda p, wl: _vwap_reader(p, p.native_qty(wl.vwap_lots)),
 }
 
 

@@ -37,7 +37,7 @@ def pytest_configure(config):
             bs.disabled = True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def workload(name: str) -> Workload:
     """Return a cached workload: ``"synthetic-<depth>"`` or ``"recording"``."""
     if name == "recording":
@@ -48,7 +48,7 @@ def workload(name: str) -> Workload:
     return synthetic(depth=depth, messages=MESSAGES, seed=depth)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def oracle(name: str) -> ExactBook:
     """The exact reference book after replaying the whole workload."""
     wl = workload(name)

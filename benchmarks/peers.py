@@ -249,7 +249,8 @@ class OrderBookPeer:
 
 
 class SortedDictPeer:
-    """Two ``sortedcontainers.SortedDict`` keyed by float price (ascending; bids read from the end)."""
+    """Two ``sortedcontainers.SortedDict`` keyed by float price (ascending: bids read
+    from the end)."""
 
     name = "sorteddict"
 

@@ -42,8 +42,8 @@ def render(results: dict, path: str) -> str:
 
     def bars(ax, key, title, unit):
         vals = [main[p].get(key) for p in peers]
-        names = [p for p, v in zip(peers, vals) if v]
-        cols = [c for c, v in zip(colors, vals) if v]
+        names = [p for p, v in zip(peers, vals, strict=True) if v]
+        cols = [c for c, v in zip(colors, vals, strict=True) if v]
         vals = [v for v in vals if v]
         ax.barh(names, vals, color=cols)
         ax.set_xscale("log")
@@ -60,7 +60,7 @@ def render(results: dict, path: str) -> str:
     ax = axes[1][0]
     reads = ["best_ns", "top10_ns", "vwap_ns"]
     width = 0.8 / max(1, len(peers))
-    for i, (p, c) in enumerate(zip(peers, colors)):
+    for i, (p, c) in enumerate(zip(peers, colors, strict=True)):
         vals = [max(main[p].get(r) or 0, 1) for r in reads]
         ax.bar([x + i * width for x in range(len(reads))], vals, width, label=p, color=c)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(reads))])
@@ -74,10 +74,10 @@ def render(results: dict, path: str) -> str:
     ax = axes[1][1]
     scaling = results.get("scaling", {})
     depths = sorted(int(d) for d in scaling)
-    for p, c in zip(peers, colors):
+    for p, c in zip(peers, colors, strict=True):
         pts = [(d, scaling[str(d)][p]) for d in depths if scaling[str(d)].get(p)]
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=p, color=c)
+            ax.plot(*zip(*pts, strict=True), marker="o", label=p, color=c)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("levels a side")

@@ -252,6 +252,11 @@ def machine_info() -> dict:
     }
 
 
+def _row(cells, widths) -> str:
+    return "  ".join(str(x).rjust(w) if i else str(x).ljust(w)
+                     for i, (x, w) in enumerate(zip(cells, widths, strict=True)))
+
+
 def format_table(results: dict) -> str:
     """The console table: medians, and speedups relative to order-book."""
     main = results["main"]
@@ -278,9 +283,8 @@ def format_table(results: dict) -> str:
         m = mem.get(name, {})
         row.append(f"{m['rss_growth_bytes'] / 2**20:.1f}" if "rss_growth_bytes" in m else "-")
         rows.append(row)
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    lines = ["  ".join(str(x).rjust(w) if i else str(x).ljust(w)
-                       for i, (x, w) in enumerate(zip(r, widths))) for r in [head] + rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    lines = [_row(r, widths) for r in [head] + rows]
     lines.insert(1, "-" * len(lines[0]))
     scaling = results.get("scaling") or {}
     if scaling:
@@ -289,9 +293,8 @@ def format_table(results: dict) -> str:
         sh = ["peer"] + depths
         srows = [[n] + [f"{scaling[d][n]:,.0f}" if n in scaling[d] else "-" for d in depths]
                  for n in results["peers"]]
-        sw = [max(len(str(x)) for x in col) for col in zip(sh, *srows)]
-        lines += ["  ".join(str(x).rjust(w) if i else str(x).ljust(w)
-                            for i, (x, w) in enumerate(zip(r, sw))) for r in [sh] + srows]
+        sw = [max(len(str(x)) for x in col) for col in zip(sh, *srows, strict=True)]
+        lines += [_row(r, sw) for r in [sh] + srows]
     lines += ["", *("note: " + n for n in results.get("notes", []))]
     return "\n".join(lines)
 

@@ -128,7 +128,7 @@ def _delta_stats(frames):
         if msg["type"] == "delta":
             bids_desc = sorted(book.b, reverse=True)
             asks_asc = sorted(book.a)
-            for p, q in msg["data"]["b"] + msg["data"]["a"]:
+            for _, q in msg["data"]["b"] + msg["data"]["a"]:
                 changes += 1
                 deletes += q == "0"
             for p, _ in msg["data"]["b"]:
@@ -149,7 +149,7 @@ def test_deletion_ratio_locality_and_touch_drift():
     # Concentrated near the touch: most changes at or inside the 10th level.
     assert near / changes > 0.6, near / changes
     # The touch moves often and wanders away from the start.
-    moves = sum(1 for x, y in zip(best_bids, best_bids[1:]) if x != y)
+    moves = sum(1 for x, y in zip(best_bids, best_bids[1:], strict=False) if x != y)
     assert moves > 200
     assert max(best_bids) - min(best_bids) >= Decimal("1.0")
 
