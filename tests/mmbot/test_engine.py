@@ -101,6 +101,22 @@ def test_public_trade_fills_after_queue(setup):
     assert eng.position_lots == 700
 
 
+def test_trade_then_its_book_delta_consume_the_queue_once(setup):
+    eng, feed = setup
+    eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
+    # 2000 lots ahead; a Sell trade takes 800 of them, then the delta shows 99.9 at 1200
+    assert execs(eng.on_trade("Sell", 999, 800, 3)) == []
+    assert eng.queue_ahead(order_link_id="b1") == 1200
+    eng.on_frame(feed.delta(bids=[(999, 1200)]), 4)
+    assert eng.queue_ahead(order_link_id="b1") == 1200      # not 400: counted once
+    # a later reduction without a trade (a cancel ahead of us) still consumes the queue
+    eng.on_frame(feed.delta(bids=[(999, 1000)]), 5)
+    assert eng.queue_ahead(order_link_id="b1") == 1000
+    # 1000 ahead then 300 of ours
+    fills = execs(eng.on_trade("Sell", 999, 1300, 6))
+    assert [(f.order_link_id, f.qty_lots) for f in fills] == [("b1", 300)]
+
+
 def test_trade_through_fills_completely_at_own_price(setup):
     eng, feed = setup
     eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)

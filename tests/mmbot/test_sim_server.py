@@ -241,3 +241,74 @@ def test_pybit_trade_and_private_streams(sim):
     finally:
         priv.exit()
         trade.exit()
+
+
+def test_touch_trades_are_the_levels_a_delta_takes_at_the_touch():
+    from mmbot.sim.server import _Ladder, touch_trades
+
+    after = _Ladder()
+    # before: bids 100 x 5, 99 x 7, 90 x 4; asks 101 x 3, 102 x 8
+    # delta: 100 and 99 deleted, 90 cut to 1 (deep: a cancel); ask 101 cut to 1
+    after.bids = {90: 1, 98: 2}
+    after.asks = {101: 1, 102: 8, 99: 6}       # a new ask where the bids were
+    trades = touch_trades({100: 5, 99: 7, 90: 4}, {101: 3}, after)
+    # 99 (new best ask) < 101: the ask reduction at 101 is behind the touch, not a trade
+    assert trades == [("Sell", 100, 5), ("Sell", 99, 7)]
+    after.asks = {101: 1, 102: 8}
+    assert touch_trades({}, {101: 3, 102: 8}, after) == [("Buy", 101, 2)]
+    assert touch_trades({90: 0}, {}, after) == []              # an insert is no trade
+
+
+def test_public_trades_match_the_book_deltas_that_follow(sim):
+    ws = RawWS(f"{sim.ws_url}/v5/public/linear")
+    try:
+        ws.send({"op": "subscribe", "req_id": "t",
+                 "args": ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"]})
+        assert wait_for(lambda: sum('"publicTrade.BTCUSDT"' in m for m in ws.msgs) >= 5,
+                        timeout_s=15)
+    finally:
+        ws.close()
+    msgs = [m for m in ws.parsed() if "topic" in m]
+    trade_msgs = [m for m in msgs if m["topic"] == "publicTrade.BTCUSDT"]
+    assert trade_msgs[0]["type"] == "snapshot" and isinstance(trade_msgs[0]["ts"], int)
+    t0 = trade_msgs[0]["data"][0]
+    assert list(t0) == ["T", "s", "S", "v", "p", "L", "i", "BT", "seq"]
+    assert t0["s"] == "BTCUSDT" and t0["S"] in ("Buy", "Sell") and t0["BT"] is False
+    assert t0["L"] in ("PlusTick", "ZeroPlusTick", "MinusTick", "ZeroMinusTick")
+    assert len(t0["i"]) == 36 and isinstance(t0["T"], int)
+    # Replay on an independent dict book: each trade message is followed by the delta
+    # that shrinks exactly those levels, and trades sit at (or beyond) the new touch.
+    s = Scale("0.1")
+    q = Scale("0.001")
+    book = {"b": {}, "a": {}}
+    pending = None
+    checked = 0
+    for m in msgs:
+        if m["topic"] == "publicTrade.BTCUSDT":
+            if book["b"]:
+                pending = m["data"]
+            continue
+        d = m["data"]
+        if m["type"] == "snapshot":
+            book = {"b": {}, "a": {}}
+        before = {k: dict(v) for k, v in book.items()}
+        for side in ("b", "a"):
+            for p, size in d[side]:
+                t, lots = s.to_units(p), q.to_units(size)
+                if lots:
+                    book[side][t] = lots
+                else:
+                    book[side].pop(t, None)
+        if pending is None:
+            continue
+        for tr in pending:
+            side = "b" if tr["S"] == "Sell" else "a"
+            t, lots = s.to_units(tr["p"]), q.to_units(tr["v"])
+            assert before[side].get(t, 0) - book[side].get(t, 0) == lots
+            if side == "b":
+                assert not book["b"] or t >= max(book["b"])
+            else:
+                assert not book["a"] or t <= min(book["a"])
+            checked += 1
+        pending = None
+    assert checked >= 3

@@ -20,7 +20,9 @@ Model
   traded away, so the order fills completely at its own price. A *public trade*
   (``publicTrade`` frames, when the data has them) at the order's price first consumes
   the queue ahead of it, then fills it; a trade beyond its price fills it completely.
-  Both are maker fills.
+  Both are maker fills. When a trade comes before the book delta that shows it (the
+  local simulator's order), that delta's reduction of the level is not consumed from the
+  queue a second time.
 * **Post-only** orders that would take liquidity (cross or touch the opposite best, the
   market's or the bot's own) are cancelled on arrival with Bybit's reject reason
   ``EC_PostOnlyWillTakeLiquidity``, like Bybit does. A non-post-only limit order that
@@ -203,6 +205,10 @@ class MatchingEngine:
         self.last_market_error = ""
         #: how many market levels a taker order may walk
         self.take_depth = 1000
+        # lots public trades took per (resting side, price) since the last book frame: the
+        # book delta that follows shows the same reduction and must not consume the queue
+        # a second time
+        self._traded_lots: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ market data
     def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
@@ -220,6 +226,7 @@ class MatchingEngine:
         if not topic.startswith("orderbook"):
             raise ValueError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
         watched = self._watched_sizes()
+        traded, self._traded_lots = self._traded_lots, {}
         try:
             self.book.apply(frame)
         except (obcore.SequenceGapError, obcore.OutOfSyncError) as exc:
@@ -229,7 +236,7 @@ class MatchingEngine:
         self.market_frames += 1
         if not self.book.synced:
             return []
-        self._consume_queues(watched)
+        self._consume_queues(watched, traded)
         return self._trade_through(now_ms)
 
     def _watched_sizes(self) -> list[tuple[str, int, int]]:
@@ -240,7 +247,8 @@ class MatchingEngine:
                 out.append((side, price, book.size_at(bookside, price)))
         return out
 
-    def _consume_queues(self, watched: list[tuple[str, int, int]]) -> None:
+    def _consume_queues(self, watched: list[tuple[str, int, int]],
+                        traded: dict[tuple[str, int], int]) -> None:
         book = self.book
         for side, price, before in watched:
             orders = self._levels[side].get(price)
@@ -249,7 +257,8 @@ class MatchingEngine:
             after = book.size_at("b" if side == BUY else "a", price)
             if after >= before:
                 continue
-            reduction = before - after
+            # what public trades already took was consumed ahead of us in on_trade
+            reduction = max(before - after - traded.get((side, price), 0), 0)
             for order in orders:
                 ahead = order.queue_ahead_lots - reduction
                 order.queue_ahead_lots = min(max(ahead, 0), after)
@@ -307,6 +316,8 @@ class MatchingEngine:
             if through(price):
                 fills.extend(_Fill(o, price, o.leaves_lots, True) for o in levels[price])
             elif price == price_ticks:
+                key = (side, price)
+                self._traded_lots[key] = self._traded_lots.get(key, 0) + qty_lots
                 own_ahead = 0
                 for order in levels[price]:
                     available = qty_lots - order.queue_ahead_lots - own_ahead

@@ -24,6 +24,8 @@ __all__ = [
     "sign_http",
     "sign_ws_auth",
     "orderbook_frame",
+    "public_trade_frame",
+    "public_trade",
     "public_ack",
     "public_pong",
     "private_auth_ack",
@@ -172,6 +174,27 @@ def orderbook_frame(topic: str, kind: str, symbol: str, bids: list, asks: list, 
     return _dumps({"topic": topic, "type": kind, "ts": ts_ms,
                    "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
                    "cts": cts_ms})
+
+
+def public_trade_frame(symbol: str, trades: list[dict], ts_ms: int) -> str:
+    """Return one ``publicTrade.{symbol}`` message as compact JSON text.
+
+    ``trades`` are Bybit trade entries (``T, s, S, v, p, L, i, BT, seq``, see
+    :func:`public_trade`), oldest first; the message type is always ``snapshot``.
+    """
+    return _dumps({"topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": ts_ms,
+                   "data": trades})
+
+
+def public_trade(symbol: str, taker_side: str, qty: str, price: str, tick_direction: str,
+                 trade_id: str, ts_ms: int, seq: int) -> dict:
+    """Return one entry of a ``publicTrade`` message in Bybit's key order.
+
+    ``taker_side`` is the side of the taker (``"Sell"`` hit the bids); ``tick_direction``
+    is ``PlusTick``, ``ZeroPlusTick``, ``MinusTick`` or ``ZeroMinusTick``.
+    """
+    return {"T": ts_ms, "s": symbol, "S": taker_side, "v": qty, "p": price,
+            "L": tick_direction, "i": trade_id, "BT": False, "seq": seq}
 
 
 def public_ack(op: str, req_id, conn_id: str, category: str, success: bool = True,

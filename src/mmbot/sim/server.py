@@ -11,7 +11,8 @@ REST: ``/v5/market/time``, ``/v5/market/instruments-info``, ``/v5/market/orderbo
 endpoints check pybit's HMAC signature, api key and recv window.
 
 WebSockets: ``/v5/public/linear`` and ``/v5/public/spot`` (``orderbook.{1,50,200,1000}.
-{symbol}``: snapshot on subscribe then windowed deltas with contiguous ``u``),
+{symbol}``: snapshot on subscribe then windowed deltas with contiguous ``u``;
+``publicTrade.{symbol}``: the trades the book deltas imply, see :func:`touch_trades`),
 ``/v5/private`` (auth; ``order``, ``execution``, ``position``, ``wallet``), ``/v5/trade``
 (auth; ``order.create|amend|cancel`` and the ``-batch`` forms).
 
@@ -20,7 +21,10 @@ Market
 Each symbol's market comes from an iterator of raw Bybit frames (``obcore.synthetic``
 or a recording) streamed in real time (``speed`` > 1 is faster). The server keeps its
 own ladder and renumbers ``u`` per topic, so a subscriber joining at any time gets a
-snapshot and a contiguous delta stream, exactly like Bybit.
+snapshot and a contiguous delta stream, exactly like Bybit. Levels a delta shrinks or
+removes at the touch were traded away: the server publishes them as ``publicTrade``
+messages just before that delta and feeds them to the matching engine first, so resting
+orders at the touch fill through the engine's queue-position model.
 
 Fault injection (thread-safe methods of :class:`SimulatorHandle`): drop connections,
 skip a ``u``, send a ``u == 1`` restart, send malformed frames, delay private pushes,
@@ -45,7 +49,8 @@ from aiohttp import WSMsgType, web
 from mmbot.sim import protocol as P
 from mmbot.sim.protocol import RET_MSG, RetCode, Scale, now_ms
 
-__all__ = ["SimSymbol", "SimulatorHandle", "SimServer", "start_simulator", "synthetic_source"]
+__all__ = ["SimSymbol", "SimulatorHandle", "SimServer", "start_simulator", "synthetic_source",
+           "touch_trades"]
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +481,8 @@ class _Account:
         return events
 
     def on_frame(self, symbol: str, raw: str, ladder: _Ladder) -> list:
+        if raw.startswith('{"topic":"publicTrade'):
+            return []        # the touch model only looks at the ladder after the book frame
         return self.on_market(symbol, ladder)
 
     def open_order_dicts(self, symbol: str | None = None, category: str | None = None) -> list:
@@ -744,6 +751,12 @@ class SimServer:
         self.reject_queue: list[tuple[int, str]] = []
         self.rate_window: dict[str, tuple[int, int]] = {}
         self.frames_sent = 0
+        self.trades_sent = 0
+        # Per symbol: (last trade price ticks, its tick direction) for publicTrade "L".
+        self._last_trade: dict[str, tuple[int | None, str]] = {s: (None, "PlusTick")
+                                                               for s in self.symbols}
+        # Symbols whose source carries its own publicTrade frames (recordings): no synthesis.
+        self._recorded_trades: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
 
@@ -792,18 +805,33 @@ class SimServer:
                 while self.paused:
                     await asyncio.sleep(0.01)
                 msg = json.loads(raw)
+                if str(msg.get("topic", "")).startswith("publicTrade."):
+                    # A recording's own trades: pass them through, stop synthesizing.
+                    self._recorded_trades.add(symbol)
+                    self._send_trades(symbol, raw)
+                    continue
                 data = msg["data"]
-                if msg.get("type") == "snapshot":
+                snapshot = msg.get("type") == "snapshot"
+                if snapshot:
                     ladder.bids.clear()
                     ladder.asks.clear()
+                before_b: dict[int, int] = {}
+                before_a: dict[int, int] = {}
                 for side, levels in (("b", data.get("b", ())), ("a", data.get("a", ()))):
-                    book = ladder.bids if side == "b" else ladder.asks
+                    book, before = (ladder.bids, before_b) if side == "b" else \
+                        (ladder.asks, before_a)
                     for p, s in levels:
                         t, lots = ps.to_units(p, "price"), qs.to_units(s, "size")
+                        before.setdefault(t, book.get(t, 0))
                         if lots:
                             book[t] = lots
                         else:
                             book.pop(t, None)
+                if not snapshot and symbol not in self._recorded_trades:
+                    trades = touch_trades(before_b, before_a, ladder)
+                    if trades:
+                        # The trade is what happened; the delta after it shows the result.
+                        self._send_trades(symbol, self._trade_text(symbol, trades))
                 self._publish(symbol)
                 self._push(self.account.on_frame(symbol, raw, ladder))
                 self.market_ready[symbol].set()
@@ -820,6 +848,30 @@ class SimServer:
             raise
         except Exception:
             log.exception("market stream for %s stopped", symbol)
+
+    def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]]) -> str:
+        sym = self.symbols[symbol]
+        ps = Scale(sym.tick_size, strip=sym.category == "spot")
+        qs = Scale(sym.lot_size)
+        ts = now_ms()
+        last, last_dir = self._last_trade[symbol]
+        items = []
+        for side, ticks, lots in trades:
+            last_dir = _tick_direction(ticks, last, last_dir)
+            last = ticks
+            items.append(P.public_trade(symbol, side, qs.to_str(lots), ps.to_str(ticks),
+                                        last_dir, str(uuid.uuid4()), ts, next(self.seq)))
+        self._last_trade[symbol] = (last, last_dir)
+        return P.public_trade_frame(symbol, items, ts)
+
+    def _send_trades(self, symbol: str, text: str):
+        """Publish one publicTrade message and let the engine fill resting orders on it."""
+        topic = self.topics.get(f"publicTrade.{symbol}")
+        if topic is not None:
+            for conn in list(topic.subscribers):
+                conn.send(text)
+        self.trades_sent += 1
+        self._push(self.account.on_frame(symbol, text, self.ladders[symbol]))
 
     def _view(self, topic: _Topic):
         ladder = self.ladders[topic.symbol]
@@ -841,7 +893,7 @@ class SimServer:
 
     def _publish(self, symbol: str):
         for topic in self.topics.values():
-            if topic.symbol != symbol or not topic.subscribers:
+            if topic.symbol != symbol or not topic.subscribers or topic.depth == 0:
                 continue
             new_b, new_a = self._view(topic)
             db = _diff(topic.view_b, new_b)
@@ -932,6 +984,10 @@ class SimServer:
         conn.send(P.public_ack(op, req_id, conn.conn_id, conn.category, True))
         for topic in parsed:
             if op == "subscribe":
+                if topic.depth == 0:            # publicTrade: no snapshot, trades as they happen
+                    topic.subscribers.add(conn)
+                    conn.topics.add(topic.name)
+                    continue
                 if not topic.subscribers:
                     topic.view_b, topic.view_a = self._view(topic)
                 topic.subscribers.add(conn)
@@ -946,6 +1002,14 @@ class SimServer:
         if not isinstance(name, str):
             return None
         parts = name.split(".")
+        if len(parts) == 2 and parts[0] == "publicTrade":
+            sym = self.symbols.get(parts[1])
+            if sym is None or sym.category != category:
+                return None
+            topic = self.topics.get(name)
+            if topic is None:
+                topic = self.topics[name] = _Topic(name, 0, parts[1])   # depth 0: trades
+            return topic
         if len(parts) != 3 or parts[0] != "orderbook" or not parts[1].isdigit():
             return None
         depth, symbol = int(parts[1]), parts[2]
@@ -1241,13 +1305,13 @@ class SimServer:
 
     def skip_u(self, symbol: str | None = None, count: int = 1):
         for topic in self.topics.values():
-            if symbol is None or topic.symbol == symbol:
+            if (symbol is None or topic.symbol == symbol) and topic.depth:
                 topic.skip_next += count
 
     def restart_book(self, symbol: str | None = None):
         """Send a ``u == 1`` restart snapshot on every matching topic (Bybit service restart)."""
         for topic in self.topics.values():
-            if symbol is None or topic.symbol == symbol:
+            if (symbol is None or topic.symbol == symbol) and topic.depth:
                 topic.u = 1
                 topic.view_b, topic.view_a = self._view(topic)
                 text = self._snapshot_text(topic)
@@ -1257,7 +1321,7 @@ class SimServer:
     def send_malformed(self, kind: str = "truncated", symbol: str | None = None):
         """Send a bad frame: ``truncated`` JSON, ``bad_price`` text, or ``gap_free_bad_size``."""
         for topic in self.topics.values():
-            if symbol is not None and topic.symbol != symbol:
+            if (symbol is not None and topic.symbol != symbol) or not topic.depth:
                 continue
             ts = now_ms()
             good = P.orderbook_frame(topic.name, "delta", topic.symbol, [["1.0", "abc"]], [],
@@ -1286,6 +1350,38 @@ def _make_account(engine: str, symbols, maker_fee, taker_fee, balance):
                 raise
             log.warning("mmbot.sim.engine unavailable; using the touch fill model")
     return _Account(symbols, maker_fee, taker_fee, balance, TouchMatcher())
+
+
+def touch_trades(before_b: dict[int, int], before_a: dict[int, int], ladder: _Ladder
+                 ) -> list[tuple[str, int, int]]:
+    """Return the trades a book delta implies: ``[(taker_side, price_ticks, lots)]``.
+
+    ``before_b`` / ``before_a`` hold the sizes, before the delta, of the levels it
+    changed; ``ladder`` is the book after it. A level that shrank (or vanished) at or
+    beyond the new touch was traded away: bids by a ``Sell`` taker, asks by a ``Buy``
+    taker, best price first, as one sweeping order would. Reductions deeper in the book
+    are cancels, not trades.
+    """
+    out: list[tuple[str, int, int]] = []
+    best_bid = ladder.best_bid()
+    for t in sorted(before_b, reverse=True):
+        gone = before_b[t] - ladder.bids.get(t, 0)
+        if gone > 0 and (best_bid is None or t >= best_bid):
+            out.append(("Sell", t, gone))
+    best_ask = ladder.best_ask()
+    for t in sorted(before_a):
+        gone = before_a[t] - ladder.asks.get(t, 0)
+        if gone > 0 and (best_ask is None or t <= best_ask):
+            out.append(("Buy", t, gone))
+    return out
+
+
+def _tick_direction(price: int, last: int | None, last_dir: str) -> str:
+    if last is None or price > last:
+        return "PlusTick"
+    if price < last:
+        return "MinusTick"
+    return "ZeroPlusTick" if last_dir in ("PlusTick", "ZeroPlusTick") else "ZeroMinusTick"
 
 
 def _diff(old: dict, new: dict) -> dict:
