@@ -13,7 +13,7 @@ from pybit.exceptions import InvalidRequestError
 
 from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
-from mmbot.sim.server import start_simulator
+from mmbot.sim.server import _Ladder, start_simulator, touch_trades
 
 
 def wait_for(cond, timeout_s=5.0, step_s=0.02):
@@ -244,8 +244,6 @@ def test_pybit_trade_and_private_streams(sim):
 
 
 def test_touch_trades_are_the_levels_a_delta_takes_at_the_touch():
-    from mmbot.sim.server import _Ladder, touch_trades
-
     after = _Ladder()
     # before: bids 100 x 5, 99 x 7, 90 x 4; asks 101 x 3, 102 x 8
     # delta: 100 and 99 deleted, 90 cut to 1 (deep: a cancel); ask 101 cut to 1
@@ -312,3 +310,28 @@ def test_public_trades_match_the_book_deltas_that_follow(sim):
             checked += 1
         pending = None
     assert checked >= 3
+
+
+def test_execution_list_pages_newest_first(sim, http):
+    bid, _ = sim.best("BTCUSDT")
+    price = Scale("0.1").to_str(bid - 300)
+    for i in range(2):
+        http.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Limit",
+                         qty="0.001", price=price, timeInForce="PostOnly",
+                         orderLinkId=f"exec-{i}")
+    sim.taker_hit("BTCUSDT", "Buy")          # both at one price: both fill
+    mine = [x for x in sim.executions("BTCUSDT") if x["orderLinkId"].startswith("exec-")]
+    assert [x["orderLinkId"] for x in mine] == ["exec-0", "exec-1"]
+    start = int(mine[0]["execTime"])
+    first = http.get_executions(category="linear", symbol="BTCUSDT", startTime=start,
+                                limit=1)["result"]
+    assert len(first["list"]) == 1 and first["nextPageCursor"]
+    rest = http.get_executions(category="linear", symbol="BTCUSDT", startTime=start, limit=100,
+                               cursor=first["nextPageCursor"])["result"]
+    got = [x["execId"] for x in first["list"] + rest["list"]]
+    want = [x["execId"] for x in sim.executions("BTCUSDT") if int(x["execTime"]) >= start]
+    assert got == want[::-1]                 # newest first, each once
+    x = first["list"][0]
+    assert {"execId", "orderId", "orderLinkId", "side", "execPrice", "execQty", "execFee",
+            "execTime", "isMaker", "execType"} <= set(x) and x["execPrice"] == price
+    http.cancel_all_orders(category="linear", symbol="BTCUSDT")

@@ -4,7 +4,17 @@ With no arguments it starts the local Bybit v5 simulator on a free 127.0.0.1 por
 connects to it with the real pybit clients (public feed, private streams, trade socket,
 REST) and quotes one symbol with a live dashboard. ``--venue testnet|mainnet`` takes
 ``BYBIT_API_KEY``/``BYBIT_API_SECRET`` from the environment or ``.env`` and runs the same
-code path against Bybit.
+code path against Bybit. ``--sim-url http://127.0.0.1:PORT`` connects to a local simulator
+that is already running (``mmbot.sim.server.start_simulator``), so the bot process can be
+killed and restarted against the same exchange state.
+
+Records: orders, fills and PnL snapshots go to SQLite (``--db``; default ``[run] db_path``,
+else ``mmbot.sqlite`` in ``--out`` or ``[run] out_dir``). Started against a venue that
+outlives the process (``--sim-url``, testnet, mainnet) with a database that has history,
+the run restores: it replays the stored fills into PnL, reconciles orders and position with
+the venue (orphans are cancelled), and reads the executions it missed while it was down
+from the venue's execution list, each stored once (by exec id). The embedded simulator
+starts empty every time, so an existing database is moved aside to ``<db>.prev`` instead.
 
 Threads: pybit's socket threads only enqueue (raw frames from the feed, events from the
 venue); one session thread owns the book, the runner and the order manager and drains
@@ -14,14 +24,15 @@ that queue, so every mutable object has exactly one writer.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import queue
 import signal
 import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import obcore
 
@@ -42,7 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", help="symbol to quote (default from config)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                         help="stop cleanly after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--out", metavar="DIR", help="write summary.json and chart.png here")
+    parser.add_argument("--out", metavar="DIR",
+                        help="write summary.json, timing.json and chart.png here")
+    parser.add_argument("--db", metavar="PATH", default=None,
+                        help="SQLite records (default: [run] db_path, else mmbot.sqlite in "
+                             "--out or [run] out_dir; '' for none); restored on restart")
+    parser.add_argument("--sim-url", metavar="URL", default=None,
+                        help="use an already-running local simulator, e.g. "
+                             "http://127.0.0.1:8123 (127.0.0.1/localhost only)")
     parser.add_argument("--port", type=int, default=0, help="simulator port (0 = any free)")
     parser.add_argument("--speed", type=float, default=1.0,
                         help="simulator market speed (1 = real time)")
@@ -63,10 +81,16 @@ class LiveSession:
         The local simulator for ``"sim"`` (started by :meth:`open` when None).
     secrets : mmbot.config.Secrets or None
         Required for testnet/mainnet.
+    records : mmbot.records.Records or None
+        Orders, fills and PnL snapshots are written here (use it from one thread only).
+    restore : bool or None
+        Restore from ``records`` and the venue (a restart). None: when ``records`` holds
+        any order or fill.
     """
 
     def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
-                 depth: int = 50, speed: float = 1.0, port: int = 0, records=None):
+                 depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
+                 restore: bool | None = None):
         self.cfg = cfg
         self.symbol = symbol
         self.venue_kind = venue_kind
@@ -77,6 +101,9 @@ class LiveSession:
         self.speed = speed
         self.port = port
         self.records = records
+        self.restore = restore
+        self.restored_fills = 0
+        self.backfilled_fills = 0
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.venue = self.feed = self.runner = None
         self.hop_ns: list[int] = []
@@ -122,9 +149,11 @@ class LiveSession:
                             Decimal(str(cfg.sim.taker_fee_bps)) / 10_000)
         else:
             maker, taker = Decimal("0.0002"), Decimal("0.00055")
+        # pid and time: a restarted process must never reuse a link id of its predecessor
         orders = OrderManager.from_config(self.venue, self.symbol, cfg.orders,
                                           tolerance_ticks=cfg.strategy.requote_tolerance_ticks,
-                                          link_prefix=f"mm{int(time.time()) % 100000}-")
+                                          link_prefix=f"mm{os.getpid() % 100000}"
+                                                      f"t{int(time.time()) % 100000}-")
         try:
             risk = _risk_manager(cfg, inst)
         except Exception as exc:   # part A's risk wiring; quote without it rather than not at all
@@ -134,14 +163,54 @@ class LiveSession:
                              orders=orders, pnl=PnLTracker(inst, maker, taker), risk=risk,
                              records=self.records, book=inst.new_book(),
                              snapshot_interval_ms=cfg.run.snapshot_interval_ms)
-        self.runner.start(self.venue.now_ms())
+        if self.restore is None:
+            self.restore = self.records is not None and bool(
+                self.records.load_fills(symbol=self.symbol)
+                or self.records.load_orders(symbol=self.symbol))
+        self.runner.start(self.venue.now_ms(), restore=self.restore)
         # Venue events arrive on pybit threads: queue them for the session thread.
         self.venue.set_handler(lambda ev: self.q.put((_EVENT, ev, 0)))
+        if self.restore and self.records is not None:
+            self._restore_missed_fills()
         self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
                              on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
                              on_status=self._on_status)
         self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
         return self
+
+    def _restore_missed_fills(self):
+        """Store and apply the executions the venue has that the records lack.
+
+        The position came from the venue in reconcile, so these only feed PnL, the model
+        and the records; their ids are marked seen so a late push does not count twice.
+        """
+        rec, r = self.records, self.runner
+        stored = rec.load_fills(symbol=self.symbol)
+        self.restored_fills = len(stored)
+        if stored:
+            since_ms = max(f.exec_ms for f in stored)
+        else:
+            orders = rec.load_orders(symbol=self.symbol)
+            since_ms = min(o.created_ms for o in orders) if orders else self.venue.now_ms()
+        # the margin catches executions stamped slightly before the newest stored one
+        missed = self.venue.executions(self.symbol, since_ms - 60_000)
+        seen = getattr(r.orders, "_seen_exec_ids", None)
+        for x in missed:
+            if seen is not None:
+                seen.add(x.exec_id)
+            if not rec.record_fill(x):
+                continue
+            self.backfilled_fills += 1
+            r.pnl.on_fill(x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker, fee=x.fee,
+                          fill_id=x.exec_id)
+            r.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
+        for x in stored:
+            if seen is not None:
+                seen.add(x.exec_id)
+        r.write_snapshot(self.venue.now_ms())
+        log.warning("restored %d fills from %s, %d missed fills from the venue; position %d "
+                    "lots", self.restored_fills, rec.path, self.backfilled_fills,
+                    r.orders.position_lots)
 
     def _on_status(self, symbol, synced, reason):
         if not synced:
@@ -225,6 +294,7 @@ class LiveSession:
         except Exception:
             log.exception("cancel-all")
         self._drain(0.5)     # let the last order/execution pushes land
+        self.runner.write_snapshot(self.venue.now_ms())
         if self.feed is not None:
             self.feed.exit()
         self.venue.close()
@@ -270,43 +340,84 @@ class LiveSession:
         }
 
     def summary(self) -> dict:
-        """Return the end-of-run summary (fills, volume, PnL, fees, inventory, latency)."""
-        from mmbot.feed import latency_summary  # noqa: PLC0415
-
+        """Return the run's summary: the keys of ``mmbot backtest``'s summary.json (fills,
+        volume, realized/unrealized/net PnL, fees, max inventory, quote and order counts)
+        plus the live ones (venue position, resyncs, reconnects, restored fills)."""
         r, inst = self.runner, self.runner.instrument
         mark = r._mark_ticks()
-        fills = r.history.fills
-        pnl = r.pnl
+        pnl, orders = r.pnl, r.orders
+        statuses: dict[str, int] = {}
+        for m in orders.orders.values():
+            statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
+        venue_pos = self.venue.positions.get(self.symbol)
         return {
-            "symbol": self.symbol, "venue": self.venue_kind,
+            "symbol": self.symbol, "category": inst.category, "venue": self.venue_kind,
+            "model": self.cfg.strategy.model,
             "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
-            "frames": r.frames, "fills": len(fills),
-            "volume_qty": inst.qty_str(sum(f[3] for f in fills)),
-            "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
-            "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
-            "realized_pnl": str(pnl.realized), "fees": str(pnl.fees),
-            "net_pnl": str(pnl.net(mark)) if mark is not None else None,
-            "final_position_qty": _signed_qty(inst, r.orders.position_lots),
-            "max_abs_position_qty": inst.qty_str(getattr(pnl, "max_abs_position_lots", 0)),
-            "venue_position_qty": _signed_qty(inst, self.venue.positions.get(
-                self.symbol).size_lots) if self.venue.positions.get(self.symbol) else None,
-            "orders_sent": r.orders_sent, "quote_updates": r.quote_updates,
-            "risk_pulls": r.risk_pulls, "book_resyncs": self.resyncs,
+            "frames": r.frames,
+            "fills": pnl.fill_count, "maker_fills": pnl.maker_fills,
+            "fills_this_run": len(r.history.fills),
+            "buy_fills": sum(1 for f in r.history.fills if f[1] == "Buy"),
+            "sell_fills": sum(1 for f in r.history.fills if f[1] == "Sell"),
+            "restored_fills": self.restored_fills, "backfilled_fills": self.backfilled_fills,
+            "volume_lots": pnl.volume_lots, "volume_qty": inst.qty_str(pnl.volume_lots),
+            "turnover_quote": _money(pnl.turnover),
+            "realized_pnl": _money(pnl.realized),
+            "unrealized_pnl": _money(pnl.unrealized(mark)) if mark is not None else None,
+            "fees": _money(pnl.fees),
+            "net_pnl": _money(pnl.net(mark)) if mark is not None else None,
+            "final_position_lots": orders.position_lots,
+            "final_position_qty": _signed_qty(inst, orders.position_lots),
+            "venue_position_qty": _signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
+            "max_inventory_lots": pnl.max_abs_position_lots,
+            "max_inventory_qty": inst.qty_str(pnl.max_abs_position_lots),
+            "mark_price": None if mark is None else inst.price_str(mark),
+            "quote_updates": r.quote_updates, "orders_sent": r.orders_sent,
+            "requests_sent": orders.requests_sent,
+            "rate_limit_deferrals": orders.rate_deferrals,
+            "request_errors": orders.request_errors,
+            "post_only_rejects": sum(1 for m in orders.orders.values()
+                                     if m.reject_reason == "EC_PostOnlyWillTakeLiquidity"),
+            "order_statuses": dict(sorted(statuses.items())),
+            "open_orders_at_end": len(orders.working_orders()),
+            "risk_pulls": r.risk_pulls, "flattens": r.flattens, "book_errors": r.book_errors,
+            "book_resyncs": self.resyncs,
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
+            "records": self.records.path if self.records is not None else None,
+            "timing_file": "timing.json",
+        }
+
+    def timing(self) -> dict:
+        """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""
+        from mmbot.feed import latency_summary  # noqa: PLC0415
+
+        r = self.runner
+        wall_s = time.monotonic() - self.started_s if self.started_s else 0.0
+        return {
+            "wall_s": round(wall_s, 3), "frames": r.frames,
+            "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
             "feed_hop_us": latency_summary(self.hop_ns),
             "tick_to_quote": r.tick_to_quote.summary(),
             "tick_to_order": r.tick_to_order.summary(),
             "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
         }
 
-    def write_report(self, out_dir: str) -> Path:
-        """Write ``summary.json`` and ``chart.png`` to ``out_dir``; return the summary path."""
+    def write_report(self, out_dir: str) -> dict[str, Path]:
+        """Write ``summary.json``, ``timing.json`` and ``chart.png`` with :mod:`mmbot.report`."""
+        from mmbot.report import plot_chart, write_json  # noqa: PLC0415
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "summary.json"
-        path.write_text(json.dumps(self.summary(), indent=2, default=str) + "\n")
-        _chart(self.runner, out / "chart.png")
-        return path
+        s = self.summary()
+        s["chart_file"] = "chart.png"
+        inst = self.runner.instrument
+        title = (f"mmbot run {s['symbol']} on {s['venue']} ({s['model']}): {s['fills']} fills, "
+                 f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}")
+        return {"summary": write_json(out / "summary.json", s),
+                "timing": write_json(out / "timing.json", self.timing()),
+                "chart": plot_chart(out / "chart.png", self.runner.history,
+                                    tick_size=inst.tick_size, lot_size=inst.lot_size,
+                                    title=title)}
 
 
 def _p50(values):
@@ -318,34 +429,53 @@ def _signed_qty(inst, lots: int) -> str:
     return inst.qty_str(lots) if lots >= 0 else "-" + inst.qty_str(-lots)
 
 
-def _chart(runner, path: Path):
-    import matplotlib  # noqa: PLC0415
+def _money(value) -> str:
+    """Money as a plain decimal string rounded to 1e-8, like the backtest summary."""
+    return format(Decimal(value).quantize(Decimal("1e-8")).normalize() + 0, "f")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    h = runner.history
-    tick = float(Decimal(runner.instrument.tick_size))
-    t0 = h.t_ms[0] if h.t_ms else 0
-    ts = [(t - t0) / 1000 for t in h.t_ms]
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    ax1.plot(ts, [m * tick for m in h.mid_ticks], label="mid", lw=1)
-    ax1.plot(ts, [b * tick for b in h.bid_ticks], label="our bid", lw=0.8)
-    ax1.plot(ts, [a * tick for a in h.ask_ticks], label="our ask", lw=0.8)
-    for t, side, p, _q in h.fills:
-        ax1.scatter([(t - t0) / 1000], [p * tick], marker="^" if side == "Buy" else "v",
-                    color="green" if side == "Buy" else "red", s=18, zorder=3)
-    ax1.set_ylabel("price")
-    ax1.legend(loc="upper left", fontsize=8)
-    ax2.step(ts, h.position_lots, where="post")
-    ax2.set_ylabel("position (lots)")
-    ax3.plot(ts, h.net_pnl)
-    ax3.set_ylabel("net PnL (quote)")
-    ax3.set_xlabel("seconds")
-    fig.suptitle(f"mmbot run {runner.instrument.symbol}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+class RemoteSim:
+    """A local simulator started elsewhere (``--sim-url``): its URLs and credentials."""
+
+    def __init__(self, url: str, api_key: str | None = None, api_secret: str | None = None):
+        from mmbot.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "ws") or parts.hostname not in LOCAL_HOSTS \
+                or parts.port is None:
+            raise ValueError(f"--sim-url must be http://127.0.0.1:PORT (a local simulator), "
+                             f"got {url!r}")
+        host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+        self.port = parts.port
+        self.http_url = f"http://{host}:{parts.port}"
+        self.ws_url = f"ws://{host}:{parts.port}"
+        self.api_key = api_key or DEFAULT_API_KEY
+        self.api_secret = api_secret or DEFAULT_API_SECRET
+
+    def stop(self):
+        """Not ours to stop."""
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def _db_path(args, cfg) -> str:
+    if args.db is not None:
+        return args.db
+    if cfg.run.db_path:
+        return cfg.run.db_path
+    return str(Path(args.out or cfg.run.out_dir) / "mmbot.sqlite")
+
+
+def _move_aside(path: str):
+    """Move a database of an earlier embedded-simulator run to ``<path>.prev``."""
+    if path == ":memory:" or not Path(path).exists():
+        return
+    for suffix in ("-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+    os.replace(path, path + ".prev")
+    log.warning("records: the embedded simulator starts empty; moved %s to %s.prev", path, path)
+
 
 
 def _start_local_sim(cfg, symbol: str, speed: float, port: int):
@@ -368,18 +498,33 @@ def _start_local_sim(cfg, symbol: str, speed: float, port: int):
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``mmbot run``; returns the process exit code."""
     from mmbot.config import load_config, load_secrets  # noqa: PLC0415
+    from mmbot.records import Records  # noqa: PLC0415
 
     cfg = load_config(args.config)
     venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
     symbol = args.symbol or cfg.venue.symbol
-    secrets = None
+    secrets = sim = None
+    if args.sim_url and venue_kind != "sim":
+        raise SystemExit("mmbot run: --sim-url needs the sim venue, not --venue "
+                         f"{venue_kind}")
     if venue_kind != "sim":
         secrets = load_secrets(required=True)
+    elif args.sim_url:
+        try:
+            sim = RemoteSim(args.sim_url)
+        except ValueError as exc:
+            raise SystemExit(f"mmbot run: {exc}") from None
     logging.basicConfig(level=getattr(logging, cfg.run.log_level, logging.INFO) if
                         args.no_dashboard else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    session = LiveSession(cfg, symbol, venue_kind, secrets=secrets, depth=args.depth,
-                          speed=args.speed, port=args.port)
+    db_path = _db_path(args, cfg)
+    records = None
+    if db_path:
+        if venue_kind == "sim" and sim is None:
+            _move_aside(db_path)
+        records = Records(db_path)
+    session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
+                          speed=args.speed, port=args.port, records=records)
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
     try:
@@ -398,32 +543,37 @@ def run(args: argparse.Namespace) -> int:
                         snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
                     live.update(render(snap))
                 session.run(args.duration, on_tick=tick)
+        summary, timing = session.summary(), session.timing()
+        paths = session.write_report(args.out) if args.out else {}
     finally:
         signal.signal(signal.SIGINT, previous)
-    summary = session.summary()
-    report_path = None
-    if args.out:
-        report_path = session.write_report(args.out)
-    print(_final_lines(summary, report_path))
+        if records is not None:
+            records.close()
+    print(_final_lines(summary, timing, paths))
     return 0
 
 
-def _final_lines(s: dict, report_path) -> str:
-    t2q = s["tick_to_quote"]
-    hop = s["feed_hop_us"]
+def _final_lines(s: dict, t: dict, paths: dict) -> str:
+    t2q = t["tick_to_quote"]
+    hop = t["feed_hop_us"]
     lines = [
         f"mmbot run {s['symbol']} on {s['venue']}: {s['duration_s']} s, {s['frames']} frames",
-        f"fills {s['fills']} (buy {s['buy_fills']}, sell {s['sell_fills']}), volume "
-        f"{s['volume_qty']}, final position {s['final_position_qty']} "
-        f"(venue {s['venue_position_qty']}), max |position| {s['max_abs_position_qty']}",
-        f"PnL realized {s['realized_pnl']}, fees {s['fees']}, net {s['net_pnl']}",
-        f"feed hop (frame received -> runner thread) p50 {hop['p50_us']} us, p99 {hop['p99_us']} us; "
-        f"tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"fills {s['fills_this_run']} this run (buy {s['buy_fills']}, sell {s['sell_fills']}), "
+        f"{s['fills']} in total with {s['restored_fills']} restored and "
+        f"{s['backfilled_fills']} read back from the venue",
+        f"volume {s['volume_qty']}, final position {s['final_position_qty']} "
+        f"(venue {s['venue_position_qty']}), max |position| {s['max_inventory_qty']}",
+        f"PnL realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']}, fees {s['fees']}, "
+        f"net {s['net_pnl']}",
+        f"feed hop (frame received -> runner thread) p50 {hop['p50_us']} us, "
+        f"p99 {hop['p99_us']} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
         f"risk pulls {s['risk_pulls']}",
     ]
-    if report_path:
-        lines.append(f"report: {report_path}")
+    if s["records"]:
+        lines.append(f"records: {s['records']}")
+    if paths:
+        lines.append(f"report: {paths['summary']} (timing.json, chart.png beside it)")
     return "\n".join(lines)
 
 

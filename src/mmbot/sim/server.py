@@ -7,7 +7,8 @@ Served paths
 ------------
 REST: ``/v5/market/time``, ``/v5/market/instruments-info``, ``/v5/market/orderbook``,
 ``/v5/order/create|amend|cancel|cancel-all|create-batch|amend-batch|cancel-batch``,
-``/v5/order/realtime``, ``/v5/position/list``, ``/v5/account/wallet-balance``; private
+``/v5/order/realtime``, ``/v5/position/list``, ``/v5/execution/list``,
+``/v5/account/wallet-balance``; private
 endpoints check pybit's HMAC signature, api key and recv window.
 
 WebSockets: ``/v5/public/linear`` and ``/v5/public/spot`` (``orderbook.{1,50,200,1000}.
@@ -752,6 +753,7 @@ class SimServer:
         self.rate_window: dict[str, tuple[int, int]] = {}
         self.frames_sent = 0
         self.trades_sent = 0
+        self.executions: list[dict] = []      # every execution push, oldest first
         # Per symbol: (last trade price ticks, its tick direction) for publicTrade "L".
         self._last_trade: dict[str, tuple[int | None, str]] = {s: (None, "PlusTick")
                                                                for s in self.symbols}
@@ -773,6 +775,7 @@ class SimServer:
             r.add_post(f"/v5/order/{path}", self.h_order)
         r.add_get("/v5/order/realtime", self.h_open_orders)
         r.add_get("/v5/position/list", self.h_positions)
+        r.add_get("/v5/execution/list", self.h_executions)
         r.add_get("/v5/account/wallet-balance", self.h_wallet)
         r.add_get("/v5/public/{category}", self.ws_public)
         r.add_get("/v5/private", self.ws_private)
@@ -1062,9 +1065,14 @@ class SimServer:
                                   "op": op, "conn_id": conn.conn_id}))
 
     def _push(self, events: list):
-        """Send private pushes to subscribed private connections (one message per event)."""
+        """Send private pushes to subscribed private connections (one message per event).
+
+        Executions are also kept for ``/v5/execution/list``: a client that was down when
+        they were pushed reads them back from there, as on Bybit.
+        """
         if not events:
             return
+        self.executions.extend(d for t, d in events if t == "execution")
         for conn in list(self.conns):
             if conn.kind != "private" or not conn.authed:
                 continue
@@ -1287,6 +1295,33 @@ class SimServer:
         return self._json(P.rest_response({"list": items, "nextPageCursor": "",
                                            "category": q.get("category")}))
 
+    async def h_executions(self, request):
+        """``/v5/execution/list``: newest first; ``startTime``/``endTime``, ``limit`` (<= 100)
+        and an opaque ``cursor`` page through them."""
+        problem = self._check_rest_auth(request, self._query_payload(request))
+        if problem:
+            return self._error(*problem)
+        q = request.query
+        try:
+            limit = int(q.get("limit", "50"))
+            start = int(q["startTime"]) if q.get("startTime") else None
+            end = int(q["endTime"]) if q.get("endTime") else None
+            offset = int(q.get("cursor") or 0)
+        except ValueError:
+            return self._error(RetCode.PARAMS_ERROR,
+                               "params error: limit, startTime, endTime, cursor must be integers")
+        if not 1 <= limit <= 100:
+            return self._error(RetCode.PARAMS_ERROR, "params error: limit must be 1..100")
+        items = [d for d in reversed(self.executions)
+                 if (not q.get("symbol") or d["symbol"] == q["symbol"])
+                 and (not q.get("category") or d["category"] == q["category"])
+                 and (start is None or int(d["execTime"]) >= start)
+                 and (end is None or int(d["execTime"]) <= end)]
+        page = items[offset:offset + limit]
+        cursor = str(offset + limit) if offset + limit < len(items) else ""
+        return self._json(P.rest_response({"list": page, "nextPageCursor": cursor,
+                                           "category": q.get("category")}))
+
     async def h_wallet(self, request):
         problem = self._check_rest_auth(request, self._query_payload(request))
         if problem:
@@ -1476,6 +1511,11 @@ class SimulatorHandle:
     def open_orders(self, symbol: str | None = None) -> list[dict]:
         """Return the open orders in Bybit's shape."""
         return self.call(self.server.account.open_order_dicts, symbol)
+
+    def executions(self, symbol: str | None = None) -> list[dict]:
+        """Return every execution so far (Bybit's shape), oldest first."""
+        return self.call(lambda: [dict(d) for d in self.server.executions
+                                  if symbol in (None, d["symbol"])])
 
     def position_lots(self, symbol: str) -> int:
         """Return the signed position in lots."""

@@ -317,21 +317,45 @@ class BybitVenue(Venue):
         self._guard("order", message,
                     lambda d: self.emit(OrderEvent(self._order(d), ts)))
 
+    def _execution(self, d: dict, ts: int) -> Execution:
+        inst = self.instruments[d["symbol"]]
+        return Execution(
+            exec_id=d["execId"], order_id=d["orderId"],
+            order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
+            price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
+            fee=float(d.get("execFee") or 0), fee_rate=float(d.get("feeRate") or 0),
+            is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts),
+            leaves_lots=inst.qty_lots(d.get("leavesQty") or "0"))
+
     def _on_execution(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
 
         def one(d):
             if d.get("execType", "Trade") != "Trade":
                 return       # funding, settlement...: not a fill of our order
-            inst = self.instruments[d["symbol"]]
-            self.emit(ExecutionEvent(Execution(
-                exec_id=d["execId"], order_id=d["orderId"],
-                order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
-                price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
-                fee=float(d.get("execFee") or 0), fee_rate=float(d.get("feeRate") or 0),
-                is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts),
-                leaves_lots=inst.qty_lots(d.get("leavesQty") or "0")), ts))
+            self.emit(ExecutionEvent(self._execution(d, ts), ts))
         self._guard("execution", message, one)
+
+    def executions(self, symbol: str, start_ms: int) -> list[Execution]:
+        """Return our trade executions of ``symbol`` since ``start_ms`` (REST), oldest first.
+
+        A restarted bot reads here the fills that were pushed while it was down.
+        """
+        out, cursor = [], ""
+        for _ in range(100):   # bounded pagination: 100 pages x 100 executions
+            params = {"category": self.category, "symbol": symbol, "startTime": start_ms,
+                      "limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            result = self.http.get_executions(**params)["result"]
+            out.extend(self._execution(d, _ms()) for d in result["list"]
+                       if d.get("symbol") == symbol and d.get("execType", "Trade") == "Trade")
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor:
+                break
+        out.reverse()          # pages are newest first
+        out.sort(key=lambda x: x.exec_ms)
+        return out
 
     def _on_position(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
