@@ -284,6 +284,22 @@ static inline int ob_int(ob_cursor *c, const char *field, int64_t *out)
     int64_t v = 0;
     ob_ws(c);
     start = c->p;
+    {
+        /* up to 18 digits cannot overflow: no checks on the common path */
+        const char *p = c->p;
+        uint64_t u = 0;
+        unsigned d;
+        while (p < c->end && (d = (unsigned)(unsigned char)(*p - '0')) < 10 && p - start < 18) {
+            u = u * 10 + d;
+            p++;
+        }
+        if (p > start && !(p < c->end && ((unsigned char)(*p - '0') < 10 || *p == '.' ||
+                                          *p == 'e' || *p == 'E'))) {
+            *out = (int64_t)u;
+            c->p = p;
+            return OB_OK;
+        }
+    }
     if (c->p < c->end && *c->p == '-') {
         const char *q = c->p + 1;
         while (q < c->end && (unsigned char)(*q - '0') < 10)
@@ -477,7 +493,20 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
         return OB_OK;
     }
     for (;;) {
+        const char *save = c->p;
         c->f->err_index = idx;
+        /* Compact ["price","size"] as Bybit sends it: no whitespace, no generic helpers. */
+        if (c->p < c->end && *c->p == '[') {
+            c->p++;
+            if (ob_quoted_fast(c, px, &price) && c->p < c->end && *c->p == ',') {
+                c->p++;
+                if (ob_quoted_fast(c, qty, &size) && c->p < c->end && *c->p == ']') {
+                    c->p++;
+                    goto push;
+                }
+            }
+        }
+        c->p = save;
         if ((rc = ob_expect(c, '[', field)))
             return rc;
         ob_ws(c);
@@ -502,6 +531,7 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
         }
         if ((rc = ob_expect(c, ']', field)))
             return rc;
+    push:
         if (ob_levels_push(out, negate ? -price : price, size))
             return ob_fail(c, OB_NOMEM, field, "out of memory", c->p, 0);
         idx++;
