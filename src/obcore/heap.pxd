@@ -17,6 +17,13 @@ ctypedef struct HeapSlot:
     Py_ssize_t pos
 
 
+# fill()/trim() candidate: a heap position with its key copied in, so ordering the
+# candidates never chases a pointer.
+ctypedef struct HeapCand:
+    int64_t key
+    Py_ssize_t pos
+
+
 cdef class HeapSide(Side):
     cdef HeapEntry* heap
     cdef Py_ssize_t heap_cap
@@ -25,8 +32,8 @@ cdef class HeapSide(Side):
     cdef Py_ssize_t table_cap
     # 64 - log2(table_cap): Fibonacci hashing keeps the top bits.
     cdef int table_shift
-    # fill()/trim() scratch: a min-heap of heap positions, heap_cap + 1 long.
-    cdef Py_ssize_t* aux
+    # fill()/trim() scratch: a min-heap of candidates, heap_cap + 1 long.
+    cdef HeapCand* aux
 
     cdef int _grow(self, Py_ssize_t need) noexcept
     cdef Py_ssize_t _home(self, int64_t key) noexcept nogil
@@ -36,4 +43,4 @@ cdef class HeapSide(Side):
     cdef void _sift_down(self, Py_ssize_t pos) noexcept nogil
     cdef void _remove_at(self, Py_ssize_t pos) noexcept nogil
     cdef void _set_best(self) noexcept nogil
-    cdef int64_t _kth_key(self, Py_ssize_t k) noexcept nogil
+    cdef Py_ssize_t _walk(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept nogil

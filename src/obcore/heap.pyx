@@ -28,43 +28,33 @@ cdef Py_ssize_t _MIN_TABLE = 16
 cdef Py_ssize_t _MIN_HEAP = 8
 
 
-cdef inline void _aux_push(Py_ssize_t* aux, Py_ssize_t size, Py_ssize_t pos,
-                           const HeapEntry* heap) noexcept nogil:
-    # Sift a new candidate position up the auxiliary heap (ordered by heap key).
+cdef inline void _cand_push(HeapCand* aux, Py_ssize_t size, HeapCand c) noexcept nogil:
+    # Add c to the candidate heap aux[0:size] (the caller grows size by one).
     cdef Py_ssize_t parent
-    cdef int64_t key = heap[pos].key
     while size > 0:
         parent = (size - 1) >> 1
-        if heap[aux[parent]].key <= key:
+        if aux[parent].key <= c.key:
             break
         aux[size] = aux[parent]
         size = parent
-    aux[size] = pos
+    aux[size] = c
 
 
-cdef inline Py_ssize_t _aux_pop(Py_ssize_t* aux, Py_ssize_t size,
-                                const HeapEntry* heap) noexcept nogil:
-    # Remove and return the best candidate; the caller shrinks size by one.
-    cdef Py_ssize_t top = aux[0]
-    cdef Py_ssize_t last, i, c
-    cdef int64_t key
-    size -= 1
-    if size > 0:
-        last = aux[size]
-        key = heap[last].key
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= size:
-                break
-            if c + 1 < size and heap[aux[c + 1]].key < heap[aux[c]].key:
-                c += 1
-            if heap[aux[c]].key >= key:
-                break
-            aux[i] = aux[c]
-            i = c
-        aux[i] = last
-    return top
+cdef inline void _cand_replace_top(HeapCand* aux, Py_ssize_t size, HeapCand c) noexcept nogil:
+    # Replace aux[0] with c and restore order: one sift instead of a pop plus a push.
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t ch
+    while True:
+        ch = 2 * i + 1
+        if ch >= size:
+            break
+        if ch + 1 < size and aux[ch + 1].key < aux[ch].key:
+            ch += 1
+        if aux[ch].key >= c.key:
+            break
+        aux[i] = aux[ch]
+        i = ch
+    aux[i] = c
 
 
 cdef class HeapSide(Side):
@@ -95,7 +85,7 @@ cdef class HeapSide(Side):
         cdef int bits
         cdef HeapEntry* h
         cdef HeapSlot* t
-        cdef Py_ssize_t* a
+        cdef HeapCand* a
         if need <= cap and 2 * need <= tcap:
             return 0
         if need > (<Py_ssize_t>1 << 40):
@@ -105,7 +95,7 @@ cdef class HeapSide(Side):
                 cap = _MIN_HEAP
             while cap < need:
                 cap *= 2
-            a = <Py_ssize_t*>PyMem_Realloc(self.aux, (cap + 1) * sizeof(Py_ssize_t))
+            a = <HeapCand*>PyMem_Realloc(self.aux, (cap + 1) * sizeof(HeapCand))
             if a is NULL:
                 return -1
             self.aux = a
@@ -281,55 +271,50 @@ cdef class HeapSide(Side):
         self.count = 0
         self._set_best()
 
-    cdef Py_ssize_t fill(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept:
-        # Best-first walk: the next best level is always a child of one already taken,
-        # so candidates are the children of taken positions, kept in `aux` (at most
-        # count entries, and aux holds heap_cap + 1).
+    cdef Py_ssize_t _walk(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept nogil:
+        # Visit the n best levels best first (1 <= n <= count), copying them out unless
+        # keys is NULL; return the heap position of the n-th. The next best level is
+        # always a child of one already taken, so the candidates are the untaken
+        # children of taken positions: at most count of them, and aux holds heap_cap + 1.
         cdef const HeapEntry* heap = self.heap
-        cdef Py_ssize_t* aux = self.aux
-        cdef Py_ssize_t count = self.count
-        cdef Py_ssize_t size = 1
-        cdef Py_ssize_t j = 0
-        cdef Py_ssize_t top, c
-        if n <= 0 or count == 0:
-            return 0
-        aux[0] = 0
-        while j < n and size > 0:
-            top = _aux_pop(aux, size, heap)
-            size -= 1
-            keys[j] = heap[top].key
-            qtys[j] = heap[top].qty
-            j += 1
-            c = 2 * top + 1
-            if c < count:
-                _aux_push(aux, size, c, heap)
-                size += 1
-                if c + 1 < count:
-                    _aux_push(aux, size, c + 1, heap)
-                    size += 1
-        return j
-
-    cdef int64_t _kth_key(self, Py_ssize_t k) noexcept nogil:
-        # Key of the k-th best level, 1 <= k <= count (same walk as fill()).
-        cdef const HeapEntry* heap = self.heap
-        cdef Py_ssize_t* aux = self.aux
+        cdef HeapCand* aux = self.aux
         cdef Py_ssize_t count = self.count
         cdef Py_ssize_t size = 1
         cdef Py_ssize_t top = 0
-        cdef Py_ssize_t c
-        aux[0] = 0
-        while k > 0:
-            top = _aux_pop(aux, size, heap)
-            size -= 1
-            k -= 1
+        cdef Py_ssize_t j, c
+        cdef HeapCand cand
+        aux[0].key = heap[0].key
+        aux[0].pos = 0
+        for j in range(n):
+            top = aux[0].pos
+            if keys is not NULL:
+                keys[j] = heap[top].key
+                qtys[j] = heap[top].qty
             c = 2 * top + 1
             if c < count:
-                _aux_push(aux, size, c, heap)
-                size += 1
-                if c + 1 < count:
-                    _aux_push(aux, size, c + 1, heap)
+                # The left child takes the taken level's place; the right one joins.
+                cand.key = heap[c].key
+                cand.pos = c
+                _cand_replace_top(aux, size, cand)
+                c += 1
+                if c < count:
+                    cand.key = heap[c].key
+                    cand.pos = c
+                    _cand_push(aux, size, cand)
                     size += 1
-        return heap[top].key
+            else:
+                size -= 1
+                if size > 0:
+                    _cand_replace_top(aux, size, aux[size])
+        return top
+
+    cdef Py_ssize_t fill(self, int64_t* keys, int64_t* qtys, Py_ssize_t n) noexcept:
+        if n > self.count:
+            n = self.count
+        if n <= 0:
+            return 0
+        self._walk(keys, qtys, n)
+        return n
 
     cdef void trim(self, Py_ssize_t depth) noexcept:
         # O(n + depth log depth): a heap cannot find its worst levels faster than a scan.
@@ -343,7 +328,7 @@ cdef class HeapSide(Side):
         if depth <= 0:
             self.clear()
             return
-        limit = self._kth_key(depth)
+        limit = self.heap[self._walk(NULL, NULL, depth)].key
         # Table first, while every heap entry is still where its slot says: the backward
         # shift rewrites heap[...].slot of the entries it moves.
         for i in range(n):
