@@ -39,6 +39,49 @@ static const int64_t ob_pow10[19] = {
     100000000000000LL, 1000000000000000LL, 10000000000000000LL, 100000000000000000LL,
     1000000000000000000LL};
 
+/* One pass over a plain decimal in [p, end) with no overflow checks while at most 18
+ * digits are accumulated. Returns the first byte after the number, or NULL for anything
+ * unusual (sign, >18 digits, off-grid, no digits), which the checked parser then explains. */
+static inline const char *ob_decimal_fast(const char *p, const char *end, const ob_scale *sc,
+                                          int64_t *out)
+{
+    uint64_t v = 0;
+    int nd = 0, nfrac = 0, dec = sc->dec;
+    unsigned d;
+    while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
+        v = v * 10 + d;
+        nd++;
+        p++;
+    }
+    if (!nd)
+        return NULL;
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
+            if (nfrac < dec) {
+                v = v * 10 + d;
+                nfrac++;
+                nd++;
+            } else if (d) {
+                return NULL;
+            }
+            p++;
+        }
+        if (p == f)
+            return NULL;
+    }
+    if (nd + (dec - nfrac) > 18)
+        return NULL;
+    v *= (uint64_t)ob_pow10[dec - nfrac];
+    if (sc->mant != 1) {
+        if (v % (uint64_t)sc->mant)
+            return NULL;
+        v /= (uint64_t)sc->mant;
+    }
+    *out = (int64_t)v;
+    return p;
+}
+
 /* Parse s[0..n) as a non-negative decimal on the grid `sc`; store grid units in *out.
  * Grammar: digits+ ('.' digits+)?  -- no sign, exponent, spaces or leading '+'.
  * The most basic problem wins: malformed, then negative, then overflow, then off-grid. */
@@ -48,6 +91,8 @@ static inline int ob_parse_scaled(const char *s, size_t n, const ob_scale *sc, i
     int neg = 0, overflow = 0, offgrid = 0, nfrac = 0;
     int64_t v = 0;
     size_t start;
+    if (ob_decimal_fast(s, s + n, sc, out) == s + n)
+        return OB_OK;
     if (n && s[0] == '-') {
         neg = 1;
         i = 1;
@@ -427,51 +472,17 @@ static int ob_skip_value(ob_cursor *c, const char *field, int depth)
 
 #define OB_KEY(s, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((s), (lit), sizeof(lit) - 1))
 
-/* Fast path for a quoted plain decimal ("65114.2") straight from the frame text: one pass,
- * no overflow checks while at most 18 digits are accumulated. Returns 1 and advances past
- * the closing quote on success; returns 0 without moving for anything unusual (escapes,
- * signs, >18 digits, off-grid), so the checked path can name the exact error. */
+/* A quoted plain decimal ("65114.2") straight from frame text: 1 and past the closing quote
+ * on success, 0 without moving otherwise. */
 static inline int ob_quoted_fast(ob_cursor *c, const ob_scale *sc, int64_t *out)
 {
-    const char *p = c->p, *end = c->end;
-    uint64_t v = 0;
-    int nd = 0, nfrac = 0, dec = sc->dec;
-    unsigned d;
-    if (p >= end || *p != '"')
+    const char *e;
+    if (c->p >= c->end || *c->p != '"')
         return 0;
-    p++;
-    while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
-        v = v * 10 + d;
-        nd++;
-        p++;
-    }
-    if (!nd)
+    e = ob_decimal_fast(c->p + 1, c->end, sc, out);
+    if (!e || e >= c->end || *e != '"')
         return 0;
-    if (p < end && *p == '.') {
-        const char *f = ++p;
-        while (p < end && (d = (unsigned)(unsigned char)(*p - '0')) < 10) {
-            if (nfrac < dec) {
-                v = v * 10 + d;
-                nfrac++;
-                nd++;
-            } else if (d) {
-                return 0;
-            }
-            p++;
-        }
-        if (p == f)
-            return 0;
-    }
-    if (p >= end || *p != '"' || nd + (dec - nfrac) > 18)
-        return 0;
-    v *= (uint64_t)ob_pow10[dec - nfrac];
-    if (sc->mant != 1) {
-        if (v % (uint64_t)sc->mant)
-            return 0;
-        v /= (uint64_t)sc->mant;
-    }
-    *out = (int64_t)v;
-    c->p = p + 1;
+    c->p = e + 1;
     return 1;
 }
 

@@ -53,7 +53,7 @@ cdef class Book:
 
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
     cdef int _apply_dict(self, dict msg) except -1
-    cdef int _stage_levels(self, dict data, str key, void* out, bint negate) except -1
+    cdef int _stage_levels(self, dict data, str key, str field, void* out, bint negate) except -1
     cdef int _stage_list(self, levels, str field, void* out, bint negate) except -1
     cdef int64_t _parse_c(self, str text, bint is_price, str field, Py_ssize_t index) except? -1
     cdef int _commit(self, void* stage) except -1

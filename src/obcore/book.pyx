@@ -38,6 +38,17 @@ from obcore._kinds import DEFAULT_KIND, KINDS
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object s, Py_ssize_t* size) except NULL
+    bint PyUnicode_IS_COMPACT_ASCII(object s)
+    void* PyUnicode_DATA(object s)
+    Py_ssize_t PyUnicode_GET_LENGTH(object s)
+
+
+cdef inline const char* _utf8(str text, Py_ssize_t* n) except NULL:
+    # Bybit's numbers are ASCII: read the str's own buffer without a call.
+    if PyUnicode_IS_COMPACT_ASCII(text):
+        n[0] = PyUnicode_GET_LENGTH(text)
+        return <const char*>PyUnicode_DATA(text)
+    return PyUnicode_AsUTF8AndSize(text, n)
 
 
 cdef extern from "_parse.h" nogil:
@@ -287,8 +298,7 @@ cdef class Book:
     cdef int _apply_dict(self, dict msg) except -1:
         cdef Stage* st = <Stage*>self._stage
         cdef ob_frame* f = &st.f
-        cdef bytes sym_b = None
-        cdef bytes topic_b = None
+        cdef Py_ssize_t n
         ob_frame_reset(f)
         st.bids.len = 0
         st.asks.len = 0
@@ -305,9 +315,8 @@ cdef class Book:
         if topic is not None:
             if not isinstance(topic, str):
                 raise FrameError(f"topic: expected a string, not {type(topic).__name__}", "topic", repr(topic))
-            topic_b = topic.encode()
-            f.topic = topic_b
-            f.topic_len = len(topic_b)
+            f.topic = _utf8(topic, &n)
+            f.topic_len = n
         f.has_ts = _dict_int(msg, "ts", "ts", &f.ts)
         f.has_cts = _dict_int(msg, "cts", "cts", &f.cts)
         data = msg.get("data")
@@ -323,15 +332,13 @@ cdef class Book:
         if sym is not None:
             if not isinstance(sym, str):
                 raise FrameError(f"data.s: expected a string, not {type(sym).__name__}", "data.s", repr(sym))
-            sym_b = sym.encode()
-            f.sym = sym_b
-            f.sym_len = len(sym_b)
-        self._stage_levels(data, "b", &st.bids, True)
-        self._stage_levels(data, "a", &st.asks, False)
+            f.sym = _utf8(sym, &n)
+            f.sym_len = n
+        self._stage_levels(data, "b", "data.b", &st.bids, True)
+        self._stage_levels(data, "a", "data.a", &st.asks, False)
         return self._commit(st)
 
-    cdef int _stage_levels(self, dict data, str key, void* out_, bint negate) except -1:
-        cdef str field = "data." + key
+    cdef int _stage_levels(self, dict data, str key, str field, void* out_, bint negate) except -1:
         levels = data.get(key)
         if levels is None:
             raise FrameError(f"{field}: missing", field, "")
@@ -368,7 +375,7 @@ cdef class Book:
     cdef int64_t _parse_c(self, str text, bint is_price, str field, Py_ssize_t index) except? -1:
         # The error location is formatted only on failure: this runs once per level.
         cdef Py_ssize_t n
-        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
+        cdef const char* s = _utf8(text, &n)
         cdef int64_t out
         cdef int rc = ob_parse_scaled(s, n, <ob_scale*>&self._px if is_price else <ob_scale*>&self._qty, &out)
         if rc != OB_OK:
