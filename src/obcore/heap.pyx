@@ -12,8 +12,9 @@ Invariants (checked by ``check()``):
 
 Costs: get O(1) expected; set O(1) expected to change a quantity, O(log n) to insert
 or delete any level; fill(n) O(n log n) without touching the heap (best-first walk over
-a small auxiliary heap of candidate positions); trim() O(n + depth log depth): it finds
-the depth-th best key, then compacts and re-heapifies; clear() O(n). Only reserve()
+a small auxiliary heap of candidate positions); trim() O(n): a scan of the leaves per level
+dropped when it drops a few (the usual case), else it finds the depth-th best key,
+compacts and re-heapifies, O(n + depth log depth); clear() O(n). Only reserve()
 allocates; the table stays at most half full.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -26,6 +27,8 @@ from obcore.side cimport EMPTY_KEY, Side
 cdef uint64_t _FIB = 0x9E3779B97F4A7C15ULL
 cdef Py_ssize_t _MIN_TABLE = 16
 cdef Py_ssize_t _MIN_HEAP = 8
+# trim() dropping at most this many levels scans the leaves once per level dropped.
+cdef Py_ssize_t _TRIM_BY_LEAVES = 4
 
 
 cdef inline void _cand_push(HeapCand* aux, Py_ssize_t size, HeapCand c) noexcept nogil:
@@ -317,7 +320,11 @@ cdef class HeapSide(Side):
         return n
 
     cdef void trim(self, Py_ssize_t depth) noexcept:
-        # O(n + depth log depth): a heap cannot find its worst levels faster than a scan.
+        # A heap cannot find its worst levels faster than a scan, so this is O(n) either
+        # way. A live feed over max_depth drops a level or two per frame: the worst level
+        # of a min-heap is a leaf, and scanning the leaves (half the array, one key
+        # compare each) is cheaper than the general path (find the depth-th best key,
+        # compact, re-heapify), which costs O(n + depth log depth).
         cdef HeapEntry* heap = self.heap
         cdef HeapSlot* table = self.table
         cdef Py_ssize_t n = self.count
@@ -327,6 +334,16 @@ cdef class HeapSide(Side):
             return
         if depth <= 0:
             self.clear()
+            return
+        if n - depth <= _TRIM_BY_LEAVES:
+            while n > depth:
+                w = n >> 1
+                for i in range(w + 1, n):
+                    if heap[i].key > heap[w].key:
+                        w = i
+                self._remove_at(w)
+                n -= 1
+            self._set_best()
             return
         limit = self.heap[self._walk(NULL, NULL, depth)].key
         # Table first, while every heap entry is still where its slot says: the backward
