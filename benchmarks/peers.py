@@ -141,8 +141,14 @@ class ObcorePeer:
 
     def reset(self):
         self.book = self._Book(self.tick_size, self.lot_size, kind=self.kind)
-        self.apply_levels = self.book.apply
         self.apply_frame = self.book.apply
+
+    def apply_levels(self, msg: dict) -> None:
+        # Like the other peers: no sequencing, one call per message with the parsed pairs.
+        data = msg["data"]
+        if msg["type"] == "snapshot":
+            self.book.clear()
+        self.book.apply_levels(data["b"], data["a"])
 
     def best(self):
         b = self.book
