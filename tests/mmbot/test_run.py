@@ -138,6 +138,8 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
                              stderr=subprocess.DEVNULL, env=env)
     try:
         assert wait_for(lambda: len(_db_fills(db)) >= 2, timeout_s=25), "no fills recorded"
+        # Freeze the market so no fill can race the kill: quotes sit at the touch.
+        sim.pause_market()
         assert wait_for(lambda: sim.open_orders(SYM), timeout_s=5)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -153,6 +155,7 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
         down_execs = {x["execId"] for x in sim.executions(SYM)} - \
             {f[0] for f in _db_fills(db)}
         assert down_execs
+        sim.pause_market(False)
         second = subprocess.run(cmd + ["--duration", "3"], capture_output=True, text=True,
                                 timeout=45, env=env)
         assert second.returncode == 0, second.stderr[-3000:]
