@@ -88,6 +88,11 @@ cdef extern from "_parse.h" nogil:
     void ob_frame_reset(ob_frame* f)
 
 
+cdef extern from "_pylevels.h":
+    int ob_stage_pylist(object levels, const ob_scale* px, const ob_scale* qty, int negate,
+                        ob_levels* out)
+
+
 cdef struct Stage:
     ob_frame f
     ob_levels bids
@@ -348,6 +353,11 @@ cdef class Book:
         cdef ob_levels* out = <ob_levels*>out_
         cdef Py_ssize_t i
         cdef int64_t price, size
+        cdef size_t start = out.len
+        if ob_stage_pylist(levels, <ob_scale*>&self._px, <ob_scale*>&self._qty, negate, out) == 0:
+            return 0
+        # Something unusual: redo it checked, so the error (if any) names the field and text.
+        out.len = start
         if not isinstance(levels, (list, tuple)):
             raise FrameError(f"{field}: expected an array, not {type(levels).__name__}", field, repr(levels))
         for i in range(len(levels)):

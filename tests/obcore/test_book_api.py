@@ -135,3 +135,19 @@ def test_apply_levels_is_transactional(book):
     with pytest.raises(obcore.FrameError, match=r"bids\[0\]"):
         book.apply_levels(bids=[["90.0"]])
     assert (book.bids().tolist(), book.asks().tolist()) == before
+
+
+def test_apply_levels_fast_and_checked_paths_agree(kind):
+    # lists of str take the C fast path; tuples and other shapes take the checked path
+    rows = [["100.0", "2"], ["99.5", "3"]]
+    fast = obcore.Book("0.5", "1", kind=kind)
+    fast.apply_levels(bids=rows)
+    for shape in (tuple(tuple(r) for r in rows), [tuple(rows[0]), rows[1]]):
+        other = obcore.Book("0.5", "1", kind=kind)
+        other.apply_levels(bids=shape)
+        assert other.bids().tolist() == fast.bids().tolist()
+    with pytest.raises(obcore.MalformedNumberError, match=r"bids\[1\] price"):
+        fast.apply_levels(bids=[["100.0", "1"], ["٩٩.5", "1"]])  # non-ASCII digits
+    with pytest.raises(obcore.FrameError, match=r"asks\[0\] size"):
+        fast.apply_levels(asks=[["100.0", 1]])
+    assert fast.bids().tolist() == [[200, 2], [199, 3]] and fast.ask_count == 0

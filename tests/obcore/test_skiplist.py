@@ -4,7 +4,6 @@ The reference is a plain dict per side; ``check_integrity()`` runs the side's ow
 invariant check (level 0 order, upper levels = taller towers, back links, tail, free
 list, cached best).
 """
-import json
 import random
 
 import pytest
@@ -169,72 +168,3 @@ def test_clear_then_reuse():
     book.set_level("b", 7, 3)
     assert levels(book, "b") == [(7, 3)]
     book.check_integrity()
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_random_against_dict(seed):
-    rnd = random.Random(seed)
-    book = new_book()
-    refs = {"b": {}, "a": {}}
-    for step in range(4000):
-        side = rnd.choice("ba")
-        ref = refs[side]
-        if ref and rnd.random() < 0.1:
-            t = max(ref) if side == "b" else min(ref)  # hit the touch
-        else:
-            t = rnd.randint(1000 - 300, 1000 + 300)
-        q = rnd.choice([0, rnd.randint(1, 10**9)])
-        book.set_level(side, t, q)
-        if q:
-            ref[t] = q
-        else:
-            ref.pop(t, None)
-        if step % 50 == 0:
-            book.check_integrity()
-            for s in "ba":
-                assert levels(book, s) == expected(refs[s], s)
-        assert book.size_at(side, t) == ref.get(t, 0)
-    book.check_integrity()
-
-
-def frame_text(kind, u, bids, asks):
-    # Bybit v5 orderbook message; ticks of 0.1 and lots of 0.001 as decimal strings.
-    def row(t, q):
-        return [f"{t // 10}.{t % 10}", f"{q // 1000}.{q % 1000:03d}"]
-    return json.dumps({
-        "topic": "orderbook.200.BTCUSDT", "type": kind, "ts": 1_700_000_000_000 + u,
-        "data": {"s": "BTCUSDT", "b": [row(t, q) for t, q in bids],
-                 "a": [row(t, q) for t, q in asks], "u": u, "seq": u},
-        "cts": 1_700_000_000_000 + u,
-    })
-
-
-@pytest.mark.parametrize("max_depth", [1, 5, 20])
-def test_frames_trim_many_levels_at_once(max_depth):
-    # A snapshot or a busy delta drops many levels in one trim: the walk back from the
-    # tail and the per-level cut must agree with the level 0 order.
-    rnd = random.Random(max_depth)
-    book = new_book(max_depth=max_depth)
-    refs = {"b": {}, "a": {}}
-    bids = [(t, rnd.randint(1, 5000)) for t in rnd.sample(range(9000, 10_000), 300)]
-    asks = [(t, rnd.randint(1, 5000)) for t in rnd.sample(range(10_001, 11_000), 300)]
-    book.apply(frame_text("snapshot", 1, bids, asks))
-    refs["b"], refs["a"] = dict(bids), dict(asks)
-    for u in range(2, 200):
-        delta = {"b": [], "a": []}
-        for side in "ba":
-            for _ in range(rnd.choice([1, 2, 6, 12])):
-                t = rnd.randint(9000, 10_000) if side == "b" else rnd.randint(10_001, 11_000)
-                q = rnd.choice([0, rnd.randint(1, 5000)])
-                delta[side].append((t, q))
-        book.apply(frame_text("delta", u, delta["b"], delta["a"]))
-        for side in "ba":
-            ref = refs[side]
-            for t, q in delta[side]:
-                if q:
-                    ref[t] = q
-                else:
-                    ref.pop(t, None)
-            refs[side] = dict(expected(ref, side)[:max_depth])
-            assert levels(book, side) == expected(refs[side], side)
-        book.check_integrity()
