@@ -6,6 +6,7 @@ import logging
 import time
 
 import pytest
+from waiting import wait_for
 
 from mmbot.sim.server import start_simulator
 from mmbot.venue.base import (
@@ -22,15 +23,6 @@ from mmbot.venue.base import (
 from mmbot.venue.bybit import BybitVenue
 
 SYM = "BTCUSDT"
-
-
-def wait_for(cond, timeout_s=5.0, step_s=0.02):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step_s)
-    return False
 
 
 @pytest.fixture(scope="module")

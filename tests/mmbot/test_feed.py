@@ -6,23 +6,15 @@ independent of obcore) read while the market is paused.
 import time
 
 import pytest
-from obcore.recording import read_frames
+from waiting import wait_for
 
 import obcore
 from mmbot.feed import BookFeed, FrameRecorder
 from mmbot.sim.server import SimSymbol, start_simulator
+from obcore.recording import read_frames
 
 SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",
                                            min_qty="0.01"))
-
-
-def wait_for(cond, timeout_s=5.0, step_s=0.02):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step_s)
-    return False
 
 
 @pytest.fixture(scope="module")

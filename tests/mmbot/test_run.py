@@ -7,24 +7,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
+from waiting import wait_for
 
 from mmbot.commands.run import LiveSession
 from mmbot.config import load_config
 from mmbot.sim.server import SimSymbol, start_simulator
 
 SYM = "BTCUSDT"
-
-
-def wait_for(cond, timeout_s=5.0, step_s=0.05):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step_s)
-    return False
 
 
 @pytest.fixture

@@ -10,19 +10,11 @@ import time
 import pytest
 import websocket
 from pybit.exceptions import InvalidRequestError
+from waiting import wait_for
 
 from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
 from mmbot.sim.server import _Ladder, start_simulator, touch_trades
-
-
-def wait_for(cond, timeout_s=5.0, step_s=0.02):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step_s)
-    return False
 
 
 @pytest.fixture(scope="module")

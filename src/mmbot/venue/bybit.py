@@ -82,8 +82,10 @@ def _ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _Socket(LocalWebSocket):
-    """Private stream that reports drops and reconnects to its venue."""
+class _ReportsLink:
+    """Mixin for a pybit socket that tells its venue when it drops and reconnects."""
+
+    link_name = "stream"
 
     def __init__(self, *args, venue: BybitVenue, **kwargs):
         self._venue = venue
@@ -94,34 +96,21 @@ class _Socket(LocalWebSocket):
     def _reset(self):
         super()._reset()
         if getattr(self, "_started", False):
-            self._venue._link_down("private stream disconnected")
+            self._venue._link_down(f"{self.link_name} disconnected")
 
     def _connect(self, url):
         out = super()._connect(url)
         if getattr(self, "_started", False):
-            self._venue._link_up("private stream reconnected")
+            self._venue._link_up(f"{self.link_name} reconnected")
         return out
 
 
-class _Trading(LocalWebSocketTrading):
-    """Trade socket that reports drops and reconnects to its venue."""
+class _Socket(_ReportsLink, LocalWebSocket):
+    link_name = "private stream"
 
-    def __init__(self, *args, venue: BybitVenue, **kwargs):
-        self._venue = venue
-        self._started = False
-        super().__init__(*args, **kwargs)
-        self._started = True
 
-    def _reset(self):
-        super()._reset()
-        if getattr(self, "_started", False):
-            self._venue._link_down("trade stream disconnected")
-
-    def _connect(self, url):
-        out = super()._connect(url)
-        if getattr(self, "_started", False):
-            self._venue._link_up("trade stream reconnected")
-        return out
+class _Trading(_ReportsLink, LocalWebSocketTrading):
+    link_name = "trade stream"
 
 
 class BybitVenue(Venue):
