@@ -68,7 +68,10 @@ def render(results: dict, path: str) -> str:
     ax.set_yscale("log")
     ax.set_ylabel("ns per read after each message (log)")
     ax.set_title("Reads after every write")
-    ax.legend(fontsize=7, ncol=2)
+    # Headroom above the tallest bar keeps the legend off the bars on a log axis.
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi * 30)
+    ax.legend(fontsize=7, ncol=4, loc="upper center")
     ax.grid(axis="y", which="both", alpha=0.3)
 
     ax = axes[1][1]
