@@ -174,3 +174,26 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
         assert counts == sorted(counts)                    # never reset by the restart
     finally:
         sim.stop()
+
+
+def test_ctrl_c_cancels_every_order_and_exits_cleanly(tmp_path):
+    """SIGINT (Ctrl-C) to a real `mmbot run` process: all orders cancelled, exit code 0."""
+    sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
+    sim.wait_market()
+    cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", "",
+           "--no-dashboard", "--duration", "60", "--out", str(tmp_path / "out")]
+    bot = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert wait_for(lambda: sim.open_orders(SYM), timeout_s=25), "the bot never quoted"
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=30)
+        assert bot.returncode == 0, err[-3000:]
+        assert sim.open_orders(SYM) == []
+        assert "Traceback" not in err
+        assert (tmp_path / "out" / "summary.json").is_file()
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait(10)
+        sim.stop()
