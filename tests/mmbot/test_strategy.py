@@ -375,3 +375,34 @@ def test_every_model_quotes_valid_orders_on_a_real_book():
             else:
                 assert x.price_ticks > 650000
             assert x.qty_lots >= ins.min_lots_at(x.price_ticks)
+
+
+def test_build_ladder_memo_matches_a_fresh_build():
+    """Cached or not, build_ladder returns what building from scratch returns."""
+    import random
+
+    import obcore
+    from mmbot.instrument import Instrument
+    from mmbot.strategy import base
+
+    ins = Instrument.from_rules("BTCUSDT", "linear", tick_size="0.1", lot_size="0.001",
+                                min_qty="0.001", max_qty="1190", min_notional="5")
+    rnd = random.Random(3)
+    book = obcore.Book("0.1", "0.001")
+    for _ in range(400):
+        if rnd.random() < 0.5:  # move the touch half of the time
+            bid = rnd.randint(649_990, 650_000)
+            ask = bid + rnd.randint(1, 3)
+            book.apply({"type": "snapshot", "data": {
+                "u": 1, "b": [[book.price_str(bid), "1"]], "a": [[book.price_str(ask), "1"]]}})
+        bid = book.best_bid()[0]
+        view = base.MarketView(book, 0, 0, ins, rnd.choice([None, 3, 0]), rnd.choice([None, 2]))
+        px = (bid + rnd.choice([-1.5, 0.2, 1.0]), bid + rnd.choice([0.5, 2.0, 4.0]))
+        lots = (rnd.choice([0, 1, 2]), rnd.choice([1, 2]))
+        kw = dict(levels=rnd.choice([1, 3]), level_spacing_ticks=rnd.choice([1, 2]),
+                  min_spread_ticks=rnd.choice([0.0, 3.0]))
+        fresh = base._build_ladder(ins, book.best_bid(), book.best_ask(), *px, *lots,
+                                   kw["levels"], kw["level_spacing_ticks"],
+                                   kw["min_spread_ticks"], view.max_buy_lots, view.max_sell_lots)
+        assert base.build_ladder(view, *px, *lots, **kw) == fresh  # often a miss
+        assert base.build_ladder(view, *px, *lots, **kw) == fresh  # now certainly a hit

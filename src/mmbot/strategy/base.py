@@ -167,6 +167,31 @@ def build_ladder(
     list of Quote
         Bids first (level 0 outwards), then asks.
     """
+    book = view.book
+    bb = book.best_bid()
+    ba = book.best_ask()
+    # Most frames change levels away from the touch: the same inputs give the same ladder.
+    key = (bid_px, ask_px, bid_lots, ask_lots, levels, level_spacing_ticks, min_spread_ticks,
+           bb[0] if bb is not None else None, ba[0] if ba is not None else None,
+           view.max_buy_lots, view.max_sell_lots, view.instrument)
+    global _last_ladder
+    last = _last_ladder
+    if key == last[0]:
+        return list(last[1])
+    out = _build_ladder(view.instrument, bb, ba, bid_px, ask_px, bid_lots, ask_lots, levels,
+                        level_spacing_ticks, min_spread_ticks, view.max_buy_lots,
+                        view.max_sell_lots)
+    # One tuple, replaced in one assignment: a reader in another thread never pairs one
+    # call's inputs with another's quotes. Quote is immutable, so sharing it is safe.
+    _last_ladder = (key, tuple(out))
+    return out
+
+
+_last_ladder: tuple = (None, ())
+
+
+def _build_ladder(ins, bb, ba, bid_px, ask_px, bid_lots, ask_lots, levels,
+                  level_spacing_ticks, min_spread_ticks, max_buy_lots, max_sell_lots):
     if bid_lots <= 0:
         bid_px = None
     if ask_lots <= 0:
@@ -177,21 +202,17 @@ def build_ladder(
             centre = (ask_px + bid_px) * 0.5
             bid_px = centre - min_gap * 0.5
             ask_px = centre + min_gap * 0.5
-    book = view.book
-    ins = view.instrument
     out: list[Quote] = []
     if bid_px is not None:
         bid = math.floor(bid_px + _EPS)
-        ba = book.best_ask()
         if ba is not None and bid >= ba[0]:
             bid = ba[0] - 1
-        _add_levels(out, ins, BUY, bid, -level_spacing_ticks, bid_lots, levels, view.max_buy_lots)
+        _add_levels(out, ins, BUY, bid, -level_spacing_ticks, bid_lots, levels, max_buy_lots)
     if ask_px is not None:
         ask = math.ceil(ask_px - _EPS)
-        bb = book.best_bid()
         if bb is not None and ask <= bb[0]:
             ask = bb[0] + 1
-        _add_levels(out, ins, SELL, ask, level_spacing_ticks, ask_lots, levels, view.max_sell_lots)
+        _add_levels(out, ins, SELL, ask, level_spacing_ticks, ask_lots, levels, max_sell_lots)
     return out
 
 
