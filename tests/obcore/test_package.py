@@ -31,3 +31,15 @@ def test_mmbot_default_config_is_installed():
     from importlib.resources import files
 
     assert files("mmbot").joinpath("default.toml").is_file()
+
+
+def test_installed_wheel_ships_no_sources():
+    import pathlib
+
+    import pytest
+
+    root = pathlib.Path(obcore.__file__).parent
+    if (root.parent.parent / "setup.py").exists():
+        pytest.skip("running from a source checkout (editable install)")
+    leaked = sorted(p.name for p in root.iterdir() if p.suffix in (".c", ".pyx", ".h", ".html"))
+    assert leaked == []
