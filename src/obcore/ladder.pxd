@@ -35,7 +35,6 @@ cdef class LadderSide(Side):
 
     cdef Py_ssize_t _next_off(self, Py_ssize_t off) noexcept nogil
     cdef Py_ssize_t _prev_off(self, Py_ssize_t off) noexcept nogil
-    cdef Py_ssize_t _ovf_find(self, int64_t key) noexcept nogil
     cdef void _ovf_set(self, int64_t key, int64_t qty) noexcept
     cdef void _rebase_empty(self, int64_t key) noexcept
     cdef void _recentre_down(self, int64_t key) noexcept

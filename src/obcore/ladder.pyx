@@ -39,6 +39,7 @@ from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 from libc.string cimport memmove
 
+from obcore._sorted_keys cimport find_desc
 from obcore.side cimport EMPTY_KEY, Side
 
 
@@ -203,34 +204,10 @@ cdef class LadderSide(Side):
 
     # ------------------------------------------------------------------ overflow
 
-    cdef Py_ssize_t _ovf_find(self, int64_t key) noexcept nogil:
-        # First index whose key is <= key (keys descending). Looks at the window end first:
-        # that is where the overflow sees most of its updates.
-        cdef Py_ssize_t n = self.ovf_count
-        cdef Py_ssize_t i = n - 1
-        cdef Py_ssize_t stop = n - 8 if n > 8 else 0
-        cdef Py_ssize_t lo, hi, mid
-        cdef int64_t* keys = self.ovf_keys
-        while i >= stop:
-            if keys[i] >= key:
-                return i if keys[i] == key else i + 1
-            i -= 1
-        if stop == 0:
-            return 0
-        lo = 0
-        hi = stop
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid] > key:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-
     cdef void _ovf_set(self, int64_t key, int64_t qty) noexcept:
         # The key is above the window and the window holds the best, so the best is unchanged.
         cdef Py_ssize_t n = self.ovf_count
-        cdef Py_ssize_t i = self._ovf_find(key)
+        cdef Py_ssize_t i = find_desc(self.ovf_keys, self.ovf_count, key)
         cdef int64_t* keys = self.ovf_keys
         cdef int64_t* qtys = self.ovf_qtys
         if i < n and keys[i] == key:
@@ -466,7 +443,7 @@ cdef class LadderSide(Side):
             return self.win_qtys[<uint64_t>key & self.win_mask]
         if key < self.win_base:
             return 0
-        i = self._ovf_find(key)
+        i = find_desc(self.ovf_keys, self.ovf_count, key)
         if i < self.ovf_count and self.ovf_keys[i] == key:
             return self.ovf_qtys[i]
         return 0

@@ -10,4 +10,3 @@ cdef class SortedArraySide(Side):
     cdef int64_t* qtys
     cdef Py_ssize_t cap
 
-    cdef Py_ssize_t _find(self, int64_t key) noexcept nogil

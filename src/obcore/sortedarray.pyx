@@ -8,6 +8,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int64_t
 from libc.string cimport memmove
 
+from obcore._sorted_keys cimport find_desc
 from obcore.side cimport EMPTY_KEY, Side
 
 
@@ -40,33 +41,9 @@ cdef class SortedArraySide(Side):
         self.cap = cap
         return 0
 
-    cdef Py_ssize_t _find(self, int64_t key) noexcept nogil:
-        # First index whose key is <= key (keys descending). Scans back from the best end
-        # first: most updates land within a few levels of the touch.
-        cdef Py_ssize_t n = self.count
-        cdef Py_ssize_t i = n - 1
-        cdef Py_ssize_t stop = n - 8 if n > 8 else 0
-        cdef Py_ssize_t lo, hi, mid
-        cdef int64_t* keys = self.keys
-        while i >= stop:
-            if keys[i] >= key:
-                return i if keys[i] == key else i + 1
-            i -= 1
-        if stop == 0:
-            return 0
-        lo = 0
-        hi = stop
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid] > key:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
-
     cdef void set(self, int64_t key, int64_t qty) noexcept:
         cdef Py_ssize_t n = self.count
-        cdef Py_ssize_t i = self._find(key)
+        cdef Py_ssize_t i = find_desc(self.keys, self.count, key)
         cdef int64_t* keys = self.keys
         cdef int64_t* qtys = self.qtys
         if i < n and keys[i] == key:
@@ -94,7 +71,7 @@ cdef class SortedArraySide(Side):
             self.best_qty = 0
 
     cdef int64_t get(self, int64_t key) noexcept:
-        cdef Py_ssize_t i = self._find(key)
+        cdef Py_ssize_t i = find_desc(self.keys, self.count, key)
         if i < self.count and self.keys[i] == key:
             return self.qtys[i]
         return 0
