@@ -486,14 +486,30 @@ static inline int ob_quoted_fast(ob_cursor *c, const ob_scale *sc, int64_t *out)
     return 1;
 }
 
+/* One quoted price (part 0) or size (part 1) of a level, on the general path: whitespace
+ * allowed, and any failure named with the field, the part and the offending text. */
+static int ob_level_number(ob_cursor *c, const char *field, const ob_scale *sc, int part,
+                           int64_t *out)
+{
+    const char *s;
+    size_t n;
+    int rc;
+    ob_ws(c);
+    if (ob_quoted_fast(c, sc, out))
+        return OB_OK;
+    c->f->err_part = part;
+    if ((rc = ob_string(c, field, &s, &n)))
+        return rc;
+    rc = ob_parse_scaled(s, n, sc, out);
+    return rc ? ob_fail(c, rc, field, part ? "size" : "price", s, n) : OB_OK;
+}
+
 /* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. */
 static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
                            const ob_scale *qty, int negate, ob_levels *out)
 {
     int rc;
     long idx = 0;
-    const char *s;
-    size_t n;
     int64_t price, size;
     out->len = 0;
     if ((rc = ob_expect(c, '[', field)))
@@ -520,27 +536,10 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
         c->p = save;
         if ((rc = ob_expect(c, '[', field)))
             return rc;
-        ob_ws(c);
-        if (!ob_quoted_fast(c, px, &price)) {
-            c->f->err_part = 0;
-            if ((rc = ob_string(c, field, &s, &n)))
-                return rc;
-            rc = ob_parse_scaled(s, n, px, &price);
-            if (rc)
-                return ob_fail(c, rc, field, "price", s, n);
-        }
-        if ((rc = ob_expect(c, ',', field)))
-            return rc;
-        ob_ws(c);
-        if (!ob_quoted_fast(c, qty, &size)) {
-            c->f->err_part = 1;
-            if ((rc = ob_string(c, field, &s, &n)))
-                return rc;
-            rc = ob_parse_scaled(s, n, qty, &size);
-            if (rc)
-                return ob_fail(c, rc, field, "size", s, n);
-        }
-        if ((rc = ob_expect(c, ']', field)))
+        if ((rc = ob_level_number(c, field, px, 0, &price)) ||
+            (rc = ob_expect(c, ',', field)) ||
+            (rc = ob_level_number(c, field, qty, 1, &size)) ||
+            (rc = ob_expect(c, ']', field)))
             return rc;
     push:
         if (ob_levels_push(out, negate ? -price : price, size))
