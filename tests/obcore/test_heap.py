@@ -12,7 +12,6 @@ import pytest
 import obcore
 
 KIND = "heap"
-INT64_MAX = 2**63 - 1
 # heap.pyx hashes a key to the top bits of key * FIB (mod 2**64).
 FIB = 0x9E3779B97F4A7C15
 
@@ -214,28 +213,6 @@ def test_trim_of_a_colliding_chain():
     assert levels(book, "a") == [(t, 1) for t in ticks[:10]]
     for t in ticks:
         assert book.size_at("a", t) == (1 if t in ticks[:10] else 0)
-
-
-def test_int64_extremes():
-    book = new_book()
-    # The ask at INT64_MAX has the same key as the empty-side sentinel; the table marks
-    # empty slots by position, so every key value is storable.
-    book.set_level("a", INT64_MAX, INT64_MAX)
-    book.set_level("b", INT64_MAX, INT64_MAX)
-    book.set_level("a", 0, 1)
-    book.set_level("b", 0, 1)
-    book.check_integrity()
-    assert book.best_ask() == (0, 1)
-    assert book.best_bid() == (INT64_MAX, INT64_MAX)
-    assert levels(book, "a") == [(0, 1), (INT64_MAX, INT64_MAX)]
-    assert levels(book, "b") == [(INT64_MAX, INT64_MAX), (0, 1)]
-    assert book.size_at("a", INT64_MAX) == INT64_MAX
-    assert book.size_at("a", INT64_MAX - 1) == 0
-    book.set_level("a", 0, 0)
-    assert book.best_ask() == (INT64_MAX, INT64_MAX)
-    book.set_level("a", INT64_MAX, 0)
-    assert book.best_ask() is None
-    book.check_integrity()
 
 
 def test_clear_then_reuse():

@@ -240,28 +240,6 @@ def test_trim_to_one_keeps_the_best():
     book.check_integrity()
 
 
-def test_int64_extremes():
-    book = new_book()
-    book.set_level("a", INT64_MAX, INT64_MAX)
-    book.set_level("b", INT64_MAX, INT64_MAX)
-    book.set_level("a", 0, 1)
-    book.set_level("b", 0, 1)
-    book.check_integrity()
-    assert book.best_ask() == (0, 1)
-    assert book.best_bid() == (INT64_MAX, INT64_MAX)
-    assert levels(book, "a") == [(0, 1), (INT64_MAX, INT64_MAX)]
-    assert levels(book, "b") == [(INT64_MAX, INT64_MAX), (0, 1)]
-    assert book.size_at("a", INT64_MAX) == INT64_MAX
-    assert book.size_at("b", 0) == 1
-    book.set_level("a", 0, 0)
-    assert book.best_ask() == (INT64_MAX, INT64_MAX)
-    book.set_level("a", INT64_MAX - 1, 4)
-    assert levels(book, "a") == [(INT64_MAX - 1, 4), (INT64_MAX, INT64_MAX)]
-    book.set_level("b", INT64_MAX, 0)
-    assert book.best_bid() == (0, 1)
-    book.check_integrity()
-
-
 def test_update_in_place_and_absent_deletes():
     book = new_book()
     book.set_level("b", 100, 5)

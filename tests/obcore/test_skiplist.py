@@ -11,7 +11,6 @@ import pytest
 import obcore
 
 KIND = "skiplist"
-INT64_MAX = 2**63 - 1
 
 
 def new_book(max_depth=0):
@@ -132,29 +131,6 @@ def test_trim_drops_everything_but_the_best():
     for t in range(2, 50):  # each new ask is the worst: trimmed at once
         book.set_level("a", t, 5)
         assert levels(book, "a") == [(1, 1)]
-    book.check_integrity()
-
-
-def test_int64_extremes():
-    book = new_book()
-    # The ask at INT64_MAX has the same key as the empty-side sentinel; the bid at
-    # INT64_MAX is stored as -INT64_MAX, the smallest key the book ever sees.
-    book.set_level("a", INT64_MAX, INT64_MAX)
-    book.set_level("b", INT64_MAX, INT64_MAX)
-    book.set_level("a", 0, 1)
-    book.set_level("b", 0, 1)
-    book.check_integrity()
-    assert book.best_ask() == (0, 1)
-    assert book.best_bid() == (INT64_MAX, INT64_MAX)
-    assert levels(book, "a") == [(0, 1), (INT64_MAX, INT64_MAX)]
-    assert levels(book, "b") == [(INT64_MAX, INT64_MAX), (0, 1)]
-    book.set_level("a", 0, 0)
-    assert book.best_ask() == (INT64_MAX, INT64_MAX)
-    assert book.size_at("a", INT64_MAX) == INT64_MAX
-    book.set_level("a", INT64_MAX, 0)
-    assert book.best_ask() is None
-    book.set_level("b", INT64_MAX, 0)
-    assert book.best_bid() == (0, 1)
     book.check_integrity()
 
 

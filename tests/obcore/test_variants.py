@@ -90,3 +90,34 @@ def test_frames_trim_many_levels_at_once(kind, max_depth):
             refs[side] = dict(expected(ref, side)[:max_depth])
             assert levels(book, side) == expected(refs[side], side)
         book.check_integrity()
+
+
+INT64_MAX = 2**63 - 1
+
+
+def test_int64_extremes(kind):
+    # The ask at INT64_MAX has the same key as the empty-side sentinel; the bid at
+    # INT64_MAX is stored as -INT64_MAX, the smallest key a side ever sees.
+    book = new_book(kind)
+    book.set_level("a", INT64_MAX, INT64_MAX)
+    book.set_level("b", INT64_MAX, INT64_MAX)
+    book.set_level("a", 0, 1)
+    book.set_level("b", 0, 1)
+    book.check_integrity()
+    assert book.best_ask() == (0, 1)
+    assert book.best_bid() == (INT64_MAX, INT64_MAX)
+    assert levels(book, "a") == [(0, 1), (INT64_MAX, INT64_MAX)]
+    assert levels(book, "b") == [(INT64_MAX, INT64_MAX), (0, 1)]
+    assert book.size_at("a", INT64_MAX) == INT64_MAX
+    assert book.size_at("a", INT64_MAX - 1) == 0
+    assert book.size_at("b", 0) == 1
+    book.set_level("a", 0, 0)
+    assert book.best_ask() == (INT64_MAX, INT64_MAX)
+    book.set_level("a", INT64_MAX - 1, 4)
+    assert levels(book, "a") == [(INT64_MAX - 1, 4), (INT64_MAX, INT64_MAX)]
+    book.set_level("a", INT64_MAX - 1, 0)
+    book.set_level("a", INT64_MAX, 0)
+    assert book.best_ask() is None
+    book.set_level("b", INT64_MAX, 0)
+    assert book.best_bid() == (0, 1)
+    book.check_integrity()
