@@ -35,6 +35,9 @@ def test_faults_mid_run_leave_no_orphans_and_the_right_position(sim):
         sim.taker_hit(SYM, "Buy")                                 # a fill mid-run
         sim.skip_u(SYM)                                           # gap -> resync
         assert wait_for(lambda: session.resyncs >= 1)
+        # While a resync is in flight the feed drops every non-snapshot frame on purpose,
+        # so the next fault is injected only once the book is back in sync.
+        assert wait_for(lambda: session.feed.synced(SYM))
         sim.send_malformed("truncated", SYM)                      # rejected frame -> resync
         assert wait_for(lambda: session.resyncs >= 2)
         sim.reject_next(3, 10006)                                 # refused orders
