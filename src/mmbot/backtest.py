@@ -15,9 +15,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from obcore.recording import read_frames
-from obcore.synthetic import generate_frames
-
 from mmbot.config import Config, config_to_dict
 from mmbot.orders import OrderManager
 from mmbot.pnl import PnLTracker
@@ -26,6 +23,8 @@ from mmbot.runner import Runner
 from mmbot.sim.engine import MatchingEngine
 from mmbot.strategy import build_model
 from mmbot.venue.sim import SimVenue
+from obcore.recording import read_frames
+from obcore.synthetic import generate_frames
 
 __all__ = ["BacktestResult", "run_backtest", "market_frames"]
 

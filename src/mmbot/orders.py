@@ -31,7 +31,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mmbot.venue.base import (
+from mmbot.types import (
     BUY,
     ERR_ORDER_NOT_FOUND,
     ERR_PARAMS,
@@ -45,8 +45,8 @@ from mmbot.venue.base import (
     OrderStatus,
     PositionEvent,
     RequestError,
-    Venue,
 )
+from mmbot.venue.base import Venue
 
 __all__ = ["ManagedOrder", "OrderManager", "TokenBucket", "UpdateStats", "ReconcileResult"]
 

@@ -5,17 +5,18 @@ import json
 import logging
 
 import pytest
-from obcore.synthetic import generate_frames
 
 from mmbot import cli
 from mmbot.commands.backtest import apply_overrides
 from mmbot.config import ConfigError, load_config
+from mmbot.latency import LatencyStats
 from mmbot.orders import OrderManager
 from mmbot.pnl import PnLTracker
-from mmbot.runner import LatencyStats, Runner
+from mmbot.runner import Runner
 from mmbot.sim.engine import MatchingEngine
 from mmbot.strategy import build_model
 from mmbot.venue.sim import SimVenue
+from obcore.synthetic import generate_frames
 
 SHORT = ["--duration-s", "20"]
 

@@ -6,10 +6,11 @@ import logging
 import time
 
 import pytest
+from mmbot.bybit import BybitVenue
 from waiting import wait_for
 
 from mmbot.sim.server import start_simulator
-from mmbot.venue.base import (
+from mmbot.types import (
     AmendRequest,
     CancelRequest,
     ConnectionEvent,
@@ -20,7 +21,6 @@ from mmbot.venue.base import (
     PositionEvent,
     RequestError,
 )
-from mmbot.venue.bybit import BybitVenue
 
 SYM = "BTCUSDT"
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from mmbot.sim.engine import REJECT_POST_ONLY, MatchingEngine, OrderRejected
-from mmbot.venue.base import ExecutionEvent, OrderEvent, OrderStatus, PositionEvent
+from mmbot.types import ExecutionEvent, OrderEvent, OrderStatus, PositionEvent
 
 # tick 0.1, lot 0.001: price 100.0 is 1000 ticks, size 1.000 is 1000 lots
 TICK, LOT = "0.1", "0.001"

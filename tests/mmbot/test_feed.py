@@ -6,10 +6,11 @@ independent of obcore) read while the market is paused.
 import time
 
 import pytest
+from mmbot.bybit import BookFeed
+from mmbot.recorder import FrameRecorder
 from waiting import wait_for
 
 import obcore
-from mmbot.feed import BookFeed, FrameRecorder
 from mmbot.sim.server import SimSymbol, start_simulator
 from obcore.recording import read_frames
 
@@ -60,7 +61,7 @@ def test_many_symbols_on_one_connection(sim, feed):
     assert feed.by_symbol["BTCUSDT"].frames > 1 and feed.by_symbol["ETHUSDT"].frames > 1
     assert not feed.stale("BTCUSDT")
     lat = feed.latency_us()
-    assert lat["n"] > 0 and lat["p50_us"] > 0
+    assert lat["count"] > 0 and lat["p50_us"] > 0
 
 
 @pytest.mark.parametrize("fault", ["skip_u", "truncated", "bad_price"])

@@ -5,7 +5,7 @@ import pytest
 
 from mmbot.orders import OrderManager, TokenBucket
 from mmbot.strategy.base import Quote
-from mmbot.venue.base import (
+from mmbot.types import (
     AmendRequest,
     CancelRequest,
     ConnectionEvent,
@@ -17,8 +17,8 @@ from mmbot.venue.base import (
     OrderStatus,
     Position,
     RequestError,
-    Venue,
 )
+from mmbot.venue.base import Venue
 
 SYM = "TEST"
 

@@ -68,7 +68,7 @@ def test_float_fee_is_stored_as_its_shortest_decimal(tmp_path):
 
 
 def test_object_shaped_records_are_accepted():
-    class Exec:  # the shape of mmbot.venue.base.Execution
+    class Exec:  # the shape of mmbot.types.Execution
         exec_id, order_id, order_link_id, symbol, side = "e9", "o9", "l9", "X", "Sell"
         price_ticks, qty_lots, fee, fee_rate, is_maker, exec_ms = 101, 2, 0.5, 0.001, True, 7
 

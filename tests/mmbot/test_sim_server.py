@@ -9,10 +9,10 @@ import time
 
 import pytest
 import websocket
+from mmbot.bybit import LocalWebSocket, LocalWebSocketTrading, local_http
 from pybit.exceptions import InvalidRequestError
 from waiting import wait_for
 
-from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
 from mmbot.sim.server import _Ladder, start_simulator, touch_trades
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from obcore.synthetic import generate_frames
 
 from mmbot.sim.engine import MatchingEngine
-from mmbot.venue.base import (
+from mmbot.types import (
     AmendRequest,
     CancelRequest,
     ConnectionEvent,
@@ -18,6 +17,7 @@ from mmbot.venue.base import (
     RequestError,
 )
 from mmbot.venue.sim import SimVenue
+from obcore.synthetic import generate_frames
 
 T0 = 1_700_000_000_000
 

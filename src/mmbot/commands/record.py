@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record for ``--duration`` seconds (or until Ctrl-C); print how many frames were kept."""
-    from mmbot.feed import BookFeed, FrameRecorder, local_http  # noqa: PLC0415
+    from mmbot.bybit import BookFeed, local_http  # noqa: PLC0415
+    from mmbot.recorder import FrameRecorder  # noqa: PLC0415
 
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
     if not symbols:

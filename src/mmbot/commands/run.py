@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import obcore
+from mmbot.latency import LatencyStats
 
 __all__ = ["add_arguments", "run", "LiveSession"]
 
@@ -106,7 +107,7 @@ class LiveSession:
         self.backfilled_fills = 0
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.venue = self.feed = self.runner = None
-        self.hop_ns: list[int] = []
+        self.hop = LatencyStats()
         self.resyncs = 0
         self.started_s = 0.0
         self.stop_flag = threading.Event()
@@ -119,12 +120,11 @@ class LiveSession:
     def open(self):
         """Start the simulator (if needed), connect venue and feed, build the runner."""
         from mmbot.backtest import _risk_manager  # noqa: PLC0415
-        from mmbot.feed import BookFeed  # noqa: PLC0415
+        from mmbot.bybit import BookFeed, BybitVenue  # noqa: PLC0415
         from mmbot.orders import OrderManager  # noqa: PLC0415
         from mmbot.pnl import PnLTracker  # noqa: PLC0415
         from mmbot.runner import Runner  # noqa: PLC0415
         from mmbot.strategy import build_model  # noqa: PLC0415
-        from mmbot.venue.bybit import BybitVenue  # noqa: PLC0415
 
         cfg = self.cfg
         category = cfg.venue.category
@@ -233,7 +233,7 @@ class LiveSession:
             elif self.closing:
                 pass          # stopped: a frame must not requote after the cancel-all
             else:
-                self.hop_ns.append(time.perf_counter_ns() - recv_ns)
+                self.hop.add(time.perf_counter_ns() - recv_ns)
                 try:
                     runner.on_frame(item, now_ms)
                 except obcore.ObcoreError as exc:
@@ -315,8 +315,8 @@ class LiveSession:
         quotes = {q.side: q for q in r._last_quotes if q.level == 0}
         mark = r._mark_ticks()
         fills = r.history.fills
-        t2q = r.tick_to_quote.percentile(50)
-        hop = sorted(self.hop_ns[-2000:])
+        t2q = r.tick_to_quote.recent_percentile(50)
+        hop_p50 = self.hop.recent_percentile(50)
         return {
             "symbol": self.symbol, "venue": self.venue_kind,
             "bid": inst.price_str(bb[0]) if bb else "-", "bid_qty": inst.qty_str(bb[1]) if bb else "-",
@@ -331,7 +331,7 @@ class LiveSession:
             "volume": inst.qty_str(sum(f[3] for f in fills)),
             "synced": r.book.synced, "connected": self.venue.connected,
             "risk": r.risk_reason, "resyncs": self.resyncs, "msg_rate": self.msg_rate,
-            "frames": r.frames, "feed_p50_us": hop[len(hop) // 2] / 1000 if hop else None,
+            "frames": r.frames, "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
             "t2q_p50_us": t2q / 1000 if t2q else None,
             "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
             "remaining_s": None,
@@ -389,14 +389,12 @@ class LiveSession:
 
     def timing(self) -> dict:
         """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""
-        from mmbot.feed import latency_summary  # noqa: PLC0415
-
         r = self.runner
         wall_s = time.monotonic() - self.started_s if self.started_s else 0.0
         return {
             "wall_s": round(wall_s, 3), "frames": r.frames,
             "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
-            "feed_hop_us": latency_summary(self.hop_ns),
+            "feed_hop_us": self.hop.summary(),
             "tick_to_quote": r.tick_to_quote.summary(),
             "tick_to_order": r.tick_to_order.summary(),
             "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
@@ -565,8 +563,8 @@ def _final_lines(s: dict, t: dict, paths: dict) -> str:
         f"(venue {s['venue_position_qty']}), max |position| {s['max_inventory_qty']}",
         f"PnL realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']}, fees {s['fees']}, "
         f"net {s['net_pnl']}",
-        f"feed hop (frame received -> runner thread) p50 {hop['p50_us']} us, "
-        f"p99 {hop['p99_us']} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
+        f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
         f"risk pulls {s['risk_pulls']}",
     ]

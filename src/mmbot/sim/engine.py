@@ -34,7 +34,7 @@ Model
 * **Fees**: ``fee = price * qty * rate`` in the quote currency, maker or taker rate; a
   negative maker rate is a rebate.
 
-Every state change is returned as a list of :mod:`mmbot.venue.base` events (order,
+Every state change is returned as a list of :mod:`mmbot.types` events (order,
 execution, position), in the order Bybit would push them; :meth:`MatchingEngine.order_dict`,
 :meth:`MatchingEngine.execution_dict` and :meth:`MatchingEngine.position_dict` turn them into
 Bybit v5 private-stream shapes (all numbers as strings, formatted from integers).
@@ -46,10 +46,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import obcore
 import orjson
 
-from mmbot.venue.base import (
+import obcore
+from mmbot.types import (
     BUY,
     ERR_DUPLICATE_LINK_ID,
     ERR_ORDER_NOT_FOUND,

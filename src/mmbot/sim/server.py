@@ -1,7 +1,7 @@
 """Local Bybit v5 exchange simulator on one 127.0.0.1 port (aiohttp: REST + WebSockets).
 
 The real pybit clients (``HTTP``, ``WebSocket``, ``WebSocketTrading``) connect to it
-unchanged except for the endpoint (``mmbot.feed.LocalEndpoint`` / ``local_http``).
+unchanged except for the endpoint (``mmbot.bybit.LocalEndpoint`` / ``local_http``).
 
 Served paths
 ------------
@@ -542,7 +542,7 @@ class _EngineAccount:
         self._anon = itertools.count(1)
 
     def _events(self, engine, events) -> list:
-        from mmbot.venue.base import ExecutionEvent, OrderEvent, PositionEvent  # noqa: PLC0415
+        from mmbot.types import ExecutionEvent, OrderEvent, PositionEvent  # noqa: PLC0415
 
         out = []
         for ev in events:

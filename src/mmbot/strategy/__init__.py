@@ -10,8 +10,6 @@ from __future__ import annotations
 from mmbot.config import Config, ConfigError, StrategyConfig
 from mmbot.strategy.avellaneda import AvellanedaStoikovModel
 from mmbot.strategy.base import (
-    BUY,
-    SELL,
     BaseQuoteModel,
     MarketView,
     Quote,
@@ -24,8 +22,6 @@ from mmbot.strategy.glft import GlftModel
 from mmbot.strategy.skew import InventorySkewModel
 
 __all__ = [
-    "BUY",
-    "SELL",
     "MODELS",
     "AvellanedaStoikovModel",
     "BaseQuoteModel",

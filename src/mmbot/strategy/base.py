@@ -28,10 +28,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from mmbot.config import StrategyConfig
 from mmbot.instrument import Instrument
+from mmbot.types import BUY, SELL
 
 __all__ = [
-    "BUY",
-    "SELL",
     "BaseQuoteModel",
     "MarketView",
     "Quote",
@@ -40,8 +39,6 @@ __all__ = [
     "reference_price",
 ]
 
-BUY = "Buy"
-SELL = "Sell"
 Side = Literal["Buy", "Sell"]
 
 # Float targets like 9996.9999999999 must not floor a whole tick away.

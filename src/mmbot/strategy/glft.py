@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 
 from mmbot.config import GlftConfig, StrategyConfig
-from mmbot.strategy.base import BUY, BaseQuoteModel, MarketView, Quote
+from mmbot.strategy.base import BaseQuoteModel, MarketView, Quote
+from mmbot.types import BUY
 
 __all__ = ["EwmaVolatility", "GlftModel", "IntensityEstimator", "glft_coefficients"]
 

@@ -1,3 +1,5 @@
-"""Venues: where orders go. ``base`` defines the interface; ``sim`` and ``bybit`` implement it."""
-from mmbot.venue.base import *  # noqa: F403 - re-export the interface types
-from mmbot.venue.base import __all__  # noqa: F401
+"""Venues: where orders go. ``base`` defines the interface, ``sim`` is the in-process
+simulated venue; the Bybit venue lives in :mod:`mmbot.bybit`."""
+from mmbot.venue.base import RateLimits, Venue
+
+__all__ = ["RateLimits", "Venue"]

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from mmbot.sim.engine import MatchingEngine, OrderRejected
-from mmbot.venue.base import (
+from mmbot.types import (
     AmendRequest,
     CancelRequest,
     ConnectionEvent,
@@ -36,8 +36,8 @@ from mmbot.venue.base import (
     OrderRequest,
     Position,
     RequestError,
-    Venue,
 )
+from mmbot.venue.base import Venue
 
 __all__ = ["SimVenue"]
 

@@ -1,7 +1,7 @@
 """Market data feed: pybit's public WebSocket with raw orderbook frames handed to obcore.
 
 :class:`BookFeed` subclasses pybit's ``WebSocket`` and overrides ``_on_message`` (see
-``shared/BYBIT.md`` 1.3): an ``orderbook.*`` frame goes as raw text straight into its
+pybit's raw-message hook): an ``orderbook.*`` frame goes as raw text straight into its
 ``obcore.Book`` (no ``json.loads``, no pybit book, no deepcopy); every other message
 (acks, pongs, other topics) goes through pybit unchanged.
 
@@ -21,107 +21,23 @@ A reconnect marks every book invalid until its snapshot arrives.
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
-import re
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import obcore
-from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
+from mmbot.bybit.clients import LocalWebSocket
+from mmbot.latency import LatencyStats
+from mmbot.recorder import FrameRecorder
 
-__all__ = ["BookFeed", "FeedBook", "LocalEndpoint", "LocalWebSocket", "LocalWebSocketTrading",
-           "local_http", "FrameRecorder", "latency_summary"]
+__all__ = ["BookFeed", "FeedBook"]
 
 log = logging.getLogger(__name__)
 
 _BOOK_PREFIX = '{"topic":"orderbook.'
-
-
-# =========================================================================== endpoints
-
-
-class LocalEndpoint:
-    """Mixin that points a pybit WebSocket class at ``ws_base`` (BYBIT.md 2.2 A).
-
-    ``_connect`` runs at construction and on every reconnect, so the rewrite survives
-    reconnects. With ``ws_base`` None the real Bybit URL is kept.
-    """
-
-    ws_base: str | None = None
-
-    def _connect(self, url):
-        if self.ws_base:
-            url = re.sub(r"^wss?://[^/]+", self.ws_base, url)
-        return super()._connect(url)
-
-    def _process_subscription_message(self, message):
-        # pybit stores subscriptions[req_id] only *after* ws.send, so a fast server (the
-        # local simulator) can ack before it exists and pybit raises KeyError, killing
-        # the socket. A successful ack carries no state we need: accept it.
-        req_id = message.get("req_id")
-        if req_id and req_id not in self.subscriptions and message.get("success") is True:
-            log.debug("subscribe ack for %s arrived before pybit registered it", req_id)
-            return
-        if message.get("success") is False:
-            # pybit's own failure path pops topic[0] of a JSON string (KeyError); log instead.
-            log.error("subscription refused: %s", message.get("ret_msg"))
-            return
-        return super()._process_subscription_message(message)
-
-
-class LocalWebSocket(LocalEndpoint, WebSocket):
-    """pybit ``WebSocket`` (public or private) aimed at ``ws_base``."""
-
-    def __init__(self, *args, ws_base: str | None = None, **kwargs):
-        self.ws_base = ws_base
-        super().__init__(*args, **kwargs)
-
-
-class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
-    """pybit ``WebSocketTrading`` aimed at ``ws_base``."""
-
-    def __init__(self, *args, ws_base: str | None = None, **kwargs):
-        self.ws_base = ws_base
-        super().__init__(*args, **kwargs)
-
-    def _send_order_operation(self, operation, callback, request, error_callback=None):
-        # pybit registers the reply callback *after* ws.send; a fast server's reply then
-        # finds no callback and is dropped, error replies (10006, 10019) included.
-        # Same message as pybit's, registered first.
-        request_id = str(uuid.uuid4())
-        message = {"reqId": request_id,
-                   "header": {"X-BAPI-TIMESTAMP": time.time_ns() // 1_000_000},
-                   "op": operation, "args": [request]}
-        if self.recv_window:
-            message["header"]["X-BAPI-RECV-WINDOW"] = self.recv_window
-        if self.referral_id:
-            message["header"]["Referer"] = self.referral_id
-        self._set_callback(request_id, callback, error_callback)
-        try:
-            self.ws.send(json.dumps(message))
-        except Exception:
-            self._pop_callback(request_id)
-            raise
-
-
-def local_http(http_base: str | None = None, **kwargs) -> HTTP:
-    """Return a pybit ``HTTP`` session, pointed at ``http_base`` when given.
-
-    ``kwargs`` go to ``HTTP`` (``testnet``, ``api_key``, ``api_secret``, ``retry_delay``...).
-    """
-    kwargs.setdefault("testnet", False)
-    session = HTTP(**kwargs)
-    if http_base:
-        session.endpoint = http_base.rstrip("/")
-    return session
-
-
-# =========================================================================== books
 
 
 @dataclass
@@ -207,7 +123,7 @@ class BookFeed(LocalWebSocket):
         self.on_frame = on_frame
         self.stale_after_ms = stale_after_ms
         self.resync_timeout_s = resync_timeout_s
-        self.latency_ns: collections.deque[int] = collections.deque(maxlen=latency_samples)
+        self.latency = LatencyStats(max_samples=latency_samples)
         self.messages = 0
         self.reconnects = 0
         self._lock = threading.RLock()
@@ -311,7 +227,7 @@ class BookFeed(LocalWebSocket):
             self._resync(entry, f"{type(exc).__name__}: {exc}")
             return
         done_ns = time.perf_counter_ns()
-        self.latency_ns.append(done_ns - recv_ns)
+        self.latency.add(done_ns - recv_ns)
         entry.frames += 1
         entry.last_update_ns = time.monotonic_ns()
         if not entry.valid or entry.resyncing:
@@ -416,63 +332,8 @@ class BookFeed(LocalWebSocket):
 
     def latency_us(self) -> dict:
         """Return frame-received-to-book-updated latency percentiles in microseconds."""
-        return latency_summary(self.latency_ns)
+        return self.latency.summary()
 
     def exit(self):
         self._closing = True
         super().exit()
-
-
-def latency_summary(samples_ns) -> dict:
-    """Return ``{n, p50_us, p90_us, p99_us, max_us}`` of nanosecond samples."""
-    data = sorted(samples_ns)
-    if not data:
-        return {"n": 0, "p50_us": None, "p90_us": None, "p99_us": None, "max_us": None}
-
-    def pct(q):
-        return round(data[min(len(data) - 1, int(q * len(data)))] / 1000, 2)
-
-    return {"n": len(data), "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),
-            "max_us": round(data[-1] / 1000, 2)}
-
-
-# =========================================================================== recorder
-
-
-@dataclass
-class FrameRecorder:
-    """Append raw frames, one per line, to a file (gzip when the name ends in ``.gz``).
-
-    Written from the feed's socket thread; the format is what ``obcore.recording.
-    read_frames`` reads back for benchmarks and backtests. Only orderbook frames are
-    kept unless ``all_messages``.
-    """
-
-    path: str
-    all_messages: bool = False
-    frames: int = 0
-    _fh: object = field(default=None, repr=False)
-
-    def __post_init__(self):
-        from obcore.recording import open_text  # noqa: PLC0415  (only needed to record)
-
-        self._fh = open_text(self.path, "w")
-        self._lock = threading.Lock()
-
-    def write(self, message: str):
-        if not self.all_messages and '"topic":"orderbook.' not in message[:80]:
-            return
-        if "\n" in message:
-            raise ValueError("a raw frame cannot contain a newline")
-        with self._lock:
-            if self._fh is None:
-                return
-            self._fh.write(message)
-            self._fh.write("\n")
-            self.frames += 1
-
-    def close(self):
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None

@@ -34,11 +34,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from decimal import Decimal
 
-from mmbot.feed import LocalWebSocket, LocalWebSocketTrading, local_http
+from mmbot.bybit.clients import LocalWebSocket, LocalWebSocketTrading, local_http
+from mmbot.bybit.messages import execution_from_bybit, order_from_bybit, position_from_bybit
 from mmbot.instrument import Instrument
-from mmbot.venue.base import (
+from mmbot.types import (
     ERR_ORDER_NOT_FOUND,
     ERR_RATE_LIMIT,
     AmendRequest,
@@ -49,12 +49,11 @@ from mmbot.venue.base import (
     Order,
     OrderEvent,
     OrderRequest,
-    OrderStatus,
     Position,
     PositionEvent,
     RequestError,
-    Venue,
 )
+from mmbot.venue.base import Venue
 
 __all__ = ["BybitVenue", "ERR_TRADE_RESTARTING", "ERR_SERVICE_RESTARTING"]
 
@@ -64,18 +63,6 @@ ERR_SERVICE_RESTARTING = 10016
 ERR_TRADE_RESTARTING = 10019
 _RESTART_CODES = (ERR_SERVICE_RESTARTING, ERR_TRADE_RESTARTING)
 
-_STATUS = {
-    "New": OrderStatus.NEW,
-    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
-    "Filled": OrderStatus.FILLED,
-    "Cancelled": OrderStatus.CANCELLED,
-    "Rejected": OrderStatus.REJECTED,
-    # Bybit's other terminal states are cancellations from our point of view.
-    "PartiallyFilledCanceled": OrderStatus.CANCELLED,
-    "Deactivated": OrderStatus.CANCELLED,
-    "Untriggered": OrderStatus.NEW,
-    "Triggered": OrderStatus.NEW,
-}
 
 
 def _ms() -> int:
@@ -238,7 +225,7 @@ class BybitVenue(Venue):
             if cursor:
                 params["cursor"] = cursor
             result = self.http.get_open_orders(**params)["result"]
-            out.extend(self._order(item) for item in result["list"]
+            out.extend(order_from_bybit(item, self.instruments[item['symbol']]) for item in result["list"]
                        if item.get("symbol") == symbol)
             cursor = result.get("nextPageCursor") or ""
             if not cursor:
@@ -253,7 +240,7 @@ class BybitVenue(Venue):
         pos = Position(symbol)
         for item in items:
             if item.get("symbol") == symbol:
-                pos = self._position(item)
+                pos = position_from_bybit(item, self.instruments[symbol])
         self.positions[symbol] = pos
         return pos
 
@@ -262,32 +249,6 @@ class BybitVenue(Venue):
         return self.http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
 
     # ------------------------------------------------------------------ conversions
-
-    def _order(self, d: dict) -> Order:
-        inst = self.instruments[d["symbol"]]
-        price = d.get("price") or "0"
-        status = _STATUS.get(d.get("orderStatus", ""))
-        if status is None:
-            raise ValueError(f"unknown orderStatus {d.get('orderStatus')!r} for {d.get('orderId')}")
-        reason = d.get("rejectReason") or ""
-        return Order(
-            order_id=d["orderId"], order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"],
-            side=d["side"], price_ticks=inst.price_ticks(price) if price != "0" else 0,
-            qty_lots=inst.qty_lots(d["qty"]), filled_lots=inst.qty_lots(d.get("cumExecQty") or "0"),
-            status=status, post_only=d.get("timeInForce") == "PostOnly",
-            created_ms=int(d.get("createdTime") or 0), updated_ms=int(d.get("updatedTime") or 0),
-            reject_reason="" if reason == "EC_NoError" else reason,
-            order_type=d.get("orderType", "Limit"), reduce_only=bool(d.get("reduceOnly")))
-
-    def _position(self, d: dict) -> Position:
-        symbol = d["symbol"]
-        inst = self.instruments[symbol]
-        size = inst.qty_lots(d.get("size") or "0")
-        if d.get("side") == "Sell":
-            size = -size
-        entry = d.get("avgPrice") or d.get("entryPrice") or "0"
-        avg_ticks = float(Decimal(entry) / Decimal(inst.tick_size)) if size else 0.0
-        return Position(symbol, size, avg_ticks, int(d.get("updatedTime") or _ms()))
 
     # ------------------------------------------------------------------ private streams
     # These run on pybit's socket thread and must never raise into it (pybit would close
@@ -304,17 +265,7 @@ class BybitVenue(Venue):
     def _on_order(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
         self._guard("order", message,
-                    lambda d: self.emit(OrderEvent(self._order(d), ts)))
-
-    def _execution(self, d: dict, ts: int) -> Execution:
-        inst = self.instruments[d["symbol"]]
-        return Execution(
-            exec_id=d["execId"], order_id=d["orderId"],
-            order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
-            price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
-            fee=float(d.get("execFee") or 0), fee_rate=float(d.get("feeRate") or 0),
-            is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts),
-            leaves_lots=inst.qty_lots(d.get("leavesQty") or "0"))
+                    lambda d: self.emit(OrderEvent(order_from_bybit(d, self.instruments[d['symbol']]), ts)))
 
     def _on_execution(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
@@ -322,7 +273,7 @@ class BybitVenue(Venue):
         def one(d):
             if d.get("execType", "Trade") != "Trade":
                 return       # funding, settlement...: not a fill of our order
-            self.emit(ExecutionEvent(self._execution(d, ts), ts))
+            self.emit(ExecutionEvent(execution_from_bybit(d, self.instruments[d['symbol']], ts), ts))
         self._guard("execution", message, one)
 
     def executions(self, symbol: str, start_ms: int) -> list[Execution]:
@@ -337,7 +288,7 @@ class BybitVenue(Venue):
             if cursor:
                 params["cursor"] = cursor
             result = self.http.get_executions(**params)["result"]
-            out.extend(self._execution(d, _ms()) for d in result["list"]
+            out.extend(execution_from_bybit(d, self.instruments[symbol], _ms()) for d in result["list"]
                        if d.get("symbol") == symbol and d.get("execType", "Trade") == "Trade")
             cursor = result.get("nextPageCursor") or ""
             if not cursor:
@@ -350,7 +301,7 @@ class BybitVenue(Venue):
         ts = int(message.get("creationTime") or _ms())
 
         def one(d):
-            pos = self._position(d)
+            pos = position_from_bybit(d, self.instruments[d['symbol']])
             self.positions[pos.symbol] = pos
             self.emit(PositionEvent(pos, ts))
         self._guard("position", message, one)
