@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 BUY = "Buy"
 SELL = "Sell"
@@ -209,12 +210,24 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """One fill of one order.
+    """One execution: a fill of one of our orders, or a cash or position event of the
+    account that the exchange reports the same way.
 
-    ``fee`` is in the quote currency, positive when paid and negative for a rebate
-    (Bybit ``execFee``); ``fee_rate`` is the rate it was charged at. ``leaves_lots`` is
-    the order's remaining size after this fill, or None when the venue does not say
-    (Bybit's ``execution.fast`` stream).
+    ``fee`` is an exact Decimal in the quote currency, positive when paid and negative for
+    a rebate (Bybit ``execFee``); ``fee_rate`` is the rate it was charged at.
+    ``leaves_lots`` is the order's remaining size after this fill, or None when the venue
+    does not say (Bybit's ``execution.fast`` stream).
+
+    ``exec_type`` is Bybit's ``execType``:
+
+    - ``"Trade"``: a fill of our order; moves position, cash and fees.
+    - ``"AdlTrade"`` (auto-deleveraging) and ``"BustTrade"`` (liquidation): the exchange
+      closed part of the position with an order of its own; they move position and cash
+      like a trade (the order is not one of ours).
+    - ``"Funding"``: a perpetual's funding payment; ``fee`` is the amount paid (negative
+      when received); the position does not change.
+
+    ``seq`` is the venue's sequence number of the change (Bybit ``seq``; 0 when unknown).
     """
 
     exec_id: str
@@ -224,21 +237,33 @@ class Execution:
     side: str
     price_ticks: int
     qty_lots: int
-    fee: float
-    fee_rate: float
+    fee: Decimal
+    fee_rate: Decimal
     is_maker: bool
     exec_ms: int
     leaves_lots: int | None = None
+    exec_type: str = "Trade"
+    seq: int = 0
+
+    @property
+    def moves_position(self) -> bool:
+        """Whether this execution changes the position (every type but funding)."""
+        return self.exec_type != EXEC_FUNDING
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Net position in lots (> 0 long, < 0 short) and its average entry price in ticks."""
+    """Net position in lots (> 0 long, < 0 short) and its exact average entry price.
+
+    ``seq`` is the venue's sequence number of the change that produced it (Bybit's
+    position ``seq``; 0 when unknown): of two reports, the higher ``seq`` is newer.
+    """
 
     symbol: str
     size_lots: int = 0
-    avg_entry_ticks: float = 0.0
+    avg_entry_price: Decimal = Decimal(0)
     updated_ms: int = 0
+    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------- events
@@ -295,6 +320,13 @@ class ConnectionEvent:
 VenueEvent = OrderEvent | ExecutionEvent | PositionEvent | RequestError | ConnectionEvent
 EventHandler = Callable[[VenueEvent], None]
 
+#: Bybit ``execType`` values that move money (see :class:`Execution`)
+EXEC_TRADE = "Trade"
+EXEC_ADL = "AdlTrade"
+EXEC_BUST = "BustTrade"
+EXEC_FUNDING = "Funding"
+EXEC_TYPES = (EXEC_TRADE, EXEC_ADL, EXEC_BUST, EXEC_FUNDING)
+
 # Bybit retCodes a venue should use for the same situations so callers can branch on them.
 ERR_RATE_LIMIT = 10006
 ERR_ORDER_NOT_FOUND = 110001
@@ -324,6 +356,11 @@ __all__ = [
     "ConnectionEvent",
     "VenueEvent",
     "EventHandler",
+    "EXEC_TRADE",
+    "EXEC_ADL",
+    "EXEC_BUST",
+    "EXEC_FUNDING",
+    "EXEC_TYPES",
     "ERR_RATE_LIMIT",
     "ERR_ORDER_NOT_FOUND",
     "ERR_PARAMS",

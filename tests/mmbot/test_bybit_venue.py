@@ -5,6 +5,8 @@ The reference for orders and positions is the simulator's own account state.
 import logging
 import time
 
+from decimal import Decimal
+
 import pytest
 from mmbot.bybit import BybitVenue
 from waiting import wait_for
@@ -106,7 +108,7 @@ def test_fill_updates_position_exactly_like_the_venue(sim, venue):
     assert wait_for(lambda: of(venue, ExecutionEvent, "v-b1"))
     fill = of(venue, ExecutionEvent, "v-b1")[0].execution
     assert (fill.side, fill.price_ticks, fill.qty_lots, fill.is_maker) == ("Buy", bid - 10, 4, True)
-    assert fill.fee == pytest.approx(float(venue.instrument(SYM).notional(bid - 10, 4)) * 0.0002)
+    assert fill.fee == venue.instrument(SYM).notional(bid - 10, 4) * Decimal("0.0002")
     assert wait_for(lambda: of(venue, PositionEvent))
     assert of(venue, PositionEvent)[-1].position.size_lots == before + 4
     assert venue.position(SYM).size_lots == sim.position_lots(SYM) == before + 4

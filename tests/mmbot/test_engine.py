@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from hypothesis import settings
@@ -125,7 +126,7 @@ def test_trade_through_fills_completely_at_own_price(setup):
     (fill,) = execs(ev)
     assert (fill.price_ticks, fill.qty_lots, fill.is_maker) == (999, 500, True)
     # maker fee: 99.9 * 0.5 * 0.0002 = 0.00999
-    assert fill.fee == pytest.approx(0.00999, abs=1e-12)
+    assert fill.fee == Decimal("0.00999")
     assert [o.status for o in orders(ev)] == [OrderStatus.FILLED]
     assert isinstance(ev[-1], PositionEvent) and ev[-1].position.size_lots == 500
     assert eng.open_orders() == []
@@ -141,9 +142,9 @@ def test_sell_trade_through_and_realized_pnl(setup):
     assert (fill.side, fill.price_ticks, fill.qty_lots) == ("Sell", 1003, 1000)
     assert eng.position_lots == 0
     # bought 1.000 at 99.9, sold 1.000 at 100.3: +0.4
-    assert eng.realized_pnl == pytest.approx(0.4)
+    assert eng.realized_pnl == Decimal("0.4")
     # fees 0.0002 * (99.9 + 100.3) = 0.04004
-    assert eng.fees_paid == pytest.approx(0.04004)
+    assert eng.fees_paid == Decimal("0.04004")
 
 
 def test_post_only_reject_when_crossing_or_touching(setup):
@@ -171,7 +172,7 @@ def test_taker_limit_walks_levels_and_rests_remainder(setup):
     assert [(f.price_ticks, f.qty_lots, f.is_maker) for f in fills] == [
         (1001, 1000, False), (1002, 4000, False)]
     # taker fees: 0.00055 * (100.1*1 + 100.2*4) = 0.00055 * 500.9 = 0.275495
-    assert sum(f.fee for f in fills) == pytest.approx(0.275495)
+    assert sum(f.fee for f in fills) == Decimal("0.275495")
     order = eng.get_order(order_link_id="t")
     assert order.status is OrderStatus.PARTIALLY_FILLED and order.leaves_lots == 1000
     assert [o.order_link_id for o in eng.open_orders()] == ["t"]

@@ -10,7 +10,7 @@ import time
 from decimal import Decimal
 
 from mmbot.instrument import Instrument
-from mmbot.types import Execution, Order, OrderStatus, Position
+from mmbot.types import EXEC_TRADE, Execution, Order, OrderStatus, Position
 
 __all__ = ["ORDER_STATUS", "order_from_bybit", "execution_from_bybit", "position_from_bybit"]
 
@@ -51,10 +51,11 @@ def position_from_bybit(d: dict, inst: Instrument) -> Position:
     size = inst.qty_lots(d.get("size") or "0")
     if d.get("side") == "Sell":
         size = -size
-    entry = d.get("avgPrice") or d.get("entryPrice") or "0"
-    avg_ticks = float(Decimal(entry) / Decimal(inst.tick_size)) if size else 0.0
-    return Position(d["symbol"], size, avg_ticks,
-                    int(d.get("updatedTime") or time.time_ns() // 1_000_000))
+    # REST says avgPrice, the stream entryPrice
+    entry = Decimal(d.get("avgPrice") or d.get("entryPrice") or "0") if size else Decimal(0)
+    return Position(d["symbol"], size, entry,
+                    int(d.get("updatedTime") or time.time_ns() // 1_000_000),
+                    int(d.get("seq") or 0))
 
 
 def execution_from_bybit(d: dict, inst: Instrument, ts_ms: int) -> Execution:
@@ -63,6 +64,7 @@ def execution_from_bybit(d: dict, inst: Instrument, ts_ms: int) -> Execution:
         exec_id=d["execId"], order_id=d["orderId"],
         order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
         price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
-        fee=float(d.get("execFee") or 0), fee_rate=float(d.get("feeRate") or 0),
+        fee=Decimal(d.get("execFee") or 0), fee_rate=Decimal(d.get("feeRate") or 0),
         is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts_ms),
-        leaves_lots=inst.qty_lots(d.get("leavesQty") or "0"))
+        leaves_lots=inst.qty_lots(d.get("leavesQty") or "0"),
+        exec_type=d.get("execType") or EXEC_TRADE, seq=int(d.get("seq") or 0))

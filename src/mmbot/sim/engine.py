@@ -33,6 +33,9 @@ Model
   (new) price.
 * **Fees**: ``fee = price * qty * rate`` in the quote currency, maker or taker rate; a
   negative maker rate is a rebate.
+* **Money** is exact: the account's position, average entry, realized PnL and fees are
+  kept by a :class:`mmbot.pnl.PnLTracker` (average cost, Decimal), the same accounting the
+  bot uses, so the venue's numbers and the bot's can be compared to the last digit.
 
 Every state change is returned as a list of :mod:`mmbot.types` events (order,
 execution, position), in the order Bybit would push them; :meth:`MatchingEngine.order_dict`,
@@ -49,6 +52,8 @@ from decimal import Decimal
 import orjson
 
 import obcore
+from mmbot.instrument import Instrument
+from mmbot.pnl import PnLTracker, as_decimal
 from mmbot.types import (
     BUY,
     ERR_DUPLICATE_LINK_ID,
@@ -136,8 +141,8 @@ class MatchingEngine:
         Decimal strings of the price tick and quantity step (obcore scales).
     category : str
         "linear" or "spot" (only changes the shapes written by the ``*_dict`` methods).
-    maker_fee_rate, taker_fee_rate : float
-        Fee rates as fractions (Bybit linear defaults 0.0002 and 0.00055). Negative means
+    maker_fee_rate, taker_fee_rate : Decimal or str
+        Fee rates as exact fractions (Bybit linear defaults 0.0002 and 0.00055). Negative means
         a rebate.
     min_qty_lots, max_qty_lots : int
         Order size bounds in lots (``max_qty_lots=0`` means unbounded).
@@ -156,8 +161,8 @@ class MatchingEngine:
         tick_size: str,
         lot_size: str,
         category: str = "linear",
-        maker_fee_rate: float = 0.0002,
-        taker_fee_rate: float = 0.00055,
+        maker_fee_rate: Decimal | str = "0.0002",
+        taker_fee_rate: Decimal | str = "0.00055",
         min_qty_lots: int = 1,
         max_qty_lots: int = 0,
         min_notional: Decimal | str = "0",
@@ -175,16 +180,15 @@ class MatchingEngine:
         self.tick_size = tick_size
         self.lot_size = lot_size
         self.book = obcore.Book(tick_size=tick_size, lot_size=lot_size, kind=book_kind)
-        self.maker_fee_rate = float(maker_fee_rate)
-        self.taker_fee_rate = float(taker_fee_rate)
-        self._maker_rate_dec = Decimal(repr(self.maker_fee_rate))
-        self._taker_rate_dec = Decimal(repr(self.taker_fee_rate))
+        self.maker_fee_rate = as_decimal("maker_fee_rate", maker_fee_rate)
+        self.taker_fee_rate = as_decimal("taker_fee_rate", taker_fee_rate)
         # value of one tick*lot in quote currency, exact
         self._unit_value = Decimal(tick_size) * Decimal(lot_size)
         self._lot_dec = Decimal(lot_size)
         self.min_qty_lots = min_qty_lots
         self.max_qty_lots = max_qty_lots
         self.min_notional = Decimal(min_notional)
+        self._position_seq = 0
         self._order_id_prefix = order_id_prefix
         self.now_ms = 0
         self._next_order = 1
@@ -195,10 +199,10 @@ class MatchingEngine:
         self._open: dict[str, _EOrder] = {}  # open orders by orderId, insertion = time order
         # open resting orders per side and price, each list in priority order
         self._levels: dict[str, dict[int, list[_EOrder]]] = {BUY: {}, SELL: {}}
-        self.position_lots = 0
-        self._entry_value = 0.0  # ticks*lots of the open position (magnitude)
-        self.realized_pnl = 0.0
-        self.fees_paid = 0.0
+        instrument = Instrument(symbol, "spot" if category == "spot" else "linear", tick_size,
+                                lot_size, min_qty_lots, max_qty_lots or 2**62,
+                                self.min_notional)
+        self.account = PnLTracker(instrument, self.maker_fee_rate, self.taker_fee_rate)
         self.fills = 0
         self.market_frames = 0
         self.market_errors = 0  # gaps / out-of-sync frames seen in the data (book not synced)
@@ -392,7 +396,7 @@ class MatchingEngine:
             priority=0,
             queue_ahead_lots=0,
             value_ticks_lots=0,
-            fee=0.0,
+            fee=Decimal(0),
             reject_reason="",
         )
         self._orders[order.order_id] = order
@@ -526,11 +530,26 @@ class MatchingEngine:
             raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_link_id!r} is not open")
         return order.queue_ahead_lots
 
+    @property
+    def position_lots(self) -> int:
+        """The account's signed position in lots."""
+        return self.account.position_lots
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        """Realized trading PnL, gross of fees (quote currency, exact)."""
+        return self.account.realized
+
+    @property
+    def fees_paid(self) -> Decimal:
+        """Fees paid, net of rebates (quote currency, exact)."""
+        return self.account.fees
+
     def position(self) -> Position:
-        """Return the net position and its average entry price in ticks."""
-        size = self.position_lots
-        avg = self._entry_value / abs(size) if size else 0.0
-        return Position(self.symbol, size, avg, self.now_ms)
+        """Return the net position and its exact average entry price."""
+        avg = self.account.avg_entry_price()
+        return Position(self.symbol, self.position_lots, avg if avg is not None else Decimal(0),
+                        self.now_ms, self._position_seq)
 
     # ------------------------------------------------------------------ Bybit shapes
     def order_dict(self, order: Order) -> dict:
@@ -543,7 +562,7 @@ class MatchingEngine:
         avg_price = ""
         if filled:
             avg_price = str((cum_value / (Decimal(filled) * self._lot_dec)).normalize())
-        fee = eorder.fee if eorder is not None else 0.0
+        fee = eorder.fee if eorder is not None else Decimal(0)
         leaves = order.leaves_lots
         return {
             "category": self.category,
@@ -563,7 +582,7 @@ class MatchingEngine:
             "leavesValue": _dec_str(Decimal(leaves * order.price_ticks) * self._unit_value),
             "cumExecQty": book.size_str(filled),
             "cumExecValue": _dec_str(cum_value),
-            "cumExecFee": _fee_str(fee),
+            "cumExecFee": _dec_str(fee),
             "avgPrice": avg_price,
             "positionIdx": 0,
             "reduceOnly": order.reduce_only,
@@ -589,9 +608,9 @@ class MatchingEngine:
             "execPrice": book.price_str(execution.price_ticks),
             "execQty": book.size_str(execution.qty_lots),
             "execValue": _dec_str(value),
-            "execFee": _fee_str(execution.fee),
-            "feeRate": repr(execution.fee_rate),
-            "execType": "Trade",
+            "execFee": _dec_str(execution.fee),
+            "feeRate": _dec_str(execution.fee_rate),
+            "execType": execution.exec_type,
             "execTime": str(execution.exec_ms),
             "isMaker": execution.is_maker,
             "orderId": execution.order_id,
@@ -610,11 +629,9 @@ class MatchingEngine:
         book = self.book
         size = abs(pos.size_lots)
         side = "" if size == 0 else (BUY if pos.size_lots > 0 else SELL)
-        entry = ""
-        if size:
-            entry = _dec_str(Decimal(repr(pos.avg_entry_ticks)) * Decimal(self.tick_size))
-        mark = self.book.mid()
-        value = Decimal(repr(self._entry_value)) * self._unit_value
+        entry = _dec_str(pos.avg_entry_price) if size else ""
+        mark = self.mark_price()
+        value = abs(self.account.cost_basis)
         return {
             "category": self.category,
             "symbol": pos.symbol,
@@ -622,26 +639,33 @@ class MatchingEngine:
             "size": book.size_str(size),
             "entryPrice": entry,
             "positionValue": _dec_str(value),
-            "markPrice": "" if mark is None else _dec_str(Decimal(repr(float(mark))) *
-                                                          Decimal(self.tick_size)),
-            "unrealisedPnl": repr(self.unrealized_pnl()),
-            "cumRealisedPnl": repr(self.realized_pnl),
+            "markPrice": "" if mark is None else _dec_str(mark),
+            "unrealisedPnl": _dec_str(self.unrealized_pnl()),
+            # Bybit counts fees in realised PnL
+            "cumRealisedPnl": _dec_str(self.realized_pnl - self.fees_paid),
             "positionIdx": 0,
             "positionStatus": "Normal",
             "leverage": "1",
             "updatedTime": str(pos.updated_ms),
         }
 
-    def unrealized_pnl(self, mark_ticks: float | None = None) -> float:
-        """Return the open position's PnL in quote currency at ``mark_ticks`` (default mid)."""
+    def mark_price(self) -> Decimal | None:
+        """Return the mark price: the market book's exact mid (None without two sides)."""
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        if bid is None or ask is None:
+            return None
+        return Decimal(bid[0] + ask[0]) * Decimal(self.tick_size) / 2
+
+    def unrealized_pnl(self, mark: Decimal | None = None) -> Decimal:
+        """Return the open position's PnL in quote currency at ``mark`` (default: the
+        market mid), exact."""
         if self.position_lots == 0:
-            return 0.0
-        mark = self.book.mid() if mark_ticks is None else mark_ticks
+            return Decimal(0)
         if mark is None:
-            return 0.0
-        value_now = float(mark) * abs(self.position_lots)
-        sign = 1 if self.position_lots > 0 else -1
-        return sign * (value_now - self._entry_value) * float(self._unit_value)
+            mark = self.mark_price()
+            if mark is None:
+                return Decimal(0)
+        return mark * self._lot_dec * self.position_lots - self.account.cost_basis
 
     # ------------------------------------------------------------------ internals
     def _new_order_id(self) -> str:
@@ -743,8 +767,7 @@ class MatchingEngine:
                 continue
             qty = min(qty, order.leaves_lots)
             rate = self.maker_fee_rate if fill.is_maker else self.taker_fee_rate
-            rate_dec = self._maker_rate_dec if fill.is_maker else self._taker_rate_dec
-            fee = float(Decimal(fill.price_ticks * qty) * self._unit_value * rate_dec)
+            fee = Decimal(fill.price_ticks * qty) * self._unit_value * rate
             order.filled_lots += qty
             order.value_ticks_lots += fill.price_ticks * qty
             order.fee += fee
@@ -754,8 +777,9 @@ class MatchingEngine:
                 self._unrest(order)
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
-            self._update_position(order.side, fill.price_ticks, qty)
-            self.fees_paid += fee
+            self.account.on_fill(order.side, fill.price_ticks, qty, is_maker=fill.is_maker,
+                                 fee=fee)
+            self._position_seq += 1
             self.fills += 1
             execution = Execution(
                 exec_id=f"{self._order_id_prefix}-e{self._next_exec:010d}",
@@ -780,24 +804,6 @@ class MatchingEngine:
         if touched:
             events.append(PositionEvent(self.position(), now_ms))
         return events
-
-    def _update_position(self, side: str, price_ticks: int, qty: int) -> None:
-        signed = qty if side == BUY else -qty
-        pos = self.position_lots
-        if pos == 0 or (pos > 0) == (signed > 0):
-            self._entry_value += price_ticks * qty
-            self.position_lots = pos + signed
-            return
-        closing = min(qty, abs(pos))
-        avg = self._entry_value / abs(pos)
-        sign = 1 if pos > 0 else -1
-        self.realized_pnl += sign * (price_ticks - avg) * closing * float(self._unit_value)
-        self._entry_value -= avg * closing
-        self.position_lots = pos + signed
-        if self.position_lots == 0:
-            self._entry_value = 0.0
-        elif (self.position_lots > 0) != (pos > 0):  # flipped: the rest opens a new position
-            self._entry_value = price_ticks * abs(self.position_lots)
 
     def _order_event(self, order: _EOrder) -> OrderEvent:
         return OrderEvent(self._snapshot(order), self.now_ms)
@@ -839,7 +845,3 @@ def _dec_str(value: Decimal) -> str:
     """Plain (non-scientific) decimal text."""
     text = format(value.normalize(), "f")
     return text
-
-
-def _fee_str(fee: float) -> str:
-    return _dec_str(Decimal(repr(fee)))

@@ -535,7 +535,7 @@ class _EngineAccount:
             qs = self.qty[s]
             self.engines[s] = MatchingEngine(
                 symbol=s, tick_size=v.tick_size, lot_size=v.lot_size, category=v.category,
-                maker_fee_rate=float(maker_fee), taker_fee_rate=float(taker_fee),
+                maker_fee_rate=str(maker_fee), taker_fee_rate=str(taker_fee),
                 min_qty_lots=max(qs.to_units(v.min_qty), 1), max_qty_lots=qs.to_units(v.max_qty),
                 min_notional=v.min_notional, order_id_prefix=uuid.uuid4().hex[:8])
         self.exec_seq = itertools.count(1)
@@ -646,8 +646,7 @@ class _EngineAccount:
         return self.engines[symbol].position_lots
 
     def wallet_dict(self) -> dict:
-        pnl = sum(Decimal(repr(e.realized_pnl)) - Decimal(repr(e.fees_paid))
-                  for e in self.engines.values())
+        pnl = sum((e.realized_pnl - e.fees_paid for e in self.engines.values()), Decimal(0))
         bal = _fmt(self.start_balance + pnl, 8)
         return {"accountType": "UNIFIED", "totalEquity": bal, "totalWalletBalance": bal,
                 "totalMarginBalance": bal, "totalAvailableBalance": bal,
