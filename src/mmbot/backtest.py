@@ -184,7 +184,8 @@ def _config_echo(cfg: Config) -> dict[str, Any]:
 def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instrument,
              end_ms: int) -> dict[str, Any]:
     pnl = runner.pnl
-    mark = runner._mark_ticks()
+    mark = runner.mark_ticks()
+    mark_price = runner.mark_price()
     h = runner.history
     start_ms = h.t_ms[0] if h.t_ms else end_ms
     orders = runner.orders
@@ -213,7 +214,7 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
         "final_position_lots": pnl.position_lots,
         "max_inventory_lots": pnl.max_abs_position_lots,
         "max_inventory_qty": instrument.qty_str(pnl.max_abs_position_lots),
-        "mark_price": None if mark is None else instrument.price_str(mark),
+        "mark_price": None if mark_price is None else _dec(mark_price),
         "quote_updates": runner.quote_updates,
         "orders_sent": runner.orders_sent,
         "requests_sent": orders.requests_sent,

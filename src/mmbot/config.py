@@ -263,12 +263,16 @@ class OrdersConfig(_Section):
     batch_max_orders: int = 20
     min_quote_lifetime_ms: int = 200
     post_only: bool = True
+    requote_tolerance_spread_frac: float = 0.25
 
     def __post_init__(self) -> None:
+        self._finite()
         self._positive(
             "place_per_s", "amend_per_s", "cancel_per_s", "batch_per_s", "batch_max_orders"
         )
         self._non_negative("min_quote_lifetime_ms")
+        if not 0 <= self.requote_tolerance_spread_frac < 1:
+            self._fail("requote_tolerance_spread_frac", "must be in [0, 1)")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ Each desired :class:`~mmbot.strategy.base.Quote` fills a *slot* ``(side, level)`
 holds at most one working order, so the bot never double-quotes a level. On every
 :meth:`OrderManager.update` the desired quotes are diffed against the working orders:
 
-* a live order whose price is within ``tolerance_ticks`` of the target and whose size is
-  right is kept (no request);
+* a live order whose price is within the requote tolerance of the target and whose size
+  is right is kept (no request); the tolerance is ``tolerance_ticks`` or, when larger,
+  ``tolerance_spread_frac`` of the quoted half-spread, so a wide quote is not chased tick
+  by tick;
 * otherwise it is amended in place when the venue supports it (one request instead of a
   cancel plus a new order; a size-down at the same price also keeps queue priority on
   Bybit), else cancelled and replaced once the cancel is confirmed;
@@ -14,25 +16,47 @@ holds at most one working order, so the bot never double-quotes a level. On ever
 An order is not touched again until it has lived ``min_quote_lifetime_ms`` (unless the
 update is ``urgent``, e.g. risk pulling quotes), and never while a request about it is in
 flight. Requests are sent cancels first, then amends, then new orders, grouped into batch
-calls, and only while a :class:`TokenBucket` per request type (Bybit's per-second limits)
-has budget; what does not fit is simply retried on the next update.
+calls, and only while a :class:`RollingWindowLimiter` per request type (Bybit's rolling
+one-second limits) allows; what does not fit waits for the next update. The budget goes
+where it matters: level 0 before deeper levels, the stalest order first, the two sides
+alternating, so neither side starves.
+
+Safety invariants (checked after every step by tests/mmbot/test_exposure_stateful.py):
+
+* **Exposure.** With caps given to :meth:`update`, ``position + every buy that could still
+  fill <= max_long_lots`` (and likewise for sells) holds at every moment. An order counts
+  from the moment its request is sent until the venue confirms it closed; an amend in
+  flight counts at the larger of its old and new size. A new order or a size-up that would
+  pass the cap is not sent.
+* **One fill, one move.** The position is the last position report (push or REST) plus the
+  executions the venue sequenced after it (Bybit's shared ``seq``); each execution id is
+  applied once, so a position push that overtakes its execution does not count the fill
+  twice, and an older report never undoes a newer fill. Funding moves no position;
+  auto-deleveraging and liquidation executions do.
+* **Blind means flat.** While any link is down (the venue's private or trade socket, or the
+  public book stream, see :meth:`set_link`), nothing is sent but a REST cancel-all, repeated
+  until the venue reports no open order. After the links are back the caller reads back
+  missed executions and :meth:`reconcile` runs before quoting again.
 
 Local state follows the venue's events (the state machine is in :class:`ManagedOrder`):
 ``PendingNew -> New -> PartiallyFilled -> Filled``, ``PendingAmend`` and ``PendingCancel``
-while those requests are in flight, ``Cancelled``/``Rejected`` as the end. Worst-case
-exposure counts every order that could still fill, in-flight ones included.
-:meth:`OrderManager.reconcile` compares with the venue's open orders and position (at
-start and after a reconnect): unknown live orders are cancelled, local orders the venue no
-longer has are closed, and the position is taken from the venue.
+while those requests are in flight, ``Cancelled``/``Rejected`` as the end.
+:meth:`OrderManager.reconcile` compares with the venue's open orders and position (at start
+and after a reconnect): unknown live orders are cancelled; local orders the venue no longer
+has are closed, except a create that may still be on its way (younger than
+``pending_timeout_ms`` and never acknowledged), which keeps counting until it shows up or
+times out; the position is taken from the venue's report.
 """
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mmbot.types import (
     BUY,
+    EXEC_FUNDING,
     ERR_ORDER_NOT_FOUND,
     ERR_PARAMS,
     AmendRequest,
@@ -48,7 +72,8 @@ from mmbot.types import (
 )
 from mmbot.venue.base import Venue
 
-__all__ = ["ManagedOrder", "OrderManager", "TokenBucket", "UpdateStats", "ReconcileResult"]
+__all__ = ["ManagedOrder", "OrderManager", "RollingWindowLimiter", "UpdateStats",
+           "ReconcileResult"]
 
 log = logging.getLogger(__name__)
 
@@ -56,47 +81,50 @@ log = logging.getLogger(__name__)
 FLATTEN_LEVEL = -1
 
 
-class TokenBucket:
-    """Token bucket: ``rate_per_s`` tokens per second, at most ``burst`` stored.
+class RollingWindowLimiter:
+    """At most ``limit`` units in any ``window_ms`` window, as Bybit counts its per-UID
+    order limits (a rolling one-second window; every order in a batch counts).
 
-    Mirrors an exchange's per-second request limit: with ``burst == rate_per_s`` it never
-    allows more than ``rate_per_s`` requests in any one-second window starting full.
+    A unit taken at ``t`` counts against every window that contains ``t``, boundaries
+    included, so a unit at ``t`` and one at ``t + window_ms`` are in the same window. A token
+    bucket does not give this guarantee: full at ``t = 0`` it allows a burst and then one
+    request per refill, nearly twice the limit within one rolling second.
 
     Parameters
     ----------
-    rate_per_s : float
-        Refill rate, > 0.
-    burst : float, optional
-        Capacity; defaults to ``rate_per_s``.
-    now_ms : int
-        Clock value at creation; the bucket starts full.
+    limit : int
+        Units per window, >= 1.
+    window_ms : int
+        Window length, > 0 (Bybit: 1000).
     """
 
-    __slots__ = ("rate_per_ms", "burst", "tokens", "last_ms")
+    __slots__ = ("limit", "window_ms", "_taken", "_used")
 
-    def __init__(self, rate_per_s: float, burst: float | None = None, now_ms: int = 0) -> None:
-        if not rate_per_s > 0:
-            raise ValueError(f"rate_per_s must be > 0, got {rate_per_s!r}")
-        self.rate_per_ms = rate_per_s / 1000.0
-        self.burst = float(rate_per_s if burst is None else burst)
-        if not self.burst >= 1:
-            raise ValueError(f"burst must be >= 1, got {burst!r}")
-        self.tokens = self.burst
-        self.last_ms = now_ms
+    def __init__(self, limit: int, window_ms: int = 1000) -> None:
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        if window_ms <= 0:
+            raise ValueError(f"window_ms must be > 0, got {window_ms!r}")
+        self.limit = limit
+        self.window_ms = window_ms
+        self._taken: deque[tuple[int, int]] = deque()  # (time, units), oldest first
+        self._used = 0
 
-    def available(self, now_ms: int) -> float:
-        """Return the tokens available at ``now_ms`` (refilling first)."""
-        if now_ms > self.last_ms:
-            self.tokens = min(self.burst, self.tokens + (now_ms - self.last_ms) * self.rate_per_ms)
-            self.last_ms = now_ms
-        return self.tokens
+    def available(self, now_ms: int) -> int:
+        """Return how many units may be taken at ``now_ms``."""
+        taken = self._taken
+        horizon = now_ms - self.window_ms
+        while taken and taken[0][0] < horizon:
+            self._used -= taken.popleft()[1]
+        return self.limit - self._used
 
     def try_take(self, n: int, now_ms: int) -> bool:
-        """Take ``n`` tokens if available at ``now_ms``; return whether they were taken."""
-        if self.available(now_ms) + 1e-9 >= n:
-            self.tokens -= n
-            return True
-        return False
+        """Take ``n`` units at ``now_ms`` if the window allows; return whether they were."""
+        if n > self.available(now_ms):
+            return False
+        self._taken.append((now_ms, n))
+        self._used += n
+        return True
 
 
 @dataclass(slots=True)
@@ -106,6 +134,8 @@ class ManagedOrder:
     ``price_ticks``/``qty_lots`` are what the venue last confirmed (or what was requested
     while ``PendingNew``); ``pending_price_ticks``/``pending_qty_lots`` hold an amend in
     flight. ``status`` is the local state including the ``Pending*`` states.
+    ``created_ms`` is when the create was sent; ``venue_status`` stays None until the venue
+    first reports the order.
     """
 
     order_link_id: str
@@ -122,6 +152,7 @@ class ManagedOrder:
     pending_price_ticks: int | None = None
     pending_qty_lots: int | None = None
     reject_reason: str = ""
+    created_ms: int = 0
 
     @property
     def done(self) -> bool:
@@ -158,6 +189,7 @@ class UpdateStats:
     deferred_lifetime: int = 0
     deferred_pending: int = 0
     deferred_rate: int = 0
+    deferred_cap: int = 0
     requests: int = 0
 
     @property
@@ -172,9 +204,29 @@ class ReconcileResult:
 
     orphans_cancelled: list[str] = field(default_factory=list)
     missing_closed: list[str] = field(default_factory=list)
+    still_in_flight: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
     position_before_lots: int = 0
     position_after_lots: int = 0
+
+
+def _fair_order(items: list, key) -> list:
+    """Return ``items`` by priority: level 0 first, then the stalest, sides alternating.
+
+    ``key(item)`` gives ``(side, level, changed_ms)``. Within each side the order is
+    (level, changed_ms); the two sides are interleaved starting with the side whose best
+    item has the higher priority, so a budget cut never falls on one side only.
+    """
+    by_side: dict[str, list] = {}
+    for item in sorted(items, key=lambda it: key(it)[1:]):
+        by_side.setdefault(key(item)[0], []).append(item)
+    lanes = sorted(by_side.values(), key=lambda lane: key(lane[0])[1:])
+    out = []
+    for i in range(max((len(lane) for lane in lanes), default=0)):
+        for lane in lanes:
+            if i < len(lane):
+                out.append(lane[i])
+    return out
 
 
 class OrderManager:
@@ -186,13 +238,15 @@ class OrderManager:
     symbol : str
     tolerance_ticks : int
         Keep a live order whose price is within this many ticks of the target.
+    tolerance_spread_frac : float
+        ...or within this fraction of the quoted half-spread, when that is larger.
     min_quote_lifetime_ms : int
         Do not amend or cancel an order younger than this (unless ``urgent``).
-    place_per_s, amend_per_s, cancel_per_s : float
-        Per-second budgets of new orders, amends and cancels (Bybit linear: 10 each;
+    place_per_s, amend_per_s, cancel_per_s : int
+        Orders per rolling second for creates, amends and cancels (Bybit linear: 10 each;
         spot create/cancel 20). Every order inside a batch call counts.
-    batch_per_s : float
-        Per-second budget of batch calls.
+    batch_per_s : int
+        Batch calls per rolling second.
     max_batch : int
         Orders per batch call (Bybit: 20 linear, 10 spot).
     post_only : bool
@@ -203,9 +257,11 @@ class OrderManager:
         Prefix of generated ``orderLinkId`` values (keep it unique per session; the id is
         ``prefix + counter`` and must stay within 36 characters).
     pending_timeout_ms : int
-        A request unanswered for this long sets :attr:`needs_reconcile`.
-    now_ms : int
-        Clock at creation (the token buckets start full).
+        A request unanswered for this long sets :attr:`needs_reconcile`; a create not seen
+        at the venue this long after it was sent can no longer arrive (keep it above the
+        venue's receive window).
+    blind_retry_ms : int
+        While a link is down, how often the REST cancel-all is re-checked.
     """
 
     def __init__(
@@ -214,20 +270,25 @@ class OrderManager:
         symbol: str,
         *,
         tolerance_ticks: int = 1,
+        tolerance_spread_frac: float = 0.0,
         min_quote_lifetime_ms: int = 200,
-        place_per_s: float = 10,
-        amend_per_s: float = 10,
-        cancel_per_s: float = 10,
-        batch_per_s: float = 10,
+        place_per_s: int = 10,
+        amend_per_s: int = 10,
+        cancel_per_s: int = 10,
+        batch_per_s: int = 10,
         max_batch: int = 20,
         post_only: bool = True,
         use_amend: bool | None = None,
         link_prefix: str = "mm-",
-        pending_timeout_ms: int = 5000,
+        pending_timeout_ms: int = 6000,
+        blind_retry_ms: int = 500,
         now_ms: int = 0,
     ) -> None:
         if tolerance_ticks < 0:
             raise ValueError(f"tolerance_ticks must be >= 0, got {tolerance_ticks}")
+        if not 0 <= tolerance_spread_frac < 1:
+            raise ValueError(f"tolerance_spread_frac must be in [0, 1), got "
+                             f"{tolerance_spread_frac}")
         if min_quote_lifetime_ms < 0:
             raise ValueError(f"min_quote_lifetime_ms must be >= 0, got {min_quote_lifetime_ms}")
         if max_batch < 1:
@@ -237,17 +298,19 @@ class OrderManager:
         self.venue = venue
         self.symbol = symbol
         self.tolerance_ticks = tolerance_ticks
+        self.tolerance_spread_frac = tolerance_spread_frac
         self.min_quote_lifetime_ms = min_quote_lifetime_ms
         self.max_batch = min(max_batch, venue.rate_limits.max_batch)
         self.post_only = post_only
         self.use_amend = venue.supports_amend if use_amend is None else use_amend
         self.link_prefix = link_prefix
         self.pending_timeout_ms = pending_timeout_ms
-        self.buckets = {
-            "create": TokenBucket(place_per_s, now_ms=now_ms),
-            "amend": TokenBucket(amend_per_s, now_ms=now_ms),
-            "cancel": TokenBucket(cancel_per_s, now_ms=now_ms),
-            "batch": TokenBucket(batch_per_s, now_ms=now_ms),
+        self.blind_retry_ms = blind_retry_ms
+        self.limiters = {
+            "create": RollingWindowLimiter(int(place_per_s)),
+            "amend": RollingWindowLimiter(int(amend_per_s)),
+            "cancel": RollingWindowLimiter(int(cancel_per_s)),
+            "batch": RollingWindowLimiter(int(batch_per_s)),
         }
         self._counter = 0
         self.orders: dict[str, ManagedOrder] = {}  # every order this session, by link id
@@ -255,11 +318,20 @@ class OrderManager:
         self._slots: dict[tuple[str, int], ManagedOrder] = {}
         self._orphans_cancelling: set[str] = set()
         self._seen_exec_ids: set[str] = set()
+        # position = last report (_pos_seq) + executions sequenced after it (_unsettled)
         self.position_lots = 0
+        self._pos_seq = 0
+        self._unsettled: dict[str, tuple[int, int]] = {}  # exec id -> (seq, signed lots)
         self.connected = venue.connected
+        self.links_down: set[str] = set() if self.connected else {"venue"}
+        self._blind_next_ms: int | None = None
+        self.blind_cancel_alls = 0
         self.needs_reconcile = False
         self.requests_sent = 0
         self.rate_deferrals = 0
+        self.cap_deferrals = 0
+        self.deferrals_by_side = {BUY: 0, "Sell": 0}
+        self.amends_by_side = {BUY: 0, "Sell": 0}
         self.request_errors = 0
 
     @classmethod
@@ -278,6 +350,7 @@ class OrderManager:
             batch_per_s=orders_cfg.batch_per_s,
             max_batch=orders_cfg.batch_max_orders,
             post_only=orders_cfg.post_only,
+            tolerance_spread_frac=orders_cfg.requote_tolerance_spread_frac,
             **kw,
         )
 
@@ -318,16 +391,27 @@ class OrderManager:
         """Whether no order can trade any more (after a cancel-all, for instance)."""
         return not self._working
 
+    @property
+    def blind(self) -> bool:
+        """Whether a link the bot needs to see its orders or the market is down."""
+        return bool(self.links_down)
+
     # ------------------------------------------------------------------ quoting
-    def update(self, quotes: Iterable, now_ms: int, *, urgent: bool = False) -> UpdateStats:
+    def update(self, quotes: Iterable, now_ms: int, *, urgent: bool = False,
+               max_long_lots: int | None = None,
+               max_short_lots: int | None = None) -> UpdateStats:
         """Move the working orders towards ``quotes`` (objects with ``side``,
         ``price_ticks``, ``qty_lots`` and ``level``) and return what was done.
 
         ``urgent`` skips the minimum quote lifetime (used when risk pulls quotes).
+        ``max_long_lots``/``max_short_lots`` cap the worst case (see the module docstring):
+        a new order or size-up that would pass one is not sent (``deferred_cap``). While
+        :attr:`blind`, nothing is sent but the REST cancel-all.
         """
         stats = UpdateStats()
         self._check_pending_age(now_ms)
-        if not self.connected:
+        if self.blind:
+            self._blind_cancel(now_ms)
             return stats
         desired: dict[tuple[str, int], object] = {}
         for q in quotes:
@@ -337,6 +421,7 @@ class OrderManager:
             if q.qty_lots <= 0 or q.price_ticks <= 0:
                 raise ValueError(f"quote needs positive price and size, got {q}")
             desired[key] = q
+        tolerance = self._tolerance(desired)
         cancels: list[ManagedOrder] = []
         amends: list[tuple[ManagedOrder, int | None, int | None]] = []
         places: list[object] = []
@@ -359,7 +444,7 @@ class OrderManager:
             if m.status.is_pending:
                 stats.deferred_pending += 1
                 continue
-            new_price = q.price_ticks if abs(q.price_ticks - m.price_ticks) > self.tolerance_ticks \
+            new_price = q.price_ticks if abs(q.price_ticks - m.price_ticks) > tolerance \
                 else None
             leaves = m.qty_lots - m.filled_lots
             # size-down keeps priority, so do it; size-up loses it, so only when badly short
@@ -378,10 +463,52 @@ class OrderManager:
                 amends.append((m, new_price, new_qty))
             else:
                 cancels.append(m)  # replaced once the cancel is confirmed and the slot frees
+        cancels = _fair_order(cancels, lambda m: (m.side, m.level, m.changed_ms))
+        amends = _fair_order(amends, lambda a: (a[0].side, a[0].level, a[0].changed_ms))
+        places = _fair_order(places, lambda q: (q.side, q.level, -1))
         self._send_cancels(cancels, now_ms, stats)
+        if max_long_lots is not None or max_short_lots is not None:
+            amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots,
+                                               stats)
         self._send_amends(amends, now_ms, stats)
         self._send_places(places, now_ms, stats)
         return stats
+
+    def _tolerance(self, desired: dict) -> int:
+        bid, ask = desired.get((BUY, 0)), desired.get(("Sell", 0))
+        if self.tolerance_spread_frac and bid is not None and ask is not None:
+            half_spread = (ask.price_ticks - bid.price_ticks) / 2
+            return max(self.tolerance_ticks, int(half_spread * self.tolerance_spread_frac))
+        return self.tolerance_ticks
+
+    def _within_caps(self, amends: list, places: list, max_long: int | None,
+                     max_short: int | None, stats: UpdateStats) -> tuple[list, list]:
+        """Keep the amends and new orders that fit under the caps, in priority order."""
+        long_worst, short_worst = self.exposure()
+        room = {BUY: None if max_long is None else max_long - long_worst,
+                "Sell": None if max_short is None else max_short + short_worst}
+        kept_amends = []
+        for m, price, qty in amends:
+            grow = 0 if qty is None else max(0, qty - max(m.qty_lots, m.filled_lots))
+            left = room[m.side]
+            if grow and left is not None:
+                if grow > left:
+                    stats.deferred_cap += 1
+                    self.cap_deferrals += 1
+                    continue
+                room[m.side] = left - grow
+            kept_amends.append((m, price, qty))
+        kept_places = []
+        for q in places:
+            left = room[q.side]
+            if left is not None:
+                if q.qty_lots > left:
+                    stats.deferred_cap += 1
+                    self.cap_deferrals += 1
+                    continue
+                room[q.side] = left - q.qty_lots
+            kept_places.append(q)
+        return kept_amends, kept_places
 
     def cancel_all(self, now_ms: int) -> None:
         """Cancel every order on the symbol (one venue call, not rate limited: safety first).
@@ -395,23 +522,60 @@ class OrderManager:
                 m.status = OrderStatus.PENDING_CANCEL
                 m.sent_ms = now_ms
 
+    def set_link(self, name: str, up: bool, now_ms: int) -> None:
+        """Record that link ``name`` (``"venue"``, ``"public"``...) went down or came back.
+
+        The first link down starts the blind cancel-all at once; the last one back asks for
+        a reconcile before the next quote.
+        """
+        if up:
+            if name in self.links_down:
+                self.links_down.discard(name)
+                if not self.links_down:
+                    self.needs_reconcile = True
+                    self._blind_next_ms = None
+            return
+        was_blind = self.blind
+        self.links_down.add(name)
+        if not was_blind:
+            log.warning("%s down: cancelling every order over REST", name)
+            self._blind_next_ms = now_ms
+            self._blind_cancel(now_ms)
+
+    def _blind_cancel(self, now_ms: int) -> None:
+        """REST cancel-all, repeated until the venue reports no open order for the symbol."""
+        if self._blind_next_ms is None or now_ms < self._blind_next_ms:
+            return
+        self._blind_next_ms = now_ms + self.blind_retry_ms
+        try:
+            live = self.venue.open_orders(self.symbol) if self.blind_cancel_alls else [True]
+        except Exception as exc:  # REST down too: keep trying, the orders may be live
+            log.warning("blind: open orders unavailable (%s); cancelling anyway", exc)
+            live = [True]
+        if not live:
+            self._blind_next_ms = None   # confirmed: nothing is live at the venue
+            return
+        self.blind_cancel_alls += 1
+        self.cancel_all(now_ms)
+
     def flatten(self, now_ms: int) -> str | None:
         """Send one reduce-only market order closing the position; return its link id.
 
-        Does nothing (returns None) when flat, disconnected, or a flatten order is still
-        working. Rate limited like any new order.
+        Does nothing (returns None) when flat, blind, or a flatten order is still working.
+        Rate limited like any new order.
         """
         pos = self.position_lots
-        if pos == 0 or not self.connected:
+        if pos == 0 or self.blind:
             return None
         if any(m.level == FLATTEN_LEVEL for m in self._working.values()):
             return None
-        if not self.buckets["create"].try_take(1, now_ms):
+        if not self.limiters["create"].try_take(1, now_ms):
             self.rate_deferrals += 1
             return None
         side = "Sell" if pos > 0 else BUY
         link = self._new_link_id()
-        m = ManagedOrder(link, side, 0, abs(pos), FLATTEN_LEVEL, sent_ms=now_ms, changed_ms=now_ms)
+        m = ManagedOrder(link, side, 0, abs(pos), FLATTEN_LEVEL, sent_ms=now_ms,
+                         changed_ms=now_ms, created_ms=now_ms)
         self.orders[link] = m
         self._working[link] = m
         self.venue.place(OrderRequest(link, self.symbol, side, 0, abs(pos), post_only=False,
@@ -429,16 +593,31 @@ class OrderManager:
             return self._on_execution(event)
         elif isinstance(event, PositionEvent):
             if event.position.symbol == self.symbol:
-                self.position_lots = event.position.size_lots
+                self._on_position(event.position.size_lots, event.position.seq)
         elif isinstance(event, RequestError):
             self._on_request_error(event)
         elif isinstance(event, ConnectionEvent):
-            if event.connected and not self.connected:
-                self.needs_reconcile = True
             self.connected = event.connected
+            self.set_link("venue", event.connected, event.ts_ms)
         else:
             raise TypeError(f"unknown venue event {event!r}")
         return None
+
+    def _on_position(self, size_lots: int, seq: int, *, authoritative: bool = False) -> None:
+        """Take a position report: newer than the last one (by ``seq``) it becomes the base,
+        and only executions sequenced after it stay on top. A report without a ``seq`` is
+        ordered against nothing, so only an ``authoritative`` one (REST on reconcile) is
+        taken."""
+        if seq <= 0:
+            if not authoritative:
+                return
+            self._unsettled.clear()
+        elif seq <= self._pos_seq:
+            return       # older than what we know: the fills after it are counted already
+        else:
+            self._unsettled = {k: v for k, v in self._unsettled.items() if v[0] > seq}
+        self._pos_seq = max(seq, self._pos_seq)
+        self.position_lots = size_lots + sum(v[1] for v in self._unsettled.values())
 
     def _on_order(self, order: Order, ts_ms: int) -> None:
         if order.symbol != self.symbol:
@@ -478,8 +657,14 @@ class OrderManager:
         if x.symbol != self.symbol or x.exec_id in self._seen_exec_ids:
             return None
         self._seen_exec_ids.add(x.exec_id)
-        self.position_lots += x.qty_lots if x.side == BUY else -x.qty_lots
-        m = self.orders.get(x.order_link_id)
+        if x.exec_type == EXEC_FUNDING:
+            return event        # cash only: the position does not move
+        signed = x.qty_lots if x.side == BUY else -x.qty_lots
+        if x.seq <= 0 or x.seq > self._pos_seq:   # not in the last position report yet
+            self.position_lots += signed
+            if x.seq > 0:
+                self._unsettled[x.exec_id] = (x.seq, signed)
+        m = self.orders.get(x.order_link_id) if x.order_link_id else None
         if m is not None and not m.done:
             # executions may arrive before the order event that reports them
             if x.leaves_lots is None:
@@ -525,9 +710,10 @@ class OrderManager:
         """Align local state with the venue's open orders and position.
 
         Venue orders we do not know (or consider closed) are cancelled as orphans; local
-        working orders the venue does not have are closed as ``Cancelled``; known ones take
-        the venue's state (pending new/amend cleared, pending cancels re-sent). The position
-        is taken from the venue.
+        working orders the venue does not have are closed as ``Cancelled``, except a create
+        that may still arrive (never acknowledged, sent less than ``pending_timeout_ms``
+        ago), which keeps counting; known ones take the venue's state (pending new/amend
+        cleared, pending cancels re-sent). The position is taken from the venue's report.
         """
         result = ReconcileResult(position_before_lots=self.position_lots)
         venue_orders = {
@@ -553,16 +739,31 @@ class OrderManager:
                 m.status = OrderStatus.PENDING_CANCEL
                 m.sent_ms = now_ms
         for m in list(self._working.values()):
-            if m.order_link_id not in venue_orders:
+            if m.order_link_id in venue_orders:
+                continue
+            final = None
+            if m.venue_status is None:
+                # never acknowledged: ask the venue whether it ever saw the create
+                final = self.venue.order_status(self.symbol, m.order_link_id)
+                if final is None and now_ms - m.created_ms < self.pending_timeout_ms:
+                    result.still_in_flight.append(m.order_link_id)
+                    continue
+            if final is not None and final.status.is_done:
+                m.status = final.status
+                m.filled_lots = max(m.filled_lots, final.filled_lots)
+                m.reject_reason = final.reject_reason
+            else:
                 m.status = OrderStatus.CANCELLED
                 m.reject_reason = "missing at venue on reconcile"
-                m.changed_ms = now_ms
-                self._close(m)
-                result.missing_closed.append(m.order_link_id)
-        self.position_lots = self.venue.position(self.symbol).size_lots
+            m.changed_ms = now_ms
+            self._close(m)
+            result.missing_closed.append(m.order_link_id)
+        pos = self.venue.position(self.symbol)
+        self._on_position(pos.size_lots, pos.seq, authoritative=True)
         result.position_after_lots = self.position_lots
         self.connected = self.venue.connected
-        self.needs_reconcile = False
+        # a create still on its way is settled by the next reconcile, once it has timed out
+        self.needs_reconcile = bool(result.still_in_flight)
         if result.orphans_cancelled or result.missing_closed or (
             result.position_before_lots != result.position_after_lots
         ):
@@ -597,26 +798,29 @@ class OrderManager:
                 self.needs_reconcile = True
                 return
 
-    def _chunks(self, kind: str, items: Sequence, now_ms: int, stats: UpdateStats) -> list:
-        """Split ``items`` into calls the budgets allow; count the rest as deferred.
+    def _chunks(self, kind: str, items: Sequence, now_ms: int, stats: UpdateStats,
+                side_of) -> list:
+        """Split ``items`` into calls the rate windows allow; count the rest as deferred.
 
-        Every order in a call takes a token from the ``kind`` bucket; a call with more than
-        one order also takes one from the ``batch`` bucket.
+        Every order in a call counts in the ``kind`` window; a call with more than one
+        order also counts once in the ``batch`` window.
         """
         out = []
         i = 0
-        bucket = self.buckets[kind]
-        batch = self.buckets["batch"]
+        limiter = self.limiters[kind]
+        batch = self.limiters["batch"]
         while i < len(items):
-            n = min(self.max_batch, len(items) - i, int(bucket.available(now_ms) + 1e-9))
+            n = min(self.max_batch, len(items) - i, limiter.available(now_ms))
             if n > 1 and batch.available(now_ms) < 1:
                 n = 1
             if n <= 0:
-                deferred = len(items) - i
-                stats.deferred_rate += deferred
-                self.rate_deferrals += deferred
+                deferred = items[i:]
+                stats.deferred_rate += len(deferred)
+                self.rate_deferrals += len(deferred)
+                for item in deferred:
+                    self.deferrals_by_side[side_of(item)] += 1
                 break
-            bucket.try_take(n, now_ms)
+            limiter.try_take(n, now_ms)
             if n > 1:
                 batch.try_take(1, now_ms)
             out.append(items[i : i + n])
@@ -624,7 +828,7 @@ class OrderManager:
         return out
 
     def _send_cancels(self, cancels: list[ManagedOrder], now_ms: int, stats: UpdateStats) -> None:
-        for chunk in self._chunks("cancel", cancels, now_ms, stats):
+        for chunk in self._chunks("cancel", cancels, now_ms, stats, lambda m: m.side):
             reqs = [CancelRequest(m.order_link_id, self.symbol, m.order_id) for m in chunk]
             for m in chunk:
                 m.status = OrderStatus.PENDING_CANCEL
@@ -638,7 +842,7 @@ class OrderManager:
             stats.cancelled += len(chunk)
 
     def _send_amends(self, amends: list, now_ms: int, stats: UpdateStats) -> None:
-        for chunk in self._chunks("amend", amends, now_ms, stats):
+        for chunk in self._chunks("amend", amends, now_ms, stats, lambda a: a[0].side):
             reqs = []
             for m, price, qty in chunk:
                 reqs.append(AmendRequest(m.order_link_id, self.symbol, price, qty, m.order_id))
@@ -646,6 +850,7 @@ class OrderManager:
                 m.pending_qty_lots = qty
                 m.status = OrderStatus.PENDING_AMEND
                 m.sent_ms = now_ms
+                self.amends_by_side[m.side] += 1
             if len(reqs) == 1:
                 self.venue.amend(reqs[0])
             else:
@@ -655,14 +860,14 @@ class OrderManager:
             stats.amended += len(chunk)
 
     def _send_places(self, places: list, now_ms: int, stats: UpdateStats) -> None:
-        for chunk in self._chunks("create", places, now_ms, stats):
+        for chunk in self._chunks("create", places, now_ms, stats, lambda q: q.side):
             reqs = []
             for q in chunk:
                 link = self._new_link_id()
                 reqs.append(OrderRequest(link, self.symbol, q.side, q.price_ticks, q.qty_lots,
                                          post_only=self.post_only))
                 m = ManagedOrder(link, q.side, q.price_ticks, q.qty_lots, q.level,
-                                 sent_ms=now_ms, changed_ms=now_ms)
+                                 sent_ms=now_ms, changed_ms=now_ms, created_ms=now_ms)
                 self.orders[link] = m
                 self._working[link] = m
                 self._slots[m.slot] = m
@@ -673,4 +878,3 @@ class OrderManager:
             self.requests_sent += 1
             stats.requests += 1
             stats.placed += len(chunk)
-

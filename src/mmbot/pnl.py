@@ -7,8 +7,13 @@ Conventions (quote currency, e.g. USDT):
   shorts); a fill through zero closes the old position and opens the rest at its price.
 - ``unrealized(mark)``: ``position * mark - cost_basis``.
 - ``fees``: fees paid; a negative fee is a rebate, so ``fees`` may go negative.
-- ``net = realized + unrealized - fees``, which equals the mark-to-market of the cash flows
-  of all fills (``sum(-signed_qty * price) - fees + position * mark``) exactly.
+- ``funding``: a perpetual's funding paid (negative when received); moves no position.
+- ``net = realized + unrealized - fees - funding``, which equals the mark-to-market of the
+  cash flows of all fills and funding (``sum(-signed_qty * price) - fees - funding +
+  position * mark``) exactly.
+
+A mark is given in ticks, as an ``int`` or an exact ``Decimal`` (a venue's mark price or a
+mid need not sit on a tick).
 
 All sums are exact Decimals: prices and quantities come from integer ticks/lots through
 the instrument, and the only division (the cost removed by a partial close) is rounded to
@@ -107,6 +112,7 @@ class PnLTracker:
         self.cost_basis = _ZERO  # signed: paid for a long (> 0), received for a short (< 0)
         self.realized = _ZERO
         self.fees = _ZERO
+        self.funding = _ZERO
         self.turnover = _ZERO
         self.cash = _ZERO  # sum of -signed notional - fees, for the mark-to-market check
         self.volume_lots = 0
@@ -196,8 +202,21 @@ class PnLTracker:
             self._seen.add(fill_id)
         return True
 
+    def on_funding(self, amount: Decimal | str | int, funding_id: str | None = None) -> bool:
+        """Apply a funding payment (paid > 0, received < 0). Return False (and change
+        nothing) for a repeated ``funding_id``."""
+        if funding_id is not None and funding_id in self._seen:
+            return False
+        amount_d = as_decimal("funding", amount)
+        with localcontext(_EXACT):
+            self.funding += amount_d
+            self.cash -= amount_d
+        if funding_id is not None:
+            self._seen.add(funding_id)
+        return True
+
     # ------------------------------------------------------------------ reads
-    def unrealized(self, mark_ticks: int | None) -> Decimal:
+    def unrealized(self, mark_ticks: int | Decimal | None) -> Decimal:
         """Return ``position * mark - cost_basis``.
 
         0 when flat; also 0 when ``mark_ticks`` is None (no book yet), so callers that need
@@ -208,10 +227,10 @@ class PnLTracker:
         with localcontext(_EXACT):
             return self._unit * mark_ticks * self.position_lots - self.cost_basis
 
-    def net(self, mark_ticks: int | None) -> Decimal:
-        """Return ``realized + unrealized - fees``."""
+    def net(self, mark_ticks: int | Decimal | None) -> Decimal:
+        """Return ``realized + unrealized - fees - funding``."""
         with localcontext(_EXACT):
-            return self.realized + self.unrealized(mark_ticks) - self.fees
+            return self.realized + self.unrealized(mark_ticks) - self.fees - self.funding
 
     def avg_entry_price(self) -> Decimal | None:
         """Return the average entry price (quote per base), or None when flat."""
@@ -225,15 +244,15 @@ class PnLTracker:
         """Return True if a fill with this id was applied."""
         return fill_id in self._seen
 
-    def snapshot(self, mark_ticks: int | None, now_ms: int) -> dict[str, Any]:
+    def snapshot(self, mark_ticks: int | Decimal | None, now_ms: int) -> dict[str, Any]:
         """Return the current state as a flat dict (Decimals for money, ints otherwise).
 
-        Keys: ``ts_ms, position_lots, mark_ticks, realized, unrealized, fees, net,
+        Keys: ``ts_ms, position_lots, mark_ticks, realized, unrealized, fees, funding, net,
         turnover, volume_lots, fills, maker_fills, max_abs_position_lots, avg_entry_price``.
         """
         unrealized = self.unrealized(mark_ticks)
         with localcontext(_EXACT):
-            net = self.realized + unrealized - self.fees
+            net = self.realized + unrealized - self.fees - self.funding
         return {
             "ts_ms": now_ms,
             "position_lots": self.position_lots,
@@ -241,6 +260,7 @@ class PnLTracker:
             "realized": self.realized,
             "unrealized": unrealized,
             "fees": self.fees,
+            "funding": self.funding,
             "net": net,
             "turnover": self.turnover,
             "volume_lots": self.volume_lots,

@@ -8,14 +8,16 @@ safe:
   (:meth:`Records.record_fill` returns False);
 - orders are keyed by ``order_link_id`` (or the venue ``order_id`` when there is none) and
   only a newer or equal ``updated_ms`` replaces the stored state;
-- PnL snapshots are keyed by timestamp.
+- PnL snapshots are keyed by timestamp;
+- the risk state (the kill-switch latch and the PnL peak the drawdown is measured from) is
+  one row per key, so a bot killed after its kill switch tripped stays killed on restart.
 
 Money is stored as decimal text and read back as ``Decimal``; prices and sizes as integer
 ticks and lots.
 
 Public API
 ----------
-Records, OrderRecord, FillRecord.
+Records, OrderRecord, FillRecord, RiskState.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from typing import Any
 
 from mmbot.pnl import as_decimal
 
-__all__ = ["FillRecord", "OrderRecord", "Records"]
+__all__ = ["FillRecord", "OrderRecord", "Records", "RiskState"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS fills (
     fee TEXT NOT NULL,
     is_maker INTEGER NOT NULL,
     exec_ms INTEGER NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    exec_type TEXT NOT NULL DEFAULT 'Trade'
 );
 CREATE INDEX IF NOT EXISTS fills_by_seq ON fills(seq);
 CREATE TABLE IF NOT EXISTS pnl_snapshots (
@@ -74,9 +77,24 @@ CREATE TABLE IF NOT EXISTS pnl_snapshots (
     turnover TEXT NOT NULL,
     volume_lots INTEGER NOT NULL,
     fills INTEGER NOT NULL,
-    max_abs_position_lots INTEGER NOT NULL
+    max_abs_position_lots INTEGER NOT NULL,
+    funding TEXT NOT NULL DEFAULT '0',
+    mark TEXT
+);
+CREATE TABLE IF NOT EXISTS risk_state (
+    symbol TEXT PRIMARY KEY,
+    killed INTEGER NOT NULL,
+    kill_reason TEXT NOT NULL,
+    peak_pnl TEXT,
+    updated_ms INTEGER NOT NULL
 );
 """
+# v1 -> v2: columns added since (a v1 file keeps its rows)
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE fills ADD COLUMN exec_type TEXT NOT NULL DEFAULT 'Trade'",
+    "ALTER TABLE pnl_snapshots ADD COLUMN funding TEXT NOT NULL DEFAULT '0'",
+    "ALTER TABLE pnl_snapshots ADD COLUMN mark TEXT",
+)
 
 # Order states after which an order can no longer trade (Bybit orderStatus values).
 _DONE = ("Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled")
@@ -113,6 +131,16 @@ class FillRecord:
     fee: Decimal
     is_maker: bool
     exec_ms: int
+    exec_type: str = "Trade"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """The risk manager's durable state: the kill latch and the drawdown peak."""
+
+    killed: bool
+    kill_reason: str
+    peak_pnl: Decimal | None
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -160,6 +188,11 @@ class Records:
             raise ValueError(
                 f"{self.path}: records schema version {version}, this mmbot writes {SCHEMA_VERSION}"
             )
+        if version == 1:
+            with self._db:
+                self._db.execute("BEGIN")
+                for stmt in _MIGRATE_1_TO_2:
+                    self._db.execute(stmt)
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()[0]
@@ -224,7 +257,8 @@ class Records:
         """Store a fill; return False if its ``exec_id`` is already stored.
 
         Accepts an ``Execution``-like object or a mapping with ``exec_id, order_id,
-        order_link_id, symbol, side, price_ticks, qty_lots, fee, is_maker, exec_ms``.
+        order_link_id, symbol, side, price_ticks, qty_lots, fee, is_maker, exec_ms`` and
+        optional ``exec_type`` (Bybit's: Trade, AdlTrade, BustTrade, Funding).
         """
         exec_id = str(_get(fill, "exec_id"))
         if not exec_id:
@@ -241,11 +275,12 @@ class Records:
             int(bool(_get(fill, "is_maker"))),
             int(_get(fill, "exec_ms")),
             self._seq + 1,
+            str(_get(fill, "exec_type", "Trade")),
         )
         with self._db:
             self._db.execute("BEGIN")
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
+                "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row
             )
         if cur.rowcount:
             self._seq += 1
@@ -253,11 +288,16 @@ class Records:
         return False
 
     def record_pnl(self, snapshot: Mapping[str, Any]) -> None:
-        """Store a ``PnLTracker.snapshot()`` dict (a second one at the same ts replaces it)."""
+        """Store a ``PnLTracker.snapshot()`` dict (a second one at the same ts replaces it).
+
+        The mark is stored exactly as text (``mark``); ``mark_ticks`` keeps its floor for
+        readers of the first schema.
+        """
+        mark = snapshot.get("mark_ticks")
         row = (
             int(snapshot["ts_ms"]),
             int(snapshot["position_lots"]),
-            None if snapshot.get("mark_ticks") is None else int(snapshot["mark_ticks"]),
+            None if mark is None else int(mark),
             *(
                 _decimal_text(k, snapshot[k])
                 for k in ("realized", "unrealized", "fees", "net", "turnover")
@@ -265,12 +305,31 @@ class Records:
             int(snapshot["volume_lots"]),
             int(snapshot["fills"]),
             int(snapshot["max_abs_position_lots"]),
+            _decimal_text("funding", snapshot.get("funding", 0)),
+            None if mark is None else _decimal_text("mark_ticks", mark),
         )
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT OR REPLACE INTO pnl_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
+                "INSERT OR REPLACE INTO pnl_snapshots VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row
             )
+
+    def save_risk_state(self, symbol: str, state: RiskState, now_ms: int) -> None:
+        """Store the risk state of ``symbol`` (replacing the previous one)."""
+        peak = None if state.peak_pnl is None else _decimal_text("peak_pnl", state.peak_pnl)
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO risk_state VALUES (?,?,?,?,?)",
+                             (symbol, int(state.killed), state.kill_reason, peak, now_ms))
+
+    def load_risk_state(self, symbol: str) -> RiskState | None:
+        """Return the stored risk state of ``symbol``, or None."""
+        row = self._db.execute(
+            "SELECT killed, kill_reason, peak_pnl FROM risk_state WHERE symbol = ?", (symbol,)
+        ).fetchone()
+        if row is None:
+            return None
+        return RiskState(bool(row[0]), row[1], None if row[2] is None else Decimal(row[2]))
 
     # ------------------------------------------------------------------ reads
     def load_orders(
@@ -295,7 +354,7 @@ class Records:
         """Return stored fills in the order they were recorded."""
         sql = (
             "SELECT exec_id, order_id, order_link_id, symbol, side, price_ticks, qty_lots, "
-            "fee, is_maker, exec_ms FROM fills"
+            "fee, is_maker, exec_ms, exec_type FROM fills"
         )
         args: list[Any] = []
         if symbol is not None:
@@ -303,8 +362,8 @@ class Records:
             args.append(symbol)
         sql += " ORDER BY seq"
         return [
-            FillRecord(e, o, link, s, side, p, q, Decimal(fee), bool(m), t)
-            for e, o, link, s, side, p, q, fee, m, t in self._db.execute(sql, args)
+            FillRecord(e, o, link, s, side, p, q, Decimal(fee), bool(m), t, x)
+            for e, o, link, s, side, p, q, fee, m, t, x in self._db.execute(sql, args)
         ]
 
     def load_pnl(self) -> list[dict[str, Any]]:
@@ -321,12 +380,15 @@ class Records:
             "volume_lots",
             "fills",
             "max_abs_position_lots",
+            "funding",
+            "mark",
         )
         out = []
         for r in self._db.execute(f"SELECT {', '.join(cols)} FROM pnl_snapshots ORDER BY ts_ms"):
             d = dict(zip(cols, r, strict=True))
-            for k in ("realized", "unrealized", "fees", "net", "turnover"):
+            for k in ("realized", "unrealized", "fees", "net", "turnover", "funding"):
                 d[k] = Decimal(d[k])
+            d["mark"] = None if d["mark"] is None else Decimal(d["mark"])
             out.append(d)
         return out
 
@@ -337,6 +399,9 @@ class Records:
         """
         applied = 0
         for f in self.load_fills(symbol=symbol):
+            if f.exec_type == "Funding":
+                applied += tracker.on_funding(f.fee, f.exec_id)
+                continue
             applied += tracker.on_fill(
                 f.side, f.price_ticks, f.qty_lots, is_maker=f.is_maker, fee=f.fee, fill_id=f.exec_id
             )

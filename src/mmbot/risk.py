@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 
-from mmbot.config import RiskConfig
+from mmbot.config import ConfigError, RiskConfig
 from mmbot.instrument import Instrument
+from mmbot.records import RiskState
 
 __all__ = ["RiskDecision", "RiskLimits", "RiskManager"]
 
@@ -75,12 +76,15 @@ class RiskLimits:
 
     @classmethod
     def from_config(cls, risk: RiskConfig, instrument: Instrument) -> RiskLimits:
-        """Build from ``[risk]``; ``max_position_qty`` rounds down to whole lots.
+        """Build from ``[risk]`` and the venue's instrument rules; ``max_position_qty``
+        rounds down to whole lots.
 
         Raises
         ------
-        ValueError
-            If the max position is smaller than one lot.
+        ConfigError
+            If the caps cannot hold one valid order: a max position below one lot or
+            below the instrument's minimum order quantity, or a max notional below its
+            minimum order value. The message names the key, the value and the rule.
         """
         lots = int(
             (Decimal(risk.max_position_qty) / Decimal(instrument.lot_size)).to_integral_value(
@@ -88,9 +92,20 @@ class RiskLimits:
             )
         )
         if lots <= 0:
-            raise ValueError(
-                f"risk.max_position_qty {risk.max_position_qty!r} is less than one lot "
-                f"({instrument.lot_size})"
+            raise ConfigError(
+                f"risk.max_position_qty: {risk.max_position_qty!r} is less than one lot "
+                f"({instrument.lot_size}) of {instrument.symbol}"
+            )
+        if lots < instrument.min_qty_lots:
+            raise ConfigError(
+                f"risk.max_position_qty: {risk.max_position_qty!r} is less than the minimum "
+                f"order quantity {instrument.qty_str(instrument.min_qty_lots)} of "
+                f"{instrument.symbol}"
+            )
+        if Decimal(risk.max_notional_quote) < instrument.min_notional:
+            raise ConfigError(
+                f"risk.max_notional_quote: {risk.max_notional_quote!r} is less than the "
+                f"minimum order value {instrument.min_notional} of {instrument.symbol}"
             )
         return cls(
             max_position_lots=lots,
@@ -108,8 +123,10 @@ class RiskDecision:
 
     ``pull_all``: cancel every resting quote. ``flatten``: also close the position.
     ``max_buy_lots``/``max_sell_lots``: the most the resting quotes of that side may add up
-    to (pass them into ``MarketView`` so the ladder stays inside). ``reason`` is "ok" or a
-    human-readable cause.
+    to (pass them into ``MarketView`` so the ladder stays inside). ``cap_lots``: the
+    position limit now (the tighter of the position and notional limits); the order manager
+    keeps the worst case of each side within it. ``reason`` is "ok" or a human-readable
+    cause.
     """
 
     allow_buy: bool
@@ -119,6 +136,7 @@ class RiskDecision:
     reason: str
     max_buy_lots: int = 0
     max_sell_lots: int = 0
+    cap_lots: int = 0
 
 
 class RiskManager:
@@ -148,6 +166,16 @@ class RiskManager:
         self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
         self._last: RiskDecision | None = None
 
+    def durable_state(self) -> RiskState:
+        """Return what must survive a restart: the kill latch and the drawdown peak."""
+        return RiskState(self.killed, self.kill_reason, self.peak_pnl)
+
+    def restore(self, state: RiskState) -> None:
+        """Take the state a previous process saved (see :meth:`durable_state`)."""
+        self.killed = state.killed
+        self.kill_reason = state.kill_reason
+        self.peak_pnl = state.peak_pnl
+
     def reset_kill(self, *, reset_peak: bool = True) -> None:
         """Re-arm after a kill (an operator decision).
 
@@ -163,7 +191,7 @@ class RiskManager:
         self,
         *,
         position_lots: int,
-        mark_ticks: int | None,
+        mark_ticks: int | Decimal | None,
         pnl: Decimal | None,
         book_synced: bool,
         last_book_update_ms: int | None,
@@ -178,8 +206,9 @@ class RiskManager:
         ----------
         position_lots : int
             Signed position.
-        mark_ticks : int or None
-            Mark (e.g. mid) price in ticks; None when the book has no two sides.
+        mark_ticks : int, Decimal or None
+            The venue's mark price (or the exact mid) in ticks, not necessarily whole;
+            None when there is none.
         pnl : Decimal or None
             Net PnL (realized + unrealized - fees); None skips the drawdown check.
         book_synced : bool
@@ -242,7 +271,7 @@ class RiskManager:
             self._had_outage = False
 
         limit = lim.max_position_lots
-        by_notional = self._notional_num // (self._notional_den * mark_ticks)  # type: ignore[operator]
+        by_notional = int(self._notional_num // (self._notional_den * Fraction(mark_ticks)))
         if by_notional < limit:
             limit = by_notional
         max_buy = limit - position_lots - inflight_buy_lots
@@ -257,7 +286,8 @@ class RiskManager:
                 last is not None
                 and last.reason == "ok"
                 and last.max_buy_lots == max_buy
-                and (last.max_sell_lots == max_sell)
+                and last.max_sell_lots == max_sell
+                and last.cap_lots == limit
             ):
                 return last
             reason = "ok"
@@ -268,6 +298,6 @@ class RiskManager:
             which = "notional" if by_notional == limit else "position"
             reason, self.state = f"{which} limit {limit} lots: no {blocked}", "limited"
         self._last = RiskDecision(
-            max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell
+            max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell, limit
         )
         return self._last

@@ -9,6 +9,16 @@ deliver events on their own threads; the live loop must queue them and call
 ``SimVenue.stream`` yields) and always cancels every order on the way out, including on
 ``KeyboardInterrupt`` and on an unhandled exception.
 
+Safety: the risk decision's position cap goes to the order manager with every update, which
+keeps the worst case of each side inside it. When a link drops (the venue's sockets, or the
+public stream through :meth:`Runner.on_link`) the order manager cancels everything over
+REST; once every link is back the runner reads back the executions the venue made while it
+was blind (``venue.executions``), then reconciles, then quotes again. The risk manager's
+kill latch and drawdown peak are saved to ``records`` whenever they change.
+
+The mark is the venue's mark price when the feed gives one (:meth:`Runner.on_mark`), else
+the book's exact mid; either may fall between ticks, so marks are ``Decimal`` ticks.
+
 Tick-to-quote latency is measured on every frame with ``time.perf_counter_ns``: from the
 frame entering :meth:`on_frame` to the new quote prices being decided (after risk and the
 model; ``tick_to_quote``), and to the order manager having handed its requests to the
@@ -20,13 +30,14 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import obcore
 from mmbot.latency import LatencyStats
 from mmbot.orders import OrderManager
 from mmbot.strategy.base import MarketView, Quote
-from mmbot.types import BUY, SELL, OrderEvent
+from mmbot.types import BUY, EXEC_FUNDING, SELL, ExecutionEvent, OrderEvent
 from mmbot.venue.base import Venue
 
 __all__ = ["Runner", "History"]
@@ -112,8 +123,13 @@ class Runner:
         self._next_snapshot_ms = 0
         self._next_history_ms = 0
         self._now_ms = 0
-        self._net_key: tuple[int, int] | None = None
+        self._net_key: tuple | None = None
         self._net_value = None
+        self.venue_mark_ticks: Decimal | None = None
+        self._blind_since_ms: int | None = None
+        self.readback_fills = 0
+        self._risk_saved = None
+        self._cap_lots = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, now_ms: int, *, restore: bool = False) -> None:
@@ -126,6 +142,14 @@ class Runner:
         if restore and self.records is not None:
             n = self.records.replay_fills(self.pnl, symbol=self.instrument.symbol)
             log.info("restored %d fills from records", n)
+        if self.records is not None and self.risk is not None:
+            state = self.records.load_risk_state(self.instrument.symbol)
+            if state is not None:
+                self.risk.restore(state)
+                self._risk_saved = state
+                if state.killed:
+                    log.warning("kill switch still latched from the previous run (%s); not "
+                                "quoting until it is cleared", state.kill_reason)
         self.venue.set_handler(self.on_event)
         self.orders.reconcile(now_ms)
         self.started = True
@@ -190,24 +214,70 @@ class Runner:
 
     def on_event(self, event: Any) -> None:
         """Apply one venue event to the order manager, PnL, model and records."""
+        was_blind = self.orders.blind
         new_exec = self.orders.on_event(event)
         if new_exec is not None:
-            x = new_exec.execution
-            self.pnl.on_fill(x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker,
-                             fee=x.fee, fill_id=x.exec_id)
-            self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
-            if self.history_interval_ms:
-                self.history.fills.append((event.ts_ms, x.side, x.price_ticks, x.qty_lots))
-            if self.records is not None:
-                self.records.record_fill(x)
+            self._book_execution(new_exec.execution, event.ts_ms)
         elif isinstance(event, OrderEvent) and self.records is not None:
             self.records.record_order(event.order)
+        self._track_blind(was_blind)
+
+    def on_link(self, name: str, up: bool, now_ms: int) -> None:
+        """A link other than the venue's own (e.g. ``"public"``, the book stream) went down
+        or came back: while any link is down nothing is quoted and every order is cancelled
+        over REST."""
+        was_blind = self.orders.blind
+        self.orders.set_link(name, up, now_ms)
+        self._track_blind(was_blind)
+
+    def on_mark(self, mark_ticks: Decimal | None) -> None:
+        """Take the venue's mark price (in ticks, exact) for PnL and the notional cap."""
+        self.venue_mark_ticks = mark_ticks
+
+    def _track_blind(self, was_blind: bool) -> None:
+        if self.orders.blind and not was_blind:
+            self._blind_since_ms = self._now_ms
+
+    def _book_execution(self, x: Any, ts_ms: int) -> None:
+        """Book a new execution (the order manager has already de-duplicated it)."""
+        if x.exec_type == EXEC_FUNDING:
+            self.pnl.on_funding(x.fee, x.exec_id)
+        else:
+            self.pnl.on_fill(x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker,
+                             fee=x.fee, fill_id=x.exec_id)
+            if x.order_link_id:
+                self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
+            if self.history_interval_ms:
+                self.history.fills.append((ts_ms, x.side, x.price_ticks, x.qty_lots))
+        if self.records is not None:
+            self.records.record_fill(x)
+
+    def read_back_executions(self, since_ms: int) -> int:
+        """Apply the venue's executions since ``since_ms`` that were not seen yet (after a
+        drop or a restart); return how many were new."""
+        fetch = getattr(self.venue, "executions", None)
+        if fetch is None:
+            return 0
+        new = 0
+        for x in fetch(self.instrument.symbol, since_ms):
+            ev = self.orders.on_event(ExecutionEvent(x, x.exec_ms))
+            if ev is not None:
+                self._book_execution(x, x.exec_ms)
+                new += 1
+        self.readback_fills += new
+        if new:
+            log.warning("read back %d executions missed while blind", new)
+        return new
 
     # ------------------------------------------------------------------ decision
     def _decide(self, now_ms: int) -> tuple[list[Quote], bool]:
         """Return (quotes after risk, urgent)."""
         orders = self.orders
-        if orders.needs_reconcile and self.venue.connected:
+        if orders.needs_reconcile and not orders.blind and self.venue.connected:
+            if self._blind_since_ms is not None:
+                # the margin covers executions stamped before the drop was noticed
+                self.read_back_executions(self._blind_since_ms - 5000)
+                self._blind_since_ms = None
             orders.reconcile(now_ms)
         max_buy = max_sell = None
         decision = None
@@ -217,11 +287,13 @@ class Runner:
             if decision.flatten and orders.position_lots != 0:
                 if orders.flatten(now_ms) is not None:
                     self.flattens += 1
+            self._save_risk_state(now_ms)
             if decision.pull_all:
                 self.risk_pulls += 1
                 return [], True
-            max_buy = getattr(decision, "max_buy_lots", None)
-            max_sell = getattr(decision, "max_sell_lots", None)
+            max_buy = decision.max_buy_lots
+            max_sell = decision.max_sell_lots
+            self._cap_lots = decision.cap_lots
         view = MarketView(self.book, orders.position_lots, now_ms, self.instrument,
                           max_buy, max_sell)
         if not self.book.synced or self.book.best_bid() is None or self.book.best_ask() is None:
@@ -235,8 +307,16 @@ class Runner:
             urgent = True
         return quotes, urgent
 
+    def _save_risk_state(self, now_ms: int) -> None:
+        if self.records is None:
+            return
+        state = self.risk.durable_state()
+        if state != self._risk_saved:
+            self.records.save_risk_state(self.instrument.symbol, state, now_ms)
+            self._risk_saved = state
+
     def _evaluate_risk(self, now_ms: int):
-        mark = self._mark_ticks()
+        mark = self.mark_ticks()
         inflight_buy, inflight_sell = self.orders.inflight_lots()
         return self.risk.evaluate(
             position_lots=self.orders.position_lots,
@@ -244,7 +324,7 @@ class Runner:
             pnl=self._net_pnl(mark),
             book_synced=self.book.synced,
             last_book_update_ms=self.last_book_update_ms,
-            venue_connected=self.venue.connected and self.orders.connected,
+            venue_connected=self.venue.connected and not self.orders.blind,
             now_ms=now_ms,
             inflight_buy_lots=inflight_buy,
             inflight_sell_lots=inflight_sell,
@@ -254,7 +334,7 @@ class Runner:
         """Net PnL at ``mark``, cached: exact Decimal math costs microseconds per frame."""
         if mark is None:
             return None
-        key = (mark, self.pnl.fill_count)
+        key = (mark, self.pnl.fill_count, self.pnl.funding)
         if key != self._net_key:
             self._net_key = key
             self._net_value = self.pnl.net(mark)
@@ -265,17 +345,28 @@ class Runner:
             self._last_quotes = []
             return
         self._last_quotes = quotes
-        stats = self.orders.update(quotes, now_ms, urgent=urgent)
+        cap = self._cap_lots if self.risk is not None else None
+        stats = self.orders.update(quotes, now_ms, urgent=urgent, max_long_lots=cap,
+                                   max_short_lots=cap)
         if stats.changed:
             self.quote_updates += 1
             self.orders_sent += stats.changed
 
-    def _mark_ticks(self) -> int | None:
+    def mark_ticks(self) -> Decimal | None:
+        """Return the mark in (possibly fractional) ticks: the venue's mark price when
+        known, else the book's exact mid; None without either."""
+        if self.venue_mark_ticks is not None:
+            return self.venue_mark_ticks
         bb = self.book.best_bid()
         ba = self.book.best_ask()
         if bb is None or ba is None:
             return None
-        return (bb[0] + ba[0]) // 2
+        return Decimal(bb[0] + ba[0]) / 2
+
+    def mark_price(self) -> Decimal | None:
+        """Return the mark as a price (quote currency per unit), exact."""
+        mark = self.mark_ticks()
+        return None if mark is None else mark * self.instrument.price(1)
 
     # ------------------------------------------------------------------ bookkeeping
     def _periodic(self, now_ms: int) -> None:
@@ -293,7 +384,7 @@ class Runner:
         nan = float("nan")
         bids = [q.price_ticks for q in self._last_quotes if q.side == BUY and q.level == 0]
         asks = [q.price_ticks for q in self._last_quotes if q.side == SELL and q.level == 0]
-        mark = (bb[0] + ba[0]) // 2
+        mark = self.mark_ticks()
         h.t_ms.append(now_ms)
         h.mid_ticks.append((bb[0] + ba[0]) / 2)
         h.bid_ticks.append(float(bids[0]) if bids else nan)
@@ -311,5 +402,5 @@ class Runner:
         if not force and now_ms < self._next_snapshot_ms:
             return
         self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
-        self.records.record_pnl(self.pnl.snapshot(self._mark_ticks(), now_ms))
+        self.records.record_pnl(self.pnl.snapshot(self.mark_ticks(), now_ms))
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from mmbot.orders import OrderManager, TokenBucket
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mmbot.orders import OrderManager, RollingWindowLimiter
 from mmbot.strategy.base import Quote
 from mmbot.types import (
     AmendRequest,
@@ -99,14 +102,26 @@ def two_sided(bid=1000, ask=1010, qty=5):
     return [Quote("Buy", bid, qty, 0), Quote("Sell", ask, qty, 0)]
 
 
-def test_token_bucket_mirrors_per_second_limit():
-    b = TokenBucket(10, now_ms=0)
-    assert sum(b.try_take(1, 0) for _ in range(15)) == 10  # burst of 10, then empty
-    assert not b.try_take(1, 99)  # 0.99 token
-    assert b.try_take(1, 100)  # one token per 100 ms
-    assert sum(b.try_take(1, 2000) for _ in range(15)) == 10  # never more than the burst
+def test_rolling_window_allows_the_limit_per_second_and_no_more():
+    w = RollingWindowLimiter(10)
+    assert sum(w.try_take(1, t) for t in range(10)) == 10     # a burst at t = 0..9 ms
+    assert not w.try_take(1, 100) and not w.try_take(1, 1000)  # the same rolling second
+    assert w.try_take(1, 1001)                                # the unit taken at 0 is out
+    assert w.try_take(10, 5000) and w.available(5000) == 0    # 10 at once after a pause
     with pytest.raises(ValueError):
-        TokenBucket(0)
+        RollingWindowLimiter(0)
+
+
+@given(st.lists(st.tuples(st.integers(0, 5000), st.integers(1, 4)), max_size=200))
+def test_rolling_window_never_passes_the_limit_in_any_second(requests):
+    limit = 10
+    w = RollingWindowLimiter(limit)
+    taken = []
+    for t, n in sorted(requests):
+        if w.try_take(n, t):
+            taken.append((t, n))
+    for start, _ in taken:      # every window [start, start + 1000] holds at most the limit
+        assert sum(n for t, n in taken if start <= t <= start + 1000) <= limit
 
 
 def test_places_batch_then_keeps_within_tolerance():
@@ -200,9 +215,11 @@ def test_rate_limit_defers_and_recovers():
     stats = om.update(quotes, 0)
     assert (stats.placed, stats.deferred_rate) == (3, 2)
     assert len(v.take()[0][1]) == 3
-    stats = om.update(quotes, 1)  # 0.003 tokens refilled
+    stats = om.update(quotes, 1)
     assert stats.placed == 0 and stats.deferred_rate == 2
-    stats = om.update(quotes, 700)  # 2.1 tokens
+    stats = om.update(quotes, 1000)  # the three at t=0 are still in this rolling second
+    assert stats.placed == 0 and stats.deferred_rate == 2
+    stats = om.update(quotes, 1001)
     assert stats.placed == 2 and len(v.take()[-1][1]) == 2
 
 
@@ -277,6 +294,8 @@ def test_unknown_live_order_event_is_cancelled_once():
 def test_disconnect_pauses_and_reconnect_requests_reconcile():
     om, v = make()
     om.on_event(ConnectionEvent(False, "ws closed", 0))
+    # blind: nothing but the REST cancel-all (the venue has no open order, so once is enough)
+    assert v.take() == [("cancel_all", SYM)]
     assert om.update(two_sided(), 1).placed == 0 and v.take() == []
     om.on_event(ConnectionEvent(True, "back", 2))
     assert om.needs_reconcile

@@ -119,6 +119,7 @@ def test_snapshot_fields():
         "realized": D(0),
         "unrealized": D(50),
         "fees": D(1),
+        "funding": D(0),
         "net": D(49),
         "turnover": D(1000),
         "volume_lots": 10,

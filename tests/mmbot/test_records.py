@@ -142,6 +142,7 @@ def test_restart_replays_into_a_tracker_without_double_counting(tmp_path):
             for k, v in live.snapshot(95, 1000).items()
             if k not in ("maker_fills", "avg_entry_price")
         }
+        | {"mark": Decimal(95)}
     ]
     with Records(path) as rec:  # the fill recorded after the restart is there too
         assert [f.exec_id for f in rec.load_fills()] == ["e1", "e2", "e3", "e4"]

@@ -41,7 +41,7 @@ def ev(rm, **kw):
 
 def test_healthy_flat_allows_both_sides_with_full_room():
     d = ev(RiskManager(limits(), UNIT))
-    assert d == RiskDecision(True, True, False, False, "ok", 10, 10)
+    assert d == RiskDecision(True, True, False, False, "ok", 10, 10, 10)
 
 
 def test_position_limit_blocks_the_side_that_adds():

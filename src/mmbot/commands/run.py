@@ -313,7 +313,7 @@ class LiveSession:
         r, inst = self.runner, self.runner.instrument
         bb, ba = r.book.best_bid(), r.book.best_ask()
         quotes = {q.side: q for q in r._last_quotes if q.level == 0}
-        mark = r._mark_ticks()
+        mark = r.mark_ticks()
         fills = r.history.fills
         t2q = r.tick_to_quote.recent_percentile(50)
         hop_p50 = self.hop.recent_percentile(50)
@@ -344,7 +344,7 @@ class LiveSession:
         volume, realized/unrealized/net PnL, fees, max inventory, quote and order counts)
         plus the live ones (venue position, resyncs, reconnects, restored fills)."""
         r, inst = self.runner, self.runner.instrument
-        mark = r._mark_ticks()
+        mark = r.mark_ticks()
         pnl, orders = r.pnl, r.orders
         statuses: dict[str, int] = {}
         for m in orders.orders.values():
@@ -371,7 +371,7 @@ class LiveSession:
             "venue_position_qty": _signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
             "max_inventory_lots": pnl.max_abs_position_lots,
             "max_inventory_qty": inst.qty_str(pnl.max_abs_position_lots),
-            "mark_price": None if mark is None else inst.price_str(mark),
+            "mark_price": None if mark is None else _money(r.mark_price()),
             "quote_updates": r.quote_updates, "orders_sent": r.orders_sent,
             "requests_sent": orders.requests_sent,
             "rate_limit_deferrals": orders.rate_deferrals,

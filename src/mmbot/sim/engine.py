@@ -189,6 +189,7 @@ class MatchingEngine:
         self.max_qty_lots = max_qty_lots
         self.min_notional = Decimal(min_notional)
         self._position_seq = 0
+        self.executions: list[Execution] = []  # every execution, oldest first
         self._order_id_prefix = order_id_prefix
         self.now_ms = 0
         self._next_order = 1
@@ -545,6 +546,10 @@ class MatchingEngine:
         """Fees paid, net of rebates (quote currency, exact)."""
         return self.account.fees
 
+    def executions_since(self, start_ms: int) -> list[Execution]:
+        """Return the executions at or after ``start_ms``, oldest first."""
+        return [x for x in self.executions if x.exec_ms >= start_ms]
+
     def position(self) -> Position:
         """Return the net position and its exact average entry price."""
         avg = self.account.avg_entry_price()
@@ -794,8 +799,11 @@ class MatchingEngine:
                 is_maker=fill.is_maker,
                 exec_ms=now_ms,
                 leaves_lots=order.leaves_lots,
+                # one sequence for executions and positions, as Bybit's seq
+                seq=self._position_seq,
             )
             self._next_exec += 1
+            self.executions.append(execution)
             events.append(ExecutionEvent(execution, now_ms))
             if order not in touched:
                 touched.append(order)

@@ -92,6 +92,15 @@ class Venue(abc.ABC):
     def open_orders(self, symbol: str) -> list[Order]:
         """Return the venue's open orders for ``symbol`` (blocking query, e.g. REST)."""
 
+    def order_status(self, symbol: str, order_link_id: str) -> Order | None:
+        """Return the venue's state of one of our orders, open or closed, by client id; None
+        when the venue has never seen it (blocking query, e.g. REST order history).
+
+        The default knows nothing (None), which keeps an unacknowledged create counted as
+        in flight until it times out: the safe answer for a venue that cannot say.
+        """
+        return None
+
     @abc.abstractmethod
     def position(self, symbol: str) -> Position:
         """Return the venue's current position for ``symbol`` (blocking query)."""

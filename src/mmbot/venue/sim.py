@@ -157,6 +157,19 @@ class SimVenue(Venue):
         self._check_symbol(symbol)
         return self.engine.open_orders()
 
+    def order_status(self, symbol: str, order_link_id: str) -> Order | None:
+        """Return the engine's state of an order by client id now, or None."""
+        self._check_symbol(symbol)
+        try:
+            return self.engine.get_order(order_link_id=order_link_id)
+        except OrderRejected:
+            return None
+
+    def executions(self, symbol: str, start_ms: int) -> list:
+        """Return the engine's executions since ``start_ms`` (a REST read-back)."""
+        self._check_symbol(symbol)
+        return self.engine.executions_since(start_ms)
+
     def position(self, symbol: str) -> Position:
         """Return the engine's position now."""
         self._check_symbol(symbol)

@@ -1,0 +1,165 @@
+"""Safety with real money: the worst-case exposure never passes the cap, each fill moves the
+position once, nothing stays live while the bot cannot see it.
+
+The venue is tests/mmbot/model_venue.py, a pure-Python model whose requests and pushes the
+test delivers by hand (delayed, reordered, lost); its truth is the reference.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from model_venue import SYM, ModelVenue
+
+from mmbot.instrument import Instrument
+from mmbot.orders import OrderManager
+from mmbot.pnl import PnLTracker
+from mmbot.risk import RiskLimits, RiskManager
+from mmbot.runner import Runner
+from mmbot.strategy.base import Quote
+from mmbot.types import BUY, SELL, Execution, ExecutionEvent, Position, PositionEvent
+
+INST = Instrument(SYM, "linear", "1", "1", 1, 1000, Decimal(0))
+SNAPSHOT = ('{"topic":"orderbook.50.TEST","type":"snapshot","ts":1,"data":{"s":"TEST",'
+            '"b":[["1000","5"]],"a":[["1010","5"]],"u":1,"seq":1}}')
+
+
+class ScriptedModel:
+    """Quotes what the test says, trimmed to the room risk gives (as build_ladder does)."""
+
+    def __init__(self) -> None:
+        self.want: list[Quote] = []
+
+    def quotes(self, view):
+        out, room = [], {BUY: view.max_buy_lots, SELL: view.max_sell_lots}
+        for q in self.want:
+            left = room[q.side]
+            if left is not None:
+                if q.qty_lots > left:
+                    continue
+                room[q.side] = left - q.qty_lots
+            out.append(q)
+        return out
+
+    def on_fill(self, *a) -> None:
+        pass
+
+    def on_book(self, view) -> None:
+        pass
+
+
+def make_runner(cap_lots=3, lifetime_ms=0, **om_kw):
+    venue = ModelVenue()
+    model = ScriptedModel()
+    orders = OrderManager(venue, SYM, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms,
+                          **om_kw)
+    risk = RiskManager(RiskLimits(cap_lots, Decimal(10**9), Decimal(10**9), stale_book_ms=10**9,
+                                  resume_after_ms=0), INST)
+    runner = Runner(instrument=INST, venue=venue, model=model, orders=orders,
+                    pnl=PnLTracker(INST), risk=risk, history_interval_ms=0)
+    runner.start(0)
+    runner.on_frame(SNAPSHOT, 0)
+    return runner, venue, model
+
+
+def tick(runner, venue, t):
+    venue.now = t
+    runner.on_timer(t)
+
+
+def settle(venue):
+    while venue.inflight:
+        venue.process(0)
+    venue.deliver_all()
+
+
+def test_ladder_shrink_keeps_dropped_levels_in_the_exposure():
+    # limit 3 lots, three 1-lot bids; the model drops to one level while the deeper two are
+    # younger than the minimum quote lifetime, then level 0 fills: a new level-0 bid would
+    # make the worst case 4 lots
+    runner, venue, model = make_runner(cap_lots=3, lifetime_ms=1000)
+    model.want = [Quote(BUY, 999, 1, 0), Quote(BUY, 998, 1, 1), Quote(BUY, 997, 1, 2)]
+    tick(runner, venue, 1)
+    settle(venue)
+    assert len(venue.live()) == 3
+    model.want = [Quote(BUY, 999, 1, 0)]
+    tick(runner, venue, 2)
+    level0 = next(o for o in venue.live() if o.price == 999)
+    venue.fill(level0.order_id, 1)
+    venue.deliver_all()
+    for t in range(3, 10):
+        tick(runner, venue, t)
+        settle(venue)
+        assert venue.worst_case()[0] <= 3
+
+
+def test_reconcile_keeps_a_create_in_flight():
+    # a reconcile (after a routine 110001) must not close an order whose create has not
+    # reached the venue yet, or its slot is quoted twice
+    runner, venue, model = make_runner(cap_lots=1)
+    model.want = [Quote(BUY, 999, 1, 0)]
+    tick(runner, venue, 1)
+    assert len(venue.inflight) == 1          # the create is on its way
+    runner.orders.needs_reconcile = True
+    tick(runner, venue, 2)
+    tick(runner, venue, 3)
+    assert venue.worst_case()[0] <= 1
+    settle(venue)
+    assert len(venue.live()) == 1
+
+
+def test_position_push_ahead_of_its_execution_counts_the_fill_once():
+    runner, venue, model = make_runner(cap_lots=5)
+    model.want = [Quote(BUY, 999, 2, 0)]
+    tick(runner, venue, 1)
+    settle(venue)
+    (order,) = venue.live()
+    venue.fill(order.order_id, 2, position_first=True)
+    venue.deliver_all()
+    assert runner.orders.position_lots == venue.position_lots == 2
+
+
+def test_a_stale_position_report_does_not_undo_a_newer_fill():
+    om = OrderManager(ModelVenue(), SYM)
+    x = Execution("x7", "o", "l", SYM, BUY, 1000, 2, Decimal(0), Decimal(0), True, 1, 0,
+                  seq=7)
+    om.on_event(ExecutionEvent(x, 1))
+    om.on_event(PositionEvent(Position(SYM, 0, Decimal(0), 0, seq=6), 2))
+    assert om.position_lots == 2
+    om.on_event(PositionEvent(Position(SYM, 2, Decimal(1000), 3, seq=7), 3))
+    assert om.position_lots == 2
+
+
+def test_adl_moves_the_position_and_funding_does_not():
+    runner, venue, model = make_runner(cap_lots=5)
+    model.want = [Quote(BUY, 999, 3, 0)]
+    tick(runner, venue, 1)
+    settle(venue)
+    venue.fill(venue.live()[0].order_id, 3)
+    venue.deliver_all()
+    venue.adl(2)
+    venue.funding("0.25")
+    venue.deliver_all()
+    assert runner.orders.position_lots == venue.position_lots == 1
+    assert runner.pnl.position_lots == 1
+    assert runner.pnl.funding == Decimal("0.25")
+
+
+def test_a_dropped_link_cancels_everything_over_rest_until_confirmed():
+    runner, venue, model = make_runner(cap_lots=5)
+    model.want = [Quote(BUY, 999, 1, 0), Quote(SELL, 1011, 1, 0)]
+    tick(runner, venue, 1)
+    venue.process(0)                        # the bid reaches the venue, the ask is in flight
+    venue.deliver_all()
+    venue.drop()
+    tick(runner, venue, 2)
+    assert venue.rest_cancel_alls >= 1 and venue.live() == []
+    venue.process(0)                        # the ask lands after the cancel-all
+    assert len(venue.live()) == 1
+    tick(runner, venue, 1000)               # still blind: cancel again until none is live
+    assert venue.live() == []
+    venue.reconnect()
+    tick(runner, venue, 1001)
+    settle(venue)
+    tick(runner, venue, 1002)
+    settle(venue)
+    assert len(venue.live()) == 2           # quoting again once it can see
