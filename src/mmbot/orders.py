@@ -28,6 +28,9 @@ Safety invariants (checked after every step by tests/mmbot/test_exposure_statefu
   from the moment its request is sent until the venue confirms it closed; an amend in
   flight counts at the larger of its old and new size. A new order or a size-up that would
   pass the cap is not sent.
+* **Fills in flight.** An order push can report a fill (``cumExecQty``) before its
+  execution arrives; until it does, those lots may or may not be in the position, so the
+  worst case counts them on their side either way.
 * **One fill, one move.** The position is the last position report (push or REST) plus the
   executions the venue sequenced after it (Bybit's shared ``seq``); each execution id is
   applied once, so a position push that overtakes its execution does not count the fill
@@ -153,6 +156,12 @@ class ManagedOrder:
     pending_qty_lots: int | None = None
     reject_reason: str = ""
     created_ms: int = 0
+    exec_lots: int = 0        # lots of this order whose executions have been applied
+
+    @property
+    def unexecuted_lots(self) -> int:
+        """Lots the venue reported filled whose executions have not arrived yet."""
+        return max(self.filled_lots - self.exec_lots, 0)
 
     @property
     def done(self) -> bool:
@@ -318,6 +327,7 @@ class OrderManager:
         self._slots: dict[tuple[str, int], ManagedOrder] = {}
         self._orphans_cancelling: set[str] = set()
         self._seen_exec_ids: set[str] = set()
+        self._unexecuted: dict[str, ManagedOrder] = {}   # reported filled, not executed yet
         # position = last report (_pos_seq) + executions sequenced after it (_unsettled)
         self.position_lots = 0
         self._pos_seq = 0
@@ -361,7 +371,8 @@ class OrderManager:
 
     def exposure(self) -> tuple[int, int]:
         """Return ``(max_long_lots, max_short_lots)``: the position if every working buy
-        (resp. sell) order filled completely, in-flight orders and amends included.
+        (resp. sell) order filled completely, in-flight orders and amends included, and
+        every fill reported without its execution yet counted on its side.
         ``max_short_lots`` is <= 0 when the worst case is short."""
         buys = sells = 0
         for m in self._working.values():
@@ -369,6 +380,11 @@ class OrderManager:
                 buys += m.leaves_lots
             else:
                 sells += m.leaves_lots
+        for m in self._unexecuted.values():
+            if m.side == BUY:
+                buys += m.unexecuted_lots
+            else:
+                sells += m.unexecuted_lots
         return self.position_lots + buys, self.position_lots - sells
 
     def open_lots(self, side: str) -> int:
@@ -630,6 +646,7 @@ class OrderManager:
         m.order_id = order.order_id or m.order_id
         m.venue_status = order.status
         m.filled_lots = max(m.filled_lots, order.filled_lots)
+        self._track_unexecuted(m)
         m.price_ticks = order.price_ticks
         m.qty_lots = order.qty_lots
         if order.status.is_done:
@@ -665,7 +682,10 @@ class OrderManager:
             if x.seq > 0:
                 self._unsettled[x.exec_id] = (x.seq, signed)
         m = self.orders.get(x.order_link_id) if x.order_link_id else None
-        if m is not None and not m.done:
+        if m is None:
+            return event
+        m.exec_lots += x.qty_lots
+        if not m.done:
             # executions may arrive before the order event that reports them
             if x.leaves_lots is None:
                 m.filled_lots += x.qty_lots
@@ -675,7 +695,14 @@ class OrderManager:
                 m.status = OrderStatus.FILLED
                 m.pending_price_ticks = m.pending_qty_lots = None
                 self._close(m)
+        self._track_unexecuted(m)
         return event
+
+    def _track_unexecuted(self, m: ManagedOrder) -> None:
+        if m.unexecuted_lots:
+            self._unexecuted[m.order_link_id] = m
+        else:
+            self._unexecuted.pop(m.order_link_id, None)
 
     def _on_request_error(self, err: RequestError) -> None:
         self.request_errors += 1
@@ -760,6 +787,10 @@ class OrderManager:
             result.missing_closed.append(m.order_link_id)
         pos = self.venue.position(self.symbol)
         self._on_position(pos.size_lots, pos.seq, authoritative=True)
+        # the venue's position now includes every fill it has reported so far
+        for m in self._unexecuted.values():
+            m.exec_lots = m.filled_lots
+        self._unexecuted.clear()
         result.position_after_lots = self.position_lots
         self.connected = self.venue.connected
         # a create still on its way is settled by the next reconcile, once it has timed out

@@ -7,8 +7,9 @@ in any order, so a test can reorder, delay and lose messages. The venue's own tr
 exposure the account really has, which is what the safety invariants are checked against.
 
 Like Bybit, the execution and position pushes of one fill share a ``seq``, REST answers
-are synchronous and always current, and a private-stream drop loses the pushes that were
-not delivered yet.
+are synchronous and always current, a private-stream drop loses the pushes that were not
+delivered yet, and a request that reaches the venue more than ``recv_window_ms`` after it
+was sent is refused (Bybit's timestamp check, retCode 10002).
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class ModelVenue(Venue):
     seq: int = 0
     execs: list = field(default_factory=list)
     rest_cancel_alls: int = 0
+    recv_window_ms: int = 5000
 
     def __post_init__(self) -> None:
         Venue.__init__(self)
@@ -100,13 +102,13 @@ class ModelVenue(Venue):
         return [x for x in self.execs if x.exec_ms >= start_ms]
 
     def place(self, request: OrderRequest) -> None:
-        self.inflight.append(("create", request))
+        self.inflight.append(("create", request, self.now))
 
     def amend(self, request: AmendRequest) -> None:
-        self.inflight.append(("amend", request))
+        self.inflight.append(("amend", request, self.now))
 
     def cancel(self, request: CancelRequest) -> None:
-        self.inflight.append(("cancel", request))
+        self.inflight.append(("cancel", request, self.now))
 
     def cancel_all(self, symbol: str) -> None:
         # REST: synchronous, and it only sees what has reached the venue
@@ -119,7 +121,11 @@ class ModelVenue(Venue):
     # -- what the test drives -------------------------------------------------------------
     def process(self, i: int = 0) -> None:
         """Let in-flight request ``i`` reach the venue."""
-        op, r = self.inflight.pop(i)
+        op, r, sent_ms = self.inflight.pop(i)
+        if self.now - sent_ms > self.recv_window_ms:
+            self._push(RequestError(op, r.order_link_id, 10002,
+                                    "request expired beyond the receive window", self.now))
+            return
         if op == "create":
             o = _VOrder(f"v{next(self._ids)}", r.order_link_id, r.side, r.price_ticks,
                         r.qty_lots, created_ms=self.now)
@@ -196,7 +202,9 @@ class ModelVenue(Venue):
         requests in flight included."""
         buys = sum(o.leaves for o in self.orders.values() if o.side == BUY)
         sells = sum(o.leaves for o in self.orders.values() if o.side != BUY)
-        for op, r in self.inflight:
+        for op, r, sent_ms in self.inflight:
+            if self.now - sent_ms > self.recv_window_ms:
+                continue            # it can only be refused now
             if op == "create":
                 if r.side == BUY:
                     buys += r.qty_lots
