@@ -59,9 +59,9 @@ from dataclasses import dataclass, field
 
 from mmbot.types import (
     BUY,
-    EXEC_FUNDING,
     ERR_ORDER_NOT_FOUND,
     ERR_PARAMS,
+    EXEC_FUNDING,
     AmendRequest,
     CancelRequest,
     ConnectionEvent,

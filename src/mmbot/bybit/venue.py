@@ -1,8 +1,21 @@
 """``BybitVenue``: the :class:`~mmbot.venue.base.Venue` interface on Bybit v5 through pybit.
 
-* pybit ``HTTP``: instruments, open orders, positions, cancel-all (blocking, reliable).
+* pybit ``HTTP``: instruments, fee rates, open orders and order history, positions (spot:
+  the wallet), executions, cancel-all and disconnect protection (blocking, reliable).
 * pybit ``WebSocketTrading``: create/amend/cancel and their batch forms (fire and forget).
-* pybit private ``WebSocket``: ``order``, ``execution``, ``position``, ``wallet`` streams.
+* pybit private ``WebSocket``: ``order``, ``execution``, ``position``, ``wallet`` and
+  ``dcp`` streams.
+
+Every execution type reaches the handler: ``Trade`` fills, ``AdlTrade`` and ``BustTrade``
+(the exchange closing part of the position) and ``Funding`` (cash).
+
+Spot has no position: the inventory is the wallet's base-coin balance less what the account
+held when the venue was opened (``spot_baseline``), in whole lots.
+
+Disconnect protection: with ``dcp_window_s`` the venue asks Bybit to cancel every order
+when the private socket and its pings are gone for that long
+(``/v5/order/disconnected-cancel-all``), and follows the ``dcp`` topic. Accounts without
+the feature get a refusal, which is logged; the bot's own REST cancel-all still runs.
 
 An acknowledgement is not a fill: a successful trade ack changes nothing here; order
 state, fills and the position come only from the private streams (and REST on
@@ -34,6 +47,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 
 from mmbot.bybit.clients import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.bybit.messages import execution_from_bybit, order_from_bybit, position_from_bybit
@@ -118,12 +132,14 @@ class BybitVenue(Venue):
     recv_window_ms : int
     http_retry_delay_s : float
         pybit's sleep before retrying retryable REST codes (0 in tests).
+    dcp_window_s : int or None
+        Disconnect protection window (3..300 s); None leaves it off.
     """
 
     def __init__(self, symbols: Sequence[str], *, category: str = "linear", api_key: str,
                  api_secret: str, testnet: bool = False, http_base: str | None = None,
                  ws_base: str | None = None, recv_window_ms: int = 5000,
-                 http_retry_delay_s: float = 1.0):
+                 http_retry_delay_s: float = 1.0, dcp_window_s: int | None = None):
         if category not in ("linear", "spot"):
             raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
         if not api_key or not api_secret:
@@ -150,6 +166,11 @@ class BybitVenue(Venue):
         self._info: dict[str, dict] = {}
         self.instruments: dict[str, Instrument] = {}
         self._load_instruments()
+        self.spot_baseline: dict[str, Decimal] = {}
+        if category == "spot":
+            for symbol in self.symbols:
+                self.spot_baseline[symbol] = self._base_balance(symbol)
+        self.dcp: dict = {}
         self.private = _Socket(testnet=testnet, channel_type="private", api_key=api_key,
                                api_secret=api_secret, ws_base=ws_base, venue=self)
         self.private.order_stream(self._on_order)
@@ -158,6 +179,8 @@ class BybitVenue(Venue):
         self.private.wallet_stream(self._on_wallet)
         self.trade = self._new_trade_socket()
         self._up = {"private": True, "trade": True}
+        if dcp_window_s is not None:
+            self._enable_dcp(dcp_window_s)
 
     def __repr__(self) -> str:
         return f"BybitVenue(category={self.category!r}, symbols={self.symbols!r})"
@@ -232,10 +255,43 @@ class BybitVenue(Venue):
                 break
         return out
 
+    def fee_rates(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """Return the account's ``(maker, taker)`` fee rates for ``symbol`` (REST)."""
+        items = self.http.get_fee_rates(category=self.category, symbol=symbol)["result"]["list"]
+        for item in items:
+            if item.get("symbol") == symbol:
+                return Decimal(item["makerFeeRate"]), Decimal(item["takerFeeRate"])
+        raise ValueError(f"the venue has no fee rate for {self.category} {symbol}")
+
+    def order_status(self, symbol: str, order_link_id: str) -> Order | None:
+        """Return one of our orders by client id, open or closed (REST realtime, then
+        history); None when the venue has never seen it."""
+        inst = self.instruments[symbol]
+        for query in (self.http.get_open_orders, self.http.get_order_history):
+            items = query(category=self.category, symbol=symbol,
+                          orderLinkId=order_link_id)["result"]["list"]
+            for item in items:
+                if item.get("orderLinkId") == order_link_id:
+                    return order_from_bybit(item, inst)
+        return None
+
+    def _base_balance(self, symbol: str) -> Decimal:
+        coin = self._info[symbol]["baseCoin"]
+        accounts = self.http.get_wallet_balance(accountType="UNIFIED", coin=coin)["result"]["list"]
+        for account in accounts:
+            for c in account.get("coin", []):
+                if c.get("coin") == coin:
+                    return Decimal(c.get("walletBalance") or "0")
+        return Decimal(0)
+
     def position(self, symbol: str) -> Position:
         if self.category == "spot":
-            # Spot has no position endpoint; the tracked fills are the position.
-            return self.positions.get(symbol, Position(symbol))
+            inst = self.instruments[symbol]
+            held = self._base_balance(symbol) - self.spot_baseline[symbol]
+            lots = int(held / Decimal(inst.lot_size))  # toward zero: a fee dust is not a lot
+            pos = Position(symbol, lots, Decimal(0), _ms())
+            self.positions[symbol] = pos
+            return pos
         items = self.http.get_positions(category=self.category, symbol=symbol)["result"]["list"]
         pos = Position(symbol)
         for item in items:
@@ -257,7 +313,7 @@ class BybitVenue(Venue):
     def _guard(self, what: str, message: dict, fn):
         try:
             for item in message.get("data", []):
-                if item.get("symbol") in self.instruments or what == "wallet":
+                if item.get("symbol") in self.instruments or what in ("wallet", "dcp"):
                     fn(item)
         except Exception:
             log.exception("venue: bad %s push: %.300s", what, message)
@@ -270,26 +326,25 @@ class BybitVenue(Venue):
     def _on_execution(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
 
-        def one(d):
-            if d.get("execType", "Trade") != "Trade":
-                return       # funding, settlement...: not a fill of our order
-            self.emit(ExecutionEvent(execution_from_bybit(d, self.instruments[d['symbol']], ts), ts))
-        self._guard("execution", message, one)
+        self._guard("execution", message, lambda d: self.emit(
+            ExecutionEvent(execution_from_bybit(d, self.instruments[d["symbol"]], ts), ts)))
 
     def executions(self, symbol: str, start_ms: int) -> list[Execution]:
-        """Return our trade executions of ``symbol`` since ``start_ms`` (REST), oldest first.
+        """Return the account's executions of ``symbol`` from ``start_ms`` to now (REST),
+        every type, oldest first.
 
-        A restarted bot reads here the fills that were pushed while it was down.
+        A restarted or reconnected bot reads here what was pushed while it could not see.
         """
         out, cursor = [], ""
+        end_ms = _ms()
         for _ in range(100):   # bounded pagination: 100 pages x 100 executions
             params = {"category": self.category, "symbol": symbol, "startTime": start_ms,
-                      "limit": 100}
+                      "endTime": end_ms, "limit": 100}
             if cursor:
                 params["cursor"] = cursor
             result = self.http.get_executions(**params)["result"]
-            out.extend(execution_from_bybit(d, self.instruments[symbol], _ms()) for d in result["list"]
-                       if d.get("symbol") == symbol and d.get("execType", "Trade") == "Trade")
+            out.extend(execution_from_bybit(d, self.instruments[symbol], end_ms)
+                       for d in result["list"] if d.get("symbol") == symbol)
             cursor = result.get("nextPageCursor") or ""
             if not cursor:
                 break
@@ -305,6 +360,19 @@ class BybitVenue(Venue):
             self.positions[pos.symbol] = pos
             self.emit(PositionEvent(pos, ts))
         self._guard("position", message, one)
+
+    def _enable_dcp(self, window_s: int):
+        if not 3 <= window_s <= 300:
+            raise ValueError(f"dcp_window_s must be 3..300, got {window_s}")
+        try:
+            self.http.set_dcp(timeWindow=window_s)
+        except Exception as exc:   # not every account has it: the REST cancel-all remains
+            log.warning("venue: disconnect protection not available (%s)", exc)
+            return
+        self.private.subscribe("dcp", self._on_dcp)
+
+    def _on_dcp(self, message: dict):
+        self._guard("dcp", message, lambda d: self.dcp.update(d))
 
     def _on_wallet(self, message: dict):
         self._guard("wallet", message, lambda d: setattr(self, "wallet", d))
