@@ -247,23 +247,6 @@ def test_gap_in_data_is_counted_and_blocks_fills(setup):
     assert eng.get_order(order_link_id="b1").status is OrderStatus.NEW
 
 
-def test_bybit_shapes(setup):
-    eng, feed = setup
-    eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
-    ev = eng.on_frame(feed.delta(bids=[(999, 0)], asks=[(1001, 0), (999, 700)]), 3)
-    (ex,) = execs(ev)
-    d = eng.execution_dict(ex)
-    assert (d["execPrice"], d["execQty"], d["execFee"], d["isMaker"]) == (
-        "99.9", "0.500", "0.00999", True)
-    assert d["orderLinkId"] == "b1" and d["leavesQty"] == "0.000" and d["execType"] == "Trade"
-    o = eng.order_dict(orders(ev)[0])
-    assert (o["orderStatus"], o["cumExecQty"], o["leavesQty"], o["avgPrice"], o["price"]) == (
-        "Filled", "0.500", "0.000", "99.9", "99.9")
-    assert o["cumExecValue"] == "49.95" and o["timeInForce"] == "PostOnly"
-    p = eng.position_dict()
-    assert (p["side"], p["size"], p["entryPrice"]) == ("Buy", "0.500", "99.9")
-
-
 class EngineMachine(RuleBasedStateMachine):
     """Random orders and book moves: fills never exceed order size; position == sum of fills."""
 

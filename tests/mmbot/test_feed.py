@@ -46,8 +46,7 @@ def assert_matches_server(sim, feed, symbol):
         assert wait_for(lambda: feed.synced(symbol))
         time.sleep(0.15)
         book = feed.book(symbol)
-        server = sim.call(lambda: (sim.server.ladders[symbol].top("b", 50),
-                                   sim.server.ladders[symbol].top("a", 50)))
+        server = sim.book_levels(symbol, 50)
         assert [tuple(r) for r in book.bids(50).tolist()] == server[0]
         assert [tuple(r) for r in book.asks(50).tolist()] == server[1]
         book.check_integrity()

@@ -14,12 +14,13 @@ from pybit.exceptions import InvalidRequestError
 from waiting import wait_for
 
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
-from mmbot.sim.server import _Ladder, start_simulator, touch_trades
+import obcore
+from mmbot.sim.server import start_simulator, touch_trades
 
 
 @pytest.fixture(scope="module")
 def sim():
-    h = start_simulator(speed=1.0, rate_limit_per_s=None)
+    h = start_simulator(speed=1.0, rate_limit_per_s=10_000)
     h.wait_market()
     yield h
     h.stop()
@@ -235,18 +236,25 @@ def test_pybit_trade_and_private_streams(sim):
         trade.exit()
 
 
+def _book(bids, asks):
+    book = obcore.Book(tick_size="1", lot_size="1")
+    for t, lots in bids.items():
+        book.set_level("b", t, lots)
+    for t, lots in asks.items():
+        book.set_level("a", t, lots)
+    return book
+
+
 def test_touch_trades_are_the_levels_a_delta_takes_at_the_touch():
-    after = _Ladder()
     # before: bids 100 x 5, 99 x 7, 90 x 4; asks 101 x 3, 102 x 8
-    # delta: 100 and 99 deleted, 90 cut to 1 (deep: a cancel); ask 101 cut to 1
-    after.bids = {90: 1, 98: 2}
-    after.asks = {101: 1, 102: 8, 99: 6}       # a new ask where the bids were
-    trades = touch_trades({100: 5, 99: 7, 90: 4}, {101: 3}, after)
+    before = _book({100: 5, 99: 7, 90: 4}, {101: 3, 102: 8})
+    # delta: 100 and 99 deleted, 90 cut to 1 (deep: a cancel), 98 x 2 new; ask 101 cut to 1
+    # and a new ask at 99, where the bids were
+    trades = touch_trades(before, {100: 0, 99: 0, 90: 1, 98: 2}, {101: 1, 99: 6})
     # 99 (new best ask) < 101: the ask reduction at 101 is behind the touch, not a trade
     assert trades == [("Sell", 100, 5), ("Sell", 99, 7)]
-    after.asks = {101: 1, 102: 8}
-    assert touch_trades({}, {101: 3, 102: 8}, after) == [("Buy", 101, 2)]
-    assert touch_trades({90: 0}, {}, after) == []              # an insert is no trade
+    assert touch_trades(before, {}, {101: 1}) == [("Buy", 101, 2)]
+    assert touch_trades(before, {95: 3}, {}) == []              # an insert is no trade
 
 
 def test_public_trades_match_the_book_deltas_that_follow(sim):

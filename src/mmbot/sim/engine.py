@@ -38,9 +38,8 @@ Model
   bot uses, so the venue's numbers and the bot's can be compared to the last digit.
 
 Every state change is returned as a list of :mod:`mmbot.types` events (order,
-execution, position), in the order Bybit would push them; :meth:`MatchingEngine.order_dict`,
-:meth:`MatchingEngine.execution_dict` and :meth:`MatchingEngine.position_dict` turn them into
-Bybit v5 private-stream shapes (all numbers as strings, formatted from integers).
+execution, position), in the order Bybit would push them; :mod:`mmbot.sim.protocol` turns
+them into Bybit v5 shapes for the local simulator (all numbers exact decimal strings).
 Requests that Bybit would refuse as a whole raise :class:`OrderRejected` carrying Bybit's
 retCode; nothing is changed in that case.
 """
@@ -70,9 +69,12 @@ from mmbot.types import (
     PositionEvent,
 )
 
-__all__ = ["MatchingEngine", "OrderRejected", "REJECT_POST_ONLY"]
+__all__ = ["MatchingEngine", "OrderRejected", "REJECT_FOK", "REJECT_POST_ONLY"]
 
 REJECT_POST_ONLY = "EC_PostOnlyWillTakeLiquidity"
+#: Bybit's reject reason of a fill-or-kill order the book could not fill whole
+REJECT_FOK = "EC_CancelForNoFullFill"
+_TIME_IN_FORCE = ("GTC", "PostOnly", "IOC", "FOK")
 
 
 class OrderRejected(Exception):
@@ -112,6 +114,7 @@ class _EOrder:
         "value_ticks_lots",
         "fee",
         "reject_reason",
+        "tif",
     )
 
     def __init__(self, **kw) -> None:
@@ -347,14 +350,28 @@ class MatchingEngine:
         post_only: bool = True,
         reduce_only: bool = False,
         order_type: str = "Limit",
+        time_in_force: str | None = None,
     ) -> list:
         """Accept a new order at ``now_ms`` and return the resulting events.
+
+        ``time_in_force`` is Bybit's: ``GTC``, ``PostOnly``, ``IOC`` or ``FOK``; when given it
+        decides post-only (``post_only`` is then ignored). When None, a limit order is
+        ``PostOnly`` or ``GTC`` from ``post_only`` and a market order is ``IOC``.
+
+        * ``IOC``: takes what the book offers up to its limit; the rest is cancelled.
+        * ``FOK``: fills completely at once, or is cancelled whole with Bybit's reject
+          reason ``EC_CancelForNoFullFill`` and no fill.
+        * A market order is IOC whatever ``time_in_force`` says, as on Bybit.
+
+        An empty ``order_link_id`` is allowed (Bybit's is optional); only a non-empty one
+        must be unique.
 
         Raises
         ------
         OrderRejected
-            Duplicate ``order_link_id``, bad side/type, size outside the instrument's
-            bounds, notional below the minimum, or reduce-only that would not reduce.
+            Duplicate ``order_link_id``, bad side/type/timeInForce, size outside the
+            instrument's bounds, notional below the minimum, or reduce-only that would not
+            reduce.
         """
         self.now_ms = now_ms
         if side not in (BUY, SELL):
@@ -363,19 +380,31 @@ class MatchingEngine:
             raise OrderRejected(
                 ERR_PARAMS, f"orderType must be Limit or Market, got {order_type!r}"
             )
-        if not order_link_id or len(order_link_id) > 36:
+        if time_in_force is None:
+            tif = "PostOnly" if post_only else ("IOC" if order_type == "Market" else "GTC")
+        elif time_in_force in _TIME_IN_FORCE:
+            tif = time_in_force
+        else:
             raise OrderRejected(
-                ERR_PARAMS, f"orderLinkId must be 1..36 chars, got {order_link_id!r}"
+                ERR_PARAMS,
+                f"timeInForce must be one of {', '.join(_TIME_IN_FORCE)}, got {time_in_force!r}",
             )
-        if order_link_id in self._by_link:
+        if order_type == "Market":
+            if tif == "PostOnly":
+                raise OrderRejected(ERR_PARAMS, "a Market order cannot be PostOnly")
+            tif = "IOC"
+        post_only = tif == "PostOnly"
+        if len(order_link_id) > 36:
+            raise OrderRejected(
+                ERR_PARAMS, f"orderLinkId must be at most 36 chars, got {order_link_id!r}"
+            )
+        if order_link_id and order_link_id in self._by_link:
             raise OrderRejected(ERR_DUPLICATE_LINK_ID, f"duplicate orderLinkId {order_link_id!r}")
         self._check_qty(qty_lots)
         if order_type == "Limit":
             if price_ticks <= 0:
                 raise OrderRejected(ERR_PARAMS, f"price must be > 0 ticks, got {price_ticks}")
             self._check_notional(price_ticks, qty_lots)
-        elif post_only:
-            raise OrderRejected(ERR_PARAMS, "a Market order cannot be PostOnly")
         if reduce_only:
             sign = 1 if side == BUY else -1
             if self.position_lots * sign >= 0:
@@ -399,20 +428,27 @@ class MatchingEngine:
             value_ticks_lots=0,
             fee=Decimal(0),
             reject_reason="",
+            tif=tif,
         )
         self._orders[order.order_id] = order
-        self._by_link[order_link_id] = order
+        if order_link_id:
+            self._by_link[order_link_id] = order
         if post_only and self._would_take(side, price_ticks):
             order.status = OrderStatus.CANCELLED
             order.reject_reason = REJECT_POST_ONLY
             return [self._order_event(order)]
         events: list = [self._order_event(order)]
         taker = self._take(order)
+        if tif == "FOK" and sum(f.qty_lots for f in taker) < order.qty_lots:
+            order.status = OrderStatus.CANCELLED
+            order.reject_reason = REJECT_FOK
+            events.append(self._order_event(order))
+            return events
         if taker:
             events.extend(self._apply_fills(taker, now_ms, emit_new=False))
         if order.status.is_done:
             return events
-        if order_type == "Market":
+        if tif == "IOC":
             order.status = OrderStatus.CANCELLED
             order.reject_reason = "EC_NoImmediateQtyToFill" if order.filled_lots == 0 else ""
             events.append(self._order_event(order))
@@ -555,104 +591,6 @@ class MatchingEngine:
         avg = self.account.avg_entry_price()
         return Position(self.symbol, self.position_lots, avg if avg is not None else Decimal(0),
                         self.now_ms, self._position_seq)
-
-    # ------------------------------------------------------------------ Bybit shapes
-    def order_dict(self, order: Order) -> dict:
-        """Return ``order`` in the shape of a Bybit v5 private ``order`` stream item."""
-        book = self.book
-        filled = order.filled_lots
-        eorder = self._orders.get(order.order_id)
-        value_units = eorder.value_ticks_lots if eorder is not None else 0
-        cum_value = Decimal(value_units) * self._unit_value
-        avg_price = ""
-        if filled:
-            avg_price = str((cum_value / (Decimal(filled) * self._lot_dec)).normalize())
-        fee = eorder.fee if eorder is not None else Decimal(0)
-        leaves = order.leaves_lots
-        return {
-            "category": self.category,
-            "symbol": order.symbol,
-            "orderId": order.order_id,
-            "orderLinkId": order.order_link_id,
-            "side": order.side,
-            "orderType": order.order_type,
-            "price": book.price_str(order.price_ticks) if order.price_ticks else "0",
-            "qty": book.size_str(order.qty_lots),
-            "timeInForce": "PostOnly" if order.post_only else (
-                "IOC" if order.order_type == "Market" else "GTC"),
-            "orderStatus": order.status.value,
-            "cancelType": "UNKNOWN",
-            "rejectReason": order.reject_reason or "EC_NoError",
-            "leavesQty": book.size_str(leaves),
-            "leavesValue": _dec_str(Decimal(leaves * order.price_ticks) * self._unit_value),
-            "cumExecQty": book.size_str(filled),
-            "cumExecValue": _dec_str(cum_value),
-            "cumExecFee": _dec_str(fee),
-            "avgPrice": avg_price,
-            "positionIdx": 0,
-            "reduceOnly": order.reduce_only,
-            "closeOnTrigger": False,
-            "triggerPrice": "",
-            "takeProfit": "",
-            "stopLoss": "",
-            "createdTime": str(order.created_ms),
-            "updatedTime": str(order.updated_ms),
-        }
-
-    def execution_dict(self, execution: Execution, *, seq: int = 0) -> dict:
-        """Return ``execution`` in the shape of a Bybit v5 private ``execution`` stream item."""
-        book = self.book
-        eorder = self._orders.get(execution.order_id)
-        order_qty = book.size_str(eorder.qty_lots) if eorder is not None else ""
-        order_price = book.price_str(eorder.price_ticks) if eorder and eorder.price_ticks else "0"
-        value = Decimal(execution.price_ticks * execution.qty_lots) * self._unit_value
-        return {
-            "category": self.category,
-            "symbol": execution.symbol,
-            "execId": execution.exec_id,
-            "execPrice": book.price_str(execution.price_ticks),
-            "execQty": book.size_str(execution.qty_lots),
-            "execValue": _dec_str(value),
-            "execFee": _dec_str(execution.fee),
-            "feeRate": _dec_str(execution.fee_rate),
-            "execType": execution.exec_type,
-            "execTime": str(execution.exec_ms),
-            "isMaker": execution.is_maker,
-            "orderId": execution.order_id,
-            "orderLinkId": execution.order_link_id,
-            "orderPrice": order_price,
-            "orderQty": order_qty,
-            "orderType": eorder.order_type if eorder is not None else "Limit",
-            "leavesQty": book.size_str(execution.leaves_lots),
-            "side": execution.side,
-            "seq": seq,
-        }
-
-    def position_dict(self, position: Position | None = None) -> dict:
-        """Return the position in the shape of a Bybit v5 private ``position`` stream item."""
-        pos = position or self.position()
-        book = self.book
-        size = abs(pos.size_lots)
-        side = "" if size == 0 else (BUY if pos.size_lots > 0 else SELL)
-        entry = _dec_str(pos.avg_entry_price) if size else ""
-        mark = self.mark_price()
-        value = abs(self.account.cost_basis)
-        return {
-            "category": self.category,
-            "symbol": pos.symbol,
-            "side": side,
-            "size": book.size_str(size),
-            "entryPrice": entry,
-            "positionValue": _dec_str(value),
-            "markPrice": "" if mark is None else _dec_str(mark),
-            "unrealisedPnl": _dec_str(self.unrealized_pnl()),
-            # Bybit counts fees in realised PnL
-            "cumRealisedPnl": _dec_str(self.realized_pnl - self.fees_paid),
-            "positionIdx": 0,
-            "positionStatus": "Normal",
-            "leverage": "1",
-            "updatedTime": str(pos.updated_ms),
-        }
 
     def mark_price(self) -> Decimal | None:
         """Return the mark price: the market book's exact mid (None without two sides)."""
@@ -834,6 +772,116 @@ class MatchingEngine:
             reduce_only=order.reduce_only,
         )
 
+    # ------------------------------------------------------------------ simulator support
+    # Used by the local Bybit simulator (mmbot.sim.account); appended as one block.
+
+    #: funding paid so far (quote currency, exact; negative = received). Kept here until
+    #: PnLTracker.on_funding lands; then the tracker also gets each payment.
+    funding_paid: Decimal = Decimal(0)
+
+    def order_extras(self, order_id: str) -> tuple[str, int, Decimal]:
+        """Return ``(timeInForce, sum of price_ticks * lots filled, fees)`` of any order.
+
+        Raises
+        ------
+        OrderRejected
+            Unknown order (110001).
+        """
+        order = self._orders.get(order_id)
+        if order is None:
+            raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_id!r} not found")
+        return order.tif, order.value_ticks_lots, order.fee
+
+    def all_orders(self) -> list[Order]:
+        """Return every order ever accepted, oldest first (open and closed)."""
+        return [self._snapshot(o) for o in self._orders.values()]
+
+    def mark_ticks(self) -> int | None:
+        """Return the mark price in ticks: the book's mid rounded half-even to the tick grid
+        (None without both sides). On the grid, so it parses like any Bybit price."""
+        bid, ask = self.book.best_bid(), self.book.best_ask()
+        if bid is None or ask is None:
+            return None
+        total = bid[0] + ask[0]
+        half, odd = divmod(total, 2)
+        if odd and half % 2:
+            half += 1
+        return half
+
+    def force_close(self, *, qty_lots: int, price_ticks: int, exec_type: str,
+                    now_ms: int) -> list:
+        """Close ``qty_lots`` of the position at ``price_ticks`` with the exchange's own order
+        (an auto-deleverage ``AdlTrade`` or a liquidation ``BustTrade``), no fee.
+
+        Returns ``[ExecutionEvent, PositionEvent]``; the execution's ``order_link_id`` is
+        empty, as Bybit's is for orders it places itself.
+
+        Raises
+        ------
+        ValueError
+            A bad ``exec_type``, a non-positive price, or a size that is not a positive
+            part of the open position.
+        """
+        if exec_type not in ("AdlTrade", "BustTrade"):
+            raise ValueError(f"exec_type must be 'AdlTrade' or 'BustTrade', got {exec_type!r}")
+        pos = self.position_lots
+        if not isinstance(qty_lots, int) or not 0 < qty_lots <= abs(pos):
+            raise ValueError(f"qty_lots must be 1..{abs(pos)} (the open position), "
+                             f"got {qty_lots!r}")
+        if not isinstance(price_ticks, int) or price_ticks <= 0:
+            raise ValueError(f"price_ticks must be a positive int, got {price_ticks!r}")
+        self.now_ms = now_ms
+        side = SELL if pos > 0 else BUY
+        self.account.on_fill(side, price_ticks, qty_lots, is_maker=False, fee=Decimal(0))
+        self._position_seq += 1
+        self.fills += 1
+        execution = Execution(
+            exec_id=f"{self._order_id_prefix}-e{self._next_exec:010d}",
+            order_id=self._new_order_id(), order_link_id="", symbol=self.symbol, side=side,
+            price_ticks=price_ticks, qty_lots=qty_lots, fee=Decimal(0), fee_rate=Decimal(0),
+            is_maker=False, exec_ms=now_ms, leaves_lots=0, exec_type=exec_type,
+        )
+        self._next_exec += 1
+        return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
+
+    def apply_funding(self, *, rate: Decimal | str, now_ms: int,
+                      mark_ticks: int | None = None) -> list:
+        """Settle one funding interval at ``rate`` on the open position; the position
+        itself does not change.
+
+        ``fee = signed position * mark * rate``: positive is paid (a long with a positive
+        rate), negative received, as in Bybit's ``Funding`` executions. Returns
+        ``[ExecutionEvent, PositionEvent]``, or ``[]`` when flat.
+
+        Raises
+        ------
+        ValueError
+            A non-finite rate, or no mark price (no book and no ``mark_ticks``).
+        """
+        rate_d = as_decimal("rate", rate)
+        pos = self.position_lots
+        if pos == 0:
+            return []
+        mark = self.mark_ticks() if mark_ticks is None else mark_ticks
+        if mark is None or mark <= 0:
+            raise ValueError("funding needs a mark price: the book has no two sides")
+        self.now_ms = now_ms
+        fee = Decimal(mark * pos) * self._unit_value * rate_d
+        self.funding_paid = self.funding_paid + fee
+        on_funding = getattr(self.account, "on_funding", None)
+        exec_id = f"{self._order_id_prefix}-e{self._next_exec:010d}"
+        self._next_exec += 1
+        if on_funding is not None:
+            on_funding(fee, exec_id)
+        self._position_seq += 1
+        execution = Execution(
+            exec_id=exec_id, order_id=self._new_order_id(), order_link_id="",
+            symbol=self.symbol, side=BUY if pos > 0 else SELL, price_ticks=mark,
+            qty_lots=abs(pos), fee=fee, fee_rate=rate_d, is_maker=False, exec_ms=now_ms,
+            leaves_lots=0, exec_type="Funding",
+        )
+        return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
+
 
 def _topic_of(frame: str | bytes | dict) -> str:
     if isinstance(frame, dict):
@@ -848,8 +896,3 @@ def _topic_of(frame: str | bytes | dict) -> str:
     start += 9
     return head[start : head.index('"', start)]
 
-
-def _dec_str(value: Decimal) -> str:
-    """Plain (non-scientific) decimal text."""
-    text = format(value.normalize(), "f")
-    return text

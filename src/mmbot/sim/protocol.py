@@ -313,3 +313,179 @@ def instrument_info(category: str, symbol: str, tick_size: str, lot_size: str,
             "priceFilter": {"tickSize": tick_size},
         }
     raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
+
+
+# --------------------------------------------------------------------------- account shapes
+# One implementation of each Bybit item shape, written from the matching engine's exact
+# integers and Decimals. REST and the private stream share them; where Bybit's two shapes
+# differ (the position's ``avgPrice`` vs ``entryPrice``) a flag says which one.
+
+#: an average price that does not terminate is rounded to this many digits past the tick
+AVG_EXTRA_DIGITS = 6
+
+
+def dec(value: Decimal) -> str:
+    """Return ``value`` as plain exact decimal text (no exponent, no trailing zeros)."""
+    if not value.is_finite():
+        raise ValueError(f"not a finite decimal: {value!r}")
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def avg_price(value: Decimal, qty: Decimal, scale: Scale) -> str:
+    """Return ``value / qty`` exactly when it terminates, else rounded half-even."""
+    if not qty:
+        return ""
+    from decimal import ROUND_HALF_EVEN, Context, Inexact, localcontext  # noqa: PLC0415
+    try:
+        with localcontext(Context(prec=60, traps=[Inexact])):
+            return dec(value / qty)
+    except Inexact:
+        q = Decimal(1).scaleb(-(scale.decimals + AVG_EXTRA_DIGITS))
+        with localcontext(Context(prec=60, rounding=ROUND_HALF_EVEN)):
+            return dec((value / qty).quantize(q))
+
+
+def order_item(*, category: str, symbol: str, order_id: str, link_id: str, side: str,
+               order_type: str, price_ticks: int, qty_lots: int, filled_lots: int,
+               leaves_lots: int, status: str, tif: str, reject_reason: str, cancel_type: str,
+               create_type: str, cum_value: Decimal, cum_fee: Decimal, closed_pnl: Decimal,
+               reduce_only: bool, created_ms: int, updated_ms: int, price: Scale,
+               qty: Scale, fee_coin: str) -> dict:
+    """Return one order in Bybit's v5 shape (``/v5/order/realtime|history`` and the
+    ``order`` topic carry the same keys)."""
+    filled = qty.to_decimal(filled_lots)
+    leaves_value = price.to_decimal(price_ticks) * qty.to_decimal(leaves_lots)
+    item = {
+        "category": category, "symbol": symbol, "orderId": order_id, "orderLinkId": link_id,
+        "blockTradeId": "", "side": side, "isLeverage": "", "positionIdx": 0,
+        "orderStatus": status, "createType": create_type, "cancelType": cancel_type,
+        "rejectReason": reject_reason or "EC_NoError",
+        "price": price.to_str(price_ticks) if price_ticks else "0",
+        "qty": qty.to_str(qty_lots), "avgPrice": avg_price(cum_value, filled, price) or "0",
+        "leavesQty": qty.to_str(leaves_lots), "leavesValue": dec(leaves_value),
+        "cumExecQty": qty.to_str(filled_lots), "cumExecValue": dec(cum_value),
+        "cumExecFee": dec(cum_fee), "cumFeeDetail": {fee_coin: dec(cum_fee)} if filled_lots
+        else {}, "feeCurrency": fee_coin if category == "spot" else "",
+        "closedPnl": dec(closed_pnl), "timeInForce": tif, "orderType": order_type,
+        "stopOrderType": "", "orderIv": "", "marketUnit": "", "triggerPrice": "",
+        "takeProfit": "", "stopLoss": "", "tpslMode": "" if category == "spot" else "UNKNOWN",
+        "ocoTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "",
+        "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
+        "basePrice": "", "reduceOnly": reduce_only, "closeOnTrigger": False, "placeType": "",
+        "smpType": "None", "smpGroup": 0, "smpOrderId": "", "createdTime": str(created_ms),
+        "updatedTime": str(updated_ms),
+    }
+    return item
+
+
+def execution_item(*, category: str, symbol: str, exec_id: str, order_id: str, link_id: str,
+                   side: str, order_type: str, order_price_ticks: int, order_qty_lots: int,
+                   leaves_lots: int, exec_type: str, price_ticks: int, qty_lots: int,
+                   fee: Decimal, fee_rate: Decimal, is_maker: bool, exec_ms: int,
+                   exec_pnl: Decimal, closed_lots: int, mark: str, seq: int, price: Scale,
+                   qty: Scale, fee_coin: str, create_type: str = "CreateByUser") -> dict:
+    """Return one execution in Bybit's v5 shape (``/v5/execution/list`` and ``execution``)."""
+    value = price.to_decimal(price_ticks) * qty.to_decimal(qty_lots)
+    return {
+        "category": category, "symbol": symbol, "isLeverage": "", "orderId": order_id,
+        "orderLinkId": link_id, "side": side,
+        "orderPrice": price.to_str(order_price_ticks) if order_price_ticks else "0",
+        "orderQty": qty.to_str(order_qty_lots), "leavesQty": qty.to_str(leaves_lots),
+        "createType": create_type, "orderType": order_type, "stopOrderType": "",
+        "execFee": dec(fee), "feeCurrency": fee_coin, "execId": exec_id,
+        "execPrice": price.to_str(price_ticks), "execQty": qty.to_str(qty_lots),
+        "execPnl": dec(exec_pnl), "execType": exec_type, "execValue": dec(value),
+        "execTime": str(exec_ms), "isMaker": is_maker, "feeRate": dec(fee_rate),
+        "tradeIv": "", "markIv": "", "markPrice": mark, "indexPrice": "",
+        "underlyingPrice": "", "blockTradeId": "",
+        "closedSize": qty.to_str(closed_lots) if closed_lots else "0", "seq": seq,
+        "marketUnit": "", "extraFees": "",
+    }
+
+
+def position_item(*, category: str, symbol: str, size_lots: int, avg_entry: Decimal | None,
+                  position_value: Decimal, mark: str, unrealised: Decimal,
+                  cur_realised: Decimal, cum_realised: Decimal, leverage: str,
+                  created_ms: int, updated_ms: int, seq: int, price: Scale, qty: Scale,
+                  stream: bool) -> dict:
+    """Return one position in Bybit's v5 shape: REST when ``stream`` is False (``avgPrice``),
+    the ``position`` topic when True (``entryPrice`` as well, and ``category``)."""
+    side = "" if size_lots == 0 else ("Buy" if size_lots > 0 else "Sell")
+    entry = dec(avg_entry) if size_lots and avg_entry is not None else "0"
+    item = {
+        "positionIdx": 0, "tradeMode": 0, "riskId": 1, "riskLimitValue": "2000000",
+        "symbol": symbol, "side": side, "size": qty.to_str(abs(size_lots)),
+        "avgPrice": entry, "positionValue": dec(position_value), "autoAddMargin": 0,
+        "positionStatus": "Normal", "leverage": leverage, "markPrice": mark,
+        "liqPrice": "", "bustPrice": "", "positionIM": "0", "positionMM": "0",
+        "positionBalance": "0", "takeProfit": "0", "stopLoss": "0", "trailingStop": "0",
+        "sessionAvgPrice": "", "unrealisedPnl": dec(unrealised),
+        "curRealisedPnl": dec(cur_realised), "cumRealisedPnl": dec(cum_realised),
+        "adlRankIndicator": 0, "isReduceOnly": False, "mmrSysUpdatedTime": "",
+        "leverageSysUpdatedTime": "", "createdTime": str(created_ms),
+        "updatedTime": str(updated_ms), "seq": seq, "tpslMode": "Full",
+    }
+    if stream:
+        item["entryPrice"] = entry
+        item["category"] = category
+    return item
+
+
+def coin_item(coin: str, balance: Decimal, unrealised: Decimal, cum_realised: Decimal,
+              locked: Decimal = Decimal(0)) -> dict:
+    """Return one ``coin`` entry of a UNIFIED wallet (USD value 1:1 for USDT only)."""
+    equity = balance + unrealised
+    return {
+        "coin": coin, "equity": dec(equity), "usdValue": dec(equity) if coin == "USDT" else "0",
+        "walletBalance": dec(balance), "free": "", "locked": dec(locked),
+        "spotHedgingQty": "0", "borrowAmount": "0", "availableToWithdraw": dec(balance - locked),
+        "availableToBorrow": "", "accruedInterest": "0", "totalOrderIM": "0",
+        "totalPositionIM": "0", "totalPositionMM": "0", "unrealisedPnl": dec(unrealised),
+        "cumRealisedPnl": dec(cum_realised), "bonus": "0", "marginCollateral": True,
+        "collateralSwitch": True,
+    }
+
+
+def wallet_item(coins: list[dict], total: Decimal, unrealised: Decimal) -> dict:
+    """Return one UNIFIED ``wallet-balance`` list element (totals in USD)."""
+    t = dec(total)
+    return {
+        "accountType": "UNIFIED", "accountIMRate": "0", "accountMMRate": "0",
+        "accountLTV": "0", "totalEquity": dec(total + unrealised),
+        "totalWalletBalance": t, "totalMarginBalance": dec(total + unrealised),
+        "totalAvailableBalance": t, "totalPerpUPL": dec(unrealised), "totalInitialMargin": "0",
+        "totalMaintenanceMargin": "0", "coin": coins,
+    }
+
+
+def ticker_item(category: str, symbol: str, *, bid: tuple[str, str] | None,
+                ask: tuple[str, str] | None, last: str, mark: str, funding_rate: str,
+                next_funding_ms: int, volume: str, turnover: str) -> dict:
+    """Return one ticker (``/v5/market/tickers`` and the ``tickers`` topic), every number
+    a decimal string. The simulator has no index: ``indexPrice`` is the mark price."""
+    item = {
+        "symbol": symbol, "lastPrice": last, "prevPrice24h": last, "price24hPcnt": "0",
+        "highPrice24h": last, "lowPrice24h": last, "turnover24h": turnover,
+        "volume24h": volume, "bid1Price": bid[0] if bid else "", "bid1Size": bid[1] if bid
+        else "", "ask1Price": ask[0] if ask else "", "ask1Size": ask[1] if ask else "",
+    }
+    if category == "linear":
+        item.update({
+            "indexPrice": mark, "markPrice": mark, "prevPrice1h": last, "openInterest": "0",
+            "openInterestValue": "0", "fundingRate": funding_rate,
+            "nextFundingTime": str(next_funding_ms), "predictedDeliveryPrice": "",
+            "basisRate": "", "deliveryFeeRate": "", "deliveryTime": "0", "basis": "",
+            "tickDirection": "ZeroPlusTick",
+        })
+    else:
+        item["usdIndexPrice"] = mark
+    return item
+
+
+def ticker_frame(category: str, symbol: str, data: dict, cs: int, ts_ms: int) -> str:
+    """Return one ``tickers.{symbol}`` message (spot: snapshots only; linear: a snapshot,
+    then deltas; the simulator sends every field in each, which a delta may carry)."""
+    kind = "snapshot" if category == "spot" or cs == 0 else "delta"
+    return _dumps({"topic": f"tickers.{symbol}", "type": kind, "data": data, "cs": cs,
+                   "ts": ts_ms})

@@ -1,0 +1,278 @@
+"""Start and stop the simulator in a background thread; the thread-safe handle tests use.
+
+Every :class:`SimulatorHandle` method runs on the simulator's event loop and returns its
+result, so tests can inject faults and read the exchange's own numbers while real
+clients talk to it over loopback sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from decimal import Decimal
+
+from aiohttp import web
+
+from mmbot.sim.account import SimSymbol
+from mmbot.sim.protocol import RET_MSG, RetCode, now_ms
+from mmbot.sim.routes import SimServer
+
+__all__ = ["SimulatorHandle", "start_simulator"]
+
+
+class SimulatorHandle:
+    """A running simulator in a background thread; every method is thread-safe.
+
+    Attributes
+    ----------
+    port : int
+    http_url : str
+        ``http://127.0.0.1:<port>``, for ``HTTP.endpoint``.
+    ws_url : str
+        ``ws://127.0.0.1:<port>``, the base for WebSocket paths.
+    api_key, api_secret : str
+        The credentials the simulator accepts.
+    server : SimServer
+        The state; read it only through the methods below from other threads.
+    """
+
+    def __init__(self, server: SimServer, port: int, loop, thread, runner):
+        self.server = server
+        self.port = port
+        self.http_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+        self.url = self.http_url
+        self.api_key, self.api_secret = server.api_key, server.api_secret
+        self._loop, self._thread, self._runner = loop, thread, runner
+
+    def call(self, fn, *args, timeout_s: float = 5.0, **kwargs):
+        """Run ``fn(*args, **kwargs)`` on the simulator's loop and return its result."""
+        async def run():
+            out = fn(*args, **kwargs)
+            if asyncio.iscoroutine(out):
+                out = await out
+            return out
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
+
+    def _apply(self, fn):
+        """Run an account change on the loop and push what it produced."""
+        def run():
+            self.server._push(fn(now_ms()))
+        self.call(run)
+
+    # ------------------------------------------------------------------ faults
+    def drop(self, kind: str | None = None):
+        """Abort the TCP connection of every WebSocket of ``kind`` (``public``, ``private``,
+        ``trade``; None drops all)."""
+        if kind not in (None, "public", "private", "trade"):
+            raise ValueError(f"kind must be public, private, trade or None, got {kind!r}")
+
+        def run():
+            dropped = 0
+            for conn in list(self.server.conns):
+                if kind is None or conn.kind == kind:
+                    transport = conn.ws._req.transport if conn.ws._req else None
+                    if transport is not None:
+                        transport.abort()
+                        dropped += 1
+            return dropped
+        return self.call(run)
+
+    def skip_u(self, symbol: str | None = None, count: int = 1):
+        """Withhold the next ``count`` deltas of each matching topic (a ``u`` gap)."""
+        self.call(self.server.market.skip_u, symbol, count)
+
+    def restart_book(self, symbol: str | None = None):
+        """Send a ``u == 1`` restart snapshot on every matching orderbook topic."""
+        self.call(lambda: self.server._publish(self.server.market.restart_texts(symbol,
+                                                                                 now_ms())))
+
+    def send_malformed(self, kind: str = "truncated", symbol: str | None = None):
+        """Send a malformed frame (``truncated``, ``bad_price``, ``bad_size``)."""
+        self.call(lambda: self.server._publish(self.server.market.malformed_texts(
+            kind, symbol, now_ms())))
+
+    def delay_private(self, seconds: float):
+        """Delay every later private push by ``seconds`` (0 to stop)."""
+        self.call(setattr, self.server, "private_delay_s", float(seconds))
+
+    def position_first(self, enabled: bool = True):
+        """While enabled, each position push is sent ahead of the execution it comes from."""
+        self.call(setattr, self.server, "position_first", bool(enabled))
+
+    def reject_next(self, count: int = 1, ret_code: int = RetCode.RATE_LIMIT,
+                    ret_msg: str | None = None):
+        """Answer the next ``count`` trading requests with ``ret_code`` (not executed)."""
+        msg = ret_msg or RET_MSG.get(ret_code, "error")
+        self.call(self.server.dispatcher.reject_queue.extend, [(ret_code, msg)] * count)
+
+    def race_next(self, count: int = 1):
+        """Make the next ``count`` amends or cancels of an open order lose a race: the
+        market fills the order just before the request arrives, so it gets 110001 and the
+        fill's pushes go out first."""
+        def run():
+            self.server.dispatcher.race_next += count
+        self.call(run)
+
+    def pause_market(self, paused: bool = True):
+        """Freeze (or resume) the market stream; no frames, no market-driven fills."""
+        self.call(setattr, self.server, "paused", paused)
+
+    def taker_hit(self, symbol: str, side: str, lots: int | None = None):
+        """Trade through the own best ``side`` order by one tick: it fills completely."""
+        self._apply(lambda now: self.server.account.taker_hit(symbol, side, lots, now))
+
+    def inject_adl(self, symbol: str, qty_lots: int, price_ticks: int | None = None,
+                   exec_type: str = "AdlTrade"):
+        """Close ``qty_lots`` of the position with the exchange's own order at
+        ``price_ticks`` (default: the mark price): ``AdlTrade`` or ``BustTrade``. Pushes the
+        execution (empty orderLinkId), then the position."""
+        def run(now):
+            price = price_ticks
+            if price is None:
+                price = self.server.account.engines[symbol].mark_ticks()
+                if price is None:
+                    raise ValueError(f"{symbol} has no mark price yet")
+            return self.server.account.force_close(symbol, qty_lots, price, exec_type, now)
+        self._apply(run)
+
+    def inject_funding(self, symbol: str, rate: Decimal | str):
+        """Settle one funding interval at ``rate`` on the position at the mark price
+        (``execFee`` = position value x rate; positive is paid)."""
+        self._apply(lambda now: self.server.account.funding(symbol, rate, now))
+
+    # ------------------------------------------------------------------ state
+    def open_orders(self, symbol: str | None = None) -> list[dict]:
+        """Return the open orders in Bybit's shape."""
+        return self.call(self.server.account.open_order_items, symbol)
+
+    def executions(self, symbol: str | None = None) -> list[dict]:
+        """Return every execution so far (Bybit's shape), oldest first."""
+        return self.call(lambda: [dict(d) for d in self.server.account.executions
+                                  if symbol in (None, d["symbol"])])
+
+    def position_lots(self, symbol: str) -> int:
+        """Return the signed position in lots."""
+        return self.call(lambda: self.server.account.engines[symbol].position_lots)
+
+    def max_exposure(self, symbol: str) -> tuple[int, int]:
+        """Return ``(max_long_lots, max_short_lots)``: the largest ``position + open buy
+        leaves`` and ``open sell leaves - position`` after any account change so far."""
+        return self.call(self.server.account.max_exposure, symbol)
+
+    def summary(self, symbol: str) -> dict:
+        """Return the exchange's exact numbers for ``symbol``: ``position_lots`` (int),
+        ``realized`` (gross of fees), ``fees``, ``funding`` (paid; negative received) as
+        Decimal, ``max_long_lots``, ``max_short_lots`` (int), ``mark_ticks`` (int or None)."""
+        return self.call(self.server.account.summary, symbol)
+
+    def balances(self) -> dict[str, Decimal]:
+        """Return every coin's wallet balance (USDT, spot base coins), exact."""
+        return self.call(self.server.account.coin_balances)
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        """Return the mark price (the mid rounded half-even to the tick), or None."""
+        def run():
+            mark = self.server.account.engines[symbol].mark_ticks()
+            return None if mark is None else self.server.account.price[symbol].to_decimal(mark)
+        return self.call(run)
+
+    def best(self, symbol: str) -> tuple[int | None, int | None]:
+        """Return the market's (best bid ticks, best ask ticks)."""
+        def run():
+            book = self.server.market.book(symbol)
+            bid, ask = book.best_bid(), book.best_ask()
+            return (bid[0] if bid else None, ask[0] if ask else None)
+        return self.call(run)
+
+    def book_levels(self, symbol: str, n: int) -> tuple[list, list]:
+        """Return the market book's top ``n`` ``(ticks, lots)`` per side, best first."""
+        def run():
+            book = self.server.market.book(symbol)
+            return ([tuple(r) for r in book.bids(n).tolist()],
+                    [tuple(r) for r in book.asks(n).tolist()])
+        return self.call(run)
+
+    def dcp_fired(self) -> int:
+        """Return how many times disconnect protection cancelled the account's orders."""
+        return self.call(lambda: self.server.dcp_fired)
+
+    def wait_market(self, timeout_s: float = 5.0):
+        """Block until every symbol's market book has its first snapshot."""
+        async def run():
+            for ev in self.server.market_ready.values():
+                await ev.wait()
+        self.call(run, timeout_s=timeout_s)
+
+    def stop(self):
+        """Stop the server and join its thread (idempotent)."""
+        if not self._thread.is_alive():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        try:
+            fut.result(10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),),
+                    **kwargs) -> SimulatorHandle:
+    """Start the simulator on ``127.0.0.1:port`` in a daemon thread and return its handle.
+
+    Parameters
+    ----------
+    port : int
+        0 picks a free port (tests); the chosen port is ``handle.port``.
+    symbols : iterable of SimSymbol
+    **kwargs
+        Passed to :class:`~mmbot.sim.routes.SimServer` (``sources``, ``speed``, ...).
+
+    Raises
+    ------
+    OSError
+        The port cannot be bound (in use, or not permitted).
+    """
+    server = SimServer(symbols, **kwargs)
+    ready = threading.Event()
+    box: dict = {}
+
+    def main():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            # asyncio objects must be created on this loop.
+            server.market_ready = {s: asyncio.Event() for s in server.symbols}
+            runner = web.AppRunner(server.make_app(), handle_signals=False,
+                                   shutdown_timeout=1.0)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", port)
+            loop.run_until_complete(site.start())
+            box["port"] = site._server.sockets[0].getsockname()[1]
+            box["loop"], box["runner"] = loop, runner
+        except BaseException as exc:  # hand the failure to the caller, whatever it is
+            box["error"] = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=main, name="bybit-sim", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise TimeoutError("simulator did not start within 10 s")
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: {exc.strerror}")
+        raise RuntimeError(f"simulator failed to start on 127.0.0.1:{port}: {exc}") from exc
+    return SimulatorHandle(server, box["port"], box["loop"], thread, box["runner"])

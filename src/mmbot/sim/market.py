@@ -1,0 +1,433 @@
+"""Market data: sources of raw frames, the implied public trades, and what is published.
+
+Each symbol's market is an iterator of raw Bybit frames (``obcore.synthetic`` or a
+recording). The one market book per symbol is the matching engine's ``obcore.Book``;
+this module never keeps another. From each book delta it derives the trades the delta
+implies (:func:`touch_trades`), publishes them and feeds them to the engine *before* the
+delta, then lets the engine apply the delta, and finally publishes what changed on every
+subscribed topic:
+
+* ``orderbook.{1,50,200,1000}.{symbol}``: a snapshot on subscribe, then deltas with a
+  contiguous ``u`` of the topic's own (level 1: snapshots only), as on Bybit;
+* ``publicTrade.{symbol}``: the implied trades, or a recording's own trades;
+* ``tickers.{symbol}``: at most every 100 ms, with the mark price (the mid rounded to
+  the tick grid) and the configured funding rate.
+
+Sending is the caller's business: :class:`MarketData` returns ``(topic, text)`` pairs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import orjson
+
+import obcore
+from mmbot.sim import protocol as P
+from mmbot.sim.account import SimAccount, SimSymbol
+from mmbot.sim.protocol import Scale
+
+__all__ = ["MarketData", "Topic", "synthetic_source", "recording_source", "touch_trades"]
+
+ORDERBOOK_DEPTHS = {"linear": (1, 50, 200, 1000), "spot": (1, 50, 200, 1000)}
+TICKER_INTERVAL_MS = 100
+FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+
+
+def synthetic_source(sym: SimSymbol, *, seed: int = 0, depth: int = 200,
+                     interval_ms: int = 20, start_price: str = "65000.0") -> Iterator[str]:
+    """Return an endless ``obcore.synthetic`` frame stream for ``sym``."""
+    from obcore.synthetic import generate_frames  # noqa: PLC0415  (import cost on demand)
+
+    return generate_frames(symbol=sym.symbol, tick_size=sym.tick_size, lot_size=sym.lot_size,
+                           depth=depth, messages=10**12, seed=seed, start_price=start_price,
+                           interval_ms=interval_ms, category=sym.category)
+
+
+def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
+    """Return a source replaying one symbol's ``orderbook``/``publicTrade`` frames of a
+    recording (``obcore.recording`` format), checked up front.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read or holds no orderbook frame of ``symbol``.
+    """
+    from obcore.recording import read_frames  # noqa: PLC0415
+
+    frames = []
+    try:
+        for raw in read_frames(path):
+            topic = obcore.frame_topic(raw) or ""
+            if topic.endswith(f".{symbol}") and topic.startswith(("orderbook.", "publicTrade.")):
+                frames.append(raw)
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise ValueError(f"cannot read recording {path}: {exc}") from exc
+    if not any(f.startswith('{"topic":"orderbook.') or '"orderbook.' in f[:60] for f in frames):
+        raise ValueError(f"recording {path} has no orderbook frames of {symbol}")
+    return lambda: iter(frames)
+
+
+def touch_trades(book, delta_b: dict[int, int], delta_a: dict[int, int]
+                 ) -> list[tuple[str, int, int]]:
+    """Return the trades a book delta implies: ``[(taker_side, price_ticks, lots)]``.
+
+    ``book`` is the market book *before* the delta; ``delta_b``/``delta_a`` map each
+    changed price to its new size (0 deletes). A level that shrank or vanished at or
+    beyond the new touch was traded away: bids by a ``Sell`` taker, asks by a ``Buy``
+    taker, best price first, as one sweeping order would. Reductions deeper in the book
+    are cancels, not trades.
+    """
+    out: list[tuple[str, int, int]] = []
+    for side, delta, taker, better in (("b", delta_b, "Sell", max), ("a", delta_a, "Buy", min)):
+        if not delta:
+            continue
+        new_best = _new_best(book, side, delta, better)
+        for t in sorted(delta, reverse=side == "b"):
+            gone = book.size_at(side, t) - delta[t]
+            at_touch = new_best is None or (t >= new_best if side == "b" else t <= new_best)
+            if gone > 0 and at_touch:
+                out.append((taker, t, gone))
+    return out
+
+
+def _new_best(book, side: str, delta: dict[int, int], better) -> int | None:
+    candidates = [t for t, lots in delta.items() if lots > 0]
+    for t, _ in book.levels(side):
+        if t not in delta:
+            candidates.append(t)
+            break
+    return better(candidates) if candidates else None
+
+
+def _tick_direction(price: int, last: int | None, last_dir: str) -> str:
+    if last is None or price > last:
+        return "PlusTick"
+    if price < last:
+        return "MinusTick"
+    return "ZeroPlusTick" if last_dir in ("PlusTick", "ZeroPlusTick") else "ZeroMinusTick"
+
+
+def _diff(old: dict, new: dict) -> dict:
+    out = {p: 0 for p in old if p not in new}
+    for p, lots in new.items():
+        if old.get(p) != lots:
+            out[p] = lots
+    return out
+
+
+@dataclass
+class Topic:
+    """One public topic: ``orderbook`` (its own ``u`` and view), ``publicTrade`` or
+    ``tickers``; ``subscribers`` are opaque connection objects."""
+
+    name: str
+    kind: str
+    symbol: str
+    depth: int = 0
+    u: int = 0
+    cs: int = 0
+    view_b: dict = field(default_factory=dict)
+    view_a: dict = field(default_factory=dict)
+    subscribers: set = field(default_factory=set)
+    skip_next: int = 0
+
+
+class MarketData:
+    """Per-symbol market state derived from the engines' books, and the public topics."""
+
+    def __init__(self, symbols: dict[str, SimSymbol], account: SimAccount, *,
+                 funding_rate: str = "0.0001"):
+        self.symbols = symbols
+        self.account = account
+        self.funding_rate = P.dec(Decimal(funding_rate))
+        self.topics: dict[str, Topic] = {}
+        self.seq = iter(range(1_000_000, 10**18))
+        self.recorded_trades: set[str] = set()
+        self._last_trade: dict[str, tuple[int | None, str]] = {s: (None, "PlusTick")
+                                                               for s in symbols}
+        self.volume = {s: 0 for s in symbols}
+        self.turnover = {s: Decimal(0) for s in symbols}
+        self._ticker_ms = {s: 0 for s in symbols}
+        #: newest last: the REST shape of the last public trades
+        self._recent: dict[str, deque] = {s: deque(maxlen=1000) for s in symbols}
+        #: per symbol, minute start (ms) -> [open, high, low, close, volume lots, turnover]
+        self._minutes: dict[str, dict[int, list]] = {s: {} for s in symbols}
+        self.frames_sent = 0
+        self.trades_sent = 0
+
+    def book(self, symbol: str):
+        """Return the symbol's one market book (the engine's ``obcore.Book``)."""
+        return self.account.engines[symbol].book
+
+    def scales(self, symbol: str) -> tuple[Scale, Scale]:
+        return self.account.price[symbol], self.account.qty[symbol]
+
+    # ------------------------------------------------------------------ topics
+    def topic(self, name, category: str) -> Topic | None:
+        """Return the topic ``name`` of a ``category`` stream, or None if Bybit has none."""
+        if not isinstance(name, str):
+            return None
+        parts = name.split(".")
+        if len(parts) == 2 and parts[0] in ("publicTrade", "tickers"):
+            kind, depth, symbol = parts[0], 0, parts[1]
+        elif len(parts) == 3 and parts[0] == "orderbook" and parts[1].isdigit():
+            kind, depth, symbol = "orderbook", int(parts[1]), parts[2]
+            if depth not in ORDERBOOK_DEPTHS[category]:
+                return None
+        else:
+            return None
+        sym = self.symbols.get(symbol)
+        if sym is None or sym.category != category:
+            return None
+        topic = self.topics.get(name)
+        if topic is None:
+            topic = self.topics[name] = Topic(name, kind, symbol, depth)
+        return topic
+
+    def on_subscribe(self, topic: Topic, ready: bool, now_ms: int) -> str | None:
+        """Prepare a new subscriber; return the snapshot text to send it (or None)."""
+        if topic.kind == "orderbook":
+            if not topic.subscribers:
+                topic.view_b, topic.view_a = self._view(topic)
+            return self._snapshot_text(topic, now_ms) if ready else None
+        if topic.kind == "tickers" and ready:
+            return P.ticker_frame(self.symbols[topic.symbol].category, topic.symbol,
+                                  self._ticker(topic.symbol, now_ms), 0, now_ms)
+        return None
+
+    def _view(self, topic: Topic):
+        book = self.book(topic.symbol)
+        return ({int(p): int(q) for p, q in book.bids(topic.depth)},
+                {int(p): int(q) for p, q in book.asks(topic.depth)})
+
+    def levels(self, symbol: str, items) -> list:
+        """Return ``[[price, size], ...]`` strings; a delete is size "0" exactly, as Bybit."""
+        ps, qs = self.scales(symbol)
+        return [[ps.to_str(t), qs.to_str(lots) if lots else "0"] for t, lots in items]
+
+    def _snapshot_text(self, topic: Topic, now_ms: int) -> str:
+        bids = self.levels(topic.symbol, sorted(topic.view_b.items(), reverse=True))
+        asks = self.levels(topic.symbol, sorted(topic.view_a.items()))
+        return P.orderbook_frame(topic.name, "snapshot", topic.symbol, bids, asks, topic.u,
+                                 next(self.seq), now_ms, now_ms - 2)
+
+    def orderbook_rest(self, symbol: str, limit: int, now_ms: int) -> dict:
+        """Return ``/v5/market/orderbook``'s result for ``limit`` levels a side."""
+        book = self.book(symbol)
+        return {"s": symbol, "b": self.levels(symbol, book.bids(limit).tolist()),
+                "a": self.levels(symbol, book.asks(limit).tolist()), "ts": now_ms,
+                "u": max(book.update_id, 1), "seq": next(self.seq), "cts": now_ms - 2}
+
+    # ------------------------------------------------------------------ frames
+    def on_source_frame(self, symbol: str, raw: str, now_ms: int) -> tuple[list, list]:
+        """Take one frame from the symbol's source; return ``(public, pushes)`` where
+        ``public`` is ``[(topic, text)]`` to publish, ``pushes`` the private pushes."""
+        msg = orjson.loads(raw)
+        topic = str(msg.get("topic", ""))
+        public: list = []
+        pushes: list = []
+        if topic.startswith("publicTrade."):
+            # A recording's own trades: pass them through, stop synthesizing.
+            self.recorded_trades.add(symbol)
+            self._count_trades(symbol, msg.get("data", ()))
+            public.append((f"publicTrade.{symbol}", raw))
+            pushes += self.account.on_frame(symbol, raw, now_ms)
+            self.trades_sent += 1
+            return public, pushes
+        if not topic.startswith("orderbook."):
+            raise ValueError(f"market source for {symbol}: unsupported topic {topic!r}")
+        book = self.book(symbol)
+        if msg.get("type") == "delta" and book.synced and symbol not in self.recorded_trades:
+            ps, qs = self.scales(symbol)
+            data = msg["data"]
+            delta_b = {ps.to_units(p, "price"): qs.to_units(s, "size") for p, s in data["b"]}
+            delta_a = {ps.to_units(p, "price"): qs.to_units(s, "size") for p, s in data["a"]}
+            trades = touch_trades(book, delta_b, delta_a)
+            if trades:
+                # The trade is what happened; the delta after it shows the result.
+                public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades,
+                                                                         now_ms)))
+                for side, ticks, lots in trades:
+                    pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
+                self.trades_sent += 1
+        pushes += self.account.on_frame(symbol, raw, now_ms)
+        public += self._publish(symbol, now_ms)
+        return public, pushes
+
+    def _count_trades(self, symbol: str, trades) -> None:
+        ps, qs = self.scales(symbol)
+        for t in trades:
+            lots, ticks = qs.to_units(t["v"], "trade size"), ps.to_units(t["p"], "trade price")
+            self.volume[symbol] += lots
+            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            self._last_trade[symbol] = (ticks, t.get("L", "PlusTick"))
+            self._record(symbol, t["S"], ticks, lots, str(t.get("i", "")), int(t["T"]))
+
+    def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int) -> str:
+        ps, qs = self.scales(symbol)
+        last, last_dir = self._last_trade[symbol]
+        items = []
+        for side, ticks, lots in trades:
+            last_dir = _tick_direction(ticks, last, last_dir)
+            last = ticks
+            self.volume[symbol] += lots
+            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            item = P.public_trade(symbol, side, qs.to_str(lots), ps.to_str(ticks),
+                                  last_dir, str(uuid.uuid4()), now_ms, next(self.seq))
+            items.append(item)
+            self._record(symbol, side, ticks, lots, item["i"], now_ms)
+        self._last_trade[symbol] = (last, last_dir)
+        return P.public_trade_frame(symbol, items, now_ms)
+
+    def _publish(self, symbol: str, now_ms: int) -> list:
+        out = []
+        for topic in self.topics.values():
+            if topic.symbol != symbol or not topic.subscribers or topic.kind != "orderbook":
+                continue
+            new_b, new_a = self._view(topic)
+            db, da = _diff(topic.view_b, new_b), _diff(topic.view_a, new_a)
+            if not db and not da:
+                continue
+            topic.view_b, topic.view_a = new_b, new_a
+            topic.u += 1
+            if topic.depth == 1:
+                text = self._snapshot_text(topic, now_ms)    # level 1 sends snapshots only
+            else:
+                text = P.orderbook_frame(
+                    topic.name, "delta", symbol,
+                    self.levels(symbol, sorted(db.items(), reverse=True)),
+                    self.levels(symbol, sorted(da.items())), topic.u, next(self.seq), now_ms,
+                    now_ms - 2)
+            if topic.skip_next > 0:
+                topic.skip_next -= 1      # fault: this u never reaches the subscribers
+                continue
+            out.append((topic.name, text))
+            self.frames_sent += 1
+        ticker = self.topics.get(f"tickers.{symbol}")
+        if ticker is not None and ticker.subscribers and \
+                now_ms - self._ticker_ms[symbol] >= TICKER_INTERVAL_MS:
+            self._ticker_ms[symbol] = now_ms
+            ticker.cs += 1
+            out.append((ticker.name, P.ticker_frame(self.symbols[symbol].category, symbol,
+                                                    self._ticker(symbol, now_ms), ticker.cs,
+                                                    now_ms)))
+        return out
+
+    def _record(self, symbol: str, side: str, ticks: int, lots: int, trade_id: str,
+                ts_ms: int) -> None:
+        ps, qs = self.scales(symbol)
+        self._recent[symbol].append({
+            "execId": trade_id, "symbol": symbol, "price": ps.to_str(ticks),
+            "size": qs.to_str(lots), "side": side, "time": str(ts_ms),
+            "isBlockTrade": False, "isRPITrade": False})
+        minute = ts_ms // 60_000 * 60_000
+        bar = self._minutes[symbol].get(minute)
+        value = ps.to_decimal(ticks) * qs.to_decimal(lots)
+        if bar is None:
+            self._minutes[symbol][minute] = [ticks, ticks, ticks, ticks, lots, value]
+        else:
+            bar[1], bar[2], bar[3] = max(bar[1], ticks), min(bar[2], ticks), ticks
+            bar[4] += lots
+            bar[5] += value
+
+    def recent_trades(self, symbol: str, limit: int) -> list[dict]:
+        """Return ``/v5/market/recent-trade``'s list, newest first."""
+        return list(reversed(self._recent[symbol]))[:limit]
+
+    def klines(self, symbol: str, minutes: int, start: int | None, end: int | None,
+               limit: int) -> list[list[str]]:
+        """Return ``/v5/market/kline`` rows ``[start, open, high, low, close, volume,
+        turnover]`` (strings, newest first) built from the trades seen so far."""
+        ps, qs = self.scales(symbol)
+        span = minutes * 60_000
+        bars: dict[int, list] = {}
+        for minute in sorted(self._minutes[symbol]):
+            o, h, lo, c, v, t = self._minutes[symbol][minute]
+            key = minute // span * span
+            bar = bars.get(key)
+            if bar is None:
+                bars[key] = [o, h, lo, c, v, t]
+            else:
+                bar[1], bar[2], bar[3] = max(bar[1], h), min(bar[2], lo), c
+                bar[4] += v
+                bar[5] += t
+        rows = [[str(k), ps.to_str(b[0]), ps.to_str(b[1]), ps.to_str(b[2]), ps.to_str(b[3]),
+                 P.dec(qs.to_decimal(b[4])), P.dec(b[5])]
+                for k, b in sorted(bars.items(), reverse=True)
+                if (start is None or k >= start) and (end is None or k <= end)]
+        return rows[:limit]
+
+    # ------------------------------------------------------------------ tickers
+    def mark_str(self, symbol: str) -> str:
+        """Return the mark price text ("" before the book has two sides)."""
+        mark = self.account.engines[symbol].mark_ticks()
+        return "" if mark is None else self.scales(symbol)[0].to_str(mark)
+
+    def _ticker(self, symbol: str, now_ms: int) -> dict:
+        book = self.book(symbol)
+        ps, qs = self.scales(symbol)
+        bid, ask = book.best_bid(), book.best_ask()
+        mark = self.mark_str(symbol)
+        last_ticks = self._last_trade[symbol][0]
+        last = ps.to_str(last_ticks) if last_ticks is not None else mark
+        return P.ticker_item(
+            self.symbols[symbol].category, symbol,
+            bid=(ps.to_str(bid[0]), qs.to_str(bid[1])) if bid else None,
+            ask=(ps.to_str(ask[0]), qs.to_str(ask[1])) if ask else None,
+            last=last, mark=mark, funding_rate=self.funding_rate,
+            next_funding_ms=(now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
+            volume=P.dec(qs.to_decimal(self.volume[symbol])),
+            turnover=P.dec(self.turnover[symbol]))
+
+    def tickers(self, category: str, symbol: str | None, now_ms: int) -> list[dict]:
+        """Return ``/v5/market/tickers``'s list."""
+        return [self._ticker(s, now_ms) for s, sym in self.symbols.items()
+                if sym.category == category and symbol in (None, s)]
+
+    # ------------------------------------------------------------------ faults
+    def skip_u(self, symbol: str | None, count: int) -> None:
+        for topic in self.topics.values():
+            if symbol in (None, topic.symbol) and topic.kind == "orderbook":
+                topic.skip_next += count
+
+    def restart_texts(self, symbol: str | None, now_ms: int) -> list:
+        """Reset every matching orderbook topic to ``u == 1``; return the snapshots."""
+        out = []
+        for topic in self.topics.values():
+            if symbol in (None, topic.symbol) and topic.kind == "orderbook":
+                topic.u = 1
+                topic.view_b, topic.view_a = self._view(topic)
+                out.append((topic.name, self._snapshot_text(topic, now_ms)))
+        return out
+
+    def malformed_texts(self, kind: str, symbol: str | None, now_ms: int) -> list:
+        """Return a bad frame for every matching orderbook topic."""
+        if kind not in ("truncated", "bad_price", "bad_size"):
+            raise ValueError(f"unknown malformed kind {kind!r}")
+        out = []
+        for topic in self.topics.values():
+            if symbol not in (None, topic.symbol) or topic.kind != "orderbook":
+                continue
+            good = P.orderbook_frame(topic.name, "delta", topic.symbol, [["1.0", "abc"]], [],
+                                     topic.u + 1, next(self.seq), now_ms, now_ms)
+            if kind == "truncated":
+                text = good[: len(good) // 2]
+            elif kind == "bad_price":
+                text = good.replace('"1.0"', '"1.0x"').replace('"abc"', '"1"')
+            else:
+                text = good
+            out.append((topic.name, text))
+        return out
+
+
+def sources_for(symbols: dict[str, SimSymbol], *, seed: int, interval_ms: int
+                ) -> dict[str, Callable[[], Iterable[str]]]:
+    """Return the default synthetic source of every symbol (seed + index)."""
+    return {s: (lambda sym=sym, i=i: synthetic_source(sym, seed=seed + i,
+                                                      interval_ms=interval_ms))
+            for i, (s, sym) in enumerate(symbols.items())}
