@@ -10,6 +10,11 @@ Like Bybit, the execution and position pushes of one fill share a ``seq``, REST 
 are synchronous and always current, a private-stream drop loses the pushes that were not
 delivered yet, and a request that reaches the venue more than ``recv_window_ms`` after it
 was sent is refused (Bybit's timestamp check, retCode 10002).
+
+Position moves the exchange makes on its own (auto-deleveraging) are *unseen* until the
+bot could know them: their execution or a later position push is delivered, or the bot
+reads the position or executions over REST. ``worst_case(known_only=True)`` leaves unseen
+moves out; ``seen_worst`` records the worst case at each moment a move became known.
 """
 from __future__ import annotations
 
@@ -72,6 +77,8 @@ class ModelVenue(Venue):
     execs: list = field(default_factory=list)
     rest_cancel_alls: int = 0
     recv_window_ms: int = 5000
+    unseen: dict = field(default_factory=dict)        # seq -> signed lots of an ADL
+    seen_worst: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         Venue.__init__(self)
@@ -92,6 +99,7 @@ class ModelVenue(Venue):
         return [o.snapshot() for o in self.orders.values() if not o.status.is_done]
 
     def position(self, symbol):
+        self._saw(list(self.unseen))
         return Position(SYM, self.position_lots, Decimal(0), self.now, self.seq)
 
     def order_status(self, symbol, order_link_id):
@@ -99,6 +107,7 @@ class ModelVenue(Venue):
         return None if o is None else o.snapshot()
 
     def executions(self, symbol, start_ms):
+        self._saw(list(self.unseen))
         return [x for x in self.execs if x.exec_ms >= start_ms]
 
     def place(self, request: OrderRequest) -> None:
@@ -168,6 +177,7 @@ class ModelVenue(Venue):
         lots = min(lots, abs(self.position_lots))
         if lots:
             side = "Sell" if self.position_lots > 0 else BUY
+            self.unseen[self.seq + 1] = lots if side == BUY else -lots
             self._book("AdlTrade", side, 1000, lots, f"adl{self.seq}", "", 0, False)
 
     def funding(self, amount: str) -> None:
@@ -180,7 +190,12 @@ class ModelVenue(Venue):
 
     def deliver(self, i: int = 0) -> None:
         """Deliver outbox event ``i`` to the venue's handler."""
-        self.emit(self.outbox.pop(i))
+        event = self.outbox.pop(i)
+        if isinstance(event, ExecutionEvent):
+            self._saw([event.execution.seq])
+        elif isinstance(event, PositionEvent):
+            self._saw([s for s in self.unseen if s <= event.position.seq])
+        self.emit(event)
 
     def deliver_all(self) -> None:
         while self.outbox:
@@ -197,9 +212,9 @@ class ModelVenue(Venue):
         self.emit(ConnectionEvent(True, "reconnected", self.now))
 
     # -- truth ----------------------------------------------------------------------------
-    def worst_case(self) -> tuple[int, int]:
+    def worst_case(self, *, known_only: bool = False) -> tuple[int, int]:
         """(long, short) worst case: position plus every buy (sell) that could still fill,
-        requests in flight included."""
+        requests in flight included; ``known_only`` leaves out unseen ADL moves."""
         buys = sum(o.leaves for o in self.orders.values() if o.side == BUY)
         sells = sum(o.leaves for o in self.orders.values() if o.side != BUY)
         for op, r, sent_ms in self.inflight:
@@ -217,7 +232,8 @@ class ModelVenue(Venue):
                         buys += r.qty_lots - o.qty
                     else:
                         sells += r.qty_lots - o.qty
-        return self.position_lots + buys, self.position_lots - sells
+        pos = self.position_lots - (sum(self.unseen.values()) if known_only else 0)
+        return pos + buys, pos - sells
 
     def live(self) -> list[_VOrder]:
         return [o for o in self.orders.values() if not o.status.is_done]
@@ -228,6 +244,13 @@ class ModelVenue(Venue):
             if (order_id and o.order_id == order_id) or (link and o.link == link):
                 return o
         return None
+
+    def _saw(self, seqs) -> None:
+        seqs = [s for s in seqs if s in self.unseen]
+        if seqs:
+            for s in seqs:
+                del self.unseen[s]
+            self.seen_worst.append(self.worst_case(known_only=True))
 
     def _push(self, event) -> None:
         if self.up:

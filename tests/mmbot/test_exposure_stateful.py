@@ -3,10 +3,11 @@ acks, rejects, fills partially, delays, reorders, drops and reconnects.
 
 After every step the venue's own worst case (position plus every order that could still
 fill, requests in flight included) stays within the cap on both sides. A position move the
-exchange makes on its own (auto-deleveraging) can push it past the cap, which no bot can
-prevent; from then on it may only fall, until it is back within the cap. Once everything is
-delivered and reconciled, the worst case is within the cap and the bot's position equals
-the venue's.
+exchange makes on its own (auto-deleveraging) is left out until the bot could know it; when
+it becomes known it may leave the worst case past the cap, which no bot can prevent, and
+from then on the worst case may only fall until it is back within the cap. Once everything
+is delivered and reconciled, the worst case is within the cap and the bot's position
+equals the venue's.
 """
 from __future__ import annotations
 
@@ -79,8 +80,6 @@ class ExposureMachine(RuleBasedStateMachine):
     @rule(lots=st.integers(1, 2))
     def adl(self, lots):
         self.v.adl(lots)
-        long_worst, short_worst = self.v.worst_case()
-        self.allowed = [max(self.allowed[0], long_worst), max(self.allowed[1], -short_worst)]
 
     @precondition(lambda self: self.venue.up)
     @rule()
@@ -98,7 +97,10 @@ class ExposureMachine(RuleBasedStateMachine):
 
     @invariant()
     def worst_case_within_cap(self):
-        long_worst, short_worst = self.v.worst_case()
+        for seen_long, seen_short in self.v.seen_worst:   # an ADL became known here
+            self.allowed = [max(self.allowed[0], seen_long), max(self.allowed[1], -seen_short)]
+        self.v.seen_worst.clear()
+        long_worst, short_worst = self.v.worst_case(known_only=True)
         assert long_worst <= self.allowed[0] and -short_worst <= self.allowed[1], (
             long_worst, short_worst, self.allowed)
         self.allowed = [max(CAP, long_worst), max(CAP, -short_worst)]
