@@ -15,13 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
-from mmbot.orders import OrderManager
-from mmbot.pnl import PnLTracker
-from mmbot.risk import RiskLimits, RiskManager
 from mmbot.runner import Runner
 from mmbot.sim.engine import MatchingEngine
-from mmbot.strategy import build_model
 from mmbot.venue.sim import SimVenue
 from obcore.recording import read_frames
 from obcore.synthetic import generate_frames
@@ -82,10 +79,6 @@ def _orderbook_only(frames: Iterable[str], symbol: str) -> Iterator[str]:
             yield frame
 
 
-def _risk_manager(cfg: Config, instrument) -> RiskManager:
-    return RiskManager(RiskLimits.from_config(cfg.risk, instrument), instrument)
-
-
 def run_backtest(
     cfg: Config,
     *,
@@ -130,21 +123,10 @@ def run_backtest(
     )
     data = frames if frames is not None else market_frames(cfg, duration_s=duration_s)
     data = _orderbook_only(data, symbol)
-    orders = OrderManager.from_config(
-        venue, symbol, cfg.orders,
-        tolerance_ticks=cfg.strategy.requote_tolerance_ticks,
-        link_prefix=f"bt{sim.seed}-",
-    )
-    pnl = PnLTracker(instrument, sim.maker_fee_rate, sim.taker_fee_rate)
-    runner = Runner(
-        instrument=instrument,
-        venue=venue,
-        model=build_model(cfg),
-        orders=orders,
-        pnl=pnl,
-        risk=_risk_manager(cfg, instrument) if use_risk else None,
-        records=records,
-        snapshot_interval_ms=cfg.run.snapshot_interval_ms,
+    runner = build_runner(
+        cfg, venue=venue, instrument=instrument, maker_fee_rate=sim.maker_fee_rate,
+        taker_fee_rate=sim.taker_fee_rate, link_prefix=f"bt{sim.seed}-", records=records,
+        use_risk=use_risk,
     )
     wall0 = time.perf_counter()
     runner.run(venue.stream(data, timer_ms=TIMER_MS))

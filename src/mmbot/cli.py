@@ -1,8 +1,13 @@
 """``mmbot`` command line: subcommands are modules ``mmbot.commands.<name>``.
 
 Each command module provides ``add_arguments(parser)`` and ``run(args) -> int``. A command
-whose module is missing (or fails to import) still appears in ``--help``; running it prints
-why it is not available and exits with status 2.
+whose optional dependencies are not installed (``pip install "obcore[mmbot]"``) still
+appears in ``--help``; running it prints one line naming the extra to install and exits
+with status 2. Any other import error is a bug and propagates.
+
+Exit status 2 also means a configuration or usage error: a
+:class:`~mmbot.config.ConfigError` from any command is printed as one line
+(``mmbot <command>: <key>: <reason>``), with no traceback.
 """
 from __future__ import annotations
 
@@ -21,13 +26,18 @@ COMMANDS = {
     "record": "record raw Bybit orderbook frames to a file",
 }
 
-EXIT_UNAVAILABLE = 2
+EXIT_USAGE = 2
+#: top-level modules the ``mmbot`` extra installs
+OPTIONAL_MODULES = frozenset({"pybit", "orjson", "aiohttp", "matplotlib", "rich", "dotenv",
+                              "optuna", "psycopg2", "websocket", "requests"})
+INSTALL_HINT = 'pip install "obcore[mmbot]"'
 
 
-def _unavailable(name: str, reason: str):
+def _unavailable(name: str, missing: str):
     def run(args: argparse.Namespace) -> int:
-        print(f"mmbot {name}: not available in this installation ({reason})", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        print(f"mmbot {name}: needs the mmbot extra ({missing} is not installed): "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
 
     return run
 
@@ -42,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         try:
             module = importlib.import_module(f"mmbot.commands.{name}")
-        except ImportError as exc:
-            p = sub.add_parser(name, help=f"{help_text} [not available]")
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            p.set_defaults(func=_unavailable(name, f"{type(exc).__name__}: {exc}"))
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in OPTIONAL_MODULES:
+                raise
+            p = sub.add_parser(name, help=f"{help_text} [needs {INSTALL_HINT}]")
+            p.set_defaults(func=_unavailable(name, top), unavailable=True)
             continue
         p = sub.add_parser(name, help=help_text, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,13 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmbot`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if getattr(args, "unavailable", False):
+        return args.func(args)     # its options are unknown here: say what to install
+    from mmbot.config import ConfigError  # noqa: PLC0415 - needs the extra (dotenv)
+
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"mmbot {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("mmbot: interrupted", file=sys.stderr)
         return 130

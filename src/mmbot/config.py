@@ -335,7 +335,9 @@ class SimConfig(_Section):
 
 @dataclass(frozen=True)
 class RunConfig(_Section):
-    """``[run]``: duration, outputs. An empty ``db_path`` means ``<out_dir>/mmbot.sqlite``."""
+    """``[run]``: duration, outputs, live-run settings. An empty ``db_path`` means
+    ``<out_dir>/mmbot.sqlite``. ``dcp_window_s`` asks Bybit to cancel every order when the
+    private socket is gone that long (disconnect protection; 0 leaves it off)."""
 
     _section: ClassVar[str] = "run"
     duration_s: float = 300.0
@@ -343,10 +345,13 @@ class RunConfig(_Section):
     db_path: str = ""
     snapshot_interval_ms: int = 1000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    dcp_window_s: int = 10
 
     def __post_init__(self) -> None:
         self._finite()
         self._positive("duration_s", "snapshot_interval_ms")
+        if self.dcp_window_s and not 3 <= self.dcp_window_s <= 300:
+            self._fail("dcp_window_s", "must be 0 (off) or 3..300 (Bybit's range)")
         if not self.out_dir:
             self._fail("out_dir", "must not be empty")
 

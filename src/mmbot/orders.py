@@ -601,6 +601,10 @@ class OrderManager:
         return link
 
     # ------------------------------------------------------------------ venue events
+    def mark_seen(self, exec_id: str) -> None:
+        """Treat execution ``exec_id`` as applied (a restart restored it from records)."""
+        self._seen_exec_ids.add(exec_id)
+
     def on_event(self, event) -> ExecutionEvent | None:
         """Apply one venue event; return it if it is a new (not duplicate) execution."""
         if isinstance(event, OrderEvent):

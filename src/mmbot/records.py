@@ -179,7 +179,9 @@ class Records:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions explicitly, one per write.
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # one thread at a time, not necessarily the one that opened it (a session is
+        # opened on one thread and run on another)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]

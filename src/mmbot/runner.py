@@ -131,6 +131,11 @@ class Runner:
         self._risk_saved = None
         self._cap_lots = 0
 
+    @property
+    def last_quotes(self) -> list[Quote]:
+        """The quotes decided on the last frame or timer tick (after risk)."""
+        return self._last_quotes
+
     # ------------------------------------------------------------------ lifecycle
     def start(self, now_ms: int, *, restore: bool = False) -> None:
         """Attach to the venue's events and reconcile with its orders and position.

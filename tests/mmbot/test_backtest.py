@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -91,10 +93,23 @@ def test_cli_rejects_bad_overrides(tmp_path, capsys):
         apply_overrides(load_config(), {"strategy.levels": 0})
 
 
-def test_missing_command_module_is_reported(monkeypatch, capsys):
+def test_a_broken_command_module_is_a_bug_not_a_missing_extra(monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "nonexistent", "a command nobody wrote")
-    assert cli.main(["nonexistent"]) == 2
-    assert "not available" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError, match="mmbot.commands.nonexistent"):
+        cli.main(["nonexistent"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocked", ["pybit", "dotenv"])
+def test_a_missing_extra_names_the_install_command(blocked):
+    # an installation without the mmbot extra: the module cannot be imported
+    code = (f"import sys; sys.modules[{blocked!r}] = None; from mmbot.cli import main; "
+            "sys.exit(main(['run', '--out', 'x', '--duration', '1']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "obcore[mmbot]"' in lines[0] and blocked in lines[0]
 
 
 class Boom(Exception):

@@ -11,7 +11,7 @@ import threading
 import pytest
 from waiting import wait_for
 
-from mmbot.commands.run import LiveSession
+from mmbot.live import LiveSession
 from mmbot.config import load_config
 from mmbot.sim.server import SimSymbol, start_simulator
 

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import obcore
 from mmbot.bybit.clients import LocalWebSocket
@@ -153,6 +154,22 @@ class BookFeed(LocalWebSocket):
             self.by_symbol[symbol] = entry
             self._subscribe_book(entry)
         return entry
+
+    def add_ticker(self, symbol: str, on_mark: Callable[[str, Decimal], None]) -> None:
+        """Subscribe ``tickers.{symbol}`` and call ``on_mark(symbol, mark_price)`` on the
+        socket thread whenever the venue's mark price changes (keep it short: enqueue)."""
+        last: list[Decimal | None] = [None]
+
+        def on_ticker(message: dict) -> None:
+            try:
+                mark = (message.get("data") or {}).get("markPrice")
+                if mark and Decimal(mark) != last[0]:
+                    last[0] = Decimal(mark)
+                    on_mark(symbol, last[0])
+            except Exception:  # never into pybit: it would close the socket for good
+                log.exception("feed: bad ticker for %s: %.200s", symbol, message)
+
+        self.ticker_stream(symbol, on_ticker)
 
     def book(self, symbol: str) -> obcore.Book:
         """Return the obcore book of ``symbol``."""

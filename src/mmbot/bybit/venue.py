@@ -369,7 +369,8 @@ class BybitVenue(Venue):
         except Exception as exc:   # not every account has it: the REST cancel-all remains
             log.warning("venue: disconnect protection not available (%s)", exc)
             return
-        self.private.subscribe("dcp", self._on_dcp)
+        # pybit formats "{symbol}" into every topic; "dcp" has none, so one empty symbol
+        self.private.subscribe("dcp", self._on_dcp, "")
 
     def _on_dcp(self, message: dict):
         self._guard("dcp", message, lambda d: self.dcp.update(d))

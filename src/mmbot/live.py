@@ -1,0 +1,490 @@
+"""A live run: the venue, the public feed and the runner, driven by one thread.
+
+:class:`LiveSession` connects the real pybit clients (public feed, private streams, trade
+socket, REST) to the local simulator or to Bybit, builds the runner through
+:mod:`mmbot.build`, and loops. Threads: pybit's socket threads only enqueue (raw frames,
+venue events, link status and mark prices); the session thread owns the book, the runner
+and the order manager and drains that queue, so every mutable object has one writer.
+
+Fail closed: the venue's instrument rules and fee rates are read first and the whole
+configuration is validated against them before the runner exists, so a config that cannot
+trade safely stops before the first order. A drop of any link (the public stream here, the
+private and trade sockets in the venue) makes the order manager cancel everything over
+REST until confirmed; when the links are back the runner reads back the executions it
+missed and reconciles before quoting again.
+
+Restart: started with a database that has history, against a venue that outlived the
+process (``--sim-url``, testnet, mainnet), the session replays the stored fills into PnL,
+restores the kill-switch latch and drawdown peak, reconciles orders and position with the
+venue, and reads back the executions it missed while it was down, each stored once (by
+exec id). A latched kill switch keeps the bot from quoting until the user clears it
+(``reset_kill``). The embedded simulator starts empty every time, so an existing database
+is moved aside to ``<db>.prev`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import obcore
+from mmbot.build import build_runner
+from mmbot.bybit import BookFeed, BybitVenue
+from mmbot.latency import LatencyStats
+from mmbot.pnl import format_money
+from mmbot.records import RiskState
+
+__all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
+           "summary_text"]
+
+log = logging.getLogger(__name__)
+
+TIMER_MS = 100
+_FRAME, _EVENT, _LINK, _MARK = 0, 1, 2, 3
+
+
+class LiveSession:
+    """One live run: venue, feed, runner and the loop that drives them.
+
+    Parameters
+    ----------
+    cfg : mmbot.config.Config
+    symbol : str
+    venue_kind : str
+        ``"sim"``, ``"testnet"`` or ``"mainnet"``.
+    sim : SimulatorHandle or None
+        The local simulator for ``"sim"`` (started by :meth:`open` when None).
+    secrets : mmbot.config.Secrets or None
+        Required for testnet/mainnet.
+    records : mmbot.records.Records or None
+        Orders, fills and PnL snapshots are written here (use it from one thread only).
+    restore : bool or None
+        Restore from ``records`` and the venue (a restart). None: when ``records`` holds
+        any order or fill.
+    """
+
+    def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
+                 depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
+                 restore: bool | None = None, reset_kill: bool = False):
+        self.cfg = cfg
+        self.symbol = symbol
+        self.venue_kind = venue_kind
+        self.sim = sim
+        self._own_sim = False
+        self.secrets = secrets
+        self.depth = depth
+        self.speed = speed
+        self.port = port
+        self.records = records
+        self.restore = restore
+        self.reset_kill = reset_kill
+        self.maker_fee_rate = self.taker_fee_rate = None
+        self.restored_fills = 0
+        self.backfilled_fills = 0
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.venue = self.feed = self.runner = None
+        self.hop = LatencyStats()
+        self.resyncs = 0
+        self.started_s = 0.0
+        self.stop_flag = threading.Event()
+        self.closing = False
+        self._msg_mark = (0.0, 0)
+        self.msg_rate = 0.0
+
+    # ------------------------------------------------------------------ setup
+
+    def open(self):
+        """Start the simulator (if needed), connect venue and feed, build the runner.
+
+        Raises
+        ------
+        ConfigError
+            If the configuration cannot trade safely on this venue's instrument (before
+            any order is sent).
+        """
+        cfg = self.cfg
+        category = cfg.venue.category
+        http_base = ws_base = None
+        testnet = self.venue_kind == "testnet"
+        if self.venue_kind == "sim":
+            if self.sim is None:
+                self.sim = start_local_sim(cfg, self.symbol, self.speed, self.port)
+                self._own_sim = True
+            http_base, ws_base = self.sim.http_url, self.sim.ws_url
+            key, secret = self.sim.api_key, self.sim.api_secret
+            retry_delay = 0.2
+        else:
+            key, secret = self.secrets.api_key, self.secrets.api_secret
+            retry_delay = 1.0
+        self.venue = BybitVenue([self.symbol], category=category, api_key=key, api_secret=secret,
+                                testnet=testnet, http_base=http_base, ws_base=ws_base,
+                                http_retry_delay_s=retry_delay,
+                                dcp_window_s=cfg.run.dcp_window_s or None)
+        inst = self.venue.instrument(self.symbol)
+        self.maker_fee_rate, self.taker_fee_rate = self.venue.fee_rates(self.symbol)
+        if self.reset_kill and self.records is not None:
+            self.records.save_risk_state(self.symbol, RiskState(False, "", None),
+                                         self.venue.now_ms())
+            log.warning("kill switch cleared by the user (--reset-kill)")
+        # pid and time: a restarted process must never reuse a link id of its predecessor
+        self.runner = build_runner(
+            cfg, venue=self.venue, instrument=inst, maker_fee_rate=self.maker_fee_rate,
+            taker_fee_rate=self.taker_fee_rate, records=self.records, book=inst.new_book(),
+            link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-")
+        if self.restore is None:
+            self.restore = self.records is not None and bool(
+                self.records.load_fills(symbol=self.symbol)
+                or self.records.load_orders(symbol=self.symbol))
+        self.runner.start(self.venue.now_ms(), restore=self.restore)
+        # Venue events arrive on pybit threads: queue them for the session thread.
+        self.venue.set_handler(lambda ev: self.q.put((_EVENT, ev, 0)))
+        if self.restore and self.records is not None:
+            self._restore_missed_fills()
+        self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
+                             on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
+                             on_status=self._on_status)
+        self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
+        self.feed.add_ticker(self.symbol, lambda sym, mark: self.q.put((_MARK, mark, 0)))
+        return self
+
+    def _restore_missed_fills(self):
+        """Apply the executions the venue has that the records lack (a restart).
+
+        The position came from the venue in reconcile; the read-back feeds PnL, the model
+        and the records, each execution once.
+        """
+        rec, r = self.records, self.runner
+        stored = rec.load_fills(symbol=self.symbol)
+        self.restored_fills = len(stored)
+        for x in stored:
+            r.orders.mark_seen(x.exec_id)
+        if stored:
+            since_ms = max(f.exec_ms for f in stored)
+        else:
+            orders = rec.load_orders(symbol=self.symbol)
+            since_ms = min(o.created_ms for o in orders) if orders else self.venue.now_ms()
+        # the margin catches executions stamped slightly before the newest stored one
+        self.backfilled_fills = r.read_back_executions(since_ms - 60_000)
+        r.write_snapshot(self.venue.now_ms())
+        log.warning("restored %d fills from %s, %d missed fills from the venue; position %d "
+                    "lots", self.restored_fills, rec.path, self.backfilled_fills,
+                    r.orders.position_lots)
+
+    def _on_status(self, symbol, synced, reason):
+        # runs on the feed's socket thread: only enqueue
+        if not synced:
+            self.resyncs += 1
+            log.info("feed %s out of sync: %s", symbol, reason)
+        if reason == "disconnected":
+            self.q.put((_LINK, False, 0))
+        elif synced:
+            self.q.put((_LINK, True, 0))
+
+    # ------------------------------------------------------------------ loop
+
+    def step(self, timeout_s: float = 0.05) -> None:
+        """Drain the queue once (blocking up to ``timeout_s`` for the first item)."""
+        runner = self.runner
+        try:
+            kind, item, recv_ns = self.q.get(timeout=timeout_s)
+        except queue.Empty:
+            return
+        while True:
+            now_ms = self.venue.now_ms()
+            if kind == _EVENT:
+                runner.on_event(item)
+            elif kind == _LINK:
+                runner.on_link("public", item, now_ms)
+            elif kind == _MARK:
+                runner.on_mark(item / runner.instrument.price(1))
+            elif self.closing:
+                pass          # stopped: a frame must not requote after the cancel-all
+            else:
+                self.hop.add(time.perf_counter_ns() - recv_ns)
+                try:
+                    runner.on_frame(item, now_ms)
+                except obcore.ObcoreError as exc:
+                    # A rejected frame leaves the book as it was but data is missing:
+                    # clear it (risk sees synced=False) until the resubscribe's snapshot.
+                    runner.book.clear()
+                    self.feed.resync(self.symbol, f"{type(exc).__name__}: {exc}")
+                if not runner.book.synced:
+                    self.feed.resync(self.symbol, runner.last_book_error or "book out of sync")
+            try:
+                kind, item, recv_ns = self.q.get_nowait()
+            except queue.Empty:
+                return
+
+    def run(self, duration_s: float | None = None, on_tick=None) -> None:
+        """Loop until ``duration_s`` passes, :meth:`request_stop`, or Ctrl-C; then stop."""
+        self.started_s = time.monotonic()
+        next_timer = 0.0
+        try:
+            while not self.stop_flag.is_set():
+                if duration_s is not None and time.monotonic() - self.started_s >= duration_s:
+                    break
+                self.step()
+                now = time.monotonic()
+                if now >= next_timer:
+                    next_timer = now + TIMER_MS / 1000
+                    self.runner.on_timer(self.venue.now_ms())
+                    self._update_rate(now)
+                    if on_tick is not None:
+                        on_tick(self)
+        finally:
+            self.close()
+
+    def request_stop(self):
+        """Ask :meth:`run` to stop at its next iteration (thread-safe)."""
+        self.stop_flag.set()
+
+    def _update_rate(self, now: float):
+        t0, n0 = self._msg_mark
+        n = self.feed.messages + self.venue.acks
+        if now - t0 >= 1.0:
+            self.msg_rate = (n - n0) / (now - t0) if t0 else 0.0
+            self._msg_mark = (now, n)
+
+    def close(self):
+        """Cancel everything (order manager, then REST cancel-all), settle, disconnect.
+
+        Safe after a partial :meth:`open`: it closes whatever was opened.
+        """
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            if self.runner is not None:
+                try:
+                    self.runner.stop(self.venue.now_ms())
+                finally:
+                    self._drain(0.5)   # acks of requests in flight land before the sweep
+                    # Belt and braces: REST cancel-all catches creates that were in flight.
+                    self.venue.cancel_all(self.symbol)
+                    self._drain(0.5)   # let the last order/execution pushes land
+                    self.runner.write_snapshot(self.venue.now_ms())
+        finally:
+            if self.feed is not None:
+                self.feed.exit()
+            if self.venue is not None:
+                self.venue.close()
+            if self._own_sim and self.sim is not None:
+                self.sim.stop()
+
+    def _drain(self, seconds: float):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.step(0.05)
+
+    # ------------------------------------------------------------------ reporting
+
+    def dashboard_snapshot(self) -> dict:
+        """Return the values the dashboard shows (call on the session thread)."""
+        r, inst = self.runner, self.runner.instrument
+        bb, ba = r.book.best_bid(), r.book.best_ask()
+        quotes = {q.side: q for q in r.last_quotes if q.level == 0}
+        mark = r.mark_ticks()
+        fills = r.history.fills
+        t2q = r.tick_to_quote.recent_percentile(50)
+        hop_p50 = self.hop.recent_percentile(50)
+        return {
+            "symbol": self.symbol, "venue": self.venue_kind,
+            "bid": inst.price_str(bb[0]) if bb else "-", "bid_qty": inst.qty_str(bb[1]) if bb else "-",
+            "ask": inst.price_str(ba[0]) if ba else "-", "ask_qty": inst.qty_str(ba[1]) if ba else "-",
+            "our_bid": inst.price_str(quotes["Buy"].price_ticks) if "Buy" in quotes else "-",
+            "our_ask": inst.price_str(quotes["Sell"].price_ticks) if "Sell" in quotes else "-",
+            "position": inst.qty_str(abs(r.orders.position_lots)) if r.orders.position_lots >= 0
+            else "-" + inst.qty_str(-r.orders.position_lots),
+            "open_orders": len(r.orders.working_orders()),
+            "net_pnl": format_money(r.pnl.net(mark)) if mark is not None else None,
+            "fees": format_money(r.pnl.fees), "fills": len(fills),
+            "volume": inst.qty_str(sum(f[3] for f in fills)),
+            "synced": r.book.synced, "connected": self.venue.connected,
+            "risk": r.risk_reason, "resyncs": self.resyncs, "msg_rate": self.msg_rate,
+            "frames": r.frames, "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
+            "t2q_p50_us": t2q / 1000 if t2q else None,
+            "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
+            "remaining_s": None,
+            "recent_fills": [(time.strftime("%H:%M:%S", time.localtime(t / 1000)), side,
+                              inst.price_str(p), inst.qty_str(q)) for t, side, p, q in fills[-5:]],
+        }
+
+    def summary(self) -> dict:
+        """Return the run's summary: the keys of ``mmbot backtest``'s summary.json (fills,
+        volume, realized/unrealized/net PnL, fees, max inventory, quote and order counts)
+        plus the live ones (venue position, resyncs, reconnects, restored fills)."""
+        r, inst = self.runner, self.runner.instrument
+        mark = r.mark_ticks()
+        pnl, orders = r.pnl, r.orders
+        statuses: dict[str, int] = {}
+        for m in orders.orders.values():
+            statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
+        venue_pos = self.venue.positions.get(self.symbol)
+        return {
+            "symbol": self.symbol, "category": inst.category, "venue": self.venue_kind,
+            "model": self.cfg.strategy.model,
+            "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
+            "frames": r.frames,
+            "fills": pnl.fill_count, "maker_fills": pnl.maker_fills,
+            "fills_this_run": len(r.history.fills),
+            "buy_fills": sum(1 for f in r.history.fills if f[1] == "Buy"),
+            "sell_fills": sum(1 for f in r.history.fills if f[1] == "Sell"),
+            "restored_fills": self.restored_fills, "backfilled_fills": self.backfilled_fills,
+            "volume_lots": pnl.volume_lots, "volume_qty": inst.qty_str(pnl.volume_lots),
+            "turnover_quote": format_money(pnl.turnover),
+            "realized_pnl": format_money(pnl.realized),
+            "unrealized_pnl": format_money(pnl.unrealized(mark)) if mark is not None else None,
+            "fees": format_money(pnl.fees),
+            "funding": format_money(pnl.funding),
+            "fee_rates": {"maker": str(self.maker_fee_rate), "taker": str(self.taker_fee_rate)},
+            "net_pnl": format_money(pnl.net(mark)) if mark is not None else None,
+            "final_position_lots": orders.position_lots,
+            "final_position_qty": _signed_qty(inst, orders.position_lots),
+            "venue_position_qty": _signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
+            "max_inventory_lots": pnl.max_abs_position_lots,
+            "max_inventory_qty": inst.qty_str(pnl.max_abs_position_lots),
+            "mark_price": None if mark is None else format_money(r.mark_price()),
+            "quote_updates": r.quote_updates, "orders_sent": r.orders_sent,
+            "requests_sent": orders.requests_sent,
+            "rate_limit_deferrals": orders.rate_deferrals,
+            "request_errors": orders.request_errors,
+            "post_only_rejects": sum(1 for m in orders.orders.values()
+                                     if m.reject_reason == "EC_PostOnlyWillTakeLiquidity"),
+            "order_statuses": dict(sorted(statuses.items())),
+            "open_orders_at_end": len(orders.working_orders()),
+            "risk_pulls": r.risk_pulls, "flattens": r.flattens, "book_errors": r.book_errors,
+            "book_resyncs": self.resyncs,
+            "feed_reconnects": self.feed.reconnects if self.feed else 0,
+            "records": self.records.path if self.records is not None else None,
+            "timing_file": "timing.json",
+        }
+
+    def timing(self) -> dict:
+        """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""
+        r = self.runner
+        wall_s = time.monotonic() - self.started_s if self.started_s else 0.0
+        return {
+            "wall_s": round(wall_s, 3), "frames": r.frames,
+            "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
+            "feed_hop_us": self.hop.summary(),
+            "tick_to_quote": r.tick_to_quote.summary(),
+            "tick_to_order": r.tick_to_order.summary(),
+            "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
+        }
+
+    def write_report(self, out_dir: str) -> dict[str, Path]:
+        """Write ``summary.json``, ``timing.json`` and ``chart.png`` with :mod:`mmbot.report`."""
+        from mmbot.report import plot_chart, write_json  # noqa: PLC0415
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        s = self.summary()
+        s["chart_file"] = "chart.png"
+        inst = self.runner.instrument
+        title = (f"mmbot run {s['symbol']} on {s['venue']} ({s['model']}): {s['fills']} fills, "
+                 f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}")
+        return {"summary": write_json(out / "summary.json", s),
+                "timing": write_json(out / "timing.json", self.timing()),
+                "chart": plot_chart(out / "chart.png", self.runner.history,
+                                    tick_size=inst.tick_size, lot_size=inst.lot_size,
+                                    title=title)}
+
+
+def _p50(values):
+    data = sorted(values)
+    return round(data[len(data) // 2], 3) if data else None
+
+
+def _signed_qty(inst, lots: int) -> str:
+    return inst.qty_str(lots) if lots >= 0 else "-" + inst.qty_str(-lots)
+
+
+class RemoteSim:
+    """A local simulator started elsewhere (``--sim-url``): its URLs and credentials."""
+
+    def __init__(self, url: str, api_key: str | None = None, api_secret: str | None = None):
+        from mmbot.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: PLC0415
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "ws") or parts.hostname not in LOCAL_HOSTS \
+                or parts.port is None:
+            raise ValueError(f"--sim-url must be http://127.0.0.1:PORT (a local simulator), "
+                             f"got {url!r}")
+        host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+        self.port = parts.port
+        self.http_url = f"http://{host}:{parts.port}"
+        self.ws_url = f"ws://{host}:{parts.port}"
+        self.api_key = api_key or DEFAULT_API_KEY
+        self.api_secret = api_secret or DEFAULT_API_SECRET
+
+    def stop(self):
+        """Not ours to stop."""
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def move_aside(path: str):
+    """Move a database of an earlier embedded-simulator run to ``<path>.prev``."""
+    if path == ":memory:" or not Path(path).exists():
+        return
+    for suffix in ("-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+    os.replace(path, path + ".prev")
+    log.warning("records: the embedded simulator starts empty; moved %s to %s.prev", path, path)
+
+
+
+def start_local_sim(cfg, symbol: str, speed: float, port: int):
+    """Start the embedded local simulator for ``symbol`` from ``[sim]``; return its handle."""
+    from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source  # noqa: PLC0415
+
+    s = cfg.sim
+    sym = SimSymbol(symbol, cfg.venue.category, s.tick_size, s.lot_size, s.min_order_qty,
+                    s.max_order_qty, s.min_notional_quote)
+    maker, taker = str(s.maker_fee_rate), str(s.taker_fee_rate)
+    source = {symbol: lambda: synthetic_source(sym, seed=s.seed, depth=s.depth,
+                                               interval_ms=s.interval_ms,
+                                               start_price=s.start_price)}
+    handle = start_simulator(port, [sym], sources=source, speed=speed,
+                             interval_ms=s.interval_ms, maker_fee=maker, taker_fee=taker)
+    handle.wait_market()
+    return handle
+
+
+def summary_text(s: dict, t: dict, paths: dict) -> str:
+    """Return the end-of-run lines printed on the terminal."""
+    t2q = t["tick_to_quote"]
+    hop = t["feed_hop_us"]
+    lines = [
+        f"mmbot run {s['symbol']} on {s['venue']}: {s['duration_s']} s, {s['frames']} frames",
+        f"fills {s['fills_this_run']} this run (buy {s['buy_fills']}, sell {s['sell_fills']}), "
+        f"{s['fills']} in total with {s['restored_fills']} restored and "
+        f"{s['backfilled_fills']} read back from the venue",
+        f"volume {s['volume_qty']}, final position {s['final_position_qty']} "
+        f"(venue {s['venue_position_qty']}), max |position| {s['max_inventory_qty']}",
+        f"PnL realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']}, fees {s['fees']}, "
+        f"net {s['net_pnl']}",
+        f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
+        f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
+        f"risk pulls {s['risk_pulls']}",
+    ]
+    if s["records"]:
+        lines.append(f"records: {s['records']}")
+    if paths:
+        lines.append(f"report: {paths['summary']} (timing.json, chart.png beside it)")
+    return "\n".join(lines)
+
+
+def _us(summary: dict, key: str):
+    for k in (f"{key}_us", f"{key}_ns", key):
+        if k in summary and summary[k] is not None:
+            v = summary[k]
+            return round(v / 1000, 2) if k.endswith("_ns") else v
+    return None
