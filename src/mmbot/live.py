@@ -352,6 +352,9 @@ class LiveSession:
             "quote_updates": r.quote_updates, "orders_sent": r.orders_sent,
             "requests_sent": orders.requests_sent,
             "rate_limit_deferrals": orders.rate_deferrals,
+            "rate_limit_deferrals_by_side": dict(orders.deferrals_by_side),
+            "amends_by_side": dict(orders.amends_by_side),
+            "cap_deferrals": orders.cap_deferrals,
             "request_errors": orders.request_errors,
             "post_only_rejects": sum(1 for m in orders.orders.values()
                                      if m.reject_reason == "EC_PostOnlyWillTakeLiquidity"),

@@ -219,17 +219,19 @@ class ReconcileResult:
     position_after_lots: int = 0
 
 
-def _fair_order(items: list, key) -> list:
+def _fair_order(items: list, key, prefer: str = BUY) -> list:
     """Return ``items`` by priority: level 0 first, then the stalest, sides alternating.
 
     ``key(item)`` gives ``(side, level, changed_ms)``. Within each side the order is
     (level, changed_ms); the two sides are interleaved starting with the side whose best
-    item has the higher priority, so a budget cut never falls on one side only.
+    item has the higher priority (``prefer`` on a tie), so a budget cut never falls on one
+    side only.
     """
     by_side: dict[str, list] = {}
     for item in sorted(items, key=lambda it: key(it)[1:]):
         by_side.setdefault(key(item)[0], []).append(item)
-    lanes = sorted(by_side.values(), key=lambda lane: key(lane[0])[1:])
+    lanes = sorted(by_side.values(),
+                   key=lambda lane: (*key(lane[0])[1:], key(lane[0])[0] != prefer))
     out = []
     for i in range(max((len(lane) for lane in lanes), default=0)):
         for lane in lanes:
@@ -343,6 +345,7 @@ class OrderManager:
         self.deferrals_by_side = {BUY: 0, "Sell": 0}
         self.amends_by_side = {BUY: 0, "Sell": 0}
         self.request_errors = 0
+        self._prefer = "Sell"
 
     @classmethod
     def from_config(
@@ -479,9 +482,11 @@ class OrderManager:
                 amends.append((m, new_price, new_qty))
             else:
                 cancels.append(m)  # replaced once the cancel is confirmed and the slot frees
-        cancels = _fair_order(cancels, lambda m: (m.side, m.level, m.changed_ms))
-        amends = _fair_order(amends, lambda a: (a[0].side, a[0].level, a[0].changed_ms))
-        places = _fair_order(places, lambda q: (q.side, q.level, -1))
+        # on a tie the side that went second last time goes first
+        prefer = self._prefer = "Sell" if self._prefer == BUY else BUY
+        cancels = _fair_order(cancels, lambda m: (m.side, m.level, m.changed_ms), prefer)
+        amends = _fair_order(amends, lambda a: (a[0].side, a[0].level, a[0].changed_ms), prefer)
+        places = _fair_order(places, lambda q: (q.side, q.level, -1), prefer)
         self._send_cancels(cancels, now_ms, stats)
         if max_long_lots is not None or max_short_lots is not None:
             amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots,

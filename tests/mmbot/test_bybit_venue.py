@@ -4,14 +4,13 @@ The reference for orders and positions is the simulator's own account state.
 """
 import logging
 import time
-
 from decimal import Decimal
 
 import pytest
-from mmbot.bybit import BybitVenue
 from waiting import wait_for
 
-from mmbot.sim.server import start_simulator
+from mmbot.bybit import BybitVenue
+from mmbot.sim.server import SimSymbol, start_simulator
 from mmbot.types import (
     AmendRequest,
     CancelRequest,
@@ -184,3 +183,55 @@ def test_secrets_never_logged(sim, caplog):
     finally:
         v.close()
     assert sim.api_secret not in caplog.text and sim.api_secret not in repr(v)
+
+
+def test_adl_and_funding_executions_reach_the_bot(sim, venue):
+    bid, ask = sim.best(SYM)
+    venue.place(OrderRequest("v-adl", SYM, "Buy", bid - 10, 2))
+    assert wait_for(lambda: sim.open_orders(SYM))
+    sim.taker_hit(SYM, "Buy")
+    assert wait_for(lambda: of(venue, ExecutionEvent, "v-adl"))
+    sim.inject_adl(SYM, 1)
+    sim.inject_funding(SYM, "0.0001")
+    kinds = lambda: [e.execution.exec_type for e in of(venue, ExecutionEvent)]  # noqa: E731
+    assert wait_for(lambda: {"AdlTrade", "Funding"} <= set(kinds()))
+    adl = next(e.execution for e in of(venue, ExecutionEvent) if e.execution.exec_type == "AdlTrade")
+    assert (adl.side, adl.qty_lots, adl.order_link_id) == ("Sell", 1, "")
+    funding = next(e.execution for e in of(venue, ExecutionEvent)
+                   if e.execution.exec_type == "Funding")
+    assert funding.fee == sim.summary(SYM)["funding"] and funding.fee != 0
+    # the REST read-back has every type too
+    back = venue.executions(SYM, 0)
+    assert {x.exec_type for x in back} >= {"Trade", "AdlTrade", "Funding"}
+
+
+def test_fee_rates_and_order_status_come_from_the_venue(sim, venue):
+    assert venue.fee_rates(SYM) == (Decimal("0.0002"), Decimal("0.00055"))
+    bid, _ = sim.best(SYM)
+    venue.place(OrderRequest("v-status", SYM, "Buy", bid - 20, 1))
+    assert wait_for(lambda: sim.open_orders(SYM))
+    venue.cancel(CancelRequest("v-status", SYM))
+    assert wait_for(lambda: not sim.open_orders(SYM))
+    closed = venue.order_status(SYM, "v-status")
+    assert closed is not None and closed.status is OrderStatus.CANCELLED
+    assert venue.order_status(SYM, "never-sent") is None
+
+
+def test_spot_inventory_is_the_wallet_base_coin_not_zero():
+    sim = start_simulator(symbols=[SimSymbol(SYM, category="spot")], speed=1.0)
+    try:
+        sim.wait_market()
+        sim.pause_market()
+        v = BybitVenue([SYM], category="spot", api_key=sim.api_key, api_secret=sim.api_secret,
+                       http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
+        try:
+            bid, _ = sim.best(SYM)
+            v.place(OrderRequest("s-1", SYM, "Buy", bid - 10, 3))
+            assert wait_for(lambda: sim.open_orders(SYM))
+            sim.taker_hit(SYM, "Buy")
+            assert wait_for(lambda: not sim.open_orders(SYM))
+            assert v.position(SYM).size_lots == 3     # reconcile takes this, not 0
+        finally:
+            v.close()
+    finally:
+        sim.stop()

@@ -11,7 +11,7 @@ from decimal import Decimal
 from model_venue import SYM, ModelVenue
 
 from mmbot.instrument import Instrument
-from mmbot.orders import OrderManager
+from mmbot.orders import OrderManager, _fair_order
 from mmbot.pnl import PnLTracker
 from mmbot.risk import RiskLimits, RiskManager
 from mmbot.runner import Runner
@@ -163,3 +163,25 @@ def test_a_dropped_link_cancels_everything_over_rest_until_confirmed():
     tick(runner, venue, 1002)
     settle(venue)
     assert len(venue.live()) == 2           # quoting again once it can see
+
+
+def test_unrealized_pnl_and_the_notional_cap_use_the_venue_mark():
+    runner, venue, model = make_runner(cap_lots=100)
+    runner.risk = RiskManager(RiskLimits(100, Decimal(5000), Decimal(10**9), stale_book_ms=10**9,
+                                         resume_after_ms=0), INST)
+    # the book's mid is 1005 ticks; the venue marks at 1250.5: 5000 / 1250.5 -> 3 lots
+    runner.on_mark(Decimal("1250.5"))
+    assert runner.mark_ticks() == Decimal("1250.5")
+    venue.now = 1
+    decision = runner._evaluate_risk(1)
+    assert decision.cap_lots == 3
+    runner.pnl.on_fill(BUY, 1000, 2)
+    assert runner.pnl.unrealized(runner.mark_ticks()) == Decimal("501")  # 2 * 250.5
+
+
+def test_the_budget_goes_to_level_zero_first_and_alternates_sides():
+    items = [("Buy", 2, 0), ("Buy", 0, 5), ("Buy", 1, 0), ("Buy", 0, 1),
+             ("Sell", 1, 0), ("Sell", 0, 3)]
+    assert _fair_order(items, lambda it: it) == [
+        ("Buy", 0, 1), ("Sell", 0, 3), ("Buy", 0, 5), ("Sell", 1, 0), ("Buy", 1, 0),
+        ("Buy", 2, 0)]
