@@ -603,7 +603,8 @@ class SimServer:
         return self._ok({"dcpInfos": [{"product": p, "dcpStatus": "ON", "timeWindow": str(w)}
                                       for p, w in self.dcp_window.items()]})
 
-    def _category(self, q, allowed=("linear", "spot")) -> str:
+    def _category(self, q, allowed=("linear", "spot", "inverse", "option")) -> str:
+        # Bybit's other categories are valid and empty here (ccxt asks for all of them).
         category = q.get("category")
         if category not in allowed:
             raise _Reply(self._error(RetCode.PARAMS_ERROR, f"params error: category "
@@ -657,12 +658,12 @@ class SimServer:
     # ------------------------------------------------------------------ REST: position
     async def h_positions(self, request):
         q = await self._private_get(request)
-        category = self._category(q, ("linear",))
+        category = self._category(q, ("linear", "inverse", "option"))
         symbol = q.get("symbol")
-        if symbol is None and not q.get("settleCoin"):
+        if symbol is None and not q.get("settleCoin") and category == "linear":
             return self._error(RetCode.PARAMS_ERROR,
                                "params error: symbol or settleCoin is required")
-        if symbol is not None:
+        if symbol is not None and category == "linear":
             self._market_symbol(q)
         items = [self.account.position_item(s) for s, sym in self.symbols.items()
                  if sym.category == category and symbol in (None, s)
@@ -679,7 +680,7 @@ class SimServer:
 
     async def h_closed_pnl(self, request):
         q = await self._private_get(request)
-        category = self._category(q, ("linear",))
+        category = self._category(q, ("linear", "inverse", "option"))
         items = []
         for o in self.account.closed_order_items(q.get("symbol"), category):
             closes = [x for x in self.account.executions if x["orderId"] == o["orderId"]
