@@ -183,3 +183,15 @@ def test_spot_fills_move_the_base_coin_balance():
         a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Sell",
                   "orderType": "Limit", "qty": "0.8", "price": "120.00"}, 3)
     assert e.value.code == 170131
+
+
+def test_each_order_push_is_consistent_at_its_own_moment(acct):
+    # Issue 12 item 9: a New push carried cumExecQty "0.000" beside the final cumExecValue.
+    _, pushes = create(acct, side="Buy", qty="0.004", price="1000.2", timeInForce="GTC")
+    first, last = orders(pushes)
+    assert (first["orderStatus"], first["cumExecQty"], first["cumExecValue"],
+            first["cumExecFee"], first["avgPrice"]) == ("New", "0.000", "0", "0", "0")
+    # 0.003 @ 1000.1 + 0.001 @ 1000.2 = 3.0003 + 1.0002; taker fee 0.0005
+    assert (last["orderStatus"], last["cumExecQty"], last["cumExecValue"],
+            last["cumExecFee"], last["avgPrice"]) == ("Filled", "0.004", "4.0005",
+                                                       "0.00200025", "1000.125")

@@ -322,13 +322,31 @@ class SimAccount:
         execs = [e for e in events if isinstance(e, ExecutionEvent)]
         pos_seq = eng.position().seq
         first_seq = pos_seq - len(execs) + 1
+        # The engine reports each order's money as of now; a push must show it as of its
+        # own moment, so take back this batch's later fills from the earlier pushes.
+        running: dict[str, list] = {}
+        for ev in execs:
+            x = ev.execution
+            if x.order_id not in running and x.exec_type == "Trade":
+                _, value, fee = eng.order_extras(x.order_id)
+                running[x.order_id] = [value, fee]
+        for ev in execs:
+            x = ev.execution
+            if x.order_id in running:
+                running[x.order_id][0] -= x.price_ticks * x.qty_lots
+                running[x.order_id][1] -= x.fee
         out: list = []
         n = 0
         for ev in events:
             if isinstance(ev, OrderEvent):
-                out.append(("order", self.order_item(eng, ev.order)))
+                money = running.get(ev.order.order_id)
+                out.append(("order", self.order_item(eng, ev.order, *(money or ()))))
             elif isinstance(ev, ExecutionEvent):
-                out.append(("execution", self._execution(eng, ev.execution, first_seq + n)))
+                x = ev.execution
+                if x.order_id in running:
+                    running[x.order_id][0] += x.price_ticks * x.qty_lots
+                    running[x.order_id][1] += x.fee
+                out.append(("execution", self._execution(eng, x, first_seq + n)))
                 n += 1
             elif isinstance(ev, PositionEvent):
                 if self.symbols[s].category == "linear":
@@ -378,10 +396,14 @@ class SimAccount:
         return eng.realized_pnl - eng.fees_paid - eng.funding_paid
 
     # ------------------------------------------------------------------ shapes
-    def order_item(self, eng: MatchingEngine, order) -> dict:
-        """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape."""
+    def order_item(self, eng: MatchingEngine, order, value_units: int | None = None,
+                   fee: Decimal | None = None) -> dict:
+        """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape; its filled
+        value (ticks x lots) and fees are the engine's current ones unless given."""
         s = eng.symbol
-        tif, value_units, fee = eng.order_extras(order.order_id)
+        tif, now_value, now_fee = eng.order_extras(order.order_id)
+        if value_units is None:
+            value_units, fee = now_value, now_fee
         status = order.status.value
         cancel_type = "UNKNOWN"
         if order.status is OrderStatus.CANCELLED:
