@@ -195,3 +195,15 @@ def test_each_order_push_is_consistent_at_its_own_moment(acct):
     assert (last["orderStatus"], last["cumExecQty"], last["cumExecValue"],
             last["cumExecFee"], last["avgPrice"]) == ("Filled", "0.004", "4.0005",
                                                        "0.00200025", "1000.125")
+
+
+def test_spot_ioc_partly_filled_ends_partially_filled_canceled():
+    a = SimAccount({"ETHUSDT": SPOT}, maker_fee="0", taker_fee="0", balance="1000")
+    a.on_frame("ETHUSDT", snap([("99.00", "1")], [("100.00", "0.1")]).replace("BTCUSDT",
+                                                                               "ETHUSDT"), 1)
+    _, pushes = a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy",
+                          "orderType": "Limit", "qty": "0.3", "price": "100.00",
+                          "timeInForce": "IOC"}, 2)
+    last = orders(pushes)[-1]
+    assert (last["orderStatus"], last["cumExecQty"], last["price"]) == (
+        "PartiallyFilledCanceled", "0.1000", "100")     # spot strips trailing zeros

@@ -90,7 +90,7 @@ def test_pybit_rest(sim):
 
 
 def test_pybit_websockets(sim):
-    got: dict[str, list] = {"book": [], "ticker": [], "trade": [], "order": [],
+    got: dict[str, list] = {"book": [], "ticker": [], "trade": [], "kline": [], "order": [],
                             "execution": [], "position": []}
     pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
     priv = LocalWebSocket(testnet=False, channel_type="private", api_key=sim.api_key,
@@ -99,10 +99,15 @@ def test_pybit_websockets(sim):
         pub.orderbook_stream(50, "BTCUSDT", got["book"].append)
         pub.ticker_stream("BTCUSDT", got["ticker"].append)
         pub.trade_stream("BTCUSDT", got["trade"].append)
+        pub.kline_stream(1, "BTCUSDT", got["kline"].append)
         priv.order_stream(got["order"].append)
         priv.execution_stream(got["execution"].append)
         priv.position_stream(got["position"].append)
-        assert wait_for(lambda: got["book"] and got["ticker"] and got["trade"], timeout_s=10)
+        assert wait_for(lambda: got["book"] and got["ticker"] and got["trade"]
+                        and got["kline"], timeout_s=10)
+        bar = got["kline"][0]["data"][0]
+        assert bar["interval"] == "1" and bar["confirm"] is False
+        assert bar["end"] - bar["start"] == 59_999 and float(bar["low"]) <= float(bar["high"])
         time.sleep(0.2)          # pybit acks private subscriptions asynchronously
         http = local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret)
         http.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market",
@@ -154,6 +159,8 @@ def test_ccxt_pro_websockets(sim):
             ob = await asyncio.wait_for(pro.watch_order_book(sym), 5)
             assert ob["bids"] and ob["asks"]
             assert (await asyncio.wait_for(pro.watch_ticker(sym), 5))["last"] > 0
+            candles = await asyncio.wait_for(pro.watch_ohlcv(sym, "1m"), 5)
+            assert candles[-1][2] >= candles[-1][3] > 0          # high >= low
 
             async def after(watch, action):
                 task = asyncio.ensure_future(watch)

@@ -405,6 +405,8 @@ class SimAccount:
         if value_units is None:
             value_units, fee = now_value, now_fee
         status = order.status.value
+        if status == "Cancelled" and order.filled_lots and self.symbols[s].category == "spot":
+            status = "PartiallyFilledCanceled"      # Bybit's spot name for this end
         cancel_type = "UNKNOWN"
         if order.status is OrderStatus.CANCELLED:
             cancel_type = self._cancel_type.get(order.order_id, "UNKNOWN")

@@ -489,3 +489,8 @@ def ticker_frame(category: str, symbol: str, data: dict, cs: int, ts_ms: int) ->
     kind = "snapshot" if category == "spot" or cs == 0 else "delta"
     return _dumps({"topic": f"tickers.{symbol}", "type": kind, "data": data, "cs": cs,
                    "ts": ts_ms})
+
+
+def kline_frame(topic: str, items: list[dict], ts_ms: int) -> str:
+    """Return one ``kline.{interval}.{symbol}`` message (always ``type: snapshot``)."""
+    return _dumps({"topic": topic, "data": items, "ts": ts_ms, "type": "snapshot"})

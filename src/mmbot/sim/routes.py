@@ -13,7 +13,8 @@ REST (every answer, errors and unknown paths included, is Bybit's JSON envelope)
   ``account/query-dcp-info``, ``account/transaction-log``; ``asset/coin/query-info``;
   ``user/query-api``.
 
-WebSockets: ``/v5/public/{linear,spot}`` (``orderbook``, ``publicTrade``, ``tickers``),
+WebSockets: ``/v5/public/{linear,spot}`` (``orderbook``, ``publicTrade``, ``tickers``,
+``kline``),
 ``/v5/private`` (``order``, ``execution``, ``position``, ``wallet``, ``dcp``),
 ``/v5/trade`` (the ``order.*`` ops).
 
@@ -35,7 +36,7 @@ from mmbot.sim import protocol as P
 from mmbot.sim.account import SimAccount, SimSymbol
 from mmbot.sim.dispatch import TRADE_OPS, Dispatcher
 from mmbot.sim.engine import OrderRejected
-from mmbot.sim.market import MarketData, sources_for
+from mmbot.sim.market import KLINE_INTERVALS, MarketData, sources_for
 from mmbot.sim.protocol import RET_MSG, RetCode, now_ms
 
 __all__ = ["SimServer", "DEFAULT_API_KEY", "DEFAULT_API_SECRET"]
@@ -48,8 +49,6 @@ PRIVATE_TOPICS = ("order", "execution", "position", "wallet", "dcp", "dcp.future
                   "dcp.spot", "dcp.option")
 #: DCP product -> the categories whose orders it cancels
 DCP_PRODUCTS = {"DERIVATIVES": ("linear",), "SPOT": ("spot",), "OPTIONS": ()}
-KLINE_INTERVALS = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120,
-                   "240": 240, "360": 360, "720": 720, "D": 1440, "W": 10080}
 
 
 class _Conn:
