@@ -6,12 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import pybit._websocket_trading as wt
 import pybit.unified_trading as ut
 
+from mmbot.sim.protocol import Scale
 from mmbot.sim.server import start_simulator
 
 pytestmark = pytest.mark.slow
@@ -73,3 +75,39 @@ def test_mmbot_sim_errors_are_one_line():
             out, err = p.communicate(timeout=20)
             assert p.returncode == 2, err
             assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+
+
+def test_a_recording_is_the_market(tmp_path):
+    from obcore.recording import write_frames
+    from obcore.synthetic import generate_frames
+
+    from mmbot.sim.server import SimSymbol, recording_source
+
+    path = tmp_path / "rec.jsonl.gz"
+    frames = list(generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
+                                  depth=50, messages=40, seed=3, start_price="65000.0",
+                                  interval_ms=20, category="linear"))
+    write_frames(path, frames)
+    # independent reference: the last frame's book, replayed with plain dicts
+    book = {"b": {}, "a": {}}
+    for raw in frames:
+        msg = __import__("json").loads(raw)
+        if msg["type"] == "snapshot":
+            book = {"b": {}, "a": {}}
+        for side in ("b", "a"):
+            for p, q in msg["data"][side]:
+                if Decimal(q) == 0:
+                    book[side].pop(p, None)
+                else:
+                    book[side][p] = q
+    best_bid = max(book["b"], key=Decimal)
+    sim = start_simulator(symbols=[SimSymbol()], sources={
+        "BTCUSDT": recording_source(str(path), "BTCUSDT")}, speed=20.0)
+    try:
+        sim.wait_market()
+        from waiting import wait_for
+        assert wait_for(lambda: sim.best("BTCUSDT")[0] == Scale("0.1").to_units(best_bid))
+    finally:
+        sim.stop()
+    with pytest.raises(ValueError, match="no orderbook frames of ETHUSDT"):
+        recording_source(str(path), "ETHUSDT")

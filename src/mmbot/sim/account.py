@@ -51,19 +51,31 @@ class SimSymbol:
     def __post_init__(self):
         if self.category not in CATEGORIES:
             raise ValueError(f"category must be 'linear' or 'spot', got {self.category!r}")
-        if not self.symbol or not self.symbol.isalnum() or not self.symbol.isupper():
+        if not self.symbol.isalnum() or not self.symbol.isupper():
             raise ValueError(f"symbol must be upper-case letters and digits, got {self.symbol!r}")
-        for name in ("tick_size", "lot_size", "min_qty", "max_qty", "min_notional"):
-            Scale(getattr(self, name) if name != "min_notional" else "1")
-        Scale(self.tick_size).to_units(self.tick_size, "tick_size")
+        split_symbol(self.symbol)
+        Scale(self.tick_size)                       # each raises naming the bad value
         lots = Scale(self.lot_size)
-        lots.to_units(self.min_qty, "min_qty")
-        lots.to_units(self.max_qty, "max_qty")
+        if lots.to_units(self.min_qty, "min_qty") < 1:
+            raise ValueError(f"min_qty must be at least one lot {self.lot_size}, "
+                             f"got {self.min_qty!r}")
+        if lots.to_units(self.max_qty, "max_qty") < lots.to_units(self.min_qty):
+            raise ValueError(f"max_qty {self.max_qty} is below min_qty {self.min_qty}")
+        _non_negative(self.min_notional, "min_notional")
 
     @property
     def coins(self) -> tuple[str, str]:
         """Return ``(base coin, quote coin)``."""
         return split_symbol(self.symbol)
+
+
+def _non_negative(text: str, what: str) -> None:
+    try:
+        value = Decimal(text)
+    except ArithmeticError as exc:
+        raise ValueError(f"{what} is not a decimal string: {text!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{what} must be a non-negative decimal, got {text!r}")
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:

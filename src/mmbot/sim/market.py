@@ -56,7 +56,8 @@ def synthetic_source(sym: SimSymbol, *, seed: int = 0, depth: int = 200,
 
 def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
     """Return a source replaying one symbol's ``orderbook``/``publicTrade`` frames of a
-    recording (``obcore.recording`` format), checked up front.
+    recording (``obcore.recording`` format), checked up front. The market stands still
+    after the last frame.
 
     Raises
     ------
@@ -73,7 +74,7 @@ def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
                 frames.append(raw)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise ValueError(f"cannot read recording {path}: {exc}") from exc
-    if not any(f.startswith('{"topic":"orderbook.') or '"orderbook.' in f[:60] for f in frames):
+    if not any((obcore.frame_topic(f) or "").startswith("orderbook.") for f in frames):
         raise ValueError(f"recording {path} has no orderbook frames of {symbol}")
     return lambda: iter(frames)
 
