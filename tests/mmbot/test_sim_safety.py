@@ -256,3 +256,13 @@ def test_position_rest_shape_and_unknown_paths(sim, http):
     with pytest.raises(InvalidRequestError) as e:
         http.get_open_orders(symbol="BTCUSDT")            # category missing
     assert e.value.status_code == 10001
+
+
+def test_category_topics_get_only_their_category(sim, http):
+    ws = private_ws(sim, ["order.linear", "order.spot"])
+    try:
+        place(http, sim, "cat")
+        assert wait_for(lambda: any(m.get("topic") == "order.linear" for m in ws.parsed()))
+        assert not any(m.get("topic") == "order.spot" for m in ws.parsed())
+    finally:
+        ws.close()

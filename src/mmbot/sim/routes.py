@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_API_SECRET = "sim-secret"
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet", "dcp", "dcp.future",
-                  "dcp.spot", "dcp.option")
+                  "dcp.spot", "dcp.option",
+                  *(f"{t}.{c}" for t in ("order", "execution") for c in
+                    ("linear", "spot", "inverse", "option")),
+                  *(f"position.{c}" for c in ("linear", "inverse", "option")))
 #: DCP product -> the categories whose orders it cancels
 DCP_PRODUCTS = {"DERIVATIVES": ("linear",), "SPOT": ("spot",), "OPTIONS": ()}
 
@@ -266,8 +269,10 @@ class SimServer:
             if conn.kind != "private" or not conn.authed:
                 continue
             for topic, data in pushes:
-                if topic in conn.topics:
-                    conn.send(P.private_push(topic, [data]), self.private_delay_s)
+                # all-in-one ("order") or one category ("order.linear"), as subscribed
+                for name in (topic, f"{topic}.{data.get('category', '')}"):
+                    if name in conn.topics:
+                        conn.send(P.private_push(name, [data]), self.private_delay_s)
 
     # ------------------------------------------------------------------ websockets
     async def _serve_ws(self, request, conn_kind: str, handler, category: str = ""):
