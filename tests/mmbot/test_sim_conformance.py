@@ -3,6 +3,7 @@ only their URLs pointed at the local simulator. Each row of README's conformance
 one call here; a call "works" when it returns what Bybit's docs say it returns."""
 import asyncio
 import time
+from decimal import Decimal
 
 import ccxt
 import ccxt.pro
@@ -144,6 +145,12 @@ def test_ccxt_rest(sim):
     assert ex.fetch_my_trades(sym)
     assert len(ex.fetch_closed_orders(sym)) >= 3
     assert ex.create_order("ETH/USDT", "limit", "buy", 0.01, 2000)["id"]
+    eth = sim.balances()["ETH"]
+    o = ex.create_order("ETH/USDT", "market", "buy", 0.01, 3100)  # ccxt sends 31 USDT of cost
+    fills = [x for x in sim.executions("ETHUSDT") if x["orderId"] == o["id"]]
+    spent = sum(Decimal(x["execValue"]) for x in fills)
+    got = sum(Decimal(x["execQty"]) for x in fills)
+    assert Decimal(0) < spent <= Decimal(31) and sim.balances()["ETH"] - eth == got
 
 
 def test_ccxt_pro_websockets(sim):

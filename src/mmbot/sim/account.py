@@ -185,8 +185,18 @@ class SimAccount:
         if tif not in TIME_IN_FORCE:
             raise OrderRejected(RetCode.PARAMS_ERROR,
                                 f"params error: timeInForce {tif!r} invalid")
+        unit = _str_arg(args, "marketUnit")
+        if unit not in ("", "baseCoin", "quoteCoin"):
+            raise OrderRejected(RetCode.PARAMS_ERROR,
+                                f"params error: marketUnit {unit!r} invalid (baseCoin, quoteCoin)")
+        # Bybit: a spot market Buy's qty is quote coin unless marketUnit says baseCoin.
+        in_quote = (self.symbols[s].category == "spot" and otype == "Market"
+                    and (unit == "quoteCoin" or (unit == "" and side == "Buy")))
         try:
-            qty = self.qty[s].to_units(_str_arg(args, "qty", required=True), "qty")
+            if in_quote:
+                qty = self._lots_for_quote(eng, side, _str_arg(args, "qty", required=True))
+            else:
+                qty = self.qty[s].to_units(_str_arg(args, "qty", required=True), "qty")
             price = (self.price[s].to_units(_str_arg(args, "price", required=True), "price")
                      if otype == "Limit" else 0)
         except ValueError as exc:
@@ -204,6 +214,30 @@ class SimAccount:
         first = next(ev for ev in events if isinstance(ev, OrderEvent))
         return ({"orderId": first.order.order_id, "orderLinkId": link},
                 self._convert(eng, events, now_ms))
+
+    def _lots_for_quote(self, eng: MatchingEngine, side: str, text: str) -> int:
+        """Return the lots a market order spending ``text`` quote coin takes from the book
+        (whole lots only; the market book is not changed by taker fills)."""
+        try:
+            amount = Decimal(text)
+        except ArithmeticError as exc:
+            raise ValueError(f"qty is not a decimal string: {text!r}") from exc
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError(f"qty must be a positive quote amount, got {text!r}")
+        ps, qs = self.price[eng.symbol], self.qty[eng.symbol]
+        levels = eng.book.asks(eng.take_depth) if side == "Buy" else \
+            eng.book.bids(eng.take_depth)
+        lots = 0
+        for ticks, size in levels.tolist():
+            lot_cost = ps.to_decimal(ticks) * qs.to_decimal(1)
+            take = min(size, int(amount // lot_cost))
+            lots += take
+            amount -= lot_cost * take
+            if take < size:
+                break
+        if lots == 0:
+            raise OrderRejected(170140, "Order value exceeded lower limit.")
+        return lots
 
     def _check_spot_sell(self, eng: MatchingEngine, qty: int) -> None:
         base = self.symbols[eng.symbol].coins[0]
@@ -434,7 +468,9 @@ class SimAccount:
             closed_pnl=self._closed_pnl.get(order.order_id, Decimal(0)),
             reduce_only=order.reduce_only, created_ms=order.created_ms,
             updated_ms=order.updated_ms, price=self.price[s], qty=self.qty[s],
-            fee_coin=self.symbols[s].coins[1])
+            fee_coin=self.symbols[s].coins[1],
+            market_unit="baseCoin" if self.symbols[s].category == "spot"
+            and order.order_type == "Market" else "")
 
     def position_item(self, symbol: str, *, stream: bool = False) -> dict:
         """Return the symbol's position in Bybit's REST (or stream) shape."""
