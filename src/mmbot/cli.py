@@ -24,6 +24,7 @@ COMMANDS = {
     "backtest": "run a strategy over synthetic or recorded data on the simulated venue",
     "run": "run the market maker (local simulator, testnet or mainnet)",
     "record": "record raw Bybit orderbook frames to a file",
+    "sim": "run the local Bybit v5 exchange simulator (test any bot against it)",
 }
 
 EXIT_USAGE = 2

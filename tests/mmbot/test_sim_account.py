@@ -175,7 +175,7 @@ def test_spot_fills_move_the_base_coin_balance():
     a.on_frame("ETHUSDT", snap([("99.00", "1")], [("100.00", "1")]).replace("BTCUSDT",
                                                                              "ETHUSDT"), 1)
     a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy", "orderType": "Market",
-              "qty": "0.2"}, 2)
+              "qty": "0.2", "marketUnit": "baseCoin"}, 2)
     bal = a.coin_balances()
     # bought 0.2 at 100.00: USDT 1000 - 20 - 0.02 fee; ETH 0.5 + 0.2
     assert bal == {"ETH": Decimal("0.7"), "USDT": Decimal("979.98")}
@@ -183,3 +183,46 @@ def test_spot_fills_move_the_base_coin_balance():
         a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Sell",
                   "orderType": "Limit", "qty": "0.8", "price": "120.00"}, 3)
     assert e.value.code == 170131
+
+
+def test_each_order_push_is_consistent_at_its_own_moment(acct):
+    # Issue 12 item 9: a New push carried cumExecQty "0.000" beside the final cumExecValue.
+    _, pushes = create(acct, side="Buy", qty="0.004", price="1000.2", timeInForce="GTC")
+    first, last = orders(pushes)
+    assert (first["orderStatus"], first["cumExecQty"], first["cumExecValue"],
+            first["cumExecFee"], first["avgPrice"]) == ("New", "0.000", "0", "0", "0")
+    # 0.003 @ 1000.1 + 0.001 @ 1000.2 = 3.0003 + 1.0002; taker fee 0.0005
+    assert (last["orderStatus"], last["cumExecQty"], last["cumExecValue"],
+            last["cumExecFee"], last["avgPrice"]) == ("Filled", "0.004", "4.0005",
+                                                       "0.00200025", "1000.125")
+
+
+def test_spot_ioc_partly_filled_ends_partially_filled_canceled():
+    a = SimAccount({"ETHUSDT": SPOT}, maker_fee="0", taker_fee="0", balance="1000")
+    a.on_frame("ETHUSDT", snap([("99.00", "1")], [("100.00", "0.1")]).replace("BTCUSDT",
+                                                                               "ETHUSDT"), 1)
+    _, pushes = a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy",
+                          "orderType": "Limit", "qty": "0.3", "price": "100.00",
+                          "timeInForce": "IOC"}, 2)
+    last = orders(pushes)[-1]
+    assert (last["orderStatus"], last["cumExecQty"], last["price"]) == (
+        "PartiallyFilledCanceled", "0.1000", "100")     # spot strips trailing zeros
+
+
+def test_spot_market_buy_qty_is_quote_coin_unless_base_is_said():
+    a = SimAccount({"ETHUSDT": SPOT}, maker_fee="0", taker_fee="0", balance="1000")
+    a.on_frame("ETHUSDT", snap([("99.00", "1")], [("100.00", "0.1"), ("101.00", "1")])
+               .replace("BTCUSDT", "ETHUSDT"), 1)
+    # 20.1 USDT: 0.1 @ 100.00 = 10, then 10.1 / 101.00 = 0.1 exactly -> 0.2 ETH
+    _, pushes = a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy",
+                          "orderType": "Market", "qty": "20.1"}, 2)
+    assert [(x["execPrice"], x["execQty"]) for x in execs(pushes)] == [
+        ("100", "0.1000"), ("101", "0.1000")]
+    assert orders(pushes)[-1]["marketUnit"] == "baseCoin"
+    _, pushes = a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy",
+                          "orderType": "Market", "qty": "0.05", "marketUnit": "baseCoin"}, 3)
+    assert [x["execQty"] for x in execs(pushes)] == ["0.0500"]
+    with pytest.raises(OrderRejected) as e:            # not even one lot
+        a.create({"category": "spot", "symbol": "ETHUSDT", "side": "Buy",
+                  "orderType": "Market", "qty": "0.001"}, 4)
+    assert e.value.code == 170140

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from mmbot.bybit import local_http
+from mmbot.bybit import LocalWebSocketTrading, local_http
 from pybit.exceptions import InvalidRequestError
 from test_sim_server import RawWS
 from waiting import wait_for
@@ -76,6 +76,29 @@ def test_create_amend_and_cancel_have_separate_rolling_windows(sim, http):
     assert r.json()["retCode"] == 10006
     assert r.headers["X-Bapi-Limit"] == "10" and r.headers["X-Bapi-Limit-Status"] == "0"
     assert int(r.headers["X-Bapi-Limit-Reset-Timestamp"]) > int(time.time() * 1000) - 1000
+
+
+def test_the_trade_socket_shares_the_window_and_answers_10006_with_headers(sim, http):
+    for i in range(9):
+        place(http, sim, f"r{i}")
+    acks, errors = [], []
+    trade = LocalWebSocketTrading(testnet=False, api_key=sim.api_key,
+                                  api_secret=sim.api_secret, ws_base=sim.ws_url)
+    try:
+        bid, _ = sim.best("BTCUSDT")
+        for i in range(2):
+            trade.place_order(acks.append, error_callback=errors.append, category="linear",
+                              symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.001",
+                              price=S.to_str(bid - 600), timeInForce="PostOnly",
+                              orderLinkId=f"w{i}")
+        assert wait_for(lambda: len(acks) + len(errors) == 2)
+    finally:
+        trade.exit()
+    assert len(acks) == 1 and acks[0]["header"]["X-Bapi-Limit-Status"] == "0"
+    (err,) = errors
+    assert (err["retCode"], err["retMsg"]) == (10006, "Too many visits!")
+    assert err["header"]["X-Bapi-Limit"] == "10" and err["header"]["X-Bapi-Limit-Status"] == "0"
+    assert int(err["header"]["X-Bapi-Limit-Reset-Timestamp"]) > 0
 
 
 def test_a_batch_counts_each_order(sim, http):
@@ -233,3 +256,13 @@ def test_position_rest_shape_and_unknown_paths(sim, http):
     with pytest.raises(InvalidRequestError) as e:
         http.get_open_orders(symbol="BTCUSDT")            # category missing
     assert e.value.status_code == 10001
+
+
+def test_category_topics_get_only_their_category(sim, http):
+    ws = private_ws(sim, ["order.linear", "order.spot"])
+    try:
+        place(http, sim, "cat")
+        assert wait_for(lambda: any(m.get("topic") == "order.linear" for m in ws.parsed()))
+        assert not any(m.get("topic") == "order.spot" for m in ws.parsed())
+    finally:
+        ws.close()

@@ -51,19 +51,31 @@ class SimSymbol:
     def __post_init__(self):
         if self.category not in CATEGORIES:
             raise ValueError(f"category must be 'linear' or 'spot', got {self.category!r}")
-        if not self.symbol or not self.symbol.isalnum() or not self.symbol.isupper():
+        if not self.symbol.isalnum() or not self.symbol.isupper():
             raise ValueError(f"symbol must be upper-case letters and digits, got {self.symbol!r}")
-        for name in ("tick_size", "lot_size", "min_qty", "max_qty", "min_notional"):
-            Scale(getattr(self, name) if name != "min_notional" else "1")
-        Scale(self.tick_size).to_units(self.tick_size, "tick_size")
+        split_symbol(self.symbol)
+        Scale(self.tick_size)                       # each raises naming the bad value
         lots = Scale(self.lot_size)
-        lots.to_units(self.min_qty, "min_qty")
-        lots.to_units(self.max_qty, "max_qty")
+        if lots.to_units(self.min_qty, "min_qty") < 1:
+            raise ValueError(f"min_qty must be at least one lot {self.lot_size}, "
+                             f"got {self.min_qty!r}")
+        if lots.to_units(self.max_qty, "max_qty") < lots.to_units(self.min_qty):
+            raise ValueError(f"max_qty {self.max_qty} is below min_qty {self.min_qty}")
+        _non_negative(self.min_notional, "min_notional")
 
     @property
     def coins(self) -> tuple[str, str]:
         """Return ``(base coin, quote coin)``."""
         return split_symbol(self.symbol)
+
+
+def _non_negative(text: str, what: str) -> None:
+    try:
+        value = Decimal(text)
+    except ArithmeticError as exc:
+        raise ValueError(f"{what} is not a decimal string: {text!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{what} must be a non-negative decimal, got {text!r}")
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -173,8 +185,18 @@ class SimAccount:
         if tif not in TIME_IN_FORCE:
             raise OrderRejected(RetCode.PARAMS_ERROR,
                                 f"params error: timeInForce {tif!r} invalid")
+        unit = _str_arg(args, "marketUnit")
+        if unit not in ("", "baseCoin", "quoteCoin"):
+            raise OrderRejected(RetCode.PARAMS_ERROR,
+                                f"params error: marketUnit {unit!r} invalid (baseCoin, quoteCoin)")
+        # Bybit: a spot market Buy's qty is quote coin unless marketUnit says baseCoin.
+        in_quote = (self.symbols[s].category == "spot" and otype == "Market"
+                    and (unit == "quoteCoin" or (unit == "" and side == "Buy")))
         try:
-            qty = self.qty[s].to_units(_str_arg(args, "qty", required=True), "qty")
+            if in_quote:
+                qty = self._lots_for_quote(eng, side, _str_arg(args, "qty", required=True))
+            else:
+                qty = self.qty[s].to_units(_str_arg(args, "qty", required=True), "qty")
             price = (self.price[s].to_units(_str_arg(args, "price", required=True), "price")
                      if otype == "Limit" else 0)
         except ValueError as exc:
@@ -192,6 +214,30 @@ class SimAccount:
         first = next(ev for ev in events if isinstance(ev, OrderEvent))
         return ({"orderId": first.order.order_id, "orderLinkId": link},
                 self._convert(eng, events, now_ms))
+
+    def _lots_for_quote(self, eng: MatchingEngine, side: str, text: str) -> int:
+        """Return the lots a market order spending ``text`` quote coin takes from the book
+        (whole lots only; the market book is not changed by taker fills)."""
+        try:
+            amount = Decimal(text)
+        except ArithmeticError as exc:
+            raise ValueError(f"qty is not a decimal string: {text!r}") from exc
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError(f"qty must be a positive quote amount, got {text!r}")
+        ps, qs = self.price[eng.symbol], self.qty[eng.symbol]
+        levels = eng.book.asks(eng.take_depth) if side == "Buy" else \
+            eng.book.bids(eng.take_depth)
+        lots = 0
+        for ticks, size in levels.tolist():
+            lot_cost = ps.to_decimal(ticks) * qs.to_decimal(1)
+            take = min(size, int(amount // lot_cost))
+            lots += take
+            amount -= lot_cost * take
+            if take < size:
+                break
+        if lots == 0:
+            raise OrderRejected(170140, "Order value exceeded lower limit.")
+        return lots
 
     def _check_spot_sell(self, eng: MatchingEngine, qty: int) -> None:
         base = self.symbols[eng.symbol].coins[0]
@@ -322,13 +368,31 @@ class SimAccount:
         execs = [e for e in events if isinstance(e, ExecutionEvent)]
         pos_seq = eng.position().seq
         first_seq = pos_seq - len(execs) + 1
+        # The engine reports each order's money as of now; a push must show it as of its
+        # own moment, so take back this batch's later fills from the earlier pushes.
+        running: dict[str, list] = {}
+        for ev in execs:
+            x = ev.execution
+            if x.order_id not in running and x.exec_type == "Trade":
+                _, value, fee = eng.order_extras(x.order_id)
+                running[x.order_id] = [value, fee]
+        for ev in execs:
+            x = ev.execution
+            if x.order_id in running:
+                running[x.order_id][0] -= x.price_ticks * x.qty_lots
+                running[x.order_id][1] -= x.fee
         out: list = []
         n = 0
         for ev in events:
             if isinstance(ev, OrderEvent):
-                out.append(("order", self.order_item(eng, ev.order)))
+                money = running.get(ev.order.order_id)
+                out.append(("order", self.order_item(eng, ev.order, *(money or ()))))
             elif isinstance(ev, ExecutionEvent):
-                out.append(("execution", self._execution(eng, ev.execution, first_seq + n)))
+                x = ev.execution
+                if x.order_id in running:
+                    running[x.order_id][0] += x.price_ticks * x.qty_lots
+                    running[x.order_id][1] += x.fee
+                out.append(("execution", self._execution(eng, x, first_seq + n)))
                 n += 1
             elif isinstance(ev, PositionEvent):
                 if self.symbols[s].category == "linear":
@@ -378,11 +442,17 @@ class SimAccount:
         return eng.realized_pnl - eng.fees_paid - eng.funding_paid
 
     # ------------------------------------------------------------------ shapes
-    def order_item(self, eng: MatchingEngine, order) -> dict:
-        """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape."""
+    def order_item(self, eng: MatchingEngine, order, value_units: int | None = None,
+                   fee: Decimal | None = None) -> dict:
+        """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape; its filled
+        value (ticks x lots) and fees are the engine's current ones unless given."""
         s = eng.symbol
-        tif, value_units, fee = eng.order_extras(order.order_id)
+        tif, now_value, now_fee = eng.order_extras(order.order_id)
+        if value_units is None:
+            value_units, fee = now_value, now_fee
         status = order.status.value
+        if status == "Cancelled" and order.filled_lots and self.symbols[s].category == "spot":
+            status = "PartiallyFilledCanceled"      # Bybit's spot name for this end
         cancel_type = "UNKNOWN"
         if order.status is OrderStatus.CANCELLED:
             cancel_type = self._cancel_type.get(order.order_id, "UNKNOWN")
@@ -398,7 +468,9 @@ class SimAccount:
             closed_pnl=self._closed_pnl.get(order.order_id, Decimal(0)),
             reduce_only=order.reduce_only, created_ms=order.created_ms,
             updated_ms=order.updated_ms, price=self.price[s], qty=self.qty[s],
-            fee_coin=self.symbols[s].coins[1])
+            fee_coin=self.symbols[s].coins[1],
+            market_unit="baseCoin" if self.symbols[s].category == "spot"
+            and order.order_type == "Market" else "")
 
     def position_item(self, symbol: str, *, stream: bool = False) -> dict:
         """Return the symbol's position in Bybit's REST (or stream) shape."""

@@ -259,6 +259,9 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
             box["loop"], box["runner"] = loop, runner
         except BaseException as exc:  # hand the failure to the caller, whatever it is
             box["error"] = exc
+            if "runner" in locals():
+                # the market tasks already started: stop them before the loop goes
+                loop.run_until_complete(runner.cleanup())
             ready.set()
             loop.close()
             return
@@ -273,6 +276,82 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
     if "error" in box:
         exc = box["error"]
         if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: {exc.strerror}")
+            raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: "
+                                     f"{(exc.strerror or str(exc)).rsplit(': ', 1)[-1]}")
         raise RuntimeError(f"simulator failed to start on 127.0.0.1:{port}: {exc}") from exc
     return SimulatorHandle(server, box["port"], box["loop"], thread, box["runner"])
+
+
+#: instruments ``mmbot sim`` knows by name: (tick, lot, min qty, max qty, min notional,
+#: synthetic start price), per category
+KNOWN_SYMBOLS = {
+    "linear": {"BTCUSDT": ("0.1", "0.001", "0.001", "1190.000", "5", "65000.0"),
+               "ETHUSDT": ("0.01", "0.01", "0.01", "7240.00", "5", "3000.00"),
+               "SOLUSDT": ("0.001", "0.1", "0.1", "79770.0", "5", "150.000")},
+    "spot": {"BTCUSDT": ("0.01", "0.000001", "0.000048", "71.73956243", "1", "65000.00"),
+             "ETHUSDT": ("0.01", "0.00001", "0.00062", "1229.2336343", "1", "3000.00"),
+             "SOLUSDT": ("0.01", "0.001", "0.001", "12000", "1", "150.00")},
+}
+
+
+def sim_symbols(names: list[str], category: str) -> tuple[list[SimSymbol], dict[str, str]]:
+    """Return the :class:`SimSymbol` of each known name and their synthetic start prices.
+
+    Raises
+    ------
+    ValueError
+        An unknown category or symbol (the message lists the known ones).
+    """
+    table = KNOWN_SYMBOLS.get(category)
+    if table is None:
+        raise ValueError(f"--category must be linear or spot, got {category!r}")
+    out, starts = [], {}
+    for name in names:
+        row = table.get(name)
+        if row is None:
+            raise ValueError(f"unknown symbol {name!r} for {category}; known: "
+                             f"{', '.join(table)}")
+        out.append(SimSymbol(name, category, *row[:5]))
+        starts[name] = row[5]
+    if not out:
+        raise ValueError("--symbols is empty")
+    return out, starts
+
+
+def serve(*, port: int, symbols: list[str], category: str, data: str | None, seed: int,
+          interval_ms: int, out) -> int:
+    """Run the simulator in the foreground until Ctrl-C; print its URLs and credentials to
+    ``out`` first. Return the exit status (0).
+
+    Raises
+    ------
+    ValueError, OSError
+        A bad symbol, category or recording; a port that cannot be bound.
+    """
+    from mmbot.sim.market import recording_source, synthetic_source  # noqa: PLC0415
+
+    syms, starts = sim_symbols(symbols, category)
+    if data is not None:
+        sources = {s.symbol: recording_source(data, s.symbol) for s in syms}
+    else:
+        sources = {s.symbol: (lambda s=s, i=i: synthetic_source(
+            s, seed=seed + i, interval_ms=interval_ms, start_price=starts[s.symbol]))
+            for i, s in enumerate(syms)}
+    handle = start_simulator(port, syms, sources=sources, interval_ms=interval_ms)
+    try:
+        print(f"mmbot sim: Bybit v5 on 127.0.0.1:{handle.port} ({category}: "
+              f"{', '.join(s.symbol for s in syms)})", file=out)
+        print(f"  REST       {handle.http_url}", file=out)
+        print(f"  public WS  {handle.ws_url}/v5/public/{category}", file=out)
+        print(f"  private WS {handle.ws_url}/v5/private", file=out)
+        print(f"  trade WS   {handle.ws_url}/v5/trade", file=out)
+        print(f"  api key    {handle.api_key}", file=out)
+        print(f"  api secret {handle.api_secret}", file=out)
+        print("Ctrl-C stops it.", file=out, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        handle.stop()
+    return 0

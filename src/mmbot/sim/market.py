@@ -11,7 +11,9 @@ subscribed topic:
   contiguous ``u`` of the topic's own (level 1: snapshots only), as on Bybit;
 * ``publicTrade.{symbol}``: the implied trades, or a recording's own trades;
 * ``tickers.{symbol}``: at most every 100 ms, with the mark price (the mid rounded to
-  the tick grid) and the configured funding rate.
+  the tick grid) and the configured funding rate;
+* ``kline.{interval}.{symbol}``: the open bar at most every second, and each bar once
+  more with ``confirm: true`` when it closes (bars are built from the trades).
 
 Sending is the caller's business: :class:`MarketData` returns ``(topic, text)`` pairs.
 """
@@ -35,6 +37,10 @@ __all__ = ["MarketData", "Topic", "synthetic_source", "recording_source", "touch
 
 ORDERBOOK_DEPTHS = {"linear": (1, 50, 200, 1000), "spot": (1, 50, 200, 1000)}
 TICKER_INTERVAL_MS = 100
+KLINE_PUSH_MS = 1000
+#: Bybit kline interval -> minutes
+KLINE_INTERVALS = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120,
+                   "240": 240, "360": 360, "720": 720, "D": 1440, "W": 10080}
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 
 
@@ -50,7 +56,8 @@ def synthetic_source(sym: SimSymbol, *, seed: int = 0, depth: int = 200,
 
 def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
     """Return a source replaying one symbol's ``orderbook``/``publicTrade`` frames of a
-    recording (``obcore.recording`` format), checked up front.
+    recording (``obcore.recording`` format), checked up front. The market stands still
+    after the last frame.
 
     Raises
     ------
@@ -67,7 +74,7 @@ def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
                 frames.append(raw)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise ValueError(f"cannot read recording {path}: {exc}") from exc
-    if not any(f.startswith('{"topic":"orderbook.') or '"orderbook.' in f[:60] for f in frames):
+    if not any((obcore.frame_topic(f) or "").startswith("orderbook.") for f in frames):
         raise ValueError(f"recording {path} has no orderbook frames of {symbol}")
     return lambda: iter(frames)
 
@@ -135,6 +142,9 @@ class Topic:
     view_a: dict = field(default_factory=dict)
     subscribers: set = field(default_factory=set)
     skip_next: int = 0
+    interval: str = ""
+    last_ms: int = 0
+    bar_start: int | None = None
 
 
 class MarketData:
@@ -173,8 +183,11 @@ class MarketData:
         if not isinstance(name, str):
             return None
         parts = name.split(".")
+        interval = ""
         if len(parts) == 2 and parts[0] in ("publicTrade", "tickers"):
             kind, depth, symbol = parts[0], 0, parts[1]
+        elif len(parts) == 3 and parts[0] == "kline" and parts[1] in KLINE_INTERVALS:
+            kind, depth, interval, symbol = "kline", 0, parts[1], parts[2]
         elif len(parts) == 3 and parts[0] == "orderbook" and parts[1].isdigit():
             kind, depth, symbol = "orderbook", int(parts[1]), parts[2]
             if depth not in ORDERBOOK_DEPTHS[category]:
@@ -186,7 +199,7 @@ class MarketData:
             return None
         topic = self.topics.get(name)
         if topic is None:
-            topic = self.topics[name] = Topic(name, kind, symbol, depth)
+            topic = self.topics[name] = Topic(name, kind, symbol, depth, interval=interval)
         return topic
 
     def on_subscribe(self, topic: Topic, ready: bool, now_ms: int) -> str | None:
@@ -308,6 +321,9 @@ class MarketData:
                 continue
             out.append((topic.name, text))
             self.frames_sent += 1
+        for topic in self.topics.values():
+            if topic.kind == "kline" and topic.symbol == symbol and topic.subscribers:
+                out += self._kline_texts(topic, now_ms)
         ticker = self.topics.get(f"tickers.{symbol}")
         if ticker is not None and ticker.subscribers and \
                 now_ms - self._ticker_ms[symbol] >= TICKER_INTERVAL_MS:
@@ -334,6 +350,50 @@ class MarketData:
             bar[1], bar[2], bar[3] = max(bar[1], ticks), min(bar[2], ticks), ticks
             bar[4] += lots
             bar[5] += value
+
+    def _bar(self, symbol: str, start: int, minutes: int) -> list | None:
+        bar = None
+        for minute in range(start, start + minutes * 60_000, 60_000):
+            m = self._minutes[symbol].get(minute)
+            if m is None:
+                continue
+            if bar is None:
+                bar = list(m)
+            else:
+                bar[1], bar[2], bar[3] = max(bar[1], m[1]), min(bar[2], m[2]), m[3]
+                bar[4] += m[4]
+                bar[5] += m[5]
+        return bar
+
+    def _kline_item(self, topic: Topic, start: int, bar: list, confirm: bool,
+                    now_ms: int) -> dict:
+        ps, qs = self.scales(topic.symbol)
+        span = KLINE_INTERVALS[topic.interval] * 60_000
+        return {"start": start, "end": start + span - 1, "interval": topic.interval,
+                "open": ps.to_str(bar[0]), "close": ps.to_str(bar[3]),
+                "high": ps.to_str(bar[1]), "low": ps.to_str(bar[2]),
+                "volume": P.dec(qs.to_decimal(bar[4])), "turnover": P.dec(bar[5]),
+                "confirm": confirm, "timestamp": now_ms}
+
+    def _kline_texts(self, topic: Topic, now_ms: int) -> list:
+        minutes = KLINE_INTERVALS[topic.interval]
+        span = minutes * 60_000
+        start = now_ms // span * span
+        items = []
+        if topic.bar_start is not None and topic.bar_start != start:
+            closed = self._bar(topic.symbol, topic.bar_start, minutes)
+            if closed is not None:
+                items.append(self._kline_item(topic, topic.bar_start, closed, True, now_ms))
+            topic.last_ms = 0
+        topic.bar_start = start
+        if now_ms - topic.last_ms >= KLINE_PUSH_MS:
+            bar = self._bar(topic.symbol, start, minutes)
+            if bar is not None:
+                items.append(self._kline_item(topic, start, bar, False, now_ms))
+                topic.last_ms = now_ms
+        if not items:
+            return []
+        return [(topic.name, P.kline_frame(topic.name, items, now_ms))]
 
     def recent_trades(self, symbol: str, limit: int) -> list[dict]:
         """Return ``/v5/market/recent-trade``'s list, newest first."""

@@ -351,9 +351,10 @@ def order_item(*, category: str, symbol: str, order_id: str, link_id: str, side:
                leaves_lots: int, status: str, tif: str, reject_reason: str, cancel_type: str,
                create_type: str, cum_value: Decimal, cum_fee: Decimal, closed_pnl: Decimal,
                reduce_only: bool, created_ms: int, updated_ms: int, price: Scale,
-               qty: Scale, fee_coin: str) -> dict:
+               qty: Scale, fee_coin: str, market_unit: str = "") -> dict:
     """Return one order in Bybit's v5 shape (``/v5/order/realtime|history`` and the
-    ``order`` topic carry the same keys)."""
+    ``order`` topic carry the same keys). ``qty`` is always in the base coin, so a spot
+    market order says ``marketUnit: baseCoin`` even when it was sent in quote coin."""
     filled = qty.to_decimal(filled_lots)
     leaves_value = price.to_decimal(price_ticks) * qty.to_decimal(leaves_lots)
     item = {
@@ -368,7 +369,7 @@ def order_item(*, category: str, symbol: str, order_id: str, link_id: str, side:
         "cumExecFee": dec(cum_fee), "cumFeeDetail": {fee_coin: dec(cum_fee)} if filled_lots
         else {}, "feeCurrency": fee_coin if category == "spot" else "",
         "closedPnl": dec(closed_pnl), "timeInForce": tif, "orderType": order_type,
-        "stopOrderType": "", "orderIv": "", "marketUnit": "", "triggerPrice": "",
+        "stopOrderType": "", "orderIv": "", "marketUnit": market_unit, "triggerPrice": "",
         "takeProfit": "", "stopLoss": "", "tpslMode": "" if category == "spot" else "UNKNOWN",
         "ocoTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "",
         "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
@@ -489,3 +490,8 @@ def ticker_frame(category: str, symbol: str, data: dict, cs: int, ts_ms: int) ->
     kind = "snapshot" if category == "spot" or cs == 0 else "delta"
     return _dumps({"topic": f"tickers.{symbol}", "type": kind, "data": data, "cs": cs,
                    "ts": ts_ms})
+
+
+def kline_frame(topic: str, items: list[dict], ts_ms: int) -> str:
+    """Return one ``kline.{interval}.{symbol}`` message (always ``type: snapshot``)."""
+    return _dumps({"topic": topic, "data": items, "ts": ts_ms, "type": "snapshot"})

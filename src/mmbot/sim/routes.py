@@ -13,7 +13,8 @@ REST (every answer, errors and unknown paths included, is Bybit's JSON envelope)
   ``account/query-dcp-info``, ``account/transaction-log``; ``asset/coin/query-info``;
   ``user/query-api``.
 
-WebSockets: ``/v5/public/{linear,spot}`` (``orderbook``, ``publicTrade``, ``tickers``),
+WebSockets: ``/v5/public/{linear,spot}`` (``orderbook``, ``publicTrade``, ``tickers``,
+``kline``),
 ``/v5/private`` (``order``, ``execution``, ``position``, ``wallet``, ``dcp``),
 ``/v5/trade`` (the ``order.*`` ops).
 
@@ -35,7 +36,7 @@ from mmbot.sim import protocol as P
 from mmbot.sim.account import SimAccount, SimSymbol
 from mmbot.sim.dispatch import TRADE_OPS, Dispatcher
 from mmbot.sim.engine import OrderRejected
-from mmbot.sim.market import MarketData, sources_for
+from mmbot.sim.market import KLINE_INTERVALS, MarketData, sources_for
 from mmbot.sim.protocol import RET_MSG, RetCode, now_ms
 
 __all__ = ["SimServer", "DEFAULT_API_KEY", "DEFAULT_API_SECRET"]
@@ -45,11 +46,12 @@ log = logging.getLogger(__name__)
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_API_SECRET = "sim-secret"
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet", "dcp", "dcp.future",
-                  "dcp.spot", "dcp.option")
+                  "dcp.spot", "dcp.option",
+                  *(f"{t}.{c}" for t in ("order", "execution") for c in
+                    ("linear", "spot", "inverse", "option")),
+                  *(f"position.{c}" for c in ("linear", "inverse", "option")))
 #: DCP product -> the categories whose orders it cancels
 DCP_PRODUCTS = {"DERIVATIVES": ("linear",), "SPOT": ("spot",), "OPTIONS": ()}
-KLINE_INTERVALS = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120,
-                   "240": 240, "360": 360, "720": 720, "D": 1440, "W": 10080}
 
 
 class _Conn:
@@ -267,8 +269,10 @@ class SimServer:
             if conn.kind != "private" or not conn.authed:
                 continue
             for topic, data in pushes:
-                if topic in conn.topics:
-                    conn.send(P.private_push(topic, [data]), self.private_delay_s)
+                # all-in-one ("order") or one category ("order.linear"), as subscribed
+                for name in (topic, f"{topic}.{data.get('category', '')}"):
+                    if name in conn.topics:
+                        conn.send(P.private_push(name, [data]), self.private_delay_s)
 
     # ------------------------------------------------------------------ websockets
     async def _serve_ws(self, request, conn_kind: str, handler, category: str = ""):
@@ -603,7 +607,8 @@ class SimServer:
         return self._ok({"dcpInfos": [{"product": p, "dcpStatus": "ON", "timeWindow": str(w)}
                                       for p, w in self.dcp_window.items()]})
 
-    def _category(self, q, allowed=("linear", "spot")) -> str:
+    def _category(self, q, allowed=("linear", "spot", "inverse", "option")) -> str:
+        # Bybit's other categories are valid and empty here (ccxt asks for all of them).
         category = q.get("category")
         if category not in allowed:
             raise _Reply(self._error(RetCode.PARAMS_ERROR, f"params error: category "
@@ -657,12 +662,12 @@ class SimServer:
     # ------------------------------------------------------------------ REST: position
     async def h_positions(self, request):
         q = await self._private_get(request)
-        category = self._category(q, ("linear",))
+        category = self._category(q, ("linear", "inverse", "option"))
         symbol = q.get("symbol")
-        if symbol is None and not q.get("settleCoin"):
+        if symbol is None and not q.get("settleCoin") and category == "linear":
             return self._error(RetCode.PARAMS_ERROR,
                                "params error: symbol or settleCoin is required")
-        if symbol is not None:
+        if symbol is not None and category == "linear":
             self._market_symbol(q)
         items = [self.account.position_item(s) for s, sym in self.symbols.items()
                  if sym.category == category and symbol in (None, s)
@@ -679,7 +684,7 @@ class SimServer:
 
     async def h_closed_pnl(self, request):
         q = await self._private_get(request)
-        category = self._category(q, ("linear",))
+        category = self._category(q, ("linear", "inverse", "option"))
         items = []
         for o in self.account.closed_order_items(q.get("symbol"), category):
             closes = [x for x in self.account.executions if x["orderId"] == o["orderId"]

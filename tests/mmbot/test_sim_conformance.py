@@ -1,0 +1,188 @@
+"""Conformance: real pybit and ccxt (REST and ccxt.pro) clients on their default options,
+only their URLs pointed at the local simulator. Each row of README's conformance table is
+one call here; a call "works" when it returns what Bybit's docs say it returns."""
+import asyncio
+import time
+from decimal import Decimal
+
+import ccxt
+import ccxt.pro
+import pytest
+from mmbot.bybit import LocalWebSocket, local_http
+from waiting import wait_for
+
+from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source
+
+pytestmark = pytest.mark.slow
+LIN = SimSymbol()
+SPOT = SimSymbol("ETHUSDT", "spot", "0.01", "0.0001", "0.0001", "1000", "1")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    src = {"BTCUSDT": lambda: synthetic_source(LIN, seed=1),
+           "ETHUSDT": lambda: synthetic_source(SPOT, seed=2, start_price="3000.00")}
+    h = start_simulator(symbols=[LIN, SPOT], sources=src, base_balances={"ETH": "1"},
+                        rate_limit_per_s=None)
+    h.wait_market()
+    yield h
+    h.stop()
+
+
+def local_ccxt(ex, sim):
+    """Point a ccxt bybit instance at the simulator: URLs only, default options."""
+    api = ex.urls["api"]
+    for key, value in list(api.items()):
+        if isinstance(value, str):
+            api[key] = sim.http_url
+    ws = api.get("ws")
+    if ws:
+        for category in ws["public"]:
+            ws["public"][category] = f"{sim.ws_url}/v5/public/{category}"
+        ws["private"]["spot"]["unified"] = f"{sim.ws_url}/v5/private"
+        ws["private"]["contract"] = f"{sim.ws_url}/v5/private"
+        ws["private"]["trade"] = f"{sim.ws_url}/v5/trade"
+    return ex
+
+
+def test_pybit_rest(sim):
+    http = local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret)
+    q = dict(category="linear", symbol="BTCUSDT")
+    assert http.get_instruments_info(category="inverse")["result"]["list"] == []
+    assert http.get_instruments_info(**q, status="PreLaunch")["result"]["list"] == []
+    (t,) = http.get_tickers(**q)["result"]["list"]
+    assert t["markPrice"] and t["fundingRate"] == "0.0001"
+    assert wait_for(lambda: http.get_kline(**q, interval="1")["result"]["list"], timeout_s=10)
+    assert http.get_public_trade_history(**q, limit=5)["result"]["list"]
+    bid, ask = sim.best("BTCUSDT")
+    px = lambda t: f"{t / 10:.1f}"  # noqa: E731  (tick 0.1)
+    for tif in ("GTC", "PostOnly"):
+        r = http.place_order(**q, side="Buy", orderType="Limit", qty="0.001",
+                             price=px(bid - 300), timeInForce=tif)
+        assert r["result"]["orderLinkId"] == ""
+    http.place_order(**q, side="Buy", orderType="Limit", qty="0.001", price=px(bid - 300),
+                     timeInForce="IOC", orderLinkId="ioc")
+    http.place_order(**q, side="Buy", orderType="Limit", qty="1000.000", price=px(ask),
+                     timeInForce="FOK", orderLinkId="fok")
+    http.place_order(**q, side="Buy", orderType="Market", qty="0.001", orderLinkId="mkt")
+    http.place_batch_order(category="linear", request=[
+        {"symbol": "BTCUSDT", "side": "Sell", "orderType": "Limit", "qty": "0.001",
+         "price": px(ask + 300 + i), "timeInForce": "PostOnly", "orderLinkId": f"bt{i}"}
+        for i in range(2)])
+    http.amend_order(**q, orderLinkId="bt0", qty="0.002")
+    http.cancel_order(**q, orderLinkId="bt1")
+    opened = http.get_open_orders(**q)["result"]["list"]
+    assert len(opened) == 3 and {o["timeInForce"] for o in opened} == {"GTC", "PostOnly"}
+    assert http.cancel_all_orders(**q)["result"]["success"] == "1"
+    hist = {o["orderLinkId"]: o for o in http.get_order_history(**q)["result"]["list"]}
+    assert (hist["ioc"]["orderStatus"], hist["fok"]["orderStatus"],
+            hist["mkt"]["orderStatus"], hist["bt1"]["cancelType"]) == (
+        "Cancelled", "Cancelled", "Filled", "CancelByUser")
+    (x,) = http.get_executions(**q, orderLinkId="mkt")["result"]["list"]
+    assert x["execType"] == "Trade" and x["isMaker"] is False
+    (p,) = http.get_positions(**q)["result"]["list"]
+    assert p["size"] == "0.001" and p["side"] == "Buy"
+    wallet = http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
+    assert {c["coin"] for c in wallet["coin"]} == {"USDT", "ETH"}
+    assert http.get_fee_rates(category="spot")["result"]["list"][0]["symbol"] == "ETHUSDT"
+    assert http.set_leverage(**q, buyLeverage="5", sellLeverage="5")["retCode"] == 0
+    assert http.get_closed_pnl(**q)["retCode"] == 0
+    assert http.get_transaction_log(accountType="UNIFIED")["retCode"] == 0
+
+
+def test_pybit_websockets(sim):
+    got: dict[str, list] = {"book": [], "ticker": [], "trade": [], "kline": [], "order": [],
+                            "execution": [], "position": []}
+    pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    priv = LocalWebSocket(testnet=False, channel_type="private", api_key=sim.api_key,
+                          api_secret=sim.api_secret, ws_base=sim.ws_url)
+    try:
+        pub.orderbook_stream(50, "BTCUSDT", got["book"].append)
+        pub.ticker_stream("BTCUSDT", got["ticker"].append)
+        pub.trade_stream("BTCUSDT", got["trade"].append)
+        pub.kline_stream(1, "BTCUSDT", got["kline"].append)
+        priv.order_stream(got["order"].append)
+        priv.execution_stream(got["execution"].append)
+        priv.position_stream(got["position"].append)
+        assert wait_for(lambda: got["book"] and got["ticker"] and got["trade"]
+                        and got["kline"], timeout_s=10)
+        bar = got["kline"][0]["data"][0]
+        assert bar["interval"] == "1" and bar["confirm"] is False
+        assert bar["end"] - bar["start"] == 59_999 and float(bar["low"]) <= float(bar["high"])
+        time.sleep(0.2)          # pybit acks private subscriptions asynchronously
+        http = local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret)
+        http.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market",
+                         qty="0.001")
+        assert wait_for(lambda: got["order"] and got["execution"] and got["position"])
+        assert got["ticker"][0]["data"]["markPrice"]
+    finally:
+        pub.exit()
+        priv.exit()
+
+
+def test_ccxt_rest(sim):
+    ex = local_ccxt(ccxt.bybit({"apiKey": sim.api_key, "secret": sim.api_secret}), sim)
+    markets = ex.load_markets()
+    assert {"BTC/USDT:USDT", "ETH/USDT"} <= set(markets)
+    sym = "BTC/USDT:USDT"
+    assert ex.fetch_ticker(sym)["bid"] > 0
+    assert len(ex.fetch_order_book(sym, 5)["bids"]) == 5
+    assert ex.fetch_trades(sym) and ex.fetch_ohlcv(sym, "1m")
+    assert ex.fetch_balance()["USDT"]["total"] > 0
+    bid = ex.fetch_order_book(sym, 1)["bids"][0][0]
+    o = ex.create_order(sym, "limit", "buy", 0.001, bid - 30, {"postOnly": True})
+    assert ex.fetch_open_orders(sym)[0]["id"] == o["id"]
+    ex.edit_order(o["id"], sym, "limit", "buy", 0.002, bid - 31)
+    ex.cancel_order(o["id"], sym)
+    ex.create_order(sym, "limit", "buy", 0.001, bid - 30, {"timeInForce": "IOC"})
+    ex.create_order(sym, "limit", "buy", 0.001, bid - 40)
+    assert ex.cancel_all_orders(sym)
+    ex.create_order(sym, "market", "buy", 0.001)
+    (pos,) = ex.fetch_positions([sym])
+    lots = sim.position_lots("BTCUSDT")
+    assert lots != 0 and pos["contracts"] == abs(lots) / 1000
+    assert pos["side"] == ("long" if lots > 0 else "short")
+    assert ex.fetch_my_trades(sym)
+    assert len(ex.fetch_closed_orders(sym)) >= 3
+    assert ex.create_order("ETH/USDT", "limit", "buy", 0.01, 2000)["id"]
+    eth = sim.balances()["ETH"]
+    o = ex.create_order("ETH/USDT", "market", "buy", 0.01, 3100)  # ccxt sends 31 USDT of cost
+    fills = [x for x in sim.executions("ETHUSDT") if x["orderId"] == o["id"]]
+    spent = sum(Decimal(x["execValue"]) for x in fills)
+    got = sum(Decimal(x["execQty"]) for x in fills)
+    assert Decimal(0) < spent <= Decimal(31) and sim.balances()["ETH"] - eth == got
+
+
+def test_ccxt_pro_websockets(sim):
+    rest = local_ccxt(ccxt.bybit({"apiKey": sim.api_key, "secret": sim.api_secret}), sim)
+    rest.load_markets()
+    sym = "BTC/USDT:USDT"
+
+    async def main():
+        pro = local_ccxt(ccxt.pro.bybit({"apiKey": sim.api_key, "secret": sim.api_secret}),
+                         sim)
+        try:
+            await pro.load_markets()
+            ob = await asyncio.wait_for(pro.watch_order_book(sym), 5)
+            assert ob["bids"] and ob["asks"]
+            assert (await asyncio.wait_for(pro.watch_ticker(sym), 5))["last"] > 0
+            candles = await asyncio.wait_for(pro.watch_ohlcv(sym, "1m"), 5)
+            assert candles[-1][2] >= candles[-1][3] > 0          # high >= low
+
+            async def after(watch, action):
+                task = asyncio.ensure_future(watch)
+                await asyncio.sleep(0.5)
+                await asyncio.get_running_loop().run_in_executor(None, action)
+                return await asyncio.wait_for(task, 5)
+            orders = await after(pro.watch_orders(sym),
+                                 lambda: rest.create_order(sym, "market", "buy", 0.001))
+            assert orders[-1]["symbol"] == sym
+            trades = await after(pro.watch_my_trades(sym),
+                                 lambda: rest.create_order(sym, "market", "buy", 0.001))
+            assert trades[-1]["price"] > 0
+            positions = await after(pro.watch_positions([sym]),
+                                    lambda: rest.create_order(sym, "market", "buy", 0.001))
+            assert positions[-1]["contracts"] > 0
+        finally:
+            await pro.close()
+    asyncio.run(main())
