@@ -19,6 +19,7 @@ COMMANDS = {
     "backtest": "run a strategy over synthetic or recorded data on the simulated venue",
     "run": "run the market maker (local simulator, testnet or mainnet)",
     "record": "record raw Bybit orderbook frames to a file",
+    "sweep": "search strategy parameters with optuna (local, or shared through PostgreSQL)",
 }
 
 EXIT_UNAVAILABLE = 2
