@@ -3,12 +3,19 @@ PostgreSQL server shared by worker processes (one of them killed mid-trial)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from mmbot import cli
 from mmbot.config import ConfigError, load_config, parse_overrides
@@ -225,3 +232,153 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, space, capsys, args, message
 def test_mask_url():
     assert mask_url("postgresql://mm:s3cr:et@db:5432/x") == "postgresql://mm:***@db:5432/x"
     assert mask_url("postgresql://mm@db/x") == "postgresql://mm@db/x"
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+def _pg_bindir() -> Path | None:
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+    bindir = Path(out.stdout.strip())
+    return bindir if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists() else None
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL on 127.0.0.1 with trust auth; yields a URL maker per database."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found (pg_config --bindir has no initdb)")
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="mmbot-pg-"))
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres system user
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+    port = _free_port()
+    data = root / "data"
+    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-o",
+                    f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
+                    "start"], check=True, capture_output=True)
+    import psycopg  # noqa: PLC0415
+
+    from mmbot.sweep.storage import open_storage  # noqa: PLC0415
+
+    def database(name: str, template: str = "template1") -> str:
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return f"postgresql://postgres@127.0.0.1:{port}/{name}"
+
+    # optuna's tables take seconds to create; make them once and copy them per test
+    open_storage(database("optuna"), heartbeat_s=1).engine.dispose()
+
+    try:
+        yield lambda name: database(name, "optuna")
+    finally:
+        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+                       check=True, capture_output=True)
+        shutil.rmtree(root)
+
+
+def _worker(*args: str, script: list[str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, *(script or ["-m", "mmbot", "sweep"]), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=HERE)
+
+
+def _ran(stdout: str) -> int:
+    line = next(x for x in stdout.splitlines() if x.startswith("this process ran"))
+    return int(line.split()[3])
+
+
+def _trials(url: str, study: str):
+    import optuna  # noqa: PLC0415
+
+    return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgres_study(tmp_path, space, postgres):
+    url = postgres("two")
+    common = ["--space", str(space), "--trials", "8", *FAST, "--storage", url,
+              "--study", "shared", "--heartbeat-s", "1", "--no-plots"]
+    procs = [_worker(*common, "--out", str(tmp_path / f"w{i}")) for i in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+    ran = [_ran(out) for out, _ in results]
+    trials = _trials(url, "shared")
+    states = [t.state.name for t in trials]
+    # --trials is the study's total; a worker that lost the race for the last trial stood down
+    assert states.count("COMPLETE") == 8 and set(states) <= {"COMPLETE", "PRUNED"}
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state.name == "PRUNED")
+    assert sum(ran) == 8 and min(ran) > 0, ran
+    by_worker = {t.user_attrs["worker"] for t in trials}
+    assert {w.rsplit(":", 1)[1] for w in by_worker} == {str(p.pid) for p in procs}
+    a, b = (json.loads((tmp_path / f"w{i}" / "sweep.json").read_text()) for i in range(2))
+    assert a["trials"] == b["trials"] and a["best"] == b["best"]
+    assert a["storage"] == url and a["study"] == "shared"
+    print(f"two workers: {ran} trials, study total {states.count('COMPLETE')} complete, "
+          f"{states.count('PRUNED')} surplus, best #{a['best']['number']} "
+          f"net_pnl {a['best']['objective_exact']}")
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_retried(tmp_path, space, postgres):
+    url = postgres("kill")
+    common = ["--space", str(space), "--trials", "4", *FAST, "--storage", url,
+              "--study", "kill", "--heartbeat-s", "1", "--no-plots"]
+    victim = _worker(*common, "--out", str(tmp_path / "victim"),
+                     script=[str(HERE / "sweep_victim.py")])
+
+    def victim_running():
+        if victim.poll() is not None:
+            pytest.fail(f"victim exited early: {victim.communicate()[1]}")
+        try:
+            trials = _trials(url, "kill")
+        except KeyError:  # its study is not created yet
+            return None
+        return next((t for t in trials if t.state.name == "RUNNING"
+                     and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")), None)
+
+    assert wait_for(victim_running, timeout_s=60, step_s=0.1)
+    killed = victim_running()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    survivor = _worker(*common, "--out", str(tmp_path / "survivor"))
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+    trials = {t.number: t for t in _trials(url, "kill")}
+    assert trials[killed.number].state.name == "FAIL"  # failed by the survivor, once stale
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1
+    retry = retries[0]
+    assert retry.state.name == "COMPLETE" and retry.params == killed.params
+    assert retry.user_attrs["worker"].endswith(f":{survivor.pid}")
+    complete = [t for t in trials.values() if t.state.name == "COMPLETE"]
+    assert len(complete) == 4 and _ran(out) == 4
+    s = json.loads((tmp_path / "survivor" / "sweep.json").read_text())
+    assert s["counts"] == {"COMPLETE": 4, "FAIL": 1}
+    assert [t["retry_of"] for t in s["trials"] if t["retry_of"] is not None] == [killed.number]
+    print(f"killed trial #{killed.number} retried as #{retry.number}, study total "
+          f"{len(complete)} complete")
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask/tell by hand, on purpose
+def test_a_trial_beyond_the_total_stands_down(tmp_path, space):
+    """Two workers that both saw N-1 trials may both create one; the later one is surplus."""
+    import optuna  # noqa: PLC0415
+
+    from mmbot.sweep.study import _Objective, count_trials, open_study  # noqa: PLC0415
+
+    spec = make_spec(space=space, trials=1, out_dir=tmp_path, duration_s=5)
+    study = open_study(spec)
+    first, second = study.ask(), study.ask()  # as two racing workers would
+    with pytest.raises(optuna.TrialPruned, match="surplus"):
+        _Objective(spec)(second)
+    study.tell(second, state=optuna.trial.TrialState.PRUNED)
+    study.tell(first, _Objective(spec)(first))
+    assert count_trials(study).claimed == 1

@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="data/latency seed and sampler seed (default: [sim] seed)")
     parser.add_argument("--top", type=int, default=5, metavar="N",
                         help="trials in the final table and re-run on --holdout (default 5)")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="skip the PNG plots (each worker of a shared study draws them)")
     parser.add_argument("--heartbeat-s", type=int, default=10, metavar="S",
                         help="worker heartbeat; a trial silent 3 heartbeats is retried")
 
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if tty:
         print(file=sys.stderr)
-    paths = sweep.write_outputs(outcome)
+    paths = sweep.write_outputs(outcome, plots=not args.no_plots)
     print(sweep.top_table(outcome))
     print(f"this process ran {outcome.ran_here} trial(s) of study {spec.study_name!r}")
     for name, path in paths.items():

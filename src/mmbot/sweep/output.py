@@ -93,7 +93,7 @@ def _plots(outcome: SweepOutcome, out: Path) -> dict[str, str]:
     return written
 
 
-def write_outputs(outcome: SweepOutcome) -> dict[str, str]:
+def write_outputs(outcome: SweepOutcome, *, plots: bool = True) -> dict[str, str]:
     """Write every output into ``spec.out_dir``; return name -> path (or why not)."""
     out = outcome.spec.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,8 @@ def write_outputs(outcome: SweepOutcome) -> dict[str, str]:
         paths["best.toml"] = str(best_path)
     else:
         best_path.unlink(missing_ok=True)  # never leave an older sweep's answer behind
-    paths.update(_plots(outcome, out))
+    if plots:
+        paths.update(_plots(outcome, out))
     data = sweep_json(outcome)
     data["files"] = paths
     sweep_path = out / "sweep.json"

@@ -212,10 +212,21 @@ class _Objective:
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
         self.worker = _worker_id()
+        self.evaluated = 0
 
     def __call__(self, trial: Any) -> float:
+        import optuna  # noqa: PLC0415
+
         spec = self.spec
         trial.set_user_attr("worker", self.worker)
+        # Workers that checked the total at the same moment may both have made a trial; trial
+        # numbers are assigned under a lock, so the later one is the surplus and stands down.
+        before = sum(1 for t in trial.study.get_trials(deepcopy=False)
+                     if t.number < trial.number and _counts(t))
+        if before >= spec.trials:
+            trial.set_user_attr("surplus", True)
+            raise optuna.TrialPruned(f"surplus: the study's {spec.trials} trials were claimed")
+        self.evaluated += 1
         params = spec.space.suggest(trial)
         try:
             cfg = apply_overrides(spec.base, params)
@@ -284,24 +295,32 @@ class Counts:
     failed: int
 
 
-def count_trials(study: Any) -> Counts:
-    """Count trials toward the total: finished ones, and running or queued ones.
+def _counts(t: Any) -> bool:
+    """Whether a trial counts toward the total: finished, running or queued.
 
     A failed trial counts only when the trial itself failed (its values were refused); one
     whose worker died or was interrupted does not, and a dead worker's retry counts instead.
+    A surplus trial (see ``_Objective``) does not count.
     """
     from optuna.trial import TrialState  # noqa: PLC0415
 
+    if t.state == TrialState.FAIL:
+        return "error" in t.user_attrs
+    if t.state == TrialState.PRUNED:
+        return "surplus" not in t.user_attrs
+    return True
+
+
+def count_trials(study: Any) -> Counts:
+    """Count the study's trials; ``claimed`` is what counts toward ``--trials``."""
+    from optuna.trial import TrialState  # noqa: PLC0415
+
+    trials = study.get_trials(deepcopy=False)
     n = dict.fromkeys(TrialState, 0)
-    own_failures = 0
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         n[t.state] += 1
-        if t.state == TrialState.FAIL and "error" in t.user_attrs:
-            own_failures += 1
-    claimed = (n[TrialState.COMPLETE] + n[TrialState.PRUNED] + n[TrialState.RUNNING]
-               + n[TrialState.WAITING] + own_failures)
-    return Counts(claimed, n[TrialState.RUNNING], n[TrialState.WAITING],
-                  n[TrialState.COMPLETE], n[TrialState.FAIL])
+    return Counts(sum(1 for t in trials if _counts(t)), n[TrialState.RUNNING],
+                  n[TrialState.WAITING], n[TrialState.COMPLETE], n[TrialState.FAIL])
 
 
 def run_worker(spec: SweepSpec, *, worker_index: int | None = None,
@@ -311,18 +330,16 @@ def run_worker(spec: SweepSpec, *, worker_index: int | None = None,
 
     study = open_study(spec, worker_index)
     objective = _Objective(spec)
-    ran = 0
     poll_s = min(1.0, spec.heartbeat_s / 2)
     while True:
         c = count_trials(study)
         if c.claimed < spec.trials or c.waiting:
             study.optimize(objective, n_trials=1, catch=(TrialError,))
-            ran += 1
             if on_trial is not None:
                 on_trial(study)
             continue
         if not c.running:
-            return ran
+            return objective.evaluated
         # the total is claimed but others still run: wait for them, or for their heartbeats
         # to go stale, in which case their trials come back as queued retries
         with warnings.catch_warnings():
@@ -356,6 +373,7 @@ class TrialRecord:
     worker: str | None
     retry_of: int | None
     error: str | None
+    surplus: bool
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -377,6 +395,7 @@ def _record(t: Any) -> TrialRecord:
         worker=t.user_attrs.get("worker"),
         retry_of=t.system_attrs.get("failed_trial"),
         error=t.user_attrs.get("error") if t.state == TrialState.FAIL else None,
+        surplus=bool(t.user_attrs.get("surplus")),
     )
 
 
@@ -480,6 +499,6 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None
                                                                for i, code in bad))
         mine = {f"{socket.gethostname()}:{p.pid}" for p in procs}
         ran = sum(1 for t in study.get_trials(deepcopy=False)
-                  if t.user_attrs.get("worker") in mine)
+                  if t.user_attrs.get("worker") in mine and "surplus" not in t.user_attrs)
         report()
     return collect(spec, study, ran)
