@@ -382,3 +382,19 @@ def test_a_trial_beyond_the_total_stands_down(tmp_path, space):
     study.tell(second, state=optuna.trial.TrialState.PRUNED)
     study.tell(first, _Objective(spec)(first))
     assert count_trials(study).claimed == 1
+
+
+def test_a_crashing_backtest_is_kept_and_fails_the_command(tmp_path, space, capsys,
+                                                           monkeypatch):
+    import mmbot.sweep.study  # noqa: PLC0415
+
+    def crash(cfg, data, duration_s):
+        raise ZeroDivisionError("engine bug")
+
+    monkeypatch.setattr(mmbot.sweep.study, "evaluate", crash)
+    assert _sweep("--space", str(space), "--trials", "2", *FAST, "--out", str(tmp_path)) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "#0, #1 crashed" in err and "ZeroDivisionError: engine bug" in err
+    s = json.loads((tmp_path / "sweep.json").read_text())
+    assert s["counts"] == {"FAIL": 2} and s["best"] is None
+    assert all("raise ZeroDivisionError" in t["traceback"] for t in s["trials"])

@@ -14,6 +14,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from mmbot.config import ConfigError
@@ -62,12 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep, write its outputs, print the top trials; 0 on success."""
+    if importlib.util.find_spec("optuna") is None:
+        print("mmbot sweep: optuna is not installed; pip install 'obcore[mmbot]'",
+              file=sys.stderr)
+        return 2
     from mmbot import sweep  # noqa: PLC0415  (optuna is heavy; keeps `mmbot --help` fast)
 
     tty = sys.stderr.isatty()
+    shown: list[str] = []
 
     def progress(counts, best) -> None:
         line = sweep.progress_line(args.trials, counts, best, args.objective)
+        if shown and shown[-1] == line:
+            return
+        shown.append(line)
         print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n",
               file=sys.stderr, flush=True)
 
@@ -93,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"this process ran {outcome.ran_here} trial(s) of study {spec.study_name!r}")
     for name, path in paths.items():
         print(f"{name}: {path}")
+    if outcome.crashed:
+        numbers = ", ".join(f"#{r.number}" for r in outcome.crashed)
+        print(f"mmbot sweep: trial(s) {numbers} crashed in the backtest (a bug, not bad "
+              f"input): {outcome.crashed[0].error}; tracebacks in sweep.json", file=sys.stderr)
+        return 1
     if outcome.best is None:
         print("mmbot sweep: no trial completed within the constraints; see sweep.json",
               file=sys.stderr)

@@ -1,7 +1,7 @@
 """Errors of the sweep; each message is one line that names what to fix."""
 from __future__ import annotations
 
-__all__ = ["SpaceError", "StorageError", "SweepError", "TrialError"]
+__all__ = ["SpaceError", "StorageError", "SweepError", "TrialCrash", "TrialError"]
 
 
 class SweepError(Exception):
@@ -21,3 +21,7 @@ class TrialError(Exception):
 
     The trial is recorded as failed with this message; the sweep goes on.
     """
+
+
+class TrialCrash(Exception):
+    """A trial's backtest raised an unexpected exception: a bug, kept with its traceback."""

@@ -118,8 +118,12 @@ def write_outputs(outcome: SweepOutcome, *, plots: bool = True) -> dict[str, str
 
 
 def _params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k.rsplit('.', 1)[-1]}={v:.4g}" if isinstance(v, float)
-                    else f"{k.rsplit('.', 1)[-1]}={v}" for k, v in params.items())
+    # the last part of a key names it, unless two keys share it (fixed vs skew half spread)
+    last = [k.rsplit(".", 1)[-1] for k in params]
+    labels = [k.split(".", 1)[-1] if last.count(tail) > 1 else tail
+              for k, tail in zip(params, last, strict=True)]
+    return " ".join(f"{label}={v:.4g}" if isinstance(v, float) else f"{label}={v}"
+                    for label, v in zip(labels, params.values(), strict=True))
 
 
 def top_table(outcome: SweepOutcome) -> str:

@@ -13,6 +13,7 @@ import multiprocessing.connection
 import os
 import socket
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from mmbot.config import (
     load_config,
     parse_overrides,
 )
-from mmbot.sweep.errors import SweepError, TrialError
+from mmbot.sweep.errors import SweepError, TrialCrash, TrialError
 from mmbot.sweep.metrics import OBJECTIVES, Objective, TrialMetrics, combine, metrics_from_result
 from mmbot.sweep.space import SearchSpace, load_space
 from mmbot.sweep.storage import default_url, mask_url, open_storage
@@ -81,6 +82,7 @@ class SweepSpec:
         """What must agree between every command that works on one study."""
         base = config_to_dict(self.base)
         base["run"] = {k: v for k, v in base["run"].items() if k not in ("out_dir", "db_path")}
+        del base["sim"]["data"]  # paths differ between machines; "data" below identifies it
         return {
             "space": self.space.to_dict(),
             "objective": self.objective.to_dict(),
@@ -235,6 +237,13 @@ class _Objective:
         except (ConfigError, TrialError) as e:
             trial.set_user_attr("error", str(e))
             raise TrialError(str(e)) from e
+        except Exception as e:
+            # A bug in the backtest, not in these values. One bad corner of the space must not
+            # stop a shared study, so the trial fails with its traceback kept in the storage,
+            # and the command exits non-zero at the end (``SweepOutcome.crashed``).
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            trial.set_user_attr("traceback", traceback.format_exc())
+            raise TrialCrash(f"{type(e).__name__}: {e}") from e
         trial.set_user_attr("metrics", metrics.to_dict())
         if exact is not None:
             trial.set_user_attr("objective_exact", exact)
@@ -334,7 +343,7 @@ def run_worker(spec: SweepSpec, *, worker_index: int | None = None,
     while True:
         c = count_trials(study)
         if c.claimed < spec.trials or c.waiting:
-            study.optimize(objective, n_trials=1, catch=(TrialError,))
+            study.optimize(objective, n_trials=1, catch=(TrialError, TrialCrash))
             if on_trial is not None:
                 on_trial(study)
             continue
@@ -374,6 +383,7 @@ class TrialRecord:
     retry_of: int | None
     error: str | None
     surplus: bool
+    traceback: str | None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -396,6 +406,7 @@ def _record(t: Any) -> TrialRecord:
         retry_of=t.system_attrs.get("failed_trial"),
         error=t.user_attrs.get("error") if t.state == TrialState.FAIL else None,
         surplus=bool(t.user_attrs.get("surplus")),
+        traceback=t.user_attrs.get("traceback") if t.state == TrialState.FAIL else None,
     )
 
 
@@ -416,6 +427,11 @@ class SweepOutcome:
     holdout: list[dict[str, Any]]
     ran_here: int
     study: Any = None
+
+    @property
+    def crashed(self) -> list[TrialRecord]:
+        """Failed trials whose backtest raised an unexpected exception (a bug)."""
+        return [r for r in self.records if r.traceback is not None]
 
     @property
     def top(self) -> list[TrialRecord]:
