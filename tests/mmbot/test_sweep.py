@@ -170,8 +170,15 @@ def test_local_sweep_writes_every_output_and_repeats_exactly(tmp_path, space, ca
     assert strip == [{k: t[k] for k in ("params", "value", "metrics")} for t in s2["trials"]]
     # run again on the finished study: nothing to do, same answer
     capsys.readouterr()
-    assert _sweep(*args, "--out", str(out)) == 0
+    assert _sweep(*args, "--out", str(out), "--no-plots") == 0
     assert "ran 0 trial(s)" in capsys.readouterr().out
+    assert json.loads((out / "sweep.json").read_text())["best"] == s["best"]
+    # the same study with another space is refused before any trial
+    other = tmp_path / "other.toml"
+    other.write_text('[space]\n"strategy.levels" = { low = 1, high = 2 }\n')
+    assert _sweep("--space", str(other), "--trials", "4", *FAST, "--holdout", str(hold),
+                  "--out", str(out)) == 2
+    assert "differs in: space" in capsys.readouterr().err
 
 
 def test_constraints_and_inventory_objective(tmp_path, space):
@@ -194,6 +201,19 @@ def test_constraints_and_inventory_objective(tmp_path, space):
             "number"]
     else:
         assert s["best"] is None and not (out / "best.toml").exists()
+
+
+@pytest.mark.slow
+def test_local_jobs_share_the_study_file(tmp_path, space, capsys):
+    out = tmp_path / "j"
+    assert _sweep("--space", str(space), "--trials", "6", *FAST, "--out", str(out),
+                  "--jobs", "2", "--no-plots") == 0
+    assert "ran 6 trial(s)" in capsys.readouterr().out
+    s = json.loads((out / "sweep.json").read_text())
+    assert s["counts"] == {"COMPLETE": 6}
+    pids = {t["worker"].rsplit(":", 1)[1] for t in s["trials"]}
+    # worker processes ran the trials (how they split them depends on their start-up times)
+    assert 1 <= len(pids) <= 2 and str(os.getpid()) not in pids
 
 
 def _free_port() -> int:
