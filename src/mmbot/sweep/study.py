@@ -282,9 +282,12 @@ def open_study(spec: SweepSpec, worker_index: int | None = None) -> Any:
                                 direction="maximize", sampler=_sampler(spec, worker_index),
                                 load_if_exists=True)
     want = spec.setup()
+    # trials before attributes: the creator sets the attribute before its first trial, so a
+    # study seen with trials but no attribute really is someone else's
+    trials = study.get_trials(deepcopy=False)
     have = study.user_attrs.get(SETUP_ATTR)
     if have is None:
-        if study.trials:
+        if trials:
             raise SweepError(f"study {spec.study_name!r} in {mask_url(spec.url)} was not made "
                              "by mmbot sweep; choose another --study")
         study.set_user_attr(SETUP_ATTR, want)
@@ -332,12 +335,16 @@ def count_trials(study: Any) -> Counts:
                   n[TrialState.WAITING], n[TrialState.COMPLETE], n[TrialState.FAIL])
 
 
-def run_worker(spec: SweepSpec, *, worker_index: int | None = None,
+def run_worker(spec: SweepSpec, *, worker_index: int | None = None, study: Any = None,
                on_trial: Callable[[Any], None] | None = None) -> int:
-    """Run trials until the study holds ``spec.trials``; return how many this worker ran."""
+    """Run trials until the study holds ``spec.trials``; return how many this worker ran.
+
+    ``study`` is an already opened study (:func:`open_study`); by default it is opened here.
+    """
     import optuna  # noqa: PLC0415
 
-    study = open_study(spec, worker_index)
+    if study is None:
+        study = open_study(spec, worker_index)
     objective = _Objective(spec)
     poll_s = min(1.0, spec.heartbeat_s / 2)
     while True:
@@ -488,7 +495,7 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None
             progress(count_trials(study), order[0] if order else None)
 
     if spec.jobs == 1:
-        ran = run_worker(spec, on_trial=lambda _s: report())
+        ran = run_worker(spec, study=study, on_trial=lambda _s: report())
     else:
         ctx = multiprocessing.get_context("spawn")  # forked optuna/SQLAlchemy state is unsafe
         procs = [ctx.Process(target=_child, args=(spec, i), daemon=True)
