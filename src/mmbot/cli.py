@@ -25,6 +25,7 @@ COMMANDS = {
     "run": "run the market maker (local simulator, testnet or mainnet)",
     "record": "record raw Bybit orderbook frames to a file",
     "sim": "run the local Bybit v5 exchange simulator (test any bot against it)",
+    "sweep": "search strategy parameters with optuna (local, or shared through PostgreSQL)",
 }
 
 EXIT_USAGE = 2

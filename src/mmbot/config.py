@@ -13,7 +13,8 @@ Public API
 ----------
 Config, VenueConfig, StrategyConfig (+ FixedConfig, SkewConfig, AvellanedaConfig, GlftConfig),
 RiskConfig, OrdersConfig, SimConfig, RunConfig, Secrets, ConfigError,
-load_config, parse_config, config_to_dict, dumps_toml, load_secrets.
+load_config, parse_config, config_to_dict, dumps_toml, load_secrets,
+parse_overrides, apply_overrides (dotted ``KEY=VALUE`` overrides, as ``--set`` takes them).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import math
 import os
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -48,11 +49,13 @@ __all__ = [
     "SkewConfig",
     "StrategyConfig",
     "VenueConfig",
+    "apply_overrides",
     "config_to_dict",
     "dumps_toml",
     "load_config",
     "load_secrets",
     "parse_config",
+    "parse_overrides",
 ]
 
 ENV_API_KEY = "BYBIT_API_KEY"
@@ -475,7 +478,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def _toml_value(v: Any) -> str:
+def _format_toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int | float):
@@ -496,7 +499,7 @@ def dumps_toml(cfg: Config) -> str:
             if isinstance(v, dict):
                 subs.append((f"{name}.{k}", v))
             else:
-                lines.append(f"{k} = {_toml_value(v)}")
+                lines.append(f"{k} = {_format_toml_value(v)}")
         lines.append("")
         for sub_name, sub in subs:
             table(sub_name, sub)
@@ -504,6 +507,56 @@ def dumps_toml(cfg: Config) -> str:
     for name, section in config_to_dict(cfg).items():
         table(name, section)
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- overrides
+def _parse_toml_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings into ``{dotted key: value}``; later items win.
+
+    VALUE is a TOML value (``3``, ``0.5``, ``true``, ``"0.01"``); anything that is not valid
+    TOML, such as a bare word, is taken as a string.
+
+    Raises
+    ------
+    ConfigError
+        For an item without ``=`` or with an empty key.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = _parse_toml_value(value.strip())
+    return overrides
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
+    """Return ``cfg`` with dotted keys replaced, validated like a config file.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown key or a bad value (naming the key).
+    """
+    data = config_to_dict(cfg)
+    for key, value in overrides.items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"unknown config section {key!r}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"unknown config key {key!r}")
+        node[parts[-1]] = value
+    return parse_config(data)
 
 
 # ---------------------------------------------------------------------------- secrets

@@ -71,8 +71,10 @@ min_quote_lifetime_ms = 50
             assert sim.drop(kind) >= 1
             # blind: the bot cancels everything over REST (the window can be a few ms),
             # then quotes again with new orders
-            assert wait_for(lambda: not live & {o["orderId"] for o in sim.open_orders(SYM)},
-                            timeout_s=10), kind
+            def gone(live=live):
+                return not live & {o["orderId"] for o in sim.open_orders(SYM)}
+
+            assert wait_for(gone, timeout_s=10), kind
             assert wait_for(quoting, timeout_s=20), kind
         long_, short = sim.max_exposure(SYM)
         assert long_ <= CAP_LOTS and short <= CAP_LOTS, (long_, short)

@@ -17,10 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
-from mmbot.config import Config, ConfigError, config_to_dict, load_config, parse_config
+from mmbot.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    load_config,
+    parse_overrides,
+)
 
 #: applied on top of the bundled config when no --config is given, so the default run
 #: trades: the bundled 2 bps half spread is wider than the synthetic stream moves in minutes
@@ -53,35 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also record orders, fills and PnL snapshots to this SQLite file")
 
 
-def _toml_value(text: str):
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def apply_overrides(cfg: Config, overrides: dict[str, object]) -> Config:
-    """Return ``cfg`` with dotted keys replaced, validated like a config file.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown key or a bad value (naming the key).
-    """
-    data = config_to_dict(cfg)
-    for key, value in overrides.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown config section {key!r}")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"unknown config key {key!r}")
-        node[parts[-1]] = value
-    return parse_config(data)
-
-
 def build_config(args: argparse.Namespace) -> Config:
     """Turn the command line into a validated :class:`Config`."""
     overrides: dict[str, object] = {}
@@ -98,11 +74,7 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["sim.data"] = args.data
     if args.model is not None:
         overrides["strategy.model"] = args.model
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = _toml_value(value.strip())
+    overrides.update(parse_overrides(args.overrides))
     if args.out is not None:
         overrides["run.out_dir"] = args.out
     return apply_overrides(cfg, overrides)
