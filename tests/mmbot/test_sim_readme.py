@@ -58,7 +58,7 @@ def test_mmbot_sim_prints_its_urls_and_stops_on_ctrl_c():
         port = int(lines[0].split("127.0.0.1:")[1].split()[0])
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         p.send_signal(signal.SIGINT)
-        assert p.wait(10) == 0
+        assert p.wait(20) == 0, p.stderr.read()
     finally:
         p.kill()
 

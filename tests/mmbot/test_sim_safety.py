@@ -253,9 +253,12 @@ def test_position_rest_shape_and_unknown_paths(sim, http):
         assert key in p
     r = requests.get(f"{sim.http_url}/v5/no/such/path", timeout=5)
     assert r.status_code == 404 and r.json()["retCode"] == 10404
-    with pytest.raises(InvalidRequestError) as e:
-        http.get_open_orders(symbol="BTCUSDT")            # category missing
-    assert e.value.status_code == 10001
+    for call in (lambda: http.get_open_orders(symbol="BTCUSDT"),       # category missing
+                 lambda: http.get_positions(symbol="BTCUSDT"),
+                 lambda: http.get_wallet_balance(accountType="CONTRACT")):
+        with pytest.raises(InvalidRequestError) as e:
+            call()
+        assert e.value.status_code == 10001
 
 
 def test_category_topics_get_only_their_category(sim, http):

@@ -339,19 +339,22 @@ def serve(*, port: int, symbols: list[str], category: str, data: str | None, see
             for i, s in enumerate(syms)}
     handle = start_simulator(port, syms, sources=sources, interval_ms=interval_ms)
     try:
-        print(f"mmbot sim: Bybit v5 on 127.0.0.1:{handle.port} ({category}: "
-              f"{', '.join(s.symbol for s in syms)})", file=out)
-        print(f"  REST       {handle.http_url}", file=out)
-        print(f"  public WS  {handle.ws_url}/v5/public/{category}", file=out)
-        print(f"  private WS {handle.ws_url}/v5/private", file=out)
-        print(f"  trade WS   {handle.ws_url}/v5/trade", file=out)
-        print(f"  api key    {handle.api_key}", file=out)
-        print(f"  api secret {handle.api_secret}", file=out)
-        print("Ctrl-C stops it.", file=out, flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        _announce(handle, syms, category, out)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass            # Ctrl-C is how the simulator is stopped, whenever it comes
     finally:
         handle.stop()
     return 0
+
+
+def _announce(handle: SimulatorHandle, syms: list[SimSymbol], category: str, out) -> None:
+    print(f"mmbot sim: Bybit v5 on 127.0.0.1:{handle.port} ({category}: "
+          f"{', '.join(s.symbol for s in syms)})", file=out)
+    print(f"  REST       {handle.http_url}", file=out)
+    print(f"  public WS  {handle.ws_url}/v5/public/{category}", file=out)
+    print(f"  private WS {handle.ws_url}/v5/private", file=out)
+    print(f"  trade WS   {handle.ws_url}/v5/trade", file=out)
+    print(f"  api key    {handle.api_key}", file=out)
+    print(f"  api secret {handle.api_secret}", file=out)
+    print("Ctrl-C stops it.", file=out, flush=True)
