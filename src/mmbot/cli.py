@@ -31,7 +31,7 @@ COMMANDS = {
 EXIT_USAGE = 2
 #: top-level modules the ``mmbot`` extra installs
 OPTIONAL_MODULES = frozenset({"pybit", "orjson", "aiohttp", "matplotlib", "rich", "dotenv",
-                              "optuna", "psycopg2", "websocket", "requests"})
+                              "optuna", "psycopg", "sqlalchemy", "websocket", "requests"})
 INSTALL_HINT = 'pip install "obcore[mmbot]"'
 
 

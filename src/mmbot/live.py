@@ -124,7 +124,7 @@ class LiveSession:
         self.venue = BybitVenue([self.symbol], category=category, api_key=key, api_secret=secret,
                                 testnet=testnet, http_base=http_base, ws_base=ws_base,
                                 http_retry_delay_s=retry_delay,
-                                dcp_window_s=cfg.run.dcp_window_s or None)
+                                dcp_window_s=cfg.run.dcp_window_s or None, connect=False)
         inst = self.venue.instrument(self.symbol)
         self.maker_fee_rate, self.taker_fee_rate = self.venue.fee_rates(self.symbol)
         if self.reset_kill and self.records is not None:
@@ -136,6 +136,7 @@ class LiveSession:
             cfg, venue=self.venue, instrument=inst, maker_fee_rate=self.maker_fee_rate,
             taker_fee_rate=self.taker_fee_rate, records=self.records, book=inst.new_book(),
             link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-")
+        self.venue.connect()     # the config holds on this venue: now open the sockets
         if self.restore is None:
             self.restore = self.records is not None and bool(
                 self.records.load_fills(symbol=self.symbol)

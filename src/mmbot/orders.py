@@ -335,7 +335,8 @@ class OrderManager:
         self._pos_seq = 0
         self._unsettled: dict[str, tuple[int, int]] = {}  # exec id -> (seq, signed lots)
         self.connected = venue.connected
-        self.links_down: set[str] = set() if self.connected else {"venue"}
+        # the venue's own link is judged at reconcile (the runner's start) and by its events
+        self.links_down: set[str] = set()
         self._blind_next_ms: int | None = None
         self.blind_cancel_alls = 0
         self.needs_reconcile = False
@@ -802,6 +803,10 @@ class OrderManager:
         self._unexecuted.clear()
         result.position_after_lots = self.position_lots
         self.connected = self.venue.connected
+        if self.connected:
+            self.links_down.discard("venue")
+        else:
+            self.set_link("venue", False, now_ms)
         # a create still on its way is settled by the next reconcile, once it has timed out
         self.needs_reconcile = bool(result.still_in_flight)
         if result.orphans_cancelled or result.missing_closed or (

@@ -2,12 +2,13 @@
 limits are never optional, and a kill switch stays latched across a restart."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
 from waiting import wait_for
 
-from mmbot import cli
 from mmbot.config import load_config, parse_config
 from mmbot.live import LiveSession
 from mmbot.records import Records
@@ -26,11 +27,13 @@ def sim():
     h.stop()
 
 
-def run_cli(tmp_path, sim, risk: str, *extra: str) -> int:
+def run_cli(tmp_path, sim, risk: str, *extra: str) -> subprocess.CompletedProcess:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f"[risk]\n{risk}\n")
-    return cli.main(["run", "--config", str(cfg), "--sim-url", sim.http_url, "--duration", "3",
-                     "--no-dashboard", "--db", "", *extra])
+    return subprocess.run(
+        [sys.executable, "-m", "mmbot", "run", "--config", str(cfg), "--sim-url", sim.http_url,
+         "--duration", "3", "--no-dashboard", "--db", "", *extra],
+        capture_output=True, text=True, timeout=120)
 
 
 def assert_nothing_traded(sim):
@@ -47,17 +50,18 @@ def assert_nothing_traded(sim):
     # a notional cap below the venue's minimum order value
     ('max_notional_quote = "1"', "risk.max_notional_quote"),
 ])
-def test_a_cap_that_cannot_hold_one_order_stops_before_trading(tmp_path, sim, capsys, risk,
-                                                               named):
-    assert run_cli(tmp_path, sim, risk) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+def test_a_cap_that_cannot_hold_one_order_stops_before_trading(tmp_path, sim, risk, named):
+    proc = run_cli(tmp_path, sim, risk)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"mmbot run: {named}:"), err
     assert_nothing_traded(sim)
 
 
-def test_no_risk_is_refused_for_a_live_run(tmp_path, sim, capsys):
-    assert run_cli(tmp_path, sim, "", "--no-risk") == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
+def test_no_risk_is_refused_for_a_live_run(tmp_path, sim):
+    proc = run_cli(tmp_path, sim, "", "--no-risk")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
     assert "--no-risk is for backtests only" in line
     assert_nothing_traded(sim)
 
@@ -66,8 +70,8 @@ def test_a_tripped_kill_switch_stays_latched_across_a_restart(tmp_path, sim):
     cfg = parse_config({"risk": {"max_drawdown_quote": "0.000001"}})
     db = str(tmp_path / "mmbot.sqlite")
 
-    def session(**kw):
-        return LiveSession(cfg, SYM, "sim", sim=sim, records=Records(db), **kw).open()
+    def session(config=cfg, **kw):
+        return LiveSession(config, SYM, "sim", sim=sim, records=Records(db), **kw).open()
 
     first = session()
     t = threading.Thread(target=first.run, kwargs={"duration_s": 30}, daemon=True)
@@ -91,7 +95,8 @@ def test_a_tripped_kill_switch_stays_latched_across_a_restart(tmp_path, sim):
     t.join(20)
     again.records.close()
 
-    cleared = session(reset_kill=True)            # the user clears the latch
+    # the user widens the limit and clears the latch
+    cleared = session(parse_config({"risk": {"max_drawdown_quote": "1000"}}), reset_kill=True)
     assert not cleared.runner.risk.killed
     t = threading.Thread(target=cleared.run, kwargs={"duration_s": 30}, daemon=True)
     t.start()

@@ -85,8 +85,8 @@ min_quote_lifetime_ms = 50
             assert wait_for(lambda: quoting("Buy"), timeout_s=15)
             sim.taker_hit(SYM, "Buy")
             assert wait_for(lambda: fills() > n, timeout_s=10)
-        sim.inject_adl(SYM, 1)
         sim.inject_funding(SYM, "0.0001")
+        sim.inject_adl(SYM, 1)
         assert wait_for(lambda: quoting(), timeout_s=20)
     finally:
         bot.send_signal(signal.SIGINT)            # a clean stop: cancel all, write report

@@ -134,12 +134,15 @@ class BybitVenue(Venue):
         pybit's sleep before retrying retryable REST codes (0 in tests).
     dcp_window_s : int or None
         Disconnect protection window (3..300 s); None leaves it off.
+    connect : bool
+        Open the sockets now; False leaves that to :meth:`connect`.
     """
 
     def __init__(self, symbols: Sequence[str], *, category: str = "linear", api_key: str,
                  api_secret: str, testnet: bool = False, http_base: str | None = None,
                  ws_base: str | None = None, recv_window_ms: int = 5000,
-                 http_retry_delay_s: float = 1.0, dcp_window_s: int | None = None):
+                 http_retry_delay_s: float = 1.0, dcp_window_s: int | None = None,
+                 connect: bool = True):
         if category not in ("linear", "spot"):
             raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
         if not api_key or not api_secret:
@@ -171,16 +174,29 @@ class BybitVenue(Venue):
             for symbol in self.symbols:
                 self.spot_baseline[symbol] = self._base_balance(symbol)
         self.dcp: dict = {}
-        self.private = _Socket(testnet=testnet, channel_type="private", api_key=api_key,
-                               api_secret=api_secret, ws_base=ws_base, venue=self)
+        self._dcp_window_s = dcp_window_s
+        self.private = self.trade = None
+        if connect:
+            self.connect()
+
+    def connect(self) -> None:
+        """Open the private and trade sockets (and disconnect protection).
+
+        Construction with ``connect=False`` reads only REST (instrument rules, spot
+        balances), so a caller can validate its configuration against them before any
+        socket exists.
+        """
+        key, secret = self._creds
+        self.private = _Socket(testnet=self._testnet, channel_type="private", api_key=key,
+                               api_secret=secret, ws_base=self._ws_base, venue=self)
         self.private.order_stream(self._on_order)
         self.private.execution_stream(self._on_execution)
         self.private.position_stream(self._on_position)
         self.private.wallet_stream(self._on_wallet)
         self.trade = self._new_trade_socket()
         self._up = {"private": True, "trade": True}
-        if dcp_window_s is not None:
-            self._enable_dcp(dcp_window_s)
+        if self._dcp_window_s is not None:
+            self._enable_dcp(self._dcp_window_s)
 
     def __repr__(self) -> str:
         return f"BybitVenue(category={self.category!r}, symbols={self.symbols!r})"

@@ -250,8 +250,9 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
         try:
             # asyncio objects must be created on this loop.
             server.market_ready = {s: asyncio.Event() for s in server.symbols}
+            # no access log: one INFO line per request would drown an embedding bot's log
             runner = web.AppRunner(server.make_app(), handle_signals=False,
-                                   shutdown_timeout=1.0)
+                                   shutdown_timeout=1.0, access_log=None)
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", port)
             loop.run_until_complete(site.start())
