@@ -775,9 +775,10 @@ class MatchingEngine:
     # ------------------------------------------------------------------ simulator support
     # Used by the local Bybit simulator (mmbot.sim.account); appended as one block.
 
-    #: funding paid so far (quote currency, exact; negative = received). Kept here until
-    #: PnLTracker.on_funding lands; then the tracker also gets each payment.
-    funding_paid: Decimal = Decimal(0)
+    @property
+    def funding_paid(self) -> Decimal:
+        """Funding paid so far (quote currency, exact; negative = received)."""
+        return self.account.funding
 
     def order_extras(self, order_id: str) -> tuple[str, int, Decimal]:
         """Return ``(timeInForce, sum of price_ticks * lots filled, fees)`` of any order.
@@ -840,8 +841,10 @@ class MatchingEngine:
             order_id=self._new_order_id(), order_link_id="", symbol=self.symbol, side=side,
             price_ticks=price_ticks, qty_lots=qty_lots, fee=Decimal(0), fee_rate=Decimal(0),
             is_maker=False, exec_ms=now_ms, leaves_lots=0, exec_type=exec_type,
+            seq=self._position_seq,
         )
         self._next_exec += 1
+        self.executions.append(execution)
         return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
 
     def apply_funding(self, *, rate: Decimal | str, now_ms: int,
@@ -867,19 +870,17 @@ class MatchingEngine:
             raise ValueError("funding needs a mark price: the book has no two sides")
         self.now_ms = now_ms
         fee = Decimal(mark * pos) * self._unit_value * rate_d
-        self.funding_paid = self.funding_paid + fee
-        on_funding = getattr(self.account, "on_funding", None)
         exec_id = f"{self._order_id_prefix}-e{self._next_exec:010d}"
         self._next_exec += 1
-        if on_funding is not None:
-            on_funding(fee, exec_id)
+        self.account.on_funding(fee, exec_id)
         self._position_seq += 1
         execution = Execution(
             exec_id=exec_id, order_id=self._new_order_id(), order_link_id="",
             symbol=self.symbol, side=BUY if pos > 0 else SELL, price_ticks=mark,
             qty_lots=abs(pos), fee=fee, fee_rate=rate_d, is_maker=False, exec_ms=now_ms,
-            leaves_lots=0, exec_type="Funding",
+            leaves_lots=0, exec_type="Funding", seq=self._position_seq,
         )
+        self.executions.append(execution)
         return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
 
 
