@@ -67,6 +67,11 @@ def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[s
             start_price=sim.start_price,
             interval_ms=sim.interval_ms,
             category=cfg.venue.category,
+            trades_per_s=sim.trades_per_s,
+            trade_size_mean_lots=max(1, int(Decimal(sim.trade_size_mean_qty)
+                                            / Decimal(sim.lot_size))),
+            trade_buy_ratio=sim.trade_buy_ratio,
+            trade_size_alpha=sim.trade_size_alpha,
         )
     path = Path(sim.data)
     if not path.is_file():
@@ -80,6 +85,15 @@ def _orderbook_only(frames: Iterable[str], symbol: str) -> Iterator[str]:
         head = frame[:64]
         if ("orderbook." in head or "publicTrade." in head) and symbol in head:
             yield frame
+
+
+def _book_frames_only(stream: Iterator[tuple[str | None, int]]
+                      ) -> Iterator[tuple[str | None, int]]:
+    """Hide publicTrade frames from the bot: the engine fills on them, the runner's book
+    takes orderbook frames only (as the live feed subscribes orderbook topics only)."""
+    for frame, now_ms in stream:
+        if frame is None or '"topic":"publicTrade.' not in frame[:40]:
+            yield frame, now_ms
 
 
 def _risk_manager(cfg: Config, instrument) -> RiskManager:
@@ -121,10 +135,13 @@ def run_backtest(
         min_qty_lots=instrument.min_qty_lots,
         max_qty_lots=instrument.max_qty_lots,
         min_notional=instrument.min_notional,
+        queue_model=sim.queue_model,
+        queue_power=sim.queue_power,
     )
     venue = SimVenue(
         engine,
         order_latency_ms=sim.order_latency_ms,
+        response_latency_ms=sim.response_latency_ms,
         md_latency_ms=sim.md_latency_ms,
         seed=sim.seed,
     )
@@ -147,7 +164,7 @@ def run_backtest(
         snapshot_interval_ms=cfg.run.snapshot_interval_ms,
     )
     wall0 = time.perf_counter()
-    runner.run(venue.stream(data, timer_ms=TIMER_MS))
+    runner.run(_book_frames_only(venue.stream(data, timer_ms=TIMER_MS)))
     end_ms = venue.now_ms()
     venue.advance(end_ms + SETTLE_MS)  # deliver the cancel-all and any last fills
     runner.write_snapshot(venue.now_ms())

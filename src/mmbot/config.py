@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class FixedConfig(_Section):
     """``[strategy.fixed]``: symmetric quotes ``half_spread_bps`` around the reference."""
 
     _section: ClassVar[str] = "strategy.fixed"
-    half_spread_bps: float = 0.5
+    half_spread_bps: float = 3.0
 
     def __post_init__(self) -> None:
         self._finite()
@@ -136,7 +137,7 @@ class SkewConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy.skew"
-    half_spread_bps: float = 0.5
+    half_spread_bps: float = 3.0
     max_inventory_qty: str = "0.01"
     price_skew_bps: float = 0.5
     size_skew: float = 1.0
@@ -203,7 +204,13 @@ class GlftConfig(_Section):
 
 @dataclass(frozen=True)
 class StrategyConfig(_Section):
-    """``[strategy]``: which model, its ladder, and the per-model tables."""
+    """``[strategy]``: which model, its ladder, and the per-model tables.
+
+    ``min_spread_bps = "auto"`` (the default) floors every model's half-spread at the maker
+    fee (``[sim] maker_fee_bps``) plus ``adverse_buffer_bps``, so no model quotes inside
+    its own fee; a rebate makes that floor negative (only the one-tick minimum binds). A
+    number replaces the floor with exactly that full spread, smaller or not.
+    """
 
     _section: ClassVar[str] = "strategy"
     model: Literal["fixed", "skew", "avellaneda", "glft"] = "fixed"
@@ -211,7 +218,8 @@ class StrategyConfig(_Section):
     order_qty: str = "0.001"
     levels: int = 1
     level_spacing_ticks: int = 1
-    min_spread_bps: float = 0.0
+    min_spread_bps: float | Literal["auto"] = "auto"
+    adverse_buffer_bps: float = 1.0
     requote_tolerance_ticks: int = 1
     fixed: FixedConfig = field(default_factory=FixedConfig)
     skew: SkewConfig = field(default_factory=SkewConfig)
@@ -222,7 +230,16 @@ class StrategyConfig(_Section):
         self._finite()
         self._decimal("order_qty", positive=True)
         self._positive("levels", "level_spacing_ticks")
-        self._non_negative("min_spread_bps", "requote_tolerance_ticks")
+        self._non_negative("requote_tolerance_ticks")
+        if self.min_spread_bps != "auto":
+            self._non_negative("min_spread_bps")
+
+    def min_spread_floor_bps(self, maker_fee_bps: float) -> float:
+        """Return the minimum full spread in bps: explicit ``min_spread_bps``, or
+        ``2 * (maker_fee_bps + adverse_buffer_bps)`` when it is ``"auto"``."""
+        if self.min_spread_bps == "auto":
+            return 2.0 * (maker_fee_bps + self.adverse_buffer_bps)
+        return float(self.min_spread_bps)
 
 
 @dataclass(frozen=True)
@@ -273,10 +290,15 @@ class OrdersConfig(_Section):
 
 @dataclass(frozen=True)
 class SimConfig(_Section):
-    """``[sim]``: the simulated exchange (market data, instrument, fees, latency).
+    """``[sim]``: the simulated exchange (market data, instrument, fees, fills, latency).
 
-    ``data`` is ``"synthetic"`` (the seeded generator) or a path to a recording of raw
-    frames. Fee rates in bps of notional; negative means a rebate.
+    ``data`` is ``"synthetic"`` (the seeded generator) or a path to a recording (see
+    :mod:`mmbot.recorder`). Fee rates in bps of notional; negative means a rebate.
+    ``queue_model`` names the queue-position model of the matching engine
+    (``risk_averse``, ``prob_power`` with exponent ``queue_power``, ``optimistic``; see
+    :mod:`mmbot.sim.engine`). ``latency`` is ``constant`` (``order_latency_ms`` to the
+    exchange, ``response_latency_ms`` back, ``md_latency_ms`` for market data) or
+    ``replay`` (a recording's own order round trips and receive times).
     """
 
     _section: ClassVar[str] = "sim"
@@ -291,20 +313,34 @@ class SimConfig(_Section):
     depth: int = 200
     interval_ms: int = 20
     levels_per_delta: int = 11
+    trades_per_s: float = 4.0
+    trade_size_mean_qty: str = "0.2"
+    trade_size_alpha: float = 1.5
+    trade_buy_ratio: float = 0.5
     maker_fee_bps: float = 2.0
     taker_fee_bps: float = 5.5
+    queue_model: Literal["risk_averse", "prob_power", "optimistic"] = "prob_power"
+    queue_power: float = 3.0
+    latency: Literal["constant", "replay"] = "constant"
     order_latency_ms: int = 5
+    response_latency_ms: int = 5
     md_latency_ms: int = 5
 
     def __post_init__(self) -> None:
         self._finite()
         if not self.data:
             self._fail("data", "must be 'synthetic' or a file path")
-        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty"):
+        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty",
+                  "trade_size_mean_qty"):
             self._decimal(n, positive=True)
         self._decimal("min_notional_quote")
-        self._positive("depth", "interval_ms", "levels_per_delta")
-        self._non_negative("order_latency_ms", "md_latency_ms")
+        self._positive("depth", "interval_ms", "levels_per_delta", "queue_power")
+        self._non_negative("order_latency_ms", "response_latency_ms", "md_latency_ms",
+                           "trades_per_s")
+        if not 0.0 <= self.trade_buy_ratio <= 1.0:
+            self._fail("trade_buy_ratio", "must be in [0, 1]")
+        if not 1.0 < self.trade_size_alpha < 100.0:
+            self._fail("trade_size_alpha", "must be in (1, 100)")
 
     @property
     def maker_fee_rate(self) -> Decimal:
@@ -377,6 +413,17 @@ def _type_name(t: Any) -> str:
 
 def _convert(key: str, t: Any, value: Any) -> Any:
     origin = typing.get_origin(t)
+    if origin is types.UnionType or origin is typing.Union:
+        # a number or a keyword (``min_spread_bps = "auto"``): the first member that fits
+        members = typing.get_args(t)
+        for member in members:
+            try:
+                return _convert(key, member, value)
+            except ConfigError:
+                continue
+        names = ("a number" if m is float else _type_name(m) for m in members)
+        raise ConfigError(f"{key}: expected {' or '.join(names)}, "
+                          f"got {type(value).__name__} {value!r}")
     if origin is Literal:
         if value not in typing.get_args(t):
             raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")

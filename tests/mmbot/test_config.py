@@ -86,7 +86,7 @@ def test_partial_file_keeps_defaults(tmp_path):
         ("[run]\nduration_s = 0\n", "run.duration_s: must be > 0"),
         (
             "[strategy]\nmin_spread_bps = true\n",
-            "strategy.min_spread_bps: expected a number, got bool",
+            "strategy.min_spread_bps: expected a number or 'auto', got bool",
         ),
     ],
 )

@@ -60,6 +60,8 @@ def view(book=None, position_lots=0, now_ms=0, ins=INS, **kw):
 
 def strat(**kw):
     kw.setdefault("order_qty", "0.002")
+    # these tests check the models' own prices; the fee floor has its own tests below
+    kw.setdefault("min_spread_bps", 0.0)
     return StrategyConfig(**kw)
 
 

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from mmbot.config import Config, ConfigError, config_to_dict, load_config, parse_config
 
-#: applied on top of the bundled config when no --config is given, so the default run
-#: trades: the bundled 2 bps half spread is wider than the synthetic stream moves in minutes
+#: applied on top of the bundled config when no --config is given: a short demonstration
+#: with the bundled fee-aware quotes (no thinner spread: that would only show fee losses)
 BACKTEST_DEFAULTS = {
-    "strategy.fixed.half_spread_bps": 0.3,
     "strategy.levels": 2,
     "run.duration_s": 180.0,
 }

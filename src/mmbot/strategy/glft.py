@@ -142,8 +142,9 @@ class IntensityEstimator:
 class GlftModel(BaseQuoteModel):
     """GLFT quotes with online volatility and fill-intensity estimates (see module doc)."""
 
-    def __init__(self, strategy: StrategyConfig, params: GlftConfig | None = None) -> None:
-        super().__init__(strategy)
+    def __init__(self, strategy: StrategyConfig, params: GlftConfig | None = None,
+                 maker_fee_bps: float = 2.0) -> None:
+        super().__init__(strategy, maker_fee_bps)
         p = self.params = params if params is not None else strategy.glft
         self.vol = EwmaVolatility(p.sigma_bps_per_sqrt_s, p.vol_halflife_s, p.vol_sample_ms)
         self.intensity = IntensityEstimator(
