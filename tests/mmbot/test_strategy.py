@@ -29,6 +29,7 @@ from mmbot.strategy import (
     Quote,
     QuoteModel,
     build_ladder,
+    MODELS,
     build_model,
 )
 from mmbot.strategy.avellaneda import as_quotes
@@ -408,3 +409,45 @@ def test_build_ladder_memo_matches_a_fresh_build():
                                    kw["min_spread_ticks"], view.max_buy_lots, view.max_sell_lots)
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # often a miss
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # now certainly a hit
+
+
+# --------------------------------------------------------------------------- fee-aware floor
+FEE_BOOK = Book(bid=(650000, 5), ask=(650001, 5))  # 65000.0 / 65000.1, mid 650000.5 ticks
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_quotes_at_least_the_maker_fee_plus_buffer(model):
+    # default "auto": half-spread >= 2 bps fee + 1 bps buffer = 3 bps of 650000.5 ticks
+    # = 195.00015 ticks, so bid <= 650000.5 - 195.00015 -> 649805, ask >= 650196
+    cfg = StrategyConfig(model=model, order_qty="0.002")
+    assert cfg.min_spread_bps == "auto" and cfg.adverse_buffer_bps == 1.0
+    m = build_model(cfg, maker_fee_bps=2.0)
+    q = m.quotes(view(FEE_BOOK))
+    bid, ask = prices(q, "Buy")[0], prices(q, "Sell")[0]
+    assert ask - bid >= 2 * 195.00015
+    assert bid <= 649805 and ask >= 650196
+
+
+def test_a_rebate_makes_the_floor_negative_and_the_model_rules():
+    # -0.25 bps rebate + 1 bps buffer: floor 2 * 0.75 = 1.5 bps; the fixed model's 3 bps wins
+    cfg = StrategyConfig(order_qty="0.002", adverse_buffer_bps=0.0)
+    m = build_model(cfg, maker_fee_bps=-0.25)
+    assert m.min_spread_floor_bps == -0.5
+    q = m.quotes(view(FEE_BOOK))
+    # 3 bps of 650000.5 = 195.00015 ticks: floor/ceil away from the mid
+    assert (prices(q, "Buy"), prices(q, "Sell")) == ([649805], [650196])
+
+
+def test_an_explicit_smaller_min_spread_overrides_the_fee_floor():
+    cfg = StrategyConfig(order_qty="0.002", min_spread_bps=0.0,
+                         fixed=FixedConfig(half_spread_bps=0.0))
+    m = build_model(cfg, maker_fee_bps=2.0)
+    q = m.quotes(view(FEE_BOOK))
+    assert (prices(q, "Buy"), prices(q, "Sell")) == ([650000], [650001])
+
+
+def test_the_floor_follows_the_config_fee():
+    from mmbot.config import Config, SimConfig  # noqa: PLC0415
+
+    cfg = Config(sim=SimConfig(maker_fee_bps=1.0))
+    assert build_model(cfg).min_spread_floor_bps == 2 * (1.0 + 1.0)
