@@ -15,8 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mmbot.attribution import attribute, markouts
 from mmbot.config import Config, config_to_dict
-from mmbot.orders import OrderManager
+from mmbot.orders import FLATTEN_LEVEL, OrderManager
 from mmbot.pnl import PnLTracker
 from mmbot.risk import RiskLimits, RiskManager
 from mmbot.runner import Runner
@@ -181,14 +182,43 @@ def run_backtest(
     return BacktestResult(summary, timing, runner, engine, cfg)
 
 
-_MONEY_QUANTUM = Decimal("1e-8")
-
-
 def _dec(value: Decimal | float | int) -> str:
-    """Money as a plain decimal string rounded to 1e-8 (shortest repr for floats)."""
+    """Money as an exact plain decimal string (shortest repr for floats), unrounded so the
+    attribution parts add up to net PnL digit for digit."""
     if isinstance(value, Decimal):
-        return format(value.quantize(_MONEY_QUANTUM).normalize() + 0, "f")
+        return format(value.normalize() + 0, "f")
     return repr(value)
+
+
+def _dec_tree(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _dec_tree(v) for k, v in node.items()}
+    if isinstance(node, Decimal):
+        return _dec(node)
+    return node
+
+
+def _fill_model(cfg: Config, engine: MatchingEngine, venue: SimVenue) -> dict[str, Any]:
+    """Name the models that produced the fills, so a summary says what it assumed."""
+    return {
+        "queue_model": engine.queue_model,
+        "queue_power": engine.queue_power if engine.queue_model == "prob_power" else None,
+        "latency": venue.latency_description(),
+        "maker_fee_rate": _dec(engine.maker_fee_rate),
+        "taker_fee_rate": _dec(engine.taker_fee_rate),
+        "trades_in_data": engine.trade_frames > 0,
+    }
+
+
+def _explain(runner: Runner, engine: MatchingEngine, instrument, mark: int | None
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    unit = instrument.notional(1, 1)
+    parts = attribute(engine.fill_log, mark_ticks=mark, unit=unit,
+                      net_pnl=runner.pnl.net(mark))
+    levels = {link: ("flatten" if m.level == FLATTEN_LEVEL else m.level)
+              for link, m in runner.orders.orders.items()}
+    marks = markouts(engine.fill_log, engine.mid_log, unit=unit, level_of=levels)
+    return _dec_tree(parts), _dec_tree(marks)
 
 
 def _config_echo(cfg: Config) -> dict[str, Any]:
@@ -210,7 +240,11 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
         statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
     post_only_rejects = sum(1 for m in orders.orders.values()
                             if m.reject_reason == "EC_PostOnlyWillTakeLiquidity")
+    attribution, marks = _explain(runner, engine, instrument, mark)
     return {
+        "attribution": attribution,
+        "markouts": marks,
+        "fill_model": _fill_model(cfg, engine, venue),
         "symbol": cfg.venue.symbol,
         "category": cfg.venue.category,
         "model": cfg.strategy.model,
@@ -249,8 +283,6 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
             "fees": _dec(engine.fees_paid),
             "market_errors": engine.market_errors,
         },
-        "latency_ms": {"order": venue.order_latency_ms, "response": venue.response_latency_ms,
-                       "market_data": venue.md_latency_ms},
         "config": _config_echo(cfg),
         "timing_file": "timing.json",
     }

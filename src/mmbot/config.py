@@ -314,8 +314,8 @@ class SimConfig(_Section):
     interval_ms: int = 20
     levels_per_delta: int = 11
     trades_per_s: float = 4.0
-    trade_size_mean_qty: str = "0.2"
-    trade_size_alpha: float = 1.5
+    trade_size_mean_qty: str = "1.0"
+    trade_size_alpha: float = 1.3
     trade_buy_ratio: float = 0.5
     maker_fee_bps: float = 2.0
     taker_fee_bps: float = 5.5

@@ -32,7 +32,8 @@ What the stream looks like, and why:
   with probability ``trade_buy_ratio`` and of a Pareto-distributed size with mean
   ``trade_size_mean_lots`` and tail index ``trade_size_alpha`` (heavy tailed, as real
   order flow is: most takers nibble at the touch, a few sweep several levels); a taker
-  that clears a level sweeps on to the next.
+  that clears a level sweeps on to the next, and the other side follows it (up to five
+  levels next to the new touch), so a sweep moves the price instead of leaving a hole.
   The touch moves that consume whole best levels are trades too, so with trades on,
   size at the touch only ever leaves through a trade or an explicit random change
   deeper than the touch. With ``trades_per_s == 0`` (the default) the stream is
@@ -356,6 +357,29 @@ class SyntheticStream:
                 put(keys, side, ch, p, have - lots)
                 lots = 0
 
+    def _follow(self, rng, taker: str, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a
+                ) -> None:
+        """After a sweep left the spread wider than two ticks, fill up to five levels of
+        the other side next to the new touch (one tick spread again)."""
+        if not bid_keys or not ask_keys or ask_keys[0] - bid_keys[-1] <= 2:
+            return
+        if taker == "Buy":
+            p, floor = ask_keys[0] - 1, bid_keys[-1]
+            for i in range(5):
+                if p <= floor:
+                    break
+                if p not in bids and p not in ch_b:  # never refill a level traded now
+                    put(bid_keys, bids, ch_b, p, self._size(rng, i))
+                p -= 1 + (rng.random() < 0.3)
+        else:
+            p, ceil = bid_keys[-1] + 1, ask_keys[0]
+            for i in range(5):
+                if p >= ceil:
+                    break
+                if p not in asks and p not in ch_a:
+                    put(ask_keys, asks, ch_a, p, self._size(rng, i))
+                p += 1 + (rng.random() < 0.3)
+
     def _size(self, rng: random.Random, index: int) -> int:
         # Heavy-tailed sizes, larger away from the touch, as in real books.
         return 1 + int(rng.paretovariate(1.3) * 40 * (1 + index / 20)) % 500_000
@@ -424,6 +448,7 @@ class SyntheticStream:
                 put(keys, side, ch, p, self._size(rng, len(keys)))
 
         trading = self.trades_per_s > 0
+        swept: list[str] = []
         if trading:
             # Poisson arrivals in this frame's interval (Knuth's method: the rate is small)
             limit = math.exp(-self.trades_per_s * self.interval_ms / 1000.0)
@@ -435,6 +460,7 @@ class SyntheticStream:
                 lots = max(1, round(scale * rng.paretovariate(alpha)))
                 self._take(rng, taker, lots, bid_keys, ask_keys, bids, asks, delete, put,
                            ch_b, ch_a)
+                swept.append(taker)
                 prod *= rng.random()
             rebalance(True)
             rebalance(False)
@@ -462,6 +488,12 @@ class SyntheticStream:
                     put(ask_keys, asks, ch_a, p, self._size(rng, 0))
             rebalance(True)
             rebalance(False)
+
+        # The other side follows a sweep (price impact), as market makers requote: no hole
+        # of many ticks stays open at the touch. After every trade of the frame, so a trade
+        # only ever takes size that rested before the frame.
+        for taker in swept:
+            self._follow(rng, taker, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a)
 
         # Each random insert or delete costs a second change at the tail (trim/refill),
         # so a fraction p of each gives 2p / (1 + 2p) deletes overall: solve for p.

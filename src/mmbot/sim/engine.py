@@ -304,6 +304,7 @@ class MatchingEngine:
         self.account = PnLTracker(instrument, self.maker_fee_rate, self.taker_fee_rate)
         self.fills = 0
         self.market_frames = 0
+        self.trade_frames = 0
         self.market_errors = 0  # gaps / out-of-sync frames seen in the data (book not synced)
         self.last_market_error = ""
         #: how many market levels a taker order may walk
@@ -329,6 +330,7 @@ class MatchingEngine:
         self.now_ms = now_ms
         topic = _topic_of(frame)
         if topic.startswith("publicTrade"):
+            self.trade_frames += 1
             return self._on_trade_frame(frame, now_ms)
         if not topic.startswith("orderbook"):
             raise ValueError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")

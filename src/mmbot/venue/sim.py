@@ -248,6 +248,12 @@ class SimVenue(Venue):
             pass
         self._now_ms = max(self._now_ms, until_ms)
 
+    def latency_description(self) -> dict:
+        """Name the latency model and its parameters (for reports)."""
+        return {"model": "constant", "order_ms": self.order_latency_ms,
+                "response_ms": self.response_latency_ms, "market_data_ms": self.md_latency_ms,
+                "jitter_ms": self.jitter_ms}
+
     # ------------------------------------------------------------------ internals
     def _check_symbol(self, symbol: str) -> None:
         if symbol != self.engine.symbol:
