@@ -10,7 +10,12 @@ Examples:
   mmbot backtest --out bt
   mmbot backtest --config my.toml --out bt --duration-s 600 --seed 3
   mmbot backtest --out bt --set strategy.model=glft --set strategy.levels=3
-  mmbot backtest --out bt --data recording.jsonl.gz
+  mmbot backtest --out bt --data recording.jsonl.gz --latency replay
+  mmbot backtest --out bt --data old.jsonl --instruments instruments.json
+  mmbot backtest --out bt --queue-model risk_averse --maker-fee-bps -0.5
+
+Errors (bad config, unusable recording, missing or contradictory instrument rules, 0
+frames replayed) are one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import argparse
 import json
 import sys
 import tomllib
+import typing
 from pathlib import Path
 
 from mmbot.config import Config, ConfigError, config_to_dict, load_config, parse_config
@@ -42,6 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None,
                         help="'synthetic' or a recording of raw frames (.gz ok)")
     parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft")
+    parser.add_argument("--queue-model", default=None,
+                        help="risk_averse | prob_power | optimistic (sim.queue_model)")
+    parser.add_argument("--latency", default=None,
+                        help="constant | replay (sim.latency; replay uses the recording's "
+                             "order round trips and receive times)")
+    parser.add_argument("--maker-fee-bps", type=float, default=None,
+                        help="maker fee in bps, negative = rebate (sim.maker_fee_bps)")
+    parser.add_argument("--taker-fee-bps", type=float, default=None,
+                        help="taker fee in bps (sim.taker_fee_bps)")
+    parser.add_argument("--instruments", default=None, metavar="FILE",
+                        help="saved /v5/market/instruments-info response, for a recording "
+                             "without instrument rules in its header")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a config key, e.g. strategy.levels=3 (repeatable; "
@@ -59,8 +77,19 @@ def _toml_value(text: str):
         return text
 
 
-def apply_overrides(cfg: Config, overrides: dict[str, object]) -> Config:
+def _field_type(cfg: Config, parts: list[str]) -> object:
+    node: object = cfg
+    for part in parts[:-1]:
+        node = getattr(node, part)
+    return typing.get_type_hints(type(node)).get(parts[-1])
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, object],
+                    raw: dict[str, str] | None = None) -> Config:
     """Return ``cfg`` with dotted keys replaced, validated like a config file.
+
+    ``raw`` maps keys to the text the user typed: a number given for a decimal-string key
+    (``--set sim.tick_size=0.01``) keeps that text exactly, as if it had been quoted.
 
     Raises
     ------
@@ -77,6 +106,9 @@ def apply_overrides(cfg: Config, overrides: dict[str, object]) -> Config:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"unknown config key {key!r}")
+        if (raw and key in raw and _field_type(cfg, parts) is str
+                and isinstance(value, int | float) and not isinstance(value, bool)):
+            value = raw[key]
         node[parts[-1]] = value
     return parse_config(data)
 
@@ -97,20 +129,29 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["sim.data"] = args.data
     if args.model is not None:
         overrides["strategy.model"] = args.model
+    for flag, key in (("queue_model", "sim.queue_model"), ("latency", "sim.latency"),
+                      ("maker_fee_bps", "sim.maker_fee_bps"),
+                      ("taker_fee_bps", "sim.taker_fee_bps")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
+    raw: dict[str, str] = {}
     for item in args.overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = _toml_value(value.strip())
+        raw[key.strip()] = value.strip()
     if args.out is not None:
         overrides["run.out_dir"] = args.out
-    return apply_overrides(cfg, overrides)
+    return apply_overrides(cfg, overrides, raw)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print a short summary; 0 on success."""
-    from mmbot.backtest import run_backtest  # noqa: PLC0415  (keeps `mmbot --help` fast)
+    from mmbot.backtest import BacktestError, run_backtest  # noqa: PLC0415  (fast --help)
+    from mmbot.instrument import InstrumentError  # noqa: PLC0415
     from mmbot.report import write_report  # noqa: PLC0415
+    from obcore import ObcoreError  # noqa: PLC0415
 
     try:
         cfg = build_config(args)
@@ -123,9 +164,13 @@ def run(args: argparse.Namespace) -> int:
 
         records = Records(args.db)
     try:
-        result = run_backtest(cfg, records=records, use_risk=not args.no_risk)
-    except FileNotFoundError as exc:
+        result = run_backtest(cfg, records=records, use_risk=not args.no_risk,
+                              instruments_file=args.instruments)
+    except (BacktestError, ConfigError, InstrumentError) as exc:
         print(f"mmbot backtest: {exc}", file=sys.stderr)
+        return 2
+    except ObcoreError as exc:  # data that does not fit the instrument rules
+        print(f"mmbot backtest: {cfg.sim.data}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     finally:
         if records is not None:
