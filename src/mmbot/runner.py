@@ -87,6 +87,8 @@ class Runner:
         self.instrument = instrument
         self.venue = venue
         self.model = model
+        # optional: models that fit fill intensities need to know which orders are live
+        self._model_on_order = getattr(model, "on_order", None)
         self.risk = risk
         self.orders = orders
         self.pnl = pnl
@@ -200,8 +202,11 @@ class Runner:
                 self.history.fills.append((event.ts_ms, x.side, x.price_ticks, x.qty_lots))
             if self.records is not None:
                 self.records.record_fill(x)
-        elif isinstance(event, OrderEvent) and self.records is not None:
-            self.records.record_order(event.order)
+        elif isinstance(event, OrderEvent):
+            if self._model_on_order is not None:
+                self._model_on_order(event.order, event.ts_ms)
+            if self.records is not None:
+                self.records.record_order(event.order)
 
     # ------------------------------------------------------------------ decision
     def _decide(self, now_ms: int) -> tuple[list[Quote], bool]:
