@@ -24,7 +24,8 @@ receive times, so the instruments must come from ``--instruments FILE``.
 
 Public API
 ----------
-FrameRecorder, Recording, RecordingError, RoundTrip, read_recording, HEADER_PREFIX.
+FrameRecorder, Recording, RecordingError, RoundTrip, RoundTripVenue, read_recording,
+HEADER_PREFIX.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["HEADER_PREFIX", "FrameRecorder", "Recording", "RecordingError", "RoundTrip",
-           "read_recording"]
+           "RoundTripVenue", "read_recording"]
 
 HEADER_PREFIX = "#mmbot-recording 1 "
 _RT = "#rt "
@@ -133,6 +134,78 @@ class FrameRecorder:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
+
+
+class RoundTripVenue:
+    """A venue wrapper that records the bot's order round trips into a :class:`FrameRecorder`.
+
+    Every create/amend/cancel request is timed when it is handed to the venue
+    (``sent_ns``); the first order event for that orderLinkId afterwards closes the round
+    trip with the order's venue ``updated_ms`` (Bybit's ``updatedTime``) and the local
+    time the event reached the handler (``recv_ns``). Refused requests record nothing.
+    Everything else is the wrapped venue's.
+    """
+
+    def __init__(self, venue: Any, recorder: FrameRecorder) -> None:
+        self._venue = venue
+        self._recorder = recorder
+        self._sent: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+        self._handler = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venue, name)
+
+    def _mark(self, op: str, link: str) -> None:
+        if link:
+            with self._lock:
+                self._sent[link] = (op, self._recorder.clock_ns())
+
+    def place(self, request) -> None:
+        self._mark("create", request.order_link_id)
+        self._venue.place(request)
+
+    def amend(self, request) -> None:
+        self._mark("amend", request.order_link_id)
+        self._venue.amend(request)
+
+    def cancel(self, request) -> None:
+        self._mark("cancel", request.order_link_id)
+        self._venue.cancel(request)
+
+    def place_batch(self, requests) -> None:
+        for r in requests:
+            self._mark("create", r.order_link_id)
+        self._venue.place_batch(requests)
+
+    def amend_batch(self, requests) -> None:
+        for r in requests:
+            self._mark("amend", r.order_link_id)
+        self._venue.amend_batch(requests)
+
+    def cancel_batch(self, requests) -> None:
+        for r in requests:
+            self._mark("cancel", r.order_link_id)
+        self._venue.cancel_batch(requests)
+
+    def set_handler(self, handler) -> None:
+        self._handler = handler
+        self._venue.set_handler(None if handler is None else self._on_event)
+
+    def _on_event(self, event) -> None:
+        from mmbot.types import OrderEvent, RequestError  # noqa: PLC0415
+
+        if isinstance(event, OrderEvent | RequestError):
+            link = event.order.order_link_id if isinstance(event, OrderEvent) else \
+                event.order_link_id
+            with self._lock:
+                sent = self._sent.pop(link, None)
+            if sent is not None and isinstance(event, OrderEvent) and event.order.updated_ms:
+                self._recorder.write_round_trip(sent[0], link, sent[1], event.order.updated_ms,
+                                                self._recorder.clock_ns())
+        handler = self._handler
+        if handler is not None:
+            handler(event)
 
 
 @dataclass

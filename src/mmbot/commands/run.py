@@ -67,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator market speed (1 = real time)")
     parser.add_argument("--depth", type=int, default=50, help="orderbook depth topic")
     parser.add_argument("--no-dashboard", action="store_true", help="plain log output only")
+    parser.add_argument("--record", metavar="FILE", default=None,
+                        help="record the market data (orderbook + publicTrade, with receive "
+                             "times) and this bot's order round trips, for "
+                             "`mmbot backtest --data FILE --latency replay`")
 
 
 class LiveSession:
@@ -91,7 +95,7 @@ class LiveSession:
 
     def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
                  depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
-                 restore: bool | None = None):
+                 restore: bool | None = None, record: str | None = None):
         self.cfg = cfg
         self.symbol = symbol
         self.venue_kind = venue_kind
@@ -103,6 +107,8 @@ class LiveSession:
         self.port = port
         self.records = records
         self.restore = restore
+        self.record = record
+        self.recorder = None
         self.restored_fills = 0
         self.backfilled_fills = 0
         self.q: queue.SimpleQueue = queue.SimpleQueue()
@@ -144,6 +150,12 @@ class LiveSession:
                                 testnet=testnet, http_base=http_base, ws_base=ws_base,
                                 http_retry_delay_s=retry_delay)
         inst = self.venue.instrument(self.symbol)
+        if self.record:
+            from mmbot.recorder import FrameRecorder, RoundTripVenue  # noqa: PLC0415
+
+            self.recorder = FrameRecorder(self.record, instruments={
+                "category": category, "list": [self.venue.instrument_info(self.symbol)]})
+            self.venue = RoundTripVenue(self.venue, self.recorder)
         if self.venue_kind == "sim":
             maker, taker = (Decimal(str(cfg.sim.maker_fee_bps)) / 10_000,
                             Decimal(str(cfg.sim.taker_fee_bps)) / 10_000)
@@ -174,8 +186,10 @@ class LiveSession:
             self._restore_missed_fills()
         self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
                              on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
-                             on_status=self._on_status)
+                             on_status=self._on_status, recorder=self.recorder)
         self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
+        if self.recorder is not None:  # the recorder sees the raw trades; pybit needs a callback
+            self.feed.subscribe("publicTrade.{symbol}", lambda message: None, self.symbol)
         return self
 
     def _restore_missed_fills(self):
@@ -283,6 +297,9 @@ class LiveSession:
         if self.runner is None or self.closing:
             return
         self.closing = True
+        if self.recorder is not None:
+            # the recording ends where the quoting did: a backtest of it must not quote on
+            self.recorder.close()
         try:
             self.runner.stop(self.venue.now_ms())
         except Exception:
@@ -297,6 +314,8 @@ class LiveSession:
         self.runner.write_snapshot(self.venue.now_ms())
         if self.feed is not None:
             self.feed.exit()
+        if self.recorder is not None:
+            self.recorder.close()
         self.venue.close()
         if self._own_sim and self.sim is not None:
             self.sim.stop()
@@ -522,7 +541,8 @@ def run(args: argparse.Namespace) -> int:
             _move_aside(db_path)
         records = Records(db_path)
     session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
-                          speed=args.speed, port=args.port, records=records)
+                          speed=args.speed, port=args.port, records=records,
+                          record=args.record)
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
     try:
