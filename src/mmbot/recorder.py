@@ -16,7 +16,8 @@ UTF-8 text, one record per line, gzip when the name ends in ``.gz``:
   ``"op"`` (create, amend, cancel), ``"link"`` (orderLinkId), ``"sent_ns"`` (request
   sent), ``"exchange_ms"`` (Bybit's ``createdTime``/``updatedTime`` of the order) and
   ``"recv_ns"`` (response received, local). Order entry latency is
-  ``exchange_ms - sent_ns / 1e6``, response latency ``recv_ns / 1e6 - exchange_ms``.
+  ``exchange_ms + 0.5 - sent_ns / 1e6``, response latency
+  ``recv_ns / 1e6 - (exchange_ms + 0.5)`` (the exchange stamps whole milliseconds).
 
 A file of bare frames, one per line (what ``obcore.recording`` writes, and what
 ``mmbot record`` wrote before this format), still replays: it has no header and no
@@ -63,13 +64,15 @@ class RoundTrip:
 
     @property
     def entry_ms(self) -> float:
-        """Order entry latency: request sent to the exchange's timestamp."""
-        return self.exchange_ms - self.sent_ns / 1e6
+        """Order entry latency: request sent to the exchange's timestamp. The exchange
+        stamps whole milliseconds, so the middle of its millisecond is taken (a truncated
+        stamp alone would make every order arrive early by half a millisecond on average)."""
+        return self.exchange_ms + 0.5 - self.sent_ns / 1e6
 
     @property
     def response_ms(self) -> float:
-        """Response latency: the exchange's timestamp to the response received."""
-        return self.recv_ns / 1e6 - self.exchange_ms
+        """Response latency: the exchange's timestamp (mid-millisecond) to the response."""
+        return self.recv_ns / 1e6 - (self.exchange_ms + 0.5)
 
 
 @dataclass

@@ -62,7 +62,7 @@ def test_format_round_trip(tmp_path):
     assert [f for _, f in got] == frames
     assert got[0][0] == json.loads(frames[0])["ts"] * 1_000_000 + 3_000_000
     (rt,) = rec.round_trips
-    assert (rt.entry_ms, rt.response_ms) == (4.0, 5.0)
+    assert (rt.entry_ms, rt.response_ms) == (4.5, 4.5)  # mid-millisecond exchange stamp
 
 
 def test_backtest_takes_symbol_and_rules_from_the_header(tmp_path, capsys):
@@ -141,14 +141,18 @@ def test_unknown_cli_values_name_the_accepted_ones(tmp_path, capsys):
 
 def test_replay_latency_interpolates_by_time():
     ms = 1_000_000
-    trips = [RoundTrip("create", "a", 1000 * ms, 1004, 1010 * ms),     # entry 4, resp 6
-             RoundTrip("create", "b", 2000 * ms, 2012, 2014 * ms)]     # entry 12, resp 2
+    # exchange stamps are whole ms: the middle of the ms is taken
+    trips = [RoundTrip("create", "a", 1000 * ms, 1004, 1010 * ms + ms // 2),   # entry 4.5, resp 6
+             RoundTrip("create", "b", 2000 * ms, 2012, 2014 * ms + ms // 2)]   # entry 12.5, resp 2
     lat = ReplayLatency(trips, md_fallback_ms=7)
+    # round half to even: 4.5 -> 4, 12.5 -> 12
     assert (lat.entry(500), lat.response(500)) == (4, 6)          # before: the first
-    assert (lat.entry(1500), lat.response(1500)) == (8, 4)        # halfway: 4..12, 6..2
-    assert (lat.entry(1750), lat.response(1750)) == (10, 3)
+    assert (lat.entry(1500), lat.response(1500)) == (8, 4)        # halfway: 4.5..12.5, 6..2
+    assert (lat.entry(1750), lat.response(1750)) == (10, 3)       # 10.5 -> 10
     assert (lat.entry(9000), lat.response(9000)) == (12, 2)       # after: the last
     assert lat.feed(1000, 1003 * ms + 999) == 3 and lat.feed(1000, None) == 7
+    fast = ReplayLatency([RoundTrip("create", "c", 1000 * ms, 1000, 1001 * ms)])
+    assert fast.entry(1000) == 1                                  # never 0: one clock tick
     assert lat.feed(1000, 999 * ms) == 0                          # clock skew: never negative
 
 
@@ -156,12 +160,13 @@ def test_replay_latency_backtest_uses_recorded_times(tmp_path, capsys):
     ms = 1_000_000
     frames = _frames(messages=200)
     t0 = json.loads(frames[0])["ts"]
-    trips = [("create", "x", (t0 + 100) * ms, t0 + 140, (t0 + 150) * ms)]   # 40 ms in, 10 out
+    trips = [("create", "x", (t0 + 100) * ms, t0 + 140, (t0 + 151) * ms)]   # 40.5 in, 10.5 out
     path = _record(tmp_path / "eth.jsonl", frames,
                    {"category": "linear", "list": [_info("ETHUSDT", "0.01")]}, trips)
     code, err = _cli(tmp_path, capsys, "--data", str(path), "--latency", "replay")
     assert (code, err) == (0, "")
     lat = json.loads((tmp_path / "out" / "summary.json").read_text())["fill_model"]["latency"]
-    assert (lat["model"], lat["entry_ms_median"], lat["response_ms_median"]) == ("replay", 40, 10)
+    assert (lat["model"], lat["entry_ms_median"], lat["response_ms_median"]) == ("replay", 40.5,
+                                                                                  10.5)
     code, err = _cli(tmp_path, capsys, "--latency", "replay")
     assert code == 2 and "needs a recording" in err
