@@ -24,7 +24,7 @@ from mmbot.orders import FLATTEN_LEVEL, OrderManager
 from mmbot.pnl import PnLTracker
 from mmbot.risk import RiskLimits, RiskManager
 from mmbot.runner import Runner
-from mmbot.sim.engine import MatchingEngine
+from mmbot.sim.engine import MarketDataError, MatchingEngine
 from mmbot.strategy import build_model
 from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.venue.sim import ReplayLatency, SimVenue
@@ -277,7 +277,10 @@ def run_backtest(
         snapshot_interval_ms=cfg.run.snapshot_interval_ms,
     )
     wall0 = time.perf_counter()
-    runner.run(_book_frames_only(venue.stream(data, timer_ms=TIMER_MS)))
+    try:
+        runner.run(_book_frames_only(venue.stream(data, timer_ms=TIMER_MS)))
+    except (MarketDataError, RecordingError) as exc:
+        raise BacktestError(f"{sim.data}: {exc}") from exc
     if runner.frames == 0:
         where = rec.describe() if rec is not None else "the data"
         raise BacktestError(f"replayed 0 orderbook frames of {symbol}: {where}")

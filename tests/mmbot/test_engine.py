@@ -429,3 +429,13 @@ def test_fill_log_records_the_mid_at_the_fill(setup):
     assert (rec.side, rec.price_ticks, rec.qty_lots, rec.mid2_ticks) == ("Buy", 999, 500, 2000)
     assert rec.fee == Decimal("0.00999")
     assert eng.mid_log == [(1, 2000)]
+
+
+def test_a_broken_trade_frame_is_a_market_data_error(setup):
+    from mmbot.sim.engine import MarketDataError  # noqa: PLC0415
+
+    eng, _ = setup
+    with pytest.raises(MarketDataError, match="not JSON"):
+        eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell",', 5)
+    with pytest.raises(MarketDataError, match="misses field 'p'"):
+        eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell","v":"1"}]}', 5)

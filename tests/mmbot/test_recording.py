@@ -170,3 +170,21 @@ def test_replay_latency_backtest_uses_recorded_times(tmp_path, capsys):
                                                                                   10.5)
     code, err = _cli(tmp_path, capsys, "--latency", "replay")
     assert code == 2 and "needs a recording" in err
+
+
+def test_frames_out_of_time_order_are_a_one_line_error(tmp_path, capsys):
+    frames = _frames(messages=30, trades=False)
+    frames[10], frames[20] = frames[20], frames[10]
+    path = _record(tmp_path / "eth.jsonl", frames,
+                   {"category": "linear", "list": [_info("ETHUSDT", "0.01")]})
+    code, err = _cli(tmp_path, capsys, "--data", str(path))
+    assert code == 2 and "time order" in err and err.count("\n") == 1
+
+
+def test_a_malformed_line_is_a_one_line_error(tmp_path, capsys):
+    path = _record(tmp_path / "eth.jsonl", _frames(messages=20, trades=False),
+                   {"category": "linear", "list": [_info("ETHUSDT", "0.01")]})
+    with open(path, "a") as fh:
+        fh.write("garbage line\n")
+    code, err = _cli(tmp_path, capsys, "--data", str(path))
+    assert code == 2 and "line 22" in err and err.count("\n") == 1

@@ -3,8 +3,9 @@
 With no options it runs the default synthetic backtest (bundled config plus the backtest
 defaults below: a few simulated minutes, seed 0), which takes seconds and writes the same
 summary.json every time. Outputs in --out: summary.json (fills, volume, PnL, fees,
-inventory, quote counts, config; deterministic), timing.json (wall-clock run time and
-tick-to-quote latency percentiles) and chart.png.
+inventory, quote counts, the PnL attribution and markouts, the fill model, the config;
+deterministic), timing.json (wall-clock run time and tick-to-quote latency percentiles)
+and chart.png (with the markout curve).
 
 Examples:
   mmbot backtest --out bt

@@ -91,10 +91,15 @@ from mmbot.types import (
     PositionEvent,
 )
 
-__all__ = ["MatchingEngine", "OrderRejected", "QUEUE_MODELS", "REJECT_POST_ONLY", "FillRecord",
-           "queue_after_reduction"]
+__all__ = ["MatchingEngine", "MarketDataError", "OrderRejected", "QUEUE_MODELS",
+           "REJECT_POST_ONLY", "FillRecord", "queue_after_reduction"]
 
 REJECT_POST_ONLY = "EC_PostOnlyWillTakeLiquidity"
+
+class MarketDataError(ValueError):
+    """A market frame the engine cannot use (unknown topic, a trade without its fields,
+    frames out of time order, no ``ts``); the message quotes the frame."""
+
 
 #: accepted ``queue_model`` names (see the module docstring)
 QUEUE_MODELS = ("risk_averse", "prob_power", "optimistic")
@@ -333,7 +338,7 @@ class MatchingEngine:
             self.trade_frames += 1
             return self._on_trade_frame(frame, now_ms)
         if not topic.startswith("orderbook"):
-            raise ValueError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
+            raise MarketDataError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
         watched = self._watched_sizes()
         traded, self._traded_lots = self._traded_lots, {}
         try:
@@ -402,7 +407,10 @@ class MatchingEngine:
         return self._apply_fills(fills, now_ms)
 
     def _on_trade_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
-        msg = frame if isinstance(frame, dict) else orjson.loads(frame)
+        try:
+            msg = frame if isinstance(frame, dict) else orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise MarketDataError(f"publicTrade frame is not JSON ({exc}): {frame[:80]!r}") from exc
         events: list = []
         for trade in msg.get("data", ()):
             try:
@@ -410,7 +418,7 @@ class MatchingEngine:
                 price = self.book.parse_price(trade["p"])
                 qty = self.book.parse_size(trade["v"])
             except KeyError as exc:
-                raise ValueError(
+                raise MarketDataError(
                     f"publicTrade entry misses field {exc.args[0]!r}: {trade!r}"
                 ) from exc
             events.extend(self.on_trade(taker_side, price, qty, now_ms))

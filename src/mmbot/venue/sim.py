@@ -40,7 +40,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
-from mmbot.sim.engine import MatchingEngine, OrderRejected
+from mmbot.sim.engine import MarketDataError, MatchingEngine, OrderRejected
 from mmbot.types import (
     AmendRequest,
     CancelRequest,
@@ -316,7 +316,7 @@ class SimVenue(Venue):
                 self._push(ts, _MD_EXCHANGE, (frame, self.latency.feed(ts, recv_ns)))
                 pending = self._pull(it)
                 if pending is not None and pending[0] < ts:
-                    raise ValueError(
+                    raise MarketDataError(
                         f"market frames must be in time order: ts {pending[0]} after {ts}"
                     )
                 continue
@@ -387,7 +387,7 @@ class SimVenue(Venue):
             else:
                 m = _TS_RE_STR.search(frame)
             if m is None:
-                raise ValueError(f"market frame has no \"ts\" field: {frame[:80]!r}")
+                raise MarketDataError(f"market frame has no \"ts\" field: {frame[:80]!r}")
             return int(m.group(1)), frame, recv_ns
         return None
 
