@@ -19,7 +19,7 @@ were counted).
 
 Public API
 ----------
-MARKOUT_HORIZONS_S, attribute, markouts, AttributionError.
+MARKOUT_HORIZONS_S, attribute, markouts, explain_run, AttributionError.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from typing import Any
 from mmbot.pnl import _EXACT
 from mmbot.sim.engine import FillRecord
 
-__all__ = ["MARKOUT_HORIZONS_S", "AttributionError", "attribute", "markouts"]
+__all__ = ["MARKOUT_HORIZONS_S", "AttributionError", "attribute", "explain_run", "markouts"]
 
 #: markout horizons in seconds (summary keys "1s", "5s", "30s", "60s")
 MARKOUT_HORIZONS_S = (1, 5, 30, 60)
@@ -48,7 +48,7 @@ def _sign(side: str) -> int:
 
 
 def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | None, unit: Decimal,
-              net_pnl: Decimal) -> dict[str, Decimal]:
+              net_pnl: Decimal, fees: Decimal | None = None) -> dict[str, Decimal]:
     """Return ``{"gross_edge", "inventory_pnl", "fees", "funding"}`` summing to ``net_pnl``.
 
     Parameters
@@ -62,6 +62,8 @@ def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | None, unit: Deci
         Value of one tick times one lot in quote currency.
     net_pnl : Decimal
         The run's net PnL, checked against the sum.
+    fees : Decimal, optional
+        Fees paid in total (instead of the fills' own ``fee``).
 
     Raises
     ------
@@ -69,7 +71,7 @@ def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | None, unit: Deci
         If the parts do not sum to ``net_pnl`` exactly.
     """
     edge2 = inv2 = 0  # in half-tick-lots: mids are (bid + ask) / 2
-    fees = _ZERO
+    fee_part = _ZERO
     position = 0
     with localcontext(_EXACT):
         for f in fills:
@@ -78,14 +80,14 @@ def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | None, unit: Deci
             edge2 += s * (mid2 - 2 * f.price_ticks) * f.qty_lots
             if mark_ticks is not None:
                 inv2 += s * (2 * mark_ticks - mid2) * f.qty_lots
-            fees -= f.fee
+            fee_part -= f.fee
             position += s * f.qty_lots
         if mark_ticks is None and position:
             raise AttributionError("cannot value an open position without a mark")
         parts = {
             "gross_edge": unit * edge2 / 2,
             "inventory_pnl": unit * inv2 / 2,
-            "fees": fees,
+            "fees": fee_part if fees is None else -fees,
             "funding": _ZERO,
         }
         total = sum(parts.values(), _ZERO)
@@ -147,3 +149,38 @@ def markouts(fills: Iterable[FillRecord], mid_log: Sequence[tuple[int, int]], *,
                 "per_level": {k: unit * v / 2 for k, v in sorted(per_level.items())},
             }
     return out
+
+
+def explain_run(history: Any, pnl: Any, mark_ticks: int | None, unit: Decimal,
+                level_of: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Attribution and markouts of a live run, from the runner's own record.
+
+    A live bot sees no exchange-side mid at each fill; the mid is the runner's sampled
+    book mid (``history``, every few hundred ms) at or before the fill, so the split between
+    gross edge and inventory is approximate while the sum is still exactly ``net_pnl``.
+    Returns ``{"attribution": ..., "markouts": ...}`` with decimal strings, or both None and
+    a ``"why"`` when the run's fills are not all in ``history`` (a restart restored some).
+    """
+    fills = history.fills
+    if len(fills) != pnl.fill_count or mark_ticks is None and pnl.position_lots:
+        return {"attribution": None, "markouts": None,
+                "why": "restored fills or no mark: the run's own record does not cover net PnL"}
+    times = list(history.t_ms)
+    mids2 = [round(2 * m) for m in history.mid_ticks]
+    mid_log = list(zip(times, mids2, strict=True))
+    records = []
+    for i, (t, side, price, lots) in enumerate(fills):
+        mid2 = _mid2_at(times, mids2, t)
+        records.append(FillRecord(f"f{i}", "", t, side, price, lots, _ZERO, True, mid2))
+    parts = attribute(records, mark_ticks=mark_ticks, unit=unit,
+                      net_pnl=pnl.net(mark_ticks), fees=pnl.fees)
+    marks = markouts(records, mid_log, unit=unit, level_of=level_of)
+    return {"attribution": _strings(parts), "markouts": _strings(marks)}
+
+
+def _strings(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strings(v) for k, v in node.items()}
+    if isinstance(node, Decimal):
+        return format(node.normalize() + 0, "f")
+    return node

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
@@ -35,6 +36,9 @@ def test_simulated_run_and_its_backtest_agree(tmp_path):
     recording = read_recording(rec)
     assert recording.round_trips and any(t.startswith("publicTrade.") for t in recording.topics)
     live = json.loads((live_out / "summary.json").read_text())
+    # the live report explains its PnL too, exactly
+    assert sum(Decimal(v) for v in live["attribution"].values()) == Decimal(live["net_pnl"])
+    assert set(live["markouts"]) == {"1s", "5s", "30s", "60s"}
     logging.disable(logging.WARNING)
     try:
         code = cli.main(["backtest", "--config", str(cfg), "--data", str(rec), "--latency",

@@ -404,7 +404,16 @@ class LiveSession:
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
+            **self._explain(mark),
         }
+
+    def _explain(self, mark) -> dict:
+        from mmbot.attribution import explain_run  # noqa: PLC0415
+
+        r = self.runner
+        out = explain_run(r.history, r.pnl, mark, r.instrument.notional(1, 1))
+        out.pop("why", None)
+        return out
 
     def timing(self) -> dict:
         """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""
