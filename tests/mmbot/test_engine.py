@@ -439,3 +439,58 @@ def test_a_broken_trade_frame_is_a_market_data_error(setup):
         eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell",', 5)
     with pytest.raises(MarketDataError, match="misses field 'p'"):
         eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell","v":"1"}]}', 5)
+
+
+class QueueModelsMachine(RuleBasedStateMachine):
+    """The three queue models fed the same level changes and trades. After every step:
+    each queue estimate is within [0, the level's size]; risk_averse is never ahead of
+    prob_power, which is never ahead of optimistic, and fills are ordered the other way."""
+
+    MODELS = ("risk_averse", "prob_power", "optimistic")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feed = Feed()
+        self.engines = [make_engine(queue_model=m) for m in self.MODELS]
+        snap = self.feed.snapshot([(999, 40), (998, 30)], [(1005, 50)])
+        self.t = 1
+        for eng in self.engines:
+            eng.on_frame(snap, self.t)
+            eng.place(order_link_id="b", side="Buy", price_ticks=999, qty_lots=50, now_ms=2)
+        self.size = 40
+
+    @rule(size=st.integers(0, 120))
+    def level_changes(self, size):
+        self.t += 1
+        frame = self.feed.delta(bids=[(999, size)]) if size or self.size else None
+        if frame is None:
+            return
+        self.size = size
+        for eng in self.engines:
+            eng.on_frame(frame, self.t)
+
+    @rule(qty=st.integers(1, 60), through=st.booleans())
+    def trade(self, qty, through):
+        self.t += 1
+        for eng in self.engines:
+            eng.on_trade("Sell", 998 if through else 999, qty, self.t)
+
+    @invariant()
+    def ordered_and_bounded(self):
+        ahead, filled = [], []
+        for eng in self.engines:
+            order = eng.get_order(order_link_id="b")
+            filled.append(order.filled_lots)
+            if order.status.is_done:
+                ahead.append(0.0)
+            else:
+                a = eng.queue_ahead(order_link_id="b")
+                assert 0 <= a <= eng.book.size_at("b", 999)
+                ahead.append(a)
+        assert ahead[0] >= ahead[1] - 1e-9 and ahead[1] >= ahead[2] - 1e-9
+        assert filled[0] <= filled[1] <= filled[2]
+
+
+TestQueueModelsMachine = QueueModelsMachine.TestCase
+TestQueueModelsMachine.settings = settings(max_examples=80, stateful_step_count=25,
+                                           deadline=None)
