@@ -8,6 +8,8 @@ into ``summary.json`` (deterministic: identical bytes for the same config, data 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,15 +17,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mmbot.attribution import attribute, markouts
 from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
+from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
+from mmbot.orders import FLATTEN_LEVEL
+from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.runner import Runner
-from mmbot.sim.engine import MatchingEngine
-from mmbot.venue.sim import SimVenue
-from obcore.recording import read_frames
+from mmbot.sim.engine import MarketDataError, MatchingEngine
+from mmbot.venue.sim import ReplayLatency, SimVenue
 from obcore.synthetic import generate_frames
 
-__all__ = ["BacktestResult", "run_backtest", "market_frames"]
+__all__ = ["BacktestError", "BacktestResult", "market_frames", "resolve_recording",
+           "run_backtest"]
 
 #: simulated time after the data ends for cancels and in-flight events to settle
 SETTLE_MS = 2000
@@ -43,11 +49,94 @@ class BacktestResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[str]:
-    """Return the market data of a backtest: the seeded synthetic stream or a recording.
+class BacktestError(ValueError):
+    """The backtest cannot run as configured (bad data, missing instrument rules, ...)."""
 
-    For synthetic data the number of frames is ``duration_s * 1000 / sim.interval_ms``
-    (``duration_s`` defaults to ``run.duration_s``). A recording is replayed whole.
+
+def _load_instruments(path: str) -> dict[str, Instrument]:
+    """Read a saved instruments-info response (or its ``result``) into instruments by symbol."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BacktestError(f"--instruments {path}: cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BacktestError(f"--instruments {path}: not JSON: {exc}") from None
+    return _instruments_of(data, f"--instruments {path}")
+
+
+def _instruments_of(data: Any, where: str) -> dict[str, Instrument]:
+    if isinstance(data, dict) and "result" not in data and "list" in data:
+        data = {"retCode": 0, "result": data}  # a bare result, as the header stores it
+    try:
+        return instruments_from_response(data)
+    except InstrumentError as exc:
+        raise BacktestError(f"{where}: {exc}") from None
+
+
+def resolve_recording(cfg: Config, instruments_file: str | None = None
+                      ) -> tuple[Config, Recording]:
+    """Open ``sim.data`` and return the config with the recording's symbol and rules.
+
+    The symbol is ``venue.symbol`` if the recording holds it, else the recording's only
+    symbol. Tick, lot, limits and category come from the recording's header or from
+    ``instruments_file`` (a saved instruments-info response); when both give rules for
+    the symbol, they must agree.
+
+    Raises
+    ------
+    BacktestError
+        For anything missing or contradictory; the message says what the file holds.
+    """
+    try:
+        rec = read_recording(cfg.sim.data)
+    except RecordingError as exc:
+        raise BacktestError(str(exc)) from None
+    if rec.frame_count == 0:
+        raise BacktestError(f"{rec.describe()}: nothing to replay")
+    if cfg.venue.symbol in rec.symbols:
+        symbol = cfg.venue.symbol
+    elif len(rec.symbols) == 1:
+        symbol = rec.symbols[0]
+    else:
+        raise BacktestError(f"{rec.describe()}: venue.symbol {cfg.venue.symbol!r} is not one "
+                            f"of {', '.join(rec.symbols)}; choose with --set venue.symbol=NAME")
+    found: dict[str, Instrument] = {}
+    if rec.instruments is not None:
+        header = _instruments_of(rec.instruments, f"{rec.path} header")
+        if symbol in header:
+            found["the recording's header"] = header[symbol]
+    if instruments_file is not None:
+        given = _load_instruments(instruments_file)
+        if symbol in given:
+            found[f"--instruments {instruments_file}"] = given[symbol]
+        elif not found:
+            raise BacktestError(f"--instruments {instruments_file} has no rules for {symbol} "
+                                f"(it has {', '.join(sorted(given)) or 'none'})")
+    if not found:
+        raise BacktestError(f"{rec.describe()}: no instrument rules for {symbol}; pass "
+                            f"--instruments FILE (a saved /v5/market/instruments-info response)")
+    rules = list(found.items())
+    (where, ins), *others = rules
+    for other_where, other in others:
+        if other != ins:
+            raise BacktestError(f"instrument rules for {symbol} disagree: {where} says tick "
+                                f"{ins.tick_size} lot {ins.lot_size} ({ins.category}), "
+                                f"{other_where} says tick {other.tick_size} lot "
+                                f"{other.lot_size} ({other.category})")
+    sim = dataclasses.replace(
+        cfg.sim, tick_size=ins.tick_size, lot_size=ins.lot_size,
+        min_order_qty=ins.qty_str(ins.min_qty_lots), max_order_qty=ins.qty_str(ins.max_qty_lots),
+        min_notional_quote=str(ins.min_notional))
+    venue = dataclasses.replace(cfg.venue, symbol=symbol, category=ins.category)
+    return cfg.replace(sim=sim, venue=venue), rec
+
+
+def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[str]:
+    """Return the seeded synthetic market data of a backtest.
+
+    The number of orderbook frames is ``duration_s * 1000 / sim.interval_ms``
+    (``duration_s`` defaults to ``run.duration_s``); publicTrade frames come on top.
+    Recordings are opened with :func:`resolve_recording`.
     """
     sim = cfg.sim
     if sim.data == "synthetic":
@@ -64,19 +153,32 @@ def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[s
             start_price=sim.start_price,
             interval_ms=sim.interval_ms,
             category=cfg.venue.category,
+            trades_per_s=sim.trades_per_s,
+            trade_size_mean_lots=max(1, int(Decimal(sim.trade_size_mean_qty)
+                                            / Decimal(sim.lot_size))),
+            trade_buy_ratio=sim.trade_buy_ratio,
+            trade_size_alpha=sim.trade_size_alpha,
         )
-    path = Path(sim.data)
-    if not path.is_file():
-        raise FileNotFoundError(f"sim.data: recording {sim.data!r} does not exist")
-    return read_frames(path)
+    raise BacktestError(f"sim.data {sim.data!r} is a recording: use resolve_recording")
 
 
-def _orderbook_only(frames: Iterable[str], symbol: str) -> Iterator[str]:
+def _orderbook_only(frames: Iterable, symbol: str) -> Iterator:
     """Keep frames of this symbol's orderbook and trades (recordings may hold more topics)."""
-    for frame in frames:
-        head = frame[:64]
-        if ("orderbook." in head or "publicTrade." in head) and symbol in head:
-            yield frame
+    tail = f'.{symbol}"'
+    for item in frames:
+        frame = item[1] if isinstance(item, tuple) else item
+        head = frame[:80]
+        if ('"topic":"orderbook.' in head or '"topic":"publicTrade.' in head) and tail in head:
+            yield item
+
+
+def _book_frames_only(stream: Iterator[tuple[str | None, int]]
+                      ) -> Iterator[tuple[str | None, int]]:
+    """Hide publicTrade frames from the bot: the engine fills on them, the runner's book
+    takes orderbook frames only (as the live feed subscribes orderbook topics only)."""
+    for frame, now_ms in stream:
+        if frame is None or '"topic":"publicTrade.' not in frame[:40]:
+            yield frame, now_ms
 
 
 def run_backtest(
@@ -86,6 +188,7 @@ def run_backtest(
     duration_s: float | None = None,
     records: Any = None,
     use_risk: bool = True,
+    instruments_file: str | None = None,
 ) -> BacktestResult:
     """Run one backtest and return its result.
 
@@ -100,7 +203,17 @@ def run_backtest(
         Persist orders, fills and PnL snapshots.
     use_risk : bool
         Apply ``[risk]`` (default).
+    instruments_file : str, optional
+        A saved instruments-info response for a recording without rules in its header.
+
+    Raises
+    ------
+    BacktestError
+        Unusable data or rules, a replay latency without round trips, or 0 frames replayed.
     """
+    rec = None
+    if frames is None and cfg.sim.data != "synthetic":
+        cfg, rec = resolve_recording(cfg, instruments_file)
     sim = cfg.sim
     symbol = cfg.venue.symbol
     instrument = sim.instrument(symbol, cfg.venue.category)
@@ -114,14 +227,32 @@ def run_backtest(
         min_qty_lots=instrument.min_qty_lots,
         max_qty_lots=instrument.max_qty_lots,
         min_notional=instrument.min_notional,
+        queue_model=sim.queue_model,
+        queue_power=sim.queue_power,
     )
+    latency = None
+    if sim.latency == "replay":
+        if rec is None:
+            raise BacktestError("sim.latency = 'replay' needs a recording (--data FILE) with "
+                                "order round trips")
+        try:
+            latency = ReplayLatency(rec.round_trips, md_fallback_ms=sim.md_latency_ms)
+        except ValueError as exc:
+            raise BacktestError(f"{rec.describe()}: {exc}") from None
     venue = SimVenue(
         engine,
         order_latency_ms=sim.order_latency_ms,
+        response_latency_ms=sim.response_latency_ms,
         md_latency_ms=sim.md_latency_ms,
         seed=sim.seed,
+        latency=latency,
     )
-    data = frames if frames is not None else market_frames(cfg, duration_s=duration_s)
+    if frames is not None:
+        data = frames
+    elif rec is not None:
+        data = rec.frames(symbol)
+    else:
+        data = market_frames(cfg, duration_s=duration_s)
     data = _orderbook_only(data, symbol)
     runner = build_runner(
         cfg, venue=venue, instrument=instrument, maker_fee_rate=sim.maker_fee_rate,
@@ -129,7 +260,13 @@ def run_backtest(
         use_risk=use_risk,
     )
     wall0 = time.perf_counter()
-    runner.run(venue.stream(data, timer_ms=TIMER_MS))
+    try:
+        runner.run(_book_frames_only(venue.stream(data, timer_ms=TIMER_MS)))
+    except (MarketDataError, RecordingError) as exc:
+        raise BacktestError(f"{sim.data}: {exc}") from exc
+    if runner.frames == 0:
+        where = rec.describe() if rec is not None else "the data"
+        raise BacktestError(f"replayed 0 orderbook frames of {symbol}: {where}")
     end_ms = venue.now_ms()
     venue.advance(end_ms + SETTLE_MS)  # deliver the cancel-all and any last fills
     runner.write_snapshot(venue.now_ms())
@@ -146,14 +283,43 @@ def run_backtest(
     return BacktestResult(summary, timing, runner, engine, cfg)
 
 
-_MONEY_QUANTUM = Decimal("1e-8")
-
-
 def _dec(value: Decimal | float | int) -> str:
-    """Money as a plain decimal string rounded to 1e-8 (shortest repr for floats)."""
+    """Money as an exact plain decimal string (shortest repr for floats), unrounded so the
+    attribution parts add up to net PnL digit for digit."""
     if isinstance(value, Decimal):
-        return format(value.quantize(_MONEY_QUANTUM).normalize() + 0, "f")
+        return format(value.normalize() + 0, "f")
     return repr(value)
+
+
+def _dec_tree(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _dec_tree(v) for k, v in node.items()}
+    if isinstance(node, Decimal):
+        return _dec(node)
+    return node
+
+
+def _fill_model(cfg: Config, engine: MatchingEngine, venue: SimVenue) -> dict[str, Any]:
+    """Name the models that produced the fills, so a summary says what it assumed."""
+    return {
+        "queue_model": engine.queue_model,
+        "queue_power": engine.queue_power if engine.queue_model == "prob_power" else None,
+        "latency": venue.latency_description(),
+        "maker_fee_rate": _dec(engine.maker_fee_rate),
+        "taker_fee_rate": _dec(engine.taker_fee_rate),
+        "trades_in_data": engine.trade_frames > 0,
+    }
+
+
+def _explain(runner: Runner, engine: MatchingEngine, instrument, mark
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    unit = instrument.notional(1, 1)
+    parts = attribute(engine.fill_log, mark_ticks=mark, unit=unit,
+                      net_pnl=runner.pnl.net(mark), funding=runner.pnl.funding)
+    levels = {link: ("flatten" if m.level == FLATTEN_LEVEL else m.level)
+              for link, m in runner.orders.orders.items()}
+    marks = markouts(engine.fill_log, engine.mid_log, unit=unit, level_of=levels)
+    return _dec_tree(parts), _dec_tree(marks)
 
 
 def _config_echo(cfg: Config) -> dict[str, Any]:
@@ -176,7 +342,11 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
         statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
     post_only_rejects = sum(1 for m in orders.orders.values()
                             if m.reject_reason == "EC_PostOnlyWillTakeLiquidity")
+    attribution, marks = _explain(runner, engine, instrument, mark)
     return {
+        "attribution": attribution,
+        "markouts": marks,
+        "fill_model": _fill_model(cfg, engine, venue),
         "symbol": cfg.venue.symbol,
         "category": cfg.venue.category,
         "model": cfg.strategy.model,
@@ -218,8 +388,6 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
             "fees": _dec(engine.fees_paid),
             "market_errors": engine.market_errors,
         },
-        "latency_ms": {"order": venue.order_latency_ms, "response": venue.response_latency_ms,
-                       "market_data": venue.md_latency_ms},
         "config": _config_echo(cfg),
         "timing_file": "timing.json",
     }

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ __all__ = [
     "load_config",
     "load_secrets",
     "parse_config",
+    "override_texts",
+    "override_texts",
     "parse_overrides",
 ]
 
@@ -123,7 +126,7 @@ class FixedConfig(_Section):
     """``[strategy.fixed]``: symmetric quotes ``half_spread_bps`` around the reference."""
 
     _section: ClassVar[str] = "strategy.fixed"
-    half_spread_bps: float = 0.5
+    half_spread_bps: float = 3.0
 
     def __post_init__(self) -> None:
         self._finite()
@@ -139,7 +142,7 @@ class SkewConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy.skew"
-    half_spread_bps: float = 0.5
+    half_spread_bps: float = 3.0
     max_inventory_qty: str = "0.01"
     price_skew_bps: float = 0.5
     size_skew: float = 1.0
@@ -206,7 +209,13 @@ class GlftConfig(_Section):
 
 @dataclass(frozen=True)
 class StrategyConfig(_Section):
-    """``[strategy]``: which model, its ladder, and the per-model tables."""
+    """``[strategy]``: which model, its ladder, and the per-model tables.
+
+    ``min_spread_bps = "auto"`` (the default) floors every model's half-spread at the maker
+    fee (``[sim] maker_fee_bps``) plus ``adverse_buffer_bps``, so no model quotes inside
+    its own fee; a rebate makes that floor negative (only the one-tick minimum binds). A
+    number replaces the floor with exactly that full spread, smaller or not.
+    """
 
     _section: ClassVar[str] = "strategy"
     model: Literal["fixed", "skew", "avellaneda", "glft"] = "fixed"
@@ -214,7 +223,8 @@ class StrategyConfig(_Section):
     order_qty: str = "0.001"
     levels: int = 1
     level_spacing_ticks: int = 1
-    min_spread_bps: float = 0.0
+    min_spread_bps: float | Literal["auto"] = "auto"
+    adverse_buffer_bps: float = 1.0
     requote_tolerance_ticks: int = 1
     fixed: FixedConfig = field(default_factory=FixedConfig)
     skew: SkewConfig = field(default_factory=SkewConfig)
@@ -225,7 +235,16 @@ class StrategyConfig(_Section):
         self._finite()
         self._decimal("order_qty", positive=True)
         self._positive("levels", "level_spacing_ticks")
-        self._non_negative("min_spread_bps", "requote_tolerance_ticks")
+        self._non_negative("requote_tolerance_ticks")
+        if self.min_spread_bps != "auto":
+            self._non_negative("min_spread_bps")
+
+    def min_spread_floor_bps(self, maker_fee_bps: float) -> float:
+        """Return the minimum full spread in bps: explicit ``min_spread_bps``, or
+        ``2 * (maker_fee_bps + adverse_buffer_bps)`` when it is ``"auto"``."""
+        if self.min_spread_bps == "auto":
+            return 2.0 * (maker_fee_bps + self.adverse_buffer_bps)
+        return float(self.min_spread_bps)
 
 
 @dataclass(frozen=True)
@@ -280,10 +299,15 @@ class OrdersConfig(_Section):
 
 @dataclass(frozen=True)
 class SimConfig(_Section):
-    """``[sim]``: the simulated exchange (market data, instrument, fees, latency).
+    """``[sim]``: the simulated exchange (market data, instrument, fees, fills, latency).
 
-    ``data`` is ``"synthetic"`` (the seeded generator) or a path to a recording of raw
-    frames. Fee rates in bps of notional; negative means a rebate.
+    ``data`` is ``"synthetic"`` (the seeded generator) or a path to a recording (see
+    :mod:`mmbot.recorder`). Fee rates in bps of notional; negative means a rebate.
+    ``queue_model`` names the queue-position model of the matching engine
+    (``risk_averse``, ``prob_power`` with exponent ``queue_power``, ``optimistic``; see
+    :mod:`mmbot.sim.engine`). ``latency`` is ``constant`` (``order_latency_ms`` to the
+    exchange, ``response_latency_ms`` back, ``md_latency_ms`` for market data) or
+    ``replay`` (a recording's own order round trips and receive times).
     """
 
     _section: ClassVar[str] = "sim"
@@ -298,20 +322,34 @@ class SimConfig(_Section):
     depth: int = 200
     interval_ms: int = 20
     levels_per_delta: int = 11
+    trades_per_s: float = 4.0
+    trade_size_mean_qty: str = "1.0"
+    trade_size_alpha: float = 1.3
+    trade_buy_ratio: float = 0.5
     maker_fee_bps: float = 2.0
     taker_fee_bps: float = 5.5
+    queue_model: Literal["risk_averse", "prob_power", "optimistic"] = "prob_power"
+    queue_power: float = 3.0
+    latency: Literal["constant", "replay"] = "constant"
     order_latency_ms: int = 5
+    response_latency_ms: int = 5
     md_latency_ms: int = 5
 
     def __post_init__(self) -> None:
         self._finite()
         if not self.data:
             self._fail("data", "must be 'synthetic' or a file path")
-        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty"):
+        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty",
+                  "trade_size_mean_qty"):
             self._decimal(n, positive=True)
         self._decimal("min_notional_quote")
-        self._positive("depth", "interval_ms", "levels_per_delta")
-        self._non_negative("order_latency_ms", "md_latency_ms")
+        self._positive("depth", "interval_ms", "levels_per_delta", "queue_power")
+        self._non_negative("order_latency_ms", "response_latency_ms", "md_latency_ms",
+                           "trades_per_s")
+        if not 0.0 <= self.trade_buy_ratio <= 1.0:
+            self._fail("trade_buy_ratio", "must be in [0, 1]")
+        if not 1.0 < self.trade_size_alpha < 100.0:
+            self._fail("trade_size_alpha", "must be in (1, 100)")
 
     @property
     def maker_fee_rate(self) -> Decimal:
@@ -389,6 +427,17 @@ def _type_name(t: Any) -> str:
 
 def _convert(key: str, t: Any, value: Any) -> Any:
     origin = typing.get_origin(t)
+    if origin is types.UnionType or origin is typing.Union:
+        # a number or a keyword (``min_spread_bps = "auto"``): the first member that fits
+        members = typing.get_args(t)
+        for member in members:
+            try:
+                return _convert(key, member, value)
+            except ConfigError:
+                continue
+        names = ("a number" if m is float else _type_name(m) for m in members)
+        raise ConfigError(f"{key}: expected {' or '.join(names)}, "
+                          f"got {type(value).__name__} {value!r}")
     if origin is Literal:
         if value not in typing.get_args(t):
             raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")
@@ -517,6 +566,13 @@ def _parse_toml_value(text: str) -> Any:
         return text
 
 
+def _split_override(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+    return key.strip(), value.strip()
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Parse ``KEY=VALUE`` strings into ``{dotted key: value}``; later items win.
 
@@ -528,17 +584,29 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     ConfigError
         For an item without ``=`` or with an empty key.
     """
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = _parse_toml_value(value.strip())
-    return overrides
+    return {key: _parse_toml_value(value) for key, value in map(_split_override, items)}
 
 
-def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
+def override_texts(items: Iterable[str]) -> dict[str, str]:
+    """Return ``{dotted key: VALUE as typed}`` of ``KEY=VALUE`` strings (see
+    :func:`apply_overrides`: a decimal-string key keeps a bare number's exact text)."""
+    return dict(map(_split_override, items))
+
+
+def _field_type(cfg: Config, parts: list[str]) -> object:
+    node: object = cfg
+    for part in parts[:-1]:
+        node = getattr(node, part)
+    return typing.get_type_hints(type(node)).get(parts[-1])
+
+
+def apply_overrides(cfg: Config, overrides: Mapping[str, Any],
+                    raw: Mapping[str, str] | None = None) -> Config:
     """Return ``cfg`` with dotted keys replaced, validated like a config file.
+
+    ``raw`` maps keys to the text the user typed: a number given for a decimal-string key
+    (``--set sim.tick_size=0.01``, which TOML reads as a float) keeps that text exactly, as
+    if it had been quoted.
 
     Raises
     ------
@@ -555,6 +623,9 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any]) -> Config:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"unknown config key {key!r}")
+        if (raw and key in raw and _field_type(cfg, parts) is str
+                and isinstance(value, int | float) and not isinstance(value, bool)):
+            value = raw[key]
         node[parts[-1]] = value
     return parse_config(data)
 

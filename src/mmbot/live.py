@@ -33,10 +33,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import obcore
+from mmbot.attribution import explain_run
 from mmbot.build import build_runner
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.latency import LatencyStats
 from mmbot.pnl import format_money
+from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
 
 __all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
@@ -70,7 +72,8 @@ class LiveSession:
 
     def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
                  depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
-                 restore: bool | None = None, reset_kill: bool = False):
+                 restore: bool | None = None, reset_kill: bool = False,
+                 record: str | None = None):
         self.cfg = cfg
         self.symbol = symbol
         self.venue_kind = venue_kind
@@ -83,6 +86,8 @@ class LiveSession:
         self.records = records
         self.restore = restore
         self.reset_kill = reset_kill
+        self.record = record
+        self.recorder = None
         self.maker_fee_rate = self.taker_fee_rate = None
         self.restored_fills = 0
         self.backfilled_fills = 0
@@ -127,6 +132,10 @@ class LiveSession:
                                 dcp_window_s=cfg.run.dcp_window_s or None, connect=False)
         inst = self.venue.instrument(self.symbol)
         self.maker_fee_rate, self.taker_fee_rate = self.venue.fee_rates(self.symbol)
+        if self.record:
+            self.recorder = FrameRecorder(self.record, instruments={
+                "category": category, "list": [self.venue.instrument_info(self.symbol)]})
+            self.venue = RoundTripVenue(self.venue, self.recorder)
         if self.reset_kill and self.records is not None:
             self.records.save_risk_state(self.symbol, RiskState(False, "", None),
                                          self.venue.now_ms())
@@ -148,8 +157,10 @@ class LiveSession:
             self._restore_missed_fills()
         self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
                              on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
-                             on_status=self._on_status)
+                             on_status=self._on_status, recorder=self.recorder)
         self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
+        if self.recorder is not None:  # the recorder sees the raw trades; pybit needs a callback
+            self.feed.subscribe("publicTrade.{symbol}", lambda message: None, self.symbol)
         self.feed.add_ticker(self.symbol, lambda sym, mark: self.q.put((_MARK, mark, 0)))
         return self
 
@@ -259,6 +270,9 @@ class LiveSession:
         if self.closing:
             return
         self.closing = True
+        if self.recorder is not None:
+            # the recording ends where the quoting did: a backtest of it must not quote on
+            self.recorder.close()
         try:
             if self.runner is not None:
                 try:
@@ -366,7 +380,14 @@ class LiveSession:
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
+            **self._explain(mark),
         }
+
+    def _explain(self, mark) -> dict:
+        r = self.runner
+        out = explain_run(r.history, r.pnl, mark, r.instrument.notional(1, 1))
+        out.pop("why", None)
+        return out
 
     def timing(self) -> dict:
         """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""

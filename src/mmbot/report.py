@@ -6,7 +6,8 @@ bytes every time. Wall-clock measurements (tick-to-quote latency, run time) diff
 run to run and go to ``timing.json``; the CLI prints both.
 
 The chart is drawn with matplotlib's Agg canvas directly (no pyplot, no global state):
-price panel (mid, the bot's level-0 bid/ask quotes, fills), inventory, and net PnL.
+price panel (mid, the bot's level-0 bid/ask quotes, fills), inventory, net PnL, and the
+markout curve (the gross edge at the fill, then the markouts at +1/5/30/60 s, per side).
 """
 from __future__ import annotations
 
@@ -28,16 +29,22 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str = "") -> Path:
-    """Draw price/quotes/fills, inventory and net PnL over time into a PNG at ``path``."""
+def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str = "",
+               markouts: dict[str, Any] | None = None, edge: str | None = None) -> Path:
+    """Draw price/quotes/fills, inventory and net PnL over time into a PNG at ``path``,
+    plus the markout curve (total markout vs horizon, per side) when ``markouts`` is given;
+    ``edge`` (the gross edge at fill) is its point at 0 s."""
     tick = float(tick_size)
     lot = float(lot_size)
     t0 = history.t_ms[0] if history.t_ms else 0
     ts = [(t - t0) / 1000 for t in history.t_ms]
-    fig = Figure(figsize=(11, 8), dpi=100)
+    fig = Figure(figsize=(11, 10 if markouts else 8), dpi=100)
     FigureCanvasAgg(fig)
-    ax_px, ax_inv, ax_pnl = fig.subplots(3, 1, sharex=True,
-                                         gridspec_kw={"height_ratios": [3, 1.2, 1.5]})
+    rows = 4 if markouts else 3
+    grid = fig.add_gridspec(rows, 1, height_ratios=[3, 1.2, 1.5, 1.6][:rows])
+    ax_px = fig.add_subplot(grid[0])
+    ax_inv = fig.add_subplot(grid[1], sharex=ax_px)
+    ax_pnl = fig.add_subplot(grid[2], sharex=ax_px)
     ax_px.plot(ts, [m * tick for m in history.mid_ticks], color="0.3", lw=0.8, label="mid")
     ax_px.plot(ts, [b * tick if not math.isnan(b) else b for b in history.bid_ticks],
                color="tab:green", lw=0.6, alpha=0.8, label="our bid")
@@ -61,12 +68,32 @@ def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str
     ax_pnl.axhline(0, color="0.6", lw=0.5)
     ax_pnl.set_ylabel("net PnL (quote)")
     ax_pnl.set_xlabel("simulated seconds")
+    if markouts:
+        _plot_markouts(fig.add_subplot(grid[3]), markouts, edge)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     # no timestamps or versions in the file, so identical runs give identical PNGs
     fig.savefig(path, format="png", metadata={"Software": None})
     return path
+
+
+def _plot_markouts(ax, markouts: dict[str, Any], edge: str | None) -> None:
+    # plotting only: the exact Decimal values are in summary.json
+    horizons = sorted(markouts, key=lambda k: int(k.rstrip("s")))
+    xs = [int(h.rstrip("s")) for h in horizons]
+    total = [float(markouts[h]["total"]) for h in horizons]
+    if edge is not None:
+        xs, total = [0, *xs], [float(edge), *total]
+    ax.plot(xs, total, marker="o", color="tab:purple", label="all fills")
+    for side, color in (("Buy", "tab:green"), ("Sell", "tab:red")):
+        ax.plot([int(h.rstrip("s")) for h in horizons],
+                [float(markouts[h]["per_side"][side]) for h in horizons],
+                marker=".", lw=0.8, color=color, label=f"{side.lower()} fills")
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set_xlabel("seconds after the fill")
+    ax.set_ylabel("markout (quote)")
+    ax.legend(loc="upper right", fontsize=8, ncol=3)
 
 
 def write_report(out_dir: str | Path, result, *, chart: bool = True) -> dict[str, Path]:
@@ -97,5 +124,7 @@ def write_report(out_dir: str | Path, result, *, chart: bool = True) -> dict[str
                  f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}")
         sim = result.config.sim
         paths["chart"] = plot_chart(out / "chart.png", result.runner.history,
-                                    tick_size=sim.tick_size, lot_size=sim.lot_size, title=title)
+                                    tick_size=sim.tick_size, lot_size=sim.lot_size, title=title,
+                                    markouts=s.get("markouts"),
+                                    edge=s.get("attribution", {}).get("gross_edge"))
     return paths

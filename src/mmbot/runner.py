@@ -98,6 +98,8 @@ class Runner:
         self.instrument = instrument
         self.venue = venue
         self.model = model
+        # optional: models that fit fill intensities need to know which orders are live
+        self._model_on_order = getattr(model, "on_order", None)
         self.risk = risk
         self.orders = orders
         self.pnl = pnl
@@ -223,8 +225,11 @@ class Runner:
         new_exec = self.orders.on_event(event)
         if new_exec is not None:
             self._book_execution(new_exec.execution, event.ts_ms)
-        elif isinstance(event, OrderEvent) and self.records is not None:
-            self.records.record_order(event.order)
+        elif isinstance(event, OrderEvent):
+            if self._model_on_order is not None:
+                self._model_on_order(event.order, event.ts_ms)
+            if self.records is not None:
+                self.records.record_order(event.order)
         self._track_blind(was_blind)
 
     def on_link(self, name: str, up: bool, now_ms: int) -> None:

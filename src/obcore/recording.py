@@ -7,8 +7,9 @@ Format
 - A path ending in ``.gz`` is gzip-compressed; anything else is plain text.
 - Blank lines are skipped on reading, so concatenating recordings is safe.
 
-This is the format ``mmbot record`` writes and ``python -m benchmarks --recording``
-replays.
+This is what ``python -m benchmarks --recording`` replays. ``mmbot record`` writes the
+richer ``mmbot-recording`` format (a header line and a receive time before each frame, see
+``mmbot.recorder``), which :func:`read_frames` reads as well.
 
 Examples
 --------
@@ -97,10 +98,19 @@ def read_frames(path: str | os.PathLike[str]) -> Iterator[str]:
     Yields
     ------
     str
-        One raw frame per non-blank line.
+        One raw frame per non-blank line. mmbot's recordings (``mmbot-recording``) are
+        read too: their ``#`` lines (header, order round trips) are skipped and the local
+        receive time in front of each frame (``RECV_NS FRAME``) is dropped.
     """
     with open_text(path, "r") as f:
         for line in f:
             line = line.rstrip("\r\n")
-            if line.strip():
-                yield line
+            if not line.strip() or line.startswith("#"):
+                continue
+            if line[0].isdigit():
+                ns, sep, rest = line.partition(" ")
+                if sep and ns.isdigit():
+                    if rest.startswith("#"):
+                        continue
+                    line = rest
+            yield line

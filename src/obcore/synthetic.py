@@ -24,6 +24,20 @@ What the stream looks like, and why:
   book after every frame is never crossed.
 - Optional periodic snapshots (``snapshot_every``) re-send the whole book, which a
   consumer must treat as a replacement.
+- Optional public trades (``trades_per_s > 0``): a ``publicTrade.{symbol}`` frame comes
+  just before the orderbook delta that shows its effect, with the same ``ts``. Every
+  trade takes resting size at the touch of the opposite side, best price first, and
+  the delta carries exactly the reductions the trades made (plus unrelated changes
+  elsewhere). Takers arrive as a Poisson process of ``trades_per_s``, each a ``Buy``
+  with probability ``trade_buy_ratio`` and of a Pareto-distributed size with mean
+  ``trade_size_mean_lots`` and tail index ``trade_size_alpha`` (heavy tailed, as real
+  order flow is: most takers nibble at the touch, a few sweep several levels); a taker
+  that clears a level sweeps on to the next, and the other side follows it (up to five
+  levels next to the new touch), so a sweep moves the price instead of leaving a hole.
+  The touch moves that consume whole best levels are trades too, so with trades on,
+  size at the touch only ever leaves through a trade or an explicit random change
+  deeper than the touch. With ``trades_per_s == 0`` (the default) the stream is
+  orderbook frames only, byte-identical to what it was before trades existed.
 
 Everything is integer arithmetic on ticks and lots, and the output depends only on the
 arguments: the same seed always gives the same frames.
@@ -40,6 +54,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left, insort
 from collections.abc import Iterator
@@ -146,6 +161,15 @@ class SyntheticStream:
         Controls price formatting (fixed decimals vs trailing zeros stripped).
     start_update_id : int
         ``u`` of the first frame. Must not be 1 unless you mean a restart snapshot.
+    trades_per_s : float
+        Mean rate of taker orders (0: no ``publicTrade`` frames). ``messages`` counts
+        orderbook frames only; trade frames come on top.
+    trade_size_mean_lots : int
+        Mean taker order size in lots (Pareto, at least one lot).
+    trade_size_alpha : float
+        Tail index of the Pareto taker size (> 1; smaller is heavier tailed).
+    trade_buy_ratio : float
+        Probability that a taker buys (lifts asks).
     """
 
     def __init__(
@@ -165,6 +189,10 @@ class SyntheticStream:
         interval_ms: int = 20,
         category: str = "linear",
         start_update_id: int = 80_000_000,
+        trades_per_s: float = 0.0,
+        trade_size_mean_lots: int = 20,
+        trade_buy_ratio: float = 0.5,
+        trade_size_alpha: float = 1.5,
     ) -> None:
         if category not in _CATEGORIES:
             raise ValueError(f"category must be one of {_CATEGORIES}, got {category!r}")
@@ -179,6 +207,26 @@ class SyntheticStream:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
         if not 0.0 <= float(delete_ratio) < 0.5:
             raise ValueError(f"delete_ratio must be in [0, 0.5), got {delete_ratio!r}")
+        if not 0.0 <= float(trades_per_s) < 1e6:
+            raise ValueError(f"trades_per_s must be in [0, 1e6), got {trades_per_s!r}")
+        if (not isinstance(trade_size_mean_lots, int) or isinstance(trade_size_mean_lots, bool)
+                or trade_size_mean_lots < 1):
+            raise ValueError(f"trade_size_mean_lots must be an int >= 1, got "
+                             f"{trade_size_mean_lots!r}")
+        if not 0.0 <= float(trade_buy_ratio) <= 1.0:
+            raise ValueError(f"trade_buy_ratio must be in [0, 1], got {trade_buy_ratio!r}")
+        if not 1.0 < float(trade_size_alpha) < 100.0:
+            raise ValueError(f"trade_size_alpha must be in (1, 100), got {trade_size_alpha!r}")
+        self.trade_size_alpha = float(trade_size_alpha)
+        self.trades_per_s = float(trades_per_s)
+        self.trade_size_mean_lots = trade_size_mean_lots
+        self.trade_buy_ratio = float(trade_buy_ratio)
+        self.trade_topic = f"publicTrade.{symbol}"
+        # trades of the delta being built: (taker side, price ticks, lots), in order
+        self._trades: list[tuple[str, int, int]] = []
+        self._trade_count = 0
+        self._last_trade: int | None = None
+        self._last_dir = "PlusTick"
         self.symbol = symbol
         self.category = category
         self.depth = depth
@@ -229,7 +277,11 @@ class SyntheticStream:
         u = self.start_update_id
         seq = rng.randrange(10_000_000_000, 60_000_000_000)
         ts = self.start_ts_ms
+        self._trade_count = 0
+        self._last_trade = None
+        self._last_dir = "PlusTick"
         for i in range(self.messages):
+            self._trades = []
             snapshot = i == 0 or self.depth == 1 or (
                 self.snapshot_every and i % self.snapshot_every == 0)
             if snapshot:
@@ -243,6 +295,9 @@ class SyntheticStream:
                 b = sorted(changes_b.items(), reverse=True)
                 a = sorted(changes_a.items())
             cts = ts - rng.randrange(1, 4)
+            if self._trades:
+                # the trade happened first; the delta after it shows what it took
+                yield self._trade_frame(ts, seq)
             yield self._frame("snapshot" if snapshot else "delta", ts, b, a, u, seq, cts)
             u += 1
             seq += rng.randrange(1, 60)
@@ -256,6 +311,74 @@ class SyntheticStream:
         return (f'{{"topic":"{self.topic}","type":"{kind}","ts":{ts},'
                 f'"data":{{"s":"{self.symbol}","b":[{bt}],"a":[{at}],"u":{u},"seq":{seq}}},'
                 f'"cts":{cts}}}')
+
+    def _trade_frame(self, ts: int, seq: int) -> str:
+        ps = self.price_str
+        ss = self.size_str
+        items = []
+        for side, price, lots in self._trades:
+            last = self._last_trade
+            if last is None or price > last:
+                self._last_dir = "PlusTick"
+            elif price < last:
+                self._last_dir = "MinusTick"
+            else:
+                self._last_dir = ("ZeroPlusTick" if self._last_dir in ("PlusTick", "ZeroPlusTick")
+                                  else "ZeroMinusTick")
+            self._last_trade = price
+            self._trade_count += 1
+            items.append(f'{{"T":{ts},"s":"{self.symbol}","S":"{side}","v":"{ss(lots)}",'
+                         f'"p":"{ps(price)}","L":"{self._last_dir}",'
+                         f'"i":"00000000-0000-4000-8000-{self._trade_count:012d}",'
+                         f'"BT":false,"seq":{seq}}}')
+        return (f'{{"topic":"{self.trade_topic}","type":"snapshot","ts":{ts},'
+                f'"data":[{",".join(items)}]}}')
+
+    def _take(self, rng, taker: str, lots: int, bid_keys, ask_keys, bids, asks, delete, put,
+              ch_b, ch_a) -> None:
+        """A taker of ``lots`` sweeps the opposite side from its best price; never empties it."""
+        keys, side, ch = (ask_keys, asks, ch_a) if taker == "Buy" else (bid_keys, bids, ch_b)
+        while lots > 0 and keys:
+            p = keys[0] if taker == "Buy" else keys[-1]
+            have = side[p]
+            if lots >= have:
+                if len(keys) == 1:
+                    lots = have - 1  # leave one lot: a side never empties
+                    if lots <= 0:
+                        return
+                    self._trades.append((taker, p, lots))
+                    put(keys, side, ch, p, 1)
+                    return
+                self._trades.append((taker, p, have))
+                delete(keys, side, ch, p)
+                lots -= have
+            else:
+                self._trades.append((taker, p, lots))
+                put(keys, side, ch, p, have - lots)
+                lots = 0
+
+    def _follow(self, rng, taker: str, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a
+                ) -> None:
+        """After a sweep left the spread wider than two ticks, fill up to five levels of
+        the other side next to the new touch (one tick spread again)."""
+        if not bid_keys or not ask_keys or ask_keys[0] - bid_keys[-1] <= 2:
+            return
+        if taker == "Buy":
+            p, floor = ask_keys[0] - 1, bid_keys[-1]
+            for i in range(5):
+                if p <= floor:
+                    break
+                if p not in bids and p not in ch_b:  # never refill a level traded now
+                    put(bid_keys, bids, ch_b, p, self._size(rng, i))
+                p -= 1 + (rng.random() < 0.3)
+        else:
+            p, ceil = bid_keys[-1] + 1, ask_keys[0]
+            for i in range(5):
+                if p >= ceil:
+                    break
+                if p not in asks and p not in ch_a:
+                    put(ask_keys, asks, ch_a, p, self._size(rng, i))
+                p += 1 + (rng.random() < 0.3)
 
     def _size(self, rng: random.Random, index: int) -> int:
         # Heavy-tailed sizes, larger away from the touch, as in real books.
@@ -324,12 +447,32 @@ class SyntheticStream:
                     break
                 put(keys, side, ch, p, self._size(rng, len(keys)))
 
+        trading = self.trades_per_s > 0
+        swept: list[str] = []
+        if trading:
+            # Poisson arrivals in this frame's interval (Knuth's method: the rate is small)
+            limit = math.exp(-self.trades_per_s * self.interval_ms / 1000.0)
+            prod = rng.random()
+            while prod > limit:
+                taker = "Buy" if rng.random() < self.trade_buy_ratio else "Sell"
+                alpha = self.trade_size_alpha
+                scale = self.trade_size_mean_lots * (alpha - 1.0) / alpha  # Pareto mean
+                lots = max(1, round(scale * rng.paretovariate(alpha)))
+                self._take(rng, taker, lots, bid_keys, ask_keys, bids, asks, delete, put,
+                           ch_b, ch_a)
+                swept.append(taker)
+                prod *= rng.random()
+            rebalance(True)
+            rebalance(False)
+
         # Touch move: consume the best level(s) of one side and improve the other.
         if rng.random() < 0.3 and bid_keys and ask_keys:
             k = 1 + (rng.random() < 0.3)
             if rng.random() < 0.5:
                 floor = ask_keys[0] + k
                 while ask_keys and ask_keys[0] < floor and len(ask_keys) > 1:
+                    if trading:  # a buyer took the level
+                        self._trades.append(("Buy", ask_keys[0], asks[ask_keys[0]]))
                     delete(ask_keys, asks, ch_a, ask_keys[0])
                 p = ask_keys[0] - 1 - (rng.random() < 0.2)
                 if p > bid_keys[-1]:
@@ -337,12 +480,20 @@ class SyntheticStream:
             else:
                 ceil = bid_keys[-1] - k
                 while bid_keys and bid_keys[-1] > ceil and len(bid_keys) > 1:
+                    if trading:  # a seller took the level
+                        self._trades.append(("Sell", bid_keys[-1], bids[bid_keys[-1]]))
                     delete(bid_keys, bids, ch_b, bid_keys[-1])
                 p = bid_keys[-1] + 1 + (rng.random() < 0.2)
                 if p < ask_keys[0]:
                     put(ask_keys, asks, ch_a, p, self._size(rng, 0))
             rebalance(True)
             rebalance(False)
+
+        # The other side follows a sweep (price impact), as market makers requote: no hole
+        # of many ticks stays open at the touch. After every trade of the frame, so a trade
+        # only ever takes size that rested before the frame.
+        for taker in swept:
+            self._follow(rng, taker, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a)
 
         # Each random insert or delete costs a second change at the tail (trim/refill),
         # so a fraction p of each gives 2p / (1 + 2p) deletes overall: solve for p.
@@ -416,11 +567,16 @@ def generate_frames(
     interval_ms: int = 20,
     category: str = "linear",
     start_update_id: int = 80_000_000,
+    trades_per_s: float = 0.0,
+    trade_size_mean_lots: int = 20,
+    trade_buy_ratio: float = 0.5,
+    trade_size_alpha: float = 1.5,
 ) -> Iterator[str]:
     """Yield a seeded, realistic Bybit v5 orderbook stream as raw frame strings.
 
     The first frame is a snapshot; the rest are deltas with ``u`` incremented by one per
-    frame, plus a snapshot every ``snapshot_every`` frames if asked. See
+    frame, plus a snapshot every ``snapshot_every`` frames if asked, and with
+    ``trades_per_s > 0`` a ``publicTrade`` frame before each delta that has trades. See
     :class:`SyntheticStream` for the parameters and the module docstring for the shape
     of the stream.
 
@@ -434,5 +590,7 @@ def generate_frames(
         messages=messages, seed=seed, levels_per_delta=levels_per_delta,
         delete_ratio=delete_ratio, snapshot_every=snapshot_every, start_price=start_price,
         start_ts_ms=start_ts_ms, interval_ms=interval_ms, category=category,
-        start_update_id=start_update_id,
+        start_update_id=start_update_id, trades_per_s=trades_per_s,
+        trade_size_mean_lots=trade_size_mean_lots, trade_buy_ratio=trade_buy_ratio,
+        trade_size_alpha=trade_size_alpha,
     ).frames()

@@ -20,7 +20,9 @@ from mmbot.strategy import build_model
 from mmbot.venue.sim import SimVenue
 from obcore.synthetic import generate_frames
 
-SHORT = ["--duration-s", "20"]
+# a thin explicit spread so a 20 s run trades (the fee-aware default barely does in 20 s)
+SHORT = ["--duration-s", "20", "--set", "strategy.min_spread_bps=0",
+         "--set", "strategy.fixed.half_spread_bps=0.3"]
 
 
 def run_cli(tmp_path, name, *extra):

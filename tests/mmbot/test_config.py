@@ -38,7 +38,8 @@ def test_default_toml_matches_dataclass_defaults():
 def test_example_config_loads():
     cfg = load_config(EXAMPLE)
     assert cfg.strategy.model == "glft" and cfg.strategy.levels == 3
-    assert cfg.sim.maker_fee_rate == Decimal("-0.000025")
+    assert cfg.sim.maker_fee_rate == Decimal("0.0002")  # regular tier, not an assumed rebate
+    assert cfg.strategy.min_spread_bps == "auto"
     assert cfg.risk.flatten_on_kill is True
     assert cfg.orders.place_per_s == 10  # untouched keys keep their defaults
 
@@ -86,7 +87,7 @@ def test_partial_file_keeps_defaults(tmp_path):
         ("[run]\nduration_s = 0\n", "run.duration_s: must be > 0"),
         (
             "[strategy]\nmin_spread_bps = true\n",
-            "strategy.min_spread_bps: expected a number, got bool",
+            "strategy.min_spread_bps: expected a number or 'auto', got bool",
         ),
     ],
 )

@@ -68,8 +68,10 @@ def orders(events):
     return [e.order for e in events if isinstance(e, OrderEvent)]
 
 
-def test_queue_position_reductions_consumed_ahead_first(setup):
-    eng, feed = setup
+def test_optimistic_queue_takes_every_reduction_from_ahead():
+    eng = make_engine(queue_model="optimistic")
+    feed = Feed()
+    eng.on_frame(feed.snapshot([(999, 2000), (998, 3000)], [(1001, 1000), (1002, 4000)]), 1)
     eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
     assert eng.queue_ahead(order_link_id="b1") == 2000
     # someone joins behind us: queue ahead unchanged
@@ -102,8 +104,10 @@ def test_public_trade_fills_after_queue(setup):
     assert eng.position_lots == 700
 
 
-def test_trade_then_its_book_delta_consume_the_queue_once(setup):
-    eng, feed = setup
+def test_trade_then_its_book_delta_consume_the_queue_once():
+    eng = make_engine(queue_model="optimistic")
+    feed = Feed()
+    eng.on_frame(feed.snapshot([(999, 2000), (998, 3000)], [(1001, 1000), (1002, 4000)]), 1)
     eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
     # 2000 lots ahead; a Sell trade takes 800 of them, then the delta shows 99.9 at 1200
     assert execs(eng.on_trade("Sell", 999, 800, 3)) == []
@@ -332,3 +336,144 @@ class EngineMachine(RuleBasedStateMachine):
 
 TestEngineMachine = EngineMachine.TestCase
 TestEngineMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+# --------------------------------------------------------------------------- queue models
+def _issue_example(model: str, **kw) -> float:
+    """Join with 10 lots ahead; the level grows 10 -> 20, then shrinks to 15 with no trade."""
+    eng = make_engine(queue_model=model, **kw)
+    feed = Feed()
+    eng.on_frame(feed.snapshot([(999, 10)], [(1001, 10)]), 1)
+    eng.place(order_link_id="b", side="Buy", price_ticks=999, qty_lots=1, now_ms=2)
+    assert eng.queue_ahead(order_link_id="b") == 10
+    eng.on_frame(feed.delta(bids=[(999, 20)]), 3)
+    assert eng.queue_ahead(order_link_id="b") == 10
+    eng.on_frame(feed.delta(bids=[(999, 15)]), 4)
+    return eng.queue_ahead(order_link_id="b")
+
+
+def test_queue_models_on_the_issue_example():
+    # hand-computed: risk_averse keeps 10 (cancels are behind us); optimistic 10 - 5 = 5;
+    # prob_power n=3: (10/20)**3 = 1/8 of the 5 lots came from ahead -> 10 - 0.625
+    assert _issue_example("risk_averse") == 10
+    assert _issue_example("optimistic") == 5
+    assert _issue_example("prob_power") == 9.375
+    assert _issue_example("prob_power", queue_power=1) == 7.5      # (10/20)**1 * 5 = 2.5
+    assert _issue_example("prob_power", queue_power=2) == 8.75     # (10/20)**2 * 5 = 1.25
+
+
+def test_default_queue_model_is_prob_power_3():
+    eng = make_engine()
+    assert (eng.queue_model, eng.queue_power) == ("prob_power", 3.0)
+
+
+def test_prob_power_back_too_small_takes_the_rest_from_ahead():
+    # front 2000 of 2600 (back 600); 1500 vanish with no trade. share ahead (2000/2600)**3;
+    # the back can only lose 600, so what it cannot absorb is also ahead: front = after
+    front, back, chg = 2000, 600, 1500
+    ahead = (front / (front + back)) ** 3
+    expect = front - ahead * chg + min(back - (1 - ahead) * chg, 0)
+    assert expect == pytest.approx(1100)
+    eng = make_engine()
+    feed = Feed()
+    eng.on_frame(feed.snapshot([(999, 2000)], [(1001, 1000)]), 1)
+    eng.place(order_link_id="b", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
+    eng.on_frame(feed.delta(bids=[(999, 2600)]), 3)
+    eng.on_frame(feed.delta(bids=[(999, 1100)]), 4)
+    assert eng.queue_ahead(order_link_id="b") == pytest.approx(expect)
+
+
+@pytest.mark.parametrize("model", ["risk_averse", "prob_power", "optimistic"])
+def test_trades_advance_every_model_and_fill_partially(model):
+    eng = make_engine(queue_model=model)
+    feed = Feed()
+    eng.on_frame(feed.snapshot([(999, 10)], [(1001, 10)]), 1)
+    eng.place(order_link_id="b", side="Buy", price_ticks=999, qty_lots=4, now_ms=2)
+    # a Sell trade of 12 at our price: 10 ahead, then 2 of our 4
+    fills = execs(eng.on_trade("Sell", 999, 12, 3))
+    assert [(f.qty_lots, f.is_maker) for f in fills] == [(2, True)]
+    assert eng.queue_ahead(order_link_id="b") == 0
+    # its delta (10 -> 0 at 99.9) is explained by the trade: no double count, no fill
+    assert execs(eng.on_frame(feed.delta(bids=[(999, 0), (998, 5)]), 4)) == []
+    assert eng.get_order(order_link_id="b").leaves_lots == 2
+
+
+def test_unknown_queue_model_names_the_accepted_ones():
+    with pytest.raises(ValueError, match="risk_averse, prob_power, optimistic"):
+        make_engine(queue_model="fifo")
+
+
+def test_fill_log_records_the_mid_at_the_fill(setup):
+    eng, feed = setup
+    eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
+    eng.on_trade("Sell", 999, 2500, 3)
+    (rec,) = eng.fill_log
+    # best bid 999 + best ask 1001: mid 100.0 -> mid2 2000 ticks
+    assert (rec.side, rec.price_ticks, rec.qty_lots, rec.mid2_ticks) == ("Buy", 999, 500, 2000)
+    assert rec.fee == Decimal("0.00999")
+    assert eng.mid_log == [(1, 2000)]
+
+
+def test_a_broken_trade_frame_is_a_market_data_error(setup):
+    from mmbot.sim.engine import MarketDataError  # noqa: PLC0415
+
+    eng, _ = setup
+    with pytest.raises(MarketDataError, match="not JSON"):
+        eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell",', 5)
+    with pytest.raises(MarketDataError, match="misses field 'p'"):
+        eng.on_frame('{"topic":"publicTrade.TEST","ts":5,"data":[{"S":"Sell","v":"1"}]}', 5)
+
+
+class QueueModelsMachine(RuleBasedStateMachine):
+    """The three queue models fed the same level changes and trades. After every step:
+    each queue estimate is within [0, the level's size]; risk_averse is never ahead of
+    prob_power, which is never ahead of optimistic, and fills are ordered the other way."""
+
+    MODELS = ("risk_averse", "prob_power", "optimistic")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feed = Feed()
+        self.engines = [make_engine(queue_model=m) for m in self.MODELS]
+        snap = self.feed.snapshot([(999, 40), (998, 30)], [(1005, 50)])
+        self.t = 1
+        for eng in self.engines:
+            eng.on_frame(snap, self.t)
+            eng.place(order_link_id="b", side="Buy", price_ticks=999, qty_lots=50, now_ms=2)
+        self.size = 40
+
+    @rule(size=st.integers(0, 120))
+    def level_changes(self, size):
+        self.t += 1
+        frame = self.feed.delta(bids=[(999, size)]) if size or self.size else None
+        if frame is None:
+            return
+        self.size = size
+        for eng in self.engines:
+            eng.on_frame(frame, self.t)
+
+    @rule(qty=st.integers(1, 60), through=st.booleans())
+    def trade(self, qty, through):
+        self.t += 1
+        for eng in self.engines:
+            eng.on_trade("Sell", 998 if through else 999, qty, self.t)
+
+    @invariant()
+    def ordered_and_bounded(self):
+        ahead, filled = [], []
+        for eng in self.engines:
+            order = eng.get_order(order_link_id="b")
+            filled.append(order.filled_lots)
+            if order.status.is_done:
+                ahead.append(0.0)
+            else:
+                a = eng.queue_ahead(order_link_id="b")
+                assert 0 <= a <= eng.book.size_at("b", 999)
+                ahead.append(a)
+        assert ahead[0] >= ahead[1] - 1e-9 and ahead[1] >= ahead[2] - 1e-9
+        assert filled[0] <= filled[1] <= filled[2]
+
+
+TestQueueModelsMachine = QueueModelsMachine.TestCase
+TestQueueModelsMachine.settings = settings(max_examples=80, stateful_step_count=25,
+                                           deadline=None)

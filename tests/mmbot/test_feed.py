@@ -7,12 +7,11 @@ import time
 
 import pytest
 from mmbot.bybit import BookFeed
-from mmbot.recorder import FrameRecorder
+from mmbot.recorder import FrameRecorder, read_recording
 from waiting import wait_for
 
 import obcore
 from mmbot.sim.server import SimSymbol, start_simulator
-from obcore.recording import read_frames
 
 SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",
                                            min_qty="0.01"))
@@ -118,8 +117,10 @@ def test_recorder_writes_replayable_gzip(sim, tmp_path):
     finally:
         f.exit()
         rec.close()
-    frames = list(read_frames(str(path)))
+    recording = read_recording(str(path))
+    frames = [fr for ns, fr in recording.frames()]
     assert len(frames) == rec.frames
+    assert all(ns is not None for ns, _ in recording.frames())
     replay = obcore.Book(tick_size="0.1", lot_size="0.001")
     kinds = [replay.apply(fr) for fr in frames]
     assert kinds[0] == obcore.Applied.SNAPSHOT and replay.synced

@@ -123,7 +123,8 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
     sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
     sim.wait_market()
     cfg = tmp_path / "touch.toml"
-    cfg.write_text("[strategy.fixed]\nhalf_spread_bps = 0.0\n")    # quote at the touch
+    # quote at the touch: an explicit min_spread_bps overrides the fee-aware floor
+    cfg.write_text("[strategy]\nmin_spread_bps = 0.0\n[strategy.fixed]\nhalf_spread_bps = 0.0\n")
     db = tmp_path / "mm.sqlite"
     cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", str(db),
            "--config", str(cfg), "--no-dashboard"]

@@ -29,6 +29,7 @@ from mmbot.strategy import (
     Quote,
     QuoteModel,
     build_ladder,
+    MODELS,
     build_model,
 )
 from mmbot.strategy.avellaneda import as_quotes
@@ -60,6 +61,8 @@ def view(book=None, position_lots=0, now_ms=0, ins=INS, **kw):
 
 def strat(**kw):
     kw.setdefault("order_qty", "0.002")
+    # these tests check the models' own prices; the fee floor has its own tests below
+    kw.setdefault("min_spread_bps", 0.0)
     return StrategyConfig(**kw)
 
 
@@ -313,10 +316,15 @@ def test_glft_learns_from_fills_and_exposure():
     v0 = view(MID_1000, now_ms=0)
     m.on_book(v0)
     m.quotes(v0)  # bid 997 (depth 3), ask 1003 (depth 3)
-    m.on_book(view(MID_1000, now_ms=2000))  # 2 s at depth 3, both sides
-    assert m.intensity.exposure_s[3] == pytest.approx(4.0)
+    m.on_book(view(MID_1000, now_ms=2000))  # quoting alone credits nothing: no live order
+    assert sum(m.intensity.exposure_s) == 0
+    m.on_order(_order("b", "Buy", 997, "New", 0), 0)
+    m.on_order(_order("s", "Sell", 1003, "New", 0), 0)
     m.on_fill("Buy", 997, 1, 2000)
     m.on_fill("Sell", 1003, 1, 2000)
+    m.on_order(_order("b", "Buy", 997, "Filled", 2000), 2000)
+    m.on_order(_order("s", "Sell", 1003, "Filled", 2000), 2000)
+    assert m.intensity.exposure_s[3] == pytest.approx(4.0)  # 2 s live at depth 3, both sides
     assert m.intensity.fills[3] == 2
     m.quotes(view(MID_1000, now_ms=2000))
     # one bucket only: not enough points for a slope, so the prior stays
@@ -406,3 +414,112 @@ def test_build_ladder_memo_matches_a_fresh_build():
                                    kw["min_spread_ticks"], view.max_buy_lots, view.max_sell_lots)
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # often a miss
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # now certainly a hit
+
+
+# --------------------------------------------------------------------------- fee-aware floor
+FEE_BOOK = Book(bid=(650000, 5), ask=(650001, 5))  # 65000.0 / 65000.1, mid 650000.5 ticks
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_quotes_at_least_the_maker_fee_plus_buffer(model):
+    # default "auto": half-spread >= 2 bps fee + 1 bps buffer = 3 bps of 650000.5 ticks
+    # = 195.00015 ticks, so bid <= 650000.5 - 195.00015 -> 649805, ask >= 650196
+    cfg = StrategyConfig(model=model, order_qty="0.002")
+    assert cfg.min_spread_bps == "auto" and cfg.adverse_buffer_bps == 1.0
+    m = build_model(cfg, maker_fee_bps=2.0)
+    q = m.quotes(view(FEE_BOOK))
+    bid, ask = prices(q, "Buy")[0], prices(q, "Sell")[0]
+    assert ask - bid >= 2 * 195.00015
+    assert bid <= 649805 and ask >= 650196
+
+
+def test_a_rebate_makes_the_floor_negative_and_the_model_rules():
+    # -0.25 bps rebate + 1 bps buffer: floor 2 * 0.75 = 1.5 bps; the fixed model's 3 bps wins
+    cfg = StrategyConfig(order_qty="0.002", adverse_buffer_bps=0.0)
+    m = build_model(cfg, maker_fee_bps=-0.25)
+    assert m.min_spread_floor_bps == -0.5
+    q = m.quotes(view(FEE_BOOK))
+    # 3 bps of 650000.5 = 195.00015 ticks: floor/ceil away from the mid
+    assert (prices(q, "Buy"), prices(q, "Sell")) == ([649805], [650196])
+
+
+def test_an_explicit_smaller_min_spread_overrides_the_fee_floor():
+    cfg = StrategyConfig(order_qty="0.002", min_spread_bps=0.0,
+                         fixed=FixedConfig(half_spread_bps=0.0))
+    m = build_model(cfg, maker_fee_bps=2.0)
+    q = m.quotes(view(FEE_BOOK))
+    assert (prices(q, "Buy"), prices(q, "Sell")) == ([650000], [650001])
+
+
+def test_the_floor_follows_the_config_fee():
+    from mmbot.config import Config, SimConfig  # noqa: PLC0415
+
+    cfg = Config(sim=SimConfig(maker_fee_bps=1.0))
+    assert build_model(cfg).min_spread_floor_bps == 2 * (1.0 + 1.0)
+
+
+# --------------------------------------------------------------------------- GLFT intensity fit
+def _order(link, side, price, status, t):
+    from mmbot.types import Order, OrderStatus  # noqa: PLC0415
+
+    return Order("o-" + link, link, "BTCUSDT", side, price, 1, 0, OrderStatus(status),
+                 updated_ms=t)
+
+
+def _glft(**kw):
+    g = GlftConfig(intensity_prior_weight_s=kw.pop("prior_weight_s", 0.0),
+                   intensity_max_depth_ticks=20, refit_interval_ms=0)
+    return GlftModel(strat(model="glft", glft=g))
+
+
+def _at_ref(m, ref2, t):
+    # a book whose mid is ref2 / 2 ticks
+    m.on_book(view(Book(bid=(ref2 // 2, 5), ask=(ref2 - ref2 // 2, 5)), now_ms=t))
+
+
+def test_glft_fit_recovers_a_known_intensity():
+    # orders at depth d live until filled (exponential with rate A*exp(-k*d)) or 2 s pass
+    import random  # noqa: PLC0415
+
+    a_true, k_true = 2.0, 0.4
+    rng = random.Random(11)
+    m = _glft()
+    t = 0
+    for i in range(6000):
+        d = rng.randrange(0, 9)
+        _at_ref(m, 2 * 10_000, t)                       # reference 10000 at placement
+        side = "Buy" if i % 2 else "Sell"
+        price = 10_000 - d if side == "Buy" else 10_000 + d
+        m.on_order(_order(f"q{i}", side, price, "New", t), t)
+        fill_after = rng.expovariate(a_true * math.exp(-k_true * d))
+        _at_ref(m, 2 * 10_050, t + 1)                   # the reference moves away meanwhile
+        if fill_after < 2.0:
+            end = t + round(fill_after * 1000)
+            m.on_fill(side, price, 1, end)
+            m.on_order(_order(f"q{i}", side, price, "Filled", end), end)
+        else:
+            end = t + 2000
+            m.on_order(_order(f"q{i}", side, price, "Cancelled", end), end)
+        t = end + 1
+    a, k = m.intensity.fit()
+    assert a == pytest.approx(a_true, rel=0.2) and k == pytest.approx(k_true, rel=0.2)
+
+
+def test_glft_counts_live_exposure_only_and_fill_depth_at_placement():
+    m = _glft()
+    _at_ref(m, 2 * 10_000, 0)
+    m.on_order(_order("a", "Buy", 9_996, "New", 100), 105)        # depth 4 at placement
+    _at_ref(m, 2 * 9_990, 500)                                    # reference falls 10 ticks
+    m.on_fill("Buy", 9_996, 1, 1_100)
+    m.on_order(_order("a", "Buy", 9_996, "Filled", 1_100), 1_105)
+    # 30 s with no live order: no exposure anywhere (was: credited to the desired quote)
+    for t in range(1_200, 31_200, 1_000):
+        _at_ref(m, 2 * 9_990, t)
+    assert m.intensity.fills[4] == 1 and sum(m.intensity.fills) == 1
+    assert m.intensity.exposure_s[4] == pytest.approx(1.0) and sum(m.intensity.exposure_s) == 1.0
+    # an amend to another price ends one exposure and starts another at its own depth
+    m.on_order(_order("b", "Sell", 9_995, "New", 40_000), 40_000)  # ref 9990: depth 5
+    m.on_order(_order("b", "Sell", 9_993, "New", 40_500), 40_500)  # depth 3
+    m.on_order(_order("b", "Sell", 9_993, "Cancelled", 41_000), 41_000)
+    assert m.intensity.exposure_s[5] == pytest.approx(0.5)
+    assert m.intensity.exposure_s[3] == pytest.approx(0.5)

@@ -19,6 +19,8 @@ from waiting import wait_for
 
 from mmbot import cli
 from mmbot.config import ConfigError, apply_overrides, load_config, parse_overrides
+from mmbot.recorder import FrameRecorder
+from mmbot.sim.protocol import instrument_info
 from mmbot.sweep import (
     SpaceError,
     evaluate,
@@ -27,7 +29,6 @@ from mmbot.sweep import (
     mask_url,
 )
 from mmbot.sweep.metrics import Objective, metrics_from_result
-from obcore.recording import write_frames
 from obcore.synthetic import generate_frames
 
 HERE = Path(__file__).parent
@@ -48,10 +49,14 @@ def space(tmp_path):
 
 
 def recording(path: Path, seed: int, seconds: int = 10) -> Path:
-    """A synthetic stream saved as a recording, so holdout data differs from the search's."""
-    write_frames(path, generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
-                                       depth=50, messages=seconds * 50, seed=seed,
-                                       interval_ms=20))
+    """A synthetic stream saved as a recording with its instrument rules in the header, so
+    holdout data differs from the search's."""
+    info = instrument_info("linear", "BTCUSDT", "0.1", "0.001", "0.001", "1190", "5")
+    recorder = FrameRecorder(str(path), instruments={"category": "linear", "list": [info]})
+    for frame in generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001", depth=50,
+                                 messages=seconds * 50, seed=seed, interval_ms=20):
+        recorder.write(frame)
+    recorder.close()
     return path
 
 

@@ -3,14 +3,20 @@
 With no options it runs the default synthetic backtest (bundled config plus the backtest
 defaults below: a few simulated minutes, seed 0), which takes seconds and writes the same
 summary.json every time. Outputs in --out: summary.json (fills, volume, PnL, fees,
-inventory, quote counts, config; deterministic), timing.json (wall-clock run time and
-tick-to-quote latency percentiles) and chart.png.
+inventory, quote counts, the PnL attribution and markouts, the fill model, the config;
+deterministic), timing.json (wall-clock run time and tick-to-quote latency percentiles)
+and chart.png (with the markout curve).
 
 Examples:
   mmbot backtest --out bt
   mmbot backtest --config my.toml --out bt --duration-s 600 --seed 3
   mmbot backtest --out bt --set strategy.model=glft --set strategy.levels=3
-  mmbot backtest --out bt --data recording.jsonl.gz
+  mmbot backtest --out bt --data recording.jsonl.gz --latency replay
+  mmbot backtest --out bt --data old.jsonl --instruments instruments.json
+  mmbot backtest --out bt --queue-model risk_averse --maker-fee-bps -0.5
+
+Errors (bad config, unusable recording, missing or contradictory instrument rules, 0
+frames replayed) are one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -24,13 +30,13 @@ from mmbot.config import (
     ConfigError,
     apply_overrides,
     load_config,
+    override_texts,
     parse_overrides,
 )
 
-#: applied on top of the bundled config when no --config is given, so the default run
-#: trades: the bundled 2 bps half spread is wider than the synthetic stream moves in minutes
+#: applied on top of the bundled config when no --config is given: a short demonstration
+#: with the bundled fee-aware quotes (no thinner spread: that would only show fee losses)
 BACKTEST_DEFAULTS = {
-    "strategy.fixed.half_spread_bps": 0.3,
     "strategy.levels": 2,
     "run.duration_s": 180.0,
 }
@@ -48,6 +54,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None,
                         help="'synthetic' or a recording of raw frames (.gz ok)")
     parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft")
+    parser.add_argument("--queue-model", default=None,
+                        help="risk_averse | prob_power | optimistic (sim.queue_model)")
+    parser.add_argument("--latency", default=None,
+                        help="constant | replay (sim.latency; replay uses the recording's "
+                             "order round trips and receive times)")
+    parser.add_argument("--maker-fee-bps", type=float, default=None,
+                        help="maker fee in bps, negative = rebate (sim.maker_fee_bps)")
+    parser.add_argument("--taker-fee-bps", type=float, default=None,
+                        help="taker fee in bps (sim.taker_fee_bps)")
+    parser.add_argument("--instruments", default=None, metavar="FILE",
+                        help="saved /v5/market/instruments-info response, for a recording "
+                             "without instrument rules in its header")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a config key, e.g. strategy.levels=3 (repeatable; "
@@ -74,16 +92,23 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["sim.data"] = args.data
     if args.model is not None:
         overrides["strategy.model"] = args.model
+    for flag, key in (("queue_model", "sim.queue_model"), ("latency", "sim.latency"),
+                      ("maker_fee_bps", "sim.maker_fee_bps"),
+                      ("taker_fee_bps", "sim.taker_fee_bps")):
+        if getattr(args, flag) is not None:
+            overrides[key] = getattr(args, flag)
     overrides.update(parse_overrides(args.overrides))
     if args.out is not None:
         overrides["run.out_dir"] = args.out
-    return apply_overrides(cfg, overrides)
+    return apply_overrides(cfg, overrides, override_texts(args.overrides))
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print a short summary; 0 on success."""
-    from mmbot.backtest import run_backtest  # noqa: PLC0415  (keeps `mmbot --help` fast)
+    from mmbot.backtest import BacktestError, run_backtest  # noqa: PLC0415  (fast --help)
+    from mmbot.instrument import InstrumentError  # noqa: PLC0415
     from mmbot.report import write_report  # noqa: PLC0415
+    from obcore import ObcoreError  # noqa: PLC0415
 
     try:
         cfg = build_config(args)
@@ -96,9 +121,13 @@ def run(args: argparse.Namespace) -> int:
 
         records = Records(args.db)
     try:
-        result = run_backtest(cfg, records=records, use_risk=not args.no_risk)
-    except FileNotFoundError as exc:
+        result = run_backtest(cfg, records=records, use_risk=not args.no_risk,
+                              instruments_file=args.instruments)
+    except (BacktestError, ConfigError, InstrumentError) as exc:
         print(f"mmbot backtest: {exc}", file=sys.stderr)
+        return 2
+    except ObcoreError as exc:  # data that does not fit the instrument rules
+        print(f"mmbot backtest: {cfg.sim.data}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     finally:
         if records is not None:

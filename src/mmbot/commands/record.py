@@ -1,9 +1,10 @@
-"""``mmbot record``: write raw Bybit orderbook frames to a file, one per line (gzip for .gz).
+"""``mmbot record``: record the orderbook and publicTrade frames of one or more symbols.
 
-The frames are exactly the text the WebSocket delivered, so ``obcore.recording.read_frames``
-replays them into benchmarks and backtests. Without ``--venue`` it records the local
-simulator's synthetic market (offline); ``--venue testnet|mainnet`` records Bybit's public
-stream (no keys needed).
+The file is an ``mmbot-recording`` (see :mod:`mmbot.recorder`): a header with the symbols'
+instruments-info, then each frame exactly as the WebSocket delivered it beside its local
+receive time in ns; gzip for ``.gz``. ``mmbot backtest --data FILE`` replays it with the
+recorded rules. Without ``--venue`` it records the local simulator's synthetic market
+(offline); ``--venue testnet|mainnet`` records Bybit's public stream (no keys needed).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lot-size", default="0.001", help="lot step for the local simulator")
 
 
+def _ignore(message) -> None:
+    """pybit's callback for publicTrade: the recorder already has the raw frame."""
+
+
 def run(args: argparse.Namespace) -> int:
     """Record for ``--duration`` seconds (or until Ctrl-C); print how many frames were kept."""
     from mmbot.bybit import BookFeed, local_http  # noqa: PLC0415
@@ -47,13 +52,15 @@ def run(args: argparse.Namespace) -> int:
         ws_base, http_base = sim.ws_url, sim.http_url
     http = local_http(http_base, testnet=args.venue == "testnet")
     infos = {}
+    listed = []
     for s in symbols:
         items = http.get_instruments_info(category=args.category, symbol=s)["result"]["list"]
         if not items:
             raise SystemExit(f"mmbot record: {s} is not a {args.category} symbol")
         step = items[0]["lotSizeFilter"].get("qtyStep") or items[0]["lotSizeFilter"]["basePrecision"]
         infos[s] = (items[0]["priceFilter"]["tickSize"], step)
-    recorder = FrameRecorder(args.path)
+        listed.append(items[0])
+    recorder = FrameRecorder(args.path, instruments={"category": args.category, "list": listed})
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     feed = BookFeed(args.category, testnet=args.venue == "testnet", ws_base=ws_base,
@@ -61,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for s in symbols:
             feed.add_book(s, *infos[s], depth=args.depth)
+            # the recorder sees every message first; pybit only needs a callback
+            feed.subscribe("publicTrade.{symbol}", _ignore, s)
         end = time.monotonic() + args.duration
         while not stop.is_set() and time.monotonic() < end:
             stop.wait(0.2)
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         recorder.close()
         if sim is not None:
             sim.stop()
-    print(f"recorded {recorder.frames} frames of {','.join(symbols)} to {args.path}; "
+    print(f"recorded {recorder.frames} orderbook and publicTrade frames of "
+          f"{','.join(symbols)} to {args.path}; "
           f"resyncs {sum(b.resyncs for b in feed.books.values())}")
     return 0

@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clear a kill switch latched by an earlier run (the drawdown "
                              "peak restarts) and quote again")
     parser.add_argument("--no-risk", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--record", metavar="FILE", default=None,
+                        help="record the market data (orderbook + publicTrade, with receive "
+                             "times) and this bot's order round trips, for "
+                             "`mmbot backtest --data FILE --latency replay`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         records = Records(db_path)
     session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
                           speed=args.speed, port=args.port, records=records,
-                          reset_kill=args.reset_kill)
+                          reset_kill=args.reset_kill, record=args.record)
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
     try:

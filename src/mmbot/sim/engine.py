@@ -11,10 +11,31 @@ Model
   without them, so the engine keeps them on the side and never changes the market book
   (taker fills have no market impact).
 * **Queue position**: a resting order joins behind the size resting at its price when it
-  arrives (``queue_ahead_lots``). Later reductions of that level's size are consumed ahead
-  of it first (pessimistic: a shrinking level is assumed to be orders in front of us
-  leaving); increases join behind it. Among the bot's own orders at one price, earlier
-  orders are ahead of later ones (price-time priority).
+  arrives (``queue_ahead_lots``); increases of that level join behind it, and a public
+  trade at its price consumes the queue ahead of it first. A reduction of the level that
+  no trade explains (cancels, or trades the data does not show) is split between the
+  part ahead of us and the part behind by a named queue model (``queue_model``):
+
+  - ``risk_averse``: every unexplained reduction is behind us; only trades advance us
+    (the queue ahead is only capped at the level's new size).
+  - ``prob_power`` (default, exponent ``queue_power`` = n, default 3): with ``front``
+    lots ahead, ``back = before - front`` behind and an unexplained reduction ``chg``,
+    the share of ``chg`` taken from ahead of us is ``(front / (front + back)) ** n``
+    (Rigtorp's estimator; hftbacktest's ``ProbQueueModel`` with ``PowerProbQueueFunc3``)::
+
+        p     = 1 - (front / (front + back)) ** n      # share of chg taken from behind
+        front = front - (1 - p) * chg + min(back - p * chg, 0)
+        front = min(front, after)
+
+    The closer we are to the back of the queue, the more of a reduction is ahead of us.
+    Example: 10 lots ahead, the level grows 10 -> 20, then shrinks to 15 with no trade:
+    ``front = 10 - (10/20)**3 * 5 = 9.375``.
+  - ``optimistic``: every reduction is ahead of us (the same example leaves 5 ahead). It
+    is an upper bound on fills, not a forecast.
+
+  The queue ahead is a model estimate in (fractional) lots, not money; fills are whole
+  lots. Among the bot's own orders at one price, earlier orders are ahead of later ones
+  (price-time priority).
 * **Fills of resting orders** come from two sources. A *trade-through*: after a book frame
   the opposite best price reaches or crosses the order's price, meaning the level was
   traded away, so the order fills completely at its own price. A *public trade*
@@ -69,12 +90,82 @@ from mmbot.types import (
     PositionEvent,
 )
 
-__all__ = ["MatchingEngine", "OrderRejected", "REJECT_FOK", "REJECT_POST_ONLY"]
+__all__ = ["MatchingEngine", "MarketDataError", "OrderRejected", "QUEUE_MODELS",
+           "REJECT_FOK", "REJECT_POST_ONLY", "FillRecord", "queue_after_reduction"]
 
 REJECT_POST_ONLY = "EC_PostOnlyWillTakeLiquidity"
 #: Bybit's reject reason of a fill-or-kill order the book could not fill whole
 REJECT_FOK = "EC_CancelForNoFullFill"
 _TIME_IN_FORCE = ("GTC", "PostOnly", "IOC", "FOK")
+
+class MarketDataError(ValueError):
+    """A market frame the engine cannot use (unknown topic, a trade without its fields,
+    frames out of time order, no ``ts``); the message quotes the frame."""
+
+
+#: accepted ``queue_model`` names (see the module docstring)
+QUEUE_MODELS = ("risk_averse", "prob_power", "optimistic")
+
+
+def queue_after_reduction(model: str, power: float, front: float, before: int, after: int,
+                          chg: float) -> float:
+    """Return the queue ahead of an order after an unexplained reduction of its level.
+
+    Parameters
+    ----------
+    model : {"risk_averse", "prob_power", "optimistic"}
+    power : float
+        The exponent n of ``prob_power``.
+    front : float
+        Lots ahead of the order before the change.
+    before, after : int
+        Market size of the level before and after the change.
+    chg : float
+        The part of ``before - after`` that no public trade explains (>= 0).
+
+    Examples
+    --------
+    >>> queue_after_reduction("prob_power", 3, 10, 20, 15, 5)
+    9.375
+    >>> queue_after_reduction("risk_averse", 3, 10, 20, 15, 5)
+    10
+    >>> queue_after_reduction("optimistic", 3, 10, 20, 15, 5)
+    5
+    """
+    if chg > 0:
+        if model == "optimistic":
+            front = front - chg
+        elif model == "prob_power":
+            back = before - front
+            if back < 0:
+                back = 0
+            total = front + back
+            share_ahead = (front / total) ** power if total > 0 else 1.0
+            behind_share = 1.0 - share_ahead
+            excess = back - behind_share * chg  # what the back could not absorb came from ahead
+            front = front - share_ahead * chg + (excess if excess < 0 else 0)
+    if front > after:
+        front = after
+    return front if front > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """One fill as the exchange saw it, for PnL attribution and markouts.
+
+    ``mid2_ticks`` is twice the market mid in ticks at the fill (best bid + best ask;
+    None without two sides), so half-tick mids stay integers.
+    """
+
+    exec_id: str
+    order_link_id: str
+    ts_ms: int
+    side: str
+    price_ticks: int
+    qty_lots: int
+    fee: Decimal
+    is_maker: bool
+    mid2_ticks: int | None
 
 
 class OrderRejected(Exception):
@@ -155,6 +246,10 @@ class MatchingEngine:
         obcore book variant for the market book.
     order_id_prefix : str
         Prefix of the generated ``orderId`` values (deterministic counters).
+    queue_model : str
+        One of :data:`QUEUE_MODELS` (see the module docstring); default ``prob_power``.
+    queue_power : float
+        Exponent n of ``prob_power`` (> 0).
     """
 
     def __init__(
@@ -171,7 +266,16 @@ class MatchingEngine:
         min_notional: Decimal | str = "0",
         book_kind: str | None = None,
         order_id_prefix: str = "sim",
+        queue_model: str = "prob_power",
+        queue_power: float = 3.0,
     ) -> None:
+        if queue_model not in QUEUE_MODELS:
+            raise ValueError(
+                f"queue_model must be one of {', '.join(QUEUE_MODELS)}, got {queue_model!r}")
+        if not queue_power > 0:
+            raise ValueError(f"queue_power must be > 0, got {queue_power!r}")
+        self.queue_model = queue_model
+        self.queue_power = float(queue_power)
         if category not in ("linear", "spot", "inverse"):
             raise ValueError(f"category must be 'linear', 'spot' or 'inverse', got {category!r}")
         if min_qty_lots < 1:
@@ -209,6 +313,7 @@ class MatchingEngine:
         self.account = PnLTracker(instrument, self.maker_fee_rate, self.taker_fee_rate)
         self.fills = 0
         self.market_frames = 0
+        self.trade_frames = 0
         self.market_errors = 0  # gaps / out-of-sync frames seen in the data (book not synced)
         self.last_market_error = ""
         #: how many market levels a taker order may walk
@@ -217,6 +322,10 @@ class MatchingEngine:
         # book delta that follows shows the same reduction and must not consume the queue
         # a second time
         self._traded_lots: dict[tuple[str, int], int] = {}
+        #: every fill with the market mid at that moment (attribution, markouts)
+        self.fill_log: list[FillRecord] = []
+        #: the market mid over time: ``(ts_ms, best bid + best ask in ticks)`` at each change
+        self.mid_log: list[tuple[int, int]] = []
 
     # ------------------------------------------------------------------ market data
     def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
@@ -230,9 +339,10 @@ class MatchingEngine:
         self.now_ms = now_ms
         topic = _topic_of(frame)
         if topic.startswith("publicTrade"):
+            self.trade_frames += 1
             return self._on_trade_frame(frame, now_ms)
         if not topic.startswith("orderbook"):
-            raise ValueError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
+            raise MarketDataError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
         watched = self._watched_sizes()
         traded, self._traded_lots = self._traded_lots, {}
         try:
@@ -244,8 +354,18 @@ class MatchingEngine:
         self.market_frames += 1
         if not self.book.synced:
             return []
+        self._log_mid(now_ms)
         self._consume_queues(watched, traded)
         return self._trade_through(now_ms)
+
+    def _log_mid(self, now_ms: int) -> None:
+        bb, ba = self.book.best_bid(), self.book.best_ask()
+        if bb is None or ba is None:
+            return
+        mid2 = bb[0] + ba[0]
+        log = self.mid_log
+        if not log or log[-1][1] != mid2:
+            log.append((now_ms, mid2))
 
     def _watched_sizes(self) -> list[tuple[str, int, int]]:
         book = self.book
@@ -266,10 +386,11 @@ class MatchingEngine:
             if after >= before:
                 continue
             # what public trades already took was consumed ahead of us in on_trade
-            reduction = max(before - after - traded.get((side, price), 0), 0)
+            chg = before - after - traded.get((side, price), 0)
+            model, power = self.queue_model, self.queue_power
             for order in orders:
-                ahead = order.queue_ahead_lots - reduction
-                order.queue_ahead_lots = min(max(ahead, 0), after)
+                order.queue_ahead_lots = queue_after_reduction(
+                    model, power, order.queue_ahead_lots, before, after, chg)
 
     def _trade_through(self, now_ms: int) -> list:
         fills: list[_Fill] = []
@@ -290,7 +411,10 @@ class MatchingEngine:
         return self._apply_fills(fills, now_ms)
 
     def _on_trade_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
-        msg = frame if isinstance(frame, dict) else orjson.loads(frame)
+        try:
+            msg = frame if isinstance(frame, dict) else orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise MarketDataError(f"publicTrade frame is not JSON ({exc}): {frame[:80]!r}") from exc
         events: list = []
         for trade in msg.get("data", ()):
             try:
@@ -298,7 +422,7 @@ class MatchingEngine:
                 price = self.book.parse_price(trade["p"])
                 qty = self.book.parse_size(trade["v"])
             except KeyError as exc:
-                raise ValueError(
+                raise MarketDataError(
                     f"publicTrade entry misses field {exc.args[0]!r}: {trade!r}"
                 ) from exc
             events.extend(self.on_trade(taker_side, price, qty, now_ms))
@@ -328,7 +452,8 @@ class MatchingEngine:
                 self._traded_lots[key] = self._traded_lots.get(key, 0) + qty_lots
                 own_ahead = 0
                 for order in levels[price]:
-                    available = qty_lots - order.queue_ahead_lots - own_ahead
+                    # the queue ahead is a fractional estimate; fills are whole lots
+                    available = int(qty_lots - order.queue_ahead_lots - own_ahead)
                     own_ahead += order.leaves_lots
                     if available > 0:
                         fills.append(_Fill(order, price, min(available, order.leaves_lots), True))
@@ -560,8 +685,9 @@ class MatchingEngine:
             )
         return self._snapshot(order)
 
-    def queue_ahead(self, *, order_link_id: str) -> int:
-        """Return the market lots still ahead of an open order at its price."""
+    def queue_ahead(self, *, order_link_id: str) -> float:
+        """Return the market lots still ahead of an open order at its price (an estimate,
+        fractional under ``prob_power``)."""
         order = self._by_link.get(order_link_id)
         if order is None or order.status.is_done:
             raise OrderRejected(ERR_ORDER_NOT_FOUND, f"order {order_link_id!r} is not open")
@@ -701,6 +827,12 @@ class MatchingEngine:
                 del self._levels[order.side][order.price_ticks]
         self._open.pop(order.order_id, None)
 
+    def _mid2(self) -> int | None:
+        bb, ba = self.book.best_bid(), self.book.best_ask()
+        if bb is None or ba is None:
+            return None
+        return bb[0] + ba[0]
+
     def _apply_fills(self, fills: list[_Fill], now_ms: int, emit_new: bool = True) -> list:
         events: list = []
         touched: list[_EOrder] = []
@@ -742,6 +874,9 @@ class MatchingEngine:
             )
             self._next_exec += 1
             self.executions.append(execution)
+            self.fill_log.append(FillRecord(execution.exec_id, order.link_id, now_ms, order.side,
+                                            fill.price_ticks, qty, fee, fill.is_maker,
+                                            self._mid2()))
             events.append(ExecutionEvent(execution, now_ms))
             if order not in touched:
                 touched.append(order)

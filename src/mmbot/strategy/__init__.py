@@ -7,7 +7,7 @@ Models: ``fixed`` (:class:`FixedSpreadModel`), ``skew`` (:class:`InventorySkewMo
 
 from __future__ import annotations
 
-from mmbot.config import Config, ConfigError, StrategyConfig
+from mmbot.config import Config, ConfigError, SimConfig, StrategyConfig
 from mmbot.strategy.avellaneda import AvellanedaStoikovModel
 from mmbot.strategy.base import (
     BaseQuoteModel,
@@ -44,8 +44,12 @@ MODELS: dict[str, type[BaseQuoteModel]] = {
 }
 
 
-def build_model(config: Config | StrategyConfig) -> BaseQuoteModel:
+def build_model(config: Config | StrategyConfig,
+                maker_fee_bps: float | None = None) -> BaseQuoteModel:
     """Return a fresh model for ``config.strategy`` (or a bare ``StrategyConfig``).
+
+    The model's fee-aware spread floor uses ``maker_fee_bps``, by default the config's
+    ``[sim] maker_fee_bps`` (the default config's is Bybit's regular tier, 2 bps).
 
     Raises
     ------
@@ -59,4 +63,6 @@ def build_model(config: Config | StrategyConfig) -> BaseQuoteModel:
         raise ConfigError(
             f"strategy.model: unknown model {strategy.model!r} (one of {', '.join(MODELS)})"
         ) from None
-    return cls(strategy)
+    if maker_fee_bps is None:
+        maker_fee_bps = (config.sim if isinstance(config, Config) else SimConfig()).maker_fee_bps
+    return cls(strategy, maker_fee_bps=maker_fee_bps)

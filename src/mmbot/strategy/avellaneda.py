@@ -33,8 +33,9 @@ class AvellanedaStoikovModel(BaseQuoteModel):
     in bps of the mid per square-root second and converted to ticks at each quote.
     """
 
-    def __init__(self, strategy: StrategyConfig, params: AvellanedaConfig | None = None) -> None:
-        super().__init__(strategy)
+    def __init__(self, strategy: StrategyConfig, params: AvellanedaConfig | None = None,
+                 maker_fee_bps: float = 2.0) -> None:
+        super().__init__(strategy, maker_fee_bps)
         self.params = params if params is not None else strategy.avellaneda
 
     def targets(self, view: MarketView) -> tuple[float, float, int, int] | None:

@@ -245,14 +245,28 @@ class BaseQuoteModel:
     """Base for the bundled models: binds sizes to the instrument and builds the ladder.
 
     ``strategy`` supplies the ladder (``order_qty``, ``levels``, ``level_spacing_ticks``,
-    ``min_spread_bps``, ``reference``). Subclasses implement :meth:`targets`;
-    ``on_fill``/``on_book`` are no-ops here.
+    ``min_spread_bps``, ``adverse_buffer_bps``, ``reference``). Subclasses implement
+    :meth:`targets`; ``on_fill``/``on_book``/``on_order`` are no-ops here.
+
+    The spread floor is fee-aware: with ``min_spread_bps = "auto"`` no model's
+    half-spread is below ``maker_fee_bps + adverse_buffer_bps`` (a quote inside the
+    maker fee loses money on every round trip before adverse selection even starts).
+
+    Parameters
+    ----------
+    strategy : StrategyConfig
+    maker_fee_bps : float
+        The venue's maker fee in bps (negative: rebate); default Bybit's regular tier for
+        linear contracts (2 bps).
     """
 
-    def __init__(self, strategy: StrategyConfig) -> None:
+    def __init__(self, strategy: StrategyConfig, maker_fee_bps: float = 2.0) -> None:
         self.strategy = strategy
         self._instrument: Instrument | None = None
         self.order_lots = 0
+        self.maker_fee_bps = maker_fee_bps
+        #: minimum full spread in bps of the reference (see StrategyConfig)
+        self.min_spread_floor_bps = strategy.min_spread_floor_bps(maker_fee_bps)
 
     def bind(self, instrument: Instrument) -> None:
         """Convert size parameters to lots for ``instrument`` (called on first quote).
@@ -278,7 +292,7 @@ class BaseQuoteModel:
             return []
         bid_px, ask_px, bid_lots, ask_lots = t
         cfg = self.strategy
-        min_spread_ticks = cfg.min_spread_bps * 1e-4 * (bid_px + ask_px) * 0.5
+        min_spread_ticks = self.min_spread_floor_bps * 1e-4 * (bid_px + ask_px) * 0.5
         return build_ladder(
             view,
             bid_px,
@@ -295,6 +309,9 @@ class BaseQuoteModel:
 
     def on_book(self, view: MarketView) -> None:
         """Observe a book update (no-op here)."""
+
+    def on_order(self, order: Any, now_ms: int) -> None:
+        """Observe one of our orders changing state at the venue (no-op here)."""
 
     def reference(self, view: MarketView) -> float | None:
         """Return the configured reference price (mid or microprice) in ticks."""

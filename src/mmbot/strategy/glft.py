@@ -79,8 +79,9 @@ class EwmaVolatility:
 class IntensityEstimator:
     """Fit ``lambda(depth) = A * exp(-k * depth)`` to our own fills.
 
-    Time spent quoting at each depth (ticks from the reference, ``0..max_depth_ticks``) and
-    the fills there give a rate per depth bucket. Each bucket also carries
+    Time our orders were live at the venue at each depth (ticks from the reference when
+    the order was placed, ``0..max_depth_ticks``) and the fills of those orders give a
+    rate per depth bucket. Each bucket also carries
     ``prior_weight_s`` seconds of pseudo-exposure with the prior's expected fills, so a
     bucket without data follows the prior and a fit with no data returns the prior exactly.
     ``fit`` is a least-squares line through ``log(rate)`` vs depth, weighted by fill count
@@ -140,10 +141,18 @@ class IntensityEstimator:
 
 
 class GlftModel(BaseQuoteModel):
-    """GLFT quotes with online volatility and fill-intensity estimates (see module doc)."""
+    """GLFT quotes with online volatility and fill-intensity estimates (see module doc).
 
-    def __init__(self, strategy: StrategyConfig, params: GlftConfig | None = None) -> None:
-        super().__init__(strategy)
+    The intensity fit only counts what the venue saw: an order's exposure runs from the
+    venue's ack (``on_order`` with a live status, at the order's ``updated_ms``) to its
+    end (filled, cancelled, or moved by an amend), at the depth between its price and
+    the reference when the bot decided that price; a fill counts at that same depth, not
+    at the distance from wherever the reference has moved to by then.
+    """
+
+    def __init__(self, strategy: StrategyConfig, params: GlftConfig | None = None,
+                 maker_fee_bps: float = 2.0) -> None:
+        super().__init__(strategy, maker_fee_bps)
         p = self.params = params if params is not None else strategy.glft
         self.vol = EwmaVolatility(p.sigma_bps_per_sqrt_s, p.vol_halflife_s, p.vol_sample_ms)
         self.intensity = IntensityEstimator(
@@ -158,31 +167,57 @@ class GlftModel(BaseQuoteModel):
         self._dirty = False
         self._last_fit_ms: int | None = None
         self._ref: float | None = None
-        self._last_book_ms: int | None = None
-        self._bid_ticks: int | None = None
-        self._ask_ticks: int | None = None
+        # reference when each (side, price) was last quoted: the depth at placement
+        self._quoted_ref: dict[tuple[str, int], float] = {}
+        # live orders: link -> [side, price, depth at placement, exposure counted up to ms]
+        self._live: dict[str, list] = {}
 
     def on_book(self, view: MarketView) -> None:
-        """Sample the mid for volatility and credit quoting time to the current depths."""
+        """Sample the mid for volatility."""
         ref = self.reference(view)
         if ref is None:
             return
-        now = view.now_ms
-        self.vol.update(ref, now)
-        if self._last_book_ms is not None and now > self._last_book_ms:
-            dt_s = (now - self._last_book_ms) * 1e-3
-            if self._bid_ticks is not None:
-                self.intensity.add_exposure(ref - self._bid_ticks, dt_s)
-            if self._ask_ticks is not None:
-                self.intensity.add_exposure(self._ask_ticks - ref, dt_s)
-        self._last_book_ms = now
+        self.vol.update(ref, view.now_ms)
         self._ref = ref
 
+    def _depth(self, side: str, price: int) -> float | None:
+        ref = self._quoted_ref.get((side, price), self._ref)
+        if ref is None:
+            return None
+        return ref - price if side == BUY else price - ref
+
+    def _credit(self, entry: list, until_ms: int) -> None:
+        if until_ms > entry[3]:
+            self.intensity.add_exposure(entry[2], (until_ms - entry[3]) * 1e-3)
+            entry[3] = until_ms
+
+    def on_order(self, order, now_ms: int) -> None:
+        """Track which orders are live at the venue, for the exposure of the fit."""
+        t = order.updated_ms or now_ms
+        link = order.order_link_id
+        entry = self._live.get(link)
+        live = order.status.value in ("New", "PartiallyFilled")
+        if entry is not None and (not live or entry[1] != order.price_ticks):
+            self._credit(entry, t)
+            del self._live[link]
+            self._dirty = True
+            entry = None
+        if live and entry is None:
+            depth = self._depth(order.side, order.price_ticks)
+            if depth is not None:
+                self._live[link] = [order.side, order.price_ticks, depth, t]
+
     def on_fill(self, side: str, price_ticks: int, qty_lots: int, now_ms: int) -> None:
-        """Count a fill at its depth from the last seen reference price."""
-        if self._ref is None:
-            return
-        depth = self._ref - price_ticks if side == BUY else price_ticks - self._ref
+        """Count a fill at the depth its order was placed at."""
+        depth = None
+        for entry in self._live.values():
+            if entry[0] == side and entry[1] == price_ticks:
+                depth = entry[2]
+                break
+        if depth is None:
+            depth = self._depth(side, price_ticks)
+            if depth is None:
+                return
         self.intensity.add_fill(depth)
         self._dirty = True
 
@@ -194,6 +229,8 @@ class GlftModel(BaseQuoteModel):
             and now_ms - self._last_fit_ms < self.params.refit_interval_ms
         ):
             return
+        for entry in self._live.values():  # exposure of orders still resting
+            self._credit(entry, now_ms)
         self.a_per_s, self.k_per_tick = self.intensity.fit()
         self._coeffs = glft_coefficients(self.params.gamma_per_tick, self.a_per_s, self.k_per_tick)
         self._last_fit_ms = now_ms
@@ -214,11 +251,11 @@ class GlftModel(BaseQuoteModel):
 
     def quotes(self, view: MarketView) -> list[Quote]:
         out = super().quotes(view)
-        self._bid_ticks = self._ask_ticks = None
-        for qt in out:
-            if qt.level == 0:
-                if qt.side == BUY:
-                    self._bid_ticks = qt.price_ticks
-                else:
-                    self._ask_ticks = qt.price_ticks
+        ref = self.reference(view)
+        if ref is not None:
+            refs = self._quoted_ref
+            if len(refs) > 4096:  # prices long gone; keep the map small
+                refs.clear()
+            for qt in out:
+                refs[(qt.side, qt.price_ticks)] = ref
         return out
