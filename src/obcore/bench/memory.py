@@ -4,7 +4,7 @@
 process's resident set instead: RSS after loading the workload, then RSS and peak RSS
 after replaying it into a book that is kept alive. Run as::
 
-    python -m benchmarks.memory --peer obcore-sortedarray --depth 10000 --messages 500
+    python -m obcore.bench.memory --peer obcore-sortedarray --depth 10000 --messages 500
 
 It prints one JSON object. :func:`measure` runs it in a subprocess and returns that object.
 """
@@ -32,8 +32,8 @@ def _maxrss_bytes() -> int:
 
 
 def _run(peer_name: str, depth: int, messages: int, seed: int) -> dict:
-    from benchmarks.peers import make_peer  # noqa: PLC0415 - imported after the baseline
-    from benchmarks.workloads import synthetic  # noqa: PLC0415
+    from obcore.bench.peers import make_peer  # noqa: PLC0415 - imported after the baseline
+    from obcore.bench.workloads import synthetic  # noqa: PLC0415
 
     wl = synthetic(depth=depth, messages=messages, seed=seed)
     frames, topic = wl.frames, wl.topic
@@ -68,17 +68,16 @@ def measure(peer_name: str, depth: int = 10_000, messages: int = 500, seed: int 
     RuntimeError
         If the subprocess fails (its stderr is included).
     """
-    cmd = [sys.executable, "-m", "benchmarks.memory", "--peer", peer_name, "--depth",
+    cmd = [sys.executable, "-m", "obcore.bench.memory", "--peer", peer_name, "--depth",
            str(depth), "--messages", str(messages), "--seed", str(seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:
         raise RuntimeError(f"memory measurement for {peer_name} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m obcore.bench.memory", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", required=True)
     ap.add_argument("--depth", type=int, default=10_000)
