@@ -426,10 +426,12 @@ def run(args) -> dict:
         "each peer's, measured in this run (higher is faster)",
         "reads are timed one by one right after each message, minus the same timing "
         "around an empty function (null_ns)",
-        "obcore parses raw frames in C; order-book and SortedDict use orjson.loads; "
-        "pybit uses its own _on_message (json.loads + book + deepcopy)",
-        "order-book and SortedDict are keyed by float(price) (as cryptofeed does)",
     ]
+    if {"order-book", "sorteddict"} & set(names):
+        notes += ["obcore parses raw frames in C; order-book and SortedDict use orjson.loads "
+                  "and are keyed by float(price), as cryptofeed does"]
+    if any(n.startswith("pybit") for n in names):
+        notes.append("pybit runs its own _on_message (json.loads + book + deepcopy)")
     if any(n.startswith("pybit") for n in names):
         notes.append(PYBIT_NOTE)
     notes.append("every peer's top 10 levels and VWAP were checked against an exact "
