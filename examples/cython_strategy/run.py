@@ -4,9 +4,10 @@ Build first (``python setup.py build_ext --inplace``), then ``python run.py``.
 """
 import math
 
+from strategy import Quoter
+
 import obcore
 from obcore.synthetic import generate_frames
-from strategy import Quoter
 
 
 def quote_in_python(book: obcore.Book, half_spread: int, levels: int):

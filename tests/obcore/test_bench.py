@@ -14,6 +14,7 @@ import pytest
 
 import obcore
 from obcore.bench import peers as bench_peers
+from obcore.bench import runner as bench_runner
 from obcore.bench.runner import main
 from obcore.recording import write_frames
 from obcore.synthetic import generate_frames
@@ -110,10 +111,8 @@ def test_chart(tmp_path, capsys):
 
 
 def test_chart_without_matplotlib_fails_before_measuring(tmp_path, capsys, monkeypatch):
-    from obcore.bench import runner
-
     real = importlib.util.find_spec
-    monkeypatch.setattr(runner.util, "find_spec",
+    monkeypatch.setattr(bench_runner.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
     assert main([*TINY, "--chart", str(tmp_path / "c.png")]) == 2
     out, err = capsys.readouterr()

@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import time
-
 import warnings
 from importlib import metadata, util
 
