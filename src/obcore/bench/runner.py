@@ -440,8 +440,13 @@ def run(args) -> dict:
         notes.append(f"peers skipped, not installed: {what}; pip install 'obcore[bench]' "
                      "to compare with them")
         _log(f"skipping peers that are not installed: {what}")
+    machine = machine_info()
+    load, cores = machine["loadavg_at_start"][0], machine["cores"] or 1
+    notes.append(f"load average {load:.2f} on {cores} cores at the start"
+                 + (": other processes share the cores, expect noisy timings"
+                    if load > cores else ""))
     results = {
-        "machine": machine_info(),
+        "machine": machine,
         "settings": {"profile": args.profile, "repeat": reps, "budget_s": budget_s,
                      "seed": args.seed},
         "workload": {"name": wl.name, "topic": wl.topic, "depth": wl.depth,
