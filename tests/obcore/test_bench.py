@@ -198,3 +198,14 @@ def test_wheel_alone_in_a_fresh_venv(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert list(table_rows(proc.stdout)) == VARIANTS
     assert "peers skipped, not installed" in proc.stdout
+
+
+def test_short_run_replays_at_most_the_first_2000_frames_of_a_recording(tmp_path, capsys):
+    path = tmp_path / "long.txt"
+    write_frames(path, generate_frames(depth=10, messages=2100, seed=2))
+    out_json = tmp_path / "r.json"
+    assert main(["--repeat", "1", "--budget", "0.01", "--recording", str(path), "--tick-size",
+                 "0.1", "--lot-size", "0.001", "--peers", "obcore-ladder", "--json",
+                 str(out_json)]) == 0
+    assert "replaying the first 2,000 frames" in capsys.readouterr().err
+    assert json.loads(out_json.read_text())["workload"]["deltas"] == 1999
