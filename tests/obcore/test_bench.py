@@ -209,3 +209,12 @@ def test_short_run_replays_at_most_the_first_2000_frames_of_a_recording(tmp_path
                  str(out_json)]) == 0
     assert "replaying the first 2,000 frames" in capsys.readouterr().err
     assert json.loads(out_json.read_text())["workload"]["deltas"] == 1999
+
+
+def test_repository_runner_is_obcore_bench_with_the_full_method_as_default():
+    runner = pytest.importorskip("benchmarks.runner", reason="needs the repository checkout")
+    args = runner.build_parser().parse_args([])
+    assert (args.profile, args.json, args.chart) == ("full", "out/benchmarks.json",
+                                                    "docs/img/benchmarks.png")
+    assert runner.build_parser().parse_args(["--quick", "--callgrind", "ladder"]).profile == "quick"
+    assert runner.execute is bench_runner.execute

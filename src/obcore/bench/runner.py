@@ -1,7 +1,8 @@
 """The comparison runner behind ``obcore-bench`` (and the repository's ``python -m benchmarks``).
 
-For each peer (every obcore variant, and when installed order-book, SortedDict, pybit and
-the pure-Python reference) on one workload (synthetic, or ``--recording FILE``):
+For each peer (every obcore variant; when installed, order-book, SortedDict and pybit; with
+``--quick``/``--full``, the pure-Python reference) on one workload (synthetic, or
+``--recording FILE``):
 
 - ``level_ns``: ns per level update, replaying already-decoded messages;
 - ``frame_us``: µs per message from raw frame text (JSON decoding included);
