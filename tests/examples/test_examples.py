@@ -106,7 +106,8 @@ def check_touch_matches_server(sim, prog: Program, symbol: str, tick: str):
     """Freeze the market; the last touch the example printed must become the server's."""
     sim.pause_market()
     want = server_touch(sim, symbol, tick)
-    prog.wait(lambda lines: [x for x in lines if x.startswith(symbol + " ")][-1:] == [want],
+    touch = re.compile(rf"^{symbol} \d+\.\d+ x \d+\.\d+$")   # not the status lines
+    prog.wait(lambda lines: [x for x in lines if touch.match(x)][-1:] == [want],
               f"{symbol}'s last printed touch == server's {want!r}")
     sim.pause_market(False)
 
