@@ -11,7 +11,7 @@ bench_replay.py.
 import pytest
 
 from benchmarks.conftest import PEERS, SCALE_DEPTHS, oracle, skip_slow, workload
-from benchmarks.peers import check_peer, make_peer
+from obcore.bench.peers import check_peer, make_peer
 
 
 @pytest.mark.parametrize("op", ["best", "top10", "vwap"])

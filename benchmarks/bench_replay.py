@@ -23,7 +23,7 @@ from benchmarks.conftest import (
     skip_slow,
     workload,
 )
-from benchmarks.peers import check_peer, make_peer
+from obcore.bench.peers import check_peer, make_peer
 
 ROUNDS = 5
 

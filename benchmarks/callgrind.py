@@ -38,7 +38,7 @@ class CallgrindError(RuntimeError):
 def _target(path: str, peer_name: str, mode: str, tick: str, lot: str) -> None:
     import orjson  # noqa: PLC0415
 
-    from benchmarks.peers import make_peer  # noqa: PLC0415
+    from obcore.bench.peers import make_peer  # noqa: PLC0415
     from obcore.recording import read_frames  # noqa: PLC0415
 
     frames = list(read_frames(path))
@@ -77,7 +77,7 @@ def count_instructions(peer_name: str, frames: list[str], tick_size: str, lot_si
     Parameters
     ----------
     peer_name : str
-        A peer from :func:`benchmarks.peers.peer_names` (``obcore-ladder``, ``order-book``...).
+        A peer from :func:`obcore.bench.peers.peer_names` (``obcore-ladder``, ``order-book``...).
     frames : list of str
         Raw frames, the first a snapshot.
     modes : tuple of str

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from benchmarks.peers import ExactBook, peer_names
-from benchmarks.workloads import Workload, from_recording, synthetic
+from obcore.bench.peers import ExactBook, peer_names
+from obcore.bench.workloads import Workload, from_recording, synthetic
 
 MESSAGES = int(os.environ.get("OBCORE_BENCH_MESSAGES", "300"))
 MAIN_DEPTH = 200

@@ -1,22 +1,28 @@
 """Benchmark workloads: a synthetic Bybit stream or a user's recording, parsed once.
 
 A :class:`Workload` holds the raw frames (for the full-message benchmark) and the same
-frames parsed by ``orjson`` (for the level-update benchmark), starting at a snapshot.
+frames already JSON-decoded (for the level-update benchmark), starting at a snapshot.
+Decoding happens once, untimed, with ``orjson`` when it is installed and the standard
+``json`` module otherwise: both give the same dicts of strings.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import orjson
+try:
+    from orjson import loads as decode
+except ImportError:  # the wheel's only dependency is numpy; orjson comes with obcore[bench]
+    from json import loads as decode
 
 from obcore.recording import read_frames
 from obcore.synthetic import generate_frames
 
-__all__ = ["Workload", "synthetic", "from_recording", "WorkloadError"]
+__all__ = ["Workload", "synthetic", "from_recording", "WorkloadError", "decode"]
 
 
 class WorkloadError(ValueError):
@@ -34,7 +40,7 @@ class Workload:
     frames : list of str
         Raw frames; ``frames[0]`` is a snapshot, the rest follow it in ``u`` order.
     msgs : list of dict
-        ``orjson.loads`` of each frame (what a peer gets after JSON decoding).
+        :func:`decode` of each frame (what a peer gets after JSON decoding).
     """
 
     name: str
@@ -95,7 +101,7 @@ def synthetic(depth: int = 200, messages: int = 2000, seed: int = 0, *,
     kw.setdefault("symbol", "BTCUSDT")
     kw.setdefault("category", "linear")
     frames = list(generate_frames(depth=depth, messages=messages, seed=seed, **kw))
-    msgs = [orjson.loads(f) for f in frames]
+    msgs = [decode(f) for f in frames]
     return Workload(name or f"synthetic-{depth}", kw["symbol"], msgs[0]["topic"],
                     kw["category"], kw["tick_size"], kw["lot_size"], frames, msgs)
 
@@ -104,10 +110,16 @@ def _decimals(text: str) -> int:
     return len(text.partition(".")[2])
 
 
+def _book_shaped(msg: dict) -> bool:
+    data = msg.get("data")
+    return (isinstance(data, dict) and isinstance(data.get("b"), list)
+            and isinstance(data.get("a"), list) and type(data.get("u")) is int)
+
+
 def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | None = None,
                    topic: str | None = None, max_messages: int | None = None,
                    name: str | None = None) -> Workload:
-    """Load a recording (see benchmarks/README.md) as a workload.
+    """Load a recording (see :mod:`obcore.recording` for the format) as a workload.
 
     Only ``orderbook.*`` frames of one topic are kept (``topic``, or the most frequent
     one). Replay starts at the first snapshot and stops before the first ``u`` gap (a
@@ -127,7 +139,8 @@ def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | N
     Raises
     ------
     WorkloadError
-        No orderbook frames, no snapshot, or an unknown ``topic``.
+        No orderbook frames, no snapshot, an unknown ``topic``, or an orderbook frame
+        without Bybit's shape (``data`` with ``b`` and ``a`` lists and an integer ``u``).
     """
     by_topic: dict[str, list[tuple[str, dict]]] = {}
     counts: Counter[str] = Counter()
@@ -135,12 +148,15 @@ def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | N
         if '"orderbook.' not in text:
             continue
         try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError as e:
+            msg = decode(text)
+        except json.JSONDecodeError as e:  # orjson's error subclasses it
             raise WorkloadError(f"{path}:{line_no}: not JSON: {e}") from e
-        t = msg.get("topic")
+        t = msg.get("topic") if isinstance(msg, dict) else None
         if not isinstance(t, str) or not t.startswith("orderbook."):
             continue
+        if not _book_shaped(msg):
+            raise WorkloadError(f"{path}:{line_no}: {t} frame without data.b, data.a lists "
+                                f"and an integer data.u: {text[:120]}")
         by_topic.setdefault(t, []).append((text, msg))
         counts[t] += 1
     if not counts:

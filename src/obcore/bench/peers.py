@@ -3,7 +3,7 @@
 Every peer implements:
 
 - ``reset()``: forget everything;
-- ``apply_levels(msg)``: apply one message already decoded by ``orjson`` (the
+- ``apply_levels(msg)``: apply one message already JSON-decoded (the
   "level updates from parsed ``[price, size]`` string pairs" benchmark); a snapshot
   replaces the book;
 - ``apply_frame(text)``: apply one raw frame, JSON decoding included, the way a user of
@@ -24,6 +24,9 @@ Peers:
   a network. Its book is an unsorted list of string pairs (inserts are appended), so its
   reads must scan the side: ``b[0]`` is not the best bid after a delta.
 
+Only obcore's variants need nothing beyond the wheel. The other peers come with
+``pip install obcore[bench]``; :func:`skipped_peers` says which are missing and why.
+
 After a replay, :func:`check_peer` compares a peer's top levels and VWAP with
 :class:`ExactBook`, a dict of integer ticks parsed with ``Decimal``, so a fast wrong
 answer cannot win.
@@ -37,12 +40,13 @@ import importlib.util
 from decimal import Decimal
 
 import numpy as np
-import orjson
+
+from obcore.bench.workloads import decode
 
 __all__ = [
     "ExactBook", "ObcorePeer", "ReferencePeer", "OrderBookPeer", "SortedDictPeer",
-    "PybitPeer", "PybitFullPeer", "all_peers", "peer_names", "make_peer", "check_peer",
-    "PeerMismatch",
+    "PybitPeer", "PybitFullPeer", "all_peers", "peer_names", "skipped_peers", "make_peer",
+    "check_peer", "PeerMismatch",
 ]
 
 PYBIT_NOTE = ("pybit keeps each side as an unsorted list of string pairs (inserts are "
@@ -115,7 +119,7 @@ class ExactBook:
                     side[k] = v
 
     def apply_frame(self, text: str) -> None:
-        self.apply_levels(orjson.loads(text))
+        self.apply_levels(decode(text))
 
     def levels(self, n: int):
         return (sorted(self.b.items(), reverse=True)[:n], sorted(self.a.items())[:n])
@@ -198,8 +202,10 @@ class OrderBookPeer:
 
     def __init__(self, tick_size: str, lot_size: str):
         from order_book import OrderBook  # noqa: PLC0415
+        from orjson import loads  # noqa: PLC0415 - the measured path is orjson + order-book
 
         self._OrderBook = OrderBook
+        self._loads = loads
         self.scale = _Scale(tick_size, lot_size)
         self.reset()
 
@@ -223,7 +229,7 @@ class OrderBookPeer:
                     side[price] = size
 
     def apply_frame(self, text: str) -> None:
-        self.apply_levels(orjson.loads(text))
+        self.apply_levels(self._loads(text))
 
     def best(self):
         return self.book.bids.index(0), self.book.asks.index(0)
@@ -261,9 +267,11 @@ class SortedDictPeer:
     name = "sorteddict"
 
     def __init__(self, tick_size: str, lot_size: str):
+        from orjson import loads  # noqa: PLC0415 - the measured path is orjson + SortedDict
         from sortedcontainers import SortedDict  # noqa: PLC0415
 
         self._SortedDict = SortedDict
+        self._loads = loads
         self.scale = _Scale(tick_size, lot_size)
         self.reset()
 
@@ -285,7 +293,7 @@ class SortedDictPeer:
                     side[price] = size
 
     def apply_frame(self, text: str) -> None:
-        self.apply_levels(orjson.loads(text))
+        self.apply_levels(self._loads(text))
 
     def best(self):
         return self.bids.peekitem(-1), self.asks.peekitem(0)
@@ -403,6 +411,18 @@ class PybitFullPeer(PybitPeer):
 _FLOAT_PEERS = {"order-book": OrderBookPeer, "sorteddict": SortedDictPeer}
 
 
+# Optional peers: name -> the modules it needs (pip distribution in brackets when it differs).
+_OPTIONAL = {
+    "order-book": (("order_book", "order-book"), ("orjson", "orjson")),
+    "sorteddict": (("sortedcontainers", "sortedcontainers"), ("orjson", "orjson")),
+    "pybit": (("pybit", "pybit"),),
+}
+
+
+def _missing(name: str) -> list[str]:
+    return [dist for mod, dist in _OPTIONAL[name] if importlib.util.find_spec(mod) is None]
+
+
 def peer_names(include_reference: bool = True) -> list[str]:
     """Names of every peer available in this environment, obcore variants first."""
     names = []
@@ -414,11 +434,13 @@ def peer_names(include_reference: bool = True) -> list[str]:
         pass
     if include_reference and importlib.util.find_spec("obcore._reference") is not None:
         names.append("reference")
-    for name, mod in (("order-book", "order_book"), ("sorteddict", "sortedcontainers"),
-                      ("pybit", "pybit")):
-        if importlib.util.find_spec(mod) is not None:
-            names.append(name)
+    names += [name for name in _OPTIONAL if not _missing(name)]
     return names
+
+
+def skipped_peers() -> dict[str, list[str]]:
+    """Optional peers that cannot run here: ``{peer: [missing distributions]}``."""
+    return {name: m for name in _OPTIONAL if (m := _missing(name))}
 
 
 def make_peer(name: str, tick_size: str, lot_size: str, topic: str = "orderbook.200.BTCUSDT"):
