@@ -22,11 +22,11 @@ from mmbot.config import Config, config_to_dict
 from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
 from mmbot.orders import FLATTEN_LEVEL, OrderManager
 from mmbot.pnl import PnLTracker
+from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.risk import RiskLimits, RiskManager
 from mmbot.runner import Runner
 from mmbot.sim.engine import MarketDataError, MatchingEngine
 from mmbot.strategy import build_model
-from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.venue.sim import ReplayLatency, SimVenue
 from obcore.synthetic import generate_frames
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
-
 from mmbot import cli
 from mmbot.recorder import FrameRecorder, RoundTrip, read_recording
 from mmbot.venue.sim import ReplayLatency
@@ -52,8 +50,10 @@ def _cli(tmp_path, capsys, *args):
 def test_format_round_trip(tmp_path):
     frames = _frames(messages=50)
     ins = {"category": "linear", "list": [_info("ETHUSDT", "0.01")]}
+    sent_ns, exchange_ms, recv_ns = 1_700_000_000_000_000_000, 1_700_000_000_004, \
+        1_700_000_000_009_000_000
     path = _record(tmp_path / "r.jsonl.gz", frames, ins,
-                   [("create", "a-1", 1_700_000_000_000_000_000, 1_700_000_000_004, 1_700_000_000_009_000_000)])
+                   [("create", "a-1", sent_ns, exchange_ms, recv_ns)])
     rec = read_recording(path)
     assert rec.instruments == ins and rec.symbols == ["ETHUSDT"]
     assert rec.topics == {"orderbook.50.ETHUSDT", "publicTrade.ETHUSDT"}
