@@ -6,11 +6,11 @@ independent of obcore) read while the market is paused.
 import time
 
 import pytest
-from mmbot.bybit import BookFeed
-from mmbot.recorder import FrameRecorder, read_recording
 from waiting import wait_for
 
 import obcore
+from mmbot.bybit import BookFeed
+from mmbot.recorder import FrameRecorder, read_recording
 from mmbot.sim.server import SimSymbol, start_simulator
 
 SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",

@@ -17,6 +17,7 @@ from mmbot.recorder import read_recording
 CONFIG = """
 [strategy]
 min_spread_bps = 0.0       # a thin explicit spread, so a short run has fills to compare
+levels = 2                 # more fills, less relative noise between the two
 [strategy.fixed]
 half_spread_bps = 0.3
 """

@@ -52,8 +52,10 @@ def _cli(tmp_path, capsys, *args):
 def test_format_round_trip(tmp_path):
     frames = _frames(messages=50)
     ins = {"category": "linear", "list": [_info("ETHUSDT", "0.01")]}
+    sent_ns, exchange_ms, recv_ns = 1_700_000_000_000_000_000, 1_700_000_000_004, \
+        1_700_000_000_009_000_000
     path = _record(tmp_path / "r.jsonl.gz", frames, ins,
-                   [("create", "a-1", 1_700_000_000_000_000_000, 1_700_000_000_004, 1_700_000_000_009_000_000)])
+                   [("create", "a-1", sent_ns, exchange_ms, recv_ns)])
     rec = read_recording(path)
     assert rec.instruments == ins and rec.symbols == ["ETHUSDT"]
     assert rec.topics == {"orderbook.50.ETHUSDT", "publicTrade.ETHUSDT"}
@@ -188,3 +190,20 @@ def test_a_malformed_line_is_a_one_line_error(tmp_path, capsys):
         fh.write("garbage line\n")
     code, err = _cli(tmp_path, capsys, "--data", str(path))
     assert code == 2 and "line 22" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_mmbot_record_writes_rules_trades_and_receive_times(tmp_path, capsys):
+    path = tmp_path / "rec.jsonl.gz"
+    assert cli.main(["record", str(path), "--symbols", "BTCUSDT,ETHUSDT", "--duration", "3"]) == 0
+    rec = read_recording(path)
+    assert sorted(i["symbol"] for i in rec.instruments["list"]) == ["BTCUSDT", "ETHUSDT"]
+    assert rec.instruments["category"] == "linear"
+    assert {"orderbook.50.BTCUSDT", "orderbook.50.ETHUSDT"} <= rec.topics
+    assert any(t.startswith("publicTrade.") for t in rec.topics)
+    for ns, frame in rec.frames():
+        assert ns is not None and 0 <= ns // 1_000_000 - json.loads(frame)["ts"] < 5_000
+    capsys.readouterr()
+    # and it replays: the rules come from the header
+    code, err = _cli(tmp_path, capsys, "--data", str(path))
+    assert (code, err) == (0, "")
