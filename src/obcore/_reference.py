@@ -15,8 +15,9 @@ unless asked.
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -87,9 +88,22 @@ def _side_is_bid(side) -> bool:
     raise ValueError(f"side must be 'b'/'bid' or 'a'/'ask', not {side!r}")
 
 
+_MISSING = object()
+
+
+def _int_arg(value, what: str) -> int:
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if not -(2**63) <= value <= INT64_MAX:
+        raise NumberOverflowError(f"{what} does not fit in int64", what, str(value))
+    return value
+
+
 def _int_field(d: dict, key: str, field: str) -> int | None:
-    v = d.get(key)
-    if v is None:
+    v = d.get(key, _MISSING)
+    if v is _MISSING:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
         raise FrameError(f"{field}: expected an integer", field, repr(v))
@@ -105,7 +119,8 @@ class PyBook:
 
     kind = "reference"
 
-    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None):
+    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None,
+                 topic=None):
         self._tick = str(tick_size)
         self._lot = str(lot_size)
         if max_depth < 0:
@@ -120,7 +135,7 @@ class PyBook:
         self.synced = False
         self._has_snapshot = False
         self.symbol = symbol
-        self.topic = None
+        self.topic = topic
 
     # -- numbers
     @property
@@ -152,25 +167,29 @@ class PyBook:
                 frame = json.loads(frame)
             except (ValueError, RecursionError) as exc:
                 raise FrameError(f"frame: not JSON ({exc})", "frame", "") from None
-        if not isinstance(frame, dict):
+        if not isinstance(frame, Mapping):
             raise FrameError("frame: expected an object", "frame", "")
         kind = frame.get("type")
         if kind not in ("snapshot", "delta"):
             raise FrameError("type: missing or invalid", "type", repr(kind))
-        topic = frame.get("topic")
-        if topic is not None and not isinstance(topic, str):
+        topic = frame.get("topic", _MISSING)
+        if topic is _MISSING:
+            topic = None
+        elif not isinstance(topic, str):
             raise FrameError("topic: expected a string", "topic", repr(topic))
         ts = _int_field(frame, "ts", "ts")
         cts = _int_field(frame, "cts", "cts")
         data = frame.get("data")
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             raise FrameError("data: missing or not an object", "data", "")
         u = _int_field(data, "u", "data.u")
         if u is None:
             raise FrameError("data.u: missing", "data.u", "")
         seq = _int_field(data, "seq", "data.seq")
-        sym = data.get("s")
-        if sym is not None and not isinstance(sym, str):
+        sym = data.get("s", _MISSING)
+        if sym is _MISSING:
+            sym = None
+        elif not isinstance(sym, str):
             raise FrameError("data.s: expected a string", "data.s", repr(sym))
         staged = {}
         for key, is_bid in (("b", True), ("a", False)):
@@ -185,9 +204,12 @@ class PyBook:
                 out.append((parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True),
                             parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
             staged[key] = out
-        if sym is not None and self.symbol is not None and sym != self.symbol:
+        if sym == "" or sym is not None and self.symbol is not None and sym != self.symbol:
             raise FrameError(f"data.s: frame is for {sym!r}, this book is {self.symbol!r}",
                              "data.s", sym)
+        if topic == "" or topic is not None and self.topic is not None and topic != self.topic:
+            raise FrameError(f"topic: frame is for {topic!r}, this book reads {self.topic!r}",
+                             "topic", topic)
         Applied = _applied()
         if kind == "delta":
             if not self.synced:
@@ -219,10 +241,11 @@ class PyBook:
             self._has_snapshot = True
             if self.symbol is None and sym is not None:
                 self.symbol = sym
-            if topic is not None:
+            if self.topic is None and topic is not None:
                 self.topic = topic
-            return Applied.SNAPSHOT
-        return Applied.DELTA
+        if self.crossed:
+            self.synced = False  # a correct stream never crosses: resync
+        return Applied.SNAPSHOT if kind == "snapshot" else Applied.DELTA
 
     def _trim(self) -> None:
         if not self.max_depth:
@@ -233,6 +256,7 @@ class PyBook:
                 del ladder[price]
 
     def set_level(self, side, ticks: int, lots: int) -> None:
+        ticks, lots = _int_arg(ticks, "ticks"), _int_arg(lots, "lots")
         if ticks < 0 or lots < 0:
             raise NegativeValueError("ticks and lots must be >= 0", "level", "")
         ladder = self.bid_levels if _side_is_bid(side) else self.ask_levels
@@ -359,7 +383,9 @@ class PyBook:
     def snapshot(self, n=None) -> dict:
         bids = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(True)][:n]
         asks = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(False)][:n]
-        data = {"s": self.symbol or "", "b": bids, "a": asks, "u": self.update_id}
+        data = {"b": bids, "a": asks, "u": self.update_id}
+        if self.symbol is not None:
+            data = {"s": self.symbol, **data}
         if self.seq >= 0:
             data["seq"] = self.seq
         msg = {"type": "snapshot", "ts": self.ts, "data": data}
