@@ -199,6 +199,12 @@ typedef struct {
     size_t cap; /* pairs */
 } ob_levels;
 
+/* Where one frame's levels are staged. An orderbook.rpi level [price, size, rpiSize] puts
+ * (key, size) in bids/asks and (key, rpiSize) in rpi_bids/rpi_asks. */
+typedef struct {
+    ob_levels bids, asks, rpi_bids, rpi_asks;
+} ob_staged;
+
 typedef struct {
     int type; /* OB_SNAPSHOT / OB_DELTA / 0 when absent */
     int64_t u, seq, ts, cts;
@@ -395,7 +401,7 @@ static int ob_unescape(ob_frame *f, const char *p, const char *end, const char *
     char *o = f->dbuf + f->dlen, *start = o;
     int lone = 0;
     while (p < end) {
-        unsigned cp, lo;
+        unsigned cp = 0, lo = 0;
         if (*p != '\\') {
             *o++ = *p++;
             continue;
@@ -665,7 +671,7 @@ static inline int ob_quoted_fast(ob_cursor *c, const ob_scale *sc, int64_t *out)
     return 1;
 }
 
-/* One quoted price (part 0) or size (part 1) of a level, on the general path: whitespace
+/* One quoted price (part 0), size (part 1) or RPI size (part 2) of a level, on the general path: whitespace
  * allowed, and any failure named with the field, the part and the offending text. */
 static int ob_level_number(ob_cursor *c, const char *field, const ob_scale *sc, int part,
                            int64_t *out)
@@ -679,17 +685,21 @@ static int ob_level_number(ob_cursor *c, const char *field, const ob_scale *sc, 
     if ((rc = ob_string(c, field, &s, &n, OB_STR_KEY)))
         return rc;
     rc = ob_parse_scaled(s, n, sc, out);
-    return rc ? ob_fail(c, rc, field, part ? "size" : "price", c->raw, c->raw_len) : OB_OK;
+    return rc ? ob_fail(c, rc, field, part == 2 ? "rpi size" : part ? "size" : "price", c->raw,
+                        c->raw_len)
+              : OB_OK;
 }
 
-/* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. */
+/* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. A level
+ * [price, size, rpiSize] (orderbook.rpi) also stages (key, rpiSize) in rpi. */
 static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
-                           const ob_scale *qty, int negate, ob_levels *out)
+                           const ob_scale *qty, int negate, ob_levels *out, ob_levels *rpi)
 {
     int rc;
     long idx = 0;
-    int64_t price, size;
+    int64_t price, size, rpi_size;
     out->len = 0;
+    rpi->len = 0;
     if ((rc = ob_expect(c, '[', field)))
         return rc;
     ob_ws(c);
@@ -716,8 +726,17 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
             return rc;
         if ((rc = ob_level_number(c, field, px, 0, &price)) ||
             (rc = ob_expect(c, ',', field)) ||
-            (rc = ob_level_number(c, field, qty, 1, &size)) ||
-            (rc = ob_expect(c, ']', field)))
+            (rc = ob_level_number(c, field, qty, 1, &size)))
+            return rc;
+        ob_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            if ((rc = ob_level_number(c, field, qty, 2, &rpi_size)))
+                return rc;
+            if (ob_levels_push(rpi, negate ? -price : price, rpi_size))
+                return ob_fail(c, OB_NOMEM, field, "out of memory", c->p, 0);
+        }
+        if ((rc = ob_expect(c, ']', field)))
             return rc;
     push:
         if (ob_levels_push(out, negate ? -price : price, size))
@@ -743,8 +762,7 @@ static int ob_dup(ob_cursor *c, const char *field, const char *key, size_t n)
     return ob_fail(c, OB_FRAME, field, "duplicate key", c->raw, c->raw_len);
 }
 
-static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
-                         ob_levels *bids, ob_levels *asks)
+static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty, ob_staged *st)
 {
     ob_frame *f = c->f;
     const char *k;
@@ -764,12 +782,12 @@ static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
             if (f->has_b)
                 return ob_dup(c, "data", k, kn);
             f->has_b = 1;
-            rc = ob_levels_parse(c, "data.b", px, qty, 1, bids);
+            rc = ob_levels_parse(c, "data.b", px, qty, 1, &st->bids, &st->rpi_bids);
         } else if (OB_KEY(k, kn, "a")) {
             if (f->has_a)
                 return ob_dup(c, "data", k, kn);
             f->has_a = 1;
-            rc = ob_levels_parse(c, "data.a", px, qty, 0, asks);
+            rc = ob_levels_parse(c, "data.a", px, qty, 0, &st->asks, &st->rpi_asks);
         } else if (OB_KEY(k, kn, "u")) {
             if (f->has_u)
                 return ob_dup(c, "data", k, kn);
@@ -801,7 +819,7 @@ static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
 /* Parse one whole frame. Required: type, data.b, data.a, data.u; everything else optional.
  * Unknown keys are skipped (after validating their JSON). */
 static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const ob_scale *qty,
-                          ob_frame *f, ob_levels *bids, ob_levels *asks)
+                          ob_frame *f, ob_staged *st)
 {
     ob_cursor c;
     const char *k, *s;
@@ -811,7 +829,7 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
     c.end = buf + len;
     c.f = f;
     ob_frame_reset(f);
-    bids->len = asks->len = 0;
+    st->bids.len = st->asks.len = st->rpi_bids.len = st->rpi_asks.len = 0;
     if ((rc = ob_expect(&c, '{', "frame")))
         return rc;
     ob_ws(&c);
@@ -851,7 +869,7 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
                 if (f->has_data)
                     return ob_dup(&c, "frame", k, kn);
                 f->has_data = 1;
-                rc = ob_data_parse(&c, px, qty, bids, asks);
+                rc = ob_data_parse(&c, px, qty, st);
             } else {
                 rc = ob_skip_value(&c, "frame", 1);
             }

@@ -128,6 +128,8 @@ class PyBook:
         self.max_depth = max_depth
         self.bid_levels: dict[int, int] = {}
         self.ask_levels: dict[int, int] = {}
+        # RPI sizes of orderbook.rpi levels [price, size, rpiSize], kept apart; None until seen
+        self.rpi_levels: tuple[dict[int, int], dict[int, int]] | None = None
         self.update_id = 0
         self.seq = -1
         self.ts = 0
@@ -191,19 +193,18 @@ class PyBook:
             sym = None
         elif not isinstance(sym, str):
             raise FrameError("data.s: expected a string", "data.s", repr(sym))
+        for name, text in (("topic", topic), ("data.s", sym)):
+            try:
+                (text or "").encode("utf-8")
+            except UnicodeEncodeError:
+                raise FrameError(f"{name}: lone surrogate", name, repr(text)) from None
         staged = {}
-        for key, is_bid in (("b", True), ("a", False)):
+        for key in ("b", "a"):
             field = "data." + key
             levels = data.get(key)
             if not isinstance(levels, (list, tuple)):
                 raise FrameError(f"{field}: missing or not an array", field, "")
-            out = []
-            for i, lvl in enumerate(levels):
-                if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
-                    raise FrameError(f"{field}[{i}]: expected [price, size]", field, repr(lvl))
-                out.append((parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True),
-                            parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
-            staged[key] = out
+            staged[key] = self._stage(levels, field)
         if sym == "" or sym is not None and self.symbol is not None and sym != self.symbol:
             raise FrameError(f"data.s: frame is for {sym!r}, this book is {self.symbol!r}",
                              "data.s", sym)
@@ -222,13 +223,9 @@ class PyBook:
         else:
             self.bid_levels.clear()
             self.ask_levels.clear()
-        for levels, ladder in ((staged["b"], self.bid_levels), (staged["a"], self.ask_levels)):
-            for price, size in levels:
-                if size:
-                    ladder[price] = size
-                else:
-                    ladder.pop(price, None)
-        self._trim()
+            for ladder in self.rpi_levels or ():
+                ladder.clear()
+        self._write(staged["b"], staged["a"])
         self.update_id = u
         if seq is not None:
             self.seq = seq
@@ -247,10 +244,38 @@ class PyBook:
             self.synced = False  # a correct stream never crosses: resync
         return Applied.SNAPSHOT if kind == "snapshot" else Applied.DELTA
 
+    def _stage(self, levels, field):
+        out, rpi = [], []
+        for i, lvl in enumerate(levels):
+            if not isinstance(lvl, (list, tuple)) or len(lvl) not in (2, 3):
+                raise FrameError(f"{field}[{i}]: expected [price, size(, rpiSize)]", field, repr(lvl))
+            price = parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True)
+            out.append((price, parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
+            if len(lvl) == 3:
+                rpi.append((price, parse_decimal(lvl[2], self._lot, f"{field}[{i}] rpi size", False)))
+        return out, rpi
+
+    def _write(self, bids, asks) -> None:
+        if (bids[1] or asks[1]) and self.rpi_levels is None:
+            self.rpi_levels = ({}, {})
+        for (levels, rpi), ladder, rpi_ladder in (
+                (bids, self.bid_levels, self.rpi_levels and self.rpi_levels[0]),
+                (asks, self.ask_levels, self.rpi_levels and self.rpi_levels[1])):
+            for staged, into in ((levels, ladder), (rpi, rpi_ladder)):
+                for price, size in staged:
+                    if size:
+                        into[price] = size
+                    else:
+                        into.pop(price, None)
+        self._trim()
+
     def _trim(self) -> None:
         if not self.max_depth:
             return
-        for ladder, is_bid in ((self.bid_levels, True), (self.ask_levels, False)):
+        sides = [(self.bid_levels, True), (self.ask_levels, False)]
+        if self.rpi_levels is not None:
+            sides += [(self.rpi_levels[0], True), (self.rpi_levels[1], False)]
+        for ladder, is_bid in sides:
             keep = sorted(ladder, reverse=is_bid)[: self.max_depth]
             for price in set(ladder) - set(keep):
                 del ladder[price]
@@ -270,23 +295,14 @@ class PyBook:
         self.set_level(side, self.parse_price(price), self.parse_size(size))
 
     def apply_levels(self, bids=(), asks=()) -> None:
-        staged = [
-            [(parse_decimal(p, self._tick, f"{name}[{i}] price", True),
-              parse_decimal(q, self._lot, f"{name}[{i}] size", False))
-             for i, (p, q) in enumerate(levels)]
-            for name, levels in (("bids", bids), ("asks", asks))
-        ]
-        for levels, ladder in zip(staged, (self.bid_levels, self.ask_levels)):
-            for price, size in levels:
-                if size:
-                    ladder[price] = size
-                else:
-                    ladder.pop(price, None)
-        self._trim()
+        staged = [self._stage(levels, name) for name, levels in (("bids", bids), ("asks", asks))]
+        self._write(*staged)
 
     def clear(self) -> None:
         self.bid_levels.clear()
         self.ask_levels.clear()
+        for ladder in self.rpi_levels or ():
+            ladder.clear()
         self.synced = False
 
     # -- reads
@@ -324,6 +340,23 @@ class PyBook:
 
     def bids(self, n=None) -> np.ndarray:
         return self._array(True, n)
+
+    def _rpi_array(self, is_bid: bool, n) -> np.ndarray:
+        ladder = self.rpi_levels[0 if is_bid else 1] if self.rpi_levels else {}
+        lv = sorted(ladder.items(), reverse=is_bid)[:n]
+        return np.array(lv, dtype=np.int64).reshape(len(lv), 2)
+
+    def rpi_bids(self, n=None) -> np.ndarray:
+        return self._rpi_array(True, n)
+
+    def rpi_asks(self, n=None) -> np.ndarray:
+        return self._rpi_array(False, n)
+
+    def rpi_size_at(self, side, ticks: int) -> int:
+        ticks = _int_arg(ticks, "ticks")
+        if not self.rpi_levels:
+            return 0
+        return self.rpi_levels[0 if _side_is_bid(side) else 1].get(ticks, 0)
 
     def asks(self, n=None) -> np.ndarray:
         return self._array(False, n)
@@ -381,9 +414,15 @@ class PyBook:
             assert all(p >= 0 for p in ladder), "negative price stored"
 
     def snapshot(self, n=None) -> dict:
-        bids = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(True)][:n]
-        asks = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(False)][:n]
-        data = {"b": bids, "a": asks, "u": self.update_id}
+        def rows(is_bid):
+            main = dict(self._sorted(is_bid))
+            if self.rpi_levels is None:
+                return [[self.price_str(p), self.size_str(q)] for p, q in main.items()][:n]
+            rpi = self.rpi_levels[0 if is_bid else 1]
+            return [[self.price_str(p), self.size_str(main.get(p, 0)), self.size_str(rpi.get(p, 0))]
+                    for p in sorted(main.keys() | rpi.keys(), reverse=is_bid)][:n]
+
+        data = {"b": rows(True), "a": rows(False), "u": self.update_id}
         if self.symbol is not None:
             data = {"s": self.symbol, **data}
         if self.seq >= 0:

@@ -24,6 +24,8 @@ cdef class Book:
     cdef readonly Py_ssize_t max_depth
     cdef Side _bids          # keys are minus the bid price, so the best bid is the smallest key
     cdef Side _asks
+    cdef Side _rpi_bids      # RPI sizes of orderbook.rpi levels; None until one is seen
+    cdef Side _rpi_asks
     cdef Scale _px
     cdef Scale _qty
     cdef str _tick_size
@@ -64,13 +66,18 @@ cdef class Book:
 
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
     cdef int _apply_dict(self, dict msg) except -1
-    cdef int _stage_levels(self, dict data, str key, str field, void* out, bint negate) except -1
-    cdef int _stage_list(self, levels, str field, void* out, bint negate) except -1
-    cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index) except? -1
+    cdef int _stage_levels(self, dict data, str key, str field, void* out, void* rpi,
+                           bint negate) except -1
+    cdef int _stage_list(self, levels, str field, void* out, void* rpi, bint negate) except -1
+    cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index,
+                          str part=*) except? -1
     cdef int _commit(self, void* stage) except -1
     cdef void _write_staged(self, void* stage) noexcept
-    cdef object _levels_array(self, bint is_bid, n)
+    cdef object _levels_array(self, bint is_bid, n, bint rpi=*)
+    cdef list _export(self, bint is_bid, n)
     cdef int _rows(self, bint is_bid, Py_ssize_t n, Rows* r) except -1
+    cdef int _side_rows(self, Side s, bint is_bid, Py_ssize_t n, Rows* r) except -1
+    cdef int _reserve_staged(self, void* stage) except -1
     cdef void _release(self, Rows* r) noexcept
     cdef int _check_ready(self) except -1
     cdef str _format(self, value, bint is_price)

@@ -93,8 +93,13 @@ cdef extern from "_parse.h" nogil:
     int ob_parse_scaled(const char* s, size_t n, const ob_scale* sc, int64_t* out)
     int ob_parse_step(const char* s, size_t n, ob_scale* sc)
     int ob_format_scaled(int64_t q, const ob_scale* sc, char* buf)
+    ctypedef struct ob_staged:
+        ob_levels bids
+        ob_levels asks
+        ob_levels rpi_bids
+        ob_levels rpi_asks
     int ob_frame_parse(const char* buf, size_t n, const ob_scale* px, const ob_scale* qty,
-                       ob_frame* f, ob_levels* bids, ob_levels* asks)
+                       ob_frame* f, ob_staged* st)
     int ob_frame_topic(const char* buf, size_t n, ob_frame* f, const char** s, size_t* sn)
     int ob_levels_push(ob_levels* l, int64_t key, int64_t qty)
     void ob_levels_free(ob_levels* l)
@@ -109,8 +114,7 @@ cdef extern from "_pylevels.h":
 
 cdef struct Stage:
     ob_frame f
-    ob_levels bids
-    ob_levels asks
+    ob_staged lv
 
 
 class Applied(enum.IntEnum):
@@ -202,6 +206,15 @@ cdef enum:
     DESYNC_NONE, DESYNC_GAP, DESYNC_CROSSED, DESYNC_CLEARED
 
 cdef object _MISSING = object()
+
+
+cdef inline void _write_side(Side side, ob_levels* lv, Py_ssize_t max_depth) noexcept:
+    cdef size_t i
+    cdef int64_t* v = lv.v
+    for i in range(lv.len):
+        side.set(v[2 * i], v[2 * i + 1])
+    if max_depth:
+        side.trim(max_depth)
 
 
 cdef object _str_arg(value, str what):
@@ -310,8 +323,10 @@ cdef class Book:
     def __dealloc__(self):
         cdef Stage* st = <Stage*>self._stage
         if st is not NULL:
-            ob_levels_free(&st.bids)
-            ob_levels_free(&st.asks)
+            ob_levels_free(&st.lv.bids)
+            ob_levels_free(&st.lv.asks)
+            ob_levels_free(&st.lv.rpi_bids)
+            ob_levels_free(&st.lv.rpi_asks)
             ob_frame_free(&st.f)
             free(st)
             self._stage = NULL
@@ -360,7 +375,7 @@ cdef class Book:
         cdef Stage* st = <Stage*>self._stage
         self._check_ready()
         cdef int rc = ob_frame_parse(buf, n, <ob_scale*>&self._px, <ob_scale*>&self._qty,
-                                     &st.f, &st.bids, &st.asks)
+                                     &st.f, &st.lv)
         if rc != OB_OK:
             raise self._frame_error(buf, n)
         return self._commit(st)
@@ -373,7 +388,7 @@ cdef class Book:
         cdef size_t ln = f.err_len if pos + f.err_len <= <size_t>n else <size_t>n - pos
         cdef str text = buf[pos:pos + ln].decode("utf-8", "replace")
         cdef bint is_price
-        if f.err_index >= 0 and (what == "price" or what == "size"):
+        if f.err_index >= 0 and what in ("price", "size", "rpi size"):
             is_price = what == "price"
             where = f"{field}[{f.err_index}] {what}"
             return _number_error(f.err, where, text, is_price,
@@ -398,8 +413,7 @@ cdef class Book:
         cdef Py_ssize_t n
         self._check_ready()
         ob_frame_reset(f)
-        st.bids.len = 0
-        st.asks.len = 0
+        st.lv.bids.len = st.lv.asks.len = st.lv.rpi_bids.len = st.lv.rpi_asks.len = 0
         kind = msg.get("type")
         if kind == "snapshot":
             f.type = OB_SNAPSHOT
@@ -434,21 +448,24 @@ cdef class Book:
                 raise FrameError(f"data.s: expected a string, not {type(sym).__name__}", "data.s", repr(sym))
             f.sym = _utf8(sym, &n, "data.s", False)
             f.sym_len = n
-        self._stage_levels(data, "b", "data.b", &st.bids, True)
-        self._stage_levels(data, "a", "data.a", &st.asks, False)
+        self._stage_levels(data, "b", "data.b", &st.lv.bids, &st.lv.rpi_bids, True)
+        self._stage_levels(data, "a", "data.a", &st.lv.asks, &st.lv.rpi_asks, False)
         return self._commit(st)
 
-    cdef int _stage_levels(self, dict data, str key, str field, void* out_, bint negate) except -1:
+    cdef int _stage_levels(self, dict data, str key, str field, void* out_, void* rpi_,
+                           bint negate) except -1:
         levels = data.get(key)
         if levels is None:
             raise FrameError(f"{field}: missing", field, "")
-        return self._stage_list(levels, field, out_, negate)
+        return self._stage_list(levels, field, out_, rpi_, negate)
 
-    cdef int _stage_list(self, levels, str field, void* out_, bint negate) except -1:
+    cdef int _stage_list(self, levels, str field, void* out_, void* rpi_, bint negate) except -1:
         cdef ob_levels* out = <ob_levels*>out_
+        cdef ob_levels* rpi = <ob_levels*>rpi_
         cdef Py_ssize_t i
-        cdef int64_t price, size
+        cdef int64_t price, size, rpi_size
         cdef size_t start = out.len
+        cdef size_t rpi_start = rpi.len
         cdef tuple rows, lvl
         if ob_stage_pylist(levels, <ob_scale*>&self._px, <ob_scale*>&self._qty, negate, out) == 0:
             return 0
@@ -456,6 +473,7 @@ cdef class Book:
         # Tuple copies first: a list subclass's __len__ or __iter__ (or a level's) may change
         # the list while it is read, and the C loop below must index what it measured.
         out.len = start
+        rpi.len = rpi_start
         if not isinstance(levels, (list, tuple)):
             raise FrameError(f"{field}: expected an array, not {type(levels).__name__}", field,
                              _clip(repr(levels)))
@@ -466,9 +484,9 @@ cdef class Book:
                 raise FrameError(f"{field}[{i}]: expected [price, size], not {_clip(repr(item))}",
                                  f"{field}[{i}]", _clip(repr(item)))
             lvl = tuple(item)
-            if len(lvl) != 2:
-                raise FrameError(f"{field}[{i}]: expected [price, size], not {_clip(repr(lvl))}",
-                                 f"{field}[{i}]", _clip(repr(lvl)))
+            if len(lvl) != 2 and len(lvl) != 3:
+                raise FrameError(f"{field}[{i}]: expected [price, size] or [price, size, rpiSize],"
+                                 f" not {_clip(repr(lvl))}", f"{field}[{i}]", _clip(repr(lvl)))
             p = lvl[0]
             q = lvl[1]
             if not isinstance(p, str):
@@ -479,11 +497,20 @@ cdef class Book:
                                  f"{field}[{i}] size", _clip(repr(q)))
             price = self._parse_c(p, True, field, i)
             size = self._parse_c(q, False, field, i)
+            if len(lvl) == 3:
+                r = lvl[2]
+                if not isinstance(r, str):
+                    raise FrameError(f"{field}[{i}] rpi size: expected a string, not {type(r).__name__}",
+                                     f"{field}[{i}] rpi size", _clip(repr(r)))
+                rpi_size = self._parse_c(r, False, field, i, "rpi size")
+                if ob_levels_push(rpi, -price if negate else price, rpi_size) != OB_OK:
+                    raise MemoryError()
             if ob_levels_push(out, -price if negate else price, size) != OB_OK:
                 raise MemoryError()
         return 0
 
-    cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index) except? -1:
+    cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index,
+                          str part=None) except? -1:
         # ``text`` is a str (or subclass): callers check. The error location is formatted only
         # on failure: this runs once per level.
         cdef Py_ssize_t n
@@ -492,7 +519,7 @@ cdef class Book:
         cdef int rc
         self._check_ready()
         if index >= 0:
-            where = f"{field}[{index}] {'price' if is_price else 'size'}"
+            where = f"{field}[{index}] {part or ('price' if is_price else 'size')}"
         else:
             where = field
         s = _utf8(text, &n, where, True)
@@ -527,10 +554,12 @@ cdef class Book:
             raise FrameError(f"topic: frame is for {got!r}, this book reads {self._topic!r}",
                              "topic", got)
         if f.type == OB_SNAPSHOT:
-            self._bids.reserve(<Py_ssize_t>st.bids.len)
-            self._asks.reserve(<Py_ssize_t>st.asks.len)
+            self._reserve_staged(st)
             self._bids.clear()
             self._asks.clear()
+            if self._rpi_bids is not None:
+                self._rpi_bids.clear()
+                self._rpi_asks.clear()
         else:
             if not self._synced:
                 if self._has_snapshot:
@@ -548,8 +577,7 @@ cdef class Book:
                 raise SequenceGapError(
                     f"update id gap: expected u={self._u + 1}, got u={f.u}; book out of sync "
                     "until the next snapshot", self._u + 1, f.u)
-            self._bids.reserve(<Py_ssize_t>st.bids.len)
-            self._asks.reserve(<Py_ssize_t>st.asks.len)
+            self._reserve_staged(st)
         self._write_staged(st)
         self._u = f.u
         if f.has_seq:
@@ -577,19 +605,29 @@ cdef class Book:
             self._desync = DESYNC_CROSSED
         return 1 if f.type == OB_SNAPSHOT else 2
 
-    cdef void _write_staged(self, void* stage) noexcept:
-        # Cannot fail: the caller reserved room for every staged level first.
+    cdef int _reserve_staged(self, void* stage) except -1:
+        # The last step that may fail (MemoryError) before a commit writes: every check that
+        # can refuse the frame has passed.
         cdef Stage* st = <Stage*>stage
-        cdef size_t i
-        cdef int64_t* v = st.bids.v
-        for i in range(st.bids.len):
-            self._bids.set(v[2 * i], v[2 * i + 1])
-        v = st.asks.v
-        for i in range(st.asks.len):
-            self._asks.set(v[2 * i], v[2 * i + 1])
-        if self.max_depth:
-            self._bids.trim(self.max_depth)
-            self._asks.trim(self.max_depth)
+        if (st.lv.rpi_bids.len or st.lv.rpi_asks.len) and self._rpi_bids is None:
+            self._rpi_bids = _make_side(self.kind)
+            self._rpi_asks = _make_side(self.kind)
+        self._bids.reserve(<Py_ssize_t>st.lv.bids.len)
+        self._asks.reserve(<Py_ssize_t>st.lv.asks.len)
+        if self._rpi_bids is not None:
+            self._rpi_bids.reserve(<Py_ssize_t>st.lv.rpi_bids.len)
+            self._rpi_asks.reserve(<Py_ssize_t>st.lv.rpi_asks.len)
+        return 0
+
+    cdef void _write_staged(self, void* stage) noexcept:
+        # Cannot fail: the caller reserved room for every staged level first (_reserve_staged),
+        # and created the RPI sides when RPI sizes are staged.
+        cdef Stage* st = <Stage*>stage
+        _write_side(self._bids, &st.lv.bids, self.max_depth)
+        _write_side(self._asks, &st.lv.asks, self.max_depth)
+        if self._rpi_bids is not None:
+            _write_side(self._rpi_bids, &st.lv.rpi_bids, self.max_depth)
+            _write_side(self._rpi_asks, &st.lv.rpi_asks, self.max_depth)
 
     # ---------------------------------------------------------------- direct edits
 
@@ -633,18 +671,19 @@ cdef class Book:
         """
         cdef Stage* st = <Stage*>self._stage
         self._check_ready()
-        st.bids.len = 0
-        st.asks.len = 0
-        self._stage_list(bids, "bids", &st.bids, True)
-        self._stage_list(asks, "asks", &st.asks, False)
-        self._bids.reserve(<Py_ssize_t>st.bids.len)
-        self._asks.reserve(<Py_ssize_t>st.asks.len)
+        st.lv.bids.len = st.lv.asks.len = st.lv.rpi_bids.len = st.lv.rpi_asks.len = 0
+        self._stage_list(bids, "bids", &st.lv.bids, &st.lv.rpi_bids, True)
+        self._stage_list(asks, "asks", &st.lv.asks, &st.lv.rpi_asks, False)
+        self._reserve_staged(st)
         self._write_staged(st)
 
     def clear(self):
         """Empty both sides and mark the book out of sync (a snapshot is needed)."""
         self._bids.clear()
         self._asks.clear()
+        if self._rpi_bids is not None:
+            self._rpi_bids.clear()
+            self._rpi_asks.clear()
         self._synced = False
         self._desync = DESYNC_CLEARED
 
@@ -818,14 +857,16 @@ cdef class Book:
                     and -self._bids.best_key >= self._asks.best_key)
 
     cdef int _rows(self, bint is_bid, Py_ssize_t n, Rows* r) except -1:
+        return self._side_rows(self._bids if is_bid else self._asks, is_bid, n, r)
+
+    cdef int _side_rows(self, Side s, bint is_bid, Py_ssize_t n, Rows* r) except -1:
         # Copy the best n levels (all when n < 0) into r, best first. Reads share one scratch
         # buffer, but a read can run inside another (a gc callback or finalizer, another
         # thread between bytecodes): the inner one gets its own buffer, so the outer one's rows
         # are never overwritten. Pair every call with _release.
-        cdef Side s = self._bids if is_bid else self._asks
         cdef int64_t* k
         cdef int64_t* q
-        cdef Py_ssize_t cap
+        cdef Py_ssize_t cap, i
         if n < 0 or n > s.count:
             n = s.count
         r.owned = self._reading
@@ -851,7 +892,10 @@ cdef class Book:
                 PyMem_Free(r.k)
                 PyMem_Free(r.q)
                 raise MemoryError()
-        r.n = self.c_depth(is_bid, r.k, r.q, n)
+        r.n = s.fill(r.k, r.q, n)
+        if is_bid:
+            for i in range(r.n):
+                r.k[i] = -r.k[i]
         return 0
 
     cdef void _release(self, Rows* r) noexcept:
@@ -863,14 +907,21 @@ cdef class Book:
         r.k = r.q = NULL
         r.n = 0
 
-    cdef object _levels_array(self, bint is_bid, n):
+    cdef object _levels_array(self, bint is_bid, n, bint rpi=False):
         cdef Py_ssize_t want = -1 if n is None else n
         cdef Py_ssize_t i
         cdef Rows r
         cdef int64_t[:, ::1] mv
+        cdef Side s
         if n is not None and n < 0:
             raise ValueError(f"n must be >= 0, not {n}")
-        self._rows(is_bid, want, &r)
+        if rpi:
+            s = self._rpi_bids if is_bid else self._rpi_asks
+            if s is None:
+                return np.empty((0, 2), dtype=np.int64)
+        else:
+            s = self._bids if is_bid else self._asks
+        self._side_rows(s, is_bid, want, &r)
         try:
             out = np.empty((r.n, 2), dtype=np.int64)
             mv = out
@@ -888,6 +939,30 @@ cdef class Book:
     def asks(self, n=None):
         """Return the best ``n`` asks (all when None) as an int64 array of (ticks, lots), best first."""
         return self._levels_array(False, n)
+
+    def rpi_bids(self, n=None):
+        """Return the RPI sizes of the best ``n`` bid prices that have one (``orderbook.rpi``
+        levels ``[price, size, rpiSize]``) as an int64 array of (ticks, rpi lots), best first.
+
+        The RPI sizes are kept apart from the regular ones: :meth:`bids`, :meth:`best_bid` and
+        every other read see only the non-RPI ``size``, which is what ``orderbook.{depth}``
+        shows. Empty for books that never saw a three-element level.
+        """
+        return self._levels_array(True, n, True)
+
+    def rpi_asks(self, n=None):
+        """Return the RPI sizes of the best ``n`` ask prices that have one; see :meth:`rpi_bids`."""
+        return self._levels_array(False, n, True)
+
+    def rpi_size_at(self, side, ticks):
+        """Return the RPI lots at int ``ticks`` on ``side`` (0 when none)."""
+        cdef int64_t t = _int64(ticks, "ticks")
+        cdef bint is_bid = _side_is_bid(side)
+        if self._rpi_bids is None:
+            return 0
+        if is_bid:
+            return self._rpi_bids.get(-t)
+        return self._rpi_asks.get(t)
 
     def depth_into(self, side, int64_t[:, ::1] out):
         """Fill a caller's ``(m, 2)`` int64 array with the best ``m`` levels; return the row count.
@@ -1010,18 +1085,35 @@ cdef class Book:
             raise AssertionError("empty bid side has a cached best")
         if self.max_depth and (self._bids.count > self.max_depth or self._asks.count > self.max_depth):
             raise AssertionError(f"more than max_depth={self.max_depth} levels on a side")
+        if self._rpi_bids is not None:
+            self._rpi_bids.check()
+            self._rpi_asks.check()
+            if self._rpi_bids.count and self._rpi_bids.best_key > 0:
+                raise AssertionError(f"RPI bid side holds a negative price ({-self._rpi_bids.best_key})")
+            if self.max_depth and (self._rpi_bids.count > self.max_depth
+                                   or self._rpi_asks.count > self.max_depth):
+                raise AssertionError(f"more than max_depth={self.max_depth} RPI levels on a side")
+
+    cdef list _export(self, bint is_bid, n):
+        # Snapshot rows; with RPI sizes, the union of both sides' prices as
+        # [price, size, rpiSize], as orderbook.rpi sends them.
+        main = self._levels_array(is_bid, None).tolist()
+        if self._rpi_bids is None:
+            rows = [[self.price_str(t), self.size_str(q)] for t, q in main]
+        else:
+            sizes = {t: q for t, q in main}
+            rpi = {t: q for t, q in self._levels_array(is_bid, None, True).tolist()}
+            rows = [[self.price_str(t), self.size_str(sizes.get(t, 0)), self.size_str(rpi.get(t, 0))]
+                    for t in sorted(sizes.keys() | rpi.keys(), reverse=is_bid)]
+        return rows if n is None else rows[:n]
 
     def snapshot(self, n=None):
         """Return the book as a Bybit v5 snapshot message (a dict :meth:`apply` accepts).
 
-        Prices and sizes are formatted exactly from ticks and lots.
+        Prices and sizes are formatted exactly from ticks and lots. A book that holds RPI sizes
+        exports ``[price, size, rpiSize]`` levels.
         """
-        bids = [[self.price_str(t), self.size_str(q)] for t, q in self.levels("b")]
-        asks = [[self.price_str(t), self.size_str(q)] for t, q in self.levels("a")]
-        if n is not None:
-            bids = bids[:n]
-            asks = asks[:n]
-        data = {"b": bids, "a": asks, "u": self._u}
+        data = {"b": self._export(True, n), "a": self._export(False, n), "u": self._u}
         if self._symbol is not None:
             data = {"s": self._symbol, **data}
         if self._seq >= 0:
@@ -1034,8 +1126,11 @@ cdef class Book:
         return msg
 
     def __reduce__(self):
+        rpi = None
+        if self._rpi_bids is not None:
+            rpi = (self.rpi_bids().tolist(), self.rpi_asks().tolist())
         state = (list(self.levels("b")), list(self.levels("a")), self._u, self._seq,
-                 self._ts, self._cts, self._synced, self._has_snapshot, self._topic)
+                 self._ts, self._cts, self._synced, self._has_snapshot, self._topic, rpi)
         return (_restore, (self._tick_size, self._lot_size, self.kind, self.max_depth,
                            self._symbol, state))
 
@@ -1048,11 +1143,20 @@ cdef class Book:
 
 def _restore(tick_size, lot_size, kind, max_depth, symbol, state):
     cdef Book book = Book(tick_size, lot_size, kind=kind, max_depth=max_depth, symbol=symbol)
-    bids, asks, u, seq, ts, cts, synced, has_snapshot, topic = state
+    bids, asks, u, seq, ts, cts, synced, has_snapshot, topic, rpi = state
     for t, q in bids:
         book.set_level_c(True, t, q)
     for t, q in asks:
         book.set_level_c(False, t, q)
+    if rpi is not None:
+        book._rpi_bids = _make_side(kind)
+        book._rpi_asks = _make_side(kind)
+        for t, q in rpi[0]:
+            book._rpi_bids.reserve(1)
+            book._rpi_bids.set(-t, q)
+        for t, q in rpi[1]:
+            book._rpi_asks.reserve(1)
+            book._rpi_asks.set(t, q)
     book._u = u
     book._seq = seq
     book._ts = ts

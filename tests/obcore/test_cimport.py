@@ -10,6 +10,11 @@ import obcore
 
 pytestmark = pytest.mark.slow
 
+# Compiling a user's .pyx needs Cython and setuptools, which an installed wheel's runtime (as
+# .ci/wheels tests it) deliberately lacks.
+pytest.importorskip("Cython")
+pytest.importorskip("setuptools")
+
 USER_PYX = textwrap.dedent('''
     # cython: language_level=3
     from libc.stdint cimport int64_t

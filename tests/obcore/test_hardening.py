@@ -128,11 +128,11 @@ def test_item2_level_lists_that_mutate_while_read_do_not_crash():
 def test_item2_level_sequences_that_lie_about_their_length(kind):
     class Liar(list):
         def __len__(self):
-            return 2           # but iterates over three items
+            return 2           # but iterates over four items
 
     book = linear_book(kind)
     with pytest.raises(obcore.FrameError, match=r"bids\[0\]"):
-        book.apply_levels([Liar(["1.0", "1", "2"])], [])
+        book.apply_levels([Liar(["1.0", "1", "2", "3"])], [])
     assert len(book) == 0
 
 
