@@ -65,9 +65,6 @@ cdef class Book:
     cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots, Py_ssize_t n) noexcept
 
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
-    cdef int _apply_dict(self, dict msg) except -1
-    cdef int _stage_levels(self, dict data, str key, str field, void* out, void* rpi,
-                           bint negate) except -1
     cdef int _stage_list(self, levels, str field, void* out, void* rpi, bint negate) except -1
     cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index,
                           str part=*) except? -1
