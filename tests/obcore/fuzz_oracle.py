@@ -38,17 +38,17 @@ class Refused(Exception):
     """The oracle says the raw parser must refuse this text."""
 
 
-class _Obj(dict):
-    dups: frozenset = frozenset()
+# id(object) -> its duplicated keys, for the objects of the text being parsed (all alive)
+_DUPS: dict[int, set] = {}
 
 
 def _pairs(pairs):
-    obj = _Obj(pairs)
+    obj = dict(pairs)
     if len(obj) != len(pairs):
         seen, dups = set(), set()
         for k, _ in pairs:
             (dups if k in seen else seen).add(k)
-        obj.dups = frozenset(dups)
+        _DUPS[id(obj)] = dups
     return obj
 
 
@@ -57,11 +57,16 @@ def _refuse_constant(name):
 
 
 def _depth(v) -> int:
-    if isinstance(v, dict):
-        return 1 + max((_depth(x) for x in v.values()), default=0)
-    if isinstance(v, list):
-        return 1 + max((_depth(x) for x in v), default=0)
-    return 0
+    # Iterative: json.loads of some Pythons (3.13) builds values deeper than the recursion limit.
+    deepest, stack = 0, [(v, 0)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, dict):
+            x = list(x.values())
+        if isinstance(x, list):
+            deepest = max(deepest, d + 1)
+            stack.extend((y, d + 1) for y in x)
+    return deepest
 
 
 def strict_loads(payload: str | bytes) -> dict:
@@ -73,33 +78,29 @@ def strict_loads(payload: str | bytes) -> dict:
             raise Refused(str(exc)) from None
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)
+    _DUPS.clear()
     try:
         msg = json.loads(payload, object_pairs_hook=_pairs, parse_constant=_refuse_constant)
+        if not isinstance(msg, dict):
+            raise Refused("not an object")
+        dups = _DUPS.get(id(msg), set()) & TOP_KEYS
+        if dups:
+            raise Refused(f"duplicate {sorted(dups)}")
+        unknown = [v for k, v in msg.items() if k not in TOP_KEYS]
+        data = msg.get("data")
+        if isinstance(data, dict):
+            dups = _DUPS.get(id(data), set()) & DATA_KEYS
+            if dups:
+                raise Refused(f"duplicate data.{sorted(dups)}")
+            unknown += [v for k, v in data.items() if k not in DATA_KEYS]
     except (ValueError, RecursionError) as exc:
         raise Refused(str(exc)) from None
     finally:
         sys.set_int_max_str_digits(old)
-    if not isinstance(msg, dict):
-        raise Refused("not an object")
-    if msg.dups & TOP_KEYS:
-        raise Refused(f"duplicate {sorted(msg.dups & TOP_KEYS)}")
-    unknown = [v for k, v in msg.items() if k not in TOP_KEYS]
-    data = msg.get("data")
-    if isinstance(data, dict):
-        if data.dups & DATA_KEYS:
-            raise Refused(f"duplicate data.{sorted(data.dups & DATA_KEYS)}")
-        unknown += [v for k, v in data.items() if k not in DATA_KEYS]
+        _DUPS.clear()
     if any(_depth(v) >= MAX_DEPTH for v in unknown):
         raise Refused("nested too deeply")
-    return _plain(msg)
-
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    return v
+    return msg
 
 
 def state(book) -> tuple:
