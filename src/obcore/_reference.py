@@ -238,11 +238,23 @@ class PyBook:
             self._has_snapshot = True
             if self.symbol is None and sym is not None:
                 self.symbol = sym
-            if self.topic is None and topic is not None:
-                self.topic = topic
+        if self.topic is None and topic is not None:
+            self.topic = topic
         if self.crossed:
             self.synced = False  # a correct stream never crosses: resync
         return Applied.SNAPSHOT if kind == "snapshot" else Applied.DELTA
+
+    def apply_rest(self, result):
+        if isinstance(result, Mapping) and "retCode" in result:
+            if result.get("retCode") != 0:
+                raise FrameError("retCode: REST error", "retCode", repr(result.get("retCode")))
+            result = result.get("result")
+        if not isinstance(result, Mapping):
+            raise FrameError("result: expected an object", "result", repr(result))
+        frame = {"type": "snapshot",
+                 "data": {k: result[k] for k in ("s", "b", "a", "u", "seq") if k in result}}
+        frame.update({k: result[k] for k in ("ts", "cts") if k in result})
+        return self.apply(frame)
 
     def _stage(self, levels, field):
         out, rpi = [], []

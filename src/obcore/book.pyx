@@ -404,6 +404,33 @@ cdef class Book:
             return _APPLIED[self.apply_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))]
         raise TypeError(f"frame must be str, bytes or a Mapping, not {type(frame).__name__}")
 
+    def apply_rest(self, result):
+        """Apply a REST ``GET /v5/market/orderbook`` answer as a snapshot; return :class:`Applied`.
+
+        ``result`` is the response's ``result`` object (``s``, ``b``, ``a``, ``u``, ``seq``,
+        ``ts``, ``cts``) or the whole response (``retCode`` must be 0). It replaces the book
+        like a WebSocket snapshot, with the same checks. Its ``u`` is the update id of the
+        matching WebSocket depth, so that stream's deltas continue from it: ``u <= update_id``
+        is ignored (STALE), ``update_id + 1`` applies, anything later is a gap. Deltas that
+        arrive before the REST answer raise :class:`OutOfSyncError`; keep them and apply them
+        after this call.
+        """
+        if isinstance(result, Mapping) and "retCode" in result:
+            if result.get("retCode") != 0:
+                raise FrameError(f"retCode: REST error {result.get('retCode')!r}: "
+                                 f"{_clip(str(result.get('retMsg')))}", "retCode",
+                                 repr(result.get("retCode")))
+            result = result.get("result")
+        if not isinstance(result, Mapping):
+            raise FrameError(f"result: expected an object, not {type(result).__name__}", "result",
+                             _clip(repr(result)))
+        frame = {"type": "snapshot",
+                 "data": {k: result[k] for k in ("s", "b", "a", "u", "seq") if k in result}}
+        for k in ("ts", "cts"):
+            if k in result:
+                frame[k] = result[k]
+        return self.apply(frame)
+
     cdef int apply_raw(self, const char* buf, Py_ssize_t n) except -1:
         cdef Stage* st = <Stage*>self._stage
         self._check_ready()
@@ -544,9 +571,11 @@ cdef class Book:
             if f.sym is not NULL and self._symbol_b is None:
                 self._symbol_b = f.sym[:f.sym_len]
                 self._symbol = self._symbol_b.decode("utf-8", "replace")
-            if f.topic is not NULL and self._topic_b is None:
-                self._topic_b = f.topic[:f.topic_len]
-                self._topic = self._topic_b.decode("utf-8", "replace")
+        # The first applied frame with a topic pins it (a snapshot, or the first delta after a
+        # REST snapshot).
+        if f.topic is not NULL and self._topic_b is None:
+            self._topic_b = f.topic[:f.topic_len]
+            self._topic = self._topic_b.decode("utf-8", "replace")
         # A correct Bybit stream never crosses: a crossed book has missed updates. The frame
         # is applied (it was in sequence), but the book stops trusting itself until the
         # next snapshot, so callers that watch ``synced`` resync.

@@ -111,3 +111,52 @@ def test_depth1_snapshot_resent_with_the_same_u_is_accepted(kind):
     assert book.best_bid() == (302472, 1000) and book.best_ask() == (302487, 2000)
     assert book.apply(DEPTH1 % (4010, 501, 10, 4009)) is Applied.SNAPSHOT
     assert book.update_id == 501
+
+
+# REST GET /v5/market/orderbook, as Bybit documents the response.
+REST = {"retCode": 0, "retMsg": "OK", "time": 1709199771643, "retExtInfo": {},
+        "result": {"s": "BTCUSDT", "b": [["62710.2", "5.52"], ["62710.0", "1"]],
+                   "a": [["62710.3", "0.01"]], "ts": 1709199771584, "u": 243781,
+                   "seq": 3887177875, "cts": 1709199771580}}
+
+
+def ws_delta(u, b=(), a=()):
+    return json.dumps({"topic": "orderbook.1000.BTCUSDT", "type": "delta", "ts": 1709199771600 + u,
+                       "data": {"s": "BTCUSDT", "b": [list(x) for x in b],
+                                "a": [list(x) for x in a], "u": u, "seq": 3887177875 + u}})
+
+
+def test_rest_snapshot_then_websocket_deltas(kind):
+    book = obcore.Book("0.1", "0.01", kind=kind)
+    ref = PyBook("0.1", "0.01")
+    early = ws_delta(243781, b=[("62710.1", "9")])      # arrived before the REST answer
+    with pytest.raises(obcore.OutOfSyncError):
+        book.apply(early)
+    assert book.apply_rest(REST) is Applied.SNAPSHOT
+    assert ref.apply_rest(REST["result"]) is Applied.SNAPSHOT
+    assert (book.update_id, book.seq, book.ts, book.cts) == (243781, 3887177875, 1709199771584,
+                                                            1709199771580)
+    assert book.symbol == "BTCUSDT" and book.topic is None and book.synced
+    assert book.apply(early) is Applied.STALE               # replayed: already in the snapshot
+    assert book.apply(ws_delta(243782, a=[("62710.3", "0")], b=[("62710.1", "2")])) is Applied.DELTA
+    ref.apply(ws_delta(243782, a=[("62710.3", "0")], b=[("62710.1", "2")]))
+    assert book.bids().tolist() == ref.bids().tolist() == [[627102, 552], [627101, 200],
+                                                           [627100, 100]]
+    assert book.best_ask() is None
+    # the first delta pinned the topic: another depth's deltas are refused
+    assert book.topic == "orderbook.1000.BTCUSDT"
+    with pytest.raises(obcore.FrameError, match="topic"):
+        book.apply(ws_delta(243783).replace("orderbook.1000", "orderbook.50"))
+    with pytest.raises(obcore.SequenceGapError):
+        book.apply(ws_delta(243790))
+
+
+def test_rest_errors_are_typed(kind):
+    book = obcore.Book("0.1", "0.01", kind=kind)
+    with pytest.raises(obcore.FrameError, match="retCode"):
+        book.apply_rest({"retCode": 10001, "retMsg": "params error", "result": {}})
+    with pytest.raises(obcore.FrameError, match="result"):
+        book.apply_rest({"retCode": 0, "result": None})
+    with pytest.raises(obcore.OffStepError):
+        book.apply_rest(dict(REST["result"], b=[["62710.2", "5.521"]]))
+    assert len(book) == 0 and book.update_id == 0
