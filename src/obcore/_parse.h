@@ -433,17 +433,13 @@ static int ob_unescape(ob_frame *f, const char *p, const char *end, const char *
     return lone;
 }
 
-/* A JSON string, checked as strictly as json.loads checks it: no control characters, valid
- * escapes only, valid UTF-8. s and n get the bytes between the quotes, or their decoded
- * form when they hold escapes (mode OB_STR_KEY / OB_STR_TEXT). */
-static inline int ob_string(ob_cursor *c, const char *field, const char **s, size_t *n, int mode)
+/* The rest of a string that holds an escape, a non-ASCII byte or a control character,
+ * from p (inside the string) on; see ob_string. Kept out of line: Bybit's strings are plain
+ * ASCII, and the common case must stay small enough to inline. */
+static int ob_string_slow(ob_cursor *c, const char *field, const char *p, const char **s,
+                          size_t *n, int mode)
 {
-    const char *p;
     int esc = 0;
-    int rc = ob_expect(c, '"', field);
-    if (rc)
-        return rc;
-    p = c->p;
     while (p < c->end && *p != '"') {
         unsigned char ch = (unsigned char)*p;
         if (ch < 0x20)
@@ -499,6 +495,27 @@ static inline int ob_string(ob_cursor *c, const char *field, const char **s, siz
             return ob_fail(c, OB_FRAME, field, "lone surrogate escape in string", c->raw,
                            c->raw_len);
     }
+    return OB_OK;
+}
+
+/* A JSON string, checked as strictly as json.loads checks it: no control characters, valid
+ * escapes only, valid UTF-8. s and n get the bytes between the quotes, or their decoded
+ * form when they hold escapes (mode OB_STR_KEY / OB_STR_TEXT). */
+static inline int ob_string(ob_cursor *c, const char *field, const char **s, size_t *n, int mode)
+{
+    const char *p, *end = c->end;
+    int rc = ob_expect(c, '"', field);
+    if (rc)
+        return rc;
+    p = c->p;
+    /* printable ASCII other than the backslash; the quote ends the scan */
+    while (p < end && (unsigned char)(*p - 0x20) < 0x60 && *p != '"' && *p != '\\')
+        p++;
+    if (p >= end || *p != '"')
+        return ob_string_slow(c, field, p, s, n, mode);
+    c->raw = *s = c->p;
+    c->raw_len = *n = (size_t)(p - c->p);
+    c->p = p + 1;
     return OB_OK;
 }
 
