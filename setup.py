@@ -1,7 +1,8 @@
 """Build the obcore Cython extensions.
 
 OBCORE_DEBUG=1 builds with -O0 -g and bounds/wraparound checks on; OBCORE_ANNOTATE=1 writes
-Cython's HTML annotation next to each .pyx.
+Cython's HTML annotation next to each .pyx. OBCORE_FUZZ=1 adds AddressSanitizer and libFuzzer
+coverage for the atheris fuzzer (needs clang: see docs/fuzzing.md).
 """
 import os
 from glob import glob
@@ -22,7 +23,13 @@ DIRECTIVES = {
     # C division: tick math never divides negatives (prices and sizes are validated >= 0).
     "cdivision": True,
 }
+FUZZ = os.environ.get("OBCORE_FUZZ") == "1"
 CFLAGS = ["-O0", "-g"] if DEBUG else ["-O3"]
+LDFLAGS = []
+if FUZZ:
+    SANITIZE = ["-fsanitize=address,fuzzer-no-link", "-fno-omit-frame-pointer"]
+    CFLAGS = ["-O1", "-g", *SANITIZE]
+    LDFLAGS = SANITIZE
 
 
 def extensions():
@@ -38,6 +45,7 @@ def extensions():
                 include_dirs=["src/obcore", numpy.get_include()],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=CFLAGS,
+                extra_link_args=LDFLAGS,
             )
         )
     return cythonize(exts, compiler_directives=DIRECTIVES, annotate=ANNOTATE, nthreads=2)

@@ -25,6 +25,7 @@ from obcore._errors import (
     ParseError,
     SequenceError,
     SequenceGapError,
+    UninitializedBookError,
     UnknownTopicError,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "ParseError",
     "SequenceError",
     "SequenceGapError",
+    "UninitializedBookError",
     "UnknownTopicError",
     "frame_topic",
     "kinds",

@@ -59,6 +59,11 @@ class OutOfSyncError(SequenceError):
     """A delta arrived while the book waits for a snapshot (none yet, or after a gap)."""
 
 
+class UninitializedBookError(ObcoreError, RuntimeError):
+    """A write to a book whose ``__init__`` never ran (``Book.__new__``, or a subclass whose
+    ``__init__`` does not call ``super().__init__``). Reads see an empty book."""
+
+
 class UnknownTopicError(ObcoreError, KeyError):
     """A frame for a topic that no book in a :class:`Books` registry is registered for."""
 

@@ -199,6 +199,12 @@ typedef struct {
     size_t cap; /* pairs */
 } ob_levels;
 
+/* Where one frame's levels are staged. An orderbook.rpi level [price, size, rpiSize] puts
+ * (key, size) in bids/asks and (key, rpiSize) in rpi_bids/rpi_asks. */
+typedef struct {
+    ob_levels bids, asks, rpi_bids, rpi_asks;
+} ob_staged;
+
 typedef struct {
     int type; /* OB_SNAPSHOT / OB_DELTA / 0 when absent */
     int64_t u, seq, ts, cts;
@@ -207,15 +213,18 @@ typedef struct {
     size_t topic_len;
     const char *sym;
     size_t sym_len;
-    /* error detail: code, dotted field name, level index (-1: none), 0 price / 1 size,
-     * and the offending bytes */
+    /* error detail: code, dotted field name, level index (-1: none), the offending bytes */
     int err;
     const char *err_field;
     long err_index;
-    int err_part;
     size_t err_pos;
     size_t err_len;
     const char *err_what;
+    /* Strings with escapes are decoded here (topic and s point into it). Owned by the frame
+     * and kept across resets: a frame's decoded text is never longer than the frame. */
+    char *dbuf;
+    size_t dcap;
+    size_t dlen;
 } ob_frame;
 
 typedef struct {
@@ -223,12 +232,25 @@ typedef struct {
     const char *p;
     const char *end;
     ob_frame *f;
+    const char *raw; /* the last string's bytes in buf, before decoding, for error reports */
+    size_t raw_len;
 } ob_cursor;
 
 static inline void ob_frame_reset(ob_frame *f)
 {
+    char *dbuf = f->dbuf;
+    size_t dcap = f->dcap;
     memset(f, 0, sizeof(*f));
     f->err_index = -1;
+    f->dbuf = dbuf;
+    f->dcap = dcap;
+}
+
+static inline void ob_frame_free(ob_frame *f)
+{
+    free(f->dbuf);
+    f->dbuf = NULL;
+    f->dcap = f->dlen = 0;
 }
 
 static inline int ob_levels_push(ob_levels *l, int64_t key, int64_t qty)
@@ -296,78 +318,258 @@ static inline int ob_expect(ob_cursor *c, char ch, const char *field)
     return ob_fail(c, OB_FRAME, field, what, c->p, 1);
 }
 
-/* A JSON string; s and n get the raw bytes between the quotes (escapes left as they are). */
-static inline int ob_string(ob_cursor *c, const char *field, const char **s, size_t *n)
+/* Length of the valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0 when it is
+ * invalid: overlong forms, surrogates and code points above U+10FFFF are refused, as a
+ * strict UTF-8 decoder (Python's) refuses them. */
+static inline size_t ob_utf8_len(const unsigned char *p, const unsigned char *end)
 {
-    const char *p;
-    int rc = ob_expect(c, '"', field);
-    if (rc)
-        return rc;
-    p = c->p;
+    unsigned char b = p[0], lo = 0x80, hi = 0xBF;
+    size_t n, i;
+    if (b >= 0xC2 && b <= 0xDF)
+        n = 2;
+    else if (b >= 0xE0 && b <= 0xEF) {
+        n = 3;
+        if (b == 0xE0)
+            lo = 0xA0;
+        else if (b == 0xED)
+            hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 4;
+        if (b == 0xF0)
+            lo = 0x90;
+        else if (b == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+static inline int ob_hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0, i, d;
+    for (i = 0; i < 4; i++) {
+        char ch = p[i];
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            d = (unsigned)(ch - 'A' + 10);
+        else
+            return -1;
+        v = v * 16 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static inline char *ob_put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+/* What ob_string does with the text between the quotes. */
+#define OB_STR_SKIP 0   /* validate only */
+#define OB_STR_KEY 1    /* decode escapes; a lone surrogate decodes to bytes that match nothing */
+#define OB_STR_TEXT 2   /* decode escapes; a lone surrogate is an error (it has no UTF-8) */
+
+/* Decode the escapes of raw string bytes [p, end), already validated, into the frame's
+ * buffer. A lone surrogate becomes its 3-byte generalized-UTF-8 form, which no key or
+ * number matches; returns 1 when one was seen. */
+static int ob_unescape(ob_frame *f, const char *p, const char *end, const char **s, size_t *n)
+{
+    char *o = f->dbuf + f->dlen, *start = o;
+    int lone = 0;
+    while (p < end) {
+        unsigned cp = 0, lo = 0;
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+        p++;
+        switch (*p++) {
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'u': break;
+        default: *o++ = p[-1]; continue;   /* '"', '\\', '/' */
+        }
+        ob_hex4(p, &cp);
+        p += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+            !ob_hex4(p + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+            lone = 1;
+        }
+        o = ob_put_utf8(o, cp);
+    }
+    *s = start;
+    *n = (size_t)(o - start);
+    f->dlen += *n;
+    return lone;
+}
+
+/* The rest of a string that holds an escape, a non-ASCII byte or a control character,
+ * from p (inside the string) on; see ob_string. Kept out of line: Bybit's strings are plain
+ * ASCII, and the common case must stay small enough to inline. */
+static int ob_string_slow(ob_cursor *c, const char *field, const char *p, const char **s,
+                          size_t *n, int mode)
+{
+    int esc = 0;
     while (p < c->end && *p != '"') {
-        if ((unsigned char)*p < 0x20)
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20)
             return ob_fail(c, OB_FRAME, field, "control character in string", p, 1);
-        if (*p == '\\') {
-            p++;
-            if (p >= c->end)
+        if (ch == '\\') {
+            unsigned cp;
+            esc = 1;
+            if (p + 1 >= c->end)
                 break;
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                p += 2;
+                continue;
+            case 'u':
+                if (c->end - p >= 6 && !ob_hex4(p + 2, &cp)) {
+                    p += 6;
+                    continue;
+                }
+                /* fall through */
+            default:
+                return ob_fail(c, OB_FRAME, field, "invalid escape in string", p,
+                               (size_t)(c->end - p < 6 ? c->end - p : 6));
+            }
+        }
+        if (ch >= 0x80) {
+            size_t k = ob_utf8_len((const unsigned char *)p, (const unsigned char *)c->end);
+            if (!k)
+                return ob_fail(c, OB_FRAME, field, "invalid UTF-8 in string", p, 1);
+            p += k;
+            continue;
         }
         p++;
     }
     if (p >= c->end)
         return ob_fail(c, OB_FRAME, field, "unterminated string", c->p - 1, (size_t)(c->end - c->p + 1));
+    c->raw = c->p;
+    c->raw_len = (size_t)(p - c->p);
     *s = c->p;
     *n = (size_t)(p - c->p);
+    c->p = p + 1;
+    if (esc && mode != OB_STR_SKIP) {
+        ob_frame *f = c->f;
+        if (!f->dbuf || f->dcap < (size_t)(c->end - c->buf)) {
+            /* Only at the first escape of a parse (dlen == 0): no pointer into dbuf exists. */
+            size_t cap = (size_t)(c->end - c->buf) + 1;
+            char *d = f->dlen ? NULL : (char *)realloc(f->dbuf, cap);
+            if (!d)
+                return ob_fail(c, OB_NOMEM, field, "out of memory", c->raw, 0);
+            f->dbuf = d;
+            f->dcap = cap;
+        }
+        if (ob_unescape(f, c->raw, c->raw + c->raw_len, s, n) && mode == OB_STR_TEXT)
+            return ob_fail(c, OB_FRAME, field, "lone surrogate escape in string", c->raw,
+                           c->raw_len);
+    }
+    return OB_OK;
+}
+
+/* A JSON string, checked as strictly as json.loads checks it: no control characters, valid
+ * escapes only, valid UTF-8. s and n get the bytes between the quotes, or their decoded
+ * form when they hold escapes (mode OB_STR_KEY / OB_STR_TEXT). */
+static inline int ob_string(ob_cursor *c, const char *field, const char **s, size_t *n, int mode)
+{
+    const char *p, *end = c->end;
+    int rc = ob_expect(c, '"', field);
+    if (rc)
+        return rc;
+    p = c->p;
+    /* printable ASCII other than the backslash; the quote ends the scan */
+    while (p < end && (unsigned char)(*p - 0x20) < 0x60 && *p != '"' && *p != '\\')
+        p++;
+    if (p >= end || *p != '"')
+        return ob_string_slow(c, field, p, s, n, mode);
+    c->raw = *s = c->p;
+    c->raw_len = *n = (size_t)(p - c->p);
     c->p = p + 1;
     return OB_OK;
 }
 
-/* A JSON number that must be a non-negative integer fitting int64. */
+/* A JSON number that must be a non-negative integer fitting int64. JSON's grammar holds:
+ * no leading zeros, and "-0" is zero (json.loads reads it as 0). */
 static inline int ob_int(ob_cursor *c, const char *field, int64_t *out)
 {
-    const char *start;
+    const char *start, *d, *p;
+    int neg = 0, overflow = 0;
     int64_t v = 0;
     ob_ws(c);
-    start = c->p;
+    start = p = c->p;
     {
         /* up to 18 digits cannot overflow: no checks on the common path */
-        const char *p = c->p;
         uint64_t u = 0;
-        unsigned d;
-        while (p < c->end && (d = (unsigned)(unsigned char)(*p - '0')) < 10 && p - start < 18) {
-            u = u * 10 + d;
+        unsigned dig;
+        while (p < c->end && (dig = (unsigned)(unsigned char)(*p - '0')) < 10 && p - start < 18) {
+            u = u * 10 + dig;
             p++;
         }
-        if (p > start && !(p < c->end && ((unsigned char)(*p - '0') < 10 || *p == '.' ||
-                                          *p == 'e' || *p == 'E'))) {
+        if (p > start && (*start != '0' || p - start == 1) &&
+            !(p < c->end && ((unsigned char)(*p - '0') < 10 || *p == '.' || *p == 'e' ||
+                             *p == 'E'))) {
             *out = (int64_t)u;
             c->p = p;
             return OB_OK;
         }
     }
-    if (c->p < c->end && *c->p == '-') {
-        const char *q = c->p + 1;
-        while (q < c->end && (unsigned char)(*q - '0') < 10)
-            q++;
-        return ob_fail(c, OB_NEGATIVE, field, "must not be negative", start, (size_t)(q - start));
+    p = start;
+    if (p < c->end && *p == '-') {
+        neg = 1;
+        p++;
     }
-    while (c->p < c->end && (unsigned char)(*c->p - '0') < 10) {
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *c->p - '0', &v)) {
-            while (c->p < c->end && (unsigned char)(*c->p - '0') < 10)
-                c->p++;
-            return ob_fail(c, OB_OVERFLOW, field, "does not fit in int64", start,
-                           (size_t)(c->p - start));
-        }
-        c->p++;
+    d = p;
+    while (p < c->end && (unsigned char)(*p - '0') < 10) {
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+            overflow = 1;
+        p++;
     }
-    if (c->p == start ||
-        (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E'))) {
-        const char *q = c->p;
+    if (p == d || (p < c->end && (*p == '.' || *p == 'e' || *p == 'E')) ||
+        (*d == '0' && p - d > 1)) {
+        const char *q = p;
         while (q < c->end && *q != ',' && *q != '}' && *q != ']' && q - start < 40)
             q++;
-        return ob_fail(c, OB_FRAME, field, "expected an integer", start, (size_t)(q - start));
+        return ob_fail(c, OB_FRAME, field,
+                       p > d + 1 && *d == '0' ? "leading zero in a number" : "expected an integer",
+                       start, (size_t)(q - start));
     }
+    if (neg && (overflow || v))
+        return ob_fail(c, OB_NEGATIVE, field, "must not be negative", start, (size_t)(p - start));
+    if (overflow)
+        return ob_fail(c, OB_OVERFLOW, field, "does not fit in int64", start, (size_t)(p - start));
     *out = v;
+    c->p = p;
     return OB_OK;
 }
 
@@ -387,7 +589,7 @@ static int ob_skip_container(ob_cursor *c, const char *field, int depth, char cl
     }
     for (;;) {
         if (close == '}') {
-            if ((rc = ob_string(c, field, &s, &n)) || (rc = ob_expect(c, ':', field)))
+            if ((rc = ob_string(c, field, &s, &n, OB_STR_SKIP)) || (rc = ob_expect(c, ':', field)))
                 return rc;
         }
         if ((rc = ob_skip_value(c, field, depth + 1)))
@@ -410,7 +612,7 @@ static int ob_skip_value(ob_cursor *c, const char *field, int depth)
         return ob_fail(c, OB_FRAME, field, "unexpected end of text", c->end, 0);
     switch (*c->p) {
     case '"':
-        return ob_string(c, field, &s, &n);
+        return ob_string(c, field, &s, &n, OB_STR_SKIP);
     case '{':
         c->p++;
         return ob_skip_container(c, field, depth, '}');
@@ -436,7 +638,7 @@ static int ob_skip_value(ob_cursor *c, const char *field, int depth)
         }
         break;
     default: {
-        /* number: -?digits(.digits)?([eE][+-]?digits)? */
+        /* number: -?(0|[1-9]digits*)(.digits)?([eE][+-]?digits)? */
         const char *p = c->p;
         const char *d;
         if (p < c->end && *p == '-')
@@ -444,7 +646,7 @@ static int ob_skip_value(ob_cursor *c, const char *field, int depth)
         d = p;
         while (p < c->end && (unsigned char)(*p - '0') < 10)
             p++;
-        if (p == d)
+        if (p == d || (*d == '0' && p - d > 1))
             break;
         if (p < c->end && *p == '.') {
             d = ++p;
@@ -486,7 +688,7 @@ static inline int ob_quoted_fast(ob_cursor *c, const ob_scale *sc, int64_t *out)
     return 1;
 }
 
-/* One quoted price (part 0) or size (part 1) of a level, on the general path: whitespace
+/* One quoted price (part 0), size (part 1) or RPI size (part 2) of a level, on the general path: whitespace
  * allowed, and any failure named with the field, the part and the offending text. */
 static int ob_level_number(ob_cursor *c, const char *field, const ob_scale *sc, int part,
                            int64_t *out)
@@ -497,21 +699,24 @@ static int ob_level_number(ob_cursor *c, const char *field, const ob_scale *sc, 
     ob_ws(c);
     if (ob_quoted_fast(c, sc, out))
         return OB_OK;
-    c->f->err_part = part;
-    if ((rc = ob_string(c, field, &s, &n)))
+    if ((rc = ob_string(c, field, &s, &n, OB_STR_KEY)))
         return rc;
     rc = ob_parse_scaled(s, n, sc, out);
-    return rc ? ob_fail(c, rc, field, part ? "size" : "price", s, n) : OB_OK;
+    return rc ? ob_fail(c, rc, field, part == 2 ? "rpi size" : part ? "size" : "price", c->raw,
+                        c->raw_len)
+              : OB_OK;
 }
 
-/* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. */
+/* [[price, size], ...] -> staged (key, qty) pairs; bid prices are negated into keys. A level
+ * [price, size, rpiSize] (orderbook.rpi) also stages (key, rpiSize) in rpi. */
 static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
-                           const ob_scale *qty, int negate, ob_levels *out)
+                           const ob_scale *qty, int negate, ob_levels *out, ob_levels *rpi)
 {
     int rc;
     long idx = 0;
-    int64_t price, size;
+    int64_t price, size, rpi_size;
     out->len = 0;
+    rpi->len = 0;
     if ((rc = ob_expect(c, '[', field)))
         return rc;
     ob_ws(c);
@@ -538,8 +743,17 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
             return rc;
         if ((rc = ob_level_number(c, field, px, 0, &price)) ||
             (rc = ob_expect(c, ',', field)) ||
-            (rc = ob_level_number(c, field, qty, 1, &size)) ||
-            (rc = ob_expect(c, ']', field)))
+            (rc = ob_level_number(c, field, qty, 1, &size)))
+            return rc;
+        ob_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            if ((rc = ob_level_number(c, field, qty, 2, &rpi_size)))
+                return rc;
+            if (ob_levels_push(rpi, negate ? -price : price, rpi_size))
+                return ob_fail(c, OB_NOMEM, field, "out of memory", c->p, 0);
+        }
+        if ((rc = ob_expect(c, ']', field)))
             return rc;
     push:
         if (ob_levels_push(out, negate ? -price : price, size))
@@ -557,13 +771,15 @@ static int ob_levels_parse(ob_cursor *c, const char *field, const ob_scale *px,
     }
 }
 
+/* Called right after the key was read: c->raw is its text as written. */
 static int ob_dup(ob_cursor *c, const char *field, const char *key, size_t n)
 {
-    return ob_fail(c, OB_FRAME, field, "duplicate key", key, n);
+    (void)key;
+    (void)n;
+    return ob_fail(c, OB_FRAME, field, "duplicate key", c->raw, c->raw_len);
 }
 
-static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
-                         ob_levels *bids, ob_levels *asks)
+static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty, ob_staged *st)
 {
     ob_frame *f = c->f;
     const char *k;
@@ -577,18 +793,18 @@ static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
         return OB_OK;
     }
     for (;;) {
-        if ((rc = ob_string(c, "data", &k, &kn)) || (rc = ob_expect(c, ':', "data")))
+        if ((rc = ob_string(c, "data", &k, &kn, OB_STR_KEY)) || (rc = ob_expect(c, ':', "data")))
             return rc;
         if (OB_KEY(k, kn, "b")) {
             if (f->has_b)
                 return ob_dup(c, "data", k, kn);
             f->has_b = 1;
-            rc = ob_levels_parse(c, "data.b", px, qty, 1, bids);
+            rc = ob_levels_parse(c, "data.b", px, qty, 1, &st->bids, &st->rpi_bids);
         } else if (OB_KEY(k, kn, "a")) {
             if (f->has_a)
                 return ob_dup(c, "data", k, kn);
             f->has_a = 1;
-            rc = ob_levels_parse(c, "data.a", px, qty, 0, asks);
+            rc = ob_levels_parse(c, "data.a", px, qty, 0, &st->asks, &st->rpi_asks);
         } else if (OB_KEY(k, kn, "u")) {
             if (f->has_u)
                 return ob_dup(c, "data", k, kn);
@@ -602,7 +818,7 @@ static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
         } else if (OB_KEY(k, kn, "s")) {
             if (f->sym)
                 return ob_dup(c, "data", k, kn);
-            rc = ob_string(c, "data.s", &f->sym, &f->sym_len);
+            rc = ob_string(c, "data.s", &f->sym, &f->sym_len, OB_STR_TEXT);
         } else {
             rc = ob_skip_value(c, "data", 1);
         }
@@ -620,7 +836,7 @@ static int ob_data_parse(ob_cursor *c, const ob_scale *px, const ob_scale *qty,
 /* Parse one whole frame. Required: type, data.b, data.a, data.u; everything else optional.
  * Unknown keys are skipped (after validating their JSON). */
 static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const ob_scale *qty,
-                          ob_frame *f, ob_levels *bids, ob_levels *asks)
+                          ob_frame *f, ob_staged *st)
 {
     ob_cursor c;
     const char *k, *s;
@@ -630,7 +846,7 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
     c.end = buf + len;
     c.f = f;
     ob_frame_reset(f);
-    bids->len = asks->len = 0;
+    st->bids.len = st->asks.len = st->rpi_bids.len = st->rpi_asks.len = 0;
     if ((rc = ob_expect(&c, '{', "frame")))
         return rc;
     ob_ws(&c);
@@ -638,22 +854,23 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
         c.p++;
     } else {
         for (;;) {
-            if ((rc = ob_string(&c, "frame", &k, &kn)) || (rc = ob_expect(&c, ':', "frame")))
+            if ((rc = ob_string(&c, "frame", &k, &kn, OB_STR_KEY)) || (rc = ob_expect(&c, ':', "frame")))
                 return rc;
             if (OB_KEY(k, kn, "topic")) {
                 if (f->topic)
                     return ob_dup(&c, "frame", k, kn);
-                rc = ob_string(&c, "topic", &f->topic, &f->topic_len);
+                rc = ob_string(&c, "topic", &f->topic, &f->topic_len, OB_STR_TEXT);
             } else if (OB_KEY(k, kn, "type")) {
                 if (f->type)
                     return ob_dup(&c, "frame", k, kn);
-                if (!(rc = ob_string(&c, "type", &s, &n))) {
+                if (!(rc = ob_string(&c, "type", &s, &n, OB_STR_KEY))) {
                     if (OB_KEY(s, n, "snapshot"))
                         f->type = OB_SNAPSHOT;
                     else if (OB_KEY(s, n, "delta"))
                         f->type = OB_DELTA;
                     else
-                        return ob_fail(&c, OB_FRAME, "type", "must be \"snapshot\" or \"delta\"", s, n);
+                        return ob_fail(&c, OB_FRAME, "type", "must be \"snapshot\" or \"delta\"",
+                                       c.raw, c.raw_len);
                 }
             } else if (OB_KEY(k, kn, "ts")) {
                 if (f->has_ts)
@@ -669,7 +886,7 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
                 if (f->has_data)
                     return ob_dup(&c, "frame", k, kn);
                 f->has_data = 1;
-                rc = ob_data_parse(&c, px, qty, bids, asks);
+                rc = ob_data_parse(&c, px, qty, st);
             } else {
                 rc = ob_skip_value(&c, "frame", 1);
             }
@@ -703,24 +920,24 @@ static int ob_frame_parse(const char *buf, size_t len, const ob_scale *px, const
 }
 
 /* The "topic" string of a frame without validating the rest (for routing). Returns 0 and
- * sets s and n when found at the top level. */
-static int ob_frame_topic(const char *buf, size_t len, const char **s, size_t *n)
+ * sets s and n when found at the top level; s may point into f's decode buffer, which the
+ * caller frees with ob_frame_free. */
+static int ob_frame_topic(const char *buf, size_t len, ob_frame *f, const char **s, size_t *n)
 {
-    ob_frame f;
     ob_cursor c;
     const char *k;
     size_t kn;
-    ob_frame_reset(&f);
+    ob_frame_reset(f);
     c.buf = c.p = buf;
     c.end = buf + len;
-    c.f = &f;
+    c.f = f;
     if (ob_expect(&c, '{', "frame"))
         return -1;
     for (;;) {
-        if (ob_string(&c, "frame", &k, &kn) || ob_expect(&c, ':', "frame"))
+        if (ob_string(&c, "frame", &k, &kn, OB_STR_KEY) || ob_expect(&c, ':', "frame"))
             return -1;
         if (OB_KEY(k, kn, "topic"))
-            return ob_string(&c, "topic", s, n) ? -1 : 0;
+            return ob_string(&c, "topic", s, n, OB_STR_TEXT) ? -1 : 0;
         if (ob_skip_value(&c, "frame", 1))
             return -1;
         ob_ws(&c);

@@ -15,8 +15,9 @@ unless asked.
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -87,9 +88,22 @@ def _side_is_bid(side) -> bool:
     raise ValueError(f"side must be 'b'/'bid' or 'a'/'ask', not {side!r}")
 
 
+_MISSING = object()
+
+
+def _int_arg(value, what: str) -> int:
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
+    if not -(2**63) <= value <= INT64_MAX:
+        raise NumberOverflowError(f"{what} does not fit in int64", what, str(value))
+    return value
+
+
 def _int_field(d: dict, key: str, field: str) -> int | None:
-    v = d.get(key)
-    if v is None:
+    v = d.get(key, _MISSING)
+    if v is _MISSING:
         return None
     if isinstance(v, bool) or not isinstance(v, int):
         raise FrameError(f"{field}: expected an integer", field, repr(v))
@@ -105,7 +119,8 @@ class PyBook:
 
     kind = "reference"
 
-    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None):
+    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None,
+                 topic=None):
         self._tick = str(tick_size)
         self._lot = str(lot_size)
         if max_depth < 0:
@@ -113,6 +128,8 @@ class PyBook:
         self.max_depth = max_depth
         self.bid_levels: dict[int, int] = {}
         self.ask_levels: dict[int, int] = {}
+        # RPI sizes of orderbook.rpi levels [price, size, rpiSize], kept apart; None until seen
+        self.rpi_levels: tuple[dict[int, int], dict[int, int]] | None = None
         self.update_id = 0
         self.seq = -1
         self.ts = 0
@@ -120,7 +137,7 @@ class PyBook:
         self.synced = False
         self._has_snapshot = False
         self.symbol = symbol
-        self.topic = None
+        self.topic = topic
 
     # -- numbers
     @property
@@ -152,42 +169,48 @@ class PyBook:
                 frame = json.loads(frame)
             except (ValueError, RecursionError) as exc:
                 raise FrameError(f"frame: not JSON ({exc})", "frame", "") from None
-        if not isinstance(frame, dict):
+        if not isinstance(frame, Mapping):
             raise FrameError("frame: expected an object", "frame", "")
         kind = frame.get("type")
         if kind not in ("snapshot", "delta"):
             raise FrameError("type: missing or invalid", "type", repr(kind))
-        topic = frame.get("topic")
-        if topic is not None and not isinstance(topic, str):
+        topic = frame.get("topic", _MISSING)
+        if topic is _MISSING:
+            topic = None
+        elif not isinstance(topic, str):
             raise FrameError("topic: expected a string", "topic", repr(topic))
         ts = _int_field(frame, "ts", "ts")
         cts = _int_field(frame, "cts", "cts")
         data = frame.get("data")
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             raise FrameError("data: missing or not an object", "data", "")
         u = _int_field(data, "u", "data.u")
         if u is None:
             raise FrameError("data.u: missing", "data.u", "")
         seq = _int_field(data, "seq", "data.seq")
-        sym = data.get("s")
-        if sym is not None and not isinstance(sym, str):
+        sym = data.get("s", _MISSING)
+        if sym is _MISSING:
+            sym = None
+        elif not isinstance(sym, str):
             raise FrameError("data.s: expected a string", "data.s", repr(sym))
+        for name, text in (("topic", topic), ("data.s", sym)):
+            try:
+                (text or "").encode("utf-8")
+            except UnicodeEncodeError:
+                raise FrameError(f"{name}: lone surrogate", name, repr(text)) from None
         staged = {}
-        for key, is_bid in (("b", True), ("a", False)):
+        for key in ("b", "a"):
             field = "data." + key
             levels = data.get(key)
             if not isinstance(levels, (list, tuple)):
                 raise FrameError(f"{field}: missing or not an array", field, "")
-            out = []
-            for i, lvl in enumerate(levels):
-                if not isinstance(lvl, (list, tuple)) or len(lvl) != 2:
-                    raise FrameError(f"{field}[{i}]: expected [price, size]", field, repr(lvl))
-                out.append((parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True),
-                            parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
-            staged[key] = out
-        if sym is not None and self.symbol is not None and sym != self.symbol:
+            staged[key] = self._stage(levels, field)
+        if sym == "" or sym is not None and self.symbol is not None and sym != self.symbol:
             raise FrameError(f"data.s: frame is for {sym!r}, this book is {self.symbol!r}",
                              "data.s", sym)
+        if topic == "" or topic is not None and self.topic is not None and topic != self.topic:
+            raise FrameError(f"topic: frame is for {topic!r}, this book reads {self.topic!r}",
+                             "topic", topic)
         Applied = _applied()
         if kind == "delta":
             if not self.synced:
@@ -200,13 +223,9 @@ class PyBook:
         else:
             self.bid_levels.clear()
             self.ask_levels.clear()
-        for levels, ladder in ((staged["b"], self.bid_levels), (staged["a"], self.ask_levels)):
-            for price, size in levels:
-                if size:
-                    ladder[price] = size
-                else:
-                    ladder.pop(price, None)
-        self._trim()
+            for ladder in self.rpi_levels or ():
+                ladder.clear()
+        self._write(staged["b"], staged["a"])
         self.update_id = u
         if seq is not None:
             self.seq = seq
@@ -219,20 +238,62 @@ class PyBook:
             self._has_snapshot = True
             if self.symbol is None and sym is not None:
                 self.symbol = sym
-            if topic is not None:
-                self.topic = topic
-            return Applied.SNAPSHOT
-        return Applied.DELTA
+        if self.topic is None and topic is not None:
+            self.topic = topic
+        if self.crossed:
+            self.synced = False  # a correct stream never crosses: resync
+        return Applied.SNAPSHOT if kind == "snapshot" else Applied.DELTA
+
+    def apply_rest(self, result):
+        if isinstance(result, Mapping) and "retCode" in result:
+            if result.get("retCode") != 0:
+                raise FrameError("retCode: REST error", "retCode", repr(result.get("retCode")))
+            result = result.get("result")
+        if not isinstance(result, Mapping):
+            raise FrameError("result: expected an object", "result", repr(result))
+        frame = {"type": "snapshot",
+                 "data": {k: result[k] for k in ("s", "b", "a", "u", "seq") if k in result}}
+        frame.update({k: result[k] for k in ("ts", "cts") if k in result})
+        return self.apply(frame)
+
+    def _stage(self, levels, field):
+        out, rpi = [], []
+        for i, lvl in enumerate(levels):
+            if not isinstance(lvl, (list, tuple)) or len(lvl) not in (2, 3):
+                raise FrameError(f"{field}[{i}]: expected [price, size(, rpiSize)]", field, repr(lvl))
+            price = parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True)
+            out.append((price, parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
+            if len(lvl) == 3:
+                rpi.append((price, parse_decimal(lvl[2], self._lot, f"{field}[{i}] rpi size", False)))
+        return out, rpi
+
+    def _write(self, bids, asks) -> None:
+        if (bids[1] or asks[1]) and self.rpi_levels is None:
+            self.rpi_levels = ({}, {})
+        for (levels, rpi), ladder, rpi_ladder in (
+                (bids, self.bid_levels, self.rpi_levels and self.rpi_levels[0]),
+                (asks, self.ask_levels, self.rpi_levels and self.rpi_levels[1])):
+            for staged, into in ((levels, ladder), (rpi, rpi_ladder)):
+                for price, size in staged:
+                    if size:
+                        into[price] = size
+                    else:
+                        into.pop(price, None)
+        self._trim()
 
     def _trim(self) -> None:
         if not self.max_depth:
             return
-        for ladder, is_bid in ((self.bid_levels, True), (self.ask_levels, False)):
+        sides = [(self.bid_levels, True), (self.ask_levels, False)]
+        if self.rpi_levels is not None:
+            sides += [(self.rpi_levels[0], True), (self.rpi_levels[1], False)]
+        for ladder, is_bid in sides:
             keep = sorted(ladder, reverse=is_bid)[: self.max_depth]
             for price in set(ladder) - set(keep):
                 del ladder[price]
 
     def set_level(self, side, ticks: int, lots: int) -> None:
+        ticks, lots = _int_arg(ticks, "ticks"), _int_arg(lots, "lots")
         if ticks < 0 or lots < 0:
             raise NegativeValueError("ticks and lots must be >= 0", "level", "")
         ladder = self.bid_levels if _side_is_bid(side) else self.ask_levels
@@ -246,23 +307,14 @@ class PyBook:
         self.set_level(side, self.parse_price(price), self.parse_size(size))
 
     def apply_levels(self, bids=(), asks=()) -> None:
-        staged = [
-            [(parse_decimal(p, self._tick, f"{name}[{i}] price", True),
-              parse_decimal(q, self._lot, f"{name}[{i}] size", False))
-             for i, (p, q) in enumerate(levels)]
-            for name, levels in (("bids", bids), ("asks", asks))
-        ]
-        for levels, ladder in zip(staged, (self.bid_levels, self.ask_levels)):
-            for price, size in levels:
-                if size:
-                    ladder[price] = size
-                else:
-                    ladder.pop(price, None)
-        self._trim()
+        staged = [self._stage(levels, name) for name, levels in (("bids", bids), ("asks", asks))]
+        self._write(*staged)
 
     def clear(self) -> None:
         self.bid_levels.clear()
         self.ask_levels.clear()
+        for ladder in self.rpi_levels or ():
+            ladder.clear()
         self.synced = False
 
     # -- reads
@@ -300,6 +352,23 @@ class PyBook:
 
     def bids(self, n=None) -> np.ndarray:
         return self._array(True, n)
+
+    def _rpi_array(self, is_bid: bool, n) -> np.ndarray:
+        ladder = self.rpi_levels[0 if is_bid else 1] if self.rpi_levels else {}
+        lv = sorted(ladder.items(), reverse=is_bid)[:n]
+        return np.array(lv, dtype=np.int64).reshape(len(lv), 2)
+
+    def rpi_bids(self, n=None) -> np.ndarray:
+        return self._rpi_array(True, n)
+
+    def rpi_asks(self, n=None) -> np.ndarray:
+        return self._rpi_array(False, n)
+
+    def rpi_size_at(self, side, ticks: int) -> int:
+        ticks = _int_arg(ticks, "ticks")
+        if not self.rpi_levels:
+            return 0
+        return self.rpi_levels[0 if _side_is_bid(side) else 1].get(ticks, 0)
 
     def asks(self, n=None) -> np.ndarray:
         return self._array(False, n)
@@ -357,9 +426,17 @@ class PyBook:
             assert all(p >= 0 for p in ladder), "negative price stored"
 
     def snapshot(self, n=None) -> dict:
-        bids = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(True)][:n]
-        asks = [[self.price_str(p), self.size_str(q)] for p, q in self._sorted(False)][:n]
-        data = {"s": self.symbol or "", "b": bids, "a": asks, "u": self.update_id}
+        def rows(is_bid):
+            main = dict(self._sorted(is_bid))
+            if self.rpi_levels is None:
+                return [[self.price_str(p), self.size_str(q)] for p, q in main.items()][:n]
+            rpi = self.rpi_levels[0 if is_bid else 1]
+            return [[self.price_str(p), self.size_str(main.get(p, 0)), self.size_str(rpi.get(p, 0))]
+                    for p in sorted(main.keys() | rpi.keys(), reverse=is_bid)][:n]
+
+        data = {"b": rows(True), "a": rows(False), "u": self.update_id}
+        if self.symbol is not None:
+            data = {"s": self.symbol, **data}
         if self.seq >= 0:
             data["seq"] = self.seq
         msg = {"type": "snapshot", "ts": self.ts, "data": data}

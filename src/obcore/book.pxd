@@ -11,11 +11,21 @@ cdef struct Scale:
     int dec
 
 
+# Best-first rows copied out of a side for one read (see Book._rows).
+cdef struct Rows:
+    int64_t* k
+    int64_t* q
+    Py_ssize_t n
+    bint owned
+
+
 cdef class Book:
     cdef readonly str kind
     cdef readonly Py_ssize_t max_depth
     cdef Side _bids          # keys are minus the bid price, so the best bid is the smallest key
     cdef Side _asks
+    cdef Side _rpi_bids      # RPI sizes of orderbook.rpi levels; None until one is seen
+    cdef Side _rpi_asks
     cdef Scale _px
     cdef Scale _qty
     cdef str _tick_size
@@ -26,6 +36,9 @@ cdef class Book:
     cdef int64_t _cts
     cdef bint _synced
     cdef bint _has_snapshot
+    cdef int _desync         # why _synced is false (see book.pyx)
+    cdef bint _ready         # __init__ completed; writes refuse before that
+    cdef bint _reading       # the scratch rows are in use by a read
     cdef object _symbol      # str or None
     cdef object _topic       # str or None
     cdef bytes _symbol_b
@@ -52,12 +65,16 @@ cdef class Book:
     cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots, Py_ssize_t n) noexcept
 
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
-    cdef int _apply_dict(self, dict msg) except -1
-    cdef int _stage_levels(self, dict data, str key, str field, void* out, bint negate) except -1
-    cdef int _stage_list(self, levels, str field, void* out, bint negate) except -1
-    cdef int64_t _parse_c(self, str text, bint is_price, str field, Py_ssize_t index) except? -1
+    cdef int _stage_list(self, levels, str field, void* out, void* rpi, bint negate) except -1
+    cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index,
+                          str part=*) except? -1
     cdef int _commit(self, void* stage) except -1
     cdef void _write_staged(self, void* stage) noexcept
-    cdef object _levels_array(self, bint is_bid, n)
-    cdef int _reserve_scratch(self, Py_ssize_t n) except -1
-    cdef Py_ssize_t _fill(self, bint is_bid, Py_ssize_t n) except -1
+    cdef object _levels_array(self, bint is_bid, n, bint rpi=*)
+    cdef list _export(self, bint is_bid, n)
+    cdef int _rows(self, bint is_bid, Py_ssize_t n, Rows* r) except -1
+    cdef int _side_rows(self, Side s, bint is_bid, Py_ssize_t n, Rows* r) except -1
+    cdef int _reserve_staged(self, void* stage) except -1
+    cdef void _release(self, Rows* r) noexcept
+    cdef int _check_ready(self) except -1
+    cdef str _format(self, value, bint is_price)

@@ -4,6 +4,10 @@
 
 cdef class Side:
     def __cinit__(self):
+        # The base class's writes and reads are no-ops that cannot raise (they are noexcept
+        # for the subclasses' sake): an instance of it would silently drop every level.
+        if type(self) is Side:
+            raise TypeError("obcore.side.Side is abstract: instantiate a subclass")
         self.count = 0
         self.best_key = EMPTY_KEY
         self.best_qty = 0

@@ -10,3 +10,5 @@ cdef class SortedArraySide(Side):
     cdef int64_t* qtys
     cdef Py_ssize_t cap
 
+    cdef int _grow(self, Py_ssize_t need) noexcept
+

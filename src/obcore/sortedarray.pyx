@@ -6,6 +6,8 @@ best_key == keys[count-1] and best_qty == qtys[count-1] when count > 0.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport int64_t
+from libc.stdio cimport fprintf, stderr
+from libc.stdlib cimport abort
 from libc.string cimport memmove
 
 from obcore._sorted_keys cimport find_desc
@@ -20,7 +22,11 @@ cdef class SortedArraySide(Side):
         self.qtys = NULL
 
     cdef int reserve(self, Py_ssize_t extra) except -1:
-        cdef Py_ssize_t need = self.count + extra
+        if self._grow(self.count + extra) < 0:
+            raise MemoryError()
+        return 0
+
+    cdef int _grow(self, Py_ssize_t need) noexcept:
         cdef Py_ssize_t cap = self.cap
         cdef int64_t* k
         cdef int64_t* q
@@ -32,11 +38,11 @@ cdef class SortedArraySide(Side):
             cap *= 2
         k = <int64_t*>PyMem_Realloc(self.keys, cap * sizeof(int64_t))
         if k is NULL:
-            raise MemoryError()
+            return -1
         self.keys = k
         q = <int64_t*>PyMem_Realloc(self.qtys, cap * sizeof(int64_t))
         if q is NULL:
-            raise MemoryError()
+            return -1
         self.qtys = q
         self.cap = cap
         return 0
@@ -55,6 +61,14 @@ cdef class SortedArraySide(Side):
             else:
                 qtys[i] = qty
         elif qty != 0:
+            if n == self.cap:
+                # Only a caller that skipped reserve() gets here. Growing keeps memory safe;
+                # if even that fails there is no way to report it from a noexcept write.
+                if self._grow(n + 1) < 0:
+                    fprintf(stderr, b"obcore: SortedArraySide.set out of memory without reserve()\n")
+                    abort()
+                keys = self.keys
+                qtys = self.qtys
             memmove(keys + i + 1, keys + i, (n - i) * sizeof(int64_t))
             memmove(qtys + i + 1, qtys + i, (n - i) * sizeof(int64_t))
             keys[i] = key

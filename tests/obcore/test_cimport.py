@@ -10,10 +10,17 @@ import obcore
 
 pytestmark = pytest.mark.slow
 
+# Compiling a user's .pyx needs Cython and setuptools, which an installed wheel's runtime (as
+# .ci/wheels tests it) deliberately lacks.
+pytest.importorskip("Cython")
+pytest.importorskip("setuptools")
+
 USER_PYX = textwrap.dedent('''
     # cython: language_level=3
     from libc.stdint cimport int64_t
     from obcore.book cimport Book
+    from obcore.side cimport Side
+    from obcore.sortedarray cimport SortedArraySide
 
     def top(Book book):
         """Best bid/ask through the C API, no Python calls."""
@@ -23,6 +30,22 @@ USER_PYX = textwrap.dedent('''
 
     def feed(Book book, bytes frame):
         return book.apply_raw(frame, len(frame))
+
+    def sortedarray_without_reserve(int n):
+        # reserve() is a promise that set() cannot fail, not a precondition for memory safety
+        cdef SortedArraySide s = SortedArraySide()
+        cdef int i
+        for i in range(n):
+            s.set((i * 7919) % 100003, i + 1)
+        s.check()
+        return s.count
+
+    def base_side_is_abstract():
+        try:
+            Side()
+        except TypeError:
+            return True
+        return False
 
     def depth_sum(Book book, int n):
         cdef int64_t ticks[64]
@@ -49,6 +72,8 @@ RUN = textwrap.dedent('''
     assert user_ext.feed(b, frame) == 1
     assert user_ext.top(b) == (100, 1500, 101, 250), user_ext.top(b)
     assert user_ext.depth_sum(b, 10) == 3500
+    assert user_ext.sortedarray_without_reserve(5000) == 5000
+    assert user_ext.base_side_is_abstract()
     print("ok")
 ''')
 

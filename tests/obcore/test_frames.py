@@ -172,7 +172,9 @@ BAD_DELTAS = [
     (LINEAR_DELTA.replace('"b":', '"x":'), obcore.FrameError, "data.b"),
     (LINEAR_DELTA[:-10], obcore.FrameError, "unexpected end"),
     (LINEAR_DELTA + "x", obcore.FrameError, "trailing"),
-    (LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","x"]'), obcore.FrameError, "data.a[1]"),
+    (LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","0","0"]'), obcore.FrameError, "data.a[1]"),
+    (LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","x"]'), obcore.MalformedNumberError,
+     "data.a[1] rpi size"),
     (LINEAR_DELTA.replace('"seq":66544703350', '"seq":66544703350,"u":1'), obcore.FrameError, "duplicate"),
 ]
 
