@@ -40,7 +40,9 @@ def test_latencies_on_the_simulated_clock():
     venue, got = make_venue(order_latency_ms=5, response_latency_ms=7, md_latency_ms=3)
     frames = [
         book_frame(1, T0, [(999, 2000)], [(1001, 1000)], "snapshot"),
-        book_frame(2, T0 + 100, [], [(1001, 0), (999, 500)]),  # trades through 99.9
+        # trades through 99.9: the bid level went with it (a real book never crosses; obcore
+        # marks a crossed book out of sync)
+        book_frame(2, T0 + 100, [(999, 0), (998, 100)], [(1001, 0), (999, 500)]),
     ]
     seen = []
     for frame, now in venue.stream(frames):
