@@ -20,7 +20,9 @@ DIRECTIVES = {
     "boundscheck": DEBUG,
     "wraparound": DEBUG,
     "initializedcheck": DEBUG,
-    # C division: tick math never divides negatives (prices and sizes are validated >= 0).
+    # C division truncates toward zero, unlike Python's floor: fine where both operands are
+    # >= 0 (validated prices and sizes); bid keys are stored negated, so tick math that may
+    # see a negative key must not rely on // or % rounding (keep it in the one helper).
     "cdivision": True,
 }
 FUZZ = os.environ.get("OBCORE_FUZZ") == "1"

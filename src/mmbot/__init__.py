@@ -5,4 +5,6 @@ import pybit; see ``mmbot.instrument``, ``mmbot.strategy``, ``mmbot.risk``,
 ``mmbot.pnl``, ``mmbot.records`` and ``mmbot.config``.
 """
 
-__version__ = "0.1.0"
+from obcore import __version__  # one distribution, one version
+
+__all__ = ["__version__"]

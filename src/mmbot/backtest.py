@@ -22,9 +22,11 @@ from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
 from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
 from mmbot.orders import FLATTEN_LEVEL
+from mmbot.pnl import format_money
 from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.runner import Runner
 from mmbot.sim.engine import MarketDataError, MatchingEngine
+from mmbot.summary import trading_summary
 from mmbot.venue.sim import ReplayLatency, SimVenue
 from obcore.synthetic import generate_frames
 
@@ -284,10 +286,10 @@ def run_backtest(
 
 
 def _dec(value: Decimal | float | int) -> str:
-    """Money as an exact plain decimal string (shortest repr for floats), unrounded so the
-    attribution parts add up to net PnL digit for digit."""
+    """Money (and rates) as :func:`format_money` writes them; a float (a model parameter
+    such as a queue exponent) as its shortest repr."""
     if isinstance(value, Decimal):
-        return format(value.normalize() + 0, "f")
+        return format_money(value)
     return repr(value)
 
 
@@ -331,17 +333,9 @@ def _config_echo(cfg: Config) -> dict[str, Any]:
 
 def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instrument,
              end_ms: int) -> dict[str, Any]:
-    pnl = runner.pnl
     mark = runner.mark_ticks()
-    mark_price = runner.mark_price()
     h = runner.history
     start_ms = h.t_ms[0] if h.t_ms else end_ms
-    orders = runner.orders
-    statuses: dict[str, int] = {}
-    for m in orders.orders.values():
-        statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
-    post_only_rejects = sum(1 for m in orders.orders.values()
-                            if m.reject_reason == "EC_PostOnlyWillTakeLiquidity")
     attribution, marks = _explain(runner, engine, instrument, mark)
     return {
         "attribution": attribution,
@@ -352,35 +346,9 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
         "model": cfg.strategy.model,
         "data": cfg.sim.data,
         "seed": cfg.sim.seed,
-        "frames": runner.frames,
         "simulated_s": round((end_ms - start_ms) / 1000, 3),
-        "fills": pnl.fill_count,
-        "maker_fills": pnl.maker_fills,
-        "volume_lots": pnl.volume_lots,
-        "volume_qty": instrument.qty_str(pnl.volume_lots),
-        "turnover_quote": _dec(pnl.turnover),
-        "realized_pnl": _dec(pnl.realized),
-        "unrealized_pnl": _dec(pnl.unrealized(mark)),
-        "fees": _dec(pnl.fees),
-        "net_pnl": _dec(pnl.net(mark)),
-        "final_position_lots": pnl.position_lots,
-        "max_inventory_lots": pnl.max_abs_position_lots,
-        "max_inventory_qty": instrument.qty_str(pnl.max_abs_position_lots),
-        "mark_price": None if mark_price is None else _dec(mark_price),
-        "quote_updates": runner.quote_updates,
-        "orders_sent": runner.orders_sent,
-        "requests_sent": orders.requests_sent,
-        "rate_limit_deferrals": orders.rate_deferrals,
-        "rate_limit_deferrals_by_side": dict(orders.deferrals_by_side),
-        "amends_by_side": dict(orders.amends_by_side),
-        "cap_deferrals": orders.cap_deferrals,
-        "request_errors": orders.request_errors,
-        "post_only_rejects": post_only_rejects,
-        "order_statuses": dict(sorted(statuses.items())),
+        **trading_summary(runner),
         "open_orders_at_end": len(engine.open_orders()),
-        "risk_pulls": runner.risk_pulls,
-        "flattens": runner.flattens,
-        "book_errors": runner.book_errors,
         "engine": {
             "fills": engine.fills,
             "position_lots": engine.position_lots,

@@ -109,7 +109,10 @@ class _Section:
 # ---------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
 class VenueConfig(_Section):
-    """``[venue]``: where orders go. ``sim`` runs the in-process simulated exchange."""
+    """``[venue]``: where orders go. ``sim`` is the local Bybit v5 simulator: ``mmbot run``
+    starts it in a thread of its own process (or joins one with ``--sim-url``) and talks to
+    it over loopback sockets with the real pybit clients; backtests use the same matching
+    engine in process."""
 
     _section: ClassVar[str] = "venue"
     kind: Literal["sim", "testnet", "mainnet"] = "sim"

@@ -40,6 +40,7 @@ from mmbot.latency import LatencyStats
 from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
+from mmbot.summary import signed_qty, trading_summary
 
 __all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
            "summary_text"]
@@ -330,57 +331,29 @@ class LiveSession:
         }
 
     def summary(self) -> dict:
-        """Return the run's summary: the keys of ``mmbot backtest``'s summary.json (fills,
-        volume, realized/unrealized/net PnL, fees, max inventory, quote and order counts)
-        plus the live ones (venue position, resyncs, reconnects, restored fills)."""
+        """Return the run's summary: :func:`mmbot.summary.trading_summary` (the keys every
+        report has) plus the live ones (venue position, fee rates, resyncs, reconnects,
+        restored fills, attribution and markouts)."""
         r, inst = self.runner, self.runner.instrument
-        mark = r.mark_ticks()
-        pnl, orders = r.pnl, r.orders
-        statuses: dict[str, int] = {}
-        for m in orders.orders.values():
-            statuses[m.status.value] = statuses.get(m.status.value, 0) + 1
         venue_pos = self.venue.positions.get(self.symbol)
+        fills = r.history.fills
         return {
             "symbol": self.symbol, "category": inst.category, "venue": self.venue_kind,
             "model": self.cfg.strategy.model,
             "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
-            "frames": r.frames,
-            "fills": pnl.fill_count, "maker_fills": pnl.maker_fills,
-            "fills_this_run": len(r.history.fills),
-            "buy_fills": sum(1 for f in r.history.fills if f[1] == "Buy"),
-            "sell_fills": sum(1 for f in r.history.fills if f[1] == "Sell"),
+            **trading_summary(r),
+            "fills_this_run": len(fills),
+            "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
+            "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
             "restored_fills": self.restored_fills, "backfilled_fills": self.backfilled_fills,
-            "volume_lots": pnl.volume_lots, "volume_qty": inst.qty_str(pnl.volume_lots),
-            "turnover_quote": format_money(pnl.turnover),
-            "realized_pnl": format_money(pnl.realized),
-            "unrealized_pnl": format_money(pnl.unrealized(mark)) if mark is not None else None,
-            "fees": format_money(pnl.fees),
-            "funding": format_money(pnl.funding),
             "fee_rates": {"maker": str(self.maker_fee_rate), "taker": str(self.taker_fee_rate)},
-            "net_pnl": format_money(pnl.net(mark)) if mark is not None else None,
-            "final_position_lots": orders.position_lots,
-            "final_position_qty": _signed_qty(inst, orders.position_lots),
-            "venue_position_qty": _signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
-            "max_inventory_lots": pnl.max_abs_position_lots,
-            "max_inventory_qty": inst.qty_str(pnl.max_abs_position_lots),
-            "mark_price": None if mark is None else format_money(r.mark_price()),
-            "quote_updates": r.quote_updates, "orders_sent": r.orders_sent,
-            "requests_sent": orders.requests_sent,
-            "rate_limit_deferrals": orders.rate_deferrals,
-            "rate_limit_deferrals_by_side": dict(orders.deferrals_by_side),
-            "amends_by_side": dict(orders.amends_by_side),
-            "cap_deferrals": orders.cap_deferrals,
-            "request_errors": orders.request_errors,
-            "post_only_rejects": sum(1 for m in orders.orders.values()
-                                     if m.reject_reason == "EC_PostOnlyWillTakeLiquidity"),
-            "order_statuses": dict(sorted(statuses.items())),
-            "open_orders_at_end": len(orders.working_orders()),
-            "risk_pulls": r.risk_pulls, "flattens": r.flattens, "book_errors": r.book_errors,
+            "venue_position_qty": signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
+            "open_orders_at_end": len(r.orders.working_orders()),
             "book_resyncs": self.resyncs,
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
-            **self._explain(mark),
+            **self._explain(r.mark_ticks()),
         }
 
     def _explain(self, mark) -> dict:
@@ -424,9 +397,6 @@ def _p50(values):
     data = sorted(values)
     return round(data[len(data) // 2], 3) if data else None
 
-
-def _signed_qty(inst, lots: int) -> str:
-    return inst.qty_str(lots) if lots >= 0 else "-" + inst.qty_str(-lots)
 
 
 class RemoteSim:

@@ -32,7 +32,7 @@ from typing import Any
 
 from mmbot.instrument import Instrument
 
-__all__ = ["COST_QUANTUM", "MONEY_QUANTUM", "PnLTracker", "as_decimal", "format_money"]
+__all__ = ["COST_QUANTUM", "PnLTracker", "as_decimal", "format_money"]
 
 COST_QUANTUM = Decimal("1e-12")
 _ZERO = Decimal(0)
@@ -65,20 +65,17 @@ def as_decimal(name: str, v: Decimal | str | float | int) -> Decimal:
     return d
 
 
-#: reports round money to this (exact arithmetic keeps more digits; records keep them all)
-MONEY_QUANTUM = Decimal("1e-8")
-
-
 def format_money(value: Decimal | int) -> str:
-    """Return money as a plain decimal string rounded half-even to 1e-8, no exponent.
+    """Return money as an exact plain decimal string: no exponent, no trailing zeros, never
+    rounded (reports add up digit for digit).
 
     >>> format_money(Decimal("-0.000600000")), format_money(Decimal("12.5")), format_money(0)
     ('-0.0006', '12.5', '0')
     """
     if not isinstance(value, Decimal | int) or isinstance(value, bool):
         raise TypeError(f"money must be Decimal or int, got {type(value).__name__}")
-    with localcontext(_ROUNDING):
-        return format(Decimal(value).quantize(MONEY_QUANTUM).normalize() + 0, "f")
+    with localcontext(_EXACT):
+        return format(Decimal(value).normalize() + 0, "f")
 
 
 def _div(num: Decimal, den: Decimal | int) -> Decimal:

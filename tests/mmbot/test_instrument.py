@@ -1,4 +1,4 @@
-"""Instrument rules from Bybit v5 instruments-info (docs' example responses, BYBIT.md s.5)."""
+"""Instrument rules from Bybit v5 instruments-info (the docs' example responses)."""
 
 from decimal import Decimal
 from fractions import Fraction

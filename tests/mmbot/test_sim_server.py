@@ -1,6 +1,6 @@
 """The local Bybit v5 simulator, exercised by the real pybit clients over loopback sockets.
 
-Shapes are checked against Bybit's documented messages (shared/BYBIT.md 2.3, 3.x);
+Shapes are checked against Bybit's documented v5 messages;
 the streamed book is checked against an independent dict book built from the frames.
 """
 import json

@@ -7,7 +7,7 @@ import pytest
 import obcore
 from obcore import Applied
 
-# Shapes from Bybit's docs (BYBIT.md 3.2): linear keeps priceScale decimals and sends "ts"
+# Shapes from Bybit's v5 orderbook docs: linear keeps priceScale decimals and sends "ts"
 # after "type"; spot strips trailing zeros and sends "ts" before "type".
 LINEAR_SNAPSHOT = (
     '{"topic":"orderbook.50.BTCUSDT","type":"snapshot","ts":1687940967466,'

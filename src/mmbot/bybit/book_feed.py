@@ -5,12 +5,14 @@ pybit's raw-message hook): an ``orderbook.*`` frame goes as raw text straight in
 ``obcore.Book`` (no ``json.loads``, no pybit book, no deepcopy); every other message
 (acks, pongs, other topics) goes through pybit unchanged.
 
-Threading (one writer per book): pybit runs every callback on its websocket-client
-thread, and that thread is the only writer of the books. obcore's ``apply`` holds the
-GIL for the whole frame and is transactional, so readers on other threads always see a
-whole update. Applying on the socket thread was picked over queueing raw frames to the
-runner because it removes a queue hop (~5-20 µs of thread hand-off on 2 cores) from the
-frame-to-book latency, and gap detection then happens where the resubscribe is sent.
+Threading (one writer per book), two modes:
+
+- default: pybit runs every callback on its websocket-client thread, and that thread is
+  the only writer of the books. obcore's ``apply`` holds the GIL for the whole frame and is
+  transactional, so readers on other threads always see a whole update.
+- forward (``on_frame``): frames are not applied here but handed to a consumer that owns
+  its own book on its own thread; ``mmbot run`` (:mod:`mmbot.live`) does this, so the
+  book, the runner and the order manager share one writer thread.
 
 Failure policy: the hook never raises into pybit (an exception there kills pybit's
 socket for good). A sequence gap, a delta while out of sync, or a frame obcore rejects

@@ -3,9 +3,9 @@
 Every builder here returns exactly the JSON shape Bybit sends (key names, string vs
 number types, envelope fields), because pybit dispatches on those shapes: a public
 ack without ``success`` or a trade reply without ``reqId`` silently breaks its
-callbacks (see ``shared/BYBIT.md`` section 2.3).
+callbacks.
 
-Nothing here touches a socket; :mod:`mmbot.sim.server` does the I/O.
+Nothing here touches a socket; :mod:`mmbot.sim.routes` does the I/O.
 """
 
 from __future__ import annotations
