@@ -1,8 +1,8 @@
 """Shared data for the pytest-benchmark suite, generated once per session.
 
-Timing policy: a bare ``pytest`` (no paths: the repository's testpaths, which is what CI
-runs) executes every benchmark once as a correctness check, with timing disabled. Naming
-the folder (``pytest benchmarks/``) or passing ``--benchmark-enable`` times them.
+Timing policy: pytest-benchmark's own ``--benchmark-disable`` is in the project's pytest
+options, so a plain ``pytest`` (what CI runs) executes every benchmark once as a
+correctness check, untimed; ``pytest benchmarks/ --benchmark-enable`` times them.
 
 Sizes: ``OBCORE_BENCH_MESSAGES`` (default 300) frames per workload;
 ``OBCORE_BENCH_RECORDING=path`` adds a recorded workload (see README.md), with
@@ -26,15 +26,6 @@ RECORDING = os.environ.get("OBCORE_BENCH_RECORDING")
 PEERS = peer_names()
 # pybit scans a side 2-3 times per level change: at 10,000 levels one replay takes minutes.
 PYBIT_MAX_DEPTH = 1000
-
-
-def pytest_configure(config):
-    if (config.args_source == pytest.Config.ArgsSource.TESTPATHS
-            and not config.getoption("benchmark_enable", False)):
-        config.option.benchmark_disable = True
-        bs = getattr(config, "_benchmarksession", None)
-        if bs is not None:  # pytest-benchmark configured before this conftest loaded
-            bs.disabled = True
 
 
 @functools.cache
