@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import obcore
 from mmbot.attribution import attribute, markouts
 from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
@@ -166,11 +167,10 @@ def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[s
 
 def _orderbook_only(frames: Iterable, symbol: str) -> Iterator:
     """Keep frames of this symbol's orderbook and trades (recordings may hold more topics)."""
-    tail = f'.{symbol}"'
+    tail = f".{symbol}"
     for item in frames:
-        frame = item[1] if isinstance(item, tuple) else item
-        head = frame[:80]
-        if ('"topic":"orderbook.' in head or '"topic":"publicTrade.' in head) and tail in head:
+        topic = obcore.frame_topic(item[1] if isinstance(item, tuple) else item) or ""
+        if topic.startswith(("orderbook.", "publicTrade.")) and topic.endswith(tail):
             yield item
 
 
@@ -179,7 +179,7 @@ def _book_frames_only(stream: Iterator[tuple[str | None, int]]
     """Hide publicTrade frames from the bot: the engine fills on them, the runner's book
     takes orderbook frames only (as the live feed subscribes orderbook topics only)."""
     for frame, now_ms in stream:
-        if frame is None or '"topic":"publicTrade.' not in frame[:40]:
+        if frame is None or not (obcore.frame_topic(frame) or "").startswith("publicTrade."):
             yield frame, now_ms
 
 

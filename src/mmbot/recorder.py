@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import obcore
+
 __all__ = ["HEADER_PREFIX", "FrameRecorder", "Recording", "RecordingError", "RoundTrip",
            "RoundTripVenue", "read_recording"]
 
@@ -267,11 +269,7 @@ def _parse_line(line: str) -> tuple[int | None, str] | None:
 
 
 def _topic(frame: str) -> str:
-    start = frame.find('"topic":"')
-    if start < 0:
-        return ""
-    start += 9
-    return frame[start:frame.find('"', start)]
+    return obcore.frame_topic(frame) or ""
 
 
 def read_recording(path: str | Path) -> Recording:

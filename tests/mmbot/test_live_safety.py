@@ -7,24 +7,21 @@ import sys
 import threading
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot.config import load_config, parse_config
 from mmbot.live import LiveSession
 from mmbot.records import Records
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import SimSymbol
 
 SYM = "BTCUSDT"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sim():
+def sim(start_sim):
     # the venue's minimum order quantity is two lots
-    h = start_simulator(symbols=[SimSymbol(SYM, min_qty="0.002")], speed=2.0)
-    h.wait_market()
-    yield h
-    h.stop()
+    return start_sim(symbols=[SimSymbol(SYM, min_qty="0.002")], speed=2.0)
 
 
 def run_cli(tmp_path, sim, risk: str, *extra: str) -> subprocess.CompletedProcess:

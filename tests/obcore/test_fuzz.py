@@ -11,11 +11,11 @@ import pathlib
 import random
 
 import pytest
+from fuzz_oracle import BASE, BASE_U, check, fresh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import obcore
-from fuzz_oracle import BASE, BASE_U, check, fresh
 
 CORPUS = pathlib.Path(__file__).parent / "fuzz" / "corpus"
 

@@ -13,11 +13,10 @@ import types
 from decimal import Decimal
 
 import pytest
+from test_frames import LINEAR_DELTA, LINEAR_SNAPSHOT, delta, linear_book, state
 
 import obcore
 from obcore import Applied
-
-from test_frames import LINEAR_DELTA, LINEAR_SNAPSHOT, delta, linear_book, state
 
 
 def run_isolated(code: str) -> str:

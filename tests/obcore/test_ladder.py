@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from obcore.ladder import LadderSide
 
 import obcore
-from obcore.ladder import LadderSide
 
 KIND = "ladder"
 WINDOW_TICKS = 4096

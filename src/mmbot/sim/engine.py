@@ -337,7 +337,7 @@ class MatchingEngine:
         Other malformed frames raise the obcore error.
         """
         self.now_ms = now_ms
-        topic = _topic_of(frame)
+        topic = obcore.frame_topic(frame) or ""
         if topic.startswith("publicTrade"):
             self.trade_frames += 1
             return self._on_trade_frame(frame, now_ms)
@@ -1017,18 +1017,4 @@ class MatchingEngine:
         )
         self.executions.append(execution)
         return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
-
-
-def _topic_of(frame: str | bytes | dict) -> str:
-    if isinstance(frame, dict):
-        return str(frame.get("topic", ""))
-    head = frame[:80]
-    if isinstance(head, bytes):
-        head = head.decode("ascii", "replace")
-    start = head.find('"topic":"')
-    if start < 0:
-        msg = orjson.loads(frame)
-        return str(msg.get("topic", ""))
-    start += 9
-    return head[start : head.index('"', start)]
 

@@ -17,8 +17,9 @@ import atheris
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 with atheris.instrument_imports(include=["fuzz_oracle", "obcore"]):
-    import obcore
     from fuzz_oracle import BASE, check, fresh
+
+    import obcore
 
 KINDS = obcore.kinds()
 

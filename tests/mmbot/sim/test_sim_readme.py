@@ -9,15 +9,15 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import pybit._websocket_trading as wt
 import pybit.unified_trading as ut
+import pytest
 
 from mmbot.sim.protocol import Scale
 from mmbot.sim.server import start_simulator
 
 pytestmark = pytest.mark.slow
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def snippets() -> list[str]:
@@ -78,10 +78,9 @@ def test_mmbot_sim_errors_are_one_line():
 
 
 def test_a_recording_is_the_market(tmp_path):
+    from mmbot.sim.server import SimSymbol, recording_source
     from obcore.recording import write_frames
     from obcore.synthetic import generate_frames
-
-    from mmbot.sim.server import SimSymbol, recording_source
 
     path = tmp_path / "rec.jsonl.gz"
     frames = list(generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
@@ -105,7 +104,7 @@ def test_a_recording_is_the_market(tmp_path):
         "BTCUSDT": recording_source(str(path), "BTCUSDT")}, speed=20.0)
     try:
         sim.wait_market()
-        from waiting import wait_for
+        from support.waiting import wait_for
         assert wait_for(lambda: sim.best("BTCUSDT")[0] == Scale("0.1").to_units(best_bid))
     finally:
         sim.stop()

@@ -6,23 +6,22 @@ independent of obcore) read while the market is paused.
 import time
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 import obcore
 from mmbot.bybit import BookFeed
 from mmbot.recorder import FrameRecorder, read_recording
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import SimSymbol
+
+pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
 
 SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",
                                            min_qty="0.01"))
 
 
 @pytest.fixture(scope="module")
-def sim():
-    h = start_simulator(symbols=SYMBOLS, speed=2.0)
-    h.wait_market()
-    yield h
-    h.stop()
+def sim(start_module_sim):
+    return start_module_sim(symbols=SYMBOLS, speed=2.0)
 
 
 @pytest.fixture(scope="module")

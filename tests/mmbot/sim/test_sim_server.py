@@ -9,21 +9,19 @@ import time
 
 import pytest
 import websocket
-from mmbot.bybit import LocalWebSocket, LocalWebSocketTrading, local_http
 from pybit.exceptions import InvalidRequestError
-from waiting import wait_for
+from support.waiting import wait_for
 
-from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
 import obcore
-from mmbot.sim.server import start_simulator, touch_trades
+from mmbot.bybit import LocalWebSocket, LocalWebSocketTrading, local_http
+from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
+from mmbot.sim.server import touch_trades
 
+pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
 
 @pytest.fixture(scope="module")
-def sim():
-    h = start_simulator(speed=1.0, rate_limit_per_s=10_000)
-    h.wait_market()
-    yield h
-    h.stop()
+def sim(start_module_sim):
+    return start_module_sim(speed=1.0, rate_limit_per_s=10_000)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import time
 from decimal import Decimal
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot.bybit import BybitVenue
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import SimSymbol
 from mmbot.types import (
     AmendRequest,
     CancelRequest,
@@ -23,16 +23,14 @@ from mmbot.types import (
     RequestError,
 )
 
+pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
+
 SYM = "BTCUSDT"
 
 
 @pytest.fixture(scope="module")
-def sim():
-    h = start_simulator(speed=1.0, rate_limit_per_s=None)
-    h.wait_market()
-    h.pause_market()   # a still market: only our actions and taker_hit cause fills
-    yield h
-    h.stop()
+def sim(start_module_sim):
+    return start_module_sim(speed=1.0, rate_limit_per_s=None, paused=True)
 
 
 @pytest.fixture(scope="module")
@@ -217,21 +215,16 @@ def test_fee_rates_and_order_status_come_from_the_venue(sim, venue):
     assert venue.order_status(SYM, "never-sent") is None
 
 
-def test_spot_inventory_is_the_wallet_base_coin_not_zero():
-    sim = start_simulator(symbols=[SimSymbol(SYM, category="spot")], speed=1.0)
+def test_spot_inventory_is_the_wallet_base_coin_not_zero(start_sim):
+    sim = start_sim(symbols=[SimSymbol(SYM, category="spot")], speed=1.0, paused=True)
+    v = BybitVenue([SYM], category="spot", api_key=sim.api_key, api_secret=sim.api_secret,
+                   http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
     try:
-        sim.wait_market()
-        sim.pause_market()
-        v = BybitVenue([SYM], category="spot", api_key=sim.api_key, api_secret=sim.api_secret,
-                       http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
-        try:
-            bid, _ = sim.best(SYM)
-            v.place(OrderRequest("s-1", SYM, "Buy", bid - 10, 3))
-            assert wait_for(lambda: sim.open_orders(SYM))
-            sim.taker_hit(SYM, "Buy")
-            assert wait_for(lambda: not sim.open_orders(SYM))
-            assert v.position(SYM).size_lots == 3     # reconcile takes this, not 0
-        finally:
-            v.close()
+        bid, _ = sim.best(SYM)
+        v.place(OrderRequest("s-1", SYM, "Buy", bid - 10, 3))
+        assert wait_for(lambda: sim.open_orders(SYM))
+        sim.taker_hit(SYM, "Buy")
+        assert wait_for(lambda: not sim.open_orders(SYM))
+        assert v.position(SYM).size_lots == 3     # reconcile takes this, not 0
     finally:
-        sim.stop()
+        v.close()

@@ -6,25 +6,20 @@ import time
 
 import pytest
 import requests
-from mmbot.bybit import LocalWebSocketTrading, local_http
 from pybit.exceptions import InvalidRequestError
+from support.waiting import wait_for
 from test_sim_server import RawWS
-from waiting import wait_for
 
+from mmbot.bybit import LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_ws_auth
-from mmbot.sim.server import start_simulator
 
 pytestmark = pytest.mark.slow
 S = Scale("0.1")
 
 
 @pytest.fixture
-def sim():
-    h = start_simulator(speed=1.0, rate_limit_per_s=10)
-    h.wait_market()
-    h.pause_market()          # a still market: nothing fills unless a test says so
-    yield h
-    h.stop()
+def sim(start_sim):
+    return start_sim(speed=1.0, rate_limit_per_s=10, paused=True)
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import subprocess
 import sys
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot.pnl import format_money
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import SimSymbol
 
 SYM = "BTCUSDT"
 CAP_LOTS = 3
@@ -25,11 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sim():
-    h = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    h.wait_market()
-    yield h
-    h.stop()
+def sim(start_sim):
+    return start_sim(symbols=[SimSymbol(SYM)], speed=2.0)
 
 
 def test_faults_keep_the_cap_and_the_books_agree(tmp_path, sim):

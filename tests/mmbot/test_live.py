@@ -9,21 +9,20 @@ import sys
 import threading
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
-from mmbot.live import LiveSession
 from mmbot.config import load_config
+from mmbot.live import LiveSession
 from mmbot.sim.server import SimSymbol, start_simulator
+
+pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
 
 SYM = "BTCUSDT"
 
 
 @pytest.fixture
-def sim():
-    h = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    h.wait_market()
-    yield h
-    h.stop()
+def sim(start_sim):
+    return start_sim(symbols=[SimSymbol(SYM)], speed=2.0)
 
 
 def test_faults_mid_run_leave_no_orphans_and_the_right_position(sim):
@@ -82,7 +81,6 @@ def test_crash_then_restart_reconciles_from_the_venue(sim):
     assert sim.open_orders(SYM) == []
 
 
-@pytest.mark.slow
 def test_cli_run_writes_report(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "mmbot", "run", "--duration", "3",

@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot import cli
 from mmbot.config import ConfigError, apply_overrides, load_config, parse_overrides

@@ -16,8 +16,8 @@ import os
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from model_venue import ModelVenue
-from test_safety import SNAPSHOT, make_runner
+from support.model_venue import ModelVenue
+from support.runner import SNAPSHOT, make_runner
 
 from mmbot.strategy.base import Quote
 from mmbot.types import BUY, SELL

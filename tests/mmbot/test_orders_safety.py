@@ -1,75 +1,20 @@
 """Safety with real money: the worst-case exposure never passes the cap, each fill moves the
 position once, nothing stays live while the bot cannot see it.
 
-The venue is tests/mmbot/model_venue.py, a pure-Python model whose requests and pushes the
+The venue is tests/support/model_venue.py, a pure-Python model whose requests and pushes the
 test delivers by hand (delayed, reordered, lost); its truth is the reference.
 """
 from __future__ import annotations
 
 from decimal import Decimal
 
-from model_venue import SYM, ModelVenue
+from support.model_venue import SYM, ModelVenue
+from support.runner import INST, make_runner, settle, tick
 
-from mmbot.instrument import Instrument
 from mmbot.orders import OrderManager, _fair_order
-from mmbot.pnl import PnLTracker
 from mmbot.risk import RiskLimits, RiskManager
-from mmbot.runner import Runner
 from mmbot.strategy.base import Quote
 from mmbot.types import BUY, SELL, Execution, ExecutionEvent, Position, PositionEvent
-
-INST = Instrument(SYM, "linear", "1", "1", 1, 1000, Decimal(0))
-SNAPSHOT = ('{"topic":"orderbook.50.TEST","type":"snapshot","ts":1,"data":{"s":"TEST",'
-            '"b":[["1000","5"]],"a":[["1010","5"]],"u":1,"seq":1}}')
-
-
-class ScriptedModel:
-    """Quotes what the test says, trimmed to the room risk gives (as build_ladder does)."""
-
-    def __init__(self) -> None:
-        self.want: list[Quote] = []
-
-    def quotes(self, view):
-        out, room = [], {BUY: view.max_buy_lots, SELL: view.max_sell_lots}
-        for q in self.want:
-            left = room[q.side]
-            if left is not None:
-                if q.qty_lots > left:
-                    continue
-                room[q.side] = left - q.qty_lots
-            out.append(q)
-        return out
-
-    def on_fill(self, *a) -> None:
-        pass
-
-    def on_book(self, view) -> None:
-        pass
-
-
-def make_runner(cap_lots=3, lifetime_ms=0, **om_kw):
-    venue = ModelVenue()
-    model = ScriptedModel()
-    orders = OrderManager(venue, SYM, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms,
-                          **om_kw)
-    risk = RiskManager(RiskLimits(cap_lots, Decimal(10**9), Decimal(10**9), stale_book_ms=10**9,
-                                  resume_after_ms=0), INST)
-    runner = Runner(instrument=INST, venue=venue, model=model, orders=orders,
-                    pnl=PnLTracker(INST), risk=risk, history_interval_ms=0)
-    runner.start(0)
-    runner.on_frame(SNAPSHOT, 0)
-    return runner, venue, model
-
-
-def tick(runner, venue, t):
-    venue.now = t
-    runner.on_timer(t)
-
-
-def settle(venue):
-    while venue.inflight:
-        venue.process(0)
-    venue.deliver_all()
 
 
 def test_ladder_shrink_keeps_dropped_levels_in_the_exposure():

@@ -8,10 +8,10 @@ from decimal import Decimal
 import ccxt
 import ccxt.pro
 import pytest
-from mmbot.bybit import LocalWebSocket, local_http
-from waiting import wait_for
+from support.waiting import wait_for
 
-from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source
+from mmbot.bybit import LocalWebSocket, local_http
+from mmbot.sim.server import SimSymbol, synthetic_source
 
 pytestmark = pytest.mark.slow
 LIN = SimSymbol()
@@ -19,14 +19,11 @@ SPOT = SimSymbol("ETHUSDT", "spot", "0.01", "0.0001", "0.0001", "1000", "1")
 
 
 @pytest.fixture(scope="module")
-def sim():
+def sim(start_module_sim):
     src = {"BTCUSDT": lambda: synthetic_source(LIN, seed=1),
            "ETHUSDT": lambda: synthetic_source(SPOT, seed=2, start_price="3000.00")}
-    h = start_simulator(symbols=[LIN, SPOT], sources=src, base_balances={"ETH": "1"},
-                        rate_limit_per_s=None)
-    h.wait_market()
-    yield h
-    h.stop()
+    return start_module_sim(symbols=[LIN, SPOT], sources=src, base_balances={"ETH": "1"},
+                            rate_limit_per_s=None)
 
 
 def local_ccxt(ex, sim):
