@@ -447,7 +447,8 @@ def start_local_sim(cfg, symbol: str, speed: float, port: int):
                                                interval_ms=s.interval_ms,
                                                start_price=s.start_price)}
     handle = start_simulator(port, [sym], sources=source, speed=speed,
-                             interval_ms=s.interval_ms, maker_fee=maker, taker_fee=taker)
+                             interval_ms=s.interval_ms, maker_fee=maker, taker_fee=taker,
+                             queue_model=s.queue_model, queue_power=s.queue_power)
     handle.wait_market()
     return handle
 

@@ -114,7 +114,8 @@ class SimAccount:
 
     def __init__(self, symbols: dict[str, SimSymbol], maker_fee: str = "0.0002",
                  taker_fee: str = "0.00055", balance: str = "100000",
-                 base_balances: dict[str, str] | None = None):
+                 base_balances: dict[str, str] | None = None, queue_model: str = "prob_power",
+                 queue_power: float = 3.0):
         self.symbols = symbols
         self.maker_fee = Decimal(maker_fee)
         self.taker_fee = Decimal(taker_fee)
@@ -132,7 +133,8 @@ class SimAccount:
                 symbol=s, tick_size=v.tick_size, lot_size=v.lot_size, category=v.category,
                 maker_fee_rate=maker_fee, taker_fee_rate=taker_fee,
                 min_qty_lots=max(qs.to_units(v.min_qty), 1), max_qty_lots=qs.to_units(v.max_qty),
-                min_notional=v.min_notional, order_id_prefix=f"{prefix}-{s}")
+                min_notional=v.min_notional, order_id_prefix=f"{prefix}-{s}",
+                queue_model=queue_model, queue_power=queue_power)
             self.engines[s] = eng
             # Replays the same fills to learn each execution's own realized PnL (execPnl).
             self._shadow[s] = PnLTracker(eng.account.instrument, maker_fee, taker_fee)

@@ -120,7 +120,8 @@ class SimServer:
                  taker_fee: str = "0.00055", balance: str = "100000",
                  base_balances: dict[str, str] | None = None,
                  rate_limit_per_s: int | dict[str, int] | None = 10,
-                 funding_rate: str = "0.0001", seed: int = 0):
+                 funding_rate: str = "0.0001", seed: int = 0, queue_model: str = "prob_power",
+                 queue_power: float = 3.0):
         self.symbols = {s.symbol: s for s in symbols}
         if not self.symbols:
             raise ValueError("the simulator needs at least one symbol")
@@ -135,7 +136,9 @@ class SimServer:
         self.speed = speed
         self.interval_ms = interval_ms
         self.api_key, self.api_secret = api_key, api_secret
-        self.account = SimAccount(self.symbols, maker_fee, taker_fee, balance, base_balances)
+        # the same fill model as the backtests (mmbot.sim.engine's queue models)
+        self.account = SimAccount(self.symbols, maker_fee, taker_fee, balance, base_balances,
+                                  queue_model, queue_power)
         rate_limits = rate_limit_per_s
         if isinstance(rate_limits, int):
             rate_limits = {"create": rate_limits, "amend": rate_limits, "cancel": rate_limits}
