@@ -498,6 +498,14 @@ static int ob_string_slow(ob_cursor *c, const char *field, const char *p, const 
     return OB_OK;
 }
 
+/* 1 for the bytes a string's common case is made of: printable ASCII (and DEL) other than the
+ * quote and the backslash. One load and test a byte, where the comparisons took four. */
+static const unsigned char ob_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
 /* A JSON string, checked as strictly as json.loads checks it: no control characters, valid
  * escapes only, valid UTF-8. s and n get the bytes between the quotes, or their decoded
  * form when they hold escapes (mode OB_STR_KEY / OB_STR_TEXT). */
@@ -508,8 +516,7 @@ static inline int ob_string(ob_cursor *c, const char *field, const char **s, siz
     if (rc)
         return rc;
     p = c->p;
-    /* printable ASCII other than the backslash; the quote ends the scan */
-    while (p < end && (unsigned char)(*p - 0x20) < 0x60 && *p != '"' && *p != '\\')
+    while (p < end && ob_plain[(unsigned char)*p])
         p++;
     if (p >= end || *p != '"')
         return ob_string_slow(c, field, p, s, n, mode);

@@ -511,8 +511,6 @@ cdef class Book:
         cdef Stage* st = <Stage*>stage
         # Everything below either raises before the first write or cannot fail.
         cdef ob_frame* f = &st.f
-        cdef size_t i
-        cdef int64_t* v
         if f.sym is not NULL and (f.sym_len == 0 or self._symbol_b is not None and (
                 <size_t>len(self._symbol_b) != f.sym_len
                 or memcmp(<const char*>self._symbol_b, f.sym, f.sym_len) != 0)):
@@ -966,7 +964,6 @@ cdef class Book:
     def levels(self, side):
         """Iterate over ``(ticks, lots)`` of one side, best first (a copy: safe to mutate after)."""
         cdef bint is_bid = _side_is_bid(side)
-        cdef Py_ssize_t i
         cdef Rows r
         self._rows(is_bid, -1, &r)
         try:

@@ -615,7 +615,7 @@ cdef class LadderSide(Side):
         cdef Py_ssize_t m = self.count if n < 0 or n > self.count else n
         cdef int64_t* k = <int64_t*>PyMem_Calloc(m + 1, sizeof(int64_t))
         cdef int64_t* q = <int64_t*>PyMem_Calloc(m + 1, sizeof(int64_t))
-        cdef Py_ssize_t got, i
+        cdef Py_ssize_t got
         try:
             if k is NULL or q is NULL:
                 raise MemoryError()

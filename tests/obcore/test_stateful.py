@@ -22,6 +22,7 @@ far = st.sampled_from([0, 1, 7, MID + 5000, 10**9, 10**12])
 prices = st.one_of(near, near, near, far)
 sizes = st.one_of(st.just(0), st.integers(1, 5), st.integers(1, 10**6))
 levels = st.lists(st.tuples(prices, sizes), max_size=12)
+rpi_levels = st.lists(st.tuples(prices, sizes, sizes), max_size=8)
 
 
 def frame(kind, u, bids, asks, symbol="BTCUSDT", topic="orderbook.50.BTCUSDT"):
@@ -71,6 +72,15 @@ class BookMachine(RuleBasedStateMachine):
     def delta(self, bids, asks, as_text, step):
         # step 1 is in sequence; <= 0 is stale; > 1 is a gap
         self.both(frame("delta", max(self.ref.update_id + step, 0), bids, asks), as_text)
+
+    @rule(bids=rpi_levels, asks=rpi_levels, snapshot=st.booleans(), as_text=st.booleans())
+    def rpi_frame(self, bids, asks, snapshot, as_text):
+        # orderbook.rpi levels [price, size, rpiSize]: both sizes kept, each on its own
+        msg = frame("snapshot" if snapshot else "delta", self.ref.update_id + 1, [], [])
+        for key, lv in (("b", bids), ("a", asks)):
+            msg["data"][key] = [[format_decimal(p, TICK), format_decimal(q, LOT),
+                                 format_decimal(r, LOT)] for p, q, r in lv]
+        self.both(msg, as_text)
 
     @rule(bids=levels, asks=levels, bad=st.sampled_from(["tick", "step", "neg", "junk", "cut", "sym"]))
     def rejected(self, bids, asks, bad):
@@ -146,6 +156,10 @@ class BookMachine(RuleBasedStateMachine):
                 assert b.cum_size(side, p) == r.cum_size(side, p)
             for q in (1, 7, 10**6):
                 assert b.vwap(side, q) == pytest.approx(r.vwap(side, q))
+        assert b.rpi_bids().tolist() == r.rpi_bids().tolist()
+        assert b.rpi_asks().tolist() == r.rpi_asks().tolist()
+        for p in (MID - 1, MID, MID + 1):
+            assert b.rpi_size_at("b", p) == r.rpi_size_at("b", p)
         assert b.snapshot() == r.snapshot()
 
 
