@@ -55,7 +55,8 @@ def build_runner(
     never passes it.
     """
     risk = build_risk(cfg, instrument) if use_risk else None
-    model = build_model(cfg)
+    # the quote floor covers the fee actually charged (the venue's, in a live run)
+    model = build_model(cfg, maker_fee_bps=float(maker_fee_rate * 10_000))
     orders = OrderManager.from_config(
         venue, instrument.symbol, cfg.orders,
         tolerance_ticks=cfg.strategy.requote_tolerance_ticks, link_prefix=link_prefix,
