@@ -69,11 +69,14 @@ class Quote:
 # The frozen dataclass __init__ costs about twice this (object.__setattr__ per field) and
 # the ladder builds a few Quotes per book update, on the tick-to-quote path. Writing the
 # slots through their descriptors keeps Quote frozen for everyone else.
+# The member descriptors are read from the class __dict__ (what ``Quote.side`` returns at
+# runtime), since to a type checker a slot is an instance attribute only.
 _new = object.__new__
-_set_side = Quote.side.__set__  # type: ignore[attr-defined]
-_set_price = Quote.price_ticks.__set__  # type: ignore[attr-defined]
-_set_qty = Quote.qty_lots.__set__  # type: ignore[attr-defined]
-_set_level = Quote.level.__set__  # type: ignore[attr-defined]
+_slots = Quote.__dict__
+_set_side = _slots["side"].__set__
+_set_price = _slots["price_ticks"].__set__
+_set_qty = _slots["qty_lots"].__set__
+_set_level = _slots["level"].__set__
 
 
 def _quote(side: str, price_ticks: int, qty_lots: int, level: int) -> Quote:
