@@ -190,8 +190,10 @@ def build_ladder(
 _last_ladder: tuple = (None, ())
 
 
-def _build_ladder(ins, bb, ba, bid_px, ask_px, bid_lots, ask_lots, levels,
-                  level_spacing_ticks, min_spread_ticks, max_buy_lots, max_sell_lots):
+def _build_ladder(ins: Instrument, bb: tuple[int, int] | None, ba: tuple[int, int] | None,
+                  bid_px: float | None, ask_px: float | None, bid_lots: int, ask_lots: int,
+                  levels: int, level_spacing_ticks: int, min_spread_ticks: float,
+                  max_buy_lots: int | None, max_sell_lots: int | None) -> list[Quote]:
     if bid_lots <= 0:
         bid_px = None
     if ask_lots <= 0:
