@@ -74,7 +74,9 @@ def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | Decimal | None, 
     AttributionError
         If the parts do not sum to ``net_pnl`` exactly.
     """
-    edge2 = inv2 = 0  # in half-tick-lots: mids are (bid + ask) / 2
+    # in half-tick-lots: mids are (bid + ask) / 2; a fractional mark makes inv2 a Decimal
+    edge2 = 0
+    inv2: int | Decimal = 0
     fee_part = _ZERO
     position = 0
     with localcontext(_EXACT):

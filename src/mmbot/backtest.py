@@ -165,7 +165,11 @@ def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[s
     raise BacktestError(f"sim.data {sim.data!r} is a recording: use resolve_recording")
 
 
-def _orderbook_only(frames: Iterable, symbol: str) -> Iterator:
+# A frame, or ``(recv_ns, frame)`` from a recording (see SimVenue.stream)
+_Item = str | tuple[int | None, str]
+
+
+def _orderbook_only(frames: Iterable[_Item], symbol: str) -> Iterator[_Item]:
     """Keep frames of this symbol's orderbook and trades (recordings may hold more topics)."""
     tail = f".{symbol}"
     for item in frames:
@@ -174,8 +178,8 @@ def _orderbook_only(frames: Iterable, symbol: str) -> Iterator:
             yield item
 
 
-def _book_frames_only(stream: Iterator[tuple[str | None, int]]
-                      ) -> Iterator[tuple[str | None, int]]:
+def _book_frames_only(stream: Iterator[tuple[str | bytes | None, int]]
+                      ) -> Iterator[tuple[str | bytes | None, int]]:
     """Hide publicTrade frames from the bot: the engine fills on them, the runner's book
     takes orderbook frames only (as the live feed subscribes orderbook topics only)."""
     for frame, now_ms in stream:
@@ -249,6 +253,7 @@ def run_backtest(
         seed=sim.seed,
         latency=latency,
     )
+    data: Iterable[_Item]
     if frames is not None:
         data = frames
     elif rec is not None:

@@ -24,7 +24,10 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import obcore
 
 __all__ = ["Instrument", "InstrumentError", "instruments_from_response"]
 
@@ -222,7 +225,8 @@ class Instrument:
             )
         else:
             raise InstrumentError(f"{where}: category must be 'linear' or 'spot'")
-        return cls.from_rules(symbol, category, tick, step, min_qty, max_qty, min_notional)
+        cat: Category = "linear" if category == "linear" else "spot"  # checked just above
+        return cls.from_rules(symbol, cat, tick, step, min_qty, max_qty, min_notional)
 
     @classmethod
     def from_rules(
@@ -321,7 +325,7 @@ class Instrument:
             return self.min_qty_lots
         return max(self.min_qty_lots, -(-self._mn_num // (price_ticks * self._mn_den)))
 
-    def new_book(self, kind: str | None = None, max_depth: int = 0):  # -> obcore.Book
+    def new_book(self, kind: str | None = None, max_depth: int = 0) -> obcore.Book:
         """Return an empty ``obcore.Book`` on this instrument's tick and lot scales."""
         # Imported here so instrument rules (config checks, tests, tooling) work without the
         # compiled extension; a missing obcore still raises ImportError on first use.
@@ -346,5 +350,6 @@ def instruments_from_response(response: dict[str, Any]) -> dict[str, Instrument]
     result = response.get("result")
     if not isinstance(result, dict) or not isinstance(result.get("list"), list):
         raise InstrumentError("instruments-info response has no result.list")
-    category = result.get("category")
+    # a missing category is reported by from_bybit, naming the instrument ("None instrument ...")
+    category = str(result.get("category"))
     return {ins.symbol: ins for ins in (Instrument.from_bybit(category, i) for i in result["list"])}

@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mmbot.types import (
     BUY,
@@ -72,11 +73,31 @@ from mmbot.types import (
     OrderStatus,
     PositionEvent,
     RequestError,
+    VenueEvent,
 )
 from mmbot.venue.base import Venue
 
-__all__ = ["ManagedOrder", "OrderManager", "RollingWindowLimiter", "UpdateStats",
+if TYPE_CHECKING:
+    from mmbot.config import OrdersConfig
+
+__all__ = ["ManagedOrder", "OrderManager", "QuoteLike", "RollingWindowLimiter", "UpdateStats",
            "ReconcileResult"]
+
+_T = TypeVar("_T")
+
+
+class QuoteLike(Protocol):
+    """What :meth:`OrderManager.update` reads from a quote (:class:`mmbot.strategy.base.Quote`
+    or any object with these attributes)."""
+
+    @property
+    def side(self) -> str: ...
+    @property
+    def price_ticks(self) -> int: ...
+    @property
+    def qty_lots(self) -> int: ...
+    @property
+    def level(self) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +240,8 @@ class ReconcileResult:
     position_after_lots: int = 0
 
 
-def _fair_order(items: list, key, prefer: str = BUY) -> list:
+def _fair_order(items: list[_T], key: Callable[[_T], tuple[str, int, int]],
+                prefer: str = BUY) -> list[_T]:
     """Return ``items`` by priority: level 0 first, then the stalest, sides alternating.
 
     ``key(item)`` gives ``(side, level, changed_ms)``. Within each side the order is
@@ -227,7 +249,7 @@ def _fair_order(items: list, key, prefer: str = BUY) -> list:
     item has the higher priority (``prefer`` on a tie), so a budget cut never falls on one
     side only.
     """
-    by_side: dict[str, list] = {}
+    by_side: dict[str, list[_T]] = {}
     for item in sorted(items, key=lambda it: key(it)[1:]):
         by_side.setdefault(key(item)[0], []).append(item)
     lanes = sorted(by_side.values(),
@@ -350,7 +372,8 @@ class OrderManager:
 
     @classmethod
     def from_config(
-        cls, venue: Venue, symbol: str, orders_cfg, *, tolerance_ticks: int = 1, **kw
+        cls, venue: Venue, symbol: str, orders_cfg: OrdersConfig, *, tolerance_ticks: int = 1,
+        **kw: Any,
     ) -> OrderManager:
         """Build from a ``mmbot.config.OrdersConfig`` section."""
         return cls(
@@ -417,7 +440,7 @@ class OrderManager:
         return bool(self.links_down)
 
     # ------------------------------------------------------------------ quoting
-    def update(self, quotes: Iterable, now_ms: int, *, urgent: bool = False,
+    def update(self, quotes: Iterable[QuoteLike], now_ms: int, *, urgent: bool = False,
                max_long_lots: int | None = None,
                max_short_lots: int | None = None) -> UpdateStats:
         """Move the working orders towards ``quotes`` (objects with ``side``,
@@ -433,7 +456,7 @@ class OrderManager:
         if self.blind:
             self._blind_cancel(now_ms)
             return stats
-        desired: dict[tuple[str, int], object] = {}
+        desired: dict[tuple[str, int], QuoteLike] = {}
         for q in quotes:
             key = (q.side, q.level)
             if key in desired:
@@ -444,7 +467,7 @@ class OrderManager:
         tolerance = self._tolerance(desired)
         cancels: list[ManagedOrder] = []
         amends: list[tuple[ManagedOrder, int | None, int | None]] = []
-        places: list[object] = []
+        places: list[QuoteLike] = []
         for key, m in list(self._slots.items()):
             if m.level == FLATTEN_LEVEL:
                 continue
@@ -457,10 +480,11 @@ class OrderManager:
                     continue
                 cancels.append(m)
         for key, q in desired.items():
-            m = self._slots.get(key)
-            if m is None:
+            slot = self._slots.get(key)
+            if slot is None:
                 places.append(q)
                 continue
+            m = slot
             if m.status.is_pending:
                 stats.deferred_pending += 1
                 continue
@@ -611,7 +635,7 @@ class OrderManager:
         """Treat execution ``exec_id`` as applied (a restart restored it from records)."""
         self._seen_exec_ids.add(exec_id)
 
-    def on_event(self, event) -> ExecutionEvent | None:
+    def on_event(self, event: VenueEvent) -> ExecutionEvent | None:
         """Apply one venue event; return it if it is a new (not duplicate) execution."""
         if isinstance(event, OrderEvent):
             self._on_order(event.order, event.ts_ms)
@@ -843,8 +867,8 @@ class OrderManager:
                 self.needs_reconcile = True
                 return
 
-    def _chunks(self, kind: str, items: Sequence, now_ms: int, stats: UpdateStats,
-                side_of) -> list:
+    def _chunks(self, kind: str, items: Sequence[_T], now_ms: int, stats: UpdateStats,
+                side_of: Callable[[_T], str]) -> list[Sequence[_T]]:
         """Split ``items`` into calls the rate windows allow; count the rest as deferred.
 
         Every order in a call counts in the ``kind`` window; a call with more than one

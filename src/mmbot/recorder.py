@@ -31,6 +31,7 @@ HEADER_PREFIX.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -99,7 +100,7 @@ class FrameRecorder:
     clock_ns: Any = time.time_ns
     frames: int = 0
     round_trips: int = 0
-    _fh: object = field(default=None, repr=False)
+    _fh: io.TextIOBase | None = field(default=None, repr=False)
 
     def __post_init__(self):
         from obcore.recording import open_text  # noqa: PLC0415  (only needed to record)

@@ -53,10 +53,12 @@ def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str
     buys = [((t - t0) / 1000, p * tick) for t, s, p, _ in history.fills if s == "Buy"]
     sells = [((t - t0) / 1000, p * tick) for t, s, p, _ in history.fills if s == "Sell"]
     if buys:
-        ax_px.scatter(*zip(*buys, strict=True), marker="^", s=14, color="tab:green",
+        bx, by = zip(*buys, strict=True)
+        ax_px.scatter(bx, by, marker="^", s=14, color="tab:green",
                       label="buy fill", zorder=3)
     if sells:
-        ax_px.scatter(*zip(*sells, strict=True), marker="v", s=14, color="tab:red",
+        sx, sy = zip(*sells, strict=True)
+        ax_px.scatter(sx, sy, marker="v", s=14, color="tab:red",
                       label="sell fill", zorder=3)
     ax_px.set_ylabel("price")
     ax_px.legend(loc="upper left", fontsize=8, ncol=5)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import obcore
 from mmbot.latency import LatencyStats
@@ -126,7 +126,7 @@ class Runner:
         self._next_history_ms = 0
         self._now_ms = 0
         self._net_key: tuple | None = None
-        self._net_value = None
+        self._net_value: Decimal | None = None
         self.venue_mark_ticks: Decimal | None = None
         self._blind_since_ms: int | None = None
         self.readback_fills = 0
@@ -340,7 +340,14 @@ class Runner:
             inflight_sell_lots=inflight_sell,
         )
 
-    def _net_pnl(self, mark: int | None):
+    @overload
+    def _net_pnl(self, mark: None) -> None: ...
+    @overload
+    def _net_pnl(self, mark: int | Decimal) -> Decimal: ...
+    @overload
+    def _net_pnl(self, mark: int | Decimal | None) -> Decimal | None: ...
+
+    def _net_pnl(self, mark: int | Decimal | None) -> Decimal | None:
         """Net PnL at ``mark``, cached: exact Decimal math costs microseconds per frame."""
         if mark is None:
             return None
@@ -395,6 +402,7 @@ class Runner:
         bids = [q.price_ticks for q in self._last_quotes if q.side == BUY and q.level == 0]
         asks = [q.price_ticks for q in self._last_quotes if q.side == SELL and q.level == 0]
         mark = self.mark_ticks()
+        assert mark is not None, "a book with both sides has a mark"
         h.t_ms.append(now_ms)
         h.mid_ticks.append((bb[0] + ba[0]) / 2)
         h.bid_ticks.append(float(bids[0]) if bids else nan)

@@ -25,6 +25,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 BUY = "Buy"
 SELL = "Sell"
@@ -203,7 +204,7 @@ class Order:
             return 0
         return self.qty_lots - self.filled_lots
 
-    def with_changes(self, **changes) -> Order:
+    def with_changes(self, **changes: Any) -> Order:
         """Return a copy with fields replaced."""
         return replace(self, **changes)
 

@@ -48,6 +48,7 @@ import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from mmbot.bybit.clients import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.bybit.messages import execution_from_bybit, order_from_bybit, position_from_bybit
@@ -175,7 +176,9 @@ class BybitVenue(Venue):
                 self.spot_baseline[symbol] = self._base_balance(symbol)
         self.dcp: dict = {}
         self._dcp_window_s = dcp_window_s
-        self.private = self.trade = None
+        # the sockets exist once connect() ran
+        self.private: _Socket | None = None
+        self.trade: _Trading | None = None
         if connect:
             self.connect()
 
@@ -187,12 +190,13 @@ class BybitVenue(Venue):
         socket exists.
         """
         key, secret = self._creds
-        self.private = _Socket(testnet=self._testnet, channel_type="private", api_key=key,
-                               api_secret=secret, ws_base=self._ws_base, venue=self)
-        self.private.order_stream(self._on_order)
-        self.private.execution_stream(self._on_execution)
-        self.private.position_stream(self._on_position)
-        self.private.wallet_stream(self._on_wallet)
+        private = _Socket(testnet=self._testnet, channel_type="private", api_key=key,
+                          api_secret=secret, ws_base=self._ws_base, venue=self)
+        self.private = private
+        private.order_stream(self._on_order)
+        private.execution_stream(self._on_execution)
+        private.position_stream(self._on_position)
+        private.wallet_stream(self._on_wallet)
         self.trade = self._new_trade_socket()
         self._up = {"private": True, "trade": True}
         if self._dcp_window_s is not None:
@@ -224,6 +228,8 @@ class BybitVenue(Venue):
 
     @property
     def connected(self) -> bool:
+        if self.private is None or self.trade is None:
+            return False      # not connected yet
         try:
             return (self.private.is_connected() and self.trade.is_connected()
                     and all(self._up.values()))
@@ -258,7 +264,8 @@ class BybitVenue(Venue):
         return self.instruments[symbol]
 
     def open_orders(self, symbol: str) -> list[Order]:
-        out, cursor = [], ""
+        out: list[Order] = []
+        cursor = ""
         for _ in range(100):   # bounded pagination: 100 pages x 50 orders
             params = {"category": self.category, "symbol": symbol, "limit": 50}
             if cursor:
@@ -351,7 +358,8 @@ class BybitVenue(Venue):
 
         A restarted or reconnected bot reads here what was pushed while it could not see.
         """
-        out, cursor = [], ""
+        out: list[Execution] = []
+        cursor = ""
         end_ms = _ms()
         for _ in range(100):   # bounded pagination: 100 pages x 100 executions
             params = {"category": self.category, "symbol": symbol, "startTime": start_ms,
@@ -386,6 +394,7 @@ class BybitVenue(Venue):
             log.warning("venue: disconnect protection not available (%s)", exc)
             return
         # pybit formats "{symbol}" into every topic; "dcp" has none, so one empty symbol
+        assert self.private is not None, "called by connect() after the private socket opened"
         self.private.subscribe("dcp", self._on_dcp, "")
 
     def _on_dcp(self, message: dict):
@@ -453,9 +462,9 @@ class BybitVenue(Venue):
 
     def _order_params(self, r: OrderRequest) -> dict:
         inst = self.instruments[r.symbol]
-        p = {"category": self.category, "symbol": r.symbol, "side": r.side,
-             "orderType": r.order_type, "qty": inst.qty_str(r.qty_lots),
-             "orderLinkId": r.order_link_id}
+        p: dict[str, Any] = {"category": self.category, "symbol": r.symbol, "side": r.side,
+                             "orderType": r.order_type, "qty": inst.qty_str(r.qty_lots),
+                             "orderLinkId": r.order_link_id}
         if r.order_type == "Limit":
             p["price"] = inst.price_str(r.price_ticks)
             p["timeInForce"] = "PostOnly" if r.post_only else "GTC"

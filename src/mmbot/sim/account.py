@@ -273,6 +273,7 @@ class SimAccount:
         oid, link = self._ids(args)
         order = eng.get_order(order_link_id=link, order_id=oid) if (link or oid) else None
         events = eng.cancel(now_ms=now_ms, order_link_id=link, order_id=oid)
+        assert order is not None, "cancel() rejects a request that names no order"
         self._cancel_type[order.order_id] = "CancelByUser"
         return ({"orderId": order.order_id, "orderLinkId": order.order_link_id},
                 self._convert(eng, events, now_ms))
@@ -447,10 +448,10 @@ class SimAccount:
     def order_item(self, eng: MatchingEngine, order, value_units: int | None = None,
                    fee: Decimal | None = None) -> dict:
         """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape; its filled
-        value (ticks x lots) and fees are the engine's current ones unless given."""
+        value (ticks x lots) and fees are the engine's current ones unless given (both)."""
         s = eng.symbol
         tif, now_value, now_fee = eng.order_extras(order.order_id)
-        if value_units is None:
+        if value_units is None or fee is None:
             value_units, fee = now_value, now_fee
         status = order.status.value
         if status == "Cancelled" and order.filled_lots and self.symbols[s].category == "spot":
@@ -560,7 +561,8 @@ class SimAccount:
     def max_exposure(self, symbol: str) -> tuple[int, int]:
         """Return ``(max long lots, max short lots)``: the largest ``position + open buy
         leaves`` and ``open sell leaves - position`` after any account change so far."""
-        return tuple(self._exposure[symbol])
+        long_lots, short_lots = self._exposure[symbol]
+        return long_lots, short_lots
 
     def summary(self, symbol: str) -> dict:
         """Return the exact final numbers of one symbol (see :meth:`SimulatorHandle.summary`)."""

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 import orjson
 
@@ -184,33 +185,29 @@ class OrderRejected(Exception):
         self.message = message
 
 
+@dataclass(slots=True, eq=False)
 class _EOrder:
-    """Mutable engine-side order."""
+    """Mutable engine-side order (identity equality: two orders are never "equal")."""
 
-    __slots__ = (
-        "order_id",
-        "link_id",
-        "side",
-        "price_ticks",
-        "qty_lots",
-        "filled_lots",
-        "status",
-        "post_only",
-        "reduce_only",
-        "order_type",
-        "created_ms",
-        "updated_ms",
-        "priority",
-        "queue_ahead_lots",
-        "value_ticks_lots",
-        "fee",
-        "reject_reason",
-        "tif",
-    )
-
-    def __init__(self, **kw) -> None:
-        for key, value in kw.items():
-            setattr(self, key, value)
+    order_id: str
+    link_id: str
+    side: str
+    price_ticks: int
+    qty_lots: int
+    filled_lots: int
+    status: OrderStatus
+    post_only: bool
+    reduce_only: bool
+    order_type: str
+    created_ms: int
+    updated_ms: int
+    priority: int
+    # a model estimate in (fractional) lots, see queue_after_reduction
+    queue_ahead_lots: float
+    value_ticks_lots: int
+    fee: Decimal
+    reject_reason: str
+    tif: str
 
     @property
     def leaves_lots(self) -> int:
@@ -370,7 +367,8 @@ class MatchingEngine:
     def _watched_sizes(self) -> list[tuple[str, int, int]]:
         book = self.book
         out = []
-        for side, bookside in ((BUY, "b"), (SELL, "a")):
+        sides: tuple[tuple[str, Literal["b", "a"]], ...] = ((BUY, "b"), (SELL, "a"))
+        for side, bookside in sides:
             for price in self._levels[side]:
                 out.append((side, price, book.size_at(bookside, price)))
         return out
@@ -814,7 +812,7 @@ class MatchingEngine:
     def _rest(self, order: _EOrder) -> None:
         self._priority += 1
         order.priority = self._priority
-        bookside = "b" if order.side == BUY else "a"
+        bookside: Literal["b", "a"] = "b" if order.side == BUY else "a"
         order.queue_ahead_lots = self.book.size_at(bookside, order.price_ticks)
         self._levels[order.side].setdefault(order.price_ticks, []).append(order)
         self._open[order.order_id] = order

@@ -254,9 +254,10 @@ def limit_header(limit: int, remaining: int, reset_ms: int) -> dict:
             "X-Bapi-Limit-Reset-Timestamp": str(reset_ms)}
 
 
-def trade_response(req_id, op: str, ret_code: int, ret_msg: str, data: dict,
+def trade_response(req_id, op: str | None, ret_code: int, ret_msg: str, data: dict,
                    ret_ext_info: dict, conn_id: str, header: dict) -> str:
-    """Return one ``/v5/trade`` reply: ``reqId`` echoed, header with limit fields."""
+    """Return one ``/v5/trade`` reply: ``reqId`` and ``op`` echoed (None when the request
+    had none), header with limit fields."""
     hdr = dict(header)
     hdr.setdefault("Traceid", uuid.uuid4().hex)
     hdr.setdefault("Timenow", str(now_ms()))

@@ -226,8 +226,10 @@ class SimServer:
 
     # ------------------------------------------------------------------ market stream
     async def _stream(self, symbol: str):
+        loop = self.loop
+        assert loop is not None, "streams start in _on_startup, which sets the loop"
         period = self.interval_ms / 1000.0 / self.speed
-        next_at = self.loop.time()
+        next_at = loop.time()
         try:
             for raw in self.sources[symbol]():
                 while self.paused:
@@ -238,14 +240,14 @@ class SimServer:
                 if self.market.book(symbol).synced:
                     self.market_ready[symbol].set()
                 next_at += period
-                wait = next_at - self.loop.time()
+                wait = next_at - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 else:
                     # Behind schedule: yield so sockets still get served, then catch up.
                     await asyncio.sleep(0)
                     if wait < -1.0:
-                        next_at = self.loop.time()
+                        next_at = loop.time()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -417,8 +419,10 @@ class SimServer:
         if op == "auth":
             problem = self._check_ws_auth(req.get("args"))
             conn.authed = problem is None
-            conn.send(P.trade_auth_ack(conn.conn_id, 0 if conn.authed else RetCode.SIGN_ERROR,
-                                       "OK" if conn.authed else problem))
+            if problem is None:
+                conn.send(P.trade_auth_ack(conn.conn_id, 0, "OK"))
+            else:
+                conn.send(P.trade_auth_ack(conn.conn_id, RetCode.SIGN_ERROR, problem))
             return
         if not conn.authed:
             conn.send(P.trade_response(req_id, op, RetCode.INVALID_API_KEY,

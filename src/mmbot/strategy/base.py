@@ -69,11 +69,14 @@ class Quote:
 # The frozen dataclass __init__ costs about twice this (object.__setattr__ per field) and
 # the ladder builds a few Quotes per book update, on the tick-to-quote path. Writing the
 # slots through their descriptors keeps Quote frozen for everyone else.
+# The member descriptors are read from the class __dict__ (what ``Quote.side`` returns at
+# runtime), since to a type checker a slot is an instance attribute only.
 _new = object.__new__
-_set_side = Quote.side.__set__  # type: ignore[attr-defined]
-_set_price = Quote.price_ticks.__set__  # type: ignore[attr-defined]
-_set_qty = Quote.qty_lots.__set__  # type: ignore[attr-defined]
-_set_level = Quote.level.__set__  # type: ignore[attr-defined]
+_slots = Quote.__dict__
+_set_side = _slots["side"].__set__
+_set_price = _slots["price_ticks"].__set__
+_set_qty = _slots["qty_lots"].__set__
+_set_level = _slots["level"].__set__
 
 
 def _quote(side: str, price_ticks: int, qty_lots: int, level: int) -> Quote:
@@ -187,8 +190,10 @@ def build_ladder(
 _last_ladder: tuple = (None, ())
 
 
-def _build_ladder(ins, bb, ba, bid_px, ask_px, bid_lots, ask_lots, levels,
-                  level_spacing_ticks, min_spread_ticks, max_buy_lots, max_sell_lots):
+def _build_ladder(ins: Instrument, bb: tuple[int, int] | None, ba: tuple[int, int] | None,
+                  bid_px: float | None, ask_px: float | None, bid_lots: int, ask_lots: int,
+                  levels: int, level_spacing_ticks: int, min_spread_ticks: float,
+                  max_buy_lots: int | None, max_sell_lots: int | None) -> list[Quote]:
     if bid_lots <= 0:
         bid_px = None
     if ask_lots <= 0:

@@ -66,6 +66,7 @@ def _plots(outcome: SweepOutcome, out: Path) -> dict[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
     import optuna  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
     from optuna.visualization import matplotlib as ovm  # noqa: PLC0415
 
     written: dict[str, str] = {}
@@ -82,6 +83,7 @@ def _plots(outcome: SweepOutcome, out: Path) -> dict[str, str]:
             warnings.simplefilter("always", UserWarning)
             ax = plot(outcome.study)
         fig = ax.figure
+        assert isinstance(fig, Figure), "optuna draws on a top-level figure"
         fig.set_size_inches(8, 5)
         fig.tight_layout()
         fig.savefig(path, dpi=100)

@@ -39,6 +39,7 @@ import random
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from mmbot.sim.engine import MarketDataError, MatchingEngine, OrderRejected
 from mmbot.types import (
@@ -52,7 +53,10 @@ from mmbot.types import (
 )
 from mmbot.venue.base import Venue
 
-__all__ = ["ConstantLatency", "ReplayLatency", "SimVenue"]
+__all__ = ["ConstantLatency", "MarketItem", "ReplayLatency", "SimVenue"]
+
+# A raw market frame, or ``(recv_ns, frame)`` with its recorded local receive time (or None).
+MarketItem = str | bytes | tuple[int | None, str | bytes]
 
 
 class ConstantLatency:
@@ -208,7 +212,8 @@ class SimVenue(Venue):
         self._rng = random.Random(seed)
         self._info = instrument_info
         self._now_ms = 0
-        self._heap: list[tuple[int, int, int, object]] = []
+        # (time, seq, kind, payload); the payload's type depends on the kind (see stream())
+        self._heap: list[tuple[int, int, int, Any]] = []
         self._seq = 0
         self._connected = True
         self._last_arrival = {_MD_BOT: 0, _REQUEST: 0, _DELIVER: 0}
@@ -301,7 +306,7 @@ class SimVenue(Venue):
     # ------------------------------------------------------------------ driving the clock
     def stream(
         self,
-        frames: Iterable[str | bytes],
+        frames: Iterable[MarketItem],
         *,
         timer_ms: int = 0,
         until_ms: int | None = None,
@@ -319,7 +324,7 @@ class SimVenue(Venue):
         """
         it = iter(frames)
         heap = self._heap
-        pending: tuple[int, str | bytes] | None = self._pull(it)
+        pending = self._pull(it)
         next_timer = None
         if timer_ms > 0 and pending is not None:
             next_timer = pending[0] + timer_ms
@@ -389,12 +394,13 @@ class SimVenue(Venue):
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, payload))
 
-    def _pull(self, it: Iterator) -> tuple[int, str | bytes, int | None] | None:
+    def _pull(self, it: Iterator[MarketItem]) -> tuple[int, str | bytes, int | None] | None:
         for item in it:
             if isinstance(item, tuple):
                 recv_ns, frame = item
             else:
                 recv_ns, frame = None, item
+            m: re.Match[bytes] | re.Match[str] | None
             if isinstance(frame, bytes):
                 m = _TS_RE.search(frame)
             else:
