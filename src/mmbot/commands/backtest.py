@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="synthetic data/latency seed")
     parser.add_argument("--data", default=None,
                         help="'synthetic' or a recording of raw frames (.gz ok)")
-    parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft")
+    parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft | package.module:ClassName")
     parser.add_argument("--queue-model", default=None,
                         help="risk_averse | prob_power | optimistic (sim.queue_model)")
     parser.add_argument("--latency", default=None,
