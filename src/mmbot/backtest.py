@@ -21,6 +21,7 @@ from mmbot.attribution import attribute, markouts
 from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
 from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
+from mmbot.metrics import run_metrics
 from mmbot.orders import FLATTEN_LEVEL
 from mmbot.recorder import Recording, RecordingError, read_recording
 from mmbot.runner import Runner
@@ -344,6 +345,9 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
                             if m.reject_reason == "EC_PostOnlyWillTakeLiquidity")
     attribution, marks = _explain(runner, engine, instrument, mark)
     return {
+        "metrics": run_metrics(h.t_ms, h.net_pnl_exact, runner.trades, runner.orders_sent,
+                               unit=instrument.notional(1, 1),
+                               duration_s=(end_ms - start_ms) / 1000),
         "attribution": attribution,
         "markouts": marks,
         "fill_model": _fill_model(cfg, engine, venue),

@@ -37,6 +37,7 @@ from mmbot.attribution import explain_run
 from mmbot.build import build_runner
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.latency import LatencyStats
+from mmbot.metrics import metrics_text, run_metrics
 from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
@@ -380,8 +381,17 @@ class LiveSession:
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
+            "metrics": self.metrics(),
             **self._explain(mark),
         }
+
+    def metrics(self) -> dict:
+        """Return the run's performance figures (:func:`mmbot.metrics.run_metrics`)."""
+        r = self.runner
+        h = r.history
+        span_s = (h.t_ms[-1] - h.t_ms[0]) / 1000 if h.t_ms else 0.0
+        return run_metrics(h.t_ms, h.net_pnl_exact, r.trades, r.orders_sent,
+                           unit=r.instrument.notional(1, 1), duration_s=span_s)
 
     def _explain(self, mark) -> dict:
         r = self.runner
@@ -499,6 +509,7 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
         f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
         f"risk pulls {s['risk_pulls']}",
+        metrics_text(s["metrics"]),
     ]
     if s["records"]:
         lines.append(f"records: {s['records']}")

@@ -160,5 +160,9 @@ def test_example_model_runs_live_against_the_simulator(tmp_path):
         assert summary["model"] == MODEL
         assert summary["orders_sent"] > 0 and summary["open_orders_at_end"] == 0
         assert sim.open_orders(SYM) == []
+        # the run's report carries the same metrics as a backtest's, text and JSON
+        assert set(summary["metrics"]) >= {"max_drawdown_quote", "sharpe_per_minute",
+                                           "fill_ratio", "turnover_quote"}
+        assert "max drawdown" in proc.stdout and "fill ratio" in proc.stdout
     finally:
         sim.stop()

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="synthetic data/latency seed")
     parser.add_argument("--data", default=None,
                         help="'synthetic' or a recording of raw frames (.gz ok)")
-    parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft | package.module:ClassName")
+    parser.add_argument("--model", default=None,
+                        help="fixed | skew | avellaneda | glft | package.module:ClassName")
     parser.add_argument("--queue-model", default=None,
                         help="risk_averse | prob_power | optimistic (sim.queue_model)")
     parser.add_argument("--latency", default=None,
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print a short summary; 0 on success."""
     from mmbot.backtest import BacktestError, run_backtest  # noqa: PLC0415  (fast --help)
     from mmbot.instrument import InstrumentError  # noqa: PLC0415
+    from mmbot.metrics import metrics_text  # noqa: PLC0415
     from mmbot.report import write_report  # noqa: PLC0415
     from obcore import ObcoreError  # noqa: PLC0415
 
@@ -140,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     brief["tick_to_quote_p50_us"] = t["tick_to_quote"].get("p50_us")
     brief["wall_s"] = t["wall_s"]
     print(json.dumps(brief, indent=2))
+    print(metrics_text(s["metrics"]))
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
