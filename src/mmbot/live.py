@@ -513,8 +513,10 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
     ]
     if s["records"]:
         lines.append(f"records: {s['records']}")
-    if paths:
+    if "summary" in paths:
         lines.append(f"report: {paths['summary']} (timing.json, chart.png beside it)")
+    if "trades" in paths:
+        lines.append(f"trades: {paths['trades']}")
     return "\n".join(lines)
 
 

@@ -151,7 +151,7 @@ def test_example_model_runs_live_against_the_simulator(tmp_path):
         [str(EXAMPLES), os.environ.get("PYTHONPATH", "")]), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", "",
            "--config", str(_config(tmp_path)), "--no-dashboard", "--duration", "4",
-           "--out", str(out)]
+           "--out", str(out), "--trades", str(tmp_path / "fills.csv")]
     try:
         # `--duration` ends the run on its own: wait on the process, never a fixed sleep
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=90)
@@ -164,5 +164,9 @@ def test_example_model_runs_live_against_the_simulator(tmp_path):
         assert set(summary["metrics"]) >= {"max_drawdown_quote", "sharpe_per_minute",
                                            "fill_ratio", "turnover_quote"}
         assert "max drawdown" in proc.stdout and "fill ratio" in proc.stdout
+        # --trades: one row per fill of this run, header always present
+        lines = (tmp_path / "fills.csv").read_text().splitlines()
+        assert lines[0].startswith("time,ts_ms,exec_id,side,price,qty,fee,liquidity,level,mid")
+        assert len(lines) - 1 == summary["fills_this_run"]
     finally:
         sim.stop()

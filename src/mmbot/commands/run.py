@@ -29,6 +29,7 @@ from pathlib import Path
 from mmbot.config import ConfigError, load_config, load_secrets
 from mmbot.live import LiveSession, RemoteSim, move_aside, summary_text
 from mmbot.records import Records
+from mmbot.trades import check_trades_path, write_trades
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset-kill", action="store_true",
                         help="clear a kill switch latched by an earlier run (the drawdown "
                              "peak restarts) and quote again")
+    parser.add_argument("--trades", metavar="FILE", default=None,
+                        help="at the end, write every fill of this run to FILE.csv (or "
+                             ".parquet with pyarrow): time, side, price, qty, fee, "
+                             "liquidity, ladder level, mid at fill")
     parser.add_argument("--no-risk", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--record", metavar="FILE", default=None,
                         help="record the market data (orderbook + publicTrade, with receive "
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_risk:
         raise ConfigError("--no-risk is for backtests only: a live run always has risk limits")
     cfg = load_config(args.config)
+    if args.trades:
+        check_trades_path(args.trades)    # a missing pyarrow stops us before any order
     venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
     symbol = args.symbol or cfg.venue.symbol
     secrets = sim = None
@@ -119,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
                 session.run(args.duration, on_tick=tick)
         summary, timing = session.summary(), session.timing()
         paths = session.write_report(args.out) if args.out else {}
+        if args.trades:
+            paths["trades"] = write_trades(args.trades, session.runner.trades,
+                                           session.runner.instrument)
     finally:
         signal.signal(signal.SIGINT, previous)
         if records is not None:
