@@ -268,6 +268,16 @@ class Runner:
         if self.records is not None:
             self.records.record_fill(x)
 
+    def reconfigure(self, model: Any, risk_limits: Any, tolerance_ticks: int) -> None:
+        """Swap in a new quote model, risk limits and requote tolerance (a config reload,
+        on the thread that runs this runner). The next decision uses them; orders, PnL and
+        the risk state carry on."""
+        self.model = model
+        self._model_on_order = getattr(model, "on_order", None)
+        if self.risk is not None:
+            self.risk.set_limits(risk_limits)
+        self.orders.tolerance_ticks = tolerance_ticks
+
     def _trade(self, x: Any, ts_ms: int) -> Trade:
         managed = self.orders.orders.get(x.order_link_id) if x.order_link_id else None
         bb = self.book.best_bid()

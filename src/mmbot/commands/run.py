@@ -13,6 +13,11 @@ Records: orders, fills, PnL snapshots and the risk state go to SQLite (``--db``;
 restores from them (see :mod:`mmbot.live`). A kill switch that tripped stays latched across
 restarts until ``--reset-kill``.
 
+Config reload: SIGHUP (``kill -HUP PID``) re-reads ``--config``. Only ``[strategy]`` and
+``[risk]`` may change; the new file is validated completely first, and a refused one (another
+section changed, an invalid value, a model that does not load) leaves the running config as
+it was. Each attempt is logged (WARNING) and recorded in SQLite (``config_reloads``).
+
 Risk limits always apply to a live run: ``--no-risk`` is refused. An invalid configuration,
 or one that cannot trade safely on the venue's instrument, stops with one line naming the
 key and exit status 2, before any order.
@@ -101,9 +106,12 @@ def run(args: argparse.Namespace) -> int:
         records = Records(db_path)
     session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
                           speed=args.speed, port=args.port, records=records,
-                          reset_kill=args.reset_kill, record=args.record)
+                          reset_kill=args.reset_kill, record=args.record,
+                          config_path=args.config)
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
+    # SIGHUP re-reads the config; the handler only flags it, the session thread applies it
+    previous_hup = signal.signal(signal.SIGHUP, lambda *_: session.request_reload())
     try:
         try:
             session.open()
@@ -131,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
                                            session.runner.instrument)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
         if records is not None:
             records.close()
     print(summary_text(summary, timing, paths), file=sys.stdout)
