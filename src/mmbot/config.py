@@ -237,7 +237,8 @@ class StrategyConfig(_Section):
     glft: GlftConfig = field(default_factory=GlftConfig)
     #: parameters of a plugin model (``model = "package.module:ClassName"`` or a
     #: ``mmbot.models`` entry point); the model's class validates them
-    params: dict[str, Any] = field(default_factory=dict)
+    # hash=False keeps configs hashable (a dict is not); equality still compares it
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         self._finite()

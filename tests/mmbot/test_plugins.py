@@ -170,3 +170,9 @@ def test_example_model_runs_live_against_the_simulator(tmp_path):
         assert len(lines) - 1 == summary["fills_this_run"]
     finally:
         sim.stop()
+
+
+def test_a_config_with_params_stays_hashable():
+    a = StrategyConfig(model="m:M", params={"x": 1})
+    b = StrategyConfig(model="m:M", params={"x": 2})
+    assert hash(Config(strategy=a)) == hash(Config(strategy=a)) and a != b
