@@ -20,8 +20,9 @@ docs/metrics.md):
   first out; each lot's time in inventory is from the fill that opened it to the fill that
   closed it. Average and 95th percentile (nearest rank) over lots, weighted by size. Lots
   still open at the end are not counted (``open_lots_at_end`` says how many).
-- ``realized_spread_per_fill_quote``: the edge captured at the fill against the mid the bot
-  saw then, ``sum(side * (mid - price) * qty) / fills`` in quote currency (side +1 buy,
+- ``realized_spread_per_fill_quote``: the edge captured at the fill against the mid then
+  (in a backtest the exchange's mid at the match, as in the attribution's gross edge; live,
+  the runner's book mid when it booked the fill), ``sum(side * (mid - price) * qty) / fills`` in quote currency (side +1 buy,
   -1 sell); ``realized_spread_per_fill_bps`` is the mean of ``side * (mid - price) / mid``
   in bps. The spread left after adverse selection is in ``markouts``.
 - ``turnover_quote``: traded notional, ``sum(price * qty)``; ``turnover_per_hour_quote``

@@ -6,8 +6,9 @@
 ``time`` (ISO 8601 UTC, milliseconds), ``ts_ms``, ``exec_id``, ``side`` (Buy/Sell),
 ``price``, ``qty``, ``fee`` (quote currency, positive when paid, negative a rebate),
 ``liquidity`` (maker/taker), ``level`` (ladder level; ``flatten`` for a flatten order,
-empty when the order is not one of this run's quotes) and ``mid`` (the book mid when the
-fill was booked; empty without a two-sided book).
+empty when the order is not one of this run's quotes) and ``mid`` (the mid at the fill:
+the exchange's at the match in a backtest, the runner's book when it booked the fill live;
+empty without a two-sided book).
 
 Prices, sizes, fees and mids are exact decimal strings in both formats (a float column
 would round money). ``.parquet`` needs pyarrow; without it the command stops before the

@@ -71,4 +71,9 @@ def test_backtest_summary_and_text_carry_the_metrics(tmp_path, capsys):
     assert m["turnover_quote"] == s["turnover_quote"] and s["fills"] > 0
     assert m["fill_ratio"] == round(s["fills"] / s["orders_sent"], 4)
     assert m["whole_minutes"] == 2 and isinstance(m["max_drawdown_quote"], str)
+    # the mid at each fill is the exchange's, as in the attribution: the spread per fill
+    # times the fills is its gross edge (up to the 1e-8 rounding of the written figure)
+    gross = Decimal(s["attribution"]["gross_edge"])
+    per_fill = Decimal(m["realized_spread_per_fill_quote"])
+    assert abs(per_fill * s["fills"] - gross) <= Decimal("0.5e-8") * s["fills"]
     assert "max drawdown" in text and "fill ratio" in text and "turnover" in text
