@@ -24,7 +24,8 @@ docs/metrics.md):
   (in a backtest the exchange's mid at the match, as in the attribution's gross edge; live,
   the runner's book mid when it booked the fill), ``sum(side * (mid - price) * qty) /
   fills`` in quote currency (side +1 buy, -1 sell); ``realized_spread_per_fill_bps`` is
-  the mean of ``side * (mid - price) / mid`` in bps. The spread left after adverse selection is in ``markouts``.
+  the mean of ``side * (mid - price) / mid`` in bps. The spread left after adverse
+  selection is in ``markouts``.
 - ``turnover_quote``: traded notional, ``sum(price * qty)``; ``turnover_per_hour_quote``
   divides it by the run's length in hours.
 """
