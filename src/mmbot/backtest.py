@@ -22,6 +22,7 @@ from mmbot.attribution import attribute, markouts
 from mmbot.build import build_runner
 from mmbot.config import Config, config_to_dict
 from mmbot.instrument import Instrument, InstrumentError, instruments_from_response
+from mmbot.metrics import run_metrics
 from mmbot.orders import FLATTEN_LEVEL
 from mmbot.pnl import format_money
 from mmbot.recorder import Recording, RecordingError, read_recording
@@ -278,6 +279,10 @@ def run_backtest(
     venue.advance(end_ms + SETTLE_MS)  # deliver the cancel-all and any last fills
     runner.write_snapshot(venue.now_ms())
     wall_s = time.perf_counter() - wall0
+    # the exchange knows the mid at the match; the runner's book lags it by the latencies
+    mids = {f.exec_id: f.mid2_ticks for f in engine.fill_log}
+    runner.trades = [dataclasses.replace(t, mid2_ticks=mids.get(t.exec_id, t.mid2_ticks))
+                     for t in runner.trades]
     summary = _summary(cfg, runner, engine, venue, instrument, end_ms)
     timing = {
         "wall_s": round(wall_s, 3),
@@ -343,6 +348,9 @@ def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instr
     start_ms = h.t_ms[0] if h.t_ms else end_ms
     attribution, marks = _explain(runner, engine, instrument, mark)
     return {
+        "metrics": run_metrics(h.t_ms, h.net_pnl_exact, runner.trades, runner.orders_sent,
+                               unit=instrument.notional(1, 1),
+                               duration_s=(end_ms - start_ms) / 1000),
         "attribution": attribution,
         "markouts": marks,
         "fill_model": _fill_model(cfg, engine, venue),

@@ -214,6 +214,11 @@ class GlftConfig(_Section):
 class StrategyConfig(_Section):
     """``[strategy]``: which model, its ladder, and the per-model tables.
 
+    ``model`` is a bundled model (``fixed``, ``skew``, ``avellaneda``, ``glft``), a class
+    ``"package.module:ClassName"``, or the name of a ``mmbot.models`` entry point; a plugin
+    model's parameters are the ``[strategy.params]`` table (see docs/quote-models.md).
+    The model itself is imported and validated by :func:`mmbot.strategy.build_model`.
+
     ``min_spread_bps = "auto"`` (the default) floors every model's half-spread at the maker
     fee (``[sim] maker_fee_bps``) plus ``adverse_buffer_bps``, so no model quotes inside
     its own fee; a rebate makes that floor negative (only the one-tick minimum binds). A
@@ -221,7 +226,7 @@ class StrategyConfig(_Section):
     """
 
     _section: ClassVar[str] = "strategy"
-    model: Literal["fixed", "skew", "avellaneda", "glft"] = "fixed"
+    model: str = "fixed"
     reference: Literal["mid", "microprice"] = "mid"
     order_qty: str = "0.001"
     levels: int = 1
@@ -233,9 +238,16 @@ class StrategyConfig(_Section):
     skew: SkewConfig = field(default_factory=SkewConfig)
     avellaneda: AvellanedaConfig = field(default_factory=AvellanedaConfig)
     glft: GlftConfig = field(default_factory=GlftConfig)
+    #: parameters of a plugin model (``model = "package.module:ClassName"`` or a
+    #: ``mmbot.models`` entry point); the model's class validates them
+    # hash=False keeps configs hashable (a dict is not); equality still compares it
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         self._finite()
+        if not self.model.strip():
+            self._fail("model", "must name a bundled model, package.module:ClassName or an "
+                                "mmbot.models entry point")
         self._decimal("order_qty", positive=True)
         self._positive("levels", "level_spacing_ticks")
         self._non_negative("requote_tolerance_ticks")
@@ -445,6 +457,15 @@ def _convert(key: str, t: Any, value: Any) -> Any:
         if value not in typing.get_args(t):
             raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")
         return value
+    if origin is dict:
+        # a free-form table (``[strategy.params]``): scalars only, checked by its consumer
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        for k, v in value.items():
+            if not isinstance(v, str | int | float | bool):
+                raise ConfigError(f"{key}.{k}: expected a string, number or boolean, "
+                                  f"got {type(v).__name__} {v!r}")
+        return dict(value)
     if dataclasses.is_dataclass(t):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
@@ -603,6 +624,11 @@ def _field_type(cfg: Config, parts: list[str]) -> object:
     return typing.get_type_hints(type(node)).get(parts[-1])
 
 
+def _is_free_table(cfg: Config, parts: list[str]) -> bool:
+    # ``strategy.params`` takes any key: the plugin model validates its own parameters
+    return bool(parts) and typing.get_origin(_field_type(cfg, parts)) is dict
+
+
 def apply_overrides(cfg: Config, overrides: Mapping[str, Any],
                     raw: Mapping[str, str] | None = None) -> Config:
     """Return ``cfg`` with dotted keys replaced, validated like a config file.
@@ -624,7 +650,7 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any],
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"unknown config section {key!r}")
             node = node[part]
-        if parts[-1] not in node:
+        if parts[-1] not in node and not _is_free_table(cfg, parts[:-1]):
             raise ConfigError(f"unknown config key {key!r}")
         if (raw and key in raw and _field_type(cfg, parts) is str
                 and isinstance(value, int | float) and not isinstance(value, bool)):

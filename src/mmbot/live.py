@@ -36,10 +36,13 @@ import obcore
 from mmbot.attribution import explain_run
 from mmbot.build import build_runner
 from mmbot.bybit import BookFeed, BybitVenue
+from mmbot.config import ConfigError
 from mmbot.latency import LatencyStats
+from mmbot.metrics import metrics_text, run_metrics
 from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
+from mmbot.reload import ReloadOutcome, prepare_reload
 from mmbot.summary import signed_qty, trading_summary
 
 __all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
@@ -74,8 +77,12 @@ class LiveSession:
     def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
                  depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
                  restore: bool | None = None, reset_kill: bool = False,
-                 record: str | None = None):
+                 record: str | None = None, config_path: str | None = None):
         self.cfg = cfg
+        #: the file :meth:`reload` reads again (None: the bundled defaults)
+        self.config_path = config_path
+        self._reload_wanted = threading.Event()
+        self.reloads: list[ReloadOutcome] = []
         self.symbol = symbol
         self.venue_kind = venue_kind
         self.sim = sim
@@ -246,6 +253,9 @@ class LiveSession:
                 if now >= next_timer:
                     next_timer = now + TIMER_MS / 1000
                     self.runner.on_timer(self.venue.now_ms())
+                    if self._reload_wanted.is_set():
+                        self._reload_wanted.clear()
+                        self.reload()
                     self._update_rate(now)
                     if on_tick is not None:
                         on_tick(self)
@@ -255,6 +265,37 @@ class LiveSession:
     def request_stop(self):
         """Ask :meth:`run` to stop at its next iteration (thread-safe)."""
         self.stop_flag.set()
+
+    def request_reload(self):
+        """Ask :meth:`run` to re-read the config file at its next timer tick (thread-safe;
+        safe from a signal handler: it only sets a flag)."""
+        self._reload_wanted.set()
+
+    def reload(self) -> ReloadOutcome:
+        """Re-read the config file and apply it if valid (on the session thread only).
+
+        Only ``[strategy]`` and ``[risk]`` may change; the new config is validated
+        completely first (see :mod:`mmbot.reload`), and a refused one leaves the running
+        config as it was. Every attempt is logged and recorded in SQLite.
+        """
+        where = self.config_path or "default.toml"
+        try:
+            ready = prepare_reload(self.cfg, self.config_path, self.runner.instrument)
+        except ConfigError as exc:
+            outcome = ReloadOutcome(False, (), f"refused: {exc}")
+            log.warning("config reload from %s %s", where, outcome.message)
+        else:
+            s = ready.config.strategy
+            self.runner.reconfigure(ready.model, ready.risk_limits, s.requote_tolerance_ticks)
+            self.cfg = ready.config
+            outcome = ReloadOutcome(True, ready.changed,
+                                    "accepted: " + (", ".join(ready.changed) or "no change"))
+            log.warning("config reload from %s %s", where, outcome.message)
+        self.reloads.append(outcome)
+        if self.records is not None:
+            self.records.record_reload(self.venue.now_ms(), where, outcome.accepted,
+                                       outcome.changed, outcome.message)
+        return outcome
 
     def _update_rate(self, now: float):
         t0, n0 = self._msg_mark
@@ -353,8 +394,19 @@ class LiveSession:
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
+            "metrics": self.metrics(),
+            "config_reloads": {"accepted": sum(1 for o in self.reloads if o.accepted),
+                               "refused": sum(1 for o in self.reloads if not o.accepted)},
             **self._explain(r.mark_ticks()),
         }
+
+    def metrics(self) -> dict:
+        """Return the run's performance figures (:func:`mmbot.metrics.run_metrics`)."""
+        r = self.runner
+        h = r.history
+        span_s = (h.t_ms[-1] - h.t_ms[0]) / 1000 if h.t_ms else 0.0
+        return run_metrics(h.t_ms, h.net_pnl_exact, r.trades, r.orders_sent,
+                           unit=r.instrument.notional(1, 1), duration_s=span_s)
 
     def _explain(self, mark) -> dict:
         r = self.runner
@@ -470,11 +522,18 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
         f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
         f"risk pulls {s['risk_pulls']}",
+        metrics_text(s["metrics"]),
     ]
+    reloads = s.get("config_reloads") or {}
+    if reloads.get("accepted") or reloads.get("refused"):
+        lines.append(f"config reloads: {reloads['accepted']} accepted, "
+                     f"{reloads['refused']} refused")
     if s["records"]:
         lines.append(f"records: {s['records']}")
-    if paths:
+    if "summary" in paths:
         lines.append(f"report: {paths['summary']} (timing.json, chart.png beside it)")
+    if "trades" in paths:
+        lines.append(f"trades: {paths['trades']}")
     return "\n".join(lines)
 
 

@@ -10,7 +10,12 @@ safe:
   only a newer or equal ``updated_ms`` replaces the stored state;
 - PnL snapshots are keyed by timestamp;
 - the risk state (the kill-switch latch and the PnL peak the drawdown is measured from) is
-  one row per key, so a bot killed after its kill switch tripped stays killed on restart.
+  one row per key, so a bot killed after its kill switch tripped stays killed on restart;
+- config reloads (``mmbot run`` on SIGHUP), accepted or refused, are a log
+  (:meth:`Records.record_reload`).
+
+The schema is versioned (``PRAGMA user_version``, :data:`SCHEMA_VERSION`); an older file is
+migrated in place, one version at a time (``_MIGRATIONS``), and a newer one is refused.
 
 Money is stored as decimal text and read back as ``Decimal``; prices and sizes as integer
 ticks and lots.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +39,7 @@ from mmbot.pnl import as_decimal
 
 __all__ = ["FillRecord", "OrderRecord", "Records", "RiskState"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -88,6 +93,14 @@ CREATE TABLE IF NOT EXISTS risk_state (
     peak_pnl TEXT,
     updated_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS config_reloads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    changed TEXT NOT NULL,
+    message TEXT NOT NULL
+);
 """
 # v1 -> v2: columns added since (a v1 file keeps its rows)
 _MIGRATE_1_TO_2 = (
@@ -95,6 +108,10 @@ _MIGRATE_1_TO_2 = (
     "ALTER TABLE pnl_snapshots ADD COLUMN funding TEXT NOT NULL DEFAULT '0'",
     "ALTER TABLE pnl_snapshots ADD COLUMN mark TEXT",
 )
+# v2 -> v3: the config reload log (a new table; the _SCHEMA script creates it)
+_MIGRATE_2_TO_3: tuple[str, ...] = ()
+#: version -> the statements that bring a file of that version to the next one
+_MIGRATIONS = {1: _MIGRATE_1_TO_2, 2: _MIGRATE_2_TO_3}
 
 # Order states after which an order can no longer trade (Bybit orderStatus values).
 _DONE = ("Filled", "Cancelled", "Rejected", "Deactivated", "PartiallyFilledCanceled")
@@ -185,16 +202,18 @@ class Records:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if not 0 <= version <= SCHEMA_VERSION:
             self._db.close()
             raise ValueError(
                 f"{self.path}: records schema version {version}, this mmbot writes {SCHEMA_VERSION}"
             )
-        if version == 1:
+        if version:
+            # each older version steps up to the next, in one transaction (rows kept)
             with self._db:
                 self._db.execute("BEGIN")
-                for stmt in _MIGRATE_1_TO_2:
-                    self._db.execute(stmt)
+                for v in range(version, SCHEMA_VERSION):
+                    for stmt in _MIGRATIONS[v]:
+                        self._db.execute(stmt)
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()[0]
@@ -332,6 +351,23 @@ class Records:
         if row is None:
             return None
         return RiskState(bool(row[0]), row[1], None if row[2] is None else Decimal(row[2]))
+
+    def record_reload(self, ts_ms: int, path: str, accepted: bool, changed: Iterable[str],
+                      message: str) -> None:
+        """Log one config reload attempt (accepted or refused) and what it changed."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO config_reloads (ts_ms, path, accepted, changed, message) "
+                "VALUES (?,?,?,?,?)", (ts_ms, path, int(accepted), ",".join(changed), message))
+
+    def load_reloads(self) -> list[dict[str, Any]]:
+        """Return the config reload log, oldest first."""
+        rows = self._db.execute(
+            "SELECT ts_ms, path, accepted, changed, message FROM config_reloads ORDER BY id"
+        ).fetchall()
+        return [{"ts_ms": r[0], "path": r[1], "accepted": bool(r[2]),
+                 "changed": r[3].split(",") if r[3] else [], "message": r[4]} for r in rows]
 
     # ------------------------------------------------------------------ reads
     def load_orders(

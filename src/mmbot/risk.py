@@ -166,6 +166,13 @@ class RiskManager:
         self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
         self._last: RiskDecision | None = None
 
+    def set_limits(self, limits: RiskLimits) -> None:
+        """Take new limits (a config reload); the kill latch, the drawdown peak and the
+        health timers stay, so a reload never un-kills a bot or forgets a loss."""
+        ratio = Fraction(limits.max_notional) / Fraction(self.instrument.notional(1, 1))
+        self.limits = limits
+        self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
+
     def durable_state(self) -> RiskState:
         """Return what must survive a restart: the kill latch and the drawdown peak."""
         return RiskState(self.killed, self.kill_reason, self.peak_pnl)

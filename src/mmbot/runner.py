@@ -35,6 +35,7 @@ from typing import Any, overload
 
 import obcore
 from mmbot.latency import LatencyStats
+from mmbot.metrics import Trade
 from mmbot.orders import OrderManager
 from mmbot.strategy.base import MarketView, Quote
 from mmbot.types import BUY, EXEC_FUNDING, SELL, ExecutionEvent, OrderEvent
@@ -55,6 +56,8 @@ class History:
     ask_ticks: list[float] = field(default_factory=list)
     position_lots: list[int] = field(default_factory=list)
     net_pnl: list[float] = field(default_factory=list)
+    #: the same net PnL, exact, for the metrics (drawdown, per-minute Sharpe)
+    net_pnl_exact: list[Decimal] = field(default_factory=list)
     fills: list[tuple[int, str, int, int]] = field(default_factory=list)  # t, side, ticks, lots
 
 
@@ -110,6 +113,8 @@ class Runner:
         self.tick_to_quote = LatencyStats()
         self.tick_to_order = LatencyStats()
         self.history = History()
+        #: this run's fills with fee, liquidity, ladder level and the mid (metrics, export)
+        self.trades: list[Trade] = []
         self.frames = 0
         self.book_errors = 0
         self.last_book_error = ""
@@ -259,8 +264,27 @@ class Runner:
                 self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
             if self.history_interval_ms:
                 self.history.fills.append((ts_ms, x.side, x.price_ticks, x.qty_lots))
+            self.trades.append(self._trade(x, ts_ms))
         if self.records is not None:
             self.records.record_fill(x)
+
+    def reconfigure(self, model: Any, risk_limits: Any, tolerance_ticks: int) -> None:
+        """Swap in a new quote model, risk limits and requote tolerance (a config reload,
+        on the thread that runs this runner). The next decision uses them; orders, PnL and
+        the risk state carry on."""
+        self.model = model
+        self._model_on_order = getattr(model, "on_order", None)
+        if self.risk is not None:
+            self.risk.set_limits(risk_limits)
+        self.orders.tolerance_ticks = tolerance_ticks
+
+    def _trade(self, x: Any, ts_ms: int) -> Trade:
+        managed = self.orders.orders.get(x.order_link_id) if x.order_link_id else None
+        bb = self.book.best_bid()
+        ba = self.book.best_ask()
+        return Trade(ts_ms, x.exec_id, x.side, x.price_ticks, x.qty_lots, x.fee, x.is_maker,
+                     None if managed is None else managed.level,
+                     bb[0] + ba[0] if bb is not None and ba is not None else None)
 
     def read_back_executions(self, since_ms: int) -> int:
         """Apply the venue's executions since ``since_ms`` that were not seen yet (after a
@@ -408,7 +432,9 @@ class Runner:
         h.bid_ticks.append(float(bids[0]) if bids else nan)
         h.ask_ticks.append(float(asks[0]) if asks else nan)
         h.position_lots.append(self.orders.position_lots)
-        h.net_pnl.append(float(self._net_pnl(mark)))
+        net = self._net_pnl(mark)
+        h.net_pnl.append(float(net))
+        h.net_pnl_exact.append(net)
 
     def write_snapshot(self, now_ms: int) -> None:
         """Write a PnL snapshot to ``records`` now (no-op without records)."""

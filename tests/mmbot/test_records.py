@@ -171,3 +171,32 @@ def test_close_is_idempotent():
     rec = Records(":memory:")
     rec.close()
     rec.close()
+
+
+def _downgrade(path, version):
+    """Turn a current file into one of an older schema version, as that mmbot wrote it."""
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE config_reloads")
+    if version == 1:
+        db.execute("ALTER TABLE fills DROP COLUMN exec_type")
+        db.execute("ALTER TABLE pnl_snapshots DROP COLUMN funding")
+        db.execute("ALTER TABLE pnl_snapshots DROP COLUMN mark")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_schema_is_migrated_in_place(tmp_path, version):
+    path = tmp_path / "old.sqlite"
+    Records(path).close()
+    _downgrade(path, version)
+    with Records(path) as rec:
+        rec.record_reload(5, "x.toml", False, ["venue.symbol"], "refused")
+        assert rec.load_reloads() == [{"ts_ms": 5, "path": "x.toml", "accepted": False,
+                                       "changed": ["venue.symbol"], "message": "refused"}]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    cols = {r[1] for r in db.execute("PRAGMA table_info(pnl_snapshots)")}
+    assert {"funding", "mark"} <= cols
+    db.close()

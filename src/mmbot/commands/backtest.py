@@ -5,7 +5,7 @@ defaults below: a few simulated minutes, seed 0), which takes seconds and writes
 summary.json every time. Outputs in --out: summary.json (fills, volume, PnL, fees,
 inventory, quote counts, the PnL attribution and markouts, the fill model, the config;
 deterministic), timing.json (wall-clock run time and tick-to-quote latency percentiles)
-and chart.png (with the markout curve).
+and chart.png (with the markout curve). --trades FILE.csv (or .parquet) writes every fill.
 
 Examples:
   mmbot backtest --out bt
@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="synthetic data/latency seed")
     parser.add_argument("--data", default=None,
                         help="'synthetic' or a recording of raw frames (.gz ok)")
-    parser.add_argument("--model", default=None, help="fixed | skew | avellaneda | glft")
+    parser.add_argument("--model", default=None,
+                        help="fixed | skew | avellaneda | glft | package.module:ClassName")
     parser.add_argument("--queue-model", default=None,
                         help="risk_averse | prob_power | optimistic (sim.queue_model)")
     parser.add_argument("--latency", default=None,
@@ -72,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "VALUE is TOML, bare words are strings)")
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
     parser.add_argument("--no-risk", action="store_true", help="quote without [risk] limits")
+    parser.add_argument("--trades", default=None, metavar="FILE",
+                        help="write every fill to FILE.csv (or .parquet with pyarrow): time, "
+                             "side, price, qty, fee, liquidity, ladder level, mid at fill")
     parser.add_argument("--db", default=None, metavar="PATH",
                         help="also record orders, fills and PnL snapshots to this SQLite file")
 
@@ -107,11 +111,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print a short summary; 0 on success."""
     from mmbot.backtest import BacktestError, run_backtest  # noqa: PLC0415  (fast --help)
     from mmbot.instrument import InstrumentError  # noqa: PLC0415
+    from mmbot.metrics import metrics_text  # noqa: PLC0415
     from mmbot.report import write_report  # noqa: PLC0415
+    from mmbot.trades import check_trades_path, write_trades  # noqa: PLC0415
     from obcore import ObcoreError  # noqa: PLC0415
 
     try:
         cfg = build_config(args)
+        if args.trades:
+            check_trades_path(args.trades)
     except ConfigError as exc:
         print(f"mmbot backtest: {exc}", file=sys.stderr)
         return 2
@@ -134,12 +142,16 @@ def run(args: argparse.Namespace) -> int:
             records.close()
     out = Path(cfg.run.out_dir)
     paths = write_report(out, result, chart=not args.no_chart)
+    if args.trades:
+        paths["trades"] = write_trades(args.trades, result.runner.trades,
+                                       result.runner.instrument)
     s, t = result.summary, result.timing
     brief = {k: s[k] for k in ("fills", "volume_qty", "realized_pnl", "unrealized_pnl", "fees",
                                "net_pnl", "max_inventory_qty", "quote_updates", "simulated_s")}
     brief["tick_to_quote_p50_us"] = t["tick_to_quote"].get("p50_us")
     brief["wall_s"] = t["wall_s"]
     print(json.dumps(brief, indent=2))
+    print(metrics_text(s["metrics"]))
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -13,6 +13,11 @@ Records: orders, fills, PnL snapshots and the risk state go to SQLite (``--db``;
 restores from them (see :mod:`mmbot.live`). A kill switch that tripped stays latched across
 restarts until ``--reset-kill``.
 
+Config reload: SIGHUP (``kill -HUP PID``) re-reads ``--config``. Only ``[strategy]`` and
+``[risk]`` may change; the new file is validated completely first, and a refused one (another
+section changed, an invalid value, a model that does not load) leaves the running config as
+it was. Each attempt is logged (WARNING) and recorded in SQLite (``config_reloads``).
+
 Risk limits always apply to a live run: ``--no-risk`` is refused. An invalid configuration,
 or one that cannot trade safely on the venue's instrument, stops with one line naming the
 key and exit status 2, before any order.
@@ -29,6 +34,7 @@ from pathlib import Path
 from mmbot.config import ConfigError, load_config, load_secrets
 from mmbot.live import LiveSession, RemoteSim, move_aside, summary_text
 from mmbot.records import Records
+from mmbot.trades import check_trades_path, write_trades
 
 __all__ = ["add_arguments", "run"]
 
@@ -58,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset-kill", action="store_true",
                         help="clear a kill switch latched by an earlier run (the drawdown "
                              "peak restarts) and quote again")
+    parser.add_argument("--trades", metavar="FILE", default=None,
+                        help="at the end, write every fill of this run to FILE.csv (or "
+                             ".parquet with pyarrow): time, side, price, qty, fee, "
+                             "liquidity, ladder level, mid at fill")
     parser.add_argument("--no-risk", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--record", metavar="FILE", default=None,
                         help="record the market data (orderbook + publicTrade, with receive "
@@ -70,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_risk:
         raise ConfigError("--no-risk is for backtests only: a live run always has risk limits")
     cfg = load_config(args.config)
+    if args.trades:
+        check_trades_path(args.trades)    # a missing pyarrow stops us before any order
     venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
     symbol = args.symbol or cfg.venue.symbol
     secrets = sim = None
@@ -94,9 +106,12 @@ def run(args: argparse.Namespace) -> int:
         records = Records(db_path)
     session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
                           speed=args.speed, port=args.port, records=records,
-                          reset_kill=args.reset_kill, record=args.record)
+                          reset_kill=args.reset_kill, record=args.record,
+                          config_path=args.config)
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
+    # SIGHUP re-reads the config; the handler only flags it, the session thread applies it
+    previous_hup = signal.signal(signal.SIGHUP, lambda *_: session.request_reload())
     try:
         try:
             session.open()
@@ -119,8 +134,12 @@ def run(args: argparse.Namespace) -> int:
                 session.run(args.duration, on_tick=tick)
         summary, timing = session.summary(), session.timing()
         paths = session.write_report(args.out) if args.out else {}
+        if args.trades:
+            paths["trades"] = write_trades(args.trades, session.runner.trades,
+                                           session.runner.instrument)
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
         if records is not None:
             records.close()
     print(summary_text(summary, timing, paths), file=sys.stdout)

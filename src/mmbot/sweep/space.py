@@ -8,7 +8,9 @@
 ```
 
 Every key is checked against the config schema before any trial runs: a config is built with
-each bound and each choice, and the config's own validation names what is wrong.
+each bound and each choice, and the config's own validation names what is wrong. Its quote
+model is built too, so a plugin model's ``strategy.params.*`` keys are searched like any
+other and validated by the model itself.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmbot.config import Config, ConfigError, apply_overrides
+from mmbot.strategy import check_model
 from mmbot.sweep.errors import SpaceError
 
 __all__ = ["Choice", "Param", "Range", "SearchSpace", "load_space", "parse_space"]
@@ -99,7 +102,8 @@ class SearchSpace:
             values = (p.low, p.high) if isinstance(p, Range) else p.choices
             for v in values:
                 try:
-                    apply_overrides(base, {p.key: v})
+                    # the model too: a plugin validates its own strategy.params.* keys
+                    check_model(apply_overrides(base, {p.key: v}))
                 except ConfigError as e:
                     raise SpaceError(f"{where}: space key {p.key!r} = {v!r}: {e}") from None
 
