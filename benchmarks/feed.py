@@ -13,6 +13,14 @@ books) against it and, for each N, reports over a measuring window:
   offset): p99 and max, and the p50 of the window's last second against its first, which
   grows when the feed falls behind.
 
+``--handoff MODE[,MODE]`` runs the feed in forward mode instead, as ``mmbot run`` does:
+the socket thread enqueues each raw frame and a consumer thread (the session thread's
+stand-in) applies it to its own book; the hop (receive to dequeue) and receive to book
+updated are reported at p50/p90/p99. Modes: ``queue`` (``SimpleQueue.get(timeout)``, the
+session loop), ``yield`` (the same plus ``time.sleep(0)`` on the socket thread after the
+put, handing the GIL to the woken consumer at once), ``switch`` (the same as ``queue``
+with ``sys.setswitchinterval(0.0005)``).
+
 ``--baseline`` runs each N a second time with websocket-client's pure-Python UTF-8 check
 (``BookFeed(raw_frames=False)``, what pybit does by default) for a before/after in one run.
 
@@ -201,11 +209,61 @@ def _serve(port_out, sent):
 
 # ---------------------------------------------------------------------- the client
 
+class _Consumer:
+    """The session thread's stand-in: owns one book per symbol, fed through a queue."""
+
+    def __init__(self, mode: str):
+        import queue  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        from mmbot.latency import LatencyStats  # noqa: PLC0415
+
+        self.mode = mode
+        self.q = queue.SimpleQueue()
+        self.books: dict = {}
+        self.hop, self.to_book, self.age = LatencyStats(), LatencyStats(), LatencyStats()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def on_frame(self, symbol, raw, recv_ns):
+        self.q.put((symbol, raw, recv_ns))
+        if self.mode == "yield":
+            time.sleep(0)
+
+    def run(self):
+        import queue  # noqa: PLC0415
+
+        import obcore  # noqa: PLC0415
+
+        while not self.stop:
+            try:
+                symbol, raw, recv_ns = self.q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.hop.add(time.perf_counter_ns() - recv_ns)
+            book = self.books.get(symbol)
+            if book is None:
+                book = self.books[symbol] = obcore.Book("0.1", "0.001")
+            book.apply(raw)
+            self.to_book.add(time.perf_counter_ns() - recv_ns)
+            self.age.add(time.time_ns() - book.cts * 1_000_000)
+
+
 def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
-              warmup_s: float = 1.0) -> dict:
+              warmup_s: float = 1.0, handoff: str | None = None) -> dict:
     """Run one feed against a fresh server process with ``n_symbols``; return the row."""
     from mmbot.bybit import BookFeed  # noqa: PLC0415
     from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
+
+    consumer = None
+    switch = sys.getswitchinterval()
+    if handoff is not None:
+        if handoff not in ("queue", "yield", "switch"):
+            raise ValueError(f"unknown hand-off mode {handoff!r}")
+        consumer = _Consumer(handoff)
+        consumer.thread.start()
+        if handoff == "switch":
+            sys.setswitchinterval(0.0005)
 
     ctx = mp.get_context("spawn")
     recv_end, send_end = ctx.Pipe(duplex=False)
@@ -216,7 +274,8 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
     try:
         port = recv_end.recv()
         feed = BookFeed("linear", ws_base=f"ws://127.0.0.1:{port}", raw_frames=raw_frames,
-                        resync_timeout_s=30.0)
+                        resync_timeout_s=30.0,
+                        on_frame=consumer.on_frame if consumer is not None else None)
         symbols = [f"S{i:04d}USDT" for i in range(n_symbols)]
         for s in symbols:
             feed.add_book(s, "0.1", "0.001", depth=50)
@@ -228,11 +287,16 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
         applied0 = sum(e.frames for e in feed.books.values())
         sent0, cpu0, t0 = sent.value, time.process_time(), time.monotonic()
         feed.frame_age = LatencyStats()
+        if consumer is not None:    # forward mode: the consumer's clock and ages
+            consumer.hop, consumer.to_book = LatencyStats(), LatencyStats()
+            feed.frame_age = consumer.age = LatencyStats()
         time.sleep(1.0)
         first_s = age_summary_ms(feed.frame_age)
         time.sleep(max(seconds - 2.0, 0.0))
         mark = LatencyStats()
         whole, feed.frame_age = feed.frame_age, mark
+        if consumer is not None:
+            consumer.age = mark
         time.sleep(1.0)
         applied1 = sum(e.frames for e in feed.books.values())
         sent1, cpu1, t1 = sent.value, time.process_time(), time.monotonic()
@@ -241,7 +305,13 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
             whole.add(ns)
         ages = age_summary_ms(whole)
         wall = t1 - t0
+        extra = {}
+        if consumer is not None:
+            hop, to_book = consumer.hop.summary(), consumer.to_book.summary()
+            extra = {f"{name}_{p}_us": stats.get(f"{p}_us") for name, stats in
+                     (("hop", hop), ("recv_to_book", to_book)) for p in ("p50", "p90", "p99")}
         return {
+            "handoff": handoff or "-", **extra,
             "symbols": n_symbols, "utf8_check": "python" if not raw_frames else "C (obcore)",
             "synced": synced, "target_frames_s": n_symbols * FRAMES_PER_SYMBOL_S,
             "offered_frames_s": round((sent1 - sent0) / wall),
@@ -253,6 +323,9 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
             "hook_p50_us": feed.latency_us().get("p50_us"),
         }
     finally:
+        sys.setswitchinterval(switch)
+        if consumer is not None:
+            consumer.stop = True
         if feed is not None:
             feed.exit()
         proc.kill()
@@ -271,6 +344,19 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _handoff_table(rows: list[dict]) -> str:
+    head = ("symbols", "mode", "applied/s", "feed CPU", "hop p50/p90/p99 µs",
+            "recv->book p50/p90/p99 µs", "age max ms")
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    for r in rows:
+        lines.append(" | ".join(str(x) for x in (
+            r["symbols"], r["handoff"], r["applied_frames_s"], f"{r['feed_cpu_pct']}%",
+            f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
+            f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
+            f"{r['recv_to_book_p99_us']}", r["age_max_ms"])))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks --feed", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,10 +365,32 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring window per count")
     ap.add_argument("--baseline", action="store_true",
                     help="also run each count with websocket-client's Python UTF-8 check")
+    ap.add_argument("--handoff", default="",
+                    help="comma-separated hand-off modes (queue, yield, switch): forward "
+                         "frames to a consumer thread and time the hop")
     ap.add_argument("--json", default="out/feed.json", help="results file ('' for none)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.symbols.split(",") if x]
     rows = []
+    if args.handoff:
+        # rounds of every mode in turn, so a burst of load on the machine hits all of them
+        modes = args.handoff.split(",")
+        for rnd in range(3):
+            for n in counts:
+                for mode in modes:
+                    row = run_point(n, seconds=args.seconds, handoff=mode)
+                    row["round"] = rnd
+                    rows.append(row)
+                    print(_handoff_table(rows[-1:]).splitlines()[-1], file=sys.stderr,
+                          flush=True)
+        print("hand-off from the socket thread to a consumer thread (3 rounds, each row one "
+              "run):")
+        print(_handoff_table(rows))
+        if args.json:
+            os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=1)
+        return 0
     for n in counts:
         for raw in ((False, True) if args.baseline else (True,)):
             rows.append(run_point(n, seconds=args.seconds, raw_frames=raw))
