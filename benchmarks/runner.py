@@ -69,6 +69,11 @@ def main(argv=None) -> int:
 
         argv.remove("--feed")
         return feed_main(argv)
+    if "--sim" in argv:
+        from benchmarks.sim import main as sim_main  # noqa: PLC0415
+
+        argv.remove("--sim")
+        return sim_main(argv)
     args = build_parser().parse_args(argv)
     if args.callgrind:
         # Instruction counts go beside, never over, the timing results.
