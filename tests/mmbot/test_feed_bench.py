@@ -1,7 +1,6 @@
-"""Smoke test of the feed-scale benchmark (``python -m benchmarks --feed``): tiny N, no
-timing asserted; it must run end to end against its loopback server process."""
+"""Smoke tests of ``python -m benchmarks --feed`` and ``--sim``: tiny N, no
+timing asserted; each must run end to end against its server process."""
 import pytest
-
 from benchmarks.feed import main, run_point
 
 
@@ -19,3 +18,11 @@ def test_feed_benchmark_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "feed.json"
     assert main(["--symbols", "1", "--seconds", "2", "--json", str(out)]) == 0
     assert out.exists() and "applied/s" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sim_benchmark_runs_with_two_symbols():
+    from benchmarks.sim import run_point as sim_point  # noqa: PLC0415
+
+    row = sim_point(2, seconds=1.0, warmup_s=0.2)
+    assert row["published_frames_s"] > 0 and row["resyncs"] == 0
