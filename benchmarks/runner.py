@@ -62,6 +62,18 @@ def run_callgrind(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--feed" in argv:
+        # feed scale is its own measurement (a server process, a live socket): own options
+        from benchmarks.feed import main as feed_main  # noqa: PLC0415
+
+        argv.remove("--feed")
+        return feed_main(argv)
+    if "--sim" in argv:
+        from benchmarks.sim import main as sim_main  # noqa: PLC0415
+
+        argv.remove("--sim")
+        return sim_main(argv)
     args = build_parser().parse_args(argv)
     if args.callgrind:
         # Instruction counts go beside, never over, the timing results.

@@ -268,8 +268,9 @@ class RiskConfig(_Section):
 
     ``max_drawdown_quote`` is measured from the peak net PnL; when hit, quoting stops until
     reset (and the position is flattened if ``flatten_on_kill``). Quotes are pulled while the
-    book is older than ``stale_book_ms``, out of sync or the venue is down, and resume once
-    healthy for ``resume_after_ms``.
+    book is older than ``stale_book_ms``, its last frame was older than ``max_frame_age_ms``
+    when it arrived (a lagging feed; live runs only), out of sync or the venue is down, and
+    resume once healthy for ``resume_after_ms``.
     """
 
     _section: ClassVar[str] = "risk"
@@ -279,6 +280,7 @@ class RiskConfig(_Section):
     flatten_on_kill: bool = False
     stale_book_ms: int = 2000
     resume_after_ms: int = 1000
+    max_frame_age_ms: int = 1000
 
     def __post_init__(self) -> None:
         self._decimal("max_position_qty", positive=True)
@@ -286,6 +288,7 @@ class RiskConfig(_Section):
         self._decimal("max_drawdown_quote", positive=True)
         self._positive("stale_book_ms")
         self._non_negative("resume_after_ms")
+        self._positive("max_frame_age_ms")
 
 
 @dataclass(frozen=True)

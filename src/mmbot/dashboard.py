@@ -40,6 +40,8 @@ def render(s: dict):
     top.add_row("msgs/s", _fmt(s["msg_rate"], 1), "frames", str(s["frames"]))
     top.add_row("feed hop p50", f"{_fmt(s['feed_p50_us'], 1)} µs", "tick->quote p50",
                 f"{_fmt(s['t2q_p50_us'], 1)} µs")
+    if s.get("frame_age_ms") is not None:  # live: receive time minus the exchange's stamp
+        top.add_row("frame age", f"{_fmt(s['frame_age_ms'], 1)} ms", "", "")
     top.add_row("elapsed", f"{s['elapsed_s']:.1f} s", "remaining",
                 "-" if s["remaining_s"] is None else f"{s['remaining_s']:.1f} s")
     recent = Table(title="recent fills", expand=True)

@@ -7,7 +7,7 @@ from array import array
 from collections import deque
 from typing import Any
 
-__all__ = ["LatencyStats"]
+__all__ = ["LatencyStats", "age_summary_ms"]
 
 
 class LatencyStats:
@@ -25,6 +25,7 @@ class LatencyStats:
         self.max_samples = max_samples
         self.count = 0
         self.total_ns = 0
+        self.max_ns = 0  # over every sample, kept or not
         self.histogram = [0] * 64  # bucket i holds samples in [2**i, 2**(i+1)) ns
         # a live dashboard wants the current figure, cheaply: percentiles of the last few
         self.recent: deque[int] = deque(maxlen=2048)
@@ -33,6 +34,8 @@ class LatencyStats:
         """Record one sample."""
         self.count += 1
         self.total_ns += ns
+        if ns > self.max_ns:
+            self.max_ns = ns
         self.histogram[max(ns, 1).bit_length() - 1] += 1
         self.recent.append(ns)
         if len(self.samples) < self.max_samples:
@@ -76,3 +79,16 @@ class LatencyStats:
             "max_us": ordered[-1] / 1000,
             "histogram_log2_ns": {f"{2**i}": n for i, n in enumerate(self.histogram) if n},
         }
+
+
+def age_summary_ms(stats: LatencyStats) -> dict[str, Any]:
+    """Return frame ages (``stats`` holds nanoseconds) as count, p50, p90, p99 and max in ms."""
+    if not stats.samples:
+        return {"count": 0}
+    ordered = sorted(stats.samples)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] / 1e6, 3)
+
+    return {"count": stats.count, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+            "max_ms": round(max(ordered[-1], stats.max_ns) / 1e6, 3)}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ from mmbot.attribution import explain_run
 from mmbot.build import build_runner
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.config import ConfigError
-from mmbot.latency import LatencyStats
+from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.metrics import metrics_text, run_metrics
 from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
@@ -51,6 +52,13 @@ __all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local
 log = logging.getLogger(__name__)
 
 TIMER_MS = 100
+# The hand-off: a socket thread puts a frame on the queue and the session thread wakes at
+# once, but it then needs the GIL, which the socket thread keeps while it reads the next
+# frames, up to the switch interval (5 ms by default). 0.5 ms cut the hop's p90 about
+# 3x at 5,000 frames/s with no lag and the same CPU; handing the GIL over explicitly
+# (time.sleep(0) after each put) cut it to ~20 µs but made the feed fall 0.5-1 s behind
+# (``python -m benchmarks --feed --handoff queue,yield,switch``, benchmarks/README.md).
+SWITCH_INTERVAL_S = 0.0005
 _FRAME, _EVENT, _LINK, _MARK = 0, 1, 2, 3
 
 
@@ -102,6 +110,10 @@ class LiveSession:
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.venue = self.feed = self.runner = None
         self.hop = LatencyStats()
+        self.clock_offset_ms = 0.0
+        # wall clock minus perf counter: turns a frame's receive time (perf) into wall
+        # time for its age; refreshed on every timer tick so a clock step is followed
+        self._wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
         self.resyncs = 0
         self.started_s = 0.0
         self.stop_flag = threading.Event()
@@ -153,6 +165,9 @@ class LiveSession:
             cfg, venue=self.venue, instrument=inst, maker_fee_rate=self.maker_fee_rate,
             taker_fee_rate=self.taker_fee_rate, records=self.records, book=inst.new_book(),
             link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-")
+        # after the config held: a config that cannot trade stops before anything else
+        self.clock_offset_ms = clock_offset_ms(self.venue.http)
+        self.runner.clock_offset_ms = self.clock_offset_ms
         self.venue.connect()     # the config holds on this venue: now open the sockets
         if self.restore is None:
             self.restore = self.records is not None and bool(
@@ -227,7 +242,8 @@ class LiveSession:
             else:
                 self.hop.add(time.perf_counter_ns() - recv_ns)
                 try:
-                    runner.on_frame(item, now_ms)
+                    runner.on_frame(item, now_ms, (recv_ns + self._wall_minus_perf_ns) / 1e6,
+                                    recv_ns)
                 except obcore.ObcoreError as exc:
                     # A rejected frame leaves the book as it was but data is missing:
                     # clear it (risk sees synced=False) until the resubscribe's snapshot.
@@ -244,6 +260,8 @@ class LiveSession:
         """Loop until ``duration_s`` passes, :meth:`request_stop`, or Ctrl-C; then stop."""
         self.started_s = time.monotonic()
         next_timer = 0.0
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             while not self.stop_flag.is_set():
                 if duration_s is not None and time.monotonic() - self.started_s >= duration_s:
@@ -252,6 +270,7 @@ class LiveSession:
                 now = time.monotonic()
                 if now >= next_timer:
                     next_timer = now + TIMER_MS / 1000
+                    self._wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
                     self.runner.on_timer(self.venue.now_ms())
                     if self._reload_wanted.is_set():
                         self._reload_wanted.clear()
@@ -260,7 +279,10 @@ class LiveSession:
                     if on_tick is not None:
                         on_tick(self)
         finally:
-            self.close()
+            try:
+                self.close()
+            finally:
+                sys.setswitchinterval(switch)
 
     def request_stop(self):
         """Ask :meth:`run` to stop at its next iteration (thread-safe)."""
@@ -365,6 +387,7 @@ class LiveSession:
             "risk": r.risk_reason, "resyncs": self.resyncs, "msg_rate": self.msg_rate,
             "frames": r.frames, "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
             "t2q_p50_us": t2q / 1000 if t2q else None,
+            "frame_age_ms": r.frame_age_ms,
             "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
             "remaining_s": None,
             "recent_fills": [(time.strftime("%H:%M:%S", time.localtime(t / 1000)), side,
@@ -392,6 +415,8 @@ class LiveSession:
             "open_orders_at_end": len(r.orders.working_orders()),
             "book_resyncs": self.resyncs,
             "feed_reconnects": self.feed.reconnects if self.feed else 0,
+            "clock_offset_ms": round(self.clock_offset_ms, 3),
+            "frame_age_ms": age_summary_ms(r.frame_age),
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
             "metrics": self.metrics(),
@@ -422,8 +447,13 @@ class LiveSession:
             "wall_s": round(wall_s, 3), "frames": r.frames,
             "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
             "feed_hop_us": self.hop.summary(),
+            "recv_to_book": r.recv_to_book.summary(),
+            "recv_to_quote": r.recv_to_quote.summary(),
+            "recv_to_order": r.recv_to_order.summary(),
             "tick_to_quote": r.tick_to_quote.summary(),
             "tick_to_order": r.tick_to_order.summary(),
+            "frame_age_ms": age_summary_ms(r.frame_age),
+            "clock_offset_ms": round(self.clock_offset_ms, 3),
             "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
         }
 
@@ -443,6 +473,26 @@ class LiveSession:
                 "chart": plot_chart(out / "chart.png", self.runner.history,
                                     tick_size=inst.tick_size, lot_size=inst.lot_size,
                                     title=title)}
+
+
+def clock_offset_ms(http, samples: int = 3) -> float:
+    """Return the exchange's clock minus ours in ms, from its server time endpoint.
+
+    The sample with the shortest round trip wins, its server time taken to be the local
+    midpoint of the request (the error is at most half that round trip).
+    """
+    best = None
+    for _ in range(samples):
+        t0 = time.time_ns()
+        result = http.get_server_time()["result"]
+        t1 = time.time_ns()
+        server_ns = int(result["timeNano"]) if result.get("timeNano") else \
+            int(result["timeSecond"]) * 1_000_000_000
+        if best is None or t1 - t0 < best[0]:
+            best = (t1 - t0, server_ns - (t0 + t1) // 2)
+    log.debug("clock offset to the venue %.3f ms (round trip %.3f ms)", best[1] / 1e6,
+             best[0] / 1e6)
+    return best[1] / 1e6
 
 
 def _p50(values):
@@ -509,6 +559,7 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
     """Return the end-of-run lines printed on the terminal."""
     t2q = t["tick_to_quote"]
     hop = t["feed_hop_us"]
+    age = s.get("frame_age_ms") or {}
     lines = [
         f"mmbot run {s['symbol']} on {s['venue']}: {s['duration_s']} s, {s['frames']} frames",
         f"fills {s['fills_this_run']} this run (buy {s['buy_fills']}, sell {s['sell_fills']}), "
@@ -520,6 +571,8 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
         f"net {s['net_pnl']}",
         f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
         f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"frame age p50 {age.get('p50_ms')} ms, p99 {age.get('p99_ms')} ms, max "
+        f"{age.get('max_ms')} ms (clock offset {s['clock_offset_ms']} ms)",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
         f"risk pulls {s['risk_pulls']}",
         metrics_text(s["metrics"]),

@@ -49,6 +49,9 @@ class RiskLimits:
         Ask for the position to be flattened when the kill switch trips.
     stale_book_ms : int
         A book older than this is stale (> 0).
+    max_frame_age_ms : int
+        A book whose last frame was older than this when it arrived (receive time minus
+        the exchange's stamp, clock offset corrected) is lagging: treated as stale (> 0).
     resume_after_ms : int
         Healthy time required after an outage before quoting again (>= 0).
     """
@@ -59,6 +62,7 @@ class RiskLimits:
     flatten_on_kill: bool = False
     stale_book_ms: int = 2000
     resume_after_ms: int = 1000
+    max_frame_age_ms: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_position_lots, int) or self.max_position_lots <= 0:
@@ -73,6 +77,8 @@ class RiskLimits:
             raise ValueError(f"stale_book_ms must be > 0, got {self.stale_book_ms!r}")
         if self.resume_after_ms < 0:
             raise ValueError(f"resume_after_ms must be >= 0, got {self.resume_after_ms!r}")
+        if self.max_frame_age_ms <= 0:
+            raise ValueError(f"max_frame_age_ms must be > 0, got {self.max_frame_age_ms!r}")
 
     @classmethod
     def from_config(cls, risk: RiskConfig, instrument: Instrument) -> RiskLimits:
@@ -114,6 +120,7 @@ class RiskLimits:
             flatten_on_kill=risk.flatten_on_kill,
             stale_book_ms=risk.stale_book_ms,
             resume_after_ms=risk.resume_after_ms,
+            max_frame_age_ms=risk.max_frame_age_ms,
         )
 
 
@@ -206,6 +213,7 @@ class RiskManager:
         now_ms: int,
         inflight_buy_lots: int = 0,
         inflight_sell_lots: int = 0,
+        frame_age_ms: float | None = None,
     ) -> RiskDecision:
         """Return the decision for this moment.
 
@@ -227,6 +235,9 @@ class RiskManager:
         inflight_buy_lots, inflight_sell_lots : int
             Lots in orders that may still fill but are not part of the next quote set
             (e.g. cancels not yet confirmed); they use up room on their side.
+        frame_age_ms : float or None
+            Age of the last book frame when it arrived (see ``max_frame_age_ms``); None
+            when not measured (backtests).
         """
         lim = self.limits
         if pnl is not None:
@@ -253,6 +264,9 @@ class RiskManager:
             problems.append("no book update yet")
         elif now_ms - last_book_update_ms > lim.stale_book_ms:
             problems.append(f"book stale ({now_ms - last_book_update_ms} ms)")
+        if frame_age_ms is not None and frame_age_ms > lim.max_frame_age_ms:
+            # a feed that falls behind still updates the book: only the age shows it
+            problems.append(f"book lagging (last frame {frame_age_ms:.0f} ms old)")
         if mark_ticks is None or mark_ticks <= 0:
             problems.append("no mark price")
         if problems:

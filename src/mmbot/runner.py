@@ -22,7 +22,16 @@ the book's exact mid; either may fall between ticks, so marks are ``Decimal`` ti
 Tick-to-quote latency is measured on every frame with ``time.perf_counter_ns``: from the
 frame entering :meth:`on_frame` to the new quote prices being decided (after risk and the
 model; ``tick_to_quote``), and to the order manager having handed its requests to the
-venue (``tick_to_order``).
+venue (``tick_to_order``). A live feed passes the frame's receive time (``recv_ns``, same
+clock) too: ``recv_to_book``, ``recv_to_quote`` and ``recv_to_order`` then include the
+hand-off from the socket thread, and ``recv_to_order`` counts only frames whose decision
+wrote order requests (the venue's send returns once the request is on the socket).
+
+Frame age (live runs, when :attr:`Runner.clock_offset_ms` is set): the local receive time
+plus the clock offset (the exchange's clock minus ours) minus the frame's ``cts`` (``ts``
+when absent). A feed that falls behind still changes the book, so only the age shows the
+lag; past ``max_frame_age_ms`` risk treats the book as stale. Backtests leave it off: a
+recording's receive times and exchange stamps come from different clocks.
 """
 from __future__ import annotations
 
@@ -112,6 +121,13 @@ class Runner:
         self.history_interval_ms = history_interval_ms
         self.tick_to_quote = LatencyStats()
         self.tick_to_order = LatencyStats()
+        self.recv_to_book = LatencyStats()
+        self.recv_to_quote = LatencyStats()
+        self.recv_to_order = LatencyStats()
+        #: the exchange's clock minus ours, ms; None: frame ages are not measured
+        self.clock_offset_ms: float | None = None
+        self.frame_age = LatencyStats()  # ns, see frame_age_ms
+        self.frame_age_ms: float | None = None  # the last frame's
         self.history = History()
         #: this run's fills with fee, liquidity, ladder level and the mid (metrics, export)
         self.trades: list[Trade] = []
@@ -195,25 +211,44 @@ class Runner:
             self.stop()
 
     # ------------------------------------------------------------------ inputs
-    def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list[Quote]:
-        """Apply one public orderbook frame and requote; return the quotes decided."""
+    def on_frame(self, frame: str | bytes | dict, now_ms: int,
+                 recv_ms: float | None = None, recv_ns: int | None = None) -> list[Quote]:
+        """Apply one public orderbook frame and requote; return the quotes decided.
+
+        ``recv_ms``: local wall-clock time the frame was received (default ``now_ms``),
+        for its age when :attr:`clock_offset_ms` is set. ``recv_ns``: the same moment on
+        ``time.perf_counter_ns``, for the receive-to-book/quote/order timings.
+        """
         t0 = time.perf_counter_ns()
         self._now_ms = now_ms
         self.frames += 1
         try:
             self.book.apply(frame)
             self.last_book_update_ms = now_ms
+            if self.clock_offset_ms is not None:
+                stamp_ms = self.book.cts or self.book.ts
+                if stamp_ms:
+                    age = (now_ms if recv_ms is None else recv_ms) + self.clock_offset_ms \
+                        - stamp_ms
+                    self.frame_age_ms = age
+                    self.frame_age.add(int(age * 1e6))
         except (obcore.SequenceGapError, obcore.OutOfSyncError) as exc:
             # the live feed resubscribes on this; until a snapshot, risk sees synced=False
             self.book_errors += 1
             self.last_book_error = f"{type(exc).__name__}: {exc}"
             log.warning("book out of sync: %s", self.last_book_error)
+        tb = time.perf_counter_ns()
         quotes, urgent = self._decide(now_ms)
         t1 = time.perf_counter_ns()
-        self._send(quotes, urgent, now_ms)
+        sent = self._send(quotes, urgent, now_ms)
         t2 = time.perf_counter_ns()
         self.tick_to_quote.add(t1 - t0)
         self.tick_to_order.add(t2 - t0)
+        if recv_ns is not None:
+            self.recv_to_book.add(tb - recv_ns)
+            self.recv_to_quote.add(t1 - recv_ns)
+            if sent:
+                self.recv_to_order.add(t2 - recv_ns)
         self._periodic(now_ms)
         return quotes
 
@@ -362,6 +397,7 @@ class Runner:
             now_ms=now_ms,
             inflight_buy_lots=inflight_buy,
             inflight_sell_lots=inflight_sell,
+            frame_age_ms=self.frame_age_ms,
         )
 
     @overload
@@ -381,10 +417,11 @@ class Runner:
             self._net_value = self.pnl.net(mark)
         return self._net_value
 
-    def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> None:
+    def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> int:
+        """Hand the quotes to the order manager; return how many orders changed."""
         if self.stopped:  # after the cancel-all nothing may quote again
             self._last_quotes = []
-            return
+            return 0
         self._last_quotes = quotes
         cap = self._cap_lots if self.risk is not None else None
         stats = self.orders.update(quotes, now_ms, urgent=urgent, max_long_lots=cap,
@@ -392,6 +429,7 @@ class Runner:
         if stats.changed:
             self.quote_updates += 1
             self.orders_sent += stats.changed
+        return stats.changed
 
     def mark_ticks(self) -> Decimal | None:
         """Return the mark in (possibly fractional) ticks: the venue's mark price when

@@ -8,7 +8,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot.config import ConfigError, SimConfig, load_config
 from mmbot.reload import changed_keys, prepare_reload

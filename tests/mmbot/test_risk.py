@@ -44,6 +44,17 @@ def test_healthy_flat_allows_both_sides_with_full_room():
     assert d == RiskDecision(True, True, False, False, "ok", 10, 10, 10)
 
 
+def test_lagging_frames_pull_quotes_like_a_stale_book():
+    rm = RiskManager(limits(max_frame_age_ms=300), UNIT)
+    assert not ev(rm, frame_age_ms=None).pull_all      # not measured (backtests)
+    assert not ev(rm, frame_age_ms=300.0).pull_all
+    d = ev(rm, frame_age_ms=300.5, now_ms=10)
+    assert d.pull_all and "book lagging (last frame 300 ms old)" in d.reason
+    # fresh again: quoting resumes only after resume_after_ms, like any outage
+    assert ev(rm, frame_age_ms=5.0, now_ms=20, last_book_update_ms=20).pull_all
+    assert not ev(rm, frame_age_ms=5.0, now_ms=600, last_book_update_ms=600).pull_all
+
+
 def test_position_limit_blocks_the_side_that_adds():
     rm = RiskManager(limits(), UNIT)
     d = ev(rm, position_lots=10)
@@ -171,6 +182,7 @@ def test_limits_from_config_round_down_to_lots():
         ({"max_drawdown": 5}, "max_drawdown"),
         ({"stale_book_ms": 0}, "stale_book_ms"),
         ({"resume_after_ms": -1}, "resume_after_ms"),
+        ({"max_frame_age_ms": 0}, "max_frame_age_ms"),
     ],
 )
 def test_bad_limits_rejected(kw, match):

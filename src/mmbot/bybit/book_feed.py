@@ -32,15 +32,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import obcore
-from mmbot.bybit.clients import LocalWebSocket
-from mmbot.latency import LatencyStats
+from mmbot.bybit.clients import LocalWebSocket, RawTextFrames
+from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.recorder import FrameRecorder
 
 __all__ = ["BookFeed", "FeedBook"]
 
 log = logging.getLogger(__name__)
 
-_BOOK_PREFIX = '{"topic":"orderbook.'
+_BOOK_PREFIX = b'{"topic":"orderbook.'
+_BOOK_TOPIC = b'"topic":"orderbook.'
+_SNAPSHOT = b'"type":"snapshot"'
 
 
 @dataclass
@@ -55,6 +57,7 @@ class FeedBook:
     resyncing: bool = False
     resync_started_ns: int = 0
     last_update_ns: int = 0      # time.monotonic_ns() of the last applied frame
+    frame_age_ms: float = 0.0    # the last applied frame's age (see BookFeed.clock_offset_ms)
     frames: int = 0
     rejected: int = 0
     resyncs: int = 0
@@ -81,8 +84,12 @@ StatusHandler = Callable[[str, bool, str], None]
 UpdateHandler = Callable[[FeedBook, int], None]
 
 
-class BookFeed(LocalWebSocket):
+class BookFeed(RawTextFrames, LocalWebSocket):
     """pybit public WebSocket feeding raw orderbook frames to obcore books.
+
+    Frames arrive as ``bytes`` (:class:`~mmbot.bybit.clients.RawTextFrames`): book frames
+    go to obcore, whose parser validates UTF-8 in C; every other message is decoded with
+    the C codec before pybit sees it.
 
     Parameters
     ----------
@@ -98,7 +105,7 @@ class BookFeed(LocalWebSocket):
         is valid again (snapshot applied). The risk layer listens here.
     recorder : FrameRecorder or None
         Receives every raw frame (``mmbot record``).
-    on_frame : callable(symbol, raw_text, recv_ns) or None
+    on_frame : callable(symbol, raw_bytes, recv_ns) or None
         Forward mode: when given, frames are *not* applied here but handed to this
         callable (e.g. queued to a runner thread that owns the book and calls
         :meth:`resync` on a gap). Resync filtering still applies.
@@ -106,6 +113,8 @@ class BookFeed(LocalWebSocket):
         Age after which :meth:`stale` reports a book as stale.
     resync_timeout_s : float
         A resync with no snapshot after this long is retried by the watchdog.
+    raw_frames : bool
+        False keeps websocket-client's pure-Python UTF-8 check (the benchmark baseline).
     **kwargs
         Passed to pybit's ``WebSocket`` (``retries``, ``ping_interval``...).
     """
@@ -115,7 +124,8 @@ class BookFeed(LocalWebSocket):
                  on_status: StatusHandler | None = None, recorder: FrameRecorder | None = None,
                  stale_after_ms: float = 5000.0, resync_timeout_s: float = 3.0,
                  latency_samples: int = 100_000,
-                 on_frame: Callable[[str, str, int], None] | None = None, **kwargs):
+                 on_frame: Callable[[str, bytes, int], None] | None = None,
+                 raw_frames: bool = True, **kwargs):
         if channel_type not in ("linear", "spot"):
             raise ValueError(f"channel_type must be 'linear' or 'spot', got {channel_type!r}")
         self.books: dict[str, FeedBook] = {}
@@ -127,6 +137,13 @@ class BookFeed(LocalWebSocket):
         self.stale_after_ms = stale_after_ms
         self.resync_timeout_s = resync_timeout_s
         self.latency = LatencyStats(max_samples=latency_samples)
+        # Frame age: local receive time (wall clock, plus clock_offset_ms: the exchange's
+        # clock minus ours, from its server time endpoint) minus the frame's cts (ts when
+        # absent). Kept in ns so LatencyStats serves; only frames applied here (not
+        # forwarded, whose consumer owns the book and the age).
+        self.clock_offset_ms = 0.0
+        self.frame_age = LatencyStats(max_samples=latency_samples)
+        self.raw_frames = raw_frames
         self.messages = 0
         self.reconnects = 0
         self._lock = threading.RLock()
@@ -207,29 +224,32 @@ class BookFeed(LocalWebSocket):
         recv_ns = time.perf_counter_ns()
         self.messages += 1
         try:
+            if type(message) is str:    # raw_frames=False: websocket-client decoded it
+                message = message.encode()
             if self.recorder is not None:
-                self.recorder.write(message)
-            if message.startswith(_BOOK_PREFIX) or '"topic":"orderbook.' in message[:80]:
+                self.recorder.write(message.decode())
+            if message.startswith(_BOOK_PREFIX) or _BOOK_TOPIC in message[:80]:
                 self._on_book_frame(message, recv_ns)
                 return
-            if '"op":"unsubscribe"' in message:
-                parsed = json.loads(message)
+            text = message.decode()     # the C codec; invalid UTF-8 is logged below
+            if '"op":"unsubscribe"' in text:
+                parsed = json.loads(text)
                 if parsed.get("req_id") in self._pending_resub:
                     self._on_unsubscribe_ack(parsed)
                     return
-            super()._on_message(message)
+            super()._on_message(text)
         except Exception as exc:  # never into pybit: it would kill the socket for good
-            log.exception("feed: message handling failed (%s): %.200s", exc, message)
+            log.exception("feed: message handling failed (%s): %.200r", exc, message)
 
-    def _on_book_frame(self, message: str, recv_ns: int):
+    def _on_book_frame(self, message: bytes, recv_ns: int):
         # Parse only the topic here; obcore parses the rest by key, in any key order.
-        start = message.index('"topic":"') + 9
-        topic = message[start:message.index('"', start)]
+        start = message.index(b'"topic":"') + 9
+        topic = message[start:message.index(b'"', start)].decode()
         entry = self.books.get(topic)
         if entry is None:
             log.warning("frame for unsubscribed topic %r dropped", topic)
             return
-        if entry.resyncing and '"type":"snapshot"' not in message[:80]:
+        if entry.resyncing and _SNAPSHOT not in message[:80]:
             return    # deltas from before the resubscribe cannot be trusted
         if self.on_frame is not None:
             entry.frames += 1
@@ -239,18 +259,25 @@ class BookFeed(LocalWebSocket):
                 self._status(entry, True, "snapshot")
             self.on_frame(entry.symbol, message, recv_ns)
             return
+        recv_wall_ns = time.time_ns() - (time.perf_counter_ns() - recv_ns)
+        book = entry.book
         try:
-            entry.book.apply(message)
+            book.apply(message)
         except obcore.ObcoreError as exc:
             entry.rejected += 1
             self._resync(entry, f"{type(exc).__name__}: {exc}")
             return
         done_ns = time.perf_counter_ns()
         self.latency.add(done_ns - recv_ns)
+        stamp_ms = book.cts or book.ts
+        if stamp_ms:
+            age_ns = int(recv_wall_ns + self.clock_offset_ms * 1e6) - stamp_ms * 1_000_000
+            entry.frame_age_ms = age_ns / 1e6
+            self.frame_age.add(age_ns)
         entry.frames += 1
         entry.last_update_ns = time.monotonic_ns()
         if not entry.valid or entry.resyncing:
-            if entry.book.synced:
+            if book.synced:
                 entry.valid, entry.resyncing = True, False
                 self._status(entry, True, "snapshot")
         if self.on_update is not None:
@@ -352,6 +379,10 @@ class BookFeed(LocalWebSocket):
     def latency_us(self) -> dict:
         """Return frame-received-to-book-updated latency percentiles in microseconds."""
         return self.latency.summary()
+
+    def frame_age_ms(self) -> dict:
+        """Return the applied frames' ages (see ``clock_offset_ms``): p50/p99/max in ms."""
+        return age_summary_ms(self.frame_age)
 
     def exit(self):
         self._closing = True

@@ -8,6 +8,7 @@ Bybit itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -16,7 +17,8 @@ import uuid
 
 from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
 
-__all__ = ["LocalEndpoint", "LocalWebSocket", "LocalWebSocketTrading", "local_http"]
+__all__ = ["LocalEndpoint", "LocalWebSocket", "LocalWebSocketTrading", "RawTextFrames",
+           "local_http"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,41 @@ class LocalEndpoint:
             log.error("subscription refused: %s", message.get("ret_msg"))
             return
         return super()._process_subscription_message(message)
+
+
+class RawTextFrames:
+    """Mixin: websocket-client hands TEXT frames to ``_on_message`` as raw ``bytes``.
+
+    pybit runs websocket-client without ``skip_utf8_validation`` and no C validator is
+    installed, so every text frame is checked byte by byte in Python: ~60-140 µs for a
+    350-byte frame, about three quarters of a busy feed's CPU (``python -m benchmarks
+    feed`` measures it). pybit hard-codes the ``run_forever`` call inside ``_connect``;
+    rather than copy ``_connect``, this catches pybit's ``self.ws = WebSocketApp(...)``
+    assignment (a data descriptor wins over the instance dict) and binds
+    ``skip_utf8_validation=True`` to that app's ``run_forever``, which pybit's thread
+    looks up afterwards. It survives reconnects, since each builds a new app.
+
+    UTF-8 is still validated, in C, by whoever reads the bytes: obcore's raw parser
+    rejects invalid UTF-8 (a ``FrameError``), and ``bytes.decode`` is the C codec. The
+    subclass's ``_on_message`` must accept ``bytes`` and decode whatever it passes on to
+    pybit (pybit's own handlers expect ``str``). Set ``raw_frames = False`` (before
+    ``_connect``) to keep websocket-client's check, as the feed benchmark's baseline does.
+    """
+
+    raw_frames = True
+
+    @property
+    def ws(self):
+        try:
+            return self.__dict__["_raw_ws"]
+        except KeyError:
+            raise AttributeError("ws") from None    # pybit's exit() tests hasattr(self, "ws")
+
+    @ws.setter
+    def ws(self, app):
+        if app is not None and self.raw_frames:
+            app.run_forever = functools.partial(app.run_forever, skip_utf8_validation=True)
+        self.__dict__["_raw_ws"] = app
 
 
 class LocalWebSocket(LocalEndpoint, WebSocket):

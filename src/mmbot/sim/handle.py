@@ -93,6 +93,11 @@ class SimulatorHandle:
         self.call(lambda: self.server._publish(self.server.market.malformed_texts(
             kind, symbol, now_ms())))
 
+    def delay_public(self, seconds: float):
+        """Send every later public frame ``seconds`` after it is stamped (0 to stop): a
+        lagging feed, whose frames arrive old while the book keeps changing."""
+        self.call(setattr, self.server, "public_delay_s", float(seconds))
+
     def delay_private(self, seconds: float):
         """Delay every later private push by ``seconds`` (0 to stop)."""
         self.call(setattr, self.server, "private_delay_s", float(seconds))

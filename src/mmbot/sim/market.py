@@ -119,11 +119,16 @@ def _tick_direction(price: int, last: int | None, last_dir: str) -> str:
     return "ZeroPlusTick" if last_dir in ("PlusTick", "ZeroPlusTick") else "ZeroMinusTick"
 
 
+def _strip(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _diff(old: dict, new: dict) -> dict:
-    out = {p: 0 for p in old if p not in new}
-    for p, lots in new.items():
-        if old.get(p) != lots:
-            out[p] = lots
+    """Return ``{ticks: lots}`` that turns ``old`` into ``new`` (0 deletes; unordered).
+
+    Set operations on the dict views run in C."""
+    out = dict.fromkeys(old.keys() - new.keys(), 0)
+    out.update(new.items() - old.items())
     return out
 
 
@@ -214,14 +219,23 @@ class MarketData:
         return None
 
     def _view(self, topic: Topic):
+        # top-N straight from the obcore book: tolist() makes Python ints in C, where a
+        # per-element int() of numpy scalars cost most of the publish path
         book = self.book(topic.symbol)
-        return ({int(p): int(q) for p, q in book.bids(topic.depth)},
-                {int(p): int(q) for p, q in book.asks(topic.depth)})
+        return dict(book.bids(topic.depth).tolist()), dict(book.asks(topic.depth).tolist())
 
     def levels(self, symbol: str, items) -> list:
-        """Return ``[[price, size], ...]`` strings; a delete is size "0" exactly, as Bybit."""
-        ps, qs = self.scales(symbol)
-        return [[ps.to_str(t), qs.to_str(lots) if lots else "0"] for t, lots in items]
+        """Return ``[[price, size], ...]`` strings; a delete is size "0" exactly, as Bybit.
+
+        Formatted by the obcore book (exact, from integers, in C; the same text as
+        :class:`Scale`), with the trailing zeros of prices stripped on spot as Bybit does.
+        """
+        book = self.book(symbol)
+        price_str, size_str = book.price_str, book.size_str
+        if self.account.price[symbol].strip:
+            return [[_strip(price_str(t)), size_str(lots) if lots else "0"]
+                    for t, lots in items]
+        return [[price_str(t), size_str(lots) if lots else "0"] for t, lots in items]
 
     def _snapshot_text(self, topic: Topic, now_ms: int) -> str:
         bids = self.levels(topic.symbol, sorted(topic.view_b.items(), reverse=True))
@@ -256,10 +270,11 @@ class MarketData:
             raise ValueError(f"market source for {symbol}: unsupported topic {topic!r}")
         book = self.book(symbol)
         if msg.get("type") == "delta" and book.synced and symbol not in self.recorded_trades:
-            ps, qs = self.scales(symbol)
+            # exact decimal -> ticks/lots in C (an off-grid value raises, naming it)
+            price, size = book.parse_price, book.parse_size
             data = msg["data"]
-            delta_b = {ps.to_units(p, "price"): qs.to_units(s, "size") for p, s in data["b"]}
-            delta_a = {ps.to_units(p, "price"): qs.to_units(s, "size") for p, s in data["a"]}
+            delta_b = {price(p): size(s) for p, s in data["b"]}
+            delta_a = {price(p): size(s) for p, s in data["a"]}
             trades = touch_trades(book, delta_b, delta_a)
             if trades:
                 # The trade is what happened; the delta after it shows the result.

@@ -18,6 +18,8 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
+
 __all__ = [
     "Scale",
     "now_ms",
@@ -171,9 +173,11 @@ def orderbook_frame(topic: str, kind: str, symbol: str, bids: list, asks: list, 
     Key order is Bybit's futures order: ``topic, type, ts, data{s,b,a,u,seq}, cts``.
     ``bids``/``asks`` are lists of ``[price_str, size_str]`` best first.
     """
-    return _dumps({"topic": topic, "type": kind, "ts": ts_ms,
-                   "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
-                   "cts": cts_ms})
+    # orjson: the same compact text as _dumps for these ASCII fields, ~10x faster on the
+    # simulator's hottest path
+    return orjson.dumps({"topic": topic, "type": kind, "ts": ts_ms,
+                         "data": {"s": symbol, "b": bids, "a": asks, "u": u, "seq": seq},
+                         "cts": cts_ms}).decode()
 
 
 def public_trade_frame(symbol: str, trades: list[dict], ts_ms: int) -> str:

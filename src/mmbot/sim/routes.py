@@ -149,6 +149,7 @@ class SimServer:
         self.paused = False
         # Fault state (mutated only on the loop thread).
         self.private_delay_s = 0.0
+        self.public_delay_s = 0.0     # fault: market frames leave this late, stamps unchanged
         self.position_first = False
         # Disconnect protection: product -> window in seconds; pushes owed to the next
         # private socket; when the last dcp subscriber left (loop time) and its timer.
@@ -258,7 +259,7 @@ class SimServer:
             topic = self.market.topics.get(name)
             if topic is not None:
                 for conn in list(topic.subscribers):
-                    conn.send(text)
+                    conn.send(text, self.public_delay_s)
 
     def _push(self, pushes: list):
         """Send private pushes to subscribed private connections (one message each)."""

@@ -106,6 +106,35 @@ def test_hook_never_raises_into_pybit(feed):
     assert feed.is_connected()
 
 
+def test_frames_arrive_as_bytes_without_the_python_utf8_check(feed):
+    # RawTextFrames binds skip_utf8_validation to pybit's run_forever (see clients.py).
+    assert feed.ws.run_forever.keywords == {"skip_utf8_validation": True}
+    assert feed.by_symbol["BTCUSDT"].frames > 0
+
+
+def test_invalid_utf8_in_a_book_frame_resyncs_that_book(sim, feed):
+    btc, eth = feed.by_symbol["BTCUSDT"], feed.by_symbol["ETHUSDT"]
+    assert wait_for(lambda: btc.synced)
+    n_btc, n_eth = btc.resyncs, eth.resyncs
+    u = btc.book.update_id + 1
+    bad = (b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTC\xffUSDT",'
+           b'"b":[],"a":[],"u":%d,"seq":1},"cts":1}' % u)
+    feed._on_message(bad)      # obcore's parser rejects it (FrameError): resync, no raise
+    assert btc.rejected >= 1
+    assert wait_for(lambda: btc.resyncs == n_btc + 1 and btc.synced)
+    assert eth.resyncs == n_eth
+    # not a book frame: the C codec rejects it; logged and dropped, never raised into pybit
+    feed._on_message(b'{"op":"pong","ret_msg":"\xc3\x28"}')
+    assert feed.is_connected()
+
+
+def test_frame_age_is_measured_against_the_exchange_stamp(feed):
+    assert wait_for(lambda: feed.frame_age.count > 5)
+    ages = feed.frame_age_ms()
+    # loopback, one clock: a frame is milliseconds old (the simulator stamps cts 2 ms early)
+    assert 0 <= ages["p50_ms"] < 1000 and ages["max_ms"] >= ages["p99_ms"] >= ages["p50_ms"]
+
+
 def test_recorder_writes_replayable_gzip(sim, tmp_path):
     path = tmp_path / "frames.jsonl.gz"
     rec = FrameRecorder(str(path))

@@ -1,0 +1,409 @@
+"""Feed scale: how many depth-50 books one BookFeed connection keeps up with.
+
+``python -m benchmarks --feed`` starts a loopback server in its own process that speaks
+just enough of Bybit's public WebSocket (upgrade, subscribe acks, pings) and replays
+``orderbook.50`` deltas for N symbols at Bybit's 20 ms cadence (50 frames/s each), every
+frame stamped ``ts``/``cts`` with the server's wall clock when it is built. This process
+runs one :class:`mmbot.bybit.BookFeed` (the real pybit socket, the real hook, obcore
+books) against it and, for each N, reports over a measuring window:
+
+- frames/s offered (written by the server) and applied (by the feed's books);
+- the feed process's CPU (all its threads) as a percentage of one core;
+- the frames' age at receipt (local receive time minus ``cts``; one clock, so no
+  offset): p99 and max, and the p50 of the window's last second against its first, which
+  grows when the feed falls behind.
+
+``--handoff MODE[,MODE]`` runs the feed in forward mode instead, as ``mmbot run`` does:
+the socket thread enqueues each raw frame and a consumer thread (the session thread's
+stand-in) applies it to its own book; the hop (receive to dequeue) and receive to book
+updated are reported at p50/p90/p99. Modes: ``queue`` (``SimpleQueue.get(timeout)``, the
+session loop), ``yield`` (the same plus ``time.sleep(0)`` on the socket thread after the
+put, handing the GIL to the woken consumer at once), ``switch`` (the same as ``queue``
+with ``sys.setswitchinterval(0.0005)``).
+
+``--baseline`` runs each N a second time with websocket-client's pure-Python UTF-8 check
+(``BookFeed(raw_frames=False)``, what pybit does by default) for a before/after in one run.
+
+The server writes frames in batches with one ``transport.write`` per 2 ms tick and stops
+generating while more than 8 MiB wait in its buffer, so "offered" is what it managed to
+send, and a feed that falls behind shows as ages growing toward that buffer's worth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import struct
+import sys
+import time
+
+__all__ = ["main", "run_point"]
+
+DEFAULT_SYMBOLS = "1,10,100,300,1000"
+FRAMES_PER_SYMBOL_S = 50        # orderbook.50 pushes every 20 ms
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEMPLATE_FRAMES = 400          # deltas per symbol before its book is re-sent as a snapshot
+
+
+# ---------------------------------------------------------------------- the server
+
+def _templates():
+    """One synthetic depth-50 stream, split into (snapshot levels, [(bids, asks)] deltas)."""
+    from obcore.synthetic import generate_frames  # noqa: PLC0415
+
+    frames = [json.loads(f) for f in generate_frames(depth=50, messages=_TEMPLATE_FRAMES + 1,
+                                                    seed=7)]
+    dump = lambda levels: json.dumps(levels, separators=(",", ":"))  # noqa: E731
+    snap = (dump(frames[0]["data"]["b"]), dump(frames[0]["data"]["a"]))
+    return snap, [(dump(f["data"]["b"]), dump(f["data"]["a"])) for f in frames[1:]]
+
+
+_FRAME = ('{"topic":"orderbook.50.%s","type":"%s","ts":%d,"data":{"s":"%s","b":%s,"a":%s,'
+          '"u":%d,"seq":%d},"cts":%d}')
+
+
+def _ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", 0x80 | opcode, n) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
+    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, server):
+        self.server = server
+        self.buf = b""
+        self.upgraded = False
+        self.transport = None
+        self.symbols: list[list] = []       # [symbol, u, template index]
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        if self in self.server.conns:
+            self.server.conns.remove(self)
+
+    def data_received(self, data):
+        self.buf += data
+        if not self.upgraded:
+            if b"\r\n\r\n" not in self.buf:
+                return
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                                 b"\r\n\r\n")
+            self.upgraded = True
+            self.server.conns.append(self)
+        while len(self.buf) >= 2:
+            b0, b1 = self.buf[0], self.buf[1]
+            n, at = b1 & 0x7F, 2
+            if n == 126:
+                if len(self.buf) < 4:
+                    return
+                n, at = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif n == 127:
+                if len(self.buf) < 10:
+                    return
+                n, at = struct.unpack("!Q", self.buf[2:10])[0], 10
+            if len(self.buf) < at + 4 + n:
+                return
+            mask = self.buf[at:at + 4]
+            payload = bytes(c ^ mask[i % 4] for i, c in enumerate(self.buf[at + 4:at + 4 + n]))
+            self.buf = self.buf[at + 4 + n:]
+            self.on_frame(b0 & 0x0F, payload)
+
+    def on_frame(self, opcode, payload):
+        if opcode == 0x8:
+            self.transport.close()
+        elif opcode == 0x9:
+            self.transport.write(_ws_frame(payload, 0xA))
+        elif opcode == 0x1:
+            msg = json.loads(payload)
+            op = msg.get("op")
+            if op == "ping":
+                self.send({"success": True, "ret_msg": "pong", "conn_id": "bench",
+                           "req_id": "", "op": "ping"})
+            elif op in ("subscribe", "unsubscribe"):
+                self.send({"success": True, "ret_msg": "", "conn_id": "bench",
+                           "req_id": msg.get("req_id", ""), "op": op})
+                if op == "subscribe":
+                    for topic in msg.get("args", ()):
+                        sym = [topic.rsplit(".", 1)[1], 0, 0]
+                        self.transport.write(self.server.snapshot(sym))
+                        self.symbols.append(sym)
+
+    def send(self, obj):
+        self.transport.write(_ws_frame(json.dumps(obj).encode()))
+
+
+class _Server:
+    def __init__(self, sent):
+        self.conns: list[_Conn] = []
+        self.sent = sent            # multiprocessing.Value: frames written so far
+        self.snap, self.deltas = _templates()
+        self.seq = 1
+
+    def frame(self, sym: list, kind: str, b: str, a: str) -> bytes:
+        sym[1] += 1
+        self.seq += 1
+        now = time.time_ns() // 1_000_000
+        return _ws_frame((_FRAME % (sym[0], kind, now, sym[0], b, a, sym[1], self.seq,
+                                    now)).encode())
+
+    def snapshot(self, sym: list) -> bytes:
+        sym[2] = 0
+        return self.frame(sym, "snapshot", *self.snap)
+
+    def next_frame(self, sym: list) -> bytes:
+        if sym[2] >= len(self.deltas):
+            return self.snapshot(sym)
+        b, a = self.deltas[sym[2]]
+        sym[2] += 1
+        return self.frame(sym, "delta", b, a)
+
+    async def publish(self):
+        start, due_sent, rr = time.monotonic(), 0, 0
+        while True:
+            await asyncio.sleep(0.002)
+            for conn in list(self.conns):
+                syms = conn.symbols
+                if not syms:
+                    continue
+                if conn.transport.get_write_buffer_size() > 8 * 2**20:
+                    continue        # the reader is behind: stop piling on
+                target = int((time.monotonic() - start) * FRAMES_PER_SYMBOL_S * len(syms))
+                n = min(target - due_sent, len(syms) * 5)
+                if n <= 0:
+                    continue
+                out = []
+                for _ in range(n):
+                    rr = (rr + 1) % len(syms)
+                    out.append(self.next_frame(syms[rr]))
+                conn.transport.write(b"".join(out))
+                due_sent = target
+                with self.sent.get_lock():
+                    self.sent.value += n
+
+
+def _serve(port_out, sent):
+    async def main():
+        server = _Server(sent)
+        loop = asyncio.get_running_loop()
+        srv = await loop.create_server(lambda: _Conn(server), "127.0.0.1", 0)
+        port_out.send(srv.sockets[0].getsockname()[1])
+        await server.publish()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- the client
+
+class _Consumer:
+    """The session thread's stand-in: owns one book per symbol, fed through a queue."""
+
+    def __init__(self, mode: str):
+        import queue  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        from mmbot.latency import LatencyStats  # noqa: PLC0415
+
+        self.mode = mode
+        self.q = queue.SimpleQueue()
+        self.books: dict = {}
+        self.hop, self.to_book, self.age = LatencyStats(), LatencyStats(), LatencyStats()
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def on_frame(self, symbol, raw, recv_ns):
+        self.q.put((symbol, raw, recv_ns))
+        if self.mode == "yield":
+            time.sleep(0)
+
+    def run(self):
+        import queue  # noqa: PLC0415
+
+        import obcore  # noqa: PLC0415
+
+        while not self.stop:
+            try:
+                symbol, raw, recv_ns = self.q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            self.hop.add(time.perf_counter_ns() - recv_ns)
+            book = self.books.get(symbol)
+            if book is None:
+                book = self.books[symbol] = obcore.Book("0.1", "0.001")
+            book.apply(raw)
+            self.to_book.add(time.perf_counter_ns() - recv_ns)
+            self.age.add(time.time_ns() - book.cts * 1_000_000)
+
+
+def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
+              warmup_s: float = 1.0, handoff: str | None = None) -> dict:
+    """Run one feed against a fresh server process with ``n_symbols``; return the row."""
+    from mmbot.bybit import BookFeed  # noqa: PLC0415
+    from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
+
+    consumer = None
+    switch = sys.getswitchinterval()
+    if handoff is not None:
+        if handoff not in ("queue", "yield", "switch"):
+            raise ValueError(f"unknown hand-off mode {handoff!r}")
+        consumer = _Consumer(handoff)
+        consumer.thread.start()
+        if handoff == "switch":
+            sys.setswitchinterval(0.0005)
+
+    ctx = mp.get_context("spawn")
+    recv_end, send_end = ctx.Pipe(duplex=False)
+    sent = ctx.Value("q", 0)
+    proc = ctx.Process(target=_serve, args=(send_end, sent), daemon=True)
+    proc.start()
+    feed = None
+    try:
+        port = recv_end.recv()
+        feed = BookFeed("linear", ws_base=f"ws://127.0.0.1:{port}", raw_frames=raw_frames,
+                        resync_timeout_s=30.0,
+                        on_frame=consumer.on_frame if consumer is not None else None)
+        symbols = [f"S{i:04d}USDT" for i in range(n_symbols)]
+        for s in symbols:
+            feed.add_book(s, "0.1", "0.001", depth=50)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(e.synced for e in feed.books.values()):
+            time.sleep(0.05)
+        synced = sum(e.synced for e in feed.books.values())
+        time.sleep(warmup_s)
+        applied0 = sum(e.frames for e in feed.books.values())
+        sent0, cpu0, t0 = sent.value, time.process_time(), time.monotonic()
+        feed.frame_age = LatencyStats()
+        if consumer is not None:    # forward mode: the consumer's clock and ages
+            consumer.hop, consumer.to_book = LatencyStats(), LatencyStats()
+            feed.frame_age = consumer.age = LatencyStats()
+        time.sleep(1.0)
+        first_s = age_summary_ms(feed.frame_age)
+        time.sleep(max(seconds - 2.0, 0.0))
+        mark = LatencyStats()
+        whole, feed.frame_age = feed.frame_age, mark
+        if consumer is not None:
+            consumer.age = mark
+        time.sleep(1.0)
+        applied1 = sum(e.frames for e in feed.books.values())
+        sent1, cpu1, t1 = sent.value, time.process_time(), time.monotonic()
+        last_s = age_summary_ms(mark)
+        for ns in mark.samples:
+            whole.add(ns)
+        ages = age_summary_ms(whole)
+        wall = t1 - t0
+        extra = {}
+        if consumer is not None:
+            hop, to_book = consumer.hop.summary(), consumer.to_book.summary()
+            extra = {f"{name}_{p}_us": stats.get(f"{p}_us") for name, stats in
+                     (("hop", hop), ("recv_to_book", to_book)) for p in ("p50", "p90", "p99")}
+        return {
+            "handoff": handoff or "-", **extra,
+            "symbols": n_symbols, "utf8_check": "python" if not raw_frames else "C (obcore)",
+            "synced": synced, "target_frames_s": n_symbols * FRAMES_PER_SYMBOL_S,
+            "offered_frames_s": round((sent1 - sent0) / wall),
+            "applied_frames_s": round((applied1 - applied0) / wall),
+            "feed_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+            "age_p99_ms": ages.get("p99_ms"), "age_max_ms": ages.get("max_ms"),
+            "age_p50_first_s_ms": first_s.get("p50_ms"),
+            "age_p50_last_s_ms": last_s.get("p50_ms"),
+            "hook_p50_us": feed.latency_us().get("p50_us"),
+        }
+    finally:
+        sys.setswitchinterval(switch)
+        if consumer is not None:
+            consumer.stop = True
+        if feed is not None:
+            feed.exit()
+        proc.kill()
+        proc.join(5)
+
+
+def _table(rows: list[dict]) -> str:
+    head = ("symbols", "utf-8 check", "target/s", "offered/s", "applied/s", "feed CPU",
+            "age p99 ms", "age max ms", "age p50 1st s -> last s")
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    for r in rows:
+        lines.append(" | ".join(str(x) for x in (
+            r["symbols"], r["utf8_check"], r["target_frames_s"], r["offered_frames_s"],
+            r["applied_frames_s"], f"{r['feed_cpu_pct']}%", r["age_p99_ms"], r["age_max_ms"],
+            f"{r['age_p50_first_s_ms']} -> {r['age_p50_last_s_ms']}")))
+    return "\n".join(lines)
+
+
+def _handoff_table(rows: list[dict]) -> str:
+    head = ("symbols", "mode", "applied/s", "feed CPU", "hop p50/p90/p99 µs",
+            "recv->book p50/p90/p99 µs", "age max ms")
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    for r in rows:
+        lines.append(" | ".join(str(x) for x in (
+            r["symbols"], r["handoff"], r["applied_frames_s"], f"{r['feed_cpu_pct']}%",
+            f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
+            f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
+            f"{r['recv_to_book_p99_us']}", r["age_max_ms"])))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks --feed", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--symbols", default=DEFAULT_SYMBOLS,
+                    help=f"comma-separated symbol counts (default {DEFAULT_SYMBOLS})")
+    ap.add_argument("--seconds", type=float, default=3.0, help="measuring window per count")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also run each count with websocket-client's Python UTF-8 check")
+    ap.add_argument("--handoff", default="",
+                    help="comma-separated hand-off modes (queue, yield, switch): forward "
+                         "frames to a consumer thread and time the hop")
+    ap.add_argument("--json", default="out/feed.json", help="results file ('' for none)")
+    args = ap.parse_args(argv)
+    counts = [int(x) for x in args.symbols.split(",") if x]
+    rows = []
+    if args.handoff:
+        # rounds of every mode in turn, so a burst of load on the machine hits all of them
+        modes = args.handoff.split(",")
+        for rnd in range(3):
+            for n in counts:
+                for mode in modes:
+                    row = run_point(n, seconds=args.seconds, handoff=mode)
+                    row["round"] = rnd
+                    rows.append(row)
+                    print(_handoff_table(rows[-1:]).splitlines()[-1], file=sys.stderr,
+                          flush=True)
+        print("hand-off from the socket thread to a consumer thread (3 rounds, each row one "
+              "run):")
+        print(_handoff_table(rows))
+        if args.json:
+            os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=1)
+        return 0
+    for n in counts:
+        for raw in ((False, True) if args.baseline else (True,)):
+            rows.append(run_point(n, seconds=args.seconds, raw_frames=raw))
+            print(_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(f"feed scale, one BookFeed connection, orderbook.50 at 50 frames/s a symbol "
+          f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}):")
+    print(_table(rows))
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
