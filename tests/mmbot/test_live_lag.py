@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from waiting import wait_for
+from support.waiting import wait_for
 
 from mmbot.config import parse_config
 from mmbot.live import LiveSession, clock_offset_ms
