@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from dotenv import dotenv_values
 
-from mmbot.instrument import Instrument
+from mmbot.instrument import Category, Instrument
 
 __all__ = [
     "AvellanedaConfig",
@@ -90,7 +90,7 @@ class _Section:
                 self._fail(n, "must be >= 0")
 
     def _finite(self) -> None:
-        for f in dataclasses.fields(self):
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]  # every section is a dataclass
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
                 self._fail(f.name, "must be finite")
@@ -379,7 +379,7 @@ class SimConfig(_Section):
         """Taker fee as an exact fraction of notional."""
         return Decimal(repr(self.taker_fee_bps)) / 10000
 
-    def instrument(self, symbol: str, category: str = "linear") -> Instrument:
+    def instrument(self, symbol: str, category: Category = "linear") -> Instrument:
         """Return the simulated instrument built from this section's rules."""
         return Instrument.from_rules(
             symbol,
@@ -472,7 +472,7 @@ def _convert(key: str, t: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(t):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
-        return _build(t, value, key + ".")
+        return _build(typing.cast(type, t), value, key + ".")
     if t is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {type(value).__name__} {value!r}")

@@ -44,6 +44,7 @@ from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
 from mmbot.reload import ReloadOutcome, prepare_reload
+from mmbot.runner import Runner
 from mmbot.summary import signed_qty, trading_summary
 
 __all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
@@ -108,7 +109,10 @@ class LiveSession:
         self.restored_fills = 0
         self.backfilled_fills = 0
         self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.venue = self.feed = self.runner = None
+        # set by open(); the properties below refuse to be read before it
+        self._venue: BybitVenue | RoundTripVenue | None = None
+        self._feed: BookFeed | None = None
+        self._runner: Runner | None = None
         self.hop = LatencyStats()
         self.clock_offset_ms = 0.0
         # wall clock minus perf counter: turns a frame's receive time (perf) into wall
@@ -120,6 +124,39 @@ class LiveSession:
         self.closing = False
         self._msg_mark = (0.0, 0)
         self.msg_rate = 0.0
+
+    @property
+    def venue(self) -> BybitVenue | RoundTripVenue:
+        """The venue (after :meth:`open`)."""
+        if self._venue is None:
+            raise RuntimeError("the live session is not open")
+        return self._venue
+
+    @venue.setter
+    def venue(self, venue: BybitVenue | RoundTripVenue) -> None:
+        self._venue = venue
+
+    @property
+    def feed(self) -> BookFeed:
+        """The public book feed (after :meth:`open`)."""
+        if self._feed is None:
+            raise RuntimeError("the live session is not open")
+        return self._feed
+
+    @feed.setter
+    def feed(self, feed: BookFeed) -> None:
+        self._feed = feed
+
+    @property
+    def runner(self) -> Runner:
+        """The runner (after :meth:`open`)."""
+        if self._runner is None:
+            raise RuntimeError("the live session is not open")
+        return self._runner
+
+    @runner.setter
+    def runner(self, runner: Runner) -> None:
+        self._runner = runner
 
     # ------------------------------------------------------------------ setup
 
@@ -338,7 +375,7 @@ class LiveSession:
             # the recording ends where the quoting did: a backtest of it must not quote on
             self.recorder.close()
         try:
-            if self.runner is not None:
+            if self._runner is not None:
                 try:
                     self.runner.stop(self.venue.now_ms())
                 finally:
@@ -348,10 +385,10 @@ class LiveSession:
                     self._drain(0.5)   # let the last order/execution pushes land
                     self.runner.write_snapshot(self.venue.now_ms())
         finally:
-            if self.feed is not None:
-                self.feed.exit()
-            if self.venue is not None:
-                self.venue.close()
+            if self._feed is not None:
+                self._feed.exit()
+            if self._venue is not None:
+                self._venue.close()
             if self._own_sim and self.sim is not None:
                 self.sim.stop()
 
@@ -414,7 +451,7 @@ class LiveSession:
             "venue_position_qty": signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
             "open_orders_at_end": len(r.orders.working_orders()),
             "book_resyncs": self.resyncs,
-            "feed_reconnects": self.feed.reconnects if self.feed else 0,
+            "feed_reconnects": self.feed.reconnects,
             "clock_offset_ms": round(self.clock_offset_ms, 3),
             "frame_age_ms": age_summary_ms(r.frame_age),
             "records": self.records.path if self.records is not None else None,
@@ -481,7 +518,9 @@ def clock_offset_ms(http, samples: int = 3) -> float:
     The sample with the shortest round trip wins, its server time taken to be the local
     midpoint of the request (the error is at most half that round trip).
     """
-    best = None
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    best: tuple[int, int] | None = None
     for _ in range(samples):
         t0 = time.time_ns()
         result = http.get_server_time()["result"]
@@ -490,6 +529,7 @@ def clock_offset_ms(http, samples: int = 3) -> float:
             int(result["timeSecond"]) * 1_000_000_000
         if best is None or t1 - t0 < best[0]:
             best = (t1 - t0, server_ns - (t0 + t1) // 2)
+    assert best is not None  # samples >= 1
     log.debug("clock offset to the venue %.3f ms (round trip %.3f ms)", best[1] / 1e6,
              best[0] / 1e6)
     return best[1] / 1e6

@@ -292,6 +292,7 @@ class RiskManager:
             self._had_outage = False
 
         limit = lim.max_position_lots
+        assert mark_ticks is not None  # "no mark price" returned above
         by_notional = int(self._notional_num // (self._notional_den * Fraction(mark_ticks)))
         if by_notional < limit:
             limit = by_notional

@@ -181,10 +181,11 @@ class BookFeed(RawTextFrames, LocalWebSocket):
 
         def on_ticker(message: dict) -> None:
             try:
-                mark = (message.get("data") or {}).get("markPrice")
-                if mark and Decimal(mark) != last[0]:
-                    last[0] = Decimal(mark)
-                    on_mark(symbol, last[0])
+                text = (message.get("data") or {}).get("markPrice")
+                mark = Decimal(text) if text else None
+                if mark is not None and mark != last[0]:
+                    last[0] = mark
+                    on_mark(symbol, mark)
             except Exception:  # never into pybit: it would close the socket for good
                 log.exception("feed: bad ticker for %s: %.200s", symbol, message)
 
@@ -328,7 +329,7 @@ class BookFeed(RawTextFrames, LocalWebSocket):
             log.warning("feed: unsubscribe of %s not sent (%s)", entry.topic, exc)
 
     def _on_unsubscribe_ack(self, message: dict):
-        req_id = message.get("req_id")
+        req_id = str(message.get("req_id"))
         with self._lock:
             entry = self._pending_resub.pop(req_id, None)
             if message.get("success") is True and req_id in self.subscriptions:

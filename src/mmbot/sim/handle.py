@@ -7,6 +7,8 @@ clients talk to it over loopback sockets.
 
 from __future__ import annotations
 
+import functools
+
 import asyncio
 import threading
 from collections.abc import Iterable
@@ -340,9 +342,10 @@ def serve(*, port: int, symbols: list[str], category: str, data: str | None, see
     if data is not None:
         sources = {s.symbol: recording_source(data, s.symbol) for s in syms}
     else:
-        sources = {s.symbol: (lambda s=s, i=i: synthetic_source(
-            s, seed=seed + i, interval_ms=interval_ms, start_price=starts[s.symbol]))
-            for i, s in enumerate(syms)}
+        sources = {s.symbol: functools.partial(synthetic_source, s, seed=seed + i,
+                                               interval_ms=interval_ms,
+                                               start_price=starts[s.symbol])
+                   for i, s in enumerate(syms)}
     handle = start_simulator(port, syms, sources=sources, interval_ms=interval_ms)
     try:
         _announce(handle, syms, category, out)

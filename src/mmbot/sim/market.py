@@ -20,6 +20,8 @@ Sending is the caller's business: :class:`MarketData` returns ``(topic, text)`` 
 
 from __future__ import annotations
 
+import functools
+
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -503,6 +505,5 @@ class MarketData:
 def sources_for(symbols: dict[str, SimSymbol], *, seed: int, interval_ms: int
                 ) -> dict[str, Callable[[], Iterable[str]]]:
     """Return the default synthetic source of every symbol (seed + index)."""
-    return {s: (lambda sym=sym, i=i: synthetic_source(sym, seed=seed + i,
-                                                      interval_ms=interval_ms))
+    return {s: functools.partial(synthetic_source, sym, seed=seed + i, interval_ms=interval_ms)
             for i, (s, sym) in enumerate(symbols.items())}
