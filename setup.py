@@ -35,7 +35,7 @@ if FUZZ:
 
 
 def extensions():
-    import numpy
+    import numpy  # noqa: PLC0415 - a build requirement, needed only when building extensions
 
     exts = []
     for pyx in sorted(glob("src/obcore/*.pyx")):

@@ -50,7 +50,7 @@ def side_sign(side: str) -> int:
     raise ValueError(f"side must be 'Buy' or 'Sell', got {side!r}")
 
 
-class OrderStatus(str, enum.Enum):
+class OrderStatus(enum.StrEnum):
     """Order status: Bybit's ``orderStatus`` values plus local in-flight states.
 
     The ``Pending*`` states exist only in the order manager: a request was sent and its
@@ -76,8 +76,6 @@ class OrderStatus(str, enum.Enum):
         """Whether a request about this order is in flight."""
         return self in _PENDING
 
-    def __str__(self) -> str:  # so f-strings and records show "New", not "OrderStatus.NEW"
-        return self.value
 
 
 _DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})

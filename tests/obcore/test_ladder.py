@@ -17,6 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from obcore.ladder import LadderSide
 
 import obcore
+from obcore.synthetic import generate_frames
 
 KIND = "ladder"
 WINDOW_TICKS = 4096
@@ -133,7 +134,7 @@ def test_touch_drifts_up_and_down_across_many_windows(side):
             touch += direction * jump
             # Quote around the new touch, then drop levels that are now on the wrong side
             # of it (crossed) or too deep, the way an L2 feed does.
-            for i in range(rnd.randint(1, 4)):
+            for _ in range(rnd.randint(1, 4)):
                 apply(book, ref, side, touch + away * rnd.randint(0, 80), rnd.randint(1, 99))
             apply(book, ref, side, touch, rnd.randint(1, 99))
             for t in [t for t in ref if t not in (1, FAR_TICKS)]:
@@ -276,7 +277,6 @@ def _frame_model(frames):
 
 
 def test_synthetic_frames_match_a_decimal_model():
-    from obcore.synthetic import generate_frames
 
     frames = list(generate_frames(depth=200, messages=1500, seed=3, snapshot_every=500))
     book = new_book()

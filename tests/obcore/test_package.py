@@ -1,6 +1,10 @@
 """What the installed package promises: the compiled engine, its C API files and type stubs."""
 import importlib.util
 import os
+import pathlib
+from importlib.resources import files
+
+import pytest
 
 import obcore
 
@@ -28,16 +32,10 @@ def test_errors_share_one_base():
 
 
 def test_mmbot_default_config_is_installed():
-    from importlib.resources import files
-
     assert files("mmbot").joinpath("default.toml").is_file()
 
 
 def test_installed_wheel_ships_no_sources():
-    import pathlib
-
-    import pytest
-
     root = pathlib.Path(obcore.__file__).parent
     if (root.parent.parent / "setup.py").exists():
         pytest.skip("running from a source checkout (editable install)")

@@ -7,9 +7,8 @@ clients talk to it over loopback sockets.
 
 from __future__ import annotations
 
-import functools
-
 import asyncio
+import functools
 import threading
 from collections.abc import Iterable
 from decimal import Decimal

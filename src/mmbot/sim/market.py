@@ -21,7 +21,6 @@ Sending is the caller's business: :class:`MarketData` returns ``(topic, text)`` 
 from __future__ import annotations
 
 import functools
-
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator

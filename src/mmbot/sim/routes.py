@@ -466,7 +466,7 @@ class SimServer:
         self._dcp_timer = None
         self.dcp_fired += 1
         now = now_ms()
-        for product, window in self.dcp_window.items():
+        for product in self.dcp_window:
             for category in DCP_PRODUCTS[product]:
                 _, pushes = self.account.cancel_all({"category": category}, now,
                                                     cancel_type="CancelByDCP")

@@ -12,9 +12,12 @@ from pathlib import Path
 import pybit._websocket_trading as wt
 import pybit.unified_trading as ut
 import pytest
+from support.waiting import wait_for
 
 from mmbot.sim.protocol import Scale
-from mmbot.sim.server import start_simulator
+from mmbot.sim.server import SimSymbol, recording_source, start_simulator
+from obcore.recording import write_frames
+from obcore.synthetic import generate_frames
 
 pytestmark = pytest.mark.slow
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -78,9 +81,6 @@ def test_mmbot_sim_errors_are_one_line():
 
 
 def test_a_recording_is_the_market(tmp_path):
-    from mmbot.sim.server import SimSymbol, recording_source
-    from obcore.recording import write_frames
-    from obcore.synthetic import generate_frames
 
     path = tmp_path / "rec.jsonl.gz"
     frames = list(generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
@@ -104,7 +104,6 @@ def test_a_recording_is_the_market(tmp_path):
         "BTCUSDT": recording_source(str(path), "BTCUSDT")}, speed=20.0)
     try:
         sim.wait_market()
-        from support.waiting import wait_for
         assert wait_for(lambda: sim.best("BTCUSDT")[0] == Scale("0.1").to_units(best_bid))
     finally:
         sim.stop()

@@ -3,6 +3,8 @@
 Shapes are checked against Bybit's documented v5 messages;
 the streamed book is checked against an independent dict book built from the frames.
 """
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -73,8 +75,6 @@ def test_scale_is_exact():
 
 def test_signatures_match_hand_computed_hmac():
     # Independent: hashlib directly on Bybit's documented concatenations.
-    import hashlib
-    import hmac
     want = hmac.new(b"s", b"1700000000000k5000a=1&b=2", hashlib.sha256).hexdigest()
     assert sign_http("s", 1700000000000, "k", 5000, "a=1&b=2") == want
     want_ws = hmac.new(b"s", b"GET/realtime1700000001000", hashlib.sha256).hexdigest()

@@ -6,10 +6,12 @@ microprice in ticks); one test at the end runs a model on a real obcore.Book.
 
 import dataclasses
 import math
+import random
 from decimal import Decimal
 
 import pytest
 
+import obcore
 from mmbot.config import (
     AvellanedaConfig,
     Config,
@@ -29,6 +31,7 @@ from mmbot.strategy import (
     MarketView,
     Quote,
     QuoteModel,
+    base,
     build_ladder,
     build_model,
 )
@@ -387,11 +390,6 @@ def test_every_model_quotes_valid_orders_on_a_real_book():
 
 def test_build_ladder_memo_matches_a_fresh_build():
     """Cached or not, build_ladder returns what building from scratch returns."""
-    import random
-
-    import obcore
-    from mmbot.instrument import Instrument
-    from mmbot.strategy import base
 
     ins = Instrument.from_rules("BTCUSDT", "linear", tick_size="0.1", lot_size="0.001",
                                 min_qty="0.001", max_qty="1190", min_notional="5")

@@ -45,7 +45,7 @@ def test_latencies_on_the_simulated_clock():
         book_frame(2, T0 + 100, [(999, 0), (998, 100)], [(1001, 0), (999, 500)]),
     ]
     seen = []
-    for frame, now in venue.stream(frames):
+    for _frame, now in venue.stream(frames):
         seen.append(now)
         if len(seen) == 1:
             venue.place(OrderRequest("b1", "TEST", "Buy", 999, 400))
@@ -68,7 +68,7 @@ def test_order_behind_data_is_placed_on_the_book_as_of_arrival():
         book_frame(1, T0, [(999, 2000)], [(1002, 1000)], "snapshot"),
         book_frame(2, T0 + 20, [], [(1002, 0), (1001, 100)]),
     ]
-    for frame, now in venue.stream(frames):
+    for _frame, now in venue.stream(frames):
         if now == T0:
             venue.place(OrderRequest("b1", "TEST", "Buy", 1001, 100))  # fine at T0, not at T0+50
     (_, ev), = got
@@ -120,7 +120,7 @@ def run_once(seed: int) -> list:
     """A tiny quoting loop over synthetic data; returns everything the bot saw."""
     venue, got = make_venue("BTCUSDT", order_latency_ms=3, md_latency_ms=2, jitter_ms=4, seed=seed)
     n = 0
-    for frame, now in venue.stream(generate_frames(messages=400, depth=20, seed=7)):
+    for frame, _now in venue.stream(generate_frames(messages=400, depth=20, seed=7)):
         book = venue.engine.book
         if frame is None or n >= 30 or book.best_bid() is None:
             continue
