@@ -264,8 +264,6 @@ cdef str _nonempty_str(value, str what):
     return str(value)
 
 
-
-
 cdef class Book:
     """An exact L2 orderbook for one instrument.
 
@@ -458,7 +456,8 @@ cdef class Book:
         if f.err == OB_NEGATIVE:
             return NegativeValueError(f"{field} {_clip(text)!r} must not be negative", field, text)
         if f.err == OB_OVERFLOW:
-            return NumberOverflowError(f"{field} {_clip(text)!r} does not fit in int64", field, text)
+            return NumberOverflowError(f"{field} {_clip(text)!r} does not fit in int64", field,
+                                       text)
         if f.err == OB_NOMEM:
             return MemoryError()
         if ln:
@@ -480,7 +479,8 @@ cdef class Book:
             where = f"{where} {('price', 'size', 'rpi size')[e.part]}"
         if e.code == OB_FRAME:
             if e.part >= 0:
-                raise FrameError(f"{where}: {e.what.decode()}, not {type(obj).__name__}", where, shown)
+                raise FrameError(f"{where}: {e.what.decode()}, not {type(obj).__name__}", where,
+                                 shown)
             raise FrameError(f"{where}: {e.what.decode()}, not {shown}", where, shown)
         is_price = e.part == 0
         text = obj if isinstance(obj, str) else shown
@@ -501,7 +501,8 @@ cdef class Book:
         else:
             where = field
         s = _utf8(text, &n, where, True)
-        rc = ob_parse_scaled(s, n, <ob_scale*>&self._px if is_price else <ob_scale*>&self._qty, &out)
+        rc = ob_parse_scaled(s, n, <ob_scale*>&self._px if is_price else <ob_scale*>&self._qty,
+                             &out)
         if rc != OB_OK:
             raise _number_error(rc, where, text, is_price,
                                 self._tick_size if is_price else self._lot_size)
@@ -782,7 +783,8 @@ cdef class Book:
     cdef Py_ssize_t c_ask_count(self) noexcept:
         return self._asks.count
 
-    cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots,
+                            Py_ssize_t n) noexcept:
         cdef Py_ssize_t k, i
         if is_bid:
             k = self._bids.fill(ticks, lots, n)
@@ -911,11 +913,13 @@ cdef class Book:
         return out
 
     def bids(self, n=None):
-        """Return the best ``n`` bids (all when None) as an int64 array of (ticks, lots), best first."""
+        """Return the best ``n`` bids (all when None) as an int64 array of (ticks, lots),
+        best first."""
         return self._levels_array(True, n)
 
     def asks(self, n=None):
-        """Return the best ``n`` asks (all when None) as an int64 array of (ticks, lots), best first."""
+        """Return the best ``n`` asks (all when None) as an int64 array of (ticks, lots),
+        best first."""
         return self._levels_array(False, n)
 
     def rpi_bids(self, n=None):
@@ -980,7 +984,8 @@ cdef class Book:
         return self._asks.get(t)
 
     def cum_size(self, side, ticks):
-        """Return the lots on ``side`` at prices as good as int ``ticks`` or better (bids >=, asks <=)."""
+        """Return the lots on ``side`` at prices as good as int ``ticks`` or better (bids >=,
+        asks <=)."""
         cdef int64_t t = _int64(ticks, "ticks")
         cdef bint is_bid = _side_is_bid(side)
         cdef Py_ssize_t i
@@ -1060,13 +1065,15 @@ cdef class Book:
             raise AssertionError(f"bid side holds a negative price ({-self._bids.best_key})")
         if self._bids.count == 0 and self._bids.best_key != EMPTY_KEY:
             raise AssertionError("empty bid side has a cached best")
-        if self.max_depth and (self._bids.count > self.max_depth or self._asks.count > self.max_depth):
+        if self.max_depth and (self._bids.count > self.max_depth
+                               or self._asks.count > self.max_depth):
             raise AssertionError(f"more than max_depth={self.max_depth} levels on a side")
         if self._rpi_bids is not None:
             self._rpi_bids.check()
             self._rpi_asks.check()
             if self._rpi_bids.count and self._rpi_bids.best_key > 0:
-                raise AssertionError(f"RPI bid side holds a negative price ({-self._rpi_bids.best_key})")
+                raise AssertionError(
+                    f"RPI bid side holds a negative price ({-self._rpi_bids.best_key})")
             if self.max_depth and (self._rpi_bids.count > self.max_depth
                                    or self._rpi_asks.count > self.max_depth):
                 raise AssertionError(f"more than max_depth={self.max_depth} RPI levels on a side")
@@ -1080,7 +1087,8 @@ cdef class Book:
         else:
             sizes = {t: q for t, q in main}
             rpi = {t: q for t, q in self._levels_array(is_bid, None, True).tolist()}
-            rows = [[self.price_str(t), self.size_str(sizes.get(t, 0)), self.size_str(rpi.get(t, 0))]
+            rows = [[self.price_str(t), self.size_str(sizes.get(t, 0)),
+                     self.size_str(rpi.get(t, 0))]
                     for t in sorted(sizes.keys() | rpi.keys(), reverse=is_bid)]
         return rows if n is None else rows[:n]
 

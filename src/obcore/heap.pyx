@@ -386,7 +386,8 @@ cdef class HeapSide(Side):
                 raise AssertionError(f"heap: heap order broken at position {i}")
             s = heap[i].slot
             if not (0 <= s < self.table_cap):
-                raise AssertionError(f"heap: key {heap[i].key} points at slot {s} outside the table")
+                raise AssertionError(
+                    f"heap: key {heap[i].key} points at slot {s} outside the table")
             if table[s].pos != i or table[s].key != heap[i].key:
                 raise AssertionError(f"heap: slot {s} does not point back at position {i}")
         for s in range(self.table_cap):

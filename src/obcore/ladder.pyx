@@ -48,7 +48,9 @@ cdef extern from *:
     #if defined(__GNUC__) || defined(__clang__)
     static inline int obcore_ladder_ctz(unsigned long long x) { return __builtin_ctzll(x); }
     static inline int obcore_ladder_clz(unsigned long long x) { return __builtin_clzll(x); }
-    static inline int obcore_ladder_popcount(unsigned long long x) { return __builtin_popcountll(x); }
+    static inline int obcore_ladder_popcount(unsigned long long x) {
+        return __builtin_popcountll(x);
+    }
     #else
     /* Portable fallbacks; x is never 0 for ctz/clz. */
     static int obcore_ladder_ctz(unsigned long long x) {

@@ -18,7 +18,7 @@ O(1). set() never allocates once reserve() has covered the insert; heights come 
 xorshift64* generator seeded per instance, so a given sequence of writes always builds
 the same list.
 """
-from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
@@ -215,7 +215,7 @@ cdef class SkipListSide(Side):
         cdef Py_ssize_t drop = self.count - depth
         cdef int32_t keep, dropped, x, nx
         cdef int64_t keep_key
-        cdef Py_ssize_t j
+        cdef Py_ssize_t _j
         cdef int i
         if drop <= 0:
             return
@@ -224,7 +224,7 @@ cdef class SkipListSide(Side):
             return
         # Last node kept: walk back from the tail, so the cost follows what is dropped.
         keep = self.tail
-        for j in range(drop):
+        for _j in range(drop):
             keep = nodes[keep].prev
         keep_key = nodes[keep].key
         dropped = nodes[keep].next[0]
@@ -278,7 +278,8 @@ cdef class SkipListSide(Side):
                 raise AssertionError(f"skiplist: key {nodes[x].key} has qty {nodes[x].qty} <= 0")
             if not (1 <= nodes[x].height <= self.level):
                 raise AssertionError(
-                    f"skiplist: key {nodes[x].key} has height {nodes[x].height}, level {self.level}")
+                    f"skiplist: key {nodes[x].key} has height {nodes[x].height}, "
+                    f"level {self.level}")
             if nodes[x].prev != prev:
                 raise AssertionError(f"skiplist: back link of key {nodes[x].key} is wrong")
             if prev != 0 and nodes[prev].key >= nodes[x].key:

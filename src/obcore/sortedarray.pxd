@@ -11,4 +11,3 @@ cdef class SortedArraySide(Side):
     cdef Py_ssize_t cap
 
     cdef int _grow(self, Py_ssize_t need) noexcept
-

@@ -65,7 +65,8 @@ cdef class SortedArraySide(Side):
                 # Only a caller that skipped reserve() gets here. Growing keeps memory safe;
                 # if even that fails there is no way to report it from a noexcept write.
                 if self._grow(n + 1) < 0:
-                    fprintf(stderr, b"obcore: SortedArraySide.set out of memory without reserve()\n")
+                    fprintf(stderr,
+                            b"obcore: SortedArraySide.set out of memory without reserve()\n")
                     abort()
                 keys = self.keys
                 qtys = self.qtys
