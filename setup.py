@@ -4,6 +4,7 @@ OBCORE_DEBUG=1 builds with -O0 -g and bounds/wraparound checks on; OBCORE_ANNOTA
 Cython's HTML annotation next to each .pyx. OBCORE_FUZZ=1 adds AddressSanitizer and libFuzzer
 coverage for the atheris fuzzer (needs clang: see docs/fuzzing.md).
 """
+
 import os
 from glob import glob
 

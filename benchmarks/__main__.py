@@ -1,4 +1,5 @@
 """``python -m benchmarks``: see benchmarks/README.md and ``--help``."""
+
 import sys
 
 from benchmarks.runner import main

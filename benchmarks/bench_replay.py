@@ -37,11 +37,13 @@ def _replay(benchmark, peer, wl, mode, read=None):
         getattr(peer, "apply_" + mode)(snap)
 
     if read is None:
+
         def run():
             apply = getattr(peer, "apply_" + mode)
             for x in items:
                 apply(x)
     else:
+
         def run():
             apply = getattr(peer, "apply_" + mode)
             r = read()
@@ -50,8 +52,9 @@ def _replay(benchmark, peer, wl, mode, read=None):
                 r()
 
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
-    benchmark.extra_info.update(messages=len(items), level_updates=wl.level_updates(),
-                                depth=wl.depth)
+    benchmark.extra_info.update(
+        messages=len(items), level_updates=wl.level_updates(), depth=wl.depth
+    )
 
 
 def _check(peer, name):
@@ -76,7 +79,7 @@ def _vwap_reader(peer, qty):
 
 READS = {
     "best": lambda p, wl: p.best,
-    "top10": lambda p, wl: (lambda: p.top(10)),
+    "top10": lambda p, wl: lambda: p.top(10),
     "vwap": lambda p, wl: _vwap_reader(p, p.native_qty(wl.vwap_lots)),
 }
 

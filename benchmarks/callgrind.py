@@ -70,8 +70,14 @@ def _ir(out_file: str) -> int:
     return int(m.group(1))
 
 
-def count_instructions(peer_name: str, frames: list[str], tick_size: str, lot_size: str,
-                       modes=("frames", "levels"), timeout_s: float = 1800) -> dict:
+def count_instructions(
+    peer_name: str,
+    frames: list[str],
+    tick_size: str,
+    lot_size: str,
+    modes=("frames", "levels"),
+    timeout_s: float = 1800,
+) -> dict:
     """Return instructions per message for ``peer_name`` replaying ``frames``.
 
     Parameters
@@ -103,8 +109,7 @@ def count_instructions(peer_name: str, frames: list[str], tick_size: str, lot_si
     deltas = len(frames) - 1
     if deltas < 1:
         raise CallgrindError("need a snapshot and at least one delta")
-    levels = sum(len(m["data"]["b"]) + len(m["data"]["a"])
-                 for m in map(orjson.loads, frames[1:]))
+    levels = sum(len(m["data"]["b"]) + len(m["data"]["a"]) for m in map(orjson.loads, frames[1:]))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     result = {"peer": peer_name, "deltas": deltas, "level_updates": levels}
     with tempfile.TemporaryDirectory(prefix="obcore-callgrind-") as tmp:
@@ -113,14 +118,30 @@ def count_instructions(peer_name: str, frames: list[str], tick_size: str, lot_si
         irs = {}
         for mode in ("none",) + tuple(modes):
             out = os.path.join(tmp, f"callgrind.{mode}.out")
-            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                   "--collect-atstart=no", "--toggle-collect=sys_call_tracing",
-                   sys.executable, "-m", "benchmarks.callgrind", "--target", rec,
-                   "--peer", peer_name, "--mode", mode, "--tick-size", tick_size,
-                   "--lot-size", lot_size]
+            cmd = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                "--collect-atstart=no",
+                "--toggle-collect=sys_call_tracing",
+                sys.executable,
+                "-m",
+                "benchmarks.callgrind",
+                "--target",
+                rec,
+                "--peer",
+                peer_name,
+                "--mode",
+                mode,
+                "--tick-size",
+                tick_size,
+                "--lot-size",
+                lot_size,
+            ]
             env = dict(os.environ, PYTHONHASHSEED="0")
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env,
-                                  timeout=timeout_s)
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, cwd=root, env=env, timeout=timeout_s
+            )
             if proc.returncode != 0:
                 raise CallgrindError(f"callgrind run ({mode}) failed:\n{proc.stderr[-3000:]}")
             irs[mode] = _ir(out)
@@ -133,8 +154,11 @@ def count_instructions(peer_name: str, frames: list[str], tick_size: str, lot_si
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.callgrind", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.callgrind",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--target", required=True, help="recording to replay (internal use)")
     ap.add_argument("--peer", required=True)
     ap.add_argument("--mode", choices=_MODES, required=True)

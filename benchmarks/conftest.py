@@ -32,9 +32,12 @@ PYBIT_MAX_DEPTH = 1000
 def workload(name: str) -> Workload:
     """Return a cached workload: ``"synthetic-<depth>"`` or ``"recording"``."""
     if name == "recording":
-        return from_recording(RECORDING, tick_size=os.environ.get("OBCORE_BENCH_TICK_SIZE"),
-                              lot_size=os.environ.get("OBCORE_BENCH_LOT_SIZE"),
-                              max_messages=MESSAGES)
+        return from_recording(
+            RECORDING,
+            tick_size=os.environ.get("OBCORE_BENCH_TICK_SIZE"),
+            lot_size=os.environ.get("OBCORE_BENCH_LOT_SIZE"),
+            max_messages=MESSAGES,
+        )
     depth = int(name.rsplit("-", 1)[1])
     return synthetic(depth=depth, messages=MESSAGES, seed=depth)
 

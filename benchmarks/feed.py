@@ -45,26 +45,30 @@ import time
 __all__ = ["main", "run_point"]
 
 DEFAULT_SYMBOLS = "1,10,100,300,1000"
-FRAMES_PER_SYMBOL_S = 50        # orderbook.50 pushes every 20 ms
+FRAMES_PER_SYMBOL_S = 50  # orderbook.50 pushes every 20 ms
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_TEMPLATE_FRAMES = 400          # deltas per symbol before its book is re-sent as a snapshot
+_TEMPLATE_FRAMES = 400  # deltas per symbol before its book is re-sent as a snapshot
 
 
 # ---------------------------------------------------------------------- the server
+
 
 def _templates():
     """One synthetic depth-50 stream, split into (snapshot levels, [(bids, asks)] deltas)."""
     from obcore.synthetic import generate_frames  # noqa: PLC0415
 
-    frames = [json.loads(f) for f in generate_frames(depth=50, messages=_TEMPLATE_FRAMES + 1,
-                                                    seed=7)]
+    frames = [
+        json.loads(f) for f in generate_frames(depth=50, messages=_TEMPLATE_FRAMES + 1, seed=7)
+    ]
     dump = lambda levels: json.dumps(levels, separators=(",", ":"))  # noqa: E731
     snap = (dump(frames[0]["data"]["b"]), dump(frames[0]["data"]["a"]))
     return snap, [(dump(f["data"]["b"]), dump(f["data"]["a"])) for f in frames[1:]]
 
 
-_FRAME = ('{"topic":"orderbook.50.%s","type":"%s","ts":%d,"data":{"s":"%s","b":%s,"a":%s,'
-          '"u":%d,"seq":%d},"cts":%d}')
+_FRAME = (
+    '{"topic":"orderbook.50.%s","type":"%s","ts":%d,"data":{"s":"%s","b":%s,"a":%s,'
+    '"u":%d,"seq":%d},"cts":%d}'
+)
 
 
 def _ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -82,7 +86,7 @@ class _Conn(asyncio.Protocol):
         self.buf = b""
         self.upgraded = False
         self.transport = None
-        self.symbols: list[list] = []       # [symbol, u, template index]
+        self.symbols: list[list] = []  # [symbol, u, template index]
 
     def connection_made(self, transport):
         self.transport = transport
@@ -97,12 +101,16 @@ class _Conn(asyncio.Protocol):
             if b"\r\n\r\n" not in self.buf:
                 return
             head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"sec-websocket-key:"))
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
             accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
-                                 b"\r\n\r\n")
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
             self.upgraded = True
             self.server.conns.append(self)
         while len(self.buf) >= 2:
@@ -118,9 +126,9 @@ class _Conn(asyncio.Protocol):
                 n, at = struct.unpack("!Q", self.buf[2:10])[0], 10
             if len(self.buf) < at + 4 + n:
                 return
-            mask = self.buf[at:at + 4]
-            payload = bytes(c ^ mask[i % 4] for i, c in enumerate(self.buf[at + 4:at + 4 + n]))
-            self.buf = self.buf[at + 4 + n:]
+            mask = self.buf[at : at + 4]
+            payload = bytes(c ^ mask[i % 4] for i, c in enumerate(self.buf[at + 4 : at + 4 + n]))
+            self.buf = self.buf[at + 4 + n :]
             self.on_frame(b0 & 0x0F, payload)
 
     def on_frame(self, opcode, payload):
@@ -132,11 +140,25 @@ class _Conn(asyncio.Protocol):
             msg = json.loads(payload)
             op = msg.get("op")
             if op == "ping":
-                self.send({"success": True, "ret_msg": "pong", "conn_id": "bench",
-                           "req_id": "", "op": "ping"})
+                self.send(
+                    {
+                        "success": True,
+                        "ret_msg": "pong",
+                        "conn_id": "bench",
+                        "req_id": "",
+                        "op": "ping",
+                    }
+                )
             elif op in ("subscribe", "unsubscribe"):
-                self.send({"success": True, "ret_msg": "", "conn_id": "bench",
-                           "req_id": msg.get("req_id", ""), "op": op})
+                self.send(
+                    {
+                        "success": True,
+                        "ret_msg": "",
+                        "conn_id": "bench",
+                        "req_id": msg.get("req_id", ""),
+                        "op": op,
+                    }
+                )
                 if op == "subscribe":
                     for topic in msg.get("args", ()):
                         sym = [topic.rsplit(".", 1)[1], 0, 0]
@@ -150,7 +172,7 @@ class _Conn(asyncio.Protocol):
 class _Server:
     def __init__(self, sent):
         self.conns: list[_Conn] = []
-        self.sent = sent            # multiprocessing.Value: frames written so far
+        self.sent = sent  # multiprocessing.Value: frames written so far
         self.snap, self.deltas = _templates()
         self.seq = 1
 
@@ -158,8 +180,9 @@ class _Server:
         sym[1] += 1
         self.seq += 1
         now = time.time_ns() // 1_000_000
-        return _ws_frame((_FRAME % (sym[0], kind, now, sym[0], b, a, sym[1], self.seq,
-                                    now)).encode())
+        return _ws_frame(
+            (_FRAME % (sym[0], kind, now, sym[0], b, a, sym[1], self.seq, now)).encode()
+        )
 
     def snapshot(self, sym: list) -> bytes:
         sym[2] = 0
@@ -181,7 +204,7 @@ class _Server:
                 if not syms:
                     continue
                 if conn.transport.get_write_buffer_size() > 8 * 2**20:
-                    continue        # the reader is behind: stop piling on
+                    continue  # the reader is behind: stop piling on
                 target = int((time.monotonic() - start) * FRAMES_PER_SYMBOL_S * len(syms))
                 n = min(target - due_sent, len(syms) * 5)
                 if n <= 0:
@@ -208,6 +231,7 @@ def _serve(port_out, sent):
 
 
 # ---------------------------------------------------------------------- the client
+
 
 class _Consumer:
     """The session thread's stand-in: owns one book per symbol, fed through a queue."""
@@ -249,8 +273,14 @@ class _Consumer:
             self.age.add(time.time_ns() - book.cts * 1_000_000)
 
 
-def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
-              warmup_s: float = 1.0, handoff: str | None = None) -> dict:
+def run_point(
+    n_symbols: int,
+    *,
+    seconds: float = 3.0,
+    raw_frames: bool = True,
+    warmup_s: float = 1.0,
+    handoff: str | None = None,
+) -> dict:
     """Run one feed against a fresh server process with ``n_symbols``; return the row."""
     from mmbot.bybit import BookFeed  # noqa: PLC0415
     from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
@@ -273,9 +303,13 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
     feed = None
     try:
         port = recv_end.recv()
-        feed = BookFeed("linear", ws_base=f"ws://127.0.0.1:{port}", raw_frames=raw_frames,
-                        resync_timeout_s=30.0,
-                        on_frame=consumer.on_frame if consumer is not None else None)
+        feed = BookFeed(
+            "linear",
+            ws_base=f"ws://127.0.0.1:{port}",
+            raw_frames=raw_frames,
+            resync_timeout_s=30.0,
+            on_frame=consumer.on_frame if consumer is not None else None,
+        )
         symbols = [f"S{i:04d}USDT" for i in range(n_symbols)]
         for s in symbols:
             feed.add_book(s, "0.1", "0.001", depth=50)
@@ -287,7 +321,7 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
         applied0 = sum(e.frames for e in feed.books.values())
         sent0, cpu0, t0 = sent.value, time.process_time(), time.monotonic()
         feed.frame_age = LatencyStats()
-        if consumer is not None:    # forward mode: the consumer's clock and ages
+        if consumer is not None:  # forward mode: the consumer's clock and ages
             consumer.hop, consumer.to_book = LatencyStats(), LatencyStats()
             feed.frame_age = consumer.age = LatencyStats()
         time.sleep(1.0)
@@ -308,16 +342,23 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
         extra = {}
         if consumer is not None:
             hop, to_book = consumer.hop.summary(), consumer.to_book.summary()
-            extra = {f"{name}_{p}_us": stats.get(f"{p}_us") for name, stats in
-                     (("hop", hop), ("recv_to_book", to_book)) for p in ("p50", "p90", "p99")}
+            extra = {
+                f"{name}_{p}_us": stats.get(f"{p}_us")
+                for name, stats in (("hop", hop), ("recv_to_book", to_book))
+                for p in ("p50", "p90", "p99")
+            }
         return {
-            "handoff": handoff or "-", **extra,
-            "symbols": n_symbols, "utf8_check": "python" if not raw_frames else "C (obcore)",
-            "synced": synced, "target_frames_s": n_symbols * FRAMES_PER_SYMBOL_S,
+            "handoff": handoff or "-",
+            **extra,
+            "symbols": n_symbols,
+            "utf8_check": "python" if not raw_frames else "C (obcore)",
+            "synced": synced,
+            "target_frames_s": n_symbols * FRAMES_PER_SYMBOL_S,
             "offered_frames_s": round((sent1 - sent0) / wall),
             "applied_frames_s": round((applied1 - applied0) / wall),
             "feed_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
-            "age_p99_ms": ages.get("p99_ms"), "age_max_ms": ages.get("max_ms"),
+            "age_p99_ms": ages.get("p99_ms"),
+            "age_max_ms": ages.get("max_ms"),
             "age_p50_first_s_ms": first_s.get("p50_ms"),
             "age_p50_last_s_ms": last_s.get("p50_ms"),
             "hook_p50_us": feed.latency_us().get("p50_us"),
@@ -333,41 +374,91 @@ def run_point(n_symbols: int, *, seconds: float = 3.0, raw_frames: bool = True,
 
 
 def _table(rows: list[dict]) -> str:
-    head = ("symbols", "utf-8 check", "target/s", "offered/s", "applied/s", "feed CPU",
-            "age p99 ms", "age max ms", "age p50 1st s -> last s")
+    head = (
+        "symbols",
+        "utf-8 check",
+        "target/s",
+        "offered/s",
+        "applied/s",
+        "feed CPU",
+        "age p99 ms",
+        "age max ms",
+        "age p50 1st s -> last s",
+    )
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
-        lines.append(" | ".join(str(x) for x in (
-            r["symbols"], r["utf8_check"], r["target_frames_s"], r["offered_frames_s"],
-            r["applied_frames_s"], f"{r['feed_cpu_pct']}%", r["age_p99_ms"], r["age_max_ms"],
-            f"{r['age_p50_first_s_ms']} -> {r['age_p50_last_s_ms']}")))
+        lines.append(
+            " | ".join(
+                str(x)
+                for x in (
+                    r["symbols"],
+                    r["utf8_check"],
+                    r["target_frames_s"],
+                    r["offered_frames_s"],
+                    r["applied_frames_s"],
+                    f"{r['feed_cpu_pct']}%",
+                    r["age_p99_ms"],
+                    r["age_max_ms"],
+                    f"{r['age_p50_first_s_ms']} -> {r['age_p50_last_s_ms']}",
+                )
+            )
+        )
     return "\n".join(lines)
 
 
 def _handoff_table(rows: list[dict]) -> str:
-    head = ("symbols", "mode", "applied/s", "feed CPU", "hop p50/p90/p99 µs",
-            "recv->book p50/p90/p99 µs", "age max ms")
+    head = (
+        "symbols",
+        "mode",
+        "applied/s",
+        "feed CPU",
+        "hop p50/p90/p99 µs",
+        "recv->book p50/p90/p99 µs",
+        "age max ms",
+    )
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
-        lines.append(" | ".join(str(x) for x in (
-            r["symbols"], r["handoff"], r["applied_frames_s"], f"{r['feed_cpu_pct']}%",
-            f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
-            f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
-            f"{r['recv_to_book_p99_us']}", r["age_max_ms"])))
+        lines.append(
+            " | ".join(
+                str(x)
+                for x in (
+                    r["symbols"],
+                    r["handoff"],
+                    r["applied_frames_s"],
+                    f"{r['feed_cpu_pct']}%",
+                    f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
+                    f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
+                    f"{r['recv_to_book_p99_us']}",
+                    r["age_max_ms"],
+                )
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks --feed", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--symbols", default=DEFAULT_SYMBOLS,
-                    help=f"comma-separated symbol counts (default {DEFAULT_SYMBOLS})")
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks --feed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--symbols",
+        default=DEFAULT_SYMBOLS,
+        help=f"comma-separated symbol counts (default {DEFAULT_SYMBOLS})",
+    )
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring window per count")
-    ap.add_argument("--baseline", action="store_true",
-                    help="also run each count with websocket-client's Python UTF-8 check")
-    ap.add_argument("--handoff", default="",
-                    help="comma-separated hand-off modes (queue, yield, switch): forward "
-                         "frames to a consumer thread and time the hop")
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run each count with websocket-client's Python UTF-8 check",
+    )
+    ap.add_argument(
+        "--handoff",
+        default="",
+        help="comma-separated hand-off modes (queue, yield, switch): forward "
+        "frames to a consumer thread and time the hop",
+    )
     ap.add_argument("--json", default="out/feed.json", help="results file ('' for none)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.symbols.split(",") if x]
@@ -381,10 +472,8 @@ def main(argv=None) -> int:
                     row = run_point(n, seconds=args.seconds, handoff=mode)
                     row["round"] = rnd
                     rows.append(row)
-                    print(_handoff_table(rows[-1:]).splitlines()[-1], file=sys.stderr,
-                          flush=True)
-        print("hand-off from the socket thread to a consumer thread (3 rounds, each row one "
-              "run):")
+                    print(_handoff_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+        print("hand-off from the socket thread to a consumer thread (3 rounds, each row one run):")
         print(_handoff_table(rows))
         if args.json:
             os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
@@ -392,11 +481,13 @@ def main(argv=None) -> int:
                 json.dump(rows, fh, indent=1)
         return 0
     for n in counts:
-        for raw in ((False, True) if args.baseline else (True,)):
+        for raw in (False, True) if args.baseline else (True,):
             rows.append(run_point(n, seconds=args.seconds, raw_frames=raw))
             print(_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-    print(f"feed scale, one BookFeed connection, orderbook.50 at 50 frames/s a symbol "
-          f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}):")
+    print(
+        f"feed scale, one BookFeed connection, orderbook.50 at 50 frames/s a symbol "
+        f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}):"
+    )
     print(_table(rows))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)

@@ -20,12 +20,19 @@ PROG = "python -m benchmarks"
 
 
 def build_parser():
-    ap = _bench_parser(prog=PROG, profile="full", json_default="out/benchmarks.json",
-                       chart_default="docs/img/benchmarks.png")
-    ap.add_argument("--callgrind", metavar="KIND",
-                    help="count instructions per message for one obcore kind (or peer) under "
-                         "valgrind --tool=callgrind instead of timing (JSON to "
-                         "out/callgrind-KIND.json unless --json)")
+    ap = _bench_parser(
+        prog=PROG,
+        profile="full",
+        json_default="out/benchmarks.json",
+        chart_default="docs/img/benchmarks.png",
+    )
+    ap.add_argument(
+        "--callgrind",
+        metavar="KIND",
+        help="count instructions per message for one obcore kind (or peer) under "
+        "valgrind --tool=callgrind instead of timing (JSON to "
+        "out/callgrind-KIND.json unless --json)",
+    )
     return ap
 
 
@@ -37,16 +44,23 @@ def run_callgrind(args) -> int:
     names = peer_names() + ["pybit-full"]
     name = kind if kind in names else f"obcore-{kind}"
     if name not in names:
-        print(f"{PROG}: error: unknown kind or peer {kind!r}; available: {names}",
-              file=sys.stderr)
+        print(f"{PROG}: error: unknown kind or peer {kind!r}; available: {names}", file=sys.stderr)
         return 2
     if args.recording:
-        wl = from_recording(args.recording, tick_size=args.tick_size, lot_size=args.lot_size,
-                            topic=args.topic, max_messages=args.messages or 500)
+        wl = from_recording(
+            args.recording,
+            tick_size=args.tick_size,
+            lot_size=args.lot_size,
+            topic=args.topic,
+            max_messages=args.messages or 500,
+        )
     else:
         wl = synthetic(depth=args.depth, messages=args.messages or 500, seed=args.seed)
-    print(f"callgrind: {name} on {wl.name} ({wl.deltas} deltas); three runs under valgrind, "
-          "this takes a minute or more", file=sys.stderr)
+    print(
+        f"callgrind: {name} on {wl.name} ({wl.deltas} deltas); three runs under valgrind, "
+        "this takes a minute or more",
+        file=sys.stderr,
+    )
     try:
         r = count_instructions(name, wl.frames, wl.tick_size, wl.lot_size)
     except CallgrindError as e:
@@ -55,8 +69,10 @@ def run_callgrind(args) -> int:
     r["workload"] = wl.name
     print(f"{name} on {wl.name}, {r['deltas']} deltas, {r['level_updates']} level updates:")
     print(f"  raw frame -> book:        {r['frames_ir_per_message']:>12,.0f} instructions/message")
-    print(f"  decoded message -> book:  {r['levels_ir_per_message']:>12,.0f} instructions/message"
-          f"  ({r['levels_ir_per_level']:,.0f} per level update)")
+    print(
+        f"  decoded message -> book:  {r['levels_ir_per_message']:>12,.0f} instructions/message"
+        f"  ({r['levels_ir_per_level']:,.0f} per level update)"
+    )
     write_json(args.json, r)
     return 0
 

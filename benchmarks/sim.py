@@ -47,19 +47,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_point(n_symbols: int, *, seconds: float = 5.0, warmup_s: float = 2.0,
-              python: str = sys.executable) -> dict:
+def run_point(
+    n_symbols: int, *, seconds: float = 5.0, warmup_s: float = 2.0, python: str = sys.executable
+) -> dict:
     """Run one simulator process with ``n_symbols`` and one feed; return the row."""
     from mmbot.bybit import BookFeed  # noqa: PLC0415
     from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
 
     port = _free_port()
     symbols = [f"S{i:03d}USDT" for i in range(n_symbols)]
-    proc = subprocess.Popen([python, "-c", _SERVE, str(port), ",".join(symbols)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [python, "-c", _SERVE, str(port), ",".join(symbols)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     feed = None
     try:
-        line = proc.stdout.readline()     # it says "ready" once it listens
+        line = proc.stdout.readline()  # it says "ready" once it listens
         if "ready" not in line:
             raise RuntimeError(f"simulator did not start: {line}{proc.stdout.read()}")
         feed = BookFeed("linear", ws_base=f"ws://127.0.0.1:{port}", resync_timeout_s=30.0)
@@ -78,11 +83,16 @@ def run_point(n_symbols: int, *, seconds: float = 5.0, warmup_s: float = 2.0,
         cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
         ages = age_summary_ms(feed.frame_age)
         wall = t1 - t0
-        return {"symbols": n_symbols, "python": python, "due_frames_s": n_symbols * 50,
-                "published_frames_s": round((frames1 - frames0) / wall),
-                "sim_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
-                "resyncs": sum(e.resyncs for e in feed.books.values()) - resyncs0,
-                "age_p50_ms": ages.get("p50_ms"), "age_max_ms": ages.get("max_ms")}
+        return {
+            "symbols": n_symbols,
+            "python": python,
+            "due_frames_s": n_symbols * 50,
+            "published_frames_s": round((frames1 - frames0) / wall),
+            "sim_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+            "resyncs": sum(e.resyncs for e in feed.books.values()) - resyncs0,
+            "age_p50_ms": ages.get("p50_ms"),
+            "age_max_ms": ages.get("max_ms"),
+        }
     finally:
         if feed is not None:
             feed.exit()
@@ -94,24 +104,35 @@ def run_point(n_symbols: int, *, seconds: float = 5.0, warmup_s: float = 2.0,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks --sim", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks --sim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--symbols", default="50,200", help="comma-separated symbol counts")
     ap.add_argument("--seconds", type=float, default=5.0, help="measuring window per count")
-    ap.add_argument("--python", default=sys.executable,
-                    help="interpreter that runs the simulator; several, comma-separated, "
-                         "alternate (e.g. another checkout's venv, for a before/after)")
+    ap.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter that runs the simulator; several, comma-separated, "
+        "alternate (e.g. another checkout's venv, for a before/after)",
+    )
     ap.add_argument("--json", default="out/sim.json", help="results file ('' for none)")
     args = ap.parse_args(argv)
-    rows = [run_point(int(n), seconds=args.seconds, python=py)
-            for n in args.symbols.split(",") if n for py in args.python.split(",")]
+    rows = [
+        run_point(int(n), seconds=args.seconds, python=py)
+        for n in args.symbols.split(",")
+        if n
+        for py in args.python.split(",")
+    ]
     print("simulator publish rate, one `mmbot sim` process, orderbook.50 every 20 ms a symbol:")
-    print("python | symbols | due/s | published/s | sim CPU | resyncs | age p50 ms | "
-          "age max ms")
+    print("python | symbols | due/s | published/s | sim CPU | resyncs | age p50 ms | age max ms")
     print("--- | --- | --- | --- | --- | --- | --- | ---")
     for r in rows:
-        print(f"{r['python']} | {r['symbols']} | {r['due_frames_s']} | {r['published_frames_s']} | "
-              f"{r['sim_cpu_pct']}% | {r['resyncs']} | {r['age_p50_ms']} | {r['age_max_ms']}")
+        print(
+            f"{r['python']} | {r['symbols']} | {r['due_frames_s']} | {r['published_frames_s']} | "
+            f"{r['sim_cpu_pct']}% | {r['resyncs']} | {r['age_p50_ms']} | {r['age_max_ms']}"
+        )
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as fh:

@@ -51,24 +51,26 @@ async def feed(url: str, books: obcore.Books) -> None:
             await send(ws, "subscribe", topic)
         async for msg in ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
-                break                          # closed or failed: a real bot reconnects here
+                break  # closed or failed: a real bot reconnects here
             text = msg.data
             if '"topic":"orderbook.' not in text[:60]:
-                continue                       # acks and pongs
+                continue  # acks and pongs
             try:
                 book, applied = books.apply(text)
             except obcore.SequenceGapError as e:
                 # Updates were lost: the book keeps its levels but is not synced. A fresh
                 # subscription makes Bybit send a snapshot, which replaces the book.
                 topic = obcore.frame_topic(text)
-                print(f"gap on {topic} (expected u={e.expected}, got {e.received}); "
-                      "resubscribing", flush=True)
+                print(
+                    f"gap on {topic} (expected u={e.expected}, got {e.received}); resubscribing",
+                    flush=True,
+                )
                 resyncing.add(topic)
                 await send(ws, "unsubscribe", topic)
                 await send(ws, "subscribe", topic)
                 continue
             except obcore.OutOfSyncError:
-                continue                       # deltas until the resubscribe's snapshot
+                continue  # deltas until the resubscribe's snapshot
             except obcore.ParseError as e:
                 # A malformed frame; the book is exactly as before it. If it was a delta,
                 # the next one reports the gap and the branch above resubscribes.
@@ -96,8 +98,9 @@ async def main_async(args) -> None:
     books = obcore.Books()
     for symbol, tick, lot in args.symbols:
         books.add(f"orderbook.{args.depth}.{symbol}", tick, lot)
-    task = asyncio.ensure_future(feed(f"{args.ws_base.rstrip('/')}/v5/public/{args.category}",
-                                      books))
+    task = asyncio.ensure_future(
+        feed(f"{args.ws_base.rstrip('/')}/v5/public/{args.category}", books)
+    )
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, task.cancel)
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
@@ -107,8 +110,11 @@ async def main_async(args) -> None:
         pass
     for topic, book in books.items():
         book.check_integrity()
-        print(f"final {topic}: synced={book.synced} u={book.update_id} {touch(book)} "
-              f"levels={len(book)}", flush=True)
+        print(
+            f"final {topic}: synced={book.synced} u={book.update_id} {touch(book)} "
+            f"levels={len(book)}",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:

@@ -37,20 +37,24 @@ class MicropriceSkewModel(BaseQuoteModel):
     fee-aware spread floor, the ladder (levels, spacing, post-only clamp, risk room).
     """
 
-    def __init__(self, strategy: StrategyConfig, params: Mapping[str, Any],
-                 maker_fee_bps: float = 2.0) -> None:
+    def __init__(
+        self, strategy: StrategyConfig, params: Mapping[str, Any], maker_fee_bps: float = 2.0
+    ) -> None:
         super().__init__(strategy, maker_fee_bps)
         unknown = sorted(set(params) - set(DEFAULTS))
         if unknown:
-            raise ConfigError(f"strategy.params.{unknown[0]}: unknown parameter of "
-                              f"MicropriceSkewModel (allowed: {', '.join(DEFAULTS)})")
+            raise ConfigError(
+                f"strategy.params.{unknown[0]}: unknown parameter of "
+                f"MicropriceSkewModel (allowed: {', '.join(DEFAULTS)})"
+            )
         values = {**DEFAULTS, **params}
         for key, v in values.items():
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise ConfigError(f"strategy.params.{key}: expected a number, got {v!r}")
         if values["half_spread_bps"] < 0:
-            raise ConfigError(f"strategy.params.half_spread_bps: must be >= 0, "
-                              f"got {values['half_spread_bps']!r}")
+            raise ConfigError(
+                f"strategy.params.half_spread_bps: must be >= 0, got {values['half_spread_bps']!r}"
+            )
         if not 0.0 <= values["skew"] <= 1.0:
             raise ConfigError(f"strategy.params.skew: must be in [0, 1], got {values['skew']!r}")
         self.half_spread_bps = float(values["half_spread_bps"])
@@ -61,7 +65,7 @@ class MicropriceSkewModel(BaseQuoteModel):
         bb = view.book.best_bid()
         ba = view.book.best_ask()
         if bb is None or ba is None:
-            return None             # one side empty: do not quote
+            return None  # one side empty: do not quote
         mid = (bb[0] + ba[0]) * 0.5
         mp = view.book.microprice()
         centre = mid if mp is None else mid + self.skew * (float(mp) - mid)

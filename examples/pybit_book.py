@@ -35,31 +35,39 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ws-base", help="ws://127.0.0.1:PORT for the simulator (default: Bybit)")
     ap.add_argument("--testnet", action="store_true")
-    ap.add_argument("--symbol", action="append", metavar="SYMBOL:TICK:LOT",
-                    help="instrument and its tickSize and qtyStep (default BTCUSDT:0.1:0.001)")
+    ap.add_argument(
+        "--symbol",
+        action="append",
+        metavar="SYMBOL:TICK:LOT",
+        help="instrument and its tickSize and qtyStep (default BTCUSDT:0.1:0.001)",
+    )
     args = ap.parse_args(argv)
     symbols = [s.split(":") for s in args.symbol or ["BTCUSDT:0.1:0.001"]]
     if any(len(s) != 3 for s in symbols):
         ap.error("--symbol takes SYMBOL:TICK:LOT")
 
-    events: queue.Queue = queue.Queue()   # socket thread -> this thread
+    events: queue.Queue = queue.Queue()  # socket thread -> this thread
     trades = [0]
 
     def on_update(fb, recv_ns):
         # On pybit's thread, right after fb.book took the frame: read, copy, hand over.
         bid, ask = fb.book.best_bid(), fb.book.best_ask()
         if bid and ask:
-            events.put(("touch", fb.symbol, fb.book.price_str(bid[0]),
-                        fb.book.price_str(ask[0])))
+            events.put(("touch", fb.symbol, fb.book.price_str(bid[0]), fb.book.price_str(ask[0])))
 
     def on_status(symbol, synced, reason):
         events.put(("status", symbol, synced, reason))
 
-    def on_trade(message):               # an ordinary pybit callback, untouched by BookFeed
+    def on_trade(message):  # an ordinary pybit callback, untouched by BookFeed
         trades[0] += len(message["data"])
 
-    feed = BookFeed("linear", testnet=args.testnet, ws_base=args.ws_base,
-                    on_update=on_update, on_status=on_status)
+    feed = BookFeed(
+        "linear",
+        testnet=args.testnet,
+        ws_base=args.ws_base,
+        on_update=on_update,
+        on_status=on_status,
+    )
     for symbol, tick, lot in symbols:
         feed.add_book(symbol, tick_size=tick, lot_size=lot, depth=50)
     feed.trade_stream(symbols[0][0], on_trade)
@@ -70,9 +78,8 @@ def main(argv=None) -> int:
             kind, symbol, *rest = events.get()
             if kind == "status":
                 synced, reason = rest
-                print(f"{symbol} {'synced' if synced else 'OUT OF SYNC'} ({reason})",
-                      flush=True)
-            elif last.get(symbol) != rest:   # print the touch only when it moves
+                print(f"{symbol} {'synced' if synced else 'OUT OF SYNC'} ({reason})", flush=True)
+            elif last.get(symbol) != rest:  # print the touch only when it moves
                 last[symbol] = rest
                 print(f"{symbol} {rest[0]} x {rest[1]}", flush=True)
     except KeyboardInterrupt:
@@ -82,8 +89,11 @@ def main(argv=None) -> int:
     for symbol, *_ in symbols:
         fb = feed.by_symbol[symbol]
         fb.book.check_integrity()
-        print(f"final {symbol}: frames={fb.frames} resyncs={fb.resyncs} "
-              f"levels={len(fb.book)} trades_seen={trades[0]}", flush=True)
+        print(
+            f"final {symbol}: frames={fb.frames} resyncs={fb.resyncs} "
+            f"levels={len(fb.book)} trades_seen={trades[0]}",
+            flush=True,
+        )
     return 0
 
 

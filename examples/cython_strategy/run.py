@@ -2,6 +2,7 @@
 
 Build first (``python setup.py build_ext --inplace``), then ``python run.py``.
 """
+
 import math
 
 from strategy import Quoter
@@ -28,9 +29,11 @@ def main():
         assert my_bid < book.best_ask()[0] and my_ask > book.best_bid()[0], "would cross"
         assert (my_bid, my_ask) == quote_in_python(book, 2, 5)
         frames += 1
-    print(f"ok: {frames} frames; last quote {book.price_str(my_bid)} x {book.price_str(my_ask)}"
-          f" around a touch of {book.price_str(book.best_bid()[0])} x "
-          f"{book.price_str(book.best_ask()[0])}")
+    print(
+        f"ok: {frames} frames; last quote {book.price_str(my_bid)} x {book.price_str(my_ask)}"
+        f" around a touch of {book.price_str(book.best_bid()[0])} x "
+        f"{book.price_str(book.best_ask()[0])}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 obcore must be installed in the same environment (its .pxd files are what ``cimport``
 reads), with Cython and setuptools: ``pip install obcore Cython setuptools``.
 """
+
 import os
 
 from Cython.Build import cythonize
@@ -15,6 +16,7 @@ OBCORE_PARENT = os.path.dirname(os.path.dirname(obcore.__file__))
 
 setup(
     name="obcore-cython-strategy-example",
-    ext_modules=cythonize(["strategy.pyx"], include_path=[OBCORE_PARENT],
-                          compiler_directives={"language_level": "3"}),
+    ext_modules=cythonize(
+        ["strategy.pyx"], include_path=[OBCORE_PARENT], compiler_directives={"language_level": "3"}
+    ),
 )

@@ -1,4 +1,5 @@
 """``python -m mmbot``: the same as the ``mmbot`` console script."""
+
 import sys
 
 from mmbot.cli import main

@@ -21,6 +21,7 @@ Public API
 ----------
 MARKOUT_HORIZONS_S, attribute, markouts, explain_run, AttributionError.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -47,9 +48,15 @@ def _sign(side: str) -> int:
     return 1 if side == "Buy" else -1
 
 
-def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | Decimal | None, unit: Decimal,
-              net_pnl: Decimal, fees: Decimal | None = None,
-              funding: Decimal = _ZERO) -> dict[str, Decimal]:
+def attribute(
+    fills: Sequence[FillRecord],
+    *,
+    mark_ticks: int | Decimal | None,
+    unit: Decimal,
+    net_pnl: Decimal,
+    fees: Decimal | None = None,
+    funding: Decimal = _ZERO,
+) -> dict[str, Decimal]:
     """Return ``{"gross_edge", "inventory_pnl", "fees", "funding"}`` summing to ``net_pnl``.
 
     Parameters
@@ -98,8 +105,9 @@ def attribute(fills: Sequence[FillRecord], *, mark_ticks: int | Decimal | None, 
         }
         total = sum(parts.values(), _ZERO)
     if total != net_pnl:
-        raise AttributionError(f"attribution sums to {total}, net PnL is {net_pnl} "
-                               f"({len(fills)} fills)")
+        raise AttributionError(
+            f"attribution sums to {total}, net PnL is {net_pnl} ({len(fills)} fills)"
+        )
     return parts
 
 
@@ -108,9 +116,14 @@ def _mid2_at(times: Sequence[int], mids2: Sequence[int], t_ms: int) -> int | Non
     return mids2[i] if i >= 0 else None
 
 
-def markouts(fills: Iterable[FillRecord], mid_log: Sequence[tuple[int, int]], *,
-             unit: Decimal, level_of: Mapping[str, Any] | None = None,
-             horizons_s: Sequence[int] = MARKOUT_HORIZONS_S) -> dict[str, dict[str, Any]]:
+def markouts(
+    fills: Iterable[FillRecord],
+    mid_log: Sequence[tuple[int, int]],
+    *,
+    unit: Decimal,
+    level_of: Mapping[str, Any] | None = None,
+    horizons_s: Sequence[int] = MARKOUT_HORIZONS_S,
+) -> dict[str, dict[str, Any]]:
     """Return markouts keyed ``"1s"``, ``"5s"``, ...: totals, per side and per ladder level.
 
     Parameters
@@ -157,8 +170,13 @@ def markouts(fills: Iterable[FillRecord], mid_log: Sequence[tuple[int, int]], *,
     return out
 
 
-def explain_run(history: Any, pnl: Any, mark_ticks: int | Decimal | None, unit: Decimal,
-                level_of: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def explain_run(
+    history: Any,
+    pnl: Any,
+    mark_ticks: int | Decimal | None,
+    unit: Decimal,
+    level_of: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Attribution and markouts of a live run, from the runner's own record.
 
     A live bot sees no exchange-side mid at each fill; the mid is the runner's sampled
@@ -169,8 +187,11 @@ def explain_run(history: Any, pnl: Any, mark_ticks: int | Decimal | None, unit: 
     """
     fills = history.fills
     if len(fills) != pnl.fill_count or mark_ticks is None and pnl.position_lots:
-        return {"attribution": None, "markouts": None,
-                "why": "restored fills or no mark: the run's own record does not cover net PnL"}
+        return {
+            "attribution": None,
+            "markouts": None,
+            "why": "restored fills or no mark: the run's own record does not cover net PnL",
+        }
     times = list(history.t_ms)
     mids2 = [round(2 * m) for m in history.mid_ticks]
     mid_log = list(zip(times, mids2, strict=True))
@@ -178,8 +199,14 @@ def explain_run(history: Any, pnl: Any, mark_ticks: int | Decimal | None, unit: 
     for i, (t, side, price, lots) in enumerate(fills):
         mid2 = _mid2_at(times, mids2, t)
         records.append(FillRecord(f"f{i}", "", t, side, price, lots, _ZERO, True, mid2))
-    parts = attribute(records, mark_ticks=mark_ticks, unit=unit,
-                      net_pnl=pnl.net(mark_ticks), fees=pnl.fees, funding=pnl.funding)
+    parts = attribute(
+        records,
+        mark_ticks=mark_ticks,
+        unit=unit,
+        net_pnl=pnl.net(mark_ticks),
+        fees=pnl.fees,
+        funding=pnl.funding,
+    )
     marks = markouts(records, mid_log, unit=unit, level_of=level_of)
     return {"attribution": _strings(parts), "markouts": _strings(marks)}
 

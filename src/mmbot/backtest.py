@@ -6,6 +6,7 @@ the end, and returns a :class:`BacktestResult`; :func:`mmbot.report.write_report
 into ``summary.json`` (deterministic: identical bytes for the same config, data and seed),
 ``timing.json`` (wall-clock measurements, which naturally vary) and ``chart.png``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,8 +33,7 @@ from mmbot.summary import trading_summary
 from mmbot.venue.sim import ReplayLatency, SimVenue
 from obcore.synthetic import generate_frames
 
-__all__ = ["BacktestError", "BacktestResult", "market_frames", "resolve_recording",
-           "run_backtest"]
+__all__ = ["BacktestError", "BacktestResult", "market_frames", "resolve_recording", "run_backtest"]
 
 #: simulated time after the data ends for cancels and in-flight events to settle
 SETTLE_MS = 2000
@@ -77,8 +77,7 @@ def _instruments_of(data: Any, where: str) -> dict[str, Instrument]:
         raise BacktestError(f"{where}: {exc}") from None
 
 
-def resolve_recording(cfg: Config, instruments_file: str | None = None
-                      ) -> tuple[Config, Recording]:
+def resolve_recording(cfg: Config, instruments_file: str | None = None) -> tuple[Config, Recording]:
     """Open ``sim.data`` and return the config with the recording's symbol and rules.
 
     The symbol is ``venue.symbol`` if the recording holds it, else the recording's only
@@ -102,8 +101,10 @@ def resolve_recording(cfg: Config, instruments_file: str | None = None
     elif len(rec.symbols) == 1:
         symbol = rec.symbols[0]
     else:
-        raise BacktestError(f"{rec.describe()}: venue.symbol {cfg.venue.symbol!r} is not one "
-                            f"of {', '.join(rec.symbols)}; choose with --set venue.symbol=NAME")
+        raise BacktestError(
+            f"{rec.describe()}: venue.symbol {cfg.venue.symbol!r} is not one "
+            f"of {', '.join(rec.symbols)}; choose with --set venue.symbol=NAME"
+        )
     found: dict[str, Instrument] = {}
     if rec.instruments is not None:
         header = _instruments_of(rec.instruments, f"{rec.path} header")
@@ -114,23 +115,33 @@ def resolve_recording(cfg: Config, instruments_file: str | None = None
         if symbol in given:
             found[f"--instruments {instruments_file}"] = given[symbol]
         elif not found:
-            raise BacktestError(f"--instruments {instruments_file} has no rules for {symbol} "
-                                f"(it has {', '.join(sorted(given)) or 'none'})")
+            raise BacktestError(
+                f"--instruments {instruments_file} has no rules for {symbol} "
+                f"(it has {', '.join(sorted(given)) or 'none'})"
+            )
     if not found:
-        raise BacktestError(f"{rec.describe()}: no instrument rules for {symbol}; pass "
-                            f"--instruments FILE (a saved /v5/market/instruments-info response)")
+        raise BacktestError(
+            f"{rec.describe()}: no instrument rules for {symbol}; pass "
+            f"--instruments FILE (a saved /v5/market/instruments-info response)"
+        )
     rules = list(found.items())
     (where, ins), *others = rules
     for other_where, other in others:
         if other != ins:
-            raise BacktestError(f"instrument rules for {symbol} disagree: {where} says tick "
-                                f"{ins.tick_size} lot {ins.lot_size} ({ins.category}), "
-                                f"{other_where} says tick {other.tick_size} lot "
-                                f"{other.lot_size} ({other.category})")
+            raise BacktestError(
+                f"instrument rules for {symbol} disagree: {where} says tick "
+                f"{ins.tick_size} lot {ins.lot_size} ({ins.category}), "
+                f"{other_where} says tick {other.tick_size} lot "
+                f"{other.lot_size} ({other.category})"
+            )
     sim = dataclasses.replace(
-        cfg.sim, tick_size=ins.tick_size, lot_size=ins.lot_size,
-        min_order_qty=ins.qty_str(ins.min_qty_lots), max_order_qty=ins.qty_str(ins.max_qty_lots),
-        min_notional_quote=str(ins.min_notional))
+        cfg.sim,
+        tick_size=ins.tick_size,
+        lot_size=ins.lot_size,
+        min_order_qty=ins.qty_str(ins.min_qty_lots),
+        max_order_qty=ins.qty_str(ins.max_qty_lots),
+        min_notional_quote=str(ins.min_notional),
+    )
     venue = dataclasses.replace(cfg.venue, symbol=symbol, category=ins.category)
     return cfg.replace(sim=sim, venue=venue), rec
 
@@ -158,8 +169,9 @@ def market_frames(cfg: Config, *, duration_s: float | None = None) -> Iterator[s
             interval_ms=sim.interval_ms,
             category=cfg.venue.category,
             trades_per_s=sim.trades_per_s,
-            trade_size_mean_lots=max(1, int(Decimal(sim.trade_size_mean_qty)
-                                            / Decimal(sim.lot_size))),
+            trade_size_mean_lots=max(
+                1, int(Decimal(sim.trade_size_mean_qty) / Decimal(sim.lot_size))
+            ),
             trade_buy_ratio=sim.trade_buy_ratio,
             trade_size_alpha=sim.trade_size_alpha,
         )
@@ -179,8 +191,9 @@ def _orderbook_only(frames: Iterable[_Item], symbol: str) -> Iterator[_Item]:
             yield item
 
 
-def _book_frames_only(stream: Iterator[tuple[str | bytes | None, int]]
-                      ) -> Iterator[tuple[str | bytes | None, int]]:
+def _book_frames_only(
+    stream: Iterator[tuple[str | bytes | None, int]],
+) -> Iterator[tuple[str | bytes | None, int]]:
     """Hide publicTrade frames from the bot: the engine fills on them, the runner's book
     takes orderbook frames only (as the live feed subscribes orderbook topics only)."""
     for frame, now_ms in stream:
@@ -240,8 +253,9 @@ def run_backtest(
     latency = None
     if sim.latency == "replay":
         if rec is None:
-            raise BacktestError("sim.latency = 'replay' needs a recording (--data FILE) with "
-                                "order round trips")
+            raise BacktestError(
+                "sim.latency = 'replay' needs a recording (--data FILE) with order round trips"
+            )
         try:
             latency = ReplayLatency(rec.round_trips, md_fallback_ms=sim.md_latency_ms)
         except ValueError as exc:
@@ -263,8 +277,13 @@ def run_backtest(
         data = market_frames(cfg, duration_s=duration_s)
     data = _orderbook_only(data, symbol)
     runner = build_runner(
-        cfg, venue=venue, instrument=instrument, maker_fee_rate=sim.maker_fee_rate,
-        taker_fee_rate=sim.taker_fee_rate, link_prefix=f"bt{sim.seed}-", records=records,
+        cfg,
+        venue=venue,
+        instrument=instrument,
+        maker_fee_rate=sim.maker_fee_rate,
+        taker_fee_rate=sim.taker_fee_rate,
+        link_prefix=f"bt{sim.seed}-",
+        records=records,
         use_risk=use_risk,
     )
     wall0 = time.perf_counter()
@@ -281,8 +300,9 @@ def run_backtest(
     wall_s = time.perf_counter() - wall0
     # the exchange knows the mid at the match; the runner's book lags it by the latencies
     mids = {f.exec_id: f.mid2_ticks for f in engine.fill_log}
-    runner.trades = [dataclasses.replace(t, mid2_ticks=mids.get(t.exec_id, t.mid2_ticks))
-                     for t in runner.trades]
+    runner.trades = [
+        dataclasses.replace(t, mid2_ticks=mids.get(t.exec_id, t.mid2_ticks)) for t in runner.trades
+    ]
     summary = _summary(cfg, runner, engine, venue, instrument, end_ms)
     timing = {
         "wall_s": round(wall_s, 3),
@@ -323,13 +343,21 @@ def _fill_model(cfg: Config, engine: MatchingEngine, venue: SimVenue) -> dict[st
     }
 
 
-def _explain(runner: Runner, engine: MatchingEngine, instrument, mark
-             ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _explain(
+    runner: Runner, engine: MatchingEngine, instrument, mark
+) -> tuple[dict[str, Any], dict[str, Any]]:
     unit = instrument.notional(1, 1)
-    parts = attribute(engine.fill_log, mark_ticks=mark, unit=unit,
-                      net_pnl=runner.pnl.net(mark), funding=runner.pnl.funding)
-    levels = {link: ("flatten" if m.level == FLATTEN_LEVEL else m.level)
-              for link, m in runner.orders.orders.items()}
+    parts = attribute(
+        engine.fill_log,
+        mark_ticks=mark,
+        unit=unit,
+        net_pnl=runner.pnl.net(mark),
+        funding=runner.pnl.funding,
+    )
+    levels = {
+        link: ("flatten" if m.level == FLATTEN_LEVEL else m.level)
+        for link, m in runner.orders.orders.items()
+    }
     marks = markouts(engine.fill_log, engine.mid_log, unit=unit, level_of=levels)
     return _dec_tree(parts), _dec_tree(marks)
 
@@ -341,16 +369,22 @@ def _config_echo(cfg: Config) -> dict[str, Any]:
     return data
 
 
-def _summary(cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instrument,
-             end_ms: int) -> dict[str, Any]:
+def _summary(
+    cfg, runner: Runner, engine: MatchingEngine, venue: SimVenue, instrument, end_ms: int
+) -> dict[str, Any]:
     mark = runner.mark_ticks()
     h = runner.history
     start_ms = h.t_ms[0] if h.t_ms else end_ms
     attribution, marks = _explain(runner, engine, instrument, mark)
     return {
-        "metrics": run_metrics(h.t_ms, h.net_pnl_exact, runner.trades, runner.orders_sent,
-                               unit=instrument.notional(1, 1),
-                               duration_s=(end_ms - start_ms) / 1000),
+        "metrics": run_metrics(
+            h.t_ms,
+            h.net_pnl_exact,
+            runner.trades,
+            runner.orders_sent,
+            unit=instrument.notional(1, 1),
+            duration_s=(end_ms - start_ms) / 1000,
+        ),
         "attribution": attribution,
         "markouts": marks,
         "fill_model": _fill_model(cfg, engine, venue),

@@ -58,8 +58,11 @@ def build_runner(
     # the quote floor covers the fee actually charged (the venue's, in a live run)
     model = build_model(cfg, maker_fee_bps=float(maker_fee_rate * 10_000))
     orders = OrderManager.from_config(
-        venue, instrument.symbol, cfg.orders,
-        tolerance_ticks=cfg.strategy.requote_tolerance_ticks, link_prefix=link_prefix,
+        venue,
+        instrument.symbol,
+        cfg.orders,
+        tolerance_ticks=cfg.strategy.requote_tolerance_ticks,
+        link_prefix=link_prefix,
     )
     return Runner(
         instrument=instrument,

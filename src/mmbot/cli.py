@@ -9,6 +9,7 @@ Exit status 2 also means a configuration or usage error: a
 :class:`~mmbot.config.ConfigError` from any command is printed as one line
 (``mmbot <command>: <key>: <reason>``), with no traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,30 @@ COMMANDS = {
 
 EXIT_USAGE = 2
 #: top-level modules the ``mmbot`` extra installs
-OPTIONAL_MODULES = frozenset({"pybit", "orjson", "aiohttp", "matplotlib", "rich", "dotenv",
-                              "optuna", "psycopg", "sqlalchemy", "websocket", "requests"})
+OPTIONAL_MODULES = frozenset(
+    {
+        "pybit",
+        "orjson",
+        "aiohttp",
+        "matplotlib",
+        "rich",
+        "dotenv",
+        "optuna",
+        "psycopg",
+        "sqlalchemy",
+        "websocket",
+        "requests",
+    }
+)
 INSTALL_HINT = 'pip install "obcore[mmbot]"'
 
 
 def _unavailable(name: str, missing: str):
     def run(args: argparse.Namespace) -> int:
-        print(f"mmbot {name}: needs the mmbot extra ({missing} is not installed): "
-              f"{INSTALL_HINT}", file=sys.stderr)
+        print(
+            f"mmbot {name}: needs the mmbot extra ({missing} is not installed): {INSTALL_HINT}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
     return run
@@ -61,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
             p = sub.add_parser(name, help=f"{help_text} [needs {INSTALL_HINT}]")
             p.set_defaults(func=_unavailable(name, top), unavailable=True)
             continue
-        p = sub.add_parser(name, help=help_text, description=module.__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
@@ -73,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if getattr(args, "unavailable", False):
-        return args.func(args)     # its options are unknown here: say what to install
+        return args.func(args)  # its options are unknown here: say what to install
     from mmbot.config import ConfigError  # noqa: PLC0415 - needs the extra (dotenv)
 
     if unknown:

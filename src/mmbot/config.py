@@ -246,8 +246,11 @@ class StrategyConfig(_Section):
     def __post_init__(self) -> None:
         self._finite()
         if not self.model.strip():
-            self._fail("model", "must name a bundled model, package.module:ClassName or an "
-                                "mmbot.models entry point")
+            self._fail(
+                "model",
+                "must name a bundled model, package.module:ClassName or an "
+                "mmbot.models entry point",
+            )
         self._decimal("order_qty", positive=True)
         self._positive("levels", "level_spacing_ticks")
         self._non_negative("requote_tolerance_ticks")
@@ -357,13 +360,20 @@ class SimConfig(_Section):
         self._finite()
         if not self.data:
             self._fail("data", "must be 'synthetic' or a file path")
-        for n in ("start_price", "tick_size", "lot_size", "min_order_qty", "max_order_qty",
-                  "trade_size_mean_qty"):
+        for n in (
+            "start_price",
+            "tick_size",
+            "lot_size",
+            "min_order_qty",
+            "max_order_qty",
+            "trade_size_mean_qty",
+        ):
             self._decimal(n, positive=True)
         self._decimal("min_notional_quote")
         self._positive("depth", "interval_ms", "levels_per_delta", "queue_power")
-        self._non_negative("order_latency_ms", "response_latency_ms", "md_latency_ms",
-                           "trades_per_s")
+        self._non_negative(
+            "order_latency_ms", "response_latency_ms", "md_latency_ms", "trades_per_s"
+        )
         if not 0.0 <= self.trade_buy_ratio <= 1.0:
             self._fail("trade_buy_ratio", "must be in [0, 1]")
         if not 1.0 < self.trade_size_alpha < 100.0:
@@ -454,8 +464,9 @@ def _convert(key: str, t: Any, value: Any) -> Any:
             except ConfigError:
                 continue
         names = ("a number" if m is float else _type_name(m) for m in members)
-        raise ConfigError(f"{key}: expected {' or '.join(names)}, "
-                          f"got {type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{key}: expected {' or '.join(names)}, got {type(value).__name__} {value!r}"
+        )
     if origin is Literal:
         if value not in typing.get_args(t):
             raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")
@@ -466,8 +477,9 @@ def _convert(key: str, t: Any, value: Any) -> Any:
             raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
         for k, v in value.items():
             if not isinstance(v, str | int | float | bool):
-                raise ConfigError(f"{key}.{k}: expected a string, number or boolean, "
-                                  f"got {type(v).__name__} {v!r}")
+                raise ConfigError(
+                    f"{key}.{k}: expected a string, number or boolean, got {type(v).__name__} {v!r}"
+                )
         return dict(value)
     if dataclasses.is_dataclass(t):
         if not isinstance(value, Mapping):
@@ -632,8 +644,9 @@ def _is_free_table(cfg: Config, parts: list[str]) -> bool:
     return bool(parts) and typing.get_origin(_field_type(cfg, parts)) is dict
 
 
-def apply_overrides(cfg: Config, overrides: Mapping[str, Any],
-                    raw: Mapping[str, str] | None = None) -> Config:
+def apply_overrides(
+    cfg: Config, overrides: Mapping[str, Any], raw: Mapping[str, str] | None = None
+) -> Config:
     """Return ``cfg`` with dotted keys replaced, validated like a config file.
 
     ``raw`` maps keys to the text the user typed: a number given for a decimal-string key
@@ -655,8 +668,13 @@ def apply_overrides(cfg: Config, overrides: Mapping[str, Any],
             node = node[part]
         if parts[-1] not in node and not _is_free_table(cfg, parts[:-1]):
             raise ConfigError(f"unknown config key {key!r}")
-        if (raw and key in raw and _field_type(cfg, parts) is str
-                and isinstance(value, int | float) and not isinstance(value, bool)):
+        if (
+            raw
+            and key in raw
+            and _field_type(cfg, parts) is str
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
             value = raw[key]
         node[parts[-1]] = value
     return parse_config(data)

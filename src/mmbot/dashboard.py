@@ -28,22 +28,35 @@ def render(s: dict):
     top.add_column(justify="right", style="bold")
     top.add_column()
     top.add_row("symbol", s["symbol"], "venue", s["venue"])
-    top.add_row("best bid", f"{s['bid']}  x {s['bid_qty']}", "best ask",
-                f"{s['ask']}  x {s['ask_qty']}")
+    top.add_row(
+        "best bid", f"{s['bid']}  x {s['bid_qty']}", "best ask", f"{s['ask']}  x {s['ask_qty']}"
+    )
     top.add_row("our bid", s["our_bid"], "our ask", s["our_ask"])
     top.add_row("position", s["position"], "open orders", str(s["open_orders"]))
     top.add_row("net PnL", _fmt(s["net_pnl"], 4), "fees", _fmt(s["fees"], 4))
     top.add_row("fills", str(s["fills"]), "volume", s["volume"])
-    top.add_row("book", "synced" if s["synced"] else "[red]OUT OF SYNC[/red]",
-                "venue link", "up" if s["connected"] else "[red]down[/red]")
+    top.add_row(
+        "book",
+        "synced" if s["synced"] else "[red]OUT OF SYNC[/red]",
+        "venue link",
+        "up" if s["connected"] else "[red]down[/red]",
+    )
     top.add_row("risk", s["risk"] or "ok", "resyncs", str(s["resyncs"]))
     top.add_row("msgs/s", _fmt(s["msg_rate"], 1), "frames", str(s["frames"]))
-    top.add_row("feed hop p50", f"{_fmt(s['feed_p50_us'], 1)} µs", "tick->quote p50",
-                f"{_fmt(s['t2q_p50_us'], 1)} µs")
+    top.add_row(
+        "feed hop p50",
+        f"{_fmt(s['feed_p50_us'], 1)} µs",
+        "tick->quote p50",
+        f"{_fmt(s['t2q_p50_us'], 1)} µs",
+    )
     if s.get("frame_age_ms") is not None:  # live: receive time minus the exchange's stamp
         top.add_row("frame age", f"{_fmt(s['frame_age_ms'], 1)} ms", "", "")
-    top.add_row("elapsed", f"{s['elapsed_s']:.1f} s", "remaining",
-                "-" if s["remaining_s"] is None else f"{s['remaining_s']:.1f} s")
+    top.add_row(
+        "elapsed",
+        f"{s['elapsed_s']:.1f} s",
+        "remaining",
+        "-" if s["remaining_s"] is None else f"{s['remaining_s']:.1f} s",
+    )
     recent = Table(title="recent fills", expand=True)
     for col in ("time", "side", "price", "qty"):
         recent.add_column(col)

@@ -90,5 +90,10 @@ def age_summary_ms(stats: LatencyStats) -> dict[str, Any]:
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] / 1e6, 3)
 
-    return {"count": stats.count, "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
-            "max_ms": round(max(ordered[-1], stats.max_ns) / 1e6, 3)}
+    return {
+        "count": stats.count,
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+        "p99_ms": pct(99),
+        "max_ms": round(max(ordered[-1], stats.max_ns) / 1e6, 3),
+    }

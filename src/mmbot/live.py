@@ -47,8 +47,14 @@ from mmbot.reload import ReloadOutcome, prepare_reload
 from mmbot.runner import Runner
 from mmbot.summary import signed_qty, trading_summary
 
-__all__ = ["LiveSession", "RemoteSim", "LOCAL_HOSTS", "move_aside", "start_local_sim",
-           "summary_text"]
+__all__ = [
+    "LiveSession",
+    "RemoteSim",
+    "LOCAL_HOSTS",
+    "move_aside",
+    "start_local_sim",
+    "summary_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +89,23 @@ class LiveSession:
         any order or fill.
     """
 
-    def __init__(self, cfg, symbol: str, venue_kind: str = "sim", *, sim=None, secrets=None,
-                 depth: int = 50, speed: float = 1.0, port: int = 0, records=None,
-                 restore: bool | None = None, reset_kill: bool = False,
-                 record: str | None = None, config_path: str | None = None):
+    def __init__(
+        self,
+        cfg,
+        symbol: str,
+        venue_kind: str = "sim",
+        *,
+        sim=None,
+        secrets=None,
+        depth: int = 50,
+        speed: float = 1.0,
+        port: int = 0,
+        records=None,
+        restore: bool | None = None,
+        reset_kill: bool = False,
+        record: str | None = None,
+        config_path: str | None = None,
+    ):
         self.cfg = cfg
         #: the file :meth:`reload` reads again (None: the bundled defaults)
         self.config_path = config_path
@@ -183,41 +202,67 @@ class LiveSession:
         else:
             key, secret = self.secrets.api_key, self.secrets.api_secret
             retry_delay = 1.0
-        self.venue = BybitVenue([self.symbol], category=category, api_key=key, api_secret=secret,
-                                testnet=testnet, http_base=http_base, ws_base=ws_base,
-                                http_retry_delay_s=retry_delay,
-                                dcp_window_s=cfg.run.dcp_window_s or None, connect=False)
+        self.venue = BybitVenue(
+            [self.symbol],
+            category=category,
+            api_key=key,
+            api_secret=secret,
+            testnet=testnet,
+            http_base=http_base,
+            ws_base=ws_base,
+            http_retry_delay_s=retry_delay,
+            dcp_window_s=cfg.run.dcp_window_s or None,
+            connect=False,
+        )
         inst = self.venue.instrument(self.symbol)
         self.maker_fee_rate, self.taker_fee_rate = self.venue.fee_rates(self.symbol)
         if self.record:
-            self.recorder = FrameRecorder(self.record, instruments={
-                "category": category, "list": [self.venue.instrument_info(self.symbol)]})
+            self.recorder = FrameRecorder(
+                self.record,
+                instruments={
+                    "category": category,
+                    "list": [self.venue.instrument_info(self.symbol)],
+                },
+            )
             self.venue = RoundTripVenue(self.venue, self.recorder)
         if self.reset_kill and self.records is not None:
-            self.records.save_risk_state(self.symbol, RiskState(False, "", None),
-                                         self.venue.now_ms())
+            self.records.save_risk_state(
+                self.symbol, RiskState(False, "", None), self.venue.now_ms()
+            )
             log.warning("kill switch cleared by the user (--reset-kill)")
         # pid and time: a restarted process must never reuse a link id of its predecessor
         self.runner = build_runner(
-            cfg, venue=self.venue, instrument=inst, maker_fee_rate=self.maker_fee_rate,
-            taker_fee_rate=self.taker_fee_rate, records=self.records, book=inst.new_book(),
-            link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-")
+            cfg,
+            venue=self.venue,
+            instrument=inst,
+            maker_fee_rate=self.maker_fee_rate,
+            taker_fee_rate=self.taker_fee_rate,
+            records=self.records,
+            book=inst.new_book(),
+            link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-",
+        )
         # after the config held: a config that cannot trade stops before anything else
         self.clock_offset_ms = clock_offset_ms(self.venue.http)
         self.runner.clock_offset_ms = self.clock_offset_ms
-        self.venue.connect()     # the config holds on this venue: now open the sockets
+        self.venue.connect()  # the config holds on this venue: now open the sockets
         if self.restore is None:
             self.restore = self.records is not None and bool(
                 self.records.load_fills(symbol=self.symbol)
-                or self.records.load_orders(symbol=self.symbol))
+                or self.records.load_orders(symbol=self.symbol)
+            )
         self.runner.start(self.venue.now_ms(), restore=self.restore)
         # Venue events arrive on pybit threads: queue them for the session thread.
         self.venue.set_handler(lambda ev: self.q.put((_EVENT, ev, 0)))
         if self.restore and self.records is not None:
             self._restore_missed_fills()
-        self.feed = BookFeed(category, testnet=testnet, ws_base=ws_base,
-                             on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
-                             on_status=self._on_status, recorder=self.recorder)
+        self.feed = BookFeed(
+            category,
+            testnet=testnet,
+            ws_base=ws_base,
+            on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
+            on_status=self._on_status,
+            recorder=self.recorder,
+        )
         self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
         if self.recorder is not None:  # the recorder sees the raw trades; pybit needs a callback
             self.feed.subscribe("publicTrade.{symbol}", lambda message: None, self.symbol)
@@ -243,9 +288,13 @@ class LiveSession:
         # the margin catches executions stamped slightly before the newest stored one
         self.backfilled_fills = r.read_back_executions(since_ms - 60_000)
         r.write_snapshot(self.venue.now_ms())
-        log.warning("restored %d fills from %s, %d missed fills from the venue; position %d "
-                    "lots", self.restored_fills, rec.path, self.backfilled_fills,
-                    r.orders.position_lots)
+        log.warning(
+            "restored %d fills from %s, %d missed fills from the venue; position %d lots",
+            self.restored_fills,
+            rec.path,
+            self.backfilled_fills,
+            r.orders.position_lots,
+        )
 
     def _on_status(self, symbol, synced, reason):
         # runs on the feed's socket thread: only enqueue
@@ -275,12 +324,13 @@ class LiveSession:
             elif kind == _MARK:
                 runner.on_mark(item / runner.instrument.price(1))
             elif self.closing:
-                pass          # stopped: a frame must not requote after the cancel-all
+                pass  # stopped: a frame must not requote after the cancel-all
             else:
                 self.hop.add(time.perf_counter_ns() - recv_ns)
                 try:
-                    runner.on_frame(item, now_ms, (recv_ns + self._wall_minus_perf_ns) / 1e6,
-                                    recv_ns)
+                    runner.on_frame(
+                        item, now_ms, (recv_ns + self._wall_minus_perf_ns) / 1e6, recv_ns
+                    )
                 except obcore.ObcoreError as exc:
                     # A rejected frame leaves the book as it was but data is missing:
                     # clear it (risk sees synced=False) until the resubscribe's snapshot.
@@ -347,13 +397,15 @@ class LiveSession:
             s = ready.config.strategy
             self.runner.reconfigure(ready.model, ready.risk_limits, s.requote_tolerance_ticks)
             self.cfg = ready.config
-            outcome = ReloadOutcome(True, ready.changed,
-                                    "accepted: " + (", ".join(ready.changed) or "no change"))
+            outcome = ReloadOutcome(
+                True, ready.changed, "accepted: " + (", ".join(ready.changed) or "no change")
+            )
             log.warning("config reload from %s %s", where, outcome.message)
         self.reloads.append(outcome)
         if self.records is not None:
-            self.records.record_reload(self.venue.now_ms(), where, outcome.accepted,
-                                       outcome.changed, outcome.message)
+            self.records.record_reload(
+                self.venue.now_ms(), where, outcome.accepted, outcome.changed, outcome.message
+            )
         return outcome
 
     def _update_rate(self, now: float):
@@ -379,10 +431,10 @@ class LiveSession:
                 try:
                     self.runner.stop(self.venue.now_ms())
                 finally:
-                    self._drain(0.5)   # acks of requests in flight land before the sweep
+                    self._drain(0.5)  # acks of requests in flight land before the sweep
                     # Belt and braces: REST cancel-all catches creates that were in flight.
                     self.venue.cancel_all(self.symbol)
-                    self._drain(0.5)   # let the last order/execution pushes land
+                    self._drain(0.5)  # let the last order/execution pushes land
                     self.runner.write_snapshot(self.venue.now_ms())
         finally:
             if self._feed is not None:
@@ -409,26 +461,42 @@ class LiveSession:
         t2q = r.tick_to_quote.recent_percentile(50)
         hop_p50 = self.hop.recent_percentile(50)
         return {
-            "symbol": self.symbol, "venue": self.venue_kind,
-            "bid": inst.price_str(bb[0]) if bb else "-", "bid_qty": inst.qty_str(bb[1]) if bb else "-",
-            "ask": inst.price_str(ba[0]) if ba else "-", "ask_qty": inst.qty_str(ba[1]) if ba else "-",
+            "symbol": self.symbol,
+            "venue": self.venue_kind,
+            "bid": inst.price_str(bb[0]) if bb else "-",
+            "bid_qty": inst.qty_str(bb[1]) if bb else "-",
+            "ask": inst.price_str(ba[0]) if ba else "-",
+            "ask_qty": inst.qty_str(ba[1]) if ba else "-",
             "our_bid": inst.price_str(quotes["Buy"].price_ticks) if "Buy" in quotes else "-",
             "our_ask": inst.price_str(quotes["Sell"].price_ticks) if "Sell" in quotes else "-",
-            "position": inst.qty_str(abs(r.orders.position_lots)) if r.orders.position_lots >= 0
+            "position": inst.qty_str(abs(r.orders.position_lots))
+            if r.orders.position_lots >= 0
             else "-" + inst.qty_str(-r.orders.position_lots),
             "open_orders": len(r.orders.working_orders()),
             "net_pnl": format_money(r.pnl.net(mark)) if mark is not None else None,
-            "fees": format_money(r.pnl.fees), "fills": len(fills),
+            "fees": format_money(r.pnl.fees),
+            "fills": len(fills),
             "volume": inst.qty_str(sum(f[3] for f in fills)),
-            "synced": r.book.synced, "connected": self.venue.connected,
-            "risk": r.risk_reason, "resyncs": self.resyncs, "msg_rate": self.msg_rate,
-            "frames": r.frames, "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
+            "synced": r.book.synced,
+            "connected": self.venue.connected,
+            "risk": r.risk_reason,
+            "resyncs": self.resyncs,
+            "msg_rate": self.msg_rate,
+            "frames": r.frames,
+            "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
             "t2q_p50_us": t2q / 1000 if t2q else None,
             "frame_age_ms": r.frame_age_ms,
             "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
             "remaining_s": None,
-            "recent_fills": [(time.strftime("%H:%M:%S", time.localtime(t / 1000)), side,
-                              inst.price_str(p), inst.qty_str(q)) for t, side, p, q in fills[-5:]],
+            "recent_fills": [
+                (
+                    time.strftime("%H:%M:%S", time.localtime(t / 1000)),
+                    side,
+                    inst.price_str(p),
+                    inst.qty_str(q),
+                )
+                for t, side, p, q in fills[-5:]
+            ],
         }
 
     def summary(self) -> dict:
@@ -439,14 +507,17 @@ class LiveSession:
         venue_pos = self.venue.positions.get(self.symbol)
         fills = r.history.fills
         return {
-            "symbol": self.symbol, "category": inst.category, "venue": self.venue_kind,
+            "symbol": self.symbol,
+            "category": inst.category,
+            "venue": self.venue_kind,
             "model": self.cfg.strategy.model,
             "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
             **trading_summary(r),
             "fills_this_run": len(fills),
             "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
             "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
-            "restored_fills": self.restored_fills, "backfilled_fills": self.backfilled_fills,
+            "restored_fills": self.restored_fills,
+            "backfilled_fills": self.backfilled_fills,
             "fee_rates": {"maker": str(self.maker_fee_rate), "taker": str(self.taker_fee_rate)},
             "venue_position_qty": signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
             "open_orders_at_end": len(r.orders.working_orders()),
@@ -457,8 +528,10 @@ class LiveSession:
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
             "metrics": self.metrics(),
-            "config_reloads": {"accepted": sum(1 for o in self.reloads if o.accepted),
-                               "refused": sum(1 for o in self.reloads if not o.accepted)},
+            "config_reloads": {
+                "accepted": sum(1 for o in self.reloads if o.accepted),
+                "refused": sum(1 for o in self.reloads if not o.accepted),
+            },
             **self._explain(r.mark_ticks()),
         }
 
@@ -467,8 +540,14 @@ class LiveSession:
         r = self.runner
         h = r.history
         span_s = (h.t_ms[-1] - h.t_ms[0]) / 1000 if h.t_ms else 0.0
-        return run_metrics(h.t_ms, h.net_pnl_exact, r.trades, r.orders_sent,
-                           unit=r.instrument.notional(1, 1), duration_s=span_s)
+        return run_metrics(
+            h.t_ms,
+            h.net_pnl_exact,
+            r.trades,
+            r.orders_sent,
+            unit=r.instrument.notional(1, 1),
+            duration_s=span_s,
+        )
 
     def _explain(self, mark) -> dict:
         r = self.runner
@@ -481,7 +560,8 @@ class LiveSession:
         r = self.runner
         wall_s = time.monotonic() - self.started_s if self.started_s else 0.0
         return {
-            "wall_s": round(wall_s, 3), "frames": r.frames,
+            "wall_s": round(wall_s, 3),
+            "frames": r.frames,
             "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
             "feed_hop_us": self.hop.summary(),
             "recv_to_book": r.recv_to_book.summary(),
@@ -503,13 +583,21 @@ class LiveSession:
         s = self.summary()
         s["chart_file"] = "chart.png"
         inst = self.runner.instrument
-        title = (f"mmbot run {s['symbol']} on {s['venue']} ({s['model']}): {s['fills']} fills, "
-                 f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}")
-        return {"summary": write_json(out / "summary.json", s),
-                "timing": write_json(out / "timing.json", self.timing()),
-                "chart": plot_chart(out / "chart.png", self.runner.history,
-                                    tick_size=inst.tick_size, lot_size=inst.lot_size,
-                                    title=title)}
+        title = (
+            f"mmbot run {s['symbol']} on {s['venue']} ({s['model']}): {s['fills']} fills, "
+            f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}"
+        )
+        return {
+            "summary": write_json(out / "summary.json", s),
+            "timing": write_json(out / "timing.json", self.timing()),
+            "chart": plot_chart(
+                out / "chart.png",
+                self.runner.history,
+                tick_size=inst.tick_size,
+                lot_size=inst.lot_size,
+                title=title,
+            ),
+        }
 
 
 def clock_offset_ms(http, samples: int = 3) -> float:
@@ -525,20 +613,23 @@ def clock_offset_ms(http, samples: int = 3) -> float:
         t0 = time.time_ns()
         result = http.get_server_time()["result"]
         t1 = time.time_ns()
-        server_ns = int(result["timeNano"]) if result.get("timeNano") else \
-            int(result["timeSecond"]) * 1_000_000_000
+        server_ns = (
+            int(result["timeNano"])
+            if result.get("timeNano")
+            else int(result["timeSecond"]) * 1_000_000_000
+        )
         if best is None or t1 - t0 < best[0]:
             best = (t1 - t0, server_ns - (t0 + t1) // 2)
     assert best is not None  # samples >= 1
-    log.debug("clock offset to the venue %.3f ms (round trip %.3f ms)", best[1] / 1e6,
-             best[0] / 1e6)
+    log.debug(
+        "clock offset to the venue %.3f ms (round trip %.3f ms)", best[1] / 1e6, best[0] / 1e6
+    )
     return best[1] / 1e6
 
 
 def _p50(values):
     data = sorted(values)
     return round(data[len(data) // 2], 3) if data else None
-
 
 
 class RemoteSim:
@@ -548,10 +639,14 @@ class RemoteSim:
         from mmbot.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: PLC0415
 
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "ws") or parts.hostname not in LOCAL_HOSTS \
-                or parts.port is None:
-            raise ValueError(f"--sim-url must be http://127.0.0.1:PORT (a local simulator), "
-                             f"got {url!r}")
+        if (
+            parts.scheme not in ("http", "ws")
+            or parts.hostname not in LOCAL_HOSTS
+            or parts.port is None
+        ):
+            raise ValueError(
+                f"--sim-url must be http://127.0.0.1:PORT (a local simulator), got {url!r}"
+            )
         host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
         self.port = parts.port
         self.http_url = f"http://{host}:{parts.port}"
@@ -576,21 +671,37 @@ def move_aside(path: str):
     log.warning("records: the embedded simulator starts empty; moved %s to %s.prev", path, path)
 
 
-
 def start_local_sim(cfg, symbol: str, speed: float, port: int):
     """Start the embedded local simulator for ``symbol`` from ``[sim]``; return its handle."""
     from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source  # noqa: PLC0415
 
     s = cfg.sim
-    sym = SimSymbol(symbol, cfg.venue.category, s.tick_size, s.lot_size, s.min_order_qty,
-                    s.max_order_qty, s.min_notional_quote)
+    sym = SimSymbol(
+        symbol,
+        cfg.venue.category,
+        s.tick_size,
+        s.lot_size,
+        s.min_order_qty,
+        s.max_order_qty,
+        s.min_notional_quote,
+    )
     maker, taker = str(s.maker_fee_rate), str(s.taker_fee_rate)
-    source = {symbol: lambda: synthetic_source(sym, seed=s.seed, depth=s.depth,
-                                               interval_ms=s.interval_ms,
-                                               start_price=s.start_price)}
-    handle = start_simulator(port, [sym], sources=source, speed=speed,
-                             interval_ms=s.interval_ms, maker_fee=maker, taker_fee=taker,
-                             queue_model=s.queue_model, queue_power=s.queue_power)
+    source = {
+        symbol: lambda: synthetic_source(
+            sym, seed=s.seed, depth=s.depth, interval_ms=s.interval_ms, start_price=s.start_price
+        )
+    }
+    handle = start_simulator(
+        port,
+        [sym],
+        sources=source,
+        speed=speed,
+        interval_ms=s.interval_ms,
+        maker_fee=maker,
+        taker_fee=taker,
+        queue_model=s.queue_model,
+        queue_power=s.queue_power,
+    )
     handle.wait_market()
     return handle
 
@@ -610,7 +721,8 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
         f"PnL realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']}, fees {s['fees']}, "
         f"net {s['net_pnl']}",
         f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
-        f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, p99 {_us(t2q, 'p99')} us",
+        f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, "
+        f"p99 {_us(t2q, 'p99')} us",
         f"frame age p50 {age.get('p50_ms')} ms, p99 {age.get('p99_ms')} ms, max "
         f"{age.get('max_ms')} ms (clock offset {s['clock_offset_ms']} ms)",
         f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
@@ -619,8 +731,9 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
     ]
     reloads = s.get("config_reloads") or {}
     if reloads.get("accepted") or reloads.get("refused"):
-        lines.append(f"config reloads: {reloads['accepted']} accepted, "
-                     f"{reloads['refused']} refused")
+        lines.append(
+            f"config reloads: {reloads['accepted']} accepted, {reloads['refused']} refused"
+        )
     if s["records"]:
         lines.append(f"records: {s['records']}")
     if "summary" in paths:

@@ -121,7 +121,7 @@ def _sharpe(changes: Sequence[Decimal]) -> float | None:
 
 def _inventory_times(trades: Sequence[Trade]) -> tuple[list[tuple[int, int]], int]:
     """Return ([(held_ms, lots)], open lots at the end) by FIFO matching."""
-    book: deque[list[int]] = deque()   # [ts_ms, signed lots] of open lots, oldest first
+    book: deque[list[int]] = deque()  # [ts_ms, signed lots] of open lots, oldest first
     held: list[tuple[int, int]] = []
     for tr in trades:
         s = 1 if tr.side == "Buy" else -1
@@ -151,8 +151,15 @@ def _weighted_p(held: Sequence[tuple[int, int]], q: float) -> float:
     return ordered[-1][0] / 1000
 
 
-def run_metrics(times: Sequence[int], equity: Sequence[Decimal], trades: Sequence[Trade],
-                orders_sent: int, *, unit: Decimal, duration_s: float) -> dict[str, Any]:
+def run_metrics(
+    times: Sequence[int],
+    equity: Sequence[Decimal],
+    trades: Sequence[Trade],
+    orders_sent: int,
+    *,
+    unit: Decimal,
+    duration_s: float,
+) -> dict[str, Any]:
     """Return the figures defined in the module docstring.
 
     Parameters
@@ -174,10 +181,19 @@ def run_metrics(times: Sequence[int], equity: Sequence[Decimal], trades: Sequenc
     held, open_lots = _inventory_times(trades)
     fills = len(trades)
     with localcontext(_EXACT):
-        edge2 = sum((((1 if t.side == "Buy" else -1) * (t.mid2_ticks - 2 * t.price_ticks)
-                      * t.qty_lots) for t in trades if t.mid2_ticks is not None), 0)
-        edge_bps = [(1 if t.side == "Buy" else -1) * (t.mid2_ticks - 2 * t.price_ticks)
-                    / t.mid2_ticks * 1e4 for t in trades if t.mid2_ticks]
+        edge2 = sum(
+            (
+                ((1 if t.side == "Buy" else -1) * (t.mid2_ticks - 2 * t.price_ticks) * t.qty_lots)
+                for t in trades
+                if t.mid2_ticks is not None
+            ),
+            0,
+        )
+        edge_bps = [
+            (1 if t.side == "Buy" else -1) * (t.mid2_ticks - 2 * t.price_ticks) / t.mid2_ticks * 1e4
+            for t in trades
+            if t.mid2_ticks
+        ]
         turnover = sum((t.price_ticks * t.qty_lots for t in trades), 0) * unit
     spread = _div(unit * edge2, 2 * fills) if fills else None
     hours = duration_s / 3600
@@ -186,33 +202,39 @@ def run_metrics(times: Sequence[int], equity: Sequence[Decimal], trades: Sequenc
         "max_drawdown_quote": format_money(dd),
         "max_drawdown_duration_s": round(dd_s, 3),
         "sharpe_per_minute": None if sharpe is None else round(sharpe, 4),
-        "sharpe_annualized": (None if sharpe is None
-                              else round(sharpe * math.sqrt(MINUTES_PER_YEAR), 2)),
+        "sharpe_annualized": (
+            None if sharpe is None else round(sharpe * math.sqrt(MINUTES_PER_YEAR), 2)
+        ),
         "whole_minutes": len(changes),
         "fill_ratio": round(fills / orders_sent, 4) if orders_sent else None,
-        "avg_time_in_inventory_s": (round(sum(ms * w for ms, w in held) / held_lots / 1000, 3)
-                                    if held_lots else None),
+        "avg_time_in_inventory_s": (
+            round(sum(ms * w for ms, w in held) / held_lots / 1000, 3) if held_lots else None
+        ),
         "p95_time_in_inventory_s": round(_weighted_p(held, 0.95), 3) if held else None,
         "open_lots_at_end": open_lots,
         "realized_spread_per_fill_quote": None if spread is None else format_money(spread),
-        "realized_spread_per_fill_bps": (round(sum(edge_bps) / len(edge_bps), 3)
-                                         if edge_bps else None),
+        "realized_spread_per_fill_bps": (
+            round(sum(edge_bps) / len(edge_bps), 3) if edge_bps else None
+        ),
         "turnover_quote": format_money(turnover),
-        "turnover_per_hour_quote": (format_money(_div(turnover, Decimal(repr(hours))))
-                                    if hours > 0 else None),
+        "turnover_per_hour_quote": (
+            format_money(_div(turnover, Decimal(repr(hours)))) if hours > 0 else None
+        ),
     }
 
 
 def metrics_text(m: dict[str, Any]) -> str:
     """Return the figures of :func:`run_metrics` as the end-of-run text lines."""
-    return "\n".join([
-        f"max drawdown {m['max_drawdown_quote']} over {m['max_drawdown_duration_s']} s; "
-        f"Sharpe per minute {m['sharpe_per_minute']} (annualized {m['sharpe_annualized']}, "
-        f"{m['whole_minutes']} minutes)",
-        f"fill ratio {m['fill_ratio']} fills per order sent; time in inventory avg "
-        f"{m['avg_time_in_inventory_s']} s, p95 {m['p95_time_in_inventory_s']} s "
-        f"({m['open_lots_at_end']} lots still open)",
-        f"realized spread per fill {m['realized_spread_per_fill_quote']} "
-        f"({m['realized_spread_per_fill_bps']} bps); turnover {m['turnover_quote']} "
-        f"({m['turnover_per_hour_quote']} per hour)",
-    ])
+    return "\n".join(
+        [
+            f"max drawdown {m['max_drawdown_quote']} over {m['max_drawdown_duration_s']} s; "
+            f"Sharpe per minute {m['sharpe_per_minute']} (annualized {m['sharpe_annualized']}, "
+            f"{m['whole_minutes']} minutes)",
+            f"fill ratio {m['fill_ratio']} fills per order sent; time in inventory avg "
+            f"{m['avg_time_in_inventory_s']} s, p95 {m['p95_time_in_inventory_s']} s "
+            f"({m['open_lots_at_end']} lots still open)",
+            f"realized spread per fill {m['realized_spread_per_fill_quote']} "
+            f"({m['realized_spread_per_fill_bps']} bps); turnover {m['turnover_quote']} "
+            f"({m['turnover_per_hour_quote']} per hour)",
+        ]
+    )

@@ -50,6 +50,7 @@ has are closed, except a create that may still be on its way (younger than
 ``pending_timeout_ms`` and never acknowledged), which keeps counting until it shows up or
 times out; the position is taken from the venue's report.
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,8 +81,14 @@ from mmbot.venue.base import Venue
 if TYPE_CHECKING:
     from mmbot.config import OrdersConfig
 
-__all__ = ["ManagedOrder", "OrderManager", "QuoteLike", "RollingWindowLimiter", "UpdateStats",
-           "ReconcileResult"]
+__all__ = [
+    "ManagedOrder",
+    "OrderManager",
+    "QuoteLike",
+    "RollingWindowLimiter",
+    "UpdateStats",
+    "ReconcileResult",
+]
 
 _T = TypeVar("_T")
 
@@ -98,6 +105,7 @@ class QuoteLike(Protocol):
     def qty_lots(self) -> int: ...
     @property
     def level(self) -> int: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +185,7 @@ class ManagedOrder:
     pending_qty_lots: int | None = None
     reject_reason: str = ""
     created_ms: int = 0
-    exec_lots: int = 0        # lots of this order whose executions have been applied
+    exec_lots: int = 0  # lots of this order whose executions have been applied
 
     @property
     def unexecuted_lots(self) -> int:
@@ -240,8 +248,9 @@ class ReconcileResult:
     position_after_lots: int = 0
 
 
-def _fair_order(items: list[_T], key: Callable[[_T], tuple[str, int, int]],
-                prefer: str = BUY) -> list[_T]:
+def _fair_order(
+    items: list[_T], key: Callable[[_T], tuple[str, int, int]], prefer: str = BUY
+) -> list[_T]:
     """Return ``items`` by priority: level 0 first, then the stalest, sides alternating.
 
     ``key(item)`` gives ``(side, level, changed_ms)``. Within each side the order is
@@ -252,8 +261,9 @@ def _fair_order(items: list[_T], key: Callable[[_T], tuple[str, int, int]],
     by_side: dict[str, list[_T]] = {}
     for item in sorted(items, key=lambda it: key(it)[1:]):
         by_side.setdefault(key(item)[0], []).append(item)
-    lanes = sorted(by_side.values(),
-                   key=lambda lane: (*key(lane[0])[1:], key(lane[0])[0] != prefer))
+    lanes = sorted(
+        by_side.values(), key=lambda lane: (*key(lane[0])[1:], key(lane[0])[0] != prefer)
+    )
     out = []
     for i in range(max((len(lane) for lane in lanes), default=0)):
         for lane in lanes:
@@ -320,8 +330,9 @@ class OrderManager:
         if tolerance_ticks < 0:
             raise ValueError(f"tolerance_ticks must be >= 0, got {tolerance_ticks}")
         if not 0 <= tolerance_spread_frac < 1:
-            raise ValueError(f"tolerance_spread_frac must be in [0, 1), got "
-                             f"{tolerance_spread_frac}")
+            raise ValueError(
+                f"tolerance_spread_frac must be in [0, 1), got {tolerance_spread_frac}"
+            )
         if min_quote_lifetime_ms < 0:
             raise ValueError(f"min_quote_lifetime_ms must be >= 0, got {min_quote_lifetime_ms}")
         if max_batch < 1:
@@ -351,7 +362,7 @@ class OrderManager:
         self._slots: dict[tuple[str, int], ManagedOrder] = {}
         self._orphans_cancelling: set[str] = set()
         self._seen_exec_ids: set[str] = set()
-        self._unexecuted: dict[str, ManagedOrder] = {}   # reported filled, not executed yet
+        self._unexecuted: dict[str, ManagedOrder] = {}  # reported filled, not executed yet
         # position = last report (_pos_seq) + executions sequenced after it (_unsettled)
         self.position_lots = 0
         self._pos_seq = 0
@@ -372,7 +383,12 @@ class OrderManager:
 
     @classmethod
     def from_config(
-        cls, venue: Venue, symbol: str, orders_cfg: OrdersConfig, *, tolerance_ticks: int = 1,
+        cls,
+        venue: Venue,
+        symbol: str,
+        orders_cfg: OrdersConfig,
+        *,
+        tolerance_ticks: int = 1,
         **kw: Any,
     ) -> OrderManager:
         """Build from a ``mmbot.config.OrdersConfig`` section."""
@@ -440,9 +456,15 @@ class OrderManager:
         return bool(self.links_down)
 
     # ------------------------------------------------------------------ quoting
-    def update(self, quotes: Iterable[QuoteLike], now_ms: int, *, urgent: bool = False,
-               max_long_lots: int | None = None,
-               max_short_lots: int | None = None) -> UpdateStats:
+    def update(
+        self,
+        quotes: Iterable[QuoteLike],
+        now_ms: int,
+        *,
+        urgent: bool = False,
+        max_long_lots: int | None = None,
+        max_short_lots: int | None = None,
+    ) -> UpdateStats:
         """Move the working orders towards ``quotes`` (objects with ``side``,
         ``price_ticks``, ``qty_lots`` and ``level``) and return what was done.
 
@@ -488,13 +510,14 @@ class OrderManager:
             if m.status.is_pending:
                 stats.deferred_pending += 1
                 continue
-            new_price = q.price_ticks if abs(q.price_ticks - m.price_ticks) > tolerance \
-                else None
+            new_price = q.price_ticks if abs(q.price_ticks - m.price_ticks) > tolerance else None
             leaves = m.qty_lots - m.filled_lots
             # size-down keeps priority, so do it; size-up loses it, so only when badly short
             new_qty = None
-            if q.qty_lots < leaves or (q.qty_lots > leaves and 2 * leaves < q.qty_lots) or (
-                new_price is not None and q.qty_lots != leaves
+            if (
+                q.qty_lots < leaves
+                or (q.qty_lots > leaves and 2 * leaves < q.qty_lots)
+                or (new_price is not None and q.qty_lots != leaves)
             ):
                 new_qty = m.filled_lots + q.qty_lots
             if new_price is None and new_qty is None:
@@ -514,8 +537,7 @@ class OrderManager:
         places = _fair_order(places, lambda q: (q.side, q.level, -1), prefer)
         self._send_cancels(cancels, now_ms, stats)
         if max_long_lots is not None or max_short_lots is not None:
-            amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots,
-                                               stats)
+            amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots, stats)
         self._send_amends(amends, now_ms, stats)
         self._send_places(places, now_ms, stats)
         return stats
@@ -527,12 +549,20 @@ class OrderManager:
             return max(self.tolerance_ticks, int(half_spread * self.tolerance_spread_frac))
         return self.tolerance_ticks
 
-    def _within_caps(self, amends: list, places: list, max_long: int | None,
-                     max_short: int | None, stats: UpdateStats) -> tuple[list, list]:
+    def _within_caps(
+        self,
+        amends: list,
+        places: list,
+        max_long: int | None,
+        max_short: int | None,
+        stats: UpdateStats,
+    ) -> tuple[list, list]:
         """Keep the amends and new orders that fit under the caps, in priority order."""
         long_worst, short_worst = self.exposure()
-        room = {BUY: None if max_long is None else max_long - long_worst,
-                "Sell": None if max_short is None else max_short + short_worst}
+        room = {
+            BUY: None if max_long is None else max_long - long_worst,
+            "Sell": None if max_short is None else max_short + short_worst,
+        }
         kept_amends = []
         for m, price, qty in amends:
             grow = 0 if qty is None else max(0, qty - max(m.qty_lots, m.filled_lots))
@@ -599,7 +629,7 @@ class OrderManager:
             log.warning("blind: open orders unavailable (%s); cancelling anyway", exc)
             live = [True]
         if not live:
-            self._blind_next_ms = None   # confirmed: nothing is live at the venue
+            self._blind_next_ms = None  # confirmed: nothing is live at the venue
             return
         self.blind_cancel_alls += 1
         self.cancel_all(now_ms)
@@ -620,12 +650,30 @@ class OrderManager:
             return None
         side = "Sell" if pos > 0 else BUY
         link = self._new_link_id()
-        m = ManagedOrder(link, side, 0, abs(pos), FLATTEN_LEVEL, sent_ms=now_ms,
-                         changed_ms=now_ms, created_ms=now_ms)
+        m = ManagedOrder(
+            link,
+            side,
+            0,
+            abs(pos),
+            FLATTEN_LEVEL,
+            sent_ms=now_ms,
+            changed_ms=now_ms,
+            created_ms=now_ms,
+        )
         self.orders[link] = m
         self._working[link] = m
-        self.venue.place(OrderRequest(link, self.symbol, side, 0, abs(pos), post_only=False,
-                                      reduce_only=True, order_type="Market"))
+        self.venue.place(
+            OrderRequest(
+                link,
+                self.symbol,
+                side,
+                0,
+                abs(pos),
+                post_only=False,
+                reduce_only=True,
+                order_type="Market",
+            )
+        )
         self.requests_sent += 1
         log.warning("flattening position of %d lots with %s", pos, link)
         return link
@@ -663,7 +711,7 @@ class OrderManager:
                 return
             self._unsettled.clear()
         elif seq <= self._pos_seq:
-            return       # older than what we know: the fills after it are counted already
+            return  # older than what we know: the fills after it are counted already
         else:
             self._unsettled = {k: v for k, v in self._unsettled.items() if v[0] > seq}
         self._pos_seq = max(seq, self._pos_seq)
@@ -709,9 +757,9 @@ class OrderManager:
             return None
         self._seen_exec_ids.add(x.exec_id)
         if x.exec_type == EXEC_FUNDING:
-            return event        # cash only: the position does not move
+            return event  # cash only: the position does not move
         signed = x.qty_lots if x.side == BUY else -x.qty_lots
-        if x.seq <= 0 or x.seq > self._pos_seq:   # not in the last position report yet
+        if x.seq <= 0 or x.seq > self._pos_seq:  # not in the last position report yet
             self.position_lots += signed
             if x.seq > 0:
                 self._unsettled[x.exec_id] = (x.seq, signed)
@@ -744,8 +792,9 @@ class OrderManager:
         # refusals caused by latency races (the order filled first, the book moved under a
         # post-only amend) are routine; anything else deserves attention
         level = logging.INFO if err.code in (ERR_ORDER_NOT_FOUND, ERR_PARAMS) else logging.WARNING
-        log.log(level, "venue refused %s %s: %s %s", err.op, err.order_link_id, err.code,
-                err.message)
+        log.log(
+            level, "venue refused %s %s: %s %s", err.op, err.order_link_id, err.code, err.message
+        )
         if err.op == "cancel_all":
             self.needs_reconcile = True
             return
@@ -787,12 +836,19 @@ class OrderManager:
                 result.orphans_cancelled.append(key)
                 continue
             resend_cancel = m.status is OrderStatus.PENDING_CANCEL
+            # an amend sent lately may still land: it keeps counting until it is answered
+            # or can no longer arrive
+            amend_in_flight = (m.status is OrderStatus.PENDING_AMEND
+                               and now_ms - m.sent_ms < self.pending_timeout_ms)
             m.order_id = order.order_id
             m.venue_status = order.status
             m.price_ticks, m.qty_lots = order.price_ticks, order.qty_lots
             m.filled_lots = order.filled_lots
-            m.pending_price_ticks = m.pending_qty_lots = None
-            m.status = order.status
+            if amend_in_flight:
+                result.still_in_flight.append(m.order_link_id)
+            else:
+                m.pending_price_ticks = m.pending_qty_lots = None
+                m.status = order.status
             result.adopted.append(key)
             if resend_cancel:
                 self.venue.cancel(CancelRequest(m.order_link_id, self.symbol, m.order_id))
@@ -833,8 +889,10 @@ class OrderManager:
             self.set_link("venue", False, now_ms)
         # a create still on its way is settled by the next reconcile, once it has timed out
         self.needs_reconcile = bool(result.still_in_flight)
-        if result.orphans_cancelled or result.missing_closed or (
-            result.position_before_lots != result.position_after_lots
+        if (
+            result.orphans_cancelled
+            or result.missing_closed
+            or (result.position_before_lots != result.position_after_lots)
         ):
             log.warning("reconcile: %s", result)
         return result
@@ -862,13 +920,20 @@ class OrderManager:
         for m in self._working.values():
             if m.status.is_pending and now_ms - m.sent_ms > self.pending_timeout_ms:
                 if not self.needs_reconcile:
-                    log.warning("%s %s unanswered for %d ms", m.order_link_id, m.status,
-                                now_ms - m.sent_ms)
+                    log.warning(
+                        "%s %s unanswered for %d ms", m.order_link_id, m.status, now_ms - m.sent_ms
+                    )
                 self.needs_reconcile = True
                 return
 
-    def _chunks(self, kind: str, items: Sequence[_T], now_ms: int, stats: UpdateStats,
-                side_of: Callable[[_T], str]) -> list[Sequence[_T]]:
+    def _chunks(
+        self,
+        kind: str,
+        items: Sequence[_T],
+        now_ms: int,
+        stats: UpdateStats,
+        side_of: Callable[[_T], str],
+    ) -> list[Sequence[_T]]:
         """Split ``items`` into calls the rate windows allow; count the rest as deferred.
 
         Every order in a call counts in the ``kind`` window; a call with more than one
@@ -933,10 +998,26 @@ class OrderManager:
             reqs = []
             for q in chunk:
                 link = self._new_link_id()
-                reqs.append(OrderRequest(link, self.symbol, q.side, q.price_ticks, q.qty_lots,
-                                         post_only=self.post_only))
-                m = ManagedOrder(link, q.side, q.price_ticks, q.qty_lots, q.level,
-                                 sent_ms=now_ms, changed_ms=now_ms, created_ms=now_ms)
+                reqs.append(
+                    OrderRequest(
+                        link,
+                        self.symbol,
+                        q.side,
+                        q.price_ticks,
+                        q.qty_lots,
+                        post_only=self.post_only,
+                    )
+                )
+                m = ManagedOrder(
+                    link,
+                    q.side,
+                    q.price_ticks,
+                    q.qty_lots,
+                    q.level,
+                    sent_ms=now_ms,
+                    changed_ms=now_ms,
+                    created_ms=now_ms,
+                )
                 self.orders[link] = m
                 self._working[link] = m
                 self._slots[m.slot] = m

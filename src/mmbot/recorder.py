@@ -42,8 +42,15 @@ from typing import Any
 
 import obcore
 
-__all__ = ["HEADER_PREFIX", "FrameRecorder", "Recording", "RecordingError", "RoundTrip",
-           "RoundTripVenue", "read_recording"]
+__all__ = [
+    "HEADER_PREFIX",
+    "FrameRecorder",
+    "Recording",
+    "RecordingError",
+    "RoundTrip",
+    "RoundTripVenue",
+    "read_recording",
+]
 
 HEADER_PREFIX = "#mmbot-recording 1 "
 _RT = "#rt "
@@ -123,12 +130,20 @@ class FrameRecorder:
             self._fh.write(f"{ns} {message}\n")
             self.frames += 1
 
-    def write_round_trip(self, op: str, link: str, sent_ns: int, exchange_ms: int,
-                         recv_ns: int) -> None:
+    def write_round_trip(
+        self, op: str, link: str, sent_ns: int, exchange_ms: int, recv_ns: int
+    ) -> None:
         """Record one order request's round trip (see :class:`RoundTrip`)."""
-        body = json.dumps({"op": op, "link": link, "sent_ns": sent_ns,
-                           "exchange_ms": exchange_ms, "recv_ns": recv_ns},
-                          separators=(",", ":"))
+        body = json.dumps(
+            {
+                "op": op,
+                "link": link,
+                "sent_ns": sent_ns,
+                "exchange_ms": exchange_ms,
+                "recv_ns": recv_ns,
+            },
+            separators=(",", ":"),
+        )
         with self._lock:
             if self._fh is None:
                 return
@@ -202,13 +217,15 @@ class RoundTripVenue:
         from mmbot.types import OrderEvent, RequestError  # noqa: PLC0415
 
         if isinstance(event, OrderEvent | RequestError):
-            link = event.order.order_link_id if isinstance(event, OrderEvent) else \
-                event.order_link_id
+            link = (
+                event.order.order_link_id if isinstance(event, OrderEvent) else event.order_link_id
+            )
             with self._lock:
                 sent = self._sent.pop(link, None)
             if sent is not None and isinstance(event, OrderEvent) and event.order.updated_ms:
-                self._recorder.write_round_trip(sent[0], link, sent[1], event.order.updated_ms,
-                                                self._recorder.clock_ns())
+                self._recorder.write_round_trip(
+                    sent[0], link, sent[1], event.order.updated_ms, self._recorder.clock_ns()
+                )
         handler = self._handler
         if handler is not None:
             handler(event)
@@ -252,7 +269,7 @@ class Recording:
                 parsed = _parse_line(line)
                 if parsed is None or parsed[1].startswith("#"):
                     continue
-                if symbol is not None and f".{symbol}\"" not in parsed[1][:80]:
+                if symbol is not None and f'.{symbol}"' not in parsed[1][:80]:
                     continue
                 yield parsed
 
@@ -298,7 +315,7 @@ def read_recording(path: str | Path) -> Recording:
                     if not line.startswith(HEADER_PREFIX):
                         raise RecordingError(f"{p}: unsupported recording header {line[:40]!r}")
                     try:
-                        header = json.loads(line[len(HEADER_PREFIX):])
+                        header = json.loads(line[len(HEADER_PREFIX) :])
                     except json.JSONDecodeError as exc:
                         raise RecordingError(f"{p}: header is not JSON: {exc}") from exc
                     continue
@@ -311,9 +328,16 @@ def read_recording(path: str | Path) -> Recording:
                 ns, text = parsed
                 if text.startswith(_RT):
                     try:
-                        d = json.loads(text[len(_RT):])
-                        trips.append(RoundTrip(str(d["op"]), str(d["link"]), int(d["sent_ns"]),
-                                               int(d["exchange_ms"]), int(d["recv_ns"])))
+                        d = json.loads(text[len(_RT) :])
+                        trips.append(
+                            RoundTrip(
+                                str(d["op"]),
+                                str(d["link"]),
+                                int(d["sent_ns"]),
+                                int(d["exchange_ms"]),
+                                int(d["recv_ns"]),
+                            )
+                        )
                     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                         raise RecordingError(f"{p} line {n}: bad round trip: {exc}") from None
                     continue

@@ -340,8 +340,10 @@ class Records:
         peak = None if state.peak_pnl is None else _decimal_text("peak_pnl", state.peak_pnl)
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO risk_state VALUES (?,?,?,?,?)",
-                             (symbol, int(state.killed), state.kill_reason, peak, now_ms))
+            self._db.execute(
+                "INSERT OR REPLACE INTO risk_state VALUES (?,?,?,?,?)",
+                (symbol, int(state.killed), state.kill_reason, peak, now_ms),
+            )
 
     def load_risk_state(self, symbol: str) -> RiskState | None:
         """Return the stored risk state of ``symbol``, or None."""
@@ -352,22 +354,33 @@ class Records:
             return None
         return RiskState(bool(row[0]), row[1], None if row[2] is None else Decimal(row[2]))
 
-    def record_reload(self, ts_ms: int, path: str, accepted: bool, changed: Iterable[str],
-                      message: str) -> None:
+    def record_reload(
+        self, ts_ms: int, path: str, accepted: bool, changed: Iterable[str], message: str
+    ) -> None:
         """Log one config reload attempt (accepted or refused) and what it changed."""
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO config_reloads (ts_ms, path, accepted, changed, message) "
-                "VALUES (?,?,?,?,?)", (ts_ms, path, int(accepted), ",".join(changed), message))
+                "VALUES (?,?,?,?,?)",
+                (ts_ms, path, int(accepted), ",".join(changed), message),
+            )
 
     def load_reloads(self) -> list[dict[str, Any]]:
         """Return the config reload log, oldest first."""
         rows = self._db.execute(
             "SELECT ts_ms, path, accepted, changed, message FROM config_reloads ORDER BY id"
         ).fetchall()
-        return [{"ts_ms": r[0], "path": r[1], "accepted": bool(r[2]),
-                 "changed": r[3].split(",") if r[3] else [], "message": r[4]} for r in rows]
+        return [
+            {
+                "ts_ms": r[0],
+                "path": r[1],
+                "accepted": bool(r[2]),
+                "changed": r[3].split(",") if r[3] else [],
+                "message": r[4],
+            }
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------ reads
     def load_orders(

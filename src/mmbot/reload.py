@@ -63,8 +63,7 @@ def changed_keys(old: Config, new: Config) -> tuple[str, ...]:
     _flatten(config_to_dict(old), "", a)
     _flatten(config_to_dict(new), "", b)
     missing = object()
-    return tuple(sorted(k for k in a.keys() | b.keys()
-                        if a.get(k, missing) != b.get(k, missing)))
+    return tuple(sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing)))
 
 
 def prepare_reload(current: Config, path: str | None, instrument: Any) -> PreparedReload:
@@ -80,8 +79,10 @@ def prepare_reload(current: Config, path: str | None, instrument: Any) -> Prepar
     changed = changed_keys(current, new)
     refused = [k for k in changed if k.split(".")[0] not in RELOADABLE]
     if refused:
-        raise ConfigError(f"{refused[0]}: only [strategy] and [risk] can change while running"
-                          + (f" (also changed: {', '.join(refused[1:])})" if refused[1:] else ""))
+        raise ConfigError(
+            f"{refused[0]}: only [strategy] and [risk] can change while running"
+            + (f" (also changed: {', '.join(refused[1:])})" if refused[1:] else "")
+        )
     model = build_model(new)
     limits = RiskLimits.from_config(new.risk, instrument)
     return PreparedReload(new, changed, model, limits)

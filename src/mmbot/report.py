@@ -9,6 +9,7 @@ The chart is drawn with matplotlib's Agg canvas directly (no pyplot, no global s
 price panel (mid, the bot's level-0 bid/ask quotes, fills), inventory, net PnL, and the
 markout curve (the gross edge at the fill, then the markouts at +1/5/30/60 s, per side).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,13 +25,22 @@ __all__ = ["write_report", "write_json", "plot_chart"]
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     """Write ``data`` as stable, human-readable JSON (sorted keys, trailing newline)."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
     return path
 
 
-def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str = "",
-               markouts: dict[str, Any] | None = None, edge: str | None = None) -> Path:
+def plot_chart(
+    path: Path,
+    history,
+    *,
+    tick_size: str,
+    lot_size: str,
+    title: str = "",
+    markouts: dict[str, Any] | None = None,
+    edge: str | None = None,
+) -> Path:
     """Draw price/quotes/fills, inventory and net PnL over time into a PNG at ``path``,
     plus the markout curve (total markout vs horizon, per side) when ``markouts`` is given;
     ``edge`` (the gross edge at fill) is its point at 0 s."""
@@ -46,20 +56,30 @@ def plot_chart(path: Path, history, *, tick_size: str, lot_size: str, title: str
     ax_inv = fig.add_subplot(grid[1], sharex=ax_px)
     ax_pnl = fig.add_subplot(grid[2], sharex=ax_px)
     ax_px.plot(ts, [m * tick for m in history.mid_ticks], color="0.3", lw=0.8, label="mid")
-    ax_px.plot(ts, [b * tick if not math.isnan(b) else b for b in history.bid_ticks],
-               color="tab:green", lw=0.6, alpha=0.8, label="our bid")
-    ax_px.plot(ts, [a * tick if not math.isnan(a) else a for a in history.ask_ticks],
-               color="tab:red", lw=0.6, alpha=0.8, label="our ask")
+    ax_px.plot(
+        ts,
+        [b * tick if not math.isnan(b) else b for b in history.bid_ticks],
+        color="tab:green",
+        lw=0.6,
+        alpha=0.8,
+        label="our bid",
+    )
+    ax_px.plot(
+        ts,
+        [a * tick if not math.isnan(a) else a for a in history.ask_ticks],
+        color="tab:red",
+        lw=0.6,
+        alpha=0.8,
+        label="our ask",
+    )
     buys = [((t - t0) / 1000, p * tick) for t, s, p, _ in history.fills if s == "Buy"]
     sells = [((t - t0) / 1000, p * tick) for t, s, p, _ in history.fills if s == "Sell"]
     if buys:
         bx, by = zip(*buys, strict=True)
-        ax_px.scatter(bx, by, marker="^", s=14, color="tab:green",
-                      label="buy fill", zorder=3)
+        ax_px.scatter(bx, by, marker="^", s=14, color="tab:green", label="buy fill", zorder=3)
     if sells:
         sx, sy = zip(*sells, strict=True)
-        ax_px.scatter(sx, sy, marker="v", s=14, color="tab:red",
-                      label="sell fill", zorder=3)
+        ax_px.scatter(sx, sy, marker="v", s=14, color="tab:red", label="sell fill", zorder=3)
     ax_px.set_ylabel("price")
     ax_px.legend(loc="upper left", fontsize=8, ncol=5)
     ax_px.ticklabel_format(axis="y", useOffset=False, style="plain")
@@ -89,9 +109,14 @@ def _plot_markouts(ax, markouts: dict[str, Any], edge: str | None) -> None:
         xs, total = [0, *xs], [float(edge), *total]
     ax.plot(xs, total, marker="o", color="tab:purple", label="all fills")
     for side, color in (("Buy", "tab:green"), ("Sell", "tab:red")):
-        ax.plot([int(h.rstrip("s")) for h in horizons],
-                [float(markouts[h]["per_side"][side]) for h in horizons],
-                marker=".", lw=0.8, color=color, label=f"{side.lower()} fills")
+        ax.plot(
+            [int(h.rstrip("s")) for h in horizons],
+            [float(markouts[h]["per_side"][side]) for h in horizons],
+            marker=".",
+            lw=0.8,
+            color=color,
+            label=f"{side.lower()} fills",
+        )
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_xlabel("seconds after the fill")
     ax.set_ylabel("markout (quote)")
@@ -122,11 +147,18 @@ def write_report(out_dir: str | Path, result, *, chart: bool = True) -> dict[str
     paths["timing"] = write_json(out / "timing.json", result.timing)
     if chart:
         s = result.summary
-        title = (f"{s['symbol']} {s['model']} seed {s['seed']}: {s['fills']} fills, "
-                 f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}")
+        title = (
+            f"{s['symbol']} {s['model']} seed {s['seed']}: {s['fills']} fills, "
+            f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}"
+        )
         sim = result.config.sim
-        paths["chart"] = plot_chart(out / "chart.png", result.runner.history,
-                                    tick_size=sim.tick_size, lot_size=sim.lot_size, title=title,
-                                    markouts=s.get("markouts"),
-                                    edge=s.get("attribution", {}).get("gross_edge"))
+        paths["chart"] = plot_chart(
+            out / "chart.png",
+            result.runner.history,
+            tick_size=sim.tick_size,
+            lot_size=sim.lot_size,
+            title=title,
+            markouts=s.get("markouts"),
+            edge=s.get("attribution", {}).get("gross_edge"),
+        )
     return paths

@@ -33,6 +33,7 @@ when absent). A feed that falls behind still changes the book, so only the age s
 lag; past ``max_frame_age_ms`` risk treats the book as stale. Backtests leave it off: a
 recording's receive times and exchange stamps come from different clocks.
 """
+
 from __future__ import annotations
 
 import logging
@@ -176,8 +177,11 @@ class Runner:
                 self.risk.restore(state)
                 self._risk_saved = state
                 if state.killed:
-                    log.warning("kill switch still latched from the previous run (%s); not "
-                                "quoting until it is cleared", state.kill_reason)
+                    log.warning(
+                        "kill switch still latched from the previous run (%s); not "
+                        "quoting until it is cleared",
+                        state.kill_reason,
+                    )
         self.venue.set_handler(self.on_event)
         self.orders.reconcile(now_ms)
         self.started = True
@@ -211,8 +215,13 @@ class Runner:
             self.stop()
 
     # ------------------------------------------------------------------ inputs
-    def on_frame(self, frame: str | bytes | dict, now_ms: int,
-                 recv_ms: float | None = None, recv_ns: int | None = None) -> list[Quote]:
+    def on_frame(
+        self,
+        frame: str | bytes | dict,
+        now_ms: int,
+        recv_ms: float | None = None,
+        recv_ns: int | None = None,
+    ) -> list[Quote]:
         """Apply one public orderbook frame and requote; return the quotes decided.
 
         ``recv_ms``: local wall-clock time the frame was received (default ``now_ms``),
@@ -228,8 +237,7 @@ class Runner:
             if self.clock_offset_ms is not None:
                 stamp_ms = self.book.cts or self.book.ts
                 if stamp_ms:
-                    age = (now_ms if recv_ms is None else recv_ms) + self.clock_offset_ms \
-                        - stamp_ms
+                    age = (now_ms if recv_ms is None else recv_ms) + self.clock_offset_ms - stamp_ms
                     self.frame_age_ms = age
                     self.frame_age.add(int(age * 1e6))
         except (obcore.SequenceGapError, obcore.OutOfSyncError) as exc:
@@ -293,8 +301,9 @@ class Runner:
         if x.exec_type == EXEC_FUNDING:
             self.pnl.on_funding(x.fee, x.exec_id)
         else:
-            self.pnl.on_fill(x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker,
-                             fee=x.fee, fill_id=x.exec_id)
+            self.pnl.on_fill(
+                x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker, fee=x.fee, fill_id=x.exec_id
+            )
             if x.order_link_id:
                 self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
             if self.history_interval_ms:
@@ -317,9 +326,17 @@ class Runner:
         managed = self.orders.orders.get(x.order_link_id) if x.order_link_id else None
         bb = self.book.best_bid()
         ba = self.book.best_ask()
-        return Trade(ts_ms, x.exec_id, x.side, x.price_ticks, x.qty_lots, x.fee, x.is_maker,
-                     None if managed is None else managed.level,
-                     bb[0] + ba[0] if bb is not None and ba is not None else None)
+        return Trade(
+            ts_ms,
+            x.exec_id,
+            x.side,
+            x.price_ticks,
+            x.qty_lots,
+            x.fee,
+            x.is_maker,
+            None if managed is None else managed.level,
+            bb[0] + ba[0] if bb is not None and ba is not None else None,
+        )
 
     def read_back_executions(self, since_ms: int) -> int:
         """Apply the venue's executions since ``since_ms`` that were not seen yet (after a
@@ -363,16 +380,18 @@ class Runner:
             max_buy = decision.max_buy_lots
             max_sell = decision.max_sell_lots
             self._cap_lots = decision.cap_lots
-        view = MarketView(self.book, orders.position_lots, now_ms, self.instrument,
-                          max_buy, max_sell)
+        view = MarketView(
+            self.book, orders.position_lots, now_ms, self.instrument, max_buy, max_sell
+        )
         if not self.book.synced or self.book.best_bid() is None or self.book.best_ask() is None:
             return [], True
         self.model.on_book(view)
         quotes = self.model.quotes(view)
         urgent = False
         if decision is not None and not (decision.allow_buy and decision.allow_sell):
-            quotes = [q for q in quotes if (decision.allow_buy if q.side == BUY
-                                            else decision.allow_sell)]
+            quotes = [
+                q for q in quotes if (decision.allow_buy if q.side == BUY else decision.allow_sell)
+            ]
             urgent = True
         return quotes, urgent
 
@@ -424,8 +443,9 @@ class Runner:
             return 0
         self._last_quotes = quotes
         cap = self._cap_lots if self.risk is not None else None
-        stats = self.orders.update(quotes, now_ms, urgent=urgent, max_long_lots=cap,
-                                   max_short_lots=cap)
+        stats = self.orders.update(
+            quotes, now_ms, urgent=urgent, max_long_lots=cap, max_short_lots=cap
+        )
         if stats.changed:
             self.quote_updates += 1
             self.orders_sent += stats.changed
@@ -485,4 +505,3 @@ class Runner:
             return
         self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
         self.records.record_pnl(self.pnl.snapshot(self.mark_ticks(), now_ms))
-

@@ -58,8 +58,9 @@ def trading_summary(runner: Runner) -> dict[str, Any]:
         "amends_by_side": dict(orders.amends_by_side),
         "cap_deferrals": orders.cap_deferrals,
         "request_errors": orders.request_errors,
-        "post_only_rejects": sum(1 for m in orders.orders.values()
-                                 if m.reject_reason == _POST_ONLY_REJECT),
+        "post_only_rejects": sum(
+            1 for m in orders.orders.values() if m.reject_reason == _POST_ONLY_REJECT
+        ),
         "order_statuses": dict(sorted(statuses.items())),
         "risk_pulls": runner.risk_pulls,
         "flattens": runner.flattens,

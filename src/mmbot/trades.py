@@ -32,8 +32,7 @@ from mmbot.orders import FLATTEN_LEVEL
 
 __all__ = ["COLUMNS", "check_trades_path", "trade_rows", "write_trades"]
 
-COLUMNS = ("time", "ts_ms", "exec_id", "side", "price", "qty", "fee", "liquidity", "level",
-           "mid")
+COLUMNS = ("time", "ts_ms", "exec_id", "side", "price", "qty", "fee", "liquidity", "level", "mid")
 _FORMATS = {".csv": "csv", ".parquet": "parquet"}
 
 
@@ -54,8 +53,9 @@ def check_trades_path(path: str | os.PathLike[str]) -> str:
     if fmt is None:
         raise ConfigError(f"--trades {where}: expected a .csv or .parquet file name")
     if fmt == "parquet" and not _have_pyarrow():
-        raise ConfigError(f"--trades {where}: Parquet needs pyarrow (pip install pyarrow); "
-                          "or write .csv")
+        raise ConfigError(
+            f"--trades {where}: Parquet needs pyarrow (pip install pyarrow); or write .csv"
+        )
     return fmt
 
 
@@ -73,24 +73,26 @@ def trade_rows(trades: Sequence[Trade], instrument: Any) -> list[dict[str, str |
             level = "flatten"
         elif t.level is not None:
             level = t.level
-        rows.append({
-            "time": datetime.fromtimestamp(t.ts_ms / 1000, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "ts_ms": t.ts_ms,
-            "exec_id": t.exec_id,
-            "side": t.side,
-            "price": instrument.price_str(t.price_ticks),
-            "qty": instrument.qty_str(t.qty_lots),
-            "fee": _decimal_str(t.fee),
-            "liquidity": "maker" if t.is_maker else "taker",
-            "level": level,
-            "mid": "" if t.mid2_ticks is None else _decimal_str(tick * t.mid2_ticks / 2),
-        })
+        rows.append(
+            {
+                "time": datetime.fromtimestamp(t.ts_ms / 1000, UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "ts_ms": t.ts_ms,
+                "exec_id": t.exec_id,
+                "side": t.side,
+                "price": instrument.price_str(t.price_ticks),
+                "qty": instrument.qty_str(t.qty_lots),
+                "fee": _decimal_str(t.fee),
+                "liquidity": "maker" if t.is_maker else "taker",
+                "level": level,
+                "mid": "" if t.mid2_ticks is None else _decimal_str(tick * t.mid2_ticks / 2),
+            }
+        )
     return rows
 
 
-def write_trades(path: str | os.PathLike[str], trades: Sequence[Trade],
-                 instrument: Any) -> Path:
+def write_trades(path: str | os.PathLike[str], trades: Sequence[Trade], instrument: Any) -> Path:
     """Write ``trades`` to ``path`` (.csv, or .parquet with pyarrow); return the path.
 
     Raises

@@ -19,6 +19,7 @@ They return once the request is handed over; the outcome arrives later as events
 * :class:`ConnectionEvent` -- the trading connection went down or came back; after
   ``connected=True`` following a drop, the order manager reconciles.
 """
+
 from __future__ import annotations
 
 import enum
@@ -77,7 +78,6 @@ class OrderStatus(enum.StrEnum):
         return self in _PENDING
 
 
-
 _DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 _PENDING = frozenset(
     {OrderStatus.PENDING_NEW, OrderStatus.PENDING_AMEND, OrderStatus.PENDING_CANCEL}
@@ -123,9 +123,7 @@ class OrderRequest:
     def __post_init__(self) -> None:
         _check_side(self.side)
         if not self.order_link_id or len(self.order_link_id) > 36:
-            raise ValueError(
-                f"order_link_id must be 1..36 characters, got {self.order_link_id!r}"
-            )
+            raise ValueError(f"order_link_id must be 1..36 characters, got {self.order_link_id!r}")
         if self.order_type not in ("Limit", "Market"):
             raise ValueError(f"order_type must be 'Limit' or 'Market', got {self.order_type!r}")
         if self.qty_lots <= 0:
@@ -332,7 +330,6 @@ ERR_ORDER_NOT_FOUND = 110001
 ERR_PARAMS = 10001
 ERR_DUPLICATE_LINK_ID = 110072
 ERR_QTY_INVALID = 110017
-
 
 
 __all__ = [

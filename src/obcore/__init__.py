@@ -4,6 +4,7 @@ Prices are int64 ticks and sizes int64 lots, parsed from the exchange's decimal 
 without ever going through float. The compiled extension is the product: there is no silent
 pure-Python fallback (``obcore._reference.PyBook`` is a slow reference model for tests).
 """
+
 try:
     from obcore.book import Applied, Book, Books, frame_topic, kinds
 except ImportError as exc:  # pragma: no cover - only without a build

@@ -6,7 +6,8 @@ class ObcoreError(Exception):
 
 
 class ParseError(ObcoreError, ValueError):
-    """Input text that obcore refuses. ``field`` names where it was, ``text`` is the offending text."""
+    """Input text that obcore refuses. ``field`` names where it was, ``text`` is the
+    offending text."""
 
     def __init__(self, message: str, field: str = "", text: str = ""):
         super().__init__(message)

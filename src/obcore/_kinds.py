@@ -1,4 +1,5 @@
 """Registry of compiled book variants: name -> Side subclass (see side.pxd for the contract)."""
+
 from obcore.heap import HeapSide
 from obcore.ladder import LadderSide
 from obcore.skiplist import SkipListSide

@@ -12,6 +12,7 @@ unless asked.
 >>> book.best_bid(), book.best_ask(), book.spread()
 ((651142, 500), (651143, 1250), 1)
 """
+
 from __future__ import annotations
 
 import json
@@ -120,8 +121,7 @@ class PyBook:
 
     kind = "reference"
 
-    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None,
-                 topic=None):
+    def __init__(self, tick_size, lot_size, kind=None, max_depth: int = 0, symbol=None, topic=None):
         self._tick = str(tick_size)
         self._lot = str(lot_size)
         if max_depth < 0:
@@ -207,11 +207,13 @@ class PyBook:
                 raise FrameError(f"{field}: missing or not an array", field, "")
             staged[key] = self._stage(levels, field)
         if sym == "" or sym is not None and self.symbol is not None and sym != self.symbol:
-            raise FrameError(f"data.s: frame is for {sym!r}, this book is {self.symbol!r}",
-                             "data.s", sym)
+            raise FrameError(
+                f"data.s: frame is for {sym!r}, this book is {self.symbol!r}", "data.s", sym
+            )
         if topic == "" or topic is not None and self.topic is not None and topic != self.topic:
-            raise FrameError(f"topic: frame is for {topic!r}, this book reads {self.topic!r}",
-                             "topic", topic)
+            raise FrameError(
+                f"topic: frame is for {topic!r}, this book reads {self.topic!r}", "topic", topic
+            )
         Applied = _applied()
         if kind == "delta":
             if not self.synced:
@@ -252,8 +254,10 @@ class PyBook:
             result = result.get("result")
         if not isinstance(result, Mapping):
             raise FrameError("result: expected an object", "result", repr(result))
-        frame = {"type": "snapshot",
-                 "data": {k: result[k] for k in ("s", "b", "a", "u", "seq") if k in result}}
+        frame = {
+            "type": "snapshot",
+            "data": {k: result[k] for k in ("s", "b", "a", "u", "seq") if k in result},
+        }
         frame.update({k: result[k] for k in ("ts", "cts") if k in result})
         return self.apply(frame)
 
@@ -261,19 +265,24 @@ class PyBook:
         out, rpi = [], []
         for i, lvl in enumerate(levels):
             if not isinstance(lvl, (list, tuple)) or len(lvl) not in (2, 3):
-                raise FrameError(f"{field}[{i}]: expected [price, size(, rpiSize)]", field, repr(lvl))
+                raise FrameError(
+                    f"{field}[{i}]: expected [price, size(, rpiSize)]", field, repr(lvl)
+                )
             price = parse_decimal(lvl[0], self._tick, f"{field}[{i}] price", True)
             out.append((price, parse_decimal(lvl[1], self._lot, f"{field}[{i}] size", False)))
             if len(lvl) == 3:
-                rpi.append((price, parse_decimal(lvl[2], self._lot, f"{field}[{i}] rpi size", False)))
+                rpi.append(
+                    (price, parse_decimal(lvl[2], self._lot, f"{field}[{i}] rpi size", False))
+                )
         return out, rpi
 
     def _write(self, bids, asks) -> None:
         if (bids[1] or asks[1]) and self.rpi_levels is None:
             self.rpi_levels = ({}, {})
         for (levels, rpi), ladder, rpi_ladder in (
-                (bids, self.bid_levels, self.rpi_levels and self.rpi_levels[0]),
-                (asks, self.ask_levels, self.rpi_levels and self.rpi_levels[1])):
+            (bids, self.bid_levels, self.rpi_levels and self.rpi_levels[0]),
+            (asks, self.ask_levels, self.rpi_levels and self.rpi_levels[1]),
+        ):
             for staged, into in ((levels, ladder), (rpi, rpi_ladder)):
                 for price, size in staged:
                     if size:
@@ -432,8 +441,10 @@ class PyBook:
             if self.rpi_levels is None:
                 return [[self.price_str(p), self.size_str(q)] for p, q in main.items()][:n]
             rpi = self.rpi_levels[0 if is_bid else 1]
-            return [[self.price_str(p), self.size_str(main.get(p, 0)), self.size_str(rpi.get(p, 0))]
-                    for p in sorted(main.keys() | rpi.keys(), reverse=is_bid)][:n]
+            return [
+                [self.price_str(p), self.size_str(main.get(p, 0)), self.size_str(rpi.get(p, 0))]
+                for p in sorted(main.keys() | rpi.keys(), reverse=is_bid)
+            ][:n]
 
         data = {"b": rows(True), "a": rows(False), "u": self.update_id}
         if self.symbol is not None:

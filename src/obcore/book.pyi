@@ -1,4 +1,5 @@
 """Type stubs for the compiled obcore.book module (the contract of obcore.Book)."""
+
 import enum
 from collections.abc import ItemsView, Iterator, Mapping, Sequence
 from decimal import Decimal

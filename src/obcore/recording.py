@@ -78,8 +78,10 @@ def write_frames(path: str | os.PathLike[str], frames: Iterable[str | bytes]) ->
             elif not isinstance(frame, str):
                 raise TypeError(f"frame {n} must be str or bytes, got {type(frame).__name__}")
             if "\n" in frame or "\r" in frame:
-                raise ValueError(f"frame {n} contains a newline; a recording holds one frame "
-                                 f"per line: {frame[:80]!r}")
+                raise ValueError(
+                    f"frame {n} contains a newline; a recording holds one frame "
+                    f"per line: {frame[:80]!r}"
+                )
             f.write(frame)
             f.write("\n")
             n += 1

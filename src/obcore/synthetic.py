@@ -114,15 +114,18 @@ def _formatter(units: int, decimals: int, strip: bool):
     scale = 10**decimals
 
     if not strip:
+
         def fmt(n: int) -> str:
             q, r = divmod(n * units, scale)
             return f"{q}.{r:0{decimals}d}"
     else:
+
         def fmt(n: int) -> str:
             q, r = divmod(n * units, scale)
             if r == 0:
                 return str(q)
             return f"{q}.{r:0{decimals}d}".rstrip("0")
+
     return fmt
 
 
@@ -198,21 +201,29 @@ class SyntheticStream:
             raise ValueError(f"category must be one of {_CATEGORIES}, got {category!r}")
         if not isinstance(symbol, str) or not symbol or '"' in symbol or "\\" in symbol:
             raise ValueError(f"symbol must be a non-empty plain string, got {symbol!r}")
-        for name, v, lo in (("depth", depth, 1), ("messages", messages, 0),
-                            ("levels_per_delta", levels_per_delta, 1),
-                            ("snapshot_every", snapshot_every, 0),
-                            ("interval_ms", interval_ms, 0), ("start_ts_ms", start_ts_ms, 0),
-                            ("start_update_id", start_update_id, 1)):
+        for name, v, lo in (
+            ("depth", depth, 1),
+            ("messages", messages, 0),
+            ("levels_per_delta", levels_per_delta, 1),
+            ("snapshot_every", snapshot_every, 0),
+            ("interval_ms", interval_ms, 0),
+            ("start_ts_ms", start_ts_ms, 0),
+            ("start_update_id", start_update_id, 1),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
         if not 0.0 <= float(delete_ratio) < 0.5:
             raise ValueError(f"delete_ratio must be in [0, 0.5), got {delete_ratio!r}")
         if not 0.0 <= float(trades_per_s) < 1e6:
             raise ValueError(f"trades_per_s must be in [0, 1e6), got {trades_per_s!r}")
-        if (not isinstance(trade_size_mean_lots, int) or isinstance(trade_size_mean_lots, bool)
-                or trade_size_mean_lots < 1):
-            raise ValueError(f"trade_size_mean_lots must be an int >= 1, got "
-                             f"{trade_size_mean_lots!r}")
+        if (
+            not isinstance(trade_size_mean_lots, int)
+            or isinstance(trade_size_mean_lots, bool)
+            or trade_size_mean_lots < 1
+        ):
+            raise ValueError(
+                f"trade_size_mean_lots must be an int >= 1, got {trade_size_mean_lots!r}"
+            )
         if not 0.0 <= float(trade_buy_ratio) <= 1.0:
             raise ValueError(f"trade_buy_ratio must be in [0, 1], got {trade_buy_ratio!r}")
         if not 1.0 < float(trade_size_alpha) < 100.0:
@@ -282,8 +293,9 @@ class SyntheticStream:
         self._last_dir = "PlusTick"
         for i in range(self.messages):
             self._trades = []
-            snapshot = i == 0 or self.depth == 1 or (
-                self.snapshot_every and i % self.snapshot_every == 0)
+            snapshot = (
+                i == 0 or self.depth == 1 or (self.snapshot_every and i % self.snapshot_every == 0)
+            )
             if snapshot:
                 if i and self.depth > 1:
                     # Let the book evolve between snapshots so a re-sent snapshot differs.
@@ -308,9 +320,11 @@ class SyntheticStream:
         ss = self.size_str
         bt = ",".join([f'["{ps(p)}","{ss(q) if q else "0"}"]' for p, q in b])
         at = ",".join([f'["{ps(p)}","{ss(q) if q else "0"}"]' for p, q in a])
-        return (f'{{"topic":"{self.topic}","type":"{kind}","ts":{ts},'
-                f'"data":{{"s":"{self.symbol}","b":[{bt}],"a":[{at}],"u":{u},"seq":{seq}}},'
-                f'"cts":{cts}}}')
+        return (
+            f'{{"topic":"{self.topic}","type":"{kind}","ts":{ts},'
+            f'"data":{{"s":"{self.symbol}","b":[{bt}],"a":[{at}],"u":{u},"seq":{seq}}},'
+            f'"cts":{cts}}}'
+        )
 
     def _trade_frame(self, ts: int, seq: int) -> str:
         ps = self.price_str
@@ -323,19 +337,27 @@ class SyntheticStream:
             elif price < last:
                 self._last_dir = "MinusTick"
             else:
-                self._last_dir = ("ZeroPlusTick" if self._last_dir in ("PlusTick", "ZeroPlusTick")
-                                  else "ZeroMinusTick")
+                self._last_dir = (
+                    "ZeroPlusTick"
+                    if self._last_dir in ("PlusTick", "ZeroPlusTick")
+                    else "ZeroMinusTick"
+                )
             self._last_trade = price
             self._trade_count += 1
-            items.append(f'{{"T":{ts},"s":"{self.symbol}","S":"{side}","v":"{ss(lots)}",'
-                         f'"p":"{ps(price)}","L":"{self._last_dir}",'
-                         f'"i":"00000000-0000-4000-8000-{self._trade_count:012d}",'
-                         f'"BT":false,"seq":{seq}}}')
-        return (f'{{"topic":"{self.trade_topic}","type":"snapshot","ts":{ts},'
-                f'"data":[{",".join(items)}]}}')
+            items.append(
+                f'{{"T":{ts},"s":"{self.symbol}","S":"{side}","v":"{ss(lots)}",'
+                f'"p":"{ps(price)}","L":"{self._last_dir}",'
+                f'"i":"00000000-0000-4000-8000-{self._trade_count:012d}",'
+                f'"BT":false,"seq":{seq}}}'
+            )
+        return (
+            f'{{"topic":"{self.trade_topic}","type":"snapshot","ts":{ts},'
+            f'"data":[{",".join(items)}]}}'
+        )
 
-    def _take(self, rng, taker: str, lots: int, bid_keys, ask_keys, bids, asks, delete, put,
-              ch_b, ch_a) -> None:
+    def _take(
+        self, rng, taker: str, lots: int, bid_keys, ask_keys, bids, asks, delete, put, ch_b, ch_a
+    ) -> None:
         """A taker of ``lots`` sweeps the opposite side from its best price; never empties it."""
         keys, side, ch = (ask_keys, asks, ch_a) if taker == "Buy" else (bid_keys, bids, ch_b)
         while lots > 0 and keys:
@@ -357,8 +379,7 @@ class SyntheticStream:
                 put(keys, side, ch, p, have - lots)
                 lots = 0
 
-    def _follow(self, rng, taker: str, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a
-                ) -> None:
+    def _follow(self, rng, taker: str, bid_keys, ask_keys, bids, asks, put, ch_b, ch_a) -> None:
         """After a sweep left the spread wider than two ticks, fill up to five levels of
         the other side next to the new touch (one tick spread again)."""
         if not bid_keys or not ask_keys or ask_keys[0] - bid_keys[-1] <= 2:
@@ -441,8 +462,11 @@ class SyntheticStream:
             while len(keys) > self.depth:
                 delete(keys, side, ch, keys[0] if is_bid else keys[-1])
             while 0 < len(keys) < self.depth:
-                p = keys[0] - 1 - (rng.random() < 0.5) if is_bid else \
-                    keys[-1] + 1 + (rng.random() < 0.5)
+                p = (
+                    keys[0] - 1 - (rng.random() < 0.5)
+                    if is_bid
+                    else keys[-1] + 1 + (rng.random() < 0.5)
+                )
                 if p <= 0:
                     break
                 put(keys, side, ch, p, self._size(rng, len(keys)))
@@ -458,8 +482,9 @@ class SyntheticStream:
                 alpha = self.trade_size_alpha
                 scale = self.trade_size_mean_lots * (alpha - 1.0) / alpha  # Pareto mean
                 lots = max(1, round(scale * rng.paretovariate(alpha)))
-                self._take(rng, taker, lots, bid_keys, ask_keys, bids, asks, delete, put,
-                           ch_b, ch_a)
+                self._take(
+                    rng, taker, lots, bid_keys, ask_keys, bids, asks, delete, put, ch_b, ch_a
+                )
                 swept.append(taker)
                 prod *= rng.random()
             rebalance(True)
@@ -586,11 +611,22 @@ def generate_frames(
         ``messages`` frames, each compact JSON exactly as Bybit sends it.
     """
     return SyntheticStream(
-        symbol=symbol, tick_size=tick_size, lot_size=lot_size, depth=depth,
-        messages=messages, seed=seed, levels_per_delta=levels_per_delta,
-        delete_ratio=delete_ratio, snapshot_every=snapshot_every, start_price=start_price,
-        start_ts_ms=start_ts_ms, interval_ms=interval_ms, category=category,
-        start_update_id=start_update_id, trades_per_s=trades_per_s,
-        trade_size_mean_lots=trade_size_mean_lots, trade_buy_ratio=trade_buy_ratio,
+        symbol=symbol,
+        tick_size=tick_size,
+        lot_size=lot_size,
+        depth=depth,
+        messages=messages,
+        seed=seed,
+        levels_per_delta=levels_per_delta,
+        delete_ratio=delete_ratio,
+        snapshot_every=snapshot_every,
+        start_price=start_price,
+        start_ts_ms=start_ts_ms,
+        interval_ms=interval_ms,
+        category=category,
+        start_update_id=start_update_id,
+        trades_per_s=trades_per_s,
+        trade_size_mean_lots=trade_size_mean_lots,
+        trade_buy_ratio=trade_buy_ratio,
         trade_size_alpha=trade_size_alpha,
     ).frames()

@@ -3,6 +3,7 @@
 The simulator runs in this process on 127.0.0.1; each example runs in a subprocess and is
 watched through its stdout. Waits are on lines the example prints, never fixed sleeps.
 """
+
 import os
 import pathlib
 import re
@@ -26,8 +27,13 @@ class Program:
     """An example in a subprocess; its stdout lines are collected as they arrive."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([sys.executable, *map(str, args)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -45,12 +51,17 @@ class Program:
         """Block until ``cond(lines)`` is truthy; fail with the output so far if it never is."""
         with self._changed:
             ok = self._changed.wait_for(
-                lambda: cond(self.lines) or self.proc.poll() is not None, timeout_s)
+                lambda: cond(self.lines) or self.proc.poll() is not None, timeout_s
+            )
             if ok and cond(self.lines):
                 return
         self.proc.kill()
-        pytest.fail(f"{what}: not seen; exit={self.proc.poll()}\nstdout:\n"
-                    + "\n".join(self.lines[-30:]) + "\nstderr:\n" + self.proc.stderr.read()[-3000:])
+        pytest.fail(
+            f"{what}: not seen; exit={self.proc.poll()}\nstdout:\n"
+            + "\n".join(self.lines[-30:])
+            + "\nstderr:\n"
+            + self.proc.stderr.read()[-3000:]
+        )
 
     def wait_line(self, pattern: str, start: int = 0) -> int:
         """Wait for a line matching ``pattern`` at index >= ``start``; return its index."""
@@ -60,6 +71,7 @@ class Program:
         def cond(lines):
             found[:] = [i for i in range(start, len(lines)) if rx.search(lines[i])][:1]
             return found
+
         self.wait(cond, f"a line matching {pattern!r}")
         return found[0]
 
@@ -87,10 +99,13 @@ class Program:
 @pytest.fixture
 def sim():
     mmbot_sim = pytest.importorskip("mmbot.sim.server")
-    h = mmbot_sim.start_simulator(symbols=(
-        mmbot_sim.SimSymbol("BTCUSDT"),
-        mmbot_sim.SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01", min_qty="0.01"),
-    ), speed=2.0)
+    h = mmbot_sim.start_simulator(
+        symbols=(
+            mmbot_sim.SimSymbol("BTCUSDT"),
+            mmbot_sim.SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01", min_qty="0.01"),
+        ),
+        speed=2.0,
+    )
     h.wait_market()
     yield h
     h.stop()
@@ -106,21 +121,30 @@ def check_touch_matches_server(sim, prog: Program, symbol: str, tick: str):
     """Freeze the market; the last touch the example printed must become the server's."""
     sim.pause_market()
     want = server_touch(sim, symbol, tick)
-    touch = re.compile(rf"^{symbol} \d+\.\d+ x \d+\.\d+$")   # not the status lines
-    prog.wait(lambda lines: [x for x in lines if touch.match(x)][-1:] == [want],
-              f"{symbol}'s last printed touch == server's {want!r}")
+    touch = re.compile(rf"^{symbol} \d+\.\d+ x \d+\.\d+$")  # not the status lines
+    prog.wait(
+        lambda lines: [x for x in lines if touch.match(x)][-1:] == [want],
+        f"{symbol}'s last printed touch == server's {want!r}",
+    )
     sim.pause_market(False)
 
 
 def test_pybit_book(sim):
     pytest.importorskip("pybit")
-    prog = Program(EXAMPLES / "pybit_book.py", "--ws-base", sim.ws_url,
-                   "--symbol", "BTCUSDT:0.1:0.001", "--symbol", "ETHUSDT:0.01:0.01")
+    prog = Program(
+        EXAMPLES / "pybit_book.py",
+        "--ws-base",
+        sim.ws_url,
+        "--symbol",
+        "BTCUSDT:0.1:0.001",
+        "--symbol",
+        "ETHUSDT:0.01:0.01",
+    )
     try:
         prog.wait_line(r"^BTCUSDT synced \(snapshot\)$")
         prog.wait_line(r"^ETHUSDT synced \(snapshot\)$")
         n = prog.wait_line(r"^BTCUSDT \d+\.\d x \d+\.\d$")
-        sim.skip_u("BTCUSDT")                        # a lost delta: the book must resync
+        sim.skip_u("BTCUSDT")  # a lost delta: the book must resync
         gap = prog.wait_line(r"^BTCUSDT OUT OF SYNC \(SequenceGapError: ", n)
         prog.wait_line(r"^BTCUSDT synced \(snapshot\)$", gap)
         check_touch_matches_server(sim, prog, "BTCUSDT", "0.1")
@@ -136,15 +160,19 @@ def test_pybit_book(sim):
 
 def test_asyncio_raw_feed(sim):
     pytest.importorskip("aiohttp")
-    prog = Program(EXAMPLES / "asyncio_raw_feed.py", sim.ws_url, "BTCUSDT:0.1:0.001",
-                   "ETHUSDT:0.01:0.01")
+    prog = Program(
+        EXAMPLES / "asyncio_raw_feed.py", sim.ws_url, "BTCUSDT:0.1:0.001", "ETHUSDT:0.01:0.01"
+    )
     try:
         prog.wait_line(r"^synced orderbook\.50\.BTCUSDT at u=")
         prog.wait_line(r"^synced orderbook\.50\.ETHUSDT at u=")
         n = prog.wait_line(r"^ETHUSDT \d+\.\d\d x \d+\.\d\d$")
         sim.skip_u("ETHUSDT")
-        gap = prog.wait_line(r"^gap on orderbook\.50\.ETHUSDT \(expected u=\d+, got \d+\); "
-                             r"resubscribing$", n)
+        gap = prog.wait_line(
+            r"^gap on orderbook\.50\.ETHUSDT \(expected u=\d+, got \d+\); "
+            r"resubscribing$",
+            n,
+        )
         prog.wait_line(r"^resynced orderbook\.50\.ETHUSDT at u=", gap)
         # A bad frame that reuses the next u (no update lost): dropped, the book stays
         # synced and keeps up with the market without a resubscribe.
@@ -164,13 +192,25 @@ def test_asyncio_raw_feed(sim):
 def test_cython_strategy(tmp_path):
     pytest.importorskip("Cython")
     work = tmp_path / "cython_strategy"
-    shutil.copytree(EXAMPLES / "cython_strategy", work,
-                    ignore=shutil.ignore_patterns("build", "*.so", "*.c"))
-    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
-                           cwd=work, capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        EXAMPLES / "cython_strategy", work, ignore=shutil.ignore_patterns("build", "*.so", "*.c")
+    )
+    build = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-q"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    run = subprocess.run([sys.executable, "run.py"], cwd=work, capture_output=True, text=True,
-                         timeout=60, env=dict(os.environ, PYTHONPATH=str(work)))
+    run = subprocess.run(
+        [sys.executable, "run.py"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(work)),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.splitlines()
     assert lines[-1].startswith("ok: "), run.stdout

@@ -5,6 +5,7 @@ arguments, waits until its market has published (a condition, not a sleep), opti
 pauses the market (``paused=True``: nothing fills unless the test says so), and stops it
 when the test ends; ``start_module_sim`` does the same for a whole module.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -1,4 +1,5 @@
 """PnL attribution and markouts: hand-computed numbers, and exact agreement with net PnL."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,12 @@ def test_attribution_by_hand():
     # edge: 2*(1000-999) + 1*(1002-1000.5) = 3.5 tick-lots = 0.00035
     # inventory at mark 1003: 2*(1003-1000) - 1*(1003-1000.5) = 3.5 tick-lots = 0.00035
     parts = attribute(fills, mark_ticks=1003, unit=UNIT, net_pnl=Decimal("0.00064"))
-    assert parts == {"gross_edge": Decimal("0.00035"), "inventory_pnl": Decimal("0.00035"),
-                     "fees": Decimal("-0.00006"), "funding": Decimal(0)}
+    assert parts == {
+        "gross_edge": Decimal("0.00035"),
+        "inventory_pnl": Decimal("0.00035"),
+        "fees": Decimal("-0.00006"),
+        "funding": Decimal(0),
+    }
     # the same fills through the PnL tracker give the same net, to the last digit
     t = PnLTracker(INS)
     for f in fills:
@@ -39,8 +44,9 @@ def test_attribution_by_hand():
 
 def test_attribution_that_does_not_add_up_is_an_error():
     with pytest.raises(AttributionError, match="sums to"):
-        attribute([fill(0, "Buy", 999, 2, "0", 2000)], mark_ticks=1000, unit=UNIT,
-                  net_pnl=Decimal("1"))
+        attribute(
+            [fill(0, "Buy", 999, 2, "0", 2000)], mark_ticks=1000, unit=UNIT, net_pnl=Decimal("1")
+        )
 
 
 def test_markouts_by_hand():

@@ -1,5 +1,6 @@
 """The ``mmbot`` command line: a broken command is a bug that propagates; a missing optional
 dependency is one line naming the extra to install, exit status 2."""
+
 from __future__ import annotations
 
 import subprocess
@@ -20,10 +21,11 @@ def test_a_broken_command_module_is_a_bug_not_a_missing_extra(monkeypatch):
 @pytest.mark.parametrize("blocked", ["pybit", "dotenv"])
 def test_a_missing_extra_names_the_install_command(blocked):
     # an installation without the mmbot extra: the module cannot be imported
-    code = (f"import sys; sys.modules[{blocked!r}] = None; from mmbot.cli import main; "
-            "sys.exit(main(['run', '--out', 'x', '--duration', '1']))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; from mmbot.cli import main; "
+        "sys.exit(main(['run', '--out', 'x', '--duration', '1']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and 'pip install "obcore[mmbot]"' in lines[0] and blocked in lines[0]

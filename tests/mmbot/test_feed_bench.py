@@ -1,5 +1,6 @@
 """Smoke tests of ``python -m benchmarks --feed`` and ``--sim``: tiny N, no
 timing asserted; each must run end to end against its server process."""
+
 import pytest
 from benchmarks.feed import main, run_point
 

@@ -1,4 +1,5 @@
 """LatencyStats: exact percentiles over the kept samples and the log2 histogram."""
+
 from mmbot.latency import LatencyStats
 
 

@@ -1,4 +1,5 @@
 """``mmbot run`` end to end over loopback: faults mid-run, clean stop, crash + restart."""
+
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from mmbot.config import load_config
 from mmbot.live import LiveSession
 from mmbot.sim.server import SimSymbol, start_simulator
 
-pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
+pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
 
 SYM = "BTCUSDT"
 
@@ -30,27 +31,27 @@ def test_faults_mid_run_leave_no_orphans_and_the_right_position(sim):
     t = threading.Thread(target=session.run, kwargs={"duration_s": 30}, daemon=True)
     t.start()
     try:
-        assert wait_for(lambda: sim.open_orders(SYM))            # quoting
-        sim.taker_hit(SYM, "Buy")                                 # a fill mid-run
-        sim.skip_u(SYM)                                           # gap -> resync
+        assert wait_for(lambda: sim.open_orders(SYM))  # quoting
+        sim.taker_hit(SYM, "Buy")  # a fill mid-run
+        sim.skip_u(SYM)  # gap -> resync
         assert wait_for(lambda: session.resyncs >= 1)
         # While a resync is in flight the feed drops every non-snapshot frame on purpose,
         # so the next fault is injected only once the book is back in sync.
         assert wait_for(lambda: session.feed.synced(SYM))
-        sim.send_malformed("truncated", SYM)                      # rejected frame -> resync
+        sim.send_malformed("truncated", SYM)  # rejected frame -> resync
         assert wait_for(lambda: session.resyncs >= 2)
-        sim.reject_next(3, 10006)                                 # refused orders
-        sim.drop("public")                                        # feed reconnect
-        sim.drop("private")                                       # venue reconnect
+        sim.reject_next(3, 10006)  # refused orders
+        sim.drop("public")  # feed reconnect
+        sim.drop("private")  # venue reconnect
         sim.delay_private(0.2)
         assert wait_for(lambda: session.feed.reconnects >= 1 and session.feed.synced(SYM))
-        assert wait_for(lambda: sim.open_orders(SYM), timeout_s=8)   # quotes restored
+        assert wait_for(lambda: sim.open_orders(SYM), timeout_s=8)  # quotes restored
         sim.delay_private(0)
     finally:
         session.request_stop()
         t.join(20)
     assert not t.is_alive()
-    assert sim.open_orders(SYM) == []                             # no orphan order
+    assert sim.open_orders(SYM) == []  # no orphan order
     assert session.runner.orders.position_lots == sim.position_lots(SYM)
     s = session.summary()
     assert s["book_resyncs"] >= 2 and s["frames"] > 0
@@ -72,7 +73,7 @@ def test_crash_then_restart_reconciles_from_the_venue(sim):
     crashed.venue.close()
     left_over = {o["orderLinkId"] for o in sim.open_orders(SYM)}
     assert left_over
-    restarted = LiveSession(cfg, SYM, "sim", sim=sim).open()     # start() reconciles
+    restarted = LiveSession(cfg, SYM, "sim", sim=sim).open()  # start() reconciles
     try:
         assert wait_for(lambda: not (left_over & {o["orderLinkId"] for o in sim.open_orders(SYM)}))
         assert restarted.runner.orders.position_lots == sim.position_lots(SYM) != 0
@@ -83,16 +84,41 @@ def test_crash_then_restart_reconciles_from_the_venue(sim):
 
 def test_cli_run_writes_report(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "mmbot", "run", "--duration", "3",
-                           "--no-dashboard", "--out", str(out)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmbot",
+            "run",
+            "--duration",
+            "3",
+            "--no-dashboard",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "report:" in proc.stdout and "tick-to-quote" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     # the same report as `mmbot backtest` (mmbot.report), plus the live keys
-    for key in ("fills", "volume_qty", "realized_pnl", "unrealized_pnl", "net_pnl", "fees",
-                "max_inventory_qty", "quote_updates", "orders_sent", "venue_position_qty",
-                "book_resyncs", "timing_file", "chart_file"):
+    for key in (
+        "fills",
+        "volume_qty",
+        "realized_pnl",
+        "unrealized_pnl",
+        "net_pnl",
+        "fees",
+        "max_inventory_qty",
+        "quote_updates",
+        "orders_sent",
+        "venue_position_qty",
+        "book_resyncs",
+        "timing_file",
+        "chart_file",
+    ):
         assert key in summary
     assert summary["frames"] > 0 and summary["open_orders_at_end"] == 0
     timing = json.loads((out / "timing.json").read_text())
@@ -112,7 +138,7 @@ def _db_rows(db, sql):
 def _db_fills(db):
     try:
         return _db_rows(db, "SELECT exec_id, side, qty_lots FROM fills ORDER BY seq")
-    except sqlite3.OperationalError:        # not created yet
+    except sqlite3.OperationalError:  # not created yet
         return []
 
 
@@ -124,11 +150,23 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
     # quote at the touch: an explicit min_spread_bps overrides the fee-aware floor
     cfg.write_text("[strategy]\nmin_spread_bps = 0.0\n[strategy.fixed]\nhalf_spread_bps = 0.0\n")
     db = tmp_path / "mm.sqlite"
-    cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", str(db),
-           "--config", str(cfg), "--no-dashboard"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmbot",
+        "run",
+        "--sim-url",
+        sim.http_url,
+        "--db",
+        str(db),
+        "--config",
+        str(cfg),
+        "--no-dashboard",
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    first = subprocess.Popen(cmd + ["--duration", "60"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=env)
+    first = subprocess.Popen(
+        cmd + ["--duration", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     try:
         assert wait_for(lambda: len(_db_fills(db)) >= 2, timeout_s=25), "no fills recorded"
         # Freeze the market so no fill can race the kill: quotes sit at the touch.
@@ -142,15 +180,15 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
             first.wait(10)
     try:
         left_over = sim.open_orders(SYM)
-        assert left_over                                   # a crash cancels nothing
+        assert left_over  # a crash cancels nothing
         # a fill while the bot is down: only the venue's execution list knows it
         sim.taker_hit(SYM, left_over[0]["side"])
-        down_execs = {x["execId"] for x in sim.executions(SYM)} - \
-            {f[0] for f in _db_fills(db)}
+        down_execs = {x["execId"] for x in sim.executions(SYM)} - {f[0] for f in _db_fills(db)}
         assert down_execs
         sim.pause_market(False)
-        second = subprocess.run(cmd + ["--duration", "3"], capture_output=True, text=True,
-                                timeout=45, env=env)
+        second = subprocess.run(
+            cmd + ["--duration", "3"], capture_output=True, text=True, timeout=45, env=env
+        )
         assert second.returncode == 0, second.stderr[-3000:]
         # no orphan: the old orders were cancelled, the new ones on the clean stop
         assert sim.open_orders(SYM) == []
@@ -158,22 +196,22 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
         fills = _db_fills(db)
         ids = [f[0] for f in fills]
         assert len(ids) == len(set(ids)) and len(venue_execs) == len(set(venue_execs))
-        assert set(ids) == set(venue_execs)                # nothing lost, nothing twice
+        assert set(ids) == set(venue_execs)  # nothing lost, nothing twice
         assert down_execs <= set(ids)
         signed = sum(q if side == "Buy" else -q for _, side, q in fills)
         assert signed == sim.position_lots(SYM)
         # PnL continues: the restarted process counted the old fills once, and its last
         # snapshot agrees with the database and the venue
-        m = re.search(r"(\d+) in total with (\d+) restored and (\d+) read back",
-                      second.stdout)
+        m = re.search(r"(\d+) in total with (\d+) restored and (\d+) read back", second.stdout)
         assert m, second.stdout
         total, restored, backfilled = map(int, m.groups())
         assert total == len(ids) and restored >= 2 and backfilled >= len(down_execs)
-        ts_ms, pos, n = _db_rows(db, "SELECT ts_ms, position_lots, fills FROM pnl_snapshots "
-                                     "ORDER BY ts_ms DESC LIMIT 1")[0]
+        ts_ms, pos, n = _db_rows(
+            db, "SELECT ts_ms, position_lots, fills FROM pnl_snapshots ORDER BY ts_ms DESC LIMIT 1"
+        )[0]
         assert (pos, n) == (sim.position_lots(SYM), len(ids))
         counts = [r[0] for r in _db_rows(db, "SELECT fills FROM pnl_snapshots ORDER BY ts_ms")]
-        assert counts == sorted(counts)                    # never reset by the restart
+        assert counts == sorted(counts)  # never reset by the restart
     finally:
         sim.stop()
 
@@ -182,10 +220,28 @@ def test_ctrl_c_cancels_every_order_and_exits_cleanly(tmp_path):
     """SIGINT (Ctrl-C) to a real `mmbot run` process: all orders cancelled, exit code 0."""
     sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
     sim.wait_market()
-    cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", "",
-           "--no-dashboard", "--duration", "60", "--out", str(tmp_path / "out")]
-    bot = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmbot",
+        "run",
+        "--sim-url",
+        sim.http_url,
+        "--db",
+        "",
+        "--no-dashboard",
+        "--duration",
+        "60",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    bot = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         assert wait_for(lambda: sim.open_orders(SYM), timeout_s=25), "the bot never quoted"
         bot.send_signal(signal.SIGINT)

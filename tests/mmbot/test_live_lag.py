@@ -1,6 +1,7 @@
 """Lag detection end to end: the simulator delays its market frames (stamps unchanged),
 the live session sees their age pass ``max_frame_age_ms`` and pulls every quote through
 risk, then quotes again once frames are fresh."""
+
 from __future__ import annotations
 
 import threading
@@ -27,12 +28,12 @@ def sim():
 def test_delayed_frames_pull_quotes_until_fresh_again(sim):
     cfg = parse_config({"risk": {"max_frame_age_ms": 400, "resume_after_ms": 100}})
     s = LiveSession(cfg, SYM, "sim", sim=sim).open()
-    assert abs(s.clock_offset_ms) < 50           # one machine, one clock
+    assert abs(s.clock_offset_ms) < 50  # one machine, one clock
     t = threading.Thread(target=s.run, kwargs={"duration_s": 60}, daemon=True)
     t.start()
     try:
         assert wait_for(lambda: sim.open_orders(SYM), timeout_s=15)
-        sim.delay_public(1.0)                    # frames now arrive a second old
+        sim.delay_public(1.0)  # frames now arrive a second old
         assert wait_for(lambda: "book lagging" in s.runner.risk_reason, timeout_s=15)
         assert wait_for(lambda: not sim.open_orders(SYM), timeout_s=10)
         assert s.runner.frame_age_ms > 400
@@ -56,10 +57,10 @@ def test_clock_offset_uses_the_fastest_round_trip():
 
         def get_server_time(self):
             import time  # noqa: PLC0415
+
             self.calls += 1
             # the exchange runs 250 ms ahead of us
-            return {"result": {"timeSecond": "0",
-                               "timeNano": str(time.time_ns() + 250_000_000)}}
+            return {"result": {"timeSecond": "0", "timeNano": str(time.time_ns() + 250_000_000)}}
 
     http = FakeHttp()
     assert abs(clock_offset_ms(http) - 250) < 20 and http.calls == 3

@@ -1,5 +1,6 @@
 """``mmbot run`` fails closed: an unsafe configuration stops before the first order, risk
 limits are never optional, and a kill switch stays latched across a restart."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,9 +29,26 @@ def run_cli(tmp_path, sim, risk: str, *extra: str) -> subprocess.CompletedProces
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f"[risk]\n{risk}\n")
     return subprocess.run(
-        [sys.executable, "-m", "mmbot", "run", "--config", str(cfg), "--sim-url", sim.http_url,
-         "--duration", "3", "--no-dashboard", "--db", "", *extra],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "mmbot",
+            "run",
+            "--config",
+            str(cfg),
+            "--sim-url",
+            sim.http_url,
+            "--duration",
+            "3",
+            "--no-dashboard",
+            "--db",
+            "",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_nothing_traded(sim):
@@ -39,14 +57,17 @@ def assert_nothing_traded(sim):
     assert sim.executions(SYM) == [] and sim.open_orders(SYM) == []
 
 
-@pytest.mark.parametrize("risk, named", [
-    # less than one 0.001 lot, and a drawdown limit of a cent: today's repro
-    ('max_position_qty = "0.0005"\nmax_drawdown_quote = "0.01"', "risk.max_position_qty"),
-    # one lot, but the venue's minimum order is two
-    ('max_position_qty = "0.001"', "risk.max_position_qty"),
-    # a notional cap below the venue's minimum order value
-    ('max_notional_quote = "1"', "risk.max_notional_quote"),
-])
+@pytest.mark.parametrize(
+    "risk, named",
+    [
+        # less than one 0.001 lot, and a drawdown limit of a cent: today's repro
+        ('max_position_qty = "0.0005"\nmax_drawdown_quote = "0.01"', "risk.max_position_qty"),
+        # one lot, but the venue's minimum order is two
+        ('max_position_qty = "0.001"', "risk.max_position_qty"),
+        # a notional cap below the venue's minimum order value
+        ('max_notional_quote = "1"', "risk.max_notional_quote"),
+    ],
+)
 def test_a_cap_that_cannot_hold_one_order_stops_before_trading(tmp_path, sim, risk, named):
     proc = run_cli(tmp_path, sim, risk)
     assert proc.returncode == 2, proc.stderr
@@ -74,14 +95,14 @@ def test_a_tripped_kill_switch_stays_latched_across_a_restart(tmp_path, sim):
     t = threading.Thread(target=first.run, kwargs={"duration_s": 30}, daemon=True)
     t.start()
     assert wait_for(lambda: sim.open_orders(SYM), timeout_s=10)
-    sim.taker_hit(SYM, "Buy")                     # a fill pays a fee: a drawdown from 0
+    sim.taker_hit(SYM, "Buy")  # a fill pays a fee: a drawdown from 0
     assert wait_for(lambda: first.runner.risk.killed, timeout_s=10)
     assert wait_for(lambda: not sim.open_orders(SYM), timeout_s=10)
     first.request_stop()
     t.join(20)
     first.records.close()
 
-    again = session()                             # the restart: still killed, no quote
+    again = session()  # the restart: still killed, no quote
     assert again.runner.risk.killed
     frames = again.runner.frames
     t = threading.Thread(target=again.run, kwargs={"duration_s": 30}, daemon=True)

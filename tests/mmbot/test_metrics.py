@@ -1,4 +1,5 @@
 """The run metrics against numbers worked out by hand."""
+
 import json
 import math
 from decimal import Decimal
@@ -7,15 +8,15 @@ from mmbot import cli
 from mmbot.metrics import Trade, metrics_text, run_metrics
 
 D = Decimal
-UNIT = D("0.0001")     # tick 0.1 x lot 0.001
+UNIT = D("0.0001")  # tick 0.1 x lot 0.001
 
 TIMES = [0, 30_000, 60_000, 90_000, 120_000, 180_000]
 EQUITY = [D(0), D(2), D(-1), D(1), D(3), D("2")]
 TRADES = [
-    Trade(0, "a", "Buy", 1000, 2, D("0.0004"), True, 0, 2002),       # 1 tick under the mid
+    Trade(0, "a", "Buy", 1000, 2, D("0.0004"), True, 0, 2002),  # 1 tick under the mid
     Trade(10_000, "b", "Sell", 1003, 1, D("0.0002"), True, 0, 2004),  # 1 tick over
     Trade(40_000, "c", "Sell", 999, 1, D("0.0002"), False, 1, 2000),  # 1 tick under: -1
-    Trade(50_000, "d", "Buy", 999, 1, D("0.0002"), True, 0, 1998),    # at the mid
+    Trade(50_000, "d", "Buy", 999, 1, D("0.0002"), True, 0, 1998),  # at the mid
 ]
 
 
@@ -28,7 +29,7 @@ def test_metrics_match_hand_computed_values():
     assert m["sharpe_per_minute"] == round(sharpe, 4) == 0.2309
     assert m["sharpe_annualized"] == round(sharpe * math.sqrt(525_600), 2)
     assert m["whole_minutes"] == 3
-    assert m["fill_ratio"] == 0.5                       # 4 fills / 8 orders sent
+    assert m["fill_ratio"] == 0.5  # 4 fills / 8 orders sent
     # FIFO: the first buy's 2 lots are closed at 10 s and 40 s; the last buy stays open
     assert m["avg_time_in_inventory_s"] == 25.0 and m["p95_time_in_inventory_s"] == 40.0
     assert m["open_lots_at_end"] == 1
@@ -49,9 +50,11 @@ def test_metrics_of_an_empty_run_are_none_not_errors():
 
 
 def test_a_position_flip_closes_then_opens():
-    trades = [Trade(0, "a", "Buy", 1000, 1, D(0), True, 0, 2000),
-              Trade(5_000, "b", "Sell", 1000, 3, D(0), True, 0, 2000),   # closes 1, opens 2
-              Trade(9_000, "c", "Buy", 1000, 2, D(0), True, 0, 2000)]
+    trades = [
+        Trade(0, "a", "Buy", 1000, 1, D(0), True, 0, 2000),
+        Trade(5_000, "b", "Sell", 1000, 3, D(0), True, 0, 2000),  # closes 1, opens 2
+        Trade(9_000, "c", "Buy", 1000, 2, D(0), True, 0, 2000),
+    ]
     m = run_metrics([], [], trades, 3, unit=UNIT, duration_s=10.0)
     # lots held 5 s (1 lot) and 4 s (2 lots): average 13/3 s, p95 at rank 3 -> 5 s
     assert m["avg_time_in_inventory_s"] == round(13 / 3, 3)
@@ -60,9 +63,20 @@ def test_a_position_flip_closes_then_opens():
 
 def test_backtest_summary_and_text_carry_the_metrics(tmp_path, capsys):
     out = tmp_path / "bt"
-    code = cli.main(["backtest", "--out", str(out), "--duration-s", "130", "--no-chart",
-                     "--set", "strategy.min_spread_bps=0",
-                     "--set", "strategy.fixed.half_spread_bps=0.3"])
+    code = cli.main(
+        [
+            "backtest",
+            "--out",
+            str(out),
+            "--duration-s",
+            "130",
+            "--no-chart",
+            "--set",
+            "strategy.min_spread_bps=0",
+            "--set",
+            "strategy.fixed.half_spread_bps=0.3",
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 0
     s = json.loads((out / "summary.json").read_text())

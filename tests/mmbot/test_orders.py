@@ -1,4 +1,5 @@
 """OrderManager: diffing, amend vs cancel/replace, token bucket, state machine, reconciliation."""
+
 from __future__ import annotations
 
 import pytest
@@ -78,13 +79,25 @@ class FakeVenue(Venue):
         return calls
 
 
-def ack(om: OrderManager, req: OrderRequest | Order, status=OrderStatus.NEW, filled=0, t=0,
-        price=None, qty=None):
+def ack(
+    om: OrderManager,
+    req: OrderRequest | Order,
+    status=OrderStatus.NEW,
+    filled=0,
+    t=0,
+    price=None,
+    qty=None,
+):
     """Feed the venue's order event for a request (or an existing order)."""
     order = Order(
-        order_id="v-" + req.order_link_id, order_link_id=req.order_link_id, symbol=SYM,
-        side=req.side, price_ticks=req.price_ticks if price is None else price,
-        qty_lots=req.qty_lots if qty is None else qty, filled_lots=filled, status=status,
+        order_id="v-" + req.order_link_id,
+        order_link_id=req.order_link_id,
+        symbol=SYM,
+        side=req.side,
+        price_ticks=req.price_ticks if price is None else price,
+        qty_lots=req.qty_lots if qty is None else qty,
+        filled_lots=filled,
+        status=status,
     )
     om.on_event(OrderEvent(order, t))
     return order
@@ -103,10 +116,10 @@ def two_sided(bid=1000, ask=1010, qty=5):
 
 def test_rolling_window_allows_the_limit_per_second_and_no_more():
     w = RollingWindowLimiter(10)
-    assert sum(w.try_take(1, t) for t in range(10)) == 10     # a burst at t = 0..9 ms
+    assert sum(w.try_take(1, t) for t in range(10)) == 10  # a burst at t = 0..9 ms
     assert not w.try_take(1, 100) and not w.try_take(1, 1000)  # the same rolling second
-    assert w.try_take(1, 1001)                                # the unit taken at 0 is out
-    assert w.try_take(10, 5000) and w.available(5000) == 0    # 10 at once after a pause
+    assert w.try_take(1, 1001)  # the unit taken at 0 is out
+    assert w.try_take(10, 5000) and w.available(5000) == 0  # 10 at once after a pause
     with pytest.raises(ValueError):
         RollingWindowLimiter(0)
 
@@ -119,7 +132,7 @@ def test_rolling_window_never_passes_the_limit_in_any_second(requests):
     for t, n in sorted(requests):
         if w.try_take(n, t):
             taken.append((t, n))
-    for start, _ in taken:      # every window [start, start + 1000] holds at most the limit
+    for start, _ in taken:  # every window [start, start + 1000] holds at most the limit
         assert sum(n for t, n in taken if start <= t <= start + 1000) <= limit
 
 
@@ -150,8 +163,9 @@ def test_amend_in_place_and_state_machine():
     stats = om.update(two_sided(bid=1003, ask=1010), 5)
     assert stats.amended == 1
     ((kind, amend),) = v.take()
-    assert kind == "amend" and amend == AmendRequest(bid_req.order_link_id, SYM, 1003, None,
-                                                     "v-" + bid_req.order_link_id)
+    assert kind == "amend" and amend == AmendRequest(
+        bid_req.order_link_id, SYM, 1003, None, "v-" + bid_req.order_link_id
+    )
     m = om.orders[bid_req.order_link_id]
     assert m.status is OrderStatus.PENDING_AMEND
     # a partial fill at the old price arrives before the amend is confirmed: still pending
@@ -169,7 +183,7 @@ def test_amend_in_place_and_state_machine():
 def test_size_rules():
     om, v = make()
     om.update([Quote("Buy", 1000, 10, 0)], 0)
-    (_, req), = v.take()
+    ((_, req),) = v.take()
     ack(om, req, status=OrderStatus.PARTIALLY_FILLED, filled=4)  # 6 left
     # want 10 more but 6 are left: not badly short, keep queue priority
     assert om.update([Quote("Buy", 1000, 10, 0)], 1).kept == 1
@@ -182,7 +196,7 @@ def test_size_rules():
 def test_cancel_replace_when_venue_cannot_amend():
     om, v = make(FakeVenue(supports_amend=False))
     om.update([Quote("Buy", 1000, 5, 0)], 0)
-    (_, req), = v.take()
+    ((_, req),) = v.take()
     ack(om, req)
     om.update([Quote("Buy", 1005, 5, 0)], 1)
     ((kind, cancel),) = v.take()
@@ -226,7 +240,10 @@ def test_batches_are_split_at_max_batch():
     om, v = make(max_batch=2, place_per_s=10, batch_per_s=10)
     om.update([Quote("Buy", 1000 - i, 1, i) for i in range(5)], 0)
     assert [(k, len(r) if isinstance(r, list) else 1) for k, r in v.take()] == [
-        ("place_batch", 2), ("place_batch", 2), ("place", 1)]
+        ("place_batch", 2),
+        ("place_batch", 2),
+        ("place", 1),
+    ]
 
 
 def test_request_errors_revert_or_close():
@@ -246,10 +263,11 @@ def test_request_errors_revert_or_close():
 def test_executions_update_position_once():
     om, v = make()
     om.update([Quote("Buy", 1000, 5, 0)], 0)
-    (_, req), = v.take()
+    ((_, req),) = v.take()
     ack(om, req)
-    x = Execution("e1", "v-x", req.order_link_id, SYM, "Buy", 1000, 2, 0.0, 0.0, True, 1,
-                  leaves_lots=3)
+    x = Execution(
+        "e1", "v-x", req.order_link_id, SYM, "Buy", 1000, 2, 0.0, 0.0, True, 1, leaves_lots=3
+    )
     assert om.on_event(ExecutionEvent(x, 1)) is not None
     assert om.on_event(ExecutionEvent(x, 1)) is None  # duplicate delivery ignored
     assert om.position_lots == 2 and om.orders[req.order_link_id].filled_lots == 2
@@ -264,8 +282,16 @@ def test_reconcile_cancels_orphans_closes_missing_adopts_position():
     ack(om, ask)
     stranger = Order("v-99", "someone-else", SYM, "Sell", 1020, 3, 0, OrderStatus.NEW)
     no_link = Order("v-100", "", SYM, "Buy", 990, 3, 0, OrderStatus.NEW)
-    venue_bid = Order("v-" + bid.order_link_id, bid.order_link_id, SYM, "Buy", 1000, 5, 1,
-                      OrderStatus.PARTIALLY_FILLED)
+    venue_bid = Order(
+        "v-" + bid.order_link_id,
+        bid.order_link_id,
+        SYM,
+        "Buy",
+        1000,
+        5,
+        1,
+        OrderStatus.PARTIALLY_FILLED,
+    )
     v.venue_orders = [venue_bid, stranger, no_link]
     v.venue_position = Position(SYM, 1)
     result = om.reconcile(10)
@@ -274,7 +300,9 @@ def test_reconcile_cancels_orphans_closes_missing_adopts_position():
     assert (result.position_before_lots, result.position_after_lots) == (0, 1)
     cancels = [r for k, r in v.take() if k == "cancel"]
     assert {(c.order_link_id, c.order_id) for c in cancels} == {
-        ("someone-else", "v-99"), ("", "v-100")}
+        ("someone-else", "v-99"),
+        ("", "v-100"),
+    }
     assert om.orders[bid.order_link_id].filled_lots == 1
     # the ask slot is free and is re-quoted; the bid slot is kept: never a second bid
     stats = om.update(two_sided(), 11)

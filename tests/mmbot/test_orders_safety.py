@@ -4,6 +4,7 @@ position once, nothing stays live while the bot cannot see it.
 The venue is tests/support/model_venue.py, a pure-Python model whose requests and pushes the
 test delivers by hand (delayed, reordered, lost); its truth is the reference.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -43,7 +44,7 @@ def test_reconcile_keeps_a_create_in_flight():
     runner, venue, model = make_runner(cap_lots=1)
     model.want = [Quote(BUY, 999, 1, 0)]
     tick(runner, venue, 1)
-    assert len(venue.inflight) == 1          # the create is on its way
+    assert len(venue.inflight) == 1  # the create is on its way
     runner.orders.needs_reconcile = True
     tick(runner, venue, 2)
     tick(runner, venue, 3)
@@ -65,8 +66,7 @@ def test_position_push_ahead_of_its_execution_counts_the_fill_once():
 
 def test_a_stale_position_report_does_not_undo_a_newer_fill():
     om = OrderManager(ModelVenue(), SYM)
-    x = Execution("x7", "o", "l", SYM, BUY, 1000, 2, Decimal(0), Decimal(0), True, 1, 0,
-                  seq=7)
+    x = Execution("x7", "o", "l", SYM, BUY, 1000, 2, Decimal(0), Decimal(0), True, 1, 0, seq=7)
     om.on_event(ExecutionEvent(x, 1))
     om.on_event(PositionEvent(Position(SYM, 0, Decimal(0), 0, seq=6), 2))
     assert om.position_lots == 2
@@ -93,27 +93,28 @@ def test_a_dropped_link_cancels_everything_over_rest_until_confirmed():
     runner, venue, model = make_runner(cap_lots=5)
     model.want = [Quote(BUY, 999, 1, 0), Quote(SELL, 1011, 1, 0)]
     tick(runner, venue, 1)
-    venue.process(0)                        # the bid reaches the venue, the ask is in flight
+    venue.process(0)  # the bid reaches the venue, the ask is in flight
     venue.deliver_all()
     venue.drop()
     tick(runner, venue, 2)
     assert venue.rest_cancel_alls >= 1 and venue.live() == []
-    venue.process(0)                        # the ask lands after the cancel-all
+    venue.process(0)  # the ask lands after the cancel-all
     assert len(venue.live()) == 1
-    tick(runner, venue, 1000)               # still blind: cancel again until none is live
+    tick(runner, venue, 1000)  # still blind: cancel again until none is live
     assert venue.live() == []
     venue.reconnect()
     tick(runner, venue, 1001)
     settle(venue)
     tick(runner, venue, 1002)
     settle(venue)
-    assert len(venue.live()) == 2           # quoting again once it can see
+    assert len(venue.live()) == 2  # quoting again once it can see
 
 
 def test_unrealized_pnl_and_the_notional_cap_use_the_venue_mark():
     runner, venue, model = make_runner(cap_lots=100)
-    runner.risk = RiskManager(RiskLimits(100, Decimal(5000), Decimal(10**9), stale_book_ms=10**9,
-                                         resume_after_ms=0), INST)
+    runner.risk = RiskManager(
+        RiskLimits(100, Decimal(5000), Decimal(10**9), stale_book_ms=10**9, resume_after_ms=0), INST
+    )
     # the book's mid is 1005 ticks; the venue marks at 1250.5: 5000 / 1250.5 -> 3 lots
     runner.on_mark(Decimal("1250.5"))
     assert runner.mark_ticks() == Decimal("1250.5")
@@ -125,8 +126,19 @@ def test_unrealized_pnl_and_the_notional_cap_use_the_venue_mark():
 
 
 def test_the_budget_goes_to_level_zero_first_and_alternates_sides():
-    items = [("Buy", 2, 0), ("Buy", 0, 5), ("Buy", 1, 0), ("Buy", 0, 1),
-             ("Sell", 1, 0), ("Sell", 0, 3)]
+    items = [
+        ("Buy", 2, 0),
+        ("Buy", 0, 5),
+        ("Buy", 1, 0),
+        ("Buy", 0, 1),
+        ("Sell", 1, 0),
+        ("Sell", 0, 3),
+    ]
     assert _fair_order(items, lambda it: it) == [
-        ("Buy", 0, 1), ("Sell", 0, 3), ("Buy", 0, 5), ("Sell", 1, 0), ("Buy", 1, 0),
-        ("Buy", 2, 0)]
+        ("Buy", 0, 1),
+        ("Sell", 0, 3),
+        ("Buy", 0, 5),
+        ("Sell", 1, 0),
+        ("Buy", 1, 0),
+        ("Buy", 2, 0),
+    ]

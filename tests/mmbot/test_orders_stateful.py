@@ -9,6 +9,7 @@ from then on the worst case may only fall until it is back within the cap. Once 
 is delivered and reconciled, the worst case is within the cap and the bot's position
 equals the venue's.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,22 +26,31 @@ from mmbot.types import BUY, SELL
 CAP = 4
 
 quote_sets = st.lists(
-    st.tuples(st.sampled_from([BUY, SELL]), st.integers(0, 2), st.integers(1, 3),
-              st.integers(0, 3)),
+    st.tuples(
+        st.sampled_from([BUY, SELL]), st.integers(0, 2), st.integers(1, 3), st.integers(0, 3)
+    ),
     max_size=6,
-).map(lambda qs: list({(side, level): Quote(side, (995 - level - off) if side == BUY
-                                             else (1015 + level + off), qty, level)
-                       for side, level, qty, off in qs}.values()))
+).map(
+    lambda qs: list(
+        {
+            (side, level): Quote(
+                side, (995 - level - off) if side == BUY else (1015 + level + off), qty, level
+            )
+            for side, level, qty, off in qs
+        }.values()
+    )
+)
 
 
 class ExposureMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.runner, self.venue, self.model = make_runner(cap_lots=CAP, lifetime_ms=3,
-                                                          pending_timeout_ms=50)
-        self.venue.recv_window_ms = 40    # the order manager's timeout must exceed it
+        self.runner, self.venue, self.model = make_runner(
+            cap_lots=CAP, lifetime_ms=3, pending_timeout_ms=50
+        )
+        self.venue.recv_window_ms = 40  # the order manager's timeout must exceed it
         self.t = 1
-        self.allowed = [CAP, CAP]         # long, short: the cap, or more right after an ADL
+        self.allowed = [CAP, CAP]  # long, short: the cap, or more right after an ADL
 
     @property
     def v(self) -> ModelVenue:
@@ -97,12 +107,15 @@ class ExposureMachine(RuleBasedStateMachine):
 
     @invariant()
     def worst_case_within_cap(self):
-        for seen_long, seen_short in self.v.seen_worst:   # an ADL became known here
+        for seen_long, seen_short in self.v.seen_worst:  # an ADL became known here
             self.allowed = [max(self.allowed[0], seen_long), max(self.allowed[1], -seen_short)]
         self.v.seen_worst.clear()
         long_worst, short_worst = self.v.worst_case(known_only=True)
         assert long_worst <= self.allowed[0] and -short_worst <= self.allowed[1], (
-            long_worst, short_worst, self.allowed)
+            long_worst,
+            short_worst,
+            self.allowed,
+        )
         self.allowed = [max(CAP, long_worst), max(CAP, -short_worst)]
 
     def teardown(self):
@@ -121,6 +134,8 @@ class ExposureMachine(RuleBasedStateMachine):
 
 # MMBOT_STATEFUL_EXAMPLES=2000 for a longer search than CI affords
 ExposureMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("MMBOT_STATEFUL_EXAMPLES", "150")), stateful_step_count=40,
-                                             deadline=None)
+    max_examples=int(os.environ.get("MMBOT_STATEFUL_EXAMPLES", "150")),
+    stateful_step_count=40,
+    deadline=None,
+)
 TestExposure = ExposureMachine.TestCase

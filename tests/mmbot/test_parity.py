@@ -1,5 +1,6 @@
 """Live/backtest parity: a simulated `mmbot run --record FILE`, then `mmbot backtest --data
 FILE --latency replay` with the same config, agree on fills and the inventory's sign."""
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,32 @@ def test_simulated_run_and_its_backtest_agree(tmp_path):
     cfg.write_text(CONFIG)
     rec, live_out = tmp_path / "run.jsonl", tmp_path / "live"
     # 60 s of simulated market at 3x speed (20 s of wall time), loopback simulator
-    subprocess.run([sys.executable, "-m", "mmbot", "run", "--config", str(cfg),
-                    "--duration", "20", "--speed", "3", "--no-dashboard", "--db", "",
-                    "--record", str(rec), "--out", str(live_out)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=dict(os.environ, PYTHONUNBUFFERED="1"), timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmbot",
+            "run",
+            "--config",
+            str(cfg),
+            "--duration",
+            "20",
+            "--speed",
+            "3",
+            "--no-dashboard",
+            "--db",
+            "",
+            "--record",
+            str(rec),
+            "--out",
+            str(live_out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        timeout=120,
+    )
     recording = read_recording(rec)
     assert recording.round_trips and any(t.startswith("publicTrade.") for t in recording.topics)
     live = json.loads((live_out / "summary.json").read_text())
@@ -42,14 +64,28 @@ def test_simulated_run_and_its_backtest_agree(tmp_path):
     assert set(live["markouts"]) == {"1s", "5s", "30s", "60s"}
     logging.disable(logging.WARNING)
     try:
-        code = cli.main(["backtest", "--config", str(cfg), "--data", str(rec), "--latency",
-                         "replay", "--out", str(tmp_path / "bt"), "--no-chart"])
+        code = cli.main(
+            [
+                "backtest",
+                "--config",
+                str(cfg),
+                "--data",
+                str(rec),
+                "--latency",
+                "replay",
+                "--out",
+                str(tmp_path / "bt"),
+                "--no-chart",
+            ]
+        )
     finally:
         logging.disable(logging.NOTSET)
     assert code == 0
     bt = json.loads((tmp_path / "bt" / "summary.json").read_text())
-    print(f"parity: live fills {live['fills']} position {live['final_position_lots']}, "
-          f"backtest fills {bt['fills']} position {bt['final_position_lots']}")
+    print(
+        f"parity: live fills {live['fills']} position {live['final_position_lots']}, "
+        f"backtest fills {bt['fills']} position {bt['final_position_lots']}"
+    )
     assert live["fills"] >= 10
     assert abs(bt["fills"] - live["fills"]) <= 0.25 * live["fills"]
     # The end inventory is not compared: on a symmetric synthetic market it is the small

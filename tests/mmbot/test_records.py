@@ -193,8 +193,15 @@ def test_an_older_schema_is_migrated_in_place(tmp_path, version):
     _downgrade(path, version)
     with Records(path) as rec:
         rec.record_reload(5, "x.toml", False, ["venue.symbol"], "refused")
-        assert rec.load_reloads() == [{"ts_ms": 5, "path": "x.toml", "accepted": False,
-                                       "changed": ["venue.symbol"], "message": "refused"}]
+        assert rec.load_reloads() == [
+            {
+                "ts_ms": 5,
+                "path": "x.toml",
+                "accepted": False,
+                "changed": ["venue.symbol"],
+                "message": "refused",
+            }
+        ]
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     cols = {r[1] for r in db.execute("PRAGMA table_info(pnl_snapshots)")}

@@ -1,4 +1,5 @@
 """Config reload while `mmbot run` runs: SIGHUP, [strategy]/[risk] only, validated first."""
+
 import json
 import os
 import signal
@@ -29,10 +30,13 @@ def test_prepare_reload_names_the_changed_and_the_refused_keys(tmp_path):
     ready = prepare_reload(cfg, str(path), INS)
     assert ready.changed == ("risk.max_position_qty", "strategy.fixed.half_spread_bps")
     assert ready.risk_limits.max_position_lots == 20
-    _write(path, 9.0, '[run]\ndcp_window_s = 20\n[orders]\nplace_per_s = 5\n')
-    with pytest.raises(ConfigError, match=r"^orders.place_per_s: only \[strategy\] and "
-                                          r"\[risk\] can change while running \(also "
-                                          r"changed: run.dcp_window_s\)"):
+    _write(path, 9.0, "[run]\ndcp_window_s = 20\n[orders]\nplace_per_s = 5\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^orders.place_per_s: only \[strategy\] and "
+        r"\[risk\] can change while running \(also "
+        r"changed: run.dcp_window_s\)",
+    ):
         prepare_reload(cfg, str(path), INS)
     # the caps must hold one valid order of this instrument: checked before it applies
     _write(path, 9.0, '[risk]\nmax_notional_quote = "1"\n')
@@ -45,11 +49,12 @@ def _rows(db):
     try:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            return con.execute("SELECT accepted, changed, message FROM config_reloads "
-                               "ORDER BY id").fetchall()
+            return con.execute(
+                "SELECT accepted, changed, message FROM config_reloads ORDER BY id"
+            ).fetchall()
         finally:
             con.close()
-    except sqlite3.OperationalError:      # not created yet
+    except sqlite3.OperationalError:  # not created yet
         return []
 
 
@@ -67,11 +72,31 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
     sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
     sim.wait_market()
     cfg, db, out = tmp_path / "live.toml", tmp_path / "mm.sqlite", tmp_path / "out"
-    _write(cfg, 3.0)        # full spread ~6 bps of 65000: about 39 USDT
-    cmd = [sys.executable, "-m", "mmbot", "run", "--sim-url", sim.http_url, "--db", str(db),
-           "--config", str(cfg), "--no-dashboard", "--duration", "90", "--out", str(out)]
-    bot = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    _write(cfg, 3.0)  # full spread ~6 bps of 65000: about 39 USDT
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmbot",
+        "run",
+        "--sim-url",
+        sim.http_url,
+        "--db",
+        str(db),
+        "--config",
+        str(cfg),
+        "--no-dashboard",
+        "--duration",
+        "90",
+        "--out",
+        str(out),
+    ]
+    bot = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     try:
         assert wait_for(lambda: (_quoted_spread(sim) or 0) > 0, timeout_s=25), "never quoted"
         assert _quoted_spread(sim) < 100
@@ -80,8 +105,11 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
         _write(cfg, 20.0)
         bot.send_signal(signal.SIGHUP)
         assert wait_for(lambda: len(_rows(db)) == 1, timeout_s=10)
-        assert _rows(db)[0] == (1, "strategy.fixed.half_spread_bps",
-                                "accepted: strategy.fixed.half_spread_bps")
+        assert _rows(db)[0] == (
+            1,
+            "strategy.fixed.half_spread_bps",
+            "accepted: strategy.fixed.half_spread_bps",
+        )
         assert wait_for(lambda: (_quoted_spread(sim) or 0) > 200, timeout_s=10)
 
         # refused: another section changed; the running config (20 bps) stays
@@ -97,13 +125,13 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
         bot.send_signal(signal.SIGHUP)
         assert wait_for(lambda: len(_rows(db)) == 3, timeout_s=10)
         assert "strategy.levels: must be > 0" in _rows(db)[2][2]
-        assert bot.poll() is None and (_quoted_spread(sim) or 0) > 200   # still the 20 bps
+        assert bot.poll() is None and (_quoted_spread(sim) or 0) > 200  # still the 20 bps
 
         bot.send_signal(signal.SIGINT)
         stdout, stderr = bot.communicate(timeout=30)
         assert bot.returncode == 0, stderr[-3000:]
         assert "Traceback" not in stderr
-        assert stderr.count("config reload from") == 3          # every attempt is logged
+        assert stderr.count("config reload from") == 3  # every attempt is logged
         assert "config reloads: 1 accepted, 2 refused" in stdout
         summary = json.loads((out / "summary.json").read_text())
         assert summary["config_reloads"] == {"accepted": 1, "refused": 2}

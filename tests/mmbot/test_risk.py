@@ -46,7 +46,7 @@ def test_healthy_flat_allows_both_sides_with_full_room():
 
 def test_lagging_frames_pull_quotes_like_a_stale_book():
     rm = RiskManager(limits(max_frame_age_ms=300), UNIT)
-    assert not ev(rm, frame_age_ms=None).pull_all      # not measured (backtests)
+    assert not ev(rm, frame_age_ms=None).pull_all  # not measured (backtests)
     assert not ev(rm, frame_age_ms=300.0).pull_all
     d = ev(rm, frame_age_ms=300.5, now_ms=10)
     assert d.pull_all and "book lagging (last frame 300 ms old)" in d.reason

@@ -1,5 +1,6 @@
 """The runner: two-sided quotes with latency measured, and every order cancelled on an
 unhandled error (a strategy bug or Ctrl-C)."""
+
 from __future__ import annotations
 
 import pytest
@@ -49,8 +50,13 @@ def make_runner(model_wrapper=None):
     if model_wrapper is not None:
         model = model_wrapper(model)
     orders = OrderManager(venue, "BTCUSDT", min_quote_lifetime_ms=0)
-    runner = Runner(instrument=ins, venue=venue, model=model, orders=orders,
-                    pnl=PnLTracker(ins, "0.0002", "0.00055"))
+    runner = Runner(
+        instrument=ins,
+        venue=venue,
+        model=model,
+        orders=orders,
+        pnl=PnLTracker(ins, "0.0002", "0.00055"),
+    )
     return runner, venue, engine
 
 
@@ -78,6 +84,9 @@ def test_runner_quotes_two_sided_and_measures_latency():
     assert runner.frames == 300 and runner.tick_to_quote.count == 300
     assert runner.quote_updates > 0 and runner.orders_sent >= 2
     h = runner.history
-    pairs = [(b, a, m) for b, a, m in zip(h.bid_ticks, h.ask_ticks, h.mid_ticks, strict=True)
-             if b == b and a == a]  # NaN != NaN: skip samples without both quotes
+    pairs = [
+        (b, a, m)
+        for b, a, m in zip(h.bid_ticks, h.ask_ticks, h.mid_ticks, strict=True)
+        if b == b and a == a
+    ]  # NaN != NaN: skip samples without both quotes
     assert pairs and all(b < m < a for b, a, m in pairs)

@@ -12,6 +12,7 @@ all accept it with the same result and the same book. The oracle is the stdlib's
 plus the two rules obcore documents on top of JSON: duplicate keys among the ones it reads are
 an error (json.loads keeps the last), and values nested deeper than OB_MAX_DEPTH are refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -104,8 +105,17 @@ def strict_loads(payload: str | bytes) -> dict:
 
 
 def state(book) -> tuple:
-    return (book.bids().tolist(), book.asks().tolist(), book.update_id, book.seq, book.ts,
-            book.cts, book.synced, book.symbol, book.topic)
+    return (
+        book.bids().tolist(),
+        book.asks().tolist(),
+        book.update_id,
+        book.seq,
+        book.ts,
+        book.cts,
+        book.synced,
+        book.symbol,
+        book.topic,
+    )
 
 
 def fresh(kind: str | None = None):

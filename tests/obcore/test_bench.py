@@ -3,6 +3,7 @@
 Runs are tiny (a few dozen frames, one repetition): these check what the command does and
 how it fails, never how fast anything is.
 """
+
 import importlib.util
 import json
 import os
@@ -59,18 +60,25 @@ def test_default_run_compares_every_variant_and_installed_peers(capsys):
 def test_without_peers_it_compares_the_variants_and_says_what_was_skipped(capsys, monkeypatch):
     real = importlib.util.find_spec
     absent = {"order_book", "sortedcontainers", "pybit", "orjson"}
-    monkeypatch.setattr(bench_peers.importlib.util, "find_spec",
-                        lambda name, *a: None if name in absent else real(name, *a))
+    monkeypatch.setattr(
+        bench_peers.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in absent else real(name, *a),
+    )
     assert main(TINY) == 0
     out, err = capsys.readouterr()
     rows = table_rows(out)
-    assert list(rows) == VARIANTS            # no reference unless --quick/--full
-    baseline = VARIANTS[0]                  # the default variant
+    assert list(rows) == VARIANTS  # no reference unless --quick/--full
+    baseline = VARIANTS[0]  # the default variant
     assert f"x {baseline} (level/msg)" in out
     assert rows[baseline].rstrip().endswith("1.0x / 1.0x")
     note = next(line for line in out.splitlines() if "peers skipped" in line)
-    for name in ("order-book (needs order-book + orjson)", "sorteddict", "pybit (needs pybit)",
-                 "obcore[bench]"):
+    for name in (
+        "order-book (needs order-book + orjson)",
+        "sorteddict",
+        "pybit (needs pybit)",
+        "obcore[bench]",
+    ):
         assert name in note
     assert "skipping peers that are not installed" in err
 
@@ -88,9 +96,26 @@ def test_recording_with_inferred_steps_warns_in_one_line_each(recording, capsys)
 
 def test_recording_with_given_steps_and_json_and_baseline(recording, tmp_path, capsys):
     out_json = tmp_path / "r.json"
-    assert main([*TINY, "--recording", str(recording), "--tick-size", "0.1", "--lot-size",
-                 "0.001", "--peers", "obcore-ladder,obcore-heap", "--baseline", "obcore-heap",
-                 "--json", str(out_json)]) == 0
+    assert (
+        main(
+            [
+                *TINY,
+                "--recording",
+                str(recording),
+                "--tick-size",
+                "0.1",
+                "--lot-size",
+                "0.001",
+                "--peers",
+                "obcore-ladder,obcore-heap",
+                "--baseline",
+                "obcore-heap",
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "warning" not in err
     assert table_rows(out)["obcore-heap"].rstrip().endswith("1.0x / 1.0x")
@@ -112,8 +137,11 @@ def test_chart(tmp_path, capsys):
 
 def test_chart_without_matplotlib_fails_before_measuring(tmp_path, capsys, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(bench_runner.util, "find_spec",
-                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(
+        bench_runner.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
     assert main([*TINY, "--chart", str(tmp_path / "c.png")]) == 2
     out, err = capsys.readouterr()
     assert out == ""
@@ -131,14 +159,29 @@ def _bad_files(tmp_path):
     shapeless.write_text('{"topic":"orderbook.50.X","type":"snapshot","data":{"b":1}}\n')
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b'{"topic":"orderbook.50.X"\xff\xfe}\n')
-    return {"not JSON": not_json, "no snapshot": no_snapshot, "without data.b": shapeless,
-            "not UTF-8": binary}
+    return {
+        "not JSON": not_json,
+        "no snapshot": no_snapshot,
+        "without data.b": shapeless,
+        "not UTF-8": binary,
+    }
 
 
-@pytest.mark.parametrize("case", [
-    "missing file", "not JSON", "no snapshot", "without data.b", "not UTF-8", "bad tick",
-    "off tick", "unknown peer", "bad baseline", "empty",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing file",
+        "not JSON",
+        "no snapshot",
+        "without data.b",
+        "not UTF-8",
+        "bad tick",
+        "off tick",
+        "unknown peer",
+        "bad baseline",
+        "empty",
+    ],
+)
 def test_errors_are_one_line_and_exit_2(case, tmp_path, recording, capsys):
     files = _bad_files(tmp_path)
     empty = tmp_path / "empty.txt"
@@ -146,8 +189,7 @@ def test_errors_are_one_line_and_exit_2(case, tmp_path, recording, capsys):
     argv = {
         "missing file": ["--recording", str(tmp_path / "nope.gz")],
         "bad tick": ["--recording", str(recording), "--tick-size", "0.1x"],
-        "off tick": ["--recording", str(recording), "--tick-size", "0.3", "--lot-size",
-                     "0.001"],
+        "off tick": ["--recording", str(recording), "--tick-size", "0.3", "--lot-size", "0.001"],
         "unknown peer": ["--peers", "obcore-ladder,btree"],
         "bad baseline": ["--peers", "obcore-ladder", "--baseline", "order-book"],
         "empty": ["--recording", str(empty)],
@@ -157,16 +199,24 @@ def test_errors_are_one_line_and_exit_2(case, tmp_path, recording, capsys):
     assert out == ""
     assert err.startswith("obcore-bench: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
-    expect = {"missing file": "No such file", "bad tick": "--tick-size", "off tick": "tick",
-              "unknown peer": "btree", "bad baseline": "order-book",
-              "empty": "no orderbook frames"}.get(case, case)
+    expect = {
+        "missing file": "No such file",
+        "bad tick": "--tick-size",
+        "off tick": "tick",
+        "unknown peer": "btree",
+        "bad baseline": "order-book",
+        "empty": "no orderbook frames",
+    }.get(case, case)
     assert expect in err
 
 
 def test_a_requested_peer_that_is_not_installed_names_the_extra(capsys, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(bench_peers.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "order_book" else real(name, *a))
+    monkeypatch.setattr(
+        bench_peers.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "order_book" else real(name, *a),
+    )
     assert main([*TINY, "--peers", "order-book"]) == 2
     assert "obcore[bench]" in capsys.readouterr().err
 
@@ -174,17 +224,23 @@ def test_a_requested_peer_that_is_not_installed_names_the_extra(capsys, monkeypa
 @pytest.mark.slow
 def test_python_dash_m_obcore_bench_runs(tmp_path):
     # From a directory with no repository files: the command needs only the package.
-    proc = subprocess.run([sys.executable, "-m", "obcore.bench", *TINY, "--peers",
-                           "obcore-ladder"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "obcore.bench", *TINY, "--peers", "obcore-ladder"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "obcore-ladder" in table_rows(proc.stdout)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("OBCORE_TEST_WHEEL"),
-                    reason="set OBCORE_TEST_WHEEL to a built wheel (pip wheel . -w DIR "
-                           "--no-deps) to test it in a fresh venv")
+@pytest.mark.skipif(
+    not os.environ.get("OBCORE_TEST_WHEEL"),
+    reason="set OBCORE_TEST_WHEEL to a built wheel (pip wheel . -w DIR "
+    "--no-deps) to test it in a fresh venv",
+)
 def test_wheel_alone_in_a_fresh_venv(tmp_path):
     """The wheel plus numpy (its one dependency) and nothing else: obcore-bench runs and
     says which peers it skipped."""
@@ -193,8 +249,13 @@ def test_wheel_alone_in_a_fresh_venv(tmp_path):
     venv.create(env_dir, with_pip=True)
     py = str(env_dir / "bin" / "python")
     subprocess.run([py, "-m", "pip", "install", "-q", wheel], check=True, timeout=300)
-    proc = subprocess.run([str(env_dir / "bin" / "obcore-bench"), *TINY], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(env_dir / "bin" / "obcore-bench"), *TINY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert list(table_rows(proc.stdout)) == VARIANTS
     assert "peers skipped, not installed" in proc.stdout
@@ -204,9 +265,27 @@ def test_short_run_replays_at_most_the_first_2000_frames_of_a_recording(tmp_path
     path = tmp_path / "long.txt"
     write_frames(path, generate_frames(depth=10, messages=2100, seed=2))
     out_json = tmp_path / "r.json"
-    assert main(["--repeat", "1", "--budget", "0.01", "--recording", str(path), "--tick-size",
-                 "0.1", "--lot-size", "0.001", "--peers", "obcore-ladder", "--json",
-                 str(out_json)]) == 0
+    assert (
+        main(
+            [
+                "--repeat",
+                "1",
+                "--budget",
+                "0.01",
+                "--recording",
+                str(path),
+                "--tick-size",
+                "0.1",
+                "--lot-size",
+                "0.001",
+                "--peers",
+                "obcore-ladder",
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     assert "replaying the first 2,000 frames" in capsys.readouterr().err
     assert json.loads(out_json.read_text())["workload"]["deltas"] == 1999
 
@@ -214,7 +293,10 @@ def test_short_run_replays_at_most_the_first_2000_frames_of_a_recording(tmp_path
 def test_repository_runner_is_obcore_bench_with_the_full_method_as_default():
     runner = pytest.importorskip("benchmarks.runner", reason="needs the repository checkout")
     args = runner.build_parser().parse_args([])
-    assert (args.profile, args.json, args.chart) == ("full", "out/benchmarks.json",
-                                                    "docs/img/benchmarks.png")
+    assert (args.profile, args.json, args.chart) == (
+        "full",
+        "out/benchmarks.json",
+        "docs/img/benchmarks.png",
+    )
     assert runner.build_parser().parse_args(["--quick", "--callgrind", "ladder"]).profile == "quick"
     assert runner.execute is bench_runner.execute

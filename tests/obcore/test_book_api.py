@@ -1,4 +1,5 @@
 """Queries against hand-computed numbers, plus export, pickling and argument errors."""
+
 import copy
 import pickle
 
@@ -12,10 +13,20 @@ import obcore
 def book(kind):
     # bids 100.0 x 2, 99.5 x 3, 99.0 x 5 ; asks 100.5 x 1, 101.0 x 4  (tick 0.5 -> ticks x2)
     b = obcore.Book("0.5", "1", kind=kind, symbol="XYZ")
-    b.apply({"topic": "orderbook.50.XYZ", "type": "snapshot", "ts": 5,
-             "data": {"s": "XYZ", "u": 10, "seq": 77,
-                      "b": [["100.0", "2"], ["99.5", "3"], ["99.0", "5"]],
-                      "a": [["100.5", "1"], ["101.0", "4"]]}})
+    b.apply(
+        {
+            "topic": "orderbook.50.XYZ",
+            "type": "snapshot",
+            "ts": 5,
+            "data": {
+                "s": "XYZ",
+                "u": 10,
+                "seq": 77,
+                "b": [["100.0", "2"], ["99.5", "3"], ["99.0", "5"]],
+                "a": [["100.5", "1"], ["101.0", "4"]],
+            },
+        }
+    )
     return b
 
 
@@ -44,7 +55,7 @@ def test_depth_arrays(book):
 
 def test_size_cum_vwap_imbalance(book):
     assert book.size_at("b", 199) == 3 and book.size_at("a", 199) == 0
-    assert book.cum_size("b", 199) == 5      # 100.0 and 99.5
+    assert book.cum_size("b", 199) == 5  # 100.0 and 99.5
     assert book.cum_size("a", 202) == 5
     assert book.cum_size("a", 200) == 0
     # buying 3 lots: 1 @ 201 + 2 @ 202 -> 605/3
@@ -86,9 +97,18 @@ def test_sides_and_set_level(book):
 
 def test_snapshot_export_round_trips(book, kind):
     snap = book.snapshot()
-    assert snap == {"topic": "orderbook.50.XYZ", "type": "snapshot", "ts": 5,
-                    "data": {"s": "XYZ", "b": [["100.0", "2"], ["99.5", "3"], ["99.0", "5"]],
-                             "a": [["100.5", "1"], ["101.0", "4"]], "u": 10, "seq": 77}}
+    assert snap == {
+        "topic": "orderbook.50.XYZ",
+        "type": "snapshot",
+        "ts": 5,
+        "data": {
+            "s": "XYZ",
+            "b": [["100.0", "2"], ["99.5", "3"], ["99.0", "5"]],
+            "a": [["100.5", "1"], ["101.0", "4"]],
+            "u": 10,
+            "seq": 77,
+        },
+    }
     other = obcore.Book("0.5", "1", kind=kind)
     other.apply(snap)
     assert other.bids().tolist() == book.bids().tolist()
@@ -101,7 +121,13 @@ def test_pickle_and_copy(book):
         assert clone.bids().tolist() == book.bids().tolist()
         assert clone.asks().tolist() == book.asks().tolist()
         assert (clone.update_id, clone.seq, clone.ts, clone.synced, clone.symbol, clone.topic) == (
-            book.update_id, book.seq, book.ts, book.synced, book.symbol, book.topic)
+            book.update_id,
+            book.seq,
+            book.ts,
+            book.synced,
+            book.symbol,
+            book.topic,
+        )
         clone.set_level("b", 200, 0)
         assert book.best_bid() == (200, 2)  # independent
 

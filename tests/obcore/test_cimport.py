@@ -1,4 +1,5 @@
 """Cython code can cimport obcore and call its C-level API (the installed .pxd files)."""
+
 import os
 import subprocess
 import sys
@@ -57,14 +58,14 @@ USER_PYX = textwrap.dedent('''
         return total
 ''')
 
-SETUP = textwrap.dedent('''
+SETUP = textwrap.dedent("""
     from Cython.Build import cythonize
     from setuptools import setup
     setup(ext_modules=cythonize(["user_ext.pyx"], include_path=[{path!r}], quiet=True),
           script_args=["build_ext", "--inplace", "-q"])
-''')
+""")
 
-RUN = textwrap.dedent('''
+RUN = textwrap.dedent("""
     import obcore, user_ext
     b = obcore.Book("0.1", "0.001")
     frame = (b'{"type":"snapshot","data":{"s":"X","b":[["10.0","1.5"],["9.9","2"]],'
@@ -75,14 +76,16 @@ RUN = textwrap.dedent('''
     assert user_ext.sortedarray_without_reserve(5000) == 5000
     assert user_ext.base_side_is_abstract()
     print("ok")
-''')
+""")
 
 
 def test_cimport_obcore(tmp_path):
     pkg_parent = os.path.dirname(os.path.dirname(obcore.__file__))
     (tmp_path / "user_ext.pyx").write_text(USER_PYX)
     (tmp_path / "setup.py").write_text(SETUP.format(path=pkg_parent))
-    build = subprocess.run([sys.executable, "setup.py"], cwd=tmp_path, capture_output=True, text=True)
+    build = subprocess.run(
+        [sys.executable, "setup.py"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     run = subprocess.run([sys.executable, "-c", RUN], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -1,4 +1,5 @@
 """Bybit v5 frames in their exact shapes: sequencing, key order, and transactional rejection."""
+
 import json
 
 import orjson
@@ -34,8 +35,17 @@ def linear_book(kind):
 
 def state(book):
     """Everything observable about a book, for bit-for-bit comparisons."""
-    return (book.bids().tolist(), book.asks().tolist(), book.update_id, book.seq, book.ts,
-            book.cts, book.synced, book.symbol, book.topic)
+    return (
+        book.bids().tolist(),
+        book.asks().tolist(),
+        book.update_id,
+        book.seq,
+        book.ts,
+        book.cts,
+        book.synced,
+        book.symbol,
+        book.topic,
+    )
 
 
 def test_linear_snapshot_then_delta(kind):
@@ -44,7 +54,12 @@ def test_linear_snapshot_then_delta(kind):
     assert book.best_bid() == (302472, 30028)
     assert book.best_ask() == (302487, 500)
     assert book.bids().tolist() == [[302472, 30028], [302400, 1000], [302399, 250]]
-    assert (book.update_id, book.seq, book.ts, book.cts) == (177400507, 66544703342, 1687940967466, 1687940967464)
+    assert (book.update_id, book.seq, book.ts, book.cts) == (
+        177400507,
+        66544703342,
+        1687940967466,
+        1687940967464,
+    )
     assert book.symbol == "BTCUSDT" and book.topic == "orderbook.50.BTCUSDT" and book.synced
 
     assert book.apply(LINEAR_DELTA) is Applied.DELTA
@@ -81,9 +96,20 @@ def test_every_input_form_gives_the_same_book(kind, as_type):
 
 
 def delta(u, b=(), a=(), symbol="BTCUSDT"):
-    return json.dumps({"topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": 1,
-                       "data": {"s": symbol, "b": [list(x) for x in b], "a": [list(x) for x in a],
-                                "u": u, "seq": u}})
+    return json.dumps(
+        {
+            "topic": "orderbook.50.BTCUSDT",
+            "type": "delta",
+            "ts": 1,
+            "data": {
+                "s": symbol,
+                "b": [list(x) for x in b],
+                "a": [list(x) for x in a],
+                "u": u,
+                "seq": u,
+            },
+        }
+    )
 
 
 def test_stale_delta_ignored(kind):
@@ -122,8 +148,14 @@ def test_delta_before_any_snapshot_refused(kind):
 def test_restart_snapshot_u1_replaces(kind):
     book = linear_book(kind)
     book.apply(LINEAR_SNAPSHOT)
-    restart = json.dumps({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 2,
-                          "data": {"s": "BTCUSDT", "b": [["100.00", "1.000"]], "a": [], "u": 1, "seq": 1}})
+    restart = json.dumps(
+        {
+            "topic": "orderbook.50.BTCUSDT",
+            "type": "snapshot",
+            "ts": 2,
+            "data": {"s": "BTCUSDT", "b": [["100.00", "1.000"]], "a": [], "u": 1, "seq": 1},
+        }
+    )
     assert book.apply(restart) is Applied.SNAPSHOT
     assert book.update_id == 1
     assert book.bids().tolist() == [[1000, 1000]]
@@ -163,19 +195,34 @@ BAD_DELTAS = [
     (LINEAR_DELTA.replace('"0.100"', '"0.1005"'), obcore.OffStepError, "data.a[1] size"),
     (LINEAR_DELTA.replace('"0.100"', '"-0.100"'), obcore.NegativeValueError, "data.a[1] size"),
     (LINEAR_DELTA.replace('"0.100"', '"1e3"'), obcore.MalformedNumberError, "data.a[1] size"),
-    (LINEAR_DELTA.replace('"0.100"', '0.1'), obcore.FrameError, "data.a[1]"),
-    (LINEAR_DELTA.replace('"30249.00"', '"99999999999999999999.00"'), obcore.NumberOverflowError, "data.a[1] price"),
+    (LINEAR_DELTA.replace('"0.100"', "0.1"), obcore.FrameError, "data.a[1]"),
+    (
+        LINEAR_DELTA.replace('"30249.00"', '"99999999999999999999.00"'),
+        obcore.NumberOverflowError,
+        "data.a[1] price",
+    ),
     (LINEAR_DELTA.replace('"type":"delta"', '"type":"update"'), obcore.FrameError, "type"),
     (LINEAR_DELTA.replace('"u":177400508', '"u":-1'), obcore.NegativeValueError, "data.u"),
     (LINEAR_DELTA.replace('"u":177400508', '"u":1.5'), obcore.FrameError, "data.u"),
-    (LINEAR_DELTA.replace('"u":177400508,', ''), obcore.FrameError, "data.u"),
+    (LINEAR_DELTA.replace('"u":177400508,', ""), obcore.FrameError, "data.u"),
     (LINEAR_DELTA.replace('"b":', '"x":'), obcore.FrameError, "data.b"),
     (LINEAR_DELTA[:-10], obcore.FrameError, "unexpected end"),
     (LINEAR_DELTA + "x", obcore.FrameError, "trailing"),
-    (LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","0","0"]'), obcore.FrameError, "data.a[1]"),
-    (LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","x"]'), obcore.MalformedNumberError,
-     "data.a[1] rpi size"),
-    (LINEAR_DELTA.replace('"seq":66544703350', '"seq":66544703350,"u":1'), obcore.FrameError, "duplicate"),
+    (
+        LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","0","0"]'),
+        obcore.FrameError,
+        "data.a[1]",
+    ),
+    (
+        LINEAR_DELTA.replace('["30249.00","0.100"]', '["30249.00","0.100","x"]'),
+        obcore.MalformedNumberError,
+        "data.a[1] rpi size",
+    ),
+    (
+        LINEAR_DELTA.replace('"seq":66544703350', '"seq":66544703350,"u":1'),
+        obcore.FrameError,
+        "duplicate",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ about half are accepted, and every accepted frame is compared level by level wit
 ``test_generator_reaches_the_engine`` keeps it that way. The atheris harness in
 tests/obcore/fuzz/ runs the same check under AddressSanitizer; its corpus is replayed here.
 """
+
 import json
 import pathlib
 import random
@@ -21,39 +22,101 @@ CORPUS = pathlib.Path(__file__).parent / "fuzz" / "corpus"
 
 # Pieces a mutation inserts or substitutes: JSON structure, escapes, numbers at the edges of
 # the grammar, non-ASCII and invalid UTF-8 bytes, the keys the parser looks for.
-PIECES = [b'"', b"{", b"}", b"[", b"]", b",", b":", b"\\", b"\\u0062", b"\\ud800", b"\\n",
-          b"\x00", b"\x1f", b"\x7f", "\u00e9".encode(), "\u2603".encode(), b"\xff", b"\xc3",
-          b"\xed\xa0\x80", b"-", b"0", b"01", b"-0", b"9" * 20, b"1e9", b"1.5", b"NaN",
-          b"null", b"true", b'"b"', b'"a"', b'"u"', b'"s"', b'"type"', b'"topic"',
-          b'"snapshot"', b'"delta"', b'"0"', b'"1"', b'["1.00","1.000"]', b" ", b"\n", b"[[",
-          b'"BTCUSDT"', b'"orderbook.1.BTCUSDT"', b'""', b'"x":1,']
+PIECES = [
+    b'"',
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"\\",
+    b"\\u0062",
+    b"\\ud800",
+    b"\\n",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    "\u00e9".encode(),
+    "\u2603".encode(),
+    b"\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"-",
+    b"0",
+    b"01",
+    b"-0",
+    b"9" * 20,
+    b"1e9",
+    b"1.5",
+    b"NaN",
+    b"null",
+    b"true",
+    b'"b"',
+    b'"a"',
+    b'"u"',
+    b'"s"',
+    b'"type"',
+    b'"topic"',
+    b'"snapshot"',
+    b'"delta"',
+    b'"0"',
+    b'"1"',
+    b'["1.00","1.000"]',
+    b" ",
+    b"\n",
+    b"[[",
+    b'"BTCUSDT"',
+    b'"orderbook.1.BTCUSDT"',
+    b'""',
+    b'"x":1,',
+]
 
 
 def gen_frame(rng: random.Random) -> bytes:
     """A valid Bybit frame in a random but legal shape, near the base book's prices."""
     kind = rng.choice(["delta", "delta", "delta", "snapshot"])
-    u = {"delta": BASE_U + rng.choice([1, 1, 1, 1, 0, 2]), "snapshot": rng.choice([1, BASE_U + 5])}[kind]
+    u = {"delta": BASE_U + rng.choice([1, 1, 1, 1, 0, 2]), "snapshot": rng.choice([1, BASE_U + 5])}[
+        kind
+    ]
 
     def levels(best, step):
         out = []
         for _ in range(rng.randrange(0, 6)):
             ticks = best + step * rng.randrange(0, 40)
             price = f"{ticks // 10}.{ticks % 10}{rng.choice(['0', ''])}"
-            size = rng.choice(["0", "1.000", "0.5", f"{rng.randrange(1, 10**6)}",
-                               f"{rng.randrange(1, 10**4)}.{rng.randrange(0, 1000):03d}"])
+            size = rng.choice(
+                [
+                    "0",
+                    "1.000",
+                    "0.5",
+                    f"{rng.randrange(1, 10**6)}",
+                    f"{rng.randrange(1, 10**4)}.{rng.randrange(0, 1000):03d}",
+                ]
+            )
             out.append([price, size])
         return out
 
-    data = {"s": "BTCUSDT", "b": levels(302472, -1), "a": levels(302487, 1), "u": u,
-            "seq": 66544703342 + u}
+    data = {
+        "s": "BTCUSDT",
+        "b": levels(302472, -1),
+        "a": levels(302487, 1),
+        "u": u,
+        "seq": 66544703342 + u,
+    }
     if rng.random() < 0.2:
         del data["s"]
     if rng.random() < 0.2:
         del data["seq"]
     if rng.random() < 0.1:
         data["x"] = [1, {"y": "z"}, None, 2.5e3]
-    msg = {"topic": "orderbook.50.BTCUSDT", "type": kind, "ts": 1687940967466 + u,
-           "data": data, "cts": 1687940967460 + u}
+    msg = {
+        "topic": "orderbook.50.BTCUSDT",
+        "type": kind,
+        "ts": 1687940967466 + u,
+        "data": data,
+        "cts": 1687940967460 + u,
+    }
     for key in ("topic", "ts", "cts"):
         if rng.random() < 0.15:
             del msg[key]
@@ -63,7 +126,7 @@ def gen_frame(rng: random.Random) -> bytes:
     seps = rng.choice([(",", ":"), (", ", ": "), (",", ":")])
     text = json.dumps(msg, separators=seps, ensure_ascii=rng.random() < 0.5)
     if rng.random() < 0.1:
-        text = text.replace('"b":', '"\\u0062":', 1)   # an escaped key json.loads decodes
+        text = text.replace('"b":', '"\\u0062":', 1)  # an escaped key json.loads decodes
     return text.encode()
 
 
@@ -74,16 +137,16 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     if op == 0:
         return data[:i] + rng.choice(PIECES) + data[i:]
     if op == 1:
-        return data[:i] + data[i + 1:]
+        return data[:i] + data[i + 1 :]
     if op == 2:
-        return data[:i] + rng.choice(PIECES) + data[i + 1:]
+        return data[:i] + rng.choice(PIECES) + data[i + 1 :]
     if op == 3:
         return data[:i]
     if op == 4:  # a digit changed: off-tick prices, gaps, overflow
         digits = [j for j, c in enumerate(data) if 48 <= c <= 57]
         if digits:
             j = rng.choice(digits)
-            return data[:j] + bytes([rng.randrange(48, 58)]) + data[j + 1:]
+            return data[:j] + bytes([rng.randrange(48, 58)]) + data[j + 1 :]
         return data
     j = rng.randrange(len(data) + 1)  # a span repeated: duplicate keys and levels
     lo, hi = min(i, j), max(i, j)
@@ -112,7 +175,7 @@ def test_generator_reaches_the_engine():
 def test_mutated_frames_agree_with_the_reference(kind, seed):
     books = fresh(kind)
     for payload in frames(100 + seed, 300):
-        check(payload, books)      # frames build on each other: books carry state
+        check(payload, books)  # frames build on each other: books carry state
         if not books[0].synced:
             books = fresh(kind)
 
@@ -139,12 +202,26 @@ def test_hypothesis_mutations(seed, extra, where):
 
 
 @settings(max_examples=200, deadline=None)
-@given(msg=st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["type", "data", "b", "a", "u", "s", "seq", "ts", "topic", "x"]),
-        children, max_size=6),
-    max_leaves=20), type_=st.sampled_from(["snapshot", "delta"]), u=st.integers(0, 2**64))
+@given(
+    msg=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["type", "data", "b", "a", "u", "s", "seq", "ts", "topic", "x"]),
+                children,
+                max_size=6,
+            )
+        ),
+        max_leaves=20,
+    ),
+    type_=st.sampled_from(["snapshot", "delta"]),
+    u=st.integers(0, 2**64),
+)
 def test_arbitrary_values_in_a_frame_shape(msg, type_, u):
     # The frame's shape is kept (type, data, u) so each arbitrary value reaches the check for
     # its own field; the dict path and the reference must agree on every one of them.
@@ -174,7 +251,7 @@ def test_corpus_replays():
     assert len(files) >= 20, "the atheris corpus is missing"
     seen = set()
     for path in files:
-        data = path.read_bytes()   # as the harness reads it: the first byte picks the kind
+        data = path.read_bytes()  # as the harness reads it: the first byte picks the kind
         if data:
             seen.add(check(data[1:], fresh(obcore.kinds()[data[0] % len(obcore.kinds())])))
     assert seen == {"accepted", "rejected", "refused"}
@@ -184,8 +261,10 @@ def test_huge_frame():
     n = 20000
     bids = ",".join(f'["{100000 - i}.00","1.000"]' for i in range(n))
     asks = ",".join(f'["{100001 + i}.00","1.000"]' for i in range(n))
-    text = ('{"topic":"orderbook.1000.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
-            f'"b":[{bids}],"a":[{asks}],"u":1,"seq":1}}}}')
+    text = (
+        '{"topic":"orderbook.1000.BTCUSDT","type":"snapshot","ts":1,"data":{"s":"BTCUSDT",'
+        f'"b":[{bids}],"a":[{asks}],"u":1,"seq":1}}}}'
+    )
     for kind in obcore.kinds():
         book = obcore.Book("0.10", "0.001", kind=kind)
         book.apply(text)

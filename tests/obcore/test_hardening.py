@@ -3,6 +3,7 @@
 Each test failed (or crashed the interpreter) on the code before the fix. Crash repros run in
 a subprocess, so a regression fails one test instead of killing the suite.
 """
+
 import collections
 import gc
 import json
@@ -21,13 +22,15 @@ from obcore import Applied
 
 def run_isolated(code: str) -> str:
     """Run ``code`` in a fresh interpreter; fail (not crash) on a signal or an error."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     return proc.stdout
 
 
 # ------------------------------------------------------------------ 1. uninitialised books
+
 
 @pytest.mark.slow
 def test_item1_book_whose_init_never_ran_refuses_with_a_typed_error():
@@ -78,6 +81,7 @@ def test_item1_reinit_is_all_or_nothing(kind):
 
 # ------------------------------------------------------------------ 2. mutating sequences
 
+
 @pytest.mark.slow
 def test_item2_level_lists_that_mutate_while_read_do_not_crash():
     out = run_isolated("""
@@ -126,7 +130,7 @@ def test_item2_level_lists_that_mutate_while_read_do_not_crash():
 def test_item2_level_sequences_that_lie_about_their_length(kind):
     class Liar(list):
         def __len__(self):
-            return 2           # but iterates over four items
+            return 2  # but iterates over four items
 
     book = linear_book(kind)
     with pytest.raises(obcore.FrameError, match=r"bids\[0\]"):
@@ -136,6 +140,7 @@ def test_item2_level_sequences_that_lie_about_their_length(kind):
 
 # ------------------------------------------------------------------ 3. integers only
 
+
 @pytest.mark.parametrize("bad", [100.7, Decimal("100.7"), Decimal("100"), 100.0, "100"])
 def test_item3_tick_and_lot_arguments_must_be_integers(kind, bad):
     book = linear_book(kind)
@@ -144,9 +149,13 @@ def test_item3_tick_and_lot_arguments_must_be_integers(kind, bad):
         book.set_level("b", bad, 2)
     with pytest.raises(TypeError, match="int"):
         book.set_level("b", 99, bad)
-    for call in (lambda: book.size_at("a", bad), lambda: book.cum_size("a", bad),
-                 lambda: book.vwap("a", bad), lambda: book.price_str(bad),
-                 lambda: book.size_str(bad)):
+    for call in (
+        lambda: book.size_at("a", bad),
+        lambda: book.cum_size("a", bad),
+        lambda: book.vwap("a", bad),
+        lambda: book.price_str(bad),
+        lambda: book.size_str(bad),
+    ):
         with pytest.raises(TypeError, match="int"):
             call()
     assert book.bids().tolist() == [] and book.asks().tolist() == [[100, 2]]
@@ -163,10 +172,12 @@ def test_item3_integer_like_values_still_work(kind):
 
 # ------------------------------------------------------------------ 4. reentrant reads
 
+
 def test_item4_a_read_inside_a_read_does_not_corrupt_it(kind):
     book = linear_book(kind)
-    book.apply_levels([[f"{1000 - i}.0", "1"] for i in range(300)],
-                      [[f"{2000 + i}.0", "2"] for i in range(300)])
+    book.apply_levels(
+        [[f"{1000 - i}.0", "1"] for i in range(300)], [[f"{2000 + i}.0", "2"] for i in range(300)]
+    )
     want_b = [(10000 - 10 * i, 1000) for i in range(300)]
     want_a = [(20000 + 10 * i, 2000) for i in range(300)]
     seen = []
@@ -196,6 +207,7 @@ def test_item4_a_read_inside_a_read_does_not_corrupt_it(kind):
 
 
 # ------------------------------------------------------------------ 5. errors and input types
+
 
 def test_item5_lone_surrogates_raise_obcore_errors(kind):
     book = linear_book(kind)
@@ -255,7 +267,9 @@ def test_item5_books_and_frame_topic_take_every_frame_form():
     books = obcore.Books()
     btc = books.add("orderbook.50.BTCUSDT", "0.10", "0.001")
     for form in (bytearray, lambda t: memoryview(t.encode()), str.encode):
-        raw = form(LINEAR_SNAPSHOT) if form is not bytearray else bytearray(LINEAR_SNAPSHOT.encode())
+        raw = (
+            form(LINEAR_SNAPSHOT) if form is not bytearray else bytearray(LINEAR_SNAPSHOT.encode())
+        )
         assert obcore.frame_topic(raw) == "orderbook.50.BTCUSDT"
         book, applied = books.apply(raw)
         assert book is btc and applied is Applied.SNAPSHOT
@@ -268,13 +282,25 @@ def test_item5_books_and_frame_topic_take_every_frame_form():
 
 # ------------------------------------------------------------------ 6. topic and symbol pinning
 
+
 def test_item6_a_book_refuses_another_topics_frames(kind):
     book = linear_book(kind)
     book.apply(LINEAR_SNAPSHOT)
     before = state(book)
-    other = json.dumps({"topic": "orderbook.1.BTCUSDT", "type": "snapshot", "ts": 2,
-                        "data": {"s": "BTCUSDT", "b": [["30247.20", "1.000"]],
-                                 "a": [["30248.70", "1.000"]], "u": 1000, "seq": 1}})
+    other = json.dumps(
+        {
+            "topic": "orderbook.1.BTCUSDT",
+            "type": "snapshot",
+            "ts": 2,
+            "data": {
+                "s": "BTCUSDT",
+                "b": [["30247.20", "1.000"]],
+                "a": [["30248.70", "1.000"]],
+                "u": 1000,
+                "seq": 1,
+            },
+        }
+    )
     for frame in (other, json.loads(other), other.replace('"snapshot"', '"delta"')):
         with pytest.raises(obcore.FrameError, match="orderbook.1.BTCUSDT"):
             book.apply(frame)
@@ -308,6 +334,7 @@ def test_item6_snapshot_of_a_symbolless_book_round_trips(kind):
 
 # ------------------------------------------------------------------ 7. raw parser == JSON
 
+
 def test_item7_escaped_keys_are_decoded(kind):
     escaped = LINEAR_SNAPSHOT.replace('"b":', '"\\u0062":').replace('"type"', '"typ\\u0065"')
     book = linear_book(kind)
@@ -322,8 +349,11 @@ def test_item7_escaped_keys_are_decoded(kind):
 
 
 def test_item7_escaped_values_are_decoded(kind):
-    text = (LINEAR_SNAPSHOT.replace('"30247.20"', '"\\u0033\\u0030247.20"')
-            .replace('"BTCUSDT"', '"BTC\\u0055SDT"').replace('"orderbook.50', '"order\\/book.50'))
+    text = (
+        LINEAR_SNAPSHOT.replace('"30247.20"', '"\\u0033\\u0030247.20"')
+        .replace('"BTCUSDT"', '"BTC\\u0055SDT"')
+        .replace('"orderbook.50', '"order\\/book.50')
+    )
     book = linear_book(kind)
     book.apply(text)
     assert book.best_bid() == (302472, 30028)
@@ -334,15 +364,18 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
-@pytest.mark.parametrize("bad", [
-    LINEAR_DELTA.replace('"u":177400508', '"u":0177400508'),
-    LINEAR_DELTA.replace('"ts":1687940967467', '"ts":01'),
-    LINEAR_DELTA.replace('"cts":', '"x":01,"cts":'),
-    LINEAR_DELTA.replace('"cts":', '"x":-01.5,"cts":'),
-    LINEAR_DELTA.replace('"cts":', '"x":"\\q","cts":'),
-    LINEAR_DELTA.replace('"cts":', '"x":"\\u12G4","cts":'),
-    LINEAR_DELTA.replace('"cts":', '"x":NaN,"cts":'),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        LINEAR_DELTA.replace('"u":177400508', '"u":0177400508'),
+        LINEAR_DELTA.replace('"ts":1687940967467', '"ts":01'),
+        LINEAR_DELTA.replace('"cts":', '"x":01,"cts":'),
+        LINEAR_DELTA.replace('"cts":', '"x":-01.5,"cts":'),
+        LINEAR_DELTA.replace('"cts":', '"x":"\\q","cts":'),
+        LINEAR_DELTA.replace('"cts":', '"x":"\\u12G4","cts":'),
+        LINEAR_DELTA.replace('"cts":', '"x":NaN,"cts":'),
+    ],
+)
 def test_item7_invalid_json_is_rejected(kind, bad):
     book = linear_book(kind)
     book.apply(LINEAR_SNAPSHOT)
@@ -354,7 +387,9 @@ def test_item7_invalid_json_is_rejected(kind, bad):
     assert state(book) == before
 
 
-@pytest.mark.parametrize("bad", [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"])
+@pytest.mark.parametrize(
+    "bad", [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"]
+)
 def test_item7_invalid_utf8_is_rejected(kind, bad):
     book = linear_book(kind)
     book.apply(LINEAR_SNAPSHOT)
@@ -394,9 +429,10 @@ def test_item7_null_optional_fields_are_rejected_on_both_paths(kind):
 
 # ------------------------------------------------------------------ 8. crossed books
 
+
 def test_item8_crossing_delta_leaves_the_book_out_of_sync(kind):
     book = linear_book(kind)
-    book.apply(LINEAR_SNAPSHOT)     # bid 30247.20, ask 30248.70
+    book.apply(LINEAR_SNAPSHOT)  # bid 30247.20, ask 30248.70
     crossing = delta(177400508, b=[("30249.10", "1.000")])
     assert book.apply(crossing) is Applied.DELTA
     assert book.crossed is True
@@ -410,7 +446,7 @@ def test_item8_crossing_delta_leaves_the_book_out_of_sync(kind):
 
 def test_item8_crossed_snapshot_is_not_synced(kind):
     book = linear_book(kind)
-    book.apply(LINEAR_SNAPSHOT.replace('"30248.70"', '"30247.20"'))   # locked: bid == ask
+    book.apply(LINEAR_SNAPSHOT.replace('"30248.70"', '"30247.20"'))  # locked: bid == ask
     assert book.crossed is True and not book.synced
 
 
@@ -419,5 +455,5 @@ def test_item8_crossed_is_a_bool(kind):
     assert book.crossed is False
     book.set_level("b", 5, 1)
     assert book.crossed is False
-    book.set_level("a", 4, 1)       # a direct edit may cross; it is flagged, not refused
+    book.set_level("a", 4, 1)  # a direct edit may cross; it is flagged, not refused
     assert book.crossed is True

@@ -4,6 +4,7 @@ The reference is a plain dict per side; ``check_integrity()`` runs the side's ow
 invariant check (heap order, heap <-> table back pointers, every key reachable from
 its home slot, no stale slots, cached best).
 """
+
 import random
 
 import numpy as np

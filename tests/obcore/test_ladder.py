@@ -6,6 +6,7 @@ window edge, recentre, and grow it. The last tests drive ``LadderSide`` directly
 64-tick window (through its underscore test hooks), so recentring and growth happen every
 few operations, against the same dict model.
 """
+
 import json
 import random
 from decimal import Decimal
@@ -348,9 +349,19 @@ class LadderMachine(RuleBasedStateMachine):
     def move_centre(self, jump):
         self.centre += jump
 
-    @rule(ops=st.lists(st.tuples(
-        st.one_of(st.integers(-40, 200), st.sampled_from([INT64_MIN, INT64_MAX, -(10**12), 10**12])),
-        st.one_of(st.just(0), st.integers(1, 10**9))), min_size=1, max_size=12))
+    @rule(
+        ops=st.lists(
+            st.tuples(
+                st.one_of(
+                    st.integers(-40, 200),
+                    st.sampled_from([INT64_MIN, INT64_MAX, -(10**12), 10**12]),
+                ),
+                st.one_of(st.just(0), st.integers(1, 10**9)),
+            ),
+            min_size=1,
+            max_size=12,
+        )
+    )
     def frame(self, ops):
         self.side._reserve(len(ops))
         for off, qty in ops:
@@ -396,5 +407,8 @@ class LadderMachine(RuleBasedStateMachine):
 
 TestLadderMachine = LadderMachine.TestCase
 TestLadderMachine.settings = settings(
-    max_examples=100, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

@@ -1,4 +1,5 @@
 """Exact decimal <-> ticks/lots conversion, checked against Decimal arithmetic."""
+
 from decimal import Decimal
 
 import pytest
@@ -37,8 +38,14 @@ def test_lot_examples():
 
 @pytest.mark.parametrize(
     "tick, ticks, text",
-    [("0.1", 651142, "65114.2"), ("0.10", 174400, "17440.00"), ("5", 13023, "65115"),
-     ("0.5", 201, "100.5"), ("0.0001", 640, "0.0640"), ("1", 0, "0")],
+    [
+        ("0.1", 651142, "65114.2"),
+        ("0.10", 174400, "17440.00"),
+        ("5", 13023, "65115"),
+        ("0.5", 201, "100.5"),
+        ("0.0001", 640, "0.0640"),
+        ("1", 0, "0"),
+    ],
 )
 def test_format_examples(tick, ticks, text):
     assert obcore.Book(tick, "1").price_str(ticks) == text

@@ -1,4 +1,5 @@
 """What the installed package promises: the compiled engine, its C API files and type stubs."""
+
 import importlib.util
 import os
 import pathlib

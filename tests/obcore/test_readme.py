@@ -1,4 +1,5 @@
 """The README's usage example runs as written and prints what its comments say."""
+
 import contextlib
 import io
 import pathlib

@@ -4,6 +4,7 @@ The reference is a plain dict per side; ``check_integrity()`` runs the side's ow
 invariant check (level 0 order, upper levels = taller towers, back links, tail, free
 list, cached best).
 """
+
 import random
 
 import pytest

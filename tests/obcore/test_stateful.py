@@ -4,6 +4,7 @@ Frames are generated as Bybit text, applied to the compiled book (raw text or di
 random) and to ``PyBook``; outcomes (result or error class) and every query must match after
 each step, and ``check_integrity()`` must pass.
 """
+
 import json
 
 import pytest
@@ -67,8 +68,12 @@ class BookMachine(RuleBasedStateMachine):
         u = 1 if restart else self.ref.update_id + 1
         self.both(frame("snapshot", u, bids, asks), as_text)
 
-    @rule(bids=levels, asks=levels, as_text=st.booleans(),
-          step=st.sampled_from([1, 1, 1, 1, 0, -1, 2, 5]))
+    @rule(
+        bids=levels,
+        asks=levels,
+        as_text=st.booleans(),
+        step=st.sampled_from([1, 1, 1, 1, 0, -1, 2, 5]),
+    )
     def delta(self, bids, asks, as_text, step):
         # step 1 is in sequence; <= 0 is stale; > 1 is a gap
         self.both(frame("delta", max(self.ref.update_id + step, 0), bids, asks), as_text)
@@ -78,11 +83,15 @@ class BookMachine(RuleBasedStateMachine):
         # orderbook.rpi levels [price, size, rpiSize]: both sizes kept, each on its own
         msg = frame("snapshot" if snapshot else "delta", self.ref.update_id + 1, [], [])
         for key, lv in (("b", bids), ("a", asks)):
-            msg["data"][key] = [[format_decimal(p, TICK), format_decimal(q, LOT),
-                                 format_decimal(r, LOT)] for p, q, r in lv]
+            msg["data"][key] = [
+                [format_decimal(p, TICK), format_decimal(q, LOT), format_decimal(r, LOT)]
+                for p, q, r in lv
+            ]
         self.both(msg, as_text)
 
-    @rule(bids=levels, asks=levels, bad=st.sampled_from(["tick", "step", "neg", "junk", "cut", "sym"]))
+    @rule(
+        bids=levels, asks=levels, bad=st.sampled_from(["tick", "step", "neg", "junk", "cut", "sym"])
+    )
     def rejected(self, bids, asks, bad):
         msg = frame("delta", self.ref.update_id + 1, bids + [(MID, 1)], asks)
         text = json.dumps(msg, separators=(",", ":"))
@@ -144,7 +153,13 @@ class BookMachine(RuleBasedStateMachine):
         assert b.asks().tolist() == r.asks().tolist()
         assert b.bids(2).tolist() == r.bids(2).tolist()
         assert b.best_bid() == r.best_bid() and b.best_ask() == r.best_ask()
-        assert (b.update_id, b.seq, b.ts, b.cts, b.synced) == (r.update_id, r.seq, r.ts, r.cts, r.synced)
+        assert (b.update_id, b.seq, b.ts, b.cts, b.synced) == (
+            r.update_id,
+            r.seq,
+            r.ts,
+            r.cts,
+            r.synced,
+        )
         assert (len(b), b.bid_count, b.ask_count) == (len(r), r.bid_count, r.ask_count)
         assert b.mid() == r.mid() and b.spread() == r.spread()
         assert b.microprice() == pytest.approx(r.microprice())
@@ -163,8 +178,12 @@ class BookMachine(RuleBasedStateMachine):
         assert b.snapshot() == r.snapshot()
 
 
-SETTINGS = settings(max_examples=40, stateful_step_count=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 for _kind in obcore.kinds():
     _machine = type(f"BookMachine_{_kind}", (BookMachine,), {"kind": _kind})

@@ -76,13 +76,18 @@ def test_frame_shape_key_order_and_compact_json():
 
 def test_the_bybit_docs_example_formats():
     # Linear with priceScale 2 ("0.10") keeps two decimals, as in "30247.20".
-    msg = json.loads(frames_of(tick_size="0.10", start_price="30247.20", depth=50,
-                               messages=1)[0])
+    msg = json.loads(frames_of(tick_size="0.10", start_price="30247.20", depth=50, messages=1)[0])
     assert msg["data"]["b"][0][0] == "30247.20"
     assert all(len(p.split(".")[1]) == 2 for p, _ in msg["data"]["b"])
     # Spot strips trailing zeros: "29328", "29327.9", never "29328.00".
-    spot = frames_of(category="spot", tick_size="0.01", start_price="29328", depth=200,
-                     messages=30, lot_size="0.000001")
+    spot = frames_of(
+        category="spot",
+        tick_size="0.01",
+        start_price="29328",
+        depth=200,
+        messages=30,
+        lot_size="0.000001",
+    )
     prices = [p for t in spot for p, _ in json.loads(t)["data"]["b"]]
     assert "29328" in prices
     assert not [p for p in prices if "." in p and p.endswith("0")]
@@ -168,12 +173,22 @@ def test_depth_one_is_snapshots_only():
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32), depth=st.sampled_from([2, 5, 50]),
-       per=st.integers(1, 40), ratio=st.floats(0, 0.45))
+@given(
+    seed=st.integers(0, 2**32),
+    depth=st.sampled_from([2, 5, 50]),
+    per=st.integers(1, 40),
+    ratio=st.floats(0, 0.45),
+)
 def test_any_parameters_give_a_valid_stream(seed, depth, per, ratio):
     book = DictBook()
-    for text in generate_frames(depth=depth, messages=40, seed=seed, levels_per_delta=per,
-                                delete_ratio=ratio, snapshot_every=17):
+    for text in generate_frames(
+        depth=depth,
+        messages=40,
+        seed=seed,
+        levels_per_delta=per,
+        delete_ratio=ratio,
+        snapshot_every=17,
+    ):
         book.apply(json.loads(text))
         bid, ask = book.best()
         assert bid < ask
@@ -210,7 +225,7 @@ def test_recording_accepts_bytes_and_skips_blank_lines(tmp_path):
     path = tmp_path / "r.txt"
     write_frames(path, [b'{"a":1}', '{"b":2}'])
     with open(path, "a") as f:
-        f.write("\n\n{\"c\":3}\r\n")
+        f.write('\n\n{"c":3}\r\n')
     assert list(read_frames(path)) == ['{"a":1}', '{"b":2}', '{"c":3}']
 
 

@@ -1,5 +1,6 @@
 """obcore.synthetic with trades: every publicTrade frame is consistent with the book changes
 that follow it, checked against the generator's ground truth and an independent replay."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def _replay(frames):
 
 
 def test_trades_take_resting_size_at_the_touch_and_the_delta_shows_it():
-    frames = list(generate_frames(messages=1500, seed=5, depth=50, trades_per_s=6,
-                                  trade_size_mean_lots=60))
+    frames = list(
+        generate_frames(messages=1500, seed=5, depth=50, trades_per_s=6, trade_size_mean_lots=60)
+    )
     n_trades = 0
     for trades, (b0, a0), (b1, a1) in _replay(frames):
         if not trades:
@@ -96,10 +98,13 @@ def test_trade_parameters_are_validated():
 
 
 def test_buy_ratio_sets_the_taker_side_mix():
-    frames = generate_frames(messages=4000, seed=1, depth=50, trades_per_s=20,
-                             trade_buy_ratio=0.8)
-    sides = [t["S"] for f in frames if f.startswith('{"topic":"publicTrade')
-             for t in json.loads(f)["data"]]
+    frames = generate_frames(messages=4000, seed=1, depth=50, trades_per_s=20, trade_buy_ratio=0.8)
+    sides = [
+        t["S"]
+        for f in frames
+        if f.startswith('{"topic":"publicTrade')
+        for t in json.loads(f)["data"]
+    ]
     buys = sides.count("Buy") / len(sides)
     # touch moves trade both ways equally; the Poisson takers lean 80/20
     assert 0.55 < buys < 0.8

@@ -2,6 +2,7 @@
 
 The reference is a plain dict per side.
 """
+
 import json
 import random
 
@@ -53,12 +54,22 @@ def frame_text(kind, u, bids, asks):
     # Bybit v5 orderbook message; ticks of 0.1 and lots of 0.001 as decimal strings.
     def row(t, q):
         return [f"{t // 10}.{t % 10}", f"{q // 1000}.{q % 1000:03d}"]
-    return json.dumps({
-        "topic": "orderbook.200.BTCUSDT", "type": kind, "ts": 1_700_000_000_000 + u,
-        "data": {"s": "BTCUSDT", "b": [row(t, q) for t, q in bids],
-                 "a": [row(t, q) for t, q in asks], "u": u, "seq": u},
-        "cts": 1_700_000_000_000 + u,
-    })
+
+    return json.dumps(
+        {
+            "topic": "orderbook.200.BTCUSDT",
+            "type": kind,
+            "ts": 1_700_000_000_000 + u,
+            "data": {
+                "s": "BTCUSDT",
+                "b": [row(t, q) for t, q in bids],
+                "a": [row(t, q) for t, q in asks],
+                "u": u,
+                "seq": u,
+            },
+            "cts": 1_700_000_000_000 + u,
+        }
+    )
 
 
 @pytest.mark.parametrize("max_depth", [1, 5, 20])

@@ -16,6 +16,7 @@ bot could know them: their execution or a later position push is delivered, or t
 reads the position or executions over REST. ``worst_case(known_only=True)`` leaves unseen
 moves out; ``seen_worst`` records the worst case at each moment a move became known.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,23 +62,32 @@ class _VOrder:
         return 0 if self.status.is_done else self.qty - self.filled
 
     def snapshot(self) -> Order:
-        return Order(self.order_id, self.link, SYM, self.side, self.price, self.qty,
-                     self.filled, self.status, created_ms=self.created_ms)
+        return Order(
+            self.order_id,
+            self.link,
+            SYM,
+            self.side,
+            self.price,
+            self.qty,
+            self.filled,
+            self.status,
+            created_ms=self.created_ms,
+        )
 
 
 @dataclass
 class ModelVenue(Venue):
     now: int = 0
     up: bool = True
-    inflight: list = field(default_factory=list)      # (op, request) not yet at the venue
-    outbox: list = field(default_factory=list)        # events not yet delivered
-    orders: dict = field(default_factory=dict)        # order_id -> _VOrder
+    inflight: list = field(default_factory=list)  # (op, request) not yet at the venue
+    outbox: list = field(default_factory=list)  # events not yet delivered
+    orders: dict = field(default_factory=dict)  # order_id -> _VOrder
     position_lots: int = 0
     seq: int = 0
     execs: list = field(default_factory=list)
     rest_cancel_alls: int = 0
     recv_window_ms: int = 5000
-    unseen: dict = field(default_factory=dict)        # seq -> signed lots of an ADL
+    unseen: dict = field(default_factory=dict)  # seq -> signed lots of an ADL
     seen_worst: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -132,26 +142,45 @@ class ModelVenue(Venue):
         """Let in-flight request ``i`` reach the venue."""
         op, r, sent_ms = self.inflight.pop(i)
         if self.now - sent_ms > self.recv_window_ms:
-            self._push(RequestError(op, r.order_link_id, 10002,
-                                    "request expired beyond the receive window", self.now))
+            self._push(
+                RequestError(
+                    op,
+                    r.order_link_id,
+                    10002,
+                    "request expired beyond the receive window",
+                    self.now,
+                )
+            )
             return
         if op == "create":
-            o = _VOrder(f"v{next(self._ids)}", r.order_link_id, r.side, r.price_ticks,
-                        r.qty_lots, created_ms=self.now)
+            o = _VOrder(
+                f"v{next(self._ids)}",
+                r.order_link_id,
+                r.side,
+                r.price_ticks,
+                r.qty_lots,
+                created_ms=self.now,
+            )
             self.orders[o.order_id] = o
             self._push(OrderEvent(o.snapshot(), self.now))
             return
         o = self._find(r.order_link_id, r.order_id)
         if o is None:
-            self._push(RequestError(op, r.order_link_id, ERR_ORDER_NOT_FOUND,
-                                    "order not exists or too late", self.now))
+            self._push(
+                RequestError(
+                    op,
+                    r.order_link_id,
+                    ERR_ORDER_NOT_FOUND,
+                    "order not exists or too late",
+                    self.now,
+                )
+            )
             return
         if op == "cancel":
             o.status = OrderStatus.CANCELLED
         else:
             if r.qty_lots is not None and r.qty_lots <= o.filled:
-                self._push(RequestError(op, r.order_link_id, 10001, "qty below filled",
-                                        self.now))
+                self._push(RequestError(op, r.order_link_id, 10001, "qty below filled", self.now))
                 return
             o.price = r.price_ticks if r.price_ticks is not None else o.price
             o.qty = r.qty_lots if r.qty_lots is not None else o.qty
@@ -169,8 +198,9 @@ class ModelVenue(Venue):
             o.status = OrderStatus.FILLED
         else:
             o.status = OrderStatus.PARTIALLY_FILLED
-        self._book(EXEC_TRADE, o.side, o.price, lots, o.order_id, o.link, o.leaves,
-                   position_first, order=o)
+        self._book(
+            EXEC_TRADE, o.side, o.price, lots, o.order_id, o.link, o.leaves, position_first, order=o
+        )
 
     def adl(self, lots: int) -> None:
         """The exchange closes ``lots`` of the position (auto-deleveraging)."""
@@ -182,9 +212,22 @@ class ModelVenue(Venue):
 
     def funding(self, amount: str) -> None:
         self.seq += 1
-        x = Execution(f"x{self.seq}", "", "", SYM, BUY, 1000, max(abs(self.position_lots), 1),
-                      Decimal(amount), Decimal("0.0001"), False, self.now, None,
-                      EXEC_FUNDING, self.seq)
+        x = Execution(
+            f"x{self.seq}",
+            "",
+            "",
+            SYM,
+            BUY,
+            1000,
+            max(abs(self.position_lots), 1),
+            Decimal(amount),
+            Decimal("0.0001"),
+            False,
+            self.now,
+            None,
+            EXEC_FUNDING,
+            self.seq,
+        )
         self.execs.append(x)
         self._push(ExecutionEvent(x, self.now))
 
@@ -217,9 +260,11 @@ class ModelVenue(Venue):
         requests in flight included; ``known_only`` leaves out unseen ADL moves."""
         buys = sum(o.leaves for o in self.orders.values() if o.side == BUY)
         sells = sum(o.leaves for o in self.orders.values() if o.side != BUY)
+        # an amend sets the size absolutely: an order may end at its largest pending size
+        amended: dict[str, int] = {}
         for op, r, sent_ms in self.inflight:
             if self.now - sent_ms > self.recv_window_ms:
-                continue            # it can only be refused now
+                continue  # it can only be refused now
             if op == "create":
                 if r.side == BUY:
                     buys += r.qty_lots
@@ -227,11 +272,14 @@ class ModelVenue(Venue):
                     sells += r.qty_lots
             elif op == "amend" and r.qty_lots is not None:
                 o = self._find(r.order_link_id, r.order_id)
-                if o is not None and not o.status.is_done and r.qty_lots > o.qty:
-                    if o.side == BUY:
-                        buys += r.qty_lots - o.qty
-                    else:
-                        sells += r.qty_lots - o.qty
+                if o is not None and not o.status.is_done:
+                    amended[o.order_id] = max(amended.get(o.order_id, o.qty), r.qty_lots)
+        for order_id, qty in amended.items():
+            o = self.orders[order_id]
+            if o.side == BUY:
+                buys += qty - o.qty
+            else:
+                sells += qty - o.qty
         pos = self.position_lots - (sum(self.unseen.values()) if known_only else 0)
         return pos + buys, pos - sells
 
@@ -256,16 +304,31 @@ class ModelVenue(Venue):
         if self.up:
             self.outbox.append(event)
 
-    def _book(self, exec_type, side, price, lots, order_id, link, leaves, position_first,
-              order=None):
+    def _book(
+        self, exec_type, side, price, lots, order_id, link, leaves, position_first, order=None
+    ):
         self.seq += 1
         self.position_lots += lots if side == BUY else -lots
-        x = Execution(f"x{self.seq}", order_id, link, SYM, side, price, lots,
-                      Decimal("0.01") * lots, Decimal("0.0002"), True, self.now, leaves,
-                      exec_type, self.seq)
+        x = Execution(
+            f"x{self.seq}",
+            order_id,
+            link,
+            SYM,
+            side,
+            price,
+            lots,
+            Decimal("0.01") * lots,
+            Decimal("0.0002"),
+            True,
+            self.now,
+            leaves,
+            exec_type,
+            self.seq,
+        )
         self.execs.append(x)
-        pos = PositionEvent(Position(SYM, self.position_lots, Decimal(0), self.now, self.seq),
-                            self.now)
+        pos = PositionEvent(
+            Position(SYM, self.position_lots, Decimal(0), self.now, self.seq), self.now
+        )
         events = [ExecutionEvent(x, self.now)]
         if order is not None:
             events.append(OrderEvent(order.snapshot(), self.now))

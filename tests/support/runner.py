@@ -1,4 +1,5 @@
 """A runner on the model venue, driven by hand: what the order-manager safety tests share."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -15,8 +16,10 @@ from support.model_venue import SYM, ModelVenue
 __all__ = ["INST", "SNAPSHOT", "ScriptedModel", "make_runner", "settle", "tick"]
 
 INST = Instrument(SYM, "linear", "1", "1", 1, 1000, Decimal(0))
-SNAPSHOT = ('{"topic":"orderbook.50.TEST","type":"snapshot","ts":1,"data":{"s":"TEST",'
-            '"b":[["1000","5"]],"a":[["1010","5"]],"u":1,"seq":1}}')
+SNAPSHOT = (
+    '{"topic":"orderbook.50.TEST","type":"snapshot","ts":1,"data":{"s":"TEST",'
+    '"b":[["1000","5"]],"a":[["1010","5"]],"u":1,"seq":1}}'
+)
 
 
 class ScriptedModel:
@@ -46,12 +49,22 @@ class ScriptedModel:
 def make_runner(cap_lots=3, lifetime_ms=0, **om_kw):
     venue = ModelVenue()
     model = ScriptedModel()
-    orders = OrderManager(venue, SYM, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms,
-                          **om_kw)
-    risk = RiskManager(RiskLimits(cap_lots, Decimal(10**9), Decimal(10**9), stale_book_ms=10**9,
-                                  resume_after_ms=0), INST)
-    runner = Runner(instrument=INST, venue=venue, model=model, orders=orders,
-                    pnl=PnLTracker(INST), risk=risk, history_interval_ms=0)
+    orders = OrderManager(venue, SYM, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms, **om_kw)
+    risk = RiskManager(
+        RiskLimits(
+            cap_lots, Decimal(10**9), Decimal(10**9), stale_book_ms=10**9, resume_after_ms=0
+        ),
+        INST,
+    )
+    runner = Runner(
+        instrument=INST,
+        venue=venue,
+        model=model,
+        orders=orders,
+        pnl=PnLTracker(INST),
+        risk=risk,
+        history_interval_ms=0,
+    )
     runner.start(0)
     runner.on_frame(SNAPSHOT, 0)
     return runner, venue, model

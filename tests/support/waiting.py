@@ -1,4 +1,5 @@
 """Bounded polling for tests that watch real sockets and processes."""
+
 import time
 
 

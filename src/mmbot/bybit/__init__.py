@@ -13,5 +13,12 @@ from mmbot.bybit.book_feed import BookFeed, FeedBook
 from mmbot.bybit.clients import LocalEndpoint, LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.bybit.venue import BybitVenue
 
-__all__ = ["BookFeed", "BybitVenue", "FeedBook", "LocalEndpoint", "LocalWebSocket",
-           "LocalWebSocketTrading", "local_http"]
+__all__ = [
+    "BookFeed",
+    "BybitVenue",
+    "FeedBook",
+    "LocalEndpoint",
+    "LocalWebSocket",
+    "LocalWebSocketTrading",
+    "local_http",
+]

@@ -53,17 +53,17 @@ class FeedBook:
     symbol: str
     depth: int
     book: obcore.Book
-    valid: bool = False          # a snapshot arrived and no frame was lost since
+    valid: bool = False  # a snapshot arrived and no frame was lost since
     resyncing: bool = False
     resync_started_ns: int = 0
-    last_update_ns: int = 0      # time.monotonic_ns() of the last applied frame
-    frame_age_ms: float = 0.0    # the last applied frame's age (see BookFeed.clock_offset_ms)
+    last_update_ns: int = 0  # time.monotonic_ns() of the last applied frame
+    frame_age_ms: float = 0.0  # the last applied frame's age (see BookFeed.clock_offset_ms)
     frames: int = 0
     rejected: int = 0
     resyncs: int = 0
     last_error: str = ""
     sub_req_id: str = ""
-    forward: bool = False        # frames go to a consumer that owns its own book
+    forward: bool = False  # frames go to a consumer that owns its own book
 
     @property
     def synced(self) -> bool:
@@ -119,13 +119,22 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         Passed to pybit's ``WebSocket`` (``retries``, ``ping_interval``...).
     """
 
-    def __init__(self, channel_type: str = "linear", testnet: bool = False, *,
-                 ws_base: str | None = None, on_update: UpdateHandler | None = None,
-                 on_status: StatusHandler | None = None, recorder: FrameRecorder | None = None,
-                 stale_after_ms: float = 5000.0, resync_timeout_s: float = 3.0,
-                 latency_samples: int = 100_000,
-                 on_frame: Callable[[str, bytes, int], None] | None = None,
-                 raw_frames: bool = True, **kwargs):
+    def __init__(
+        self,
+        channel_type: str = "linear",
+        testnet: bool = False,
+        *,
+        ws_base: str | None = None,
+        on_update: UpdateHandler | None = None,
+        on_status: StatusHandler | None = None,
+        recorder: FrameRecorder | None = None,
+        stale_after_ms: float = 5000.0,
+        resync_timeout_s: float = 3.0,
+        latency_samples: int = 100_000,
+        on_frame: Callable[[str, bytes, int], None] | None = None,
+        raw_frames: bool = True,
+        **kwargs,
+    ):
         if channel_type not in ("linear", "spot"):
             raise ValueError(f"channel_type must be 'linear' or 'spot', got {channel_type!r}")
         self.books: dict[str, FeedBook] = {}
@@ -147,7 +156,7 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         self.messages = 0
         self.reconnects = 0
         self._lock = threading.RLock()
-        self._pending_resub: dict[str, FeedBook] = {}   # unsubscribe req_id -> book
+        self._pending_resub: dict[str, FeedBook] = {}  # unsubscribe req_id -> book
         self._closing = False
         super().__init__(testnet=testnet, channel_type=channel_type, ws_base=ws_base, **kwargs)
         self._watchdog = threading.Thread(target=self._watch, name="feed-watchdog", daemon=True)
@@ -155,8 +164,9 @@ class BookFeed(RawTextFrames, LocalWebSocket):
 
     # ------------------------------------------------------------------ books
 
-    def add_book(self, symbol: str, tick_size: str, lot_size: str, depth: int = 50,
-                 kind: str | None = None) -> FeedBook:
+    def add_book(
+        self, symbol: str, tick_size: str, lot_size: str, depth: int = 50, kind: str | None = None
+    ) -> FeedBook:
         """Create the obcore book for ``symbol`` and subscribe ``orderbook.{depth}.{symbol}``.
 
         Each symbol is its own subscribe request so one book can be resynced alone
@@ -166,8 +176,9 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         if topic in self.books:
             raise ValueError(f"already subscribed to {topic}")
         book = obcore.Book(tick_size=tick_size, lot_size=lot_size, kind=kind)
-        entry = FeedBook(topic=topic, symbol=symbol, depth=depth, book=book,
-                         forward=self.on_frame is not None)
+        entry = FeedBook(
+            topic=topic, symbol=symbol, depth=depth, book=book, forward=self.on_frame is not None
+        )
         with self._lock:
             self.books[topic] = entry
             self.by_symbol[symbol] = entry
@@ -204,8 +215,9 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         return self.by_symbol[symbol].age_ms() > self.stale_after_ms
 
     def _subscribe_book(self, entry: FeedBook):
-        self.subscribe(f"orderbook.{entry.depth}.{{symbol}}", self._unexpected_callback,
-                       entry.symbol)
+        self.subscribe(
+            f"orderbook.{entry.depth}.{{symbol}}", self._unexpected_callback, entry.symbol
+        )
         entry.sub_req_id = self._req_id_of(entry.topic) or ""
 
     def _req_id_of(self, topic: str) -> str | None:
@@ -225,14 +237,14 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         recv_ns = time.perf_counter_ns()
         self.messages += 1
         try:
-            if type(message) is str:    # raw_frames=False: websocket-client decoded it
+            if type(message) is str:  # raw_frames=False: websocket-client decoded it
                 message = message.encode()
             if self.recorder is not None:
                 self.recorder.write(message.decode())
             if message.startswith(_BOOK_PREFIX) or _BOOK_TOPIC in message[:80]:
                 self._on_book_frame(message, recv_ns)
                 return
-            text = message.decode()     # the C codec; invalid UTF-8 is logged below
+            text = message.decode()  # the C codec; invalid UTF-8 is logged below
             if '"op":"unsubscribe"' in text:
                 parsed = json.loads(text)
                 if parsed.get("req_id") in self._pending_resub:
@@ -245,13 +257,13 @@ class BookFeed(RawTextFrames, LocalWebSocket):
     def _on_book_frame(self, message: bytes, recv_ns: int):
         # Parse only the topic here; obcore parses the rest by key, in any key order.
         start = message.index(b'"topic":"') + 9
-        topic = message[start:message.index(b'"', start)].decode()
+        topic = message[start : message.index(b'"', start)].decode()
         entry = self.books.get(topic)
         if entry is None:
             log.warning("frame for unsubscribed topic %r dropped", topic)
             return
         if entry.resyncing and _SNAPSHOT not in message[:80]:
-            return    # deltas from before the resubscribe cannot be trusted
+            return  # deltas from before the resubscribe cannot be trusted
         if self.on_frame is not None:
             entry.frames += 1
             entry.last_update_ns = time.monotonic_ns()
@@ -323,8 +335,7 @@ class BookFeed(RawTextFrames, LocalWebSocket):
             return
         self._pending_resub[req_id] = entry
         try:
-            self.ws.send(json.dumps({"op": "unsubscribe", "req_id": req_id,
-                                     "args": [entry.topic]}))
+            self.ws.send(json.dumps({"op": "unsubscribe", "req_id": req_id, "args": [entry.topic]}))
         except Exception as exc:  # socket down: the reconnect resubscribes everything
             log.warning("feed: unsubscribe of %s not sent (%s)", entry.topic, exc)
 
@@ -365,10 +376,16 @@ class BookFeed(RawTextFrames, LocalWebSocket):
             try:
                 now = time.monotonic_ns()
                 for entry in list(self.books.values()):
-                    if entry.resyncing and self.is_connected() and \
-                            now - entry.resync_started_ns > self.resync_timeout_s * 1e9:
-                        log.warning("feed: no snapshot for %s after %.1f s; retrying",
-                                    entry.topic, self.resync_timeout_s)
+                    if (
+                        entry.resyncing
+                        and self.is_connected()
+                        and now - entry.resync_started_ns > self.resync_timeout_s * 1e9
+                    ):
+                        log.warning(
+                            "feed: no snapshot for %s after %.1f s; retrying",
+                            entry.topic,
+                            self.resync_timeout_s,
+                        )
                         with self._lock:
                             entry.resync_started_ns = now
                             self._send_unsubscribe(entry)

@@ -17,14 +17,20 @@ import uuid
 
 from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
 
-__all__ = ["LocalEndpoint", "LocalWebSocket", "LocalWebSocketTrading", "RawTextFrames",
-           "local_http"]
+__all__ = [
+    "LocalEndpoint",
+    "LocalWebSocket",
+    "LocalWebSocketTrading",
+    "RawTextFrames",
+    "local_http",
+]
 
 log = logging.getLogger(__name__)
 
 
 class LocalEndpoint:
-    """Mixin that points a pybit WebSocket class at ``ws_base`` (the subclass override of pybit's ``_connect``).
+    """Mixin that points a pybit WebSocket class at ``ws_base`` (overriding pybit's
+    ``_connect``).
 
     ``_connect`` runs at construction and on every reconnect, so the rewrite survives
     reconnects. With ``ws_base`` None the real Bybit URL is kept.
@@ -78,7 +84,7 @@ class RawTextFrames:
         try:
             return self.__dict__["_raw_ws"]
         except KeyError:
-            raise AttributeError("ws") from None    # pybit's exit() tests hasattr(self, "ws")
+            raise AttributeError("ws") from None  # pybit's exit() tests hasattr(self, "ws")
 
     @ws.setter
     def ws(self, app):
@@ -107,9 +113,12 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
         # finds no callback and is dropped, error replies (10006, 10019) included.
         # Same message as pybit's, registered first.
         request_id = str(uuid.uuid4())
-        message = {"reqId": request_id,
-                   "header": {"X-BAPI-TIMESTAMP": time.time_ns() // 1_000_000},
-                   "op": operation, "args": [request]}
+        message = {
+            "reqId": request_id,
+            "header": {"X-BAPI-TIMESTAMP": time.time_ns() // 1_000_000},
+            "op": operation,
+            "args": [request],
+        }
         if self.recv_window:
             message["header"]["X-BAPI-RECV-WINDOW"] = self.recv_window
         if self.referral_id:

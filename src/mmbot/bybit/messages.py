@@ -37,13 +37,21 @@ def order_from_bybit(d: dict, inst: Instrument) -> Order:
         raise ValueError(f"unknown orderStatus {d.get('orderStatus')!r} for {d.get('orderId')}")
     reason = d.get("rejectReason") or ""
     return Order(
-        order_id=d["orderId"], order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"],
-        side=d["side"], price_ticks=inst.price_ticks(price) if price != "0" else 0,
-        qty_lots=inst.qty_lots(d["qty"]), filled_lots=inst.qty_lots(d.get("cumExecQty") or "0"),
-        status=status, post_only=d.get("timeInForce") == "PostOnly",
-        created_ms=int(d.get("createdTime") or 0), updated_ms=int(d.get("updatedTime") or 0),
+        order_id=d["orderId"],
+        order_link_id=d.get("orderLinkId") or "",
+        symbol=d["symbol"],
+        side=d["side"],
+        price_ticks=inst.price_ticks(price) if price != "0" else 0,
+        qty_lots=inst.qty_lots(d["qty"]),
+        filled_lots=inst.qty_lots(d.get("cumExecQty") or "0"),
+        status=status,
+        post_only=d.get("timeInForce") == "PostOnly",
+        created_ms=int(d.get("createdTime") or 0),
+        updated_ms=int(d.get("updatedTime") or 0),
         reject_reason="" if reason == "EC_NoError" else reason,
-        order_type=d.get("orderType", "Limit"), reduce_only=bool(d.get("reduceOnly")))
+        order_type=d.get("orderType", "Limit"),
+        reduce_only=bool(d.get("reduceOnly")),
+    )
 
 
 def position_from_bybit(d: dict, inst: Instrument) -> Position:
@@ -53,18 +61,30 @@ def position_from_bybit(d: dict, inst: Instrument) -> Position:
         size = -size
     # REST says avgPrice, the stream entryPrice
     entry = Decimal(d.get("avgPrice") or d.get("entryPrice") or "0") if size else Decimal(0)
-    return Position(d["symbol"], size, entry,
-                    int(d.get("updatedTime") or time.time_ns() // 1_000_000),
-                    int(d.get("seq") or 0))
+    return Position(
+        d["symbol"],
+        size,
+        entry,
+        int(d.get("updatedTime") or time.time_ns() // 1_000_000),
+        int(d.get("seq") or 0),
+    )
 
 
 def execution_from_bybit(d: dict, inst: Instrument, ts_ms: int) -> Execution:
     """Return the :class:`Execution` of one ``execution`` push item or REST execution."""
     return Execution(
-        exec_id=d["execId"], order_id=d["orderId"],
-        order_link_id=d.get("orderLinkId") or "", symbol=d["symbol"], side=d["side"],
-        price_ticks=inst.price_ticks(d["execPrice"]), qty_lots=inst.qty_lots(d["execQty"]),
-        fee=Decimal(d.get("execFee") or 0), fee_rate=Decimal(d.get("feeRate") or 0),
-        is_maker=bool(d.get("isMaker")), exec_ms=int(d.get("execTime") or ts_ms),
+        exec_id=d["execId"],
+        order_id=d["orderId"],
+        order_link_id=d.get("orderLinkId") or "",
+        symbol=d["symbol"],
+        side=d["side"],
+        price_ticks=inst.price_ticks(d["execPrice"]),
+        qty_lots=inst.qty_lots(d["execQty"]),
+        fee=Decimal(d.get("execFee") or 0),
+        fee_rate=Decimal(d.get("feeRate") or 0),
+        is_maker=bool(d.get("isMaker")),
+        exec_ms=int(d.get("execTime") or ts_ms),
         leaves_lots=inst.qty_lots(d.get("leavesQty") or "0"),
-        exec_type=d.get("execType") or EXEC_TRADE, seq=int(d.get("seq") or 0))
+        exec_type=d.get("execType") or EXEC_TRADE,
+        seq=int(d.get("seq") or 0),
+    )

@@ -79,7 +79,6 @@ ERR_TRADE_RESTARTING = 10019
 _RESTART_CODES = (ERR_SERVICE_RESTARTING, ERR_TRADE_RESTARTING)
 
 
-
 def _ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -139,16 +138,27 @@ class BybitVenue(Venue):
         Open the sockets now; False leaves that to :meth:`connect`.
     """
 
-    def __init__(self, symbols: Sequence[str], *, category: str = "linear", api_key: str,
-                 api_secret: str, testnet: bool = False, http_base: str | None = None,
-                 ws_base: str | None = None, recv_window_ms: int = 5000,
-                 http_retry_delay_s: float = 1.0, dcp_window_s: int | None = None,
-                 connect: bool = True):
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        category: str = "linear",
+        api_key: str,
+        api_secret: str,
+        testnet: bool = False,
+        http_base: str | None = None,
+        ws_base: str | None = None,
+        recv_window_ms: int = 5000,
+        http_retry_delay_s: float = 1.0,
+        dcp_window_s: int | None = None,
+        connect: bool = True,
+    ):
         if category not in ("linear", "spot"):
             raise ValueError(f"category must be 'linear' or 'spot', got {category!r}")
         if not api_key or not api_secret:
-            raise ValueError("BybitVenue needs api_key and api_secret (BYBIT_API_KEY / "
-                             "BYBIT_API_SECRET)")
+            raise ValueError(
+                "BybitVenue needs api_key and api_secret (BYBIT_API_KEY / BYBIT_API_SECRET)"
+            )
         self.category = category
         super().__init__()
         self.symbols = list(symbols)
@@ -163,10 +173,16 @@ class BybitVenue(Venue):
         self.positions: dict[str, Position] = {}
         self.acks = 0
         self.ack_latency_ms: list[float] = []
-        self.http = local_http(http_base, testnet=testnet, api_key=api_key,
-                               api_secret=api_secret, recv_window=recv_window_ms,
-                               retry_delay=http_retry_delay_s, max_retries=3,
-                               log_requests=False)
+        self.http = local_http(
+            http_base,
+            testnet=testnet,
+            api_key=api_key,
+            api_secret=api_secret,
+            recv_window=recv_window_ms,
+            retry_delay=http_retry_delay_s,
+            max_retries=3,
+            log_requests=False,
+        )
         self._info: dict[str, dict] = {}
         self.instruments: dict[str, Instrument] = {}
         self._load_instruments()
@@ -190,8 +206,14 @@ class BybitVenue(Venue):
         socket exists.
         """
         key, secret = self._creds
-        private = _Socket(testnet=self._testnet, channel_type="private", api_key=key,
-                          api_secret=secret, ws_base=self._ws_base, venue=self)
+        private = _Socket(
+            testnet=self._testnet,
+            channel_type="private",
+            api_key=key,
+            api_secret=secret,
+            ws_base=self._ws_base,
+            venue=self,
+        )
         self.private = private
         private.order_stream(self._on_order)
         private.execution_stream(self._on_execution)
@@ -209,8 +231,14 @@ class BybitVenue(Venue):
 
     def _new_trade_socket(self) -> _Trading:
         key, secret = self._creds
-        return _Trading(testnet=self._testnet, api_key=key, api_secret=secret,
-                        ws_base=self._ws_base, recv_window=self._recv_window_ms, venue=self)
+        return _Trading(
+            testnet=self._testnet,
+            api_key=key,
+            api_secret=secret,
+            ws_base=self._ws_base,
+            recv_window=self._recv_window_ms,
+            venue=self,
+        )
 
     def _load_instruments(self):
         for symbol in self.symbols:
@@ -229,10 +257,11 @@ class BybitVenue(Venue):
     @property
     def connected(self) -> bool:
         if self.private is None or self.trade is None:
-            return False      # not connected yet
+            return False  # not connected yet
         try:
-            return (self.private.is_connected() and self.trade.is_connected()
-                    and all(self._up.values()))
+            return (
+                self.private.is_connected() and self.trade.is_connected() and all(self._up.values())
+            )
         except AttributeError:
             return False
 
@@ -266,13 +295,16 @@ class BybitVenue(Venue):
     def open_orders(self, symbol: str) -> list[Order]:
         out: list[Order] = []
         cursor = ""
-        for _ in range(100):   # bounded pagination: 100 pages x 50 orders
+        for _ in range(100):  # bounded pagination: 100 pages x 50 orders
             params = {"category": self.category, "symbol": symbol, "limit": 50}
             if cursor:
                 params["cursor"] = cursor
             result = self.http.get_open_orders(**params)["result"]
-            out.extend(order_from_bybit(item, self.instruments[item['symbol']]) for item in result["list"]
-                       if item.get("symbol") == symbol)
+            out.extend(
+                order_from_bybit(item, self.instruments[item["symbol"]])
+                for item in result["list"]
+                if item.get("symbol") == symbol
+            )
             cursor = result.get("nextPageCursor") or ""
             if not cursor:
                 break
@@ -291,8 +323,9 @@ class BybitVenue(Venue):
         history); None when the venue has never seen it."""
         inst = self.instruments[symbol]
         for query in (self.http.get_open_orders, self.http.get_order_history):
-            items = query(category=self.category, symbol=symbol,
-                          orderLinkId=order_link_id)["result"]["list"]
+            items = query(category=self.category, symbol=symbol, orderLinkId=order_link_id)[
+                "result"
+            ]["list"]
             for item in items:
                 if item.get("orderLinkId") == order_link_id:
                     return order_from_bybit(item, inst)
@@ -343,14 +376,22 @@ class BybitVenue(Venue):
 
     def _on_order(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
-        self._guard("order", message,
-                    lambda d: self.emit(OrderEvent(order_from_bybit(d, self.instruments[d['symbol']]), ts)))
+        self._guard(
+            "order",
+            message,
+            lambda d: self.emit(OrderEvent(order_from_bybit(d, self.instruments[d["symbol"]]), ts)),
+        )
 
     def _on_execution(self, message: dict):
         ts = int(message.get("creationTime") or _ms())
 
-        self._guard("execution", message, lambda d: self.emit(
-            ExecutionEvent(execution_from_bybit(d, self.instruments[d["symbol"]], ts), ts)))
+        self._guard(
+            "execution",
+            message,
+            lambda d: self.emit(
+                ExecutionEvent(execution_from_bybit(d, self.instruments[d["symbol"]], ts), ts)
+            ),
+        )
 
     def executions(self, symbol: str, start_ms: int) -> list[Execution]:
         """Return the account's executions of ``symbol`` from ``start_ms`` to now (REST),
@@ -361,18 +402,26 @@ class BybitVenue(Venue):
         out: list[Execution] = []
         cursor = ""
         end_ms = _ms()
-        for _ in range(100):   # bounded pagination: 100 pages x 100 executions
-            params = {"category": self.category, "symbol": symbol, "startTime": start_ms,
-                      "endTime": end_ms, "limit": 100}
+        for _ in range(100):  # bounded pagination: 100 pages x 100 executions
+            params = {
+                "category": self.category,
+                "symbol": symbol,
+                "startTime": start_ms,
+                "endTime": end_ms,
+                "limit": 100,
+            }
             if cursor:
                 params["cursor"] = cursor
             result = self.http.get_executions(**params)["result"]
-            out.extend(execution_from_bybit(d, self.instruments[symbol], end_ms)
-                       for d in result["list"] if d.get("symbol") == symbol)
+            out.extend(
+                execution_from_bybit(d, self.instruments[symbol], end_ms)
+                for d in result["list"]
+                if d.get("symbol") == symbol
+            )
             cursor = result.get("nextPageCursor") or ""
             if not cursor:
                 break
-        out.reverse()          # pages are newest first
+        out.reverse()  # pages are newest first
         out.sort(key=lambda x: x.exec_ms)
         return out
 
@@ -380,9 +429,10 @@ class BybitVenue(Venue):
         ts = int(message.get("creationTime") or _ms())
 
         def one(d):
-            pos = position_from_bybit(d, self.instruments[d['symbol']])
+            pos = position_from_bybit(d, self.instruments[d["symbol"]])
             self.positions[pos.symbol] = pos
             self.emit(PositionEvent(pos, ts))
+
         self._guard("position", message, one)
 
     def _enable_dcp(self, window_s: int):
@@ -390,7 +440,7 @@ class BybitVenue(Venue):
             raise ValueError(f"dcp_window_s must be 3..300, got {window_s}")
         try:
             self.http.set_dcp(timeWindow=window_s)
-        except Exception as exc:   # not every account has it: the REST cancel-all remains
+        except Exception as exc:  # not every account has it: the REST cancel-all remains
             log.warning("venue: disconnect protection not available (%s)", exc)
             return
         # pybit formats "{symbol}" into every topic; "dcp" has none, so one empty symbol
@@ -407,8 +457,15 @@ class BybitVenue(Venue):
 
     def _throttled(self, op: str, link: str) -> bool:
         if _ms() < self.throttled_until_ms:
-            self.emit(RequestError(op, link, ERR_RATE_LIMIT,
-                                   f"rate limited until {self.throttled_until_ms} (not sent)", _ms()))
+            self.emit(
+                RequestError(
+                    op,
+                    link,
+                    ERR_RATE_LIMIT,
+                    f"rate limited until {self.throttled_until_ms} (not sent)",
+                    _ms(),
+                )
+            )
             return True
         return False
 
@@ -432,7 +489,7 @@ class BybitVenue(Venue):
 
         try:
             getattr(self.trade, method)(ok, error_callback=err, **params)
-        except Exception as exc:   # socket down: refuse now, the reconnect reconciles
+        except Exception as exc:  # socket down: refuse now, the reconnect reconciles
             log.warning("venue: %s not sent: %s", op, exc)
             for link in links:
                 self.emit(RequestError(op, link, -1, f"not sent: {exc}", _ms()))
@@ -462,9 +519,14 @@ class BybitVenue(Venue):
 
     def _order_params(self, r: OrderRequest) -> dict:
         inst = self.instruments[r.symbol]
-        p: dict[str, Any] = {"category": self.category, "symbol": r.symbol, "side": r.side,
-                             "orderType": r.order_type, "qty": inst.qty_str(r.qty_lots),
-                             "orderLinkId": r.order_link_id}
+        p: dict[str, Any] = {
+            "category": self.category,
+            "symbol": r.symbol,
+            "side": r.side,
+            "orderType": r.order_type,
+            "qty": inst.qty_str(r.qty_lots),
+            "orderLinkId": r.order_link_id,
+        }
         if r.order_type == "Limit":
             p["price"] = inst.price_str(r.price_ticks)
             p["timeInForce"] = "PostOnly" if r.post_only else "GTC"
@@ -495,18 +557,19 @@ class BybitVenue(Venue):
 
     def place(self, request: OrderRequest) -> None:
         if not self._throttled("create", request.order_link_id):
-            self._send("place_order", "create", [request.order_link_id],
-                       self._order_params(request))
+            self._send(
+                "place_order", "create", [request.order_link_id], self._order_params(request)
+            )
 
     def amend(self, request: AmendRequest) -> None:
         if not self._throttled("amend", request.order_link_id):
-            self._send("amend_order", "amend", [request.order_link_id],
-                       self._amend_params(request))
+            self._send("amend_order", "amend", [request.order_link_id], self._amend_params(request))
 
     def cancel(self, request: CancelRequest) -> None:
         if not self._throttled("cancel", request.order_link_id):
-            self._send("cancel_order", "cancel", [request.order_link_id],
-                       self._cancel_params(request))
+            self._send(
+                "cancel_order", "cancel", [request.order_link_id], self._cancel_params(request)
+            )
 
     def _batch(self, method: str, op: str, requests, to_params):
         self._check_batch(requests)

@@ -18,6 +18,7 @@ Examples:
 Errors (bad config, unusable recording, missing or contradictory instrument rules, 0
 frames replayed) are one line on stderr and exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,40 +45,78 @@ BACKTEST_DEFAULTS = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the backtest options."""
-    parser.add_argument("--config", metavar="TOML", help="config file (default: bundled "
-                        "defaults plus the backtest defaults)")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="output directory (default: [run] out_dir)")
-    parser.add_argument("--duration-s", type=float, default=None,
-                        help="simulated seconds of synthetic data (default: [run] duration_s)")
+    parser.add_argument(
+        "--config",
+        metavar="TOML",
+        help="config file (default: bundled defaults plus the backtest defaults)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", default=None, help="output directory (default: [run] out_dir)"
+    )
+    parser.add_argument(
+        "--duration-s",
+        type=float,
+        default=None,
+        help="simulated seconds of synthetic data (default: [run] duration_s)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="synthetic data/latency seed")
-    parser.add_argument("--data", default=None,
-                        help="'synthetic' or a recording of raw frames (.gz ok)")
-    parser.add_argument("--model", default=None,
-                        help="fixed | skew | avellaneda | glft | package.module:ClassName")
-    parser.add_argument("--queue-model", default=None,
-                        help="risk_averse | prob_power | optimistic (sim.queue_model)")
-    parser.add_argument("--latency", default=None,
-                        help="constant | replay (sim.latency; replay uses the recording's "
-                             "order round trips and receive times)")
-    parser.add_argument("--maker-fee-bps", type=float, default=None,
-                        help="maker fee in bps, negative = rebate (sim.maker_fee_bps)")
-    parser.add_argument("--taker-fee-bps", type=float, default=None,
-                        help="taker fee in bps (sim.taker_fee_bps)")
-    parser.add_argument("--instruments", default=None, metavar="FILE",
-                        help="saved /v5/market/instruments-info response, for a recording "
-                             "without instrument rules in its header")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override a config key, e.g. strategy.levels=3 (repeatable; "
-                             "VALUE is TOML, bare words are strings)")
+    parser.add_argument(
+        "--data", default=None, help="'synthetic' or a recording of raw frames (.gz ok)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="fixed | skew | avellaneda | glft | package.module:ClassName"
+    )
+    parser.add_argument(
+        "--queue-model",
+        default=None,
+        help="risk_averse | prob_power | optimistic (sim.queue_model)",
+    )
+    parser.add_argument(
+        "--latency",
+        default=None,
+        help="constant | replay (sim.latency; replay uses the recording's "
+        "order round trips and receive times)",
+    )
+    parser.add_argument(
+        "--maker-fee-bps",
+        type=float,
+        default=None,
+        help="maker fee in bps, negative = rebate (sim.maker_fee_bps)",
+    )
+    parser.add_argument(
+        "--taker-fee-bps", type=float, default=None, help="taker fee in bps (sim.taker_fee_bps)"
+    )
+    parser.add_argument(
+        "--instruments",
+        default=None,
+        metavar="FILE",
+        help="saved /v5/market/instruments-info response, for a recording "
+        "without instrument rules in its header",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. strategy.levels=3 (repeatable; "
+        "VALUE is TOML, bare words are strings)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
     parser.add_argument("--no-risk", action="store_true", help="quote without [risk] limits")
-    parser.add_argument("--trades", default=None, metavar="FILE",
-                        help="write every fill to FILE.csv (or .parquet with pyarrow): time, "
-                             "side, price, qty, fee, liquidity, ladder level, mid at fill")
-    parser.add_argument("--db", default=None, metavar="PATH",
-                        help="also record orders, fills and PnL snapshots to this SQLite file")
+    parser.add_argument(
+        "--trades",
+        default=None,
+        metavar="FILE",
+        help="write every fill to FILE.csv (or .parquet with pyarrow): time, "
+        "side, price, qty, fee, liquidity, ladder level, mid at fill",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="also record orders, fills and PnL snapshots to this SQLite file",
+    )
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -96,9 +135,12 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["sim.data"] = args.data
     if args.model is not None:
         overrides["strategy.model"] = args.model
-    for flag, key in (("queue_model", "sim.queue_model"), ("latency", "sim.latency"),
-                      ("maker_fee_bps", "sim.maker_fee_bps"),
-                      ("taker_fee_bps", "sim.taker_fee_bps")):
+    for flag, key in (
+        ("queue_model", "sim.queue_model"),
+        ("latency", "sim.latency"),
+        ("maker_fee_bps", "sim.maker_fee_bps"),
+        ("taker_fee_bps", "sim.taker_fee_bps"),
+    ):
         if getattr(args, flag) is not None:
             overrides[key] = getattr(args, flag)
     overrides.update(parse_overrides(args.overrides))
@@ -129,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
 
         records = Records(args.db)
     try:
-        result = run_backtest(cfg, records=records, use_risk=not args.no_risk,
-                              instruments_file=args.instruments)
+        result = run_backtest(
+            cfg, records=records, use_risk=not args.no_risk, instruments_file=args.instruments
+        )
     except (BacktestError, ConfigError, InstrumentError) as exc:
         print(f"mmbot backtest: {exc}", file=sys.stderr)
         return 2
@@ -143,11 +186,22 @@ def run(args: argparse.Namespace) -> int:
     out = Path(cfg.run.out_dir)
     paths = write_report(out, result, chart=not args.no_chart)
     if args.trades:
-        paths["trades"] = write_trades(args.trades, result.runner.trades,
-                                       result.runner.instrument)
+        paths["trades"] = write_trades(args.trades, result.runner.trades, result.runner.instrument)
     s, t = result.summary, result.timing
-    brief = {k: s[k] for k in ("fills", "volume_qty", "realized_pnl", "unrealized_pnl", "fees",
-                               "net_pnl", "max_inventory_qty", "quote_updates", "simulated_s")}
+    brief = {
+        k: s[k]
+        for k in (
+            "fills",
+            "volume_qty",
+            "realized_pnl",
+            "unrealized_pnl",
+            "fees",
+            "net_pnl",
+            "max_inventory_qty",
+            "quote_updates",
+            "simulated_s",
+        )
+    }
     brief["tick_to_quote_p50_us"] = t["tick_to_quote"].get("p50_us")
     brief["wall_s"] = t["wall_s"]
     print(json.dumps(brief, indent=2))

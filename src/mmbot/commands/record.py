@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.venue == "sim":
         from mmbot.sim.server import SimSymbol, start_simulator  # noqa: PLC0415
 
-        sim = start_simulator(0, [SimSymbol(s, args.category, args.tick_size, args.lot_size,
-                                            args.lot_size) for s in symbols])
+        sim = start_simulator(
+            0,
+            [
+                SimSymbol(s, args.category, args.tick_size, args.lot_size, args.lot_size)
+                for s in symbols
+            ],
+        )
         sim.wait_market()
         ws_base, http_base = sim.ws_url, sim.http_url
     http = local_http(http_base, testnet=args.venue == "testnet")
@@ -57,14 +62,17 @@ def run(args: argparse.Namespace) -> int:
         items = http.get_instruments_info(category=args.category, symbol=s)["result"]["list"]
         if not items:
             raise SystemExit(f"mmbot record: {s} is not a {args.category} symbol")
-        step = items[0]["lotSizeFilter"].get("qtyStep") or items[0]["lotSizeFilter"]["basePrecision"]
+        step = (
+            items[0]["lotSizeFilter"].get("qtyStep") or items[0]["lotSizeFilter"]["basePrecision"]
+        )
         infos[s] = (items[0]["priceFilter"]["tickSize"], step)
         listed.append(items[0])
     recorder = FrameRecorder(args.path, instruments={"category": args.category, "list": listed})
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    feed = BookFeed(args.category, testnet=args.venue == "testnet", ws_base=ws_base,
-                    recorder=recorder)
+    feed = BookFeed(
+        args.category, testnet=args.venue == "testnet", ws_base=ws_base, recorder=recorder
+    )
     try:
         for s in symbols:
             feed.add_book(s, *infos[s], depth=args.depth)
@@ -79,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         recorder.close()
         if sim is not None:
             sim.stop()
-    print(f"recorded {recorder.frames} orderbook and publicTrade frames of "
-          f"{','.join(symbols)} to {args.path}; "
-          f"resyncs {sum(b.resyncs for b in feed.books.values())}")
+    print(
+        f"recorded {recorder.frames} orderbook and publicTrade frames of "
+        f"{','.join(symbols)} to {args.path}; "
+        f"resyncs {sum(b.resyncs for b in feed.books.values())}"
+    )
     return 0

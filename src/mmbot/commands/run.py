@@ -42,37 +42,67 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``mmbot run`` options."""
     parser.add_argument("--config", help="TOML config file (defaults built in)")
-    parser.add_argument("--venue", choices=("sim", "testnet", "mainnet"), default=None,
-                        help="sim = local Bybit v5 simulator (default); testnet/mainnet need "
-                             "BYBIT_API_KEY and BYBIT_API_SECRET")
+    parser.add_argument(
+        "--venue",
+        choices=("sim", "testnet", "mainnet"),
+        default=None,
+        help="sim = local Bybit v5 simulator (default); testnet/mainnet need "
+        "BYBIT_API_KEY and BYBIT_API_SECRET",
+    )
     parser.add_argument("--symbol", help="symbol to quote (default from config)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop cleanly after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="write summary.json, timing.json and chart.png here")
-    parser.add_argument("--db", metavar="PATH", default=None,
-                        help="SQLite records (default: [run] db_path, else mmbot.sqlite in "
-                             "--out or [run] out_dir; '' for none); restored on restart")
-    parser.add_argument("--sim-url", metavar="URL", default=None,
-                        help="use an already-running local simulator, e.g. "
-                             "http://127.0.0.1:8123 (127.0.0.1/localhost only)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop cleanly after this many seconds (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", help="write summary.json, timing.json and chart.png here"
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="SQLite records (default: [run] db_path, else mmbot.sqlite in "
+        "--out or [run] out_dir; '' for none); restored on restart",
+    )
+    parser.add_argument(
+        "--sim-url",
+        metavar="URL",
+        default=None,
+        help="use an already-running local simulator, e.g. "
+        "http://127.0.0.1:8123 (127.0.0.1/localhost only)",
+    )
     parser.add_argument("--port", type=int, default=0, help="simulator port (0 = any free)")
-    parser.add_argument("--speed", type=float, default=1.0,
-                        help="simulator market speed (1 = real time)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulator market speed (1 = real time)"
+    )
     parser.add_argument("--depth", type=int, default=50, help="orderbook depth topic")
     parser.add_argument("--no-dashboard", action="store_true", help="plain log output only")
-    parser.add_argument("--reset-kill", action="store_true",
-                        help="clear a kill switch latched by an earlier run (the drawdown "
-                             "peak restarts) and quote again")
-    parser.add_argument("--trades", metavar="FILE", default=None,
-                        help="at the end, write every fill of this run to FILE.csv (or "
-                             ".parquet with pyarrow): time, side, price, qty, fee, "
-                             "liquidity, ladder level, mid at fill")
+    parser.add_argument(
+        "--reset-kill",
+        action="store_true",
+        help="clear a kill switch latched by an earlier run (the drawdown "
+        "peak restarts) and quote again",
+    )
+    parser.add_argument(
+        "--trades",
+        metavar="FILE",
+        default=None,
+        help="at the end, write every fill of this run to FILE.csv (or "
+        ".parquet with pyarrow): time, side, price, qty, fee, "
+        "liquidity, ladder level, mid at fill",
+    )
     parser.add_argument("--no-risk", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--record", metavar="FILE", default=None,
-                        help="record the market data (orderbook + publicTrade, with receive "
-                             "times) and this bot's order round trips, for "
-                             "`mmbot backtest --data FILE --latency replay`")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        default=None,
+        help="record the market data (orderbook + publicTrade, with receive "
+        "times) and this bot's order round trips, for "
+        "`mmbot backtest --data FILE --latency replay`",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--no-risk is for backtests only: a live run always has risk limits")
     cfg = load_config(args.config)
     if args.trades:
-        check_trades_path(args.trades)    # a missing pyarrow stops us before any order
+        check_trades_path(args.trades)  # a missing pyarrow stops us before any order
     venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
     symbol = args.symbol or cfg.venue.symbol
     secrets = sim = None
@@ -94,20 +124,36 @@ def run(args: argparse.Namespace) -> int:
             sim = RemoteSim(args.sim_url)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    if not args.verbose:    # [run] log_level, once the config is known
-        logging.getLogger().setLevel(getattr(logging, cfg.run.log_level) if args.no_dashboard
-                                     else logging.WARNING)
-    db_path = args.db if args.db is not None else str(
-        cfg.run.db_file if cfg.run.db_path or not args.out else Path(args.out) / "mmbot.sqlite")
+    if not args.verbose:  # [run] log_level, once the config is known
+        logging.getLogger().setLevel(
+            getattr(logging, cfg.run.log_level) if args.no_dashboard else logging.WARNING
+        )
+    db_path = (
+        args.db
+        if args.db is not None
+        else str(
+            cfg.run.db_file if cfg.run.db_path or not args.out else Path(args.out) / "mmbot.sqlite"
+        )
+    )
     records = None
     if db_path:
         if venue_kind == "sim" and sim is None:
             move_aside(db_path)
         records = Records(db_path)
-    session = LiveSession(cfg, symbol, venue_kind, sim=sim, secrets=secrets, depth=args.depth,
-                          speed=args.speed, port=args.port, records=records,
-                          reset_kill=args.reset_kill, record=args.record,
-                          config_path=args.config)
+    session = LiveSession(
+        cfg,
+        symbol,
+        venue_kind,
+        sim=sim,
+        secrets=secrets,
+        depth=args.depth,
+        speed=args.speed,
+        port=args.port,
+        records=records,
+        reset_kill=args.reset_kill,
+        record=args.record,
+        config_path=args.config,
+    )
     # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
     previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
     # SIGHUP re-reads the config; the handler only flags it, the session thread applies it
@@ -126,17 +172,20 @@ def run(args: argparse.Namespace) -> int:
             from mmbot.dashboard import render  # noqa: PLC0415
 
             with Live(refresh_per_second=4, transient=False) as live:
+
                 def tick(s):
                     snap = s.dashboard_snapshot()
                     if args.duration is not None:
                         snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
                     live.update(render(snap))
+
                 session.run(args.duration, on_tick=tick)
         summary, timing = session.summary(), session.timing()
         paths = session.write_report(args.out) if args.out else {}
         if args.trades:
-            paths["trades"] = write_trades(args.trades, session.runner.trades,
-                                           session.runner.instrument)
+            paths["trades"] = write_trades(
+                args.trades, session.runner.trades, session.runner.instrument
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGHUP, previous_hup)

@@ -4,6 +4,7 @@ Any Bybit v5 client (pybit, ccxt, your own) can trade against it with no keys an
 internet: point its REST and WebSocket URLs at the printed 127.0.0.1 addresses and use the
 printed test api key and secret.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,11 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="127.0.0.1 port (0: any free)")
     parser.add_argument("--symbols", default="BTCUSDT", help="comma-separated symbols")
     parser.add_argument("--category", choices=("linear", "spot"), default="linear")
-    parser.add_argument("--data", metavar="FILE", default=None,
-                        help="replay this recording (mmbot record) instead of synthetic data")
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        default=None,
+        help="replay this recording (mmbot record) instead of synthetic data",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic market")
-    parser.add_argument("--interval-ms", type=int, default=20,
-                        help="milliseconds between market frames")
+    parser.add_argument(
+        "--interval-ms", type=int, default=20, help="milliseconds between market frames"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,14 +36,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"mmbot sim: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
     if args.interval_ms <= 0:
-        print(f"mmbot sim: --interval-ms must be positive, got {args.interval_ms}",
-              file=sys.stderr)
+        print(f"mmbot sim: --interval-ms must be positive, got {args.interval_ms}", file=sys.stderr)
         return 2
     try:
-        return serve(port=args.port, symbols=[s.strip() for s in args.symbols.split(",")
-                                              if s.strip()],
-                     category=args.category, data=args.data, seed=args.seed,
-                     interval_ms=args.interval_ms, out=sys.stdout)
+        return serve(
+            port=args.port,
+            symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
+            category=args.category,
+            data=args.data,
+            seed=args.seed,
+            interval_ms=args.interval_ms,
+            out=sys.stdout,
+        )
     except (ValueError, OSError) as exc:
         print(f"mmbot sim: {exc}", file=sys.stderr)
         return 2

@@ -32,8 +32,12 @@ __all__ = ["SimAccount", "SimSymbol", "split_symbol"]
 CATEGORIES = ("linear", "spot")
 TIME_IN_FORCE = ("GTC", "PostOnly", "IOC", "FOK")
 #: Bybit's createType of the orders the exchange places itself
-CREATE_TYPE = {"Trade": "CreateByUser", "AdlTrade": "CreateByAdl_PassThrough",
-               "BustTrade": "CreateByLiq", "Funding": ""}
+CREATE_TYPE = {
+    "Trade": "CreateByUser",
+    "AdlTrade": "CreateByAdl_PassThrough",
+    "BustTrade": "CreateByLiq",
+    "Funding": "",
+}
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,12 @@ class SimSymbol:
         if not self.symbol.isalnum() or not self.symbol.isupper():
             raise ValueError(f"symbol must be upper-case letters and digits, got {self.symbol!r}")
         split_symbol(self.symbol)
-        Scale(self.tick_size)                       # each raises naming the bad value
+        Scale(self.tick_size)  # each raises naming the bad value
         lots = Scale(self.lot_size)
         if lots.to_units(self.min_qty, "min_qty") < 1:
-            raise ValueError(f"min_qty must be at least one lot {self.lot_size}, "
-                             f"got {self.min_qty!r}")
+            raise ValueError(
+                f"min_qty must be at least one lot {self.lot_size}, got {self.min_qty!r}"
+            )
         if lots.to_units(self.max_qty, "max_qty") < lots.to_units(self.min_qty):
             raise ValueError(f"max_qty {self.max_qty} is below min_qty {self.min_qty}")
         _non_negative(self.min_notional, "min_notional")
@@ -93,8 +98,9 @@ def _str_arg(args: dict, key: str, *, required: bool = False) -> str:
             raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: {key} is required")
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise OrderRejected(RetCode.PARAMS_ERROR,
-                            f"params error: {key} must be a string, got {value!r}")
+        raise OrderRejected(
+            RetCode.PARAMS_ERROR, f"params error: {key} must be a string, got {value!r}"
+        )
     return str(value)
 
 
@@ -112,17 +118,22 @@ class SimAccount:
         Starting balances of spot base coins (default 0).
     """
 
-    def __init__(self, symbols: dict[str, SimSymbol], maker_fee: str = "0.0002",
-                 taker_fee: str = "0.00055", balance: str = "100000",
-                 base_balances: dict[str, str] | None = None, queue_model: str = "prob_power",
-                 queue_power: float = 3.0):
+    def __init__(
+        self,
+        symbols: dict[str, SimSymbol],
+        maker_fee: str = "0.0002",
+        taker_fee: str = "0.00055",
+        balance: str = "100000",
+        base_balances: dict[str, str] | None = None,
+        queue_model: str = "prob_power",
+        queue_power: float = 3.0,
+    ):
         self.symbols = symbols
         self.maker_fee = Decimal(maker_fee)
         self.taker_fee = Decimal(taker_fee)
         self.start_balance = Decimal(balance)
         self.start_base = {c: Decimal(v) for c, v in (base_balances or {}).items()}
-        self.price = {s: Scale(v.tick_size, strip=v.category == "spot")
-                      for s, v in symbols.items()}
+        self.price = {s: Scale(v.tick_size, strip=v.category == "spot") for s, v in symbols.items()}
         self.qty = {s: Scale(v.lot_size) for s, v in symbols.items()}
         prefix = uuid.uuid4().hex[:8]
         self.engines: dict[str, MatchingEngine] = {}
@@ -130,11 +141,19 @@ class SimAccount:
         for s, v in symbols.items():
             qs = self.qty[s]
             eng = MatchingEngine(
-                symbol=s, tick_size=v.tick_size, lot_size=v.lot_size, category=v.category,
-                maker_fee_rate=maker_fee, taker_fee_rate=taker_fee,
-                min_qty_lots=max(qs.to_units(v.min_qty), 1), max_qty_lots=qs.to_units(v.max_qty),
-                min_notional=v.min_notional, order_id_prefix=f"{prefix}-{s}",
-                queue_model=queue_model, queue_power=queue_power)
+                symbol=s,
+                tick_size=v.tick_size,
+                lot_size=v.lot_size,
+                category=v.category,
+                maker_fee_rate=maker_fee,
+                taker_fee_rate=taker_fee,
+                min_qty_lots=max(qs.to_units(v.min_qty), 1),
+                max_qty_lots=qs.to_units(v.max_qty),
+                min_notional=v.min_notional,
+                order_id_prefix=f"{prefix}-{s}",
+                queue_model=queue_model,
+                queue_power=queue_power,
+            )
             self.engines[s] = eng
             # Replays the same fills to learn each execution's own realized PnL (execPnl).
             self._shadow[s] = PnLTracker(eng.account.instrument, maker_fee, taker_fee)
@@ -155,22 +174,26 @@ class SimAccount:
             if category_required:
                 raise OrderRejected(RetCode.PARAMS_ERROR, "params error: category is required")
         elif category not in CATEGORIES:
-            raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: category {category!r} "
-                                "is not traded here (linear, spot)")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR,
+                f"params error: category {category!r} is not traded here (linear, spot)",
+            )
         symbol = args.get("symbol")
         sym = self.symbols.get(symbol) if isinstance(symbol, str) else None
         if sym is None:
             raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: symbol {symbol!r} invalid")
         if category and sym.category != category:
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                f"params error: {symbol} is not in category {category}")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR, f"params error: {symbol} is not in category {category}"
+            )
         return self.engines[sym.symbol]
 
     def _ids(self, args: dict) -> tuple[str, str]:
         oid, link = _str_arg(args, "orderId"), _str_arg(args, "orderLinkId")
         if not oid and not link:
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                "params error: orderId or orderLinkId is required")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR, "params error: orderId or orderLinkId is required"
+            )
         return oid, link
 
     # ------------------------------------------------------------------ requests
@@ -181,41 +204,62 @@ class SimAccount:
         side = _str_arg(args, "side", required=True)
         otype = _str_arg(args, "orderType", required=True)
         if otype not in ("Limit", "Market"):
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                f"params error: orderType must be Limit or Market, got {otype!r}")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR,
+                f"params error: orderType must be Limit or Market, got {otype!r}",
+            )
         tif = _str_arg(args, "timeInForce") or "GTC"
         if tif not in TIME_IN_FORCE:
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                f"params error: timeInForce {tif!r} invalid")
+            raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: timeInForce {tif!r} invalid")
         unit = _str_arg(args, "marketUnit")
         if unit not in ("", "baseCoin", "quoteCoin"):
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                f"params error: marketUnit {unit!r} invalid (baseCoin, quoteCoin)")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR,
+                f"params error: marketUnit {unit!r} invalid (baseCoin, quoteCoin)",
+            )
         # Bybit: a spot market Buy's qty is quote coin unless marketUnit says baseCoin.
-        in_quote = (self.symbols[s].category == "spot" and otype == "Market"
-                    and (unit == "quoteCoin" or (unit == "" and side == "Buy")))
+        in_quote = (
+            self.symbols[s].category == "spot"
+            and otype == "Market"
+            and (unit == "quoteCoin" or (unit == "" and side == "Buy"))
+        )
         try:
             if in_quote:
                 qty = self._lots_for_quote(eng, side, _str_arg(args, "qty", required=True))
             else:
                 qty = self.qty[s].to_units(_str_arg(args, "qty", required=True), "qty")
-            price = (self.price[s].to_units(_str_arg(args, "price", required=True), "price")
-                     if otype == "Limit" else 0)
+            price = (
+                self.price[s].to_units(_str_arg(args, "price", required=True), "price")
+                if otype == "Limit"
+                else 0
+            )
         except ValueError as exc:
             raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: {exc}") from exc
         reduce_only = args.get("reduceOnly", False)
         if not isinstance(reduce_only, bool):
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                f"params error: reduceOnly must be a boolean, got {reduce_only!r}")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR,
+                f"params error: reduceOnly must be a boolean, got {reduce_only!r}",
+            )
         link = _str_arg(args, "orderLinkId")
         if self.symbols[s].category == "spot" and side == "Sell":
             self._check_spot_sell(eng, qty)
-        events = eng.place(order_link_id=link, side=side, price_ticks=price, qty_lots=qty,
-                           now_ms=now_ms, reduce_only=reduce_only, order_type=otype,
-                           time_in_force=tif if otype == "Limit" else None, post_only=False)
+        events = eng.place(
+            order_link_id=link,
+            side=side,
+            price_ticks=price,
+            qty_lots=qty,
+            now_ms=now_ms,
+            reduce_only=reduce_only,
+            order_type=otype,
+            time_in_force=tif if otype == "Limit" else None,
+            post_only=False,
+        )
         first = next(ev for ev in events if isinstance(ev, OrderEvent))
-        return ({"orderId": first.order.order_id, "orderLinkId": link},
-                self._convert(eng, events, now_ms))
+        return (
+            {"orderId": first.order.order_id, "orderLinkId": link},
+            self._convert(eng, events, now_ms),
+        )
 
     def _lots_for_quote(self, eng: MatchingEngine, side: str, text: str) -> int:
         """Return the lots a market order spending ``text`` quote coin takes from the book
@@ -227,8 +271,7 @@ class SimAccount:
         if not amount.is_finite() or amount <= 0:
             raise ValueError(f"qty must be a positive quote amount, got {text!r}")
         ps, qs = self.price[eng.symbol], self.qty[eng.symbol]
-        levels = eng.book.asks(eng.take_depth) if side == "Buy" else \
-            eng.book.bids(eng.take_depth)
+        levels = eng.book.asks(eng.take_depth) if side == "Buy" else eng.book.bids(eng.take_depth)
         lots = 0
         for ticks, size in levels.tolist():
             lot_cost = ps.to_decimal(ticks) * qs.to_decimal(1)
@@ -244,7 +287,8 @@ class SimAccount:
     def _check_spot_sell(self, eng: MatchingEngine, qty: int) -> None:
         base = self.symbols[eng.symbol].coins[0]
         have = self.start_base.get(base, Decimal(0)) + self.qty[eng.symbol].to_decimal(
-            eng.position_lots)
+            eng.position_lots
+        )
         selling = sum(o.leaves_lots for o in eng.open_orders() if o.side == "Sell")
         if self.qty[eng.symbol].to_decimal(selling + qty) > have:
             raise OrderRejected(170131, "Insufficient balance.")
@@ -261,11 +305,14 @@ class SimAccount:
             qty_l = self.qty[s].to_units(qty, "qty") if qty else None
         except ValueError as exc:
             raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: {exc}") from exc
-        events = eng.amend(now_ms=now_ms, order_link_id=link, order_id=oid, price_ticks=price_t,
-                           qty_lots=qty_l)
+        events = eng.amend(
+            now_ms=now_ms, order_link_id=link, order_id=oid, price_ticks=price_t, qty_lots=qty_l
+        )
         order = eng.get_order(order_link_id=link, order_id=oid)
-        return ({"orderId": order.order_id, "orderLinkId": order.order_link_id},
-                self._convert(eng, events, now_ms))
+        return (
+            {"orderId": order.order_id, "orderLinkId": order.order_link_id},
+            self._convert(eng, events, now_ms),
+        )
 
     def cancel(self, args: dict, now_ms: int) -> tuple[dict, list]:
         """``order.cancel``: return ``({orderId, orderLinkId}, pushes)``."""
@@ -275,16 +322,20 @@ class SimAccount:
         events = eng.cancel(now_ms=now_ms, order_link_id=link, order_id=oid)
         assert order is not None, "cancel() rejects a request that names no order"
         self._cancel_type[order.order_id] = "CancelByUser"
-        return ({"orderId": order.order_id, "orderLinkId": order.order_link_id},
-                self._convert(eng, events, now_ms))
+        return (
+            {"orderId": order.order_id, "orderLinkId": order.order_link_id},
+            self._convert(eng, events, now_ms),
+        )
 
-    def cancel_all(self, args: dict, now_ms: int, cancel_type: str = "CancelByUser"
-                   ) -> tuple[dict, list]:
+    def cancel_all(
+        self, args: dict, now_ms: int, cancel_type: str = "CancelByUser"
+    ) -> tuple[dict, list]:
         """``order.cancel-all`` (``symbol`` optional): return ``({list, success}, pushes)``."""
         category = args.get("category")
         if category not in CATEGORIES:
-            raise OrderRejected(RetCode.PARAMS_ERROR, f"params error: category {category!r} "
-                                "invalid (linear, spot)")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR, f"params error: category {category!r} invalid (linear, spot)"
+            )
         symbol = args.get("symbol") or None
         if symbol is not None:
             self.engine_for(args)
@@ -295,19 +346,25 @@ class SimAccount:
             for order in eng.open_orders():
                 self._cancel_type[order.order_id] = cancel_type
             events = eng.cancel_all(now_ms=now_ms)
-            out += [{"orderId": e.order.order_id, "orderLinkId": e.order.order_link_id}
-                    for e in events if isinstance(e, OrderEvent)]
+            out += [
+                {"orderId": e.order.order_id, "orderLinkId": e.order.order_link_id}
+                for e in events
+                if isinstance(e, OrderEvent)
+            ]
             pushes += self._convert(eng, events, now_ms)
         return {"list": out, "success": "1"}, pushes
 
     def set_leverage(self, args: dict) -> None:
         """``/v5/position/set-leverage``: remember it (the simulator has no margin)."""
         eng = self.engine_for(args)
-        buy, sell = _str_arg(args, "buyLeverage", required=True), \
-            _str_arg(args, "sellLeverage", required=True)
+        buy, sell = (
+            _str_arg(args, "buyLeverage", required=True),
+            _str_arg(args, "sellLeverage", required=True),
+        )
         if buy != sell:
-            raise OrderRejected(RetCode.PARAMS_ERROR,
-                                "params error: buyLeverage must equal sellLeverage (one-way)")
+            raise OrderRejected(
+                RetCode.PARAMS_ERROR, "params error: buyLeverage must equal sellLeverage (one-way)"
+            )
         try:
             value = Decimal(buy)
         except ArithmeticError as exc:
@@ -324,12 +381,12 @@ class SimAccount:
         eng = self.engines[symbol]
         return self._convert(eng, eng.on_frame(frame, now_ms), now_ms)
 
-    def on_trade(self, symbol: str, taker_side: str, price_ticks: int, qty_lots: int,
-                 now_ms: int) -> list:
+    def on_trade(
+        self, symbol: str, taker_side: str, price_ticks: int, qty_lots: int, now_ms: int
+    ) -> list:
         """Feed one public trade to the symbol's engine; return the pushes of its fills."""
         eng = self.engines[symbol]
-        return self._convert(eng, eng.on_trade(taker_side, price_ticks, qty_lots, now_ms),
-                             now_ms)
+        return self._convert(eng, eng.on_trade(taker_side, price_ticks, qty_lots, now_ms), now_ms)
 
     def taker_hit(self, symbol: str, side: str, lots: int | None, now_ms: int) -> list:
         """Trade through the own best ``side`` order by one tick: it fills completely."""
@@ -351,12 +408,18 @@ class SimAccount:
         taker = "Sell" if order.side == "Buy" else "Buy"
         return self.on_trade(symbol, taker, order.price_ticks + step, 1, now_ms)
 
-    def force_close(self, symbol: str, qty_lots: int, price_ticks: int, exec_type: str,
-                    now_ms: int) -> list:
+    def force_close(
+        self, symbol: str, qty_lots: int, price_ticks: int, exec_type: str, now_ms: int
+    ) -> list:
         """Close part of the position with the exchange's own order (ADL or liquidation)."""
         eng = self.engines[symbol]
-        return self._convert(eng, eng.force_close(qty_lots=qty_lots, price_ticks=price_ticks,
-                                                  exec_type=exec_type, now_ms=now_ms), now_ms)
+        return self._convert(
+            eng,
+            eng.force_close(
+                qty_lots=qty_lots, price_ticks=price_ticks, exec_type=exec_type, now_ms=now_ms
+            ),
+            now_ms,
+        )
 
     def funding(self, symbol: str, rate: Decimal | str, now_ms: int) -> list:
         """Settle one funding interval on the symbol's position (a linear symbol only)."""
@@ -418,8 +481,11 @@ class SimAccount:
                 self._opened_ms[s] = x.exec_ms
             shadow.on_fill(x.side, x.price_ticks, x.qty_lots, fee=x.fee, fill_id=x.exec_id)
             pnl = shadow.realized - before - x.fee
-            closed = min(abs(pos_before), x.qty_lots) if (pos_before > 0) != (x.side == "Buy") \
-                and pos_before else 0
+            closed = (
+                min(abs(pos_before), x.qty_lots)
+                if (pos_before > 0) != (x.side == "Buy") and pos_before
+                else 0
+            )
             if x.order_link_id or x.exec_type == "Trade":
                 o = eng.get_order(order_id=x.order_id)
                 order_type, order_price, order_qty = o.order_type, o.price_ticks, o.qty_lots
@@ -428,15 +494,32 @@ class SimAccount:
         self._closed_pnl[x.order_id] = self._closed_pnl.get(x.order_id, Decimal(0)) + pnl
         mark = eng.mark_ticks()
         item = P.execution_item(
-            category=self.symbols[s].category, symbol=s, exec_id=x.exec_id, order_id=x.order_id,
-            link_id=x.order_link_id, side=x.side, order_type=order_type,
-            order_price_ticks=order_price, order_qty_lots=order_qty,
-            leaves_lots=x.leaves_lots or 0, exec_type=x.exec_type, price_ticks=x.price_ticks,
-            qty_lots=x.qty_lots, fee=x.fee, fee_rate=x.fee_rate, is_maker=x.is_maker,
-            exec_ms=x.exec_ms, exec_pnl=pnl, closed_lots=closed,
-            mark="" if mark is None else self.price[s].to_str(mark), seq=seq,
-            price=self.price[s], qty=self.qty[s], fee_coin=self.symbols[s].coins[1],
-            create_type=CREATE_TYPE[x.exec_type])
+            category=self.symbols[s].category,
+            symbol=s,
+            exec_id=x.exec_id,
+            order_id=x.order_id,
+            link_id=x.order_link_id,
+            side=x.side,
+            order_type=order_type,
+            order_price_ticks=order_price,
+            order_qty_lots=order_qty,
+            leaves_lots=x.leaves_lots or 0,
+            exec_type=x.exec_type,
+            price_ticks=x.price_ticks,
+            qty_lots=x.qty_lots,
+            fee=x.fee,
+            fee_rate=x.fee_rate,
+            is_maker=x.is_maker,
+            exec_ms=x.exec_ms,
+            exec_pnl=pnl,
+            closed_lots=closed,
+            mark="" if mark is None else self.price[s].to_str(mark),
+            seq=seq,
+            price=self.price[s],
+            qty=self.qty[s],
+            fee_coin=self.symbols[s].coins[1],
+            create_type=CREATE_TYPE[x.exec_type],
+        )
         self.executions.append(item)
         return item
 
@@ -445,8 +528,9 @@ class SimAccount:
         return eng.realized_pnl - eng.fees_paid - eng.funding_paid
 
     # ------------------------------------------------------------------ shapes
-    def order_item(self, eng: MatchingEngine, order, value_units: int | None = None,
-                   fee: Decimal | None = None) -> dict:
+    def order_item(
+        self, eng: MatchingEngine, order, value_units: int | None = None, fee: Decimal | None = None
+    ) -> dict:
         """Return ``order`` (a :class:`mmbot.types.Order`) in Bybit's shape; its filled
         value (ticks x lots) and fees are the engine's current ones unless given (both)."""
         s = eng.symbol
@@ -455,25 +539,39 @@ class SimAccount:
             value_units, fee = now_value, now_fee
         status = order.status.value
         if status == "Cancelled" and order.filled_lots and self.symbols[s].category == "spot":
-            status = "PartiallyFilledCanceled"      # Bybit's spot name for this end
+            status = "PartiallyFilledCanceled"  # Bybit's spot name for this end
         cancel_type = "UNKNOWN"
         if order.status is OrderStatus.CANCELLED:
             cancel_type = self._cancel_type.get(order.order_id, "UNKNOWN")
         return P.order_item(
-            category=self.symbols[s].category, symbol=s, order_id=order.order_id,
-            link_id=order.order_link_id, side=order.side, order_type=order.order_type,
-            price_ticks=order.price_ticks, qty_lots=order.qty_lots,
+            category=self.symbols[s].category,
+            symbol=s,
+            order_id=order.order_id,
+            link_id=order.order_link_id,
+            side=order.side,
+            order_type=order.order_type,
+            price_ticks=order.price_ticks,
+            qty_lots=order.qty_lots,
             filled_lots=order.filled_lots,
-            leaves_lots=0 if order.status.is_done else order.leaves_lots, status=status,
-            tif=tif, reject_reason=order.reject_reason, cancel_type=cancel_type,
+            leaves_lots=0 if order.status.is_done else order.leaves_lots,
+            status=status,
+            tif=tif,
+            reject_reason=order.reject_reason,
+            cancel_type=cancel_type,
             create_type="CreateByUser",
-            cum_value=Decimal(value_units) * eng._unit_value, cum_fee=fee,
+            cum_value=Decimal(value_units) * eng._unit_value,
+            cum_fee=fee,
             closed_pnl=self._closed_pnl.get(order.order_id, Decimal(0)),
-            reduce_only=order.reduce_only, created_ms=order.created_ms,
-            updated_ms=order.updated_ms, price=self.price[s], qty=self.qty[s],
+            reduce_only=order.reduce_only,
+            created_ms=order.created_ms,
+            updated_ms=order.updated_ms,
+            price=self.price[s],
+            qty=self.qty[s],
             fee_coin=self.symbols[s].coins[1],
-            market_unit="baseCoin" if self.symbols[s].category == "spot"
-            and order.order_type == "Market" else "")
+            market_unit="baseCoin"
+            if self.symbols[s].category == "spot" and order.order_type == "Market"
+            else "",
+        )
 
     def position_item(self, symbol: str, *, stream: bool = False) -> dict:
         """Return the symbol's position in Bybit's REST (or stream) shape."""
@@ -483,17 +581,30 @@ class SimAccount:
         mark = eng.mark_ticks()
         ps = self.price[symbol]
         unrealised = acct.unrealized(mark) if mark is not None else Decimal(0)
-        value = (ps.to_decimal(mark) * self.qty[symbol].to_decimal(abs(pos.size_lots))
-                 if mark is not None else abs(acct.cost_basis))
+        value = (
+            ps.to_decimal(mark) * self.qty[symbol].to_decimal(abs(pos.size_lots))
+            if mark is not None
+            else abs(acct.cost_basis)
+        )
         cum = self._realized_net(symbol)
         return P.position_item(
-            category="linear", symbol=symbol, size_lots=pos.size_lots,
-            avg_entry=acct.avg_entry_price(), position_value=value,
-            mark="" if mark is None else ps.to_str(mark), unrealised=unrealised,
+            category="linear",
+            symbol=symbol,
+            size_lots=pos.size_lots,
+            avg_entry=acct.avg_entry_price(),
+            position_value=value,
+            mark="" if mark is None else ps.to_str(mark),
+            unrealised=unrealised,
             cur_realised=cum - self._cur_base[symbol] if pos.size_lots else Decimal(0),
-            cum_realised=cum, leverage=self.leverage[symbol],
-            created_ms=self._opened_ms[symbol], updated_ms=pos.updated_ms, seq=pos.seq,
-            price=ps, qty=self.qty[symbol], stream=stream)
+            cum_realised=cum,
+            leverage=self.leverage[symbol],
+            created_ms=self._opened_ms[symbol],
+            updated_ms=pos.updated_ms,
+            seq=pos.seq,
+            price=ps,
+            qty=self.qty[symbol],
+            stream=stream,
+        )
 
     def coin_balances(self) -> dict[str, Decimal]:
         """Return every coin's wallet balance (USDT and spot base coins), exact."""
@@ -520,12 +631,16 @@ class SimAccount:
                 cum += self._realized_net(s)
         balances = self.coin_balances()
         coins = [P.coin_item("USDT", balances["USDT"], unrealised, cum)]
-        coins += [P.coin_item(c, v, Decimal(0), Decimal(0))
-                  for c, v in sorted(balances.items()) if c != "USDT"]
+        coins += [
+            P.coin_item(c, v, Decimal(0), Decimal(0))
+            for c, v in sorted(balances.items())
+            if c != "USDT"
+        ]
         return P.wallet_item(coins, balances["USDT"], unrealised)
 
-    def open_order_items(self, symbol: str | None = None, category: str | None = None
-                         ) -> list[dict]:
+    def open_order_items(
+        self, symbol: str | None = None, category: str | None = None
+    ) -> list[dict]:
         """Return the open orders in Bybit's shape, newest first (as Bybit lists them)."""
         out = []
         for s, eng in self.engines.items():
@@ -534,8 +649,9 @@ class SimAccount:
         out.sort(key=lambda d: int(d["createdTime"]), reverse=True)
         return out
 
-    def closed_order_items(self, symbol: str | None = None, category: str | None = None
-                           ) -> list[dict]:
+    def closed_order_items(
+        self, symbol: str | None = None, category: str | None = None
+    ) -> list[dict]:
         """Return every closed order's final state, newest first (``/v5/order/history``)."""
         out = []
         for s, eng in self.engines.items():
@@ -568,10 +684,15 @@ class SimAccount:
         """Return the exact final numbers of one symbol (see :meth:`SimulatorHandle.summary`)."""
         eng = self.engines[symbol]
         long_, short = self._exposure[symbol]
-        return {"position_lots": eng.position_lots, "realized": eng.realized_pnl,
-                "fees": eng.fees_paid, "funding": eng.funding_paid,
-                "max_long_lots": long_, "max_short_lots": short,
-                "mark_ticks": eng.mark_ticks()}
+        return {
+            "position_lots": eng.position_lots,
+            "realized": eng.realized_pnl,
+            "fees": eng.fees_paid,
+            "funding": eng.funding_paid,
+            "max_long_lots": long_,
+            "max_short_lots": short,
+            "mark_ticks": eng.mark_ticks(),
+        }
 
     def instrument(self, symbol: str) -> Instrument:
         """Return the symbol's instrument (exact tick and lot conversions)."""

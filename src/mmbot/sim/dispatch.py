@@ -21,8 +21,15 @@ from mmbot.sim.protocol import RET_MSG, RetCode
 
 __all__ = ["Dispatcher", "RateLimiter", "TRADE_OPS", "op_class"]
 
-TRADE_OPS = ("order.create", "order.amend", "order.cancel", "order.cancel-all",
-             "order.create-batch", "order.amend-batch", "order.cancel-batch")
+TRADE_OPS = (
+    "order.create",
+    "order.amend",
+    "order.cancel",
+    "order.cancel-all",
+    "order.create-batch",
+    "order.amend-batch",
+    "order.cancel-batch",
+)
 RATE_CLASSES = ("create", "amend", "cancel")
 WINDOW_MS = 1000
 #: the most orders one batch may carry, per category (Bybit: linear 20, spot 10)
@@ -109,14 +116,21 @@ class Dispatcher:
         if op not in TRADE_OPS:
             return Result(RetCode.BAD_OP, f"Invalid op: {op}", {}, {}, [], {})
         if not isinstance(args, dict):
-            return Result(RetCode.PARAMS_ERROR, "params error: args must be a JSON object",
-                          {}, {}, [], {})
+            return Result(
+                RetCode.PARAMS_ERROR, "params error: args must be a JSON object", {}, {}, [], {}
+            )
         weight = 1
         if op.endswith("-batch"):
             requests = args.get("request")
             if not isinstance(requests, list) or not requests:
-                return Result(RetCode.PARAMS_ERROR, "params error: request must be a non-empty "
-                              "list", {}, {}, [], {})
+                return Result(
+                    RetCode.PARAMS_ERROR,
+                    "params error: request must be a non-empty list",
+                    {},
+                    {},
+                    [],
+                    {},
+                )
             weight = len(requests)
         ok, headers = self.limiter.admit(op_class(op), now_ms, weight)
         if not ok:
@@ -151,8 +165,10 @@ class Dispatcher:
         # The market fills the order first, so the request finds it closed: 110001.
         try:
             eng = self.account.engine_for(args)
-            order = eng.get_order(order_link_id=str(args.get("orderLinkId") or ""),
-                                  order_id=str(args.get("orderId") or ""))
+            order = eng.get_order(
+                order_link_id=str(args.get("orderLinkId") or ""),
+                order_id=str(args.get("orderId") or ""),
+            )
         except OrderRejected:
             return []
         if order.status.is_done:
@@ -163,12 +179,24 @@ class Dispatcher:
     def _batch(self, op: str, args: dict, now_ms: int, headers: dict) -> Result:
         category = args.get("category")
         if category not in BATCH_CAP:
-            return Result(RetCode.PARAMS_ERROR, f"params error: category {category!r} invalid",
-                          {}, {}, [], headers)
+            return Result(
+                RetCode.PARAMS_ERROR,
+                f"params error: category {category!r} invalid",
+                {},
+                {},
+                [],
+                headers,
+            )
         requests = args["request"]
         if len(requests) > BATCH_CAP[category]:
-            return Result(RetCode.PARAMS_ERROR, f"params error: at most "
-                          f"{BATCH_CAP[category]} orders in one batch", {}, {}, [], headers)
+            return Result(
+                RetCode.PARAMS_ERROR,
+                f"params error: at most {BATCH_CAP[category]} orders in one batch",
+                {},
+                {},
+                [],
+                headers,
+            )
         single = op.removesuffix("-batch")
         results, infos, pushes = [], [], []
         for item in requests:
@@ -181,10 +209,14 @@ class Dispatcher:
             except OrderRejected as exc:
                 data, more, code, msg = {}, [], exc.code, exc.message
             pushes += more
-            results.append({"category": category, "symbol": item.get("symbol", ""),
-                            "orderId": data.get("orderId", ""),
-                            "orderLinkId": data.get("orderLinkId",
-                                                    str(item.get("orderLinkId") or "")),
-                            "createAt": str(now_ms)})
+            results.append(
+                {
+                    "category": category,
+                    "symbol": item.get("symbol", ""),
+                    "orderId": data.get("orderId", ""),
+                    "orderLinkId": data.get("orderLinkId", str(item.get("orderLinkId") or "")),
+                    "createAt": str(now_ms),
+                }
+            )
             infos.append({"code": code, "msg": msg})
         return Result(RetCode.OK, "OK", {"list": results}, {"list": infos}, pushes, headers)

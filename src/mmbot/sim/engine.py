@@ -64,6 +64,7 @@ them into Bybit v5 shapes for the local simulator (all numbers exact decimal str
 Requests that Bybit would refuse as a whole raise :class:`OrderRejected` carrying Bybit's
 retCode; nothing is changed in that case.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,13 +92,22 @@ from mmbot.types import (
     PositionEvent,
 )
 
-__all__ = ["MatchingEngine", "MarketDataError", "OrderRejected", "QUEUE_MODELS",
-           "REJECT_FOK", "REJECT_POST_ONLY", "FillRecord", "queue_after_reduction"]
+__all__ = [
+    "MatchingEngine",
+    "MarketDataError",
+    "OrderRejected",
+    "QUEUE_MODELS",
+    "REJECT_FOK",
+    "REJECT_POST_ONLY",
+    "FillRecord",
+    "queue_after_reduction",
+]
 
 REJECT_POST_ONLY = "EC_PostOnlyWillTakeLiquidity"
 #: Bybit's reject reason of a fill-or-kill order the book could not fill whole
 REJECT_FOK = "EC_CancelForNoFullFill"
 _TIME_IN_FORCE = ("GTC", "PostOnly", "IOC", "FOK")
+
 
 class MarketDataError(ValueError):
     """A market frame the engine cannot use (unknown topic, a trade without its fields,
@@ -108,8 +118,9 @@ class MarketDataError(ValueError):
 QUEUE_MODELS = ("risk_averse", "prob_power", "optimistic")
 
 
-def queue_after_reduction(model: str, power: float, front: float, before: int, after: int,
-                          chg: float) -> float:
+def queue_after_reduction(
+    model: str, power: float, front: float, before: int, after: int, chg: float
+) -> float:
     """Return the queue ahead of an order after an unexplained reduction of its level.
 
     Parameters
@@ -268,7 +279,8 @@ class MatchingEngine:
     ) -> None:
         if queue_model not in QUEUE_MODELS:
             raise ValueError(
-                f"queue_model must be one of {', '.join(QUEUE_MODELS)}, got {queue_model!r}")
+                f"queue_model must be one of {', '.join(QUEUE_MODELS)}, got {queue_model!r}"
+            )
         if not queue_power > 0:
             raise ValueError(f"queue_power must be > 0, got {queue_power!r}")
         self.queue_model = queue_model
@@ -304,9 +316,15 @@ class MatchingEngine:
         self._open: dict[str, _EOrder] = {}  # open orders by orderId, insertion = time order
         # open resting orders per side and price, each list in priority order
         self._levels: dict[str, dict[int, list[_EOrder]]] = {BUY: {}, SELL: {}}
-        instrument = Instrument(symbol, "spot" if category == "spot" else "linear", tick_size,
-                                lot_size, min_qty_lots, max_qty_lots or 2**62,
-                                self.min_notional)
+        instrument = Instrument(
+            symbol,
+            "spot" if category == "spot" else "linear",
+            tick_size,
+            lot_size,
+            min_qty_lots,
+            max_qty_lots or 2**62,
+            self.min_notional,
+        )
         self.account = PnLTracker(instrument, self.maker_fee_rate, self.taker_fee_rate)
         self.fills = 0
         self.market_frames = 0
@@ -373,8 +391,9 @@ class MatchingEngine:
                 out.append((side, price, book.size_at(bookside, price)))
         return out
 
-    def _consume_queues(self, watched: list[tuple[str, int, int]],
-                        traded: dict[tuple[str, int], int]) -> None:
+    def _consume_queues(
+        self, watched: list[tuple[str, int, int]], traded: dict[tuple[str, int], int]
+    ) -> None:
         book = self.book
         for side, price, before in watched:
             orders = self._levels[side].get(price)
@@ -388,7 +407,8 @@ class MatchingEngine:
             model, power = self.queue_model, self.queue_power
             for order in orders:
                 order.queue_ahead_lots = queue_after_reduction(
-                    model, power, order.queue_ahead_lots, before, after, chg)
+                    model, power, order.queue_ahead_lots, before, after, chg
+                )
 
     def _trade_through(self, now_ms: int) -> list:
         fills: list[_Fill] = []
@@ -713,8 +733,13 @@ class MatchingEngine:
     def position(self) -> Position:
         """Return the net position and its exact average entry price."""
         avg = self.account.avg_entry_price()
-        return Position(self.symbol, self.position_lots, avg if avg is not None else Decimal(0),
-                        self.now_ms, self._position_seq)
+        return Position(
+            self.symbol,
+            self.position_lots,
+            avg if avg is not None else Decimal(0),
+            self.now_ms,
+            self._position_seq,
+        )
 
     def mark_price(self) -> Decimal | None:
         """Return the mark price: the market book's exact mid (None without two sides)."""
@@ -850,8 +875,7 @@ class MatchingEngine:
                 self._unrest(order)
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
-            self.account.on_fill(order.side, fill.price_ticks, qty, is_maker=fill.is_maker,
-                                 fee=fee)
+            self.account.on_fill(order.side, fill.price_ticks, qty, is_maker=fill.is_maker, fee=fee)
             self._position_seq += 1
             self.fills += 1
             execution = Execution(
@@ -872,9 +896,19 @@ class MatchingEngine:
             )
             self._next_exec += 1
             self.executions.append(execution)
-            self.fill_log.append(FillRecord(execution.exec_id, order.link_id, now_ms, order.side,
-                                            fill.price_ticks, qty, fee, fill.is_maker,
-                                            self._mid2()))
+            self.fill_log.append(
+                FillRecord(
+                    execution.exec_id,
+                    order.link_id,
+                    now_ms,
+                    order.side,
+                    fill.price_ticks,
+                    qty,
+                    fee,
+                    fill.is_maker,
+                    self._mid2(),
+                )
+            )
             events.append(ExecutionEvent(execution, now_ms))
             if order not in touched:
                 touched.append(order)
@@ -942,8 +976,7 @@ class MatchingEngine:
             half += 1
         return half
 
-    def force_close(self, *, qty_lots: int, price_ticks: int, exec_type: str,
-                    now_ms: int) -> list:
+    def force_close(self, *, qty_lots: int, price_ticks: int, exec_type: str, now_ms: int) -> list:
         """Close ``qty_lots`` of the position at ``price_ticks`` with the exchange's own order
         (an auto-deleverage ``AdlTrade`` or a liquidation ``BustTrade``), no fee.
 
@@ -960,8 +993,9 @@ class MatchingEngine:
             raise ValueError(f"exec_type must be 'AdlTrade' or 'BustTrade', got {exec_type!r}")
         pos = self.position_lots
         if not isinstance(qty_lots, int) or not 0 < qty_lots <= abs(pos):
-            raise ValueError(f"qty_lots must be 1..{abs(pos)} (the open position), "
-                             f"got {qty_lots!r}")
+            raise ValueError(
+                f"qty_lots must be 1..{abs(pos)} (the open position), got {qty_lots!r}"
+            )
         if not isinstance(price_ticks, int) or price_ticks <= 0:
             raise ValueError(f"price_ticks must be a positive int, got {price_ticks!r}")
         self.now_ms = now_ms
@@ -971,17 +1005,27 @@ class MatchingEngine:
         self.fills += 1
         execution = Execution(
             exec_id=f"{self._order_id_prefix}-e{self._next_exec:010d}",
-            order_id=self._new_order_id(), order_link_id="", symbol=self.symbol, side=side,
-            price_ticks=price_ticks, qty_lots=qty_lots, fee=Decimal(0), fee_rate=Decimal(0),
-            is_maker=False, exec_ms=now_ms, leaves_lots=0, exec_type=exec_type,
+            order_id=self._new_order_id(),
+            order_link_id="",
+            symbol=self.symbol,
+            side=side,
+            price_ticks=price_ticks,
+            qty_lots=qty_lots,
+            fee=Decimal(0),
+            fee_rate=Decimal(0),
+            is_maker=False,
+            exec_ms=now_ms,
+            leaves_lots=0,
+            exec_type=exec_type,
             seq=self._position_seq,
         )
         self._next_exec += 1
         self.executions.append(execution)
         return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
 
-    def apply_funding(self, *, rate: Decimal | str, now_ms: int,
-                      mark_ticks: int | None = None) -> list:
+    def apply_funding(
+        self, *, rate: Decimal | str, now_ms: int, mark_ticks: int | None = None
+    ) -> list:
         """Settle one funding interval at ``rate`` on the open position; the position
         itself does not change.
 
@@ -1008,11 +1052,20 @@ class MatchingEngine:
         self.account.on_funding(fee, exec_id)
         self._position_seq += 1
         execution = Execution(
-            exec_id=exec_id, order_id=self._new_order_id(), order_link_id="",
-            symbol=self.symbol, side=BUY if pos > 0 else SELL, price_ticks=mark,
-            qty_lots=abs(pos), fee=fee, fee_rate=rate_d, is_maker=False, exec_ms=now_ms,
-            leaves_lots=0, exec_type="Funding", seq=self._position_seq,
+            exec_id=exec_id,
+            order_id=self._new_order_id(),
+            order_link_id="",
+            symbol=self.symbol,
+            side=BUY if pos > 0 else SELL,
+            price_ticks=mark,
+            qty_lots=abs(pos),
+            fee=fee,
+            fee_rate=rate_d,
+            is_maker=False,
+            exec_ms=now_ms,
+            leaves_lots=0,
+            exec_type="Funding",
+            seq=self._position_seq,
         )
         self.executions.append(execution)
         return [ExecutionEvent(execution, now_ms), PositionEvent(self.position(), now_ms)]
-

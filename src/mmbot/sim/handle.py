@@ -49,17 +49,21 @@ class SimulatorHandle:
 
     def call(self, fn, *args, timeout_s: float = 5.0, **kwargs):
         """Run ``fn(*args, **kwargs)`` on the simulator's loop and return its result."""
+
         async def run():
             out = fn(*args, **kwargs)
             if asyncio.iscoroutine(out):
                 out = await out
             return out
+
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
 
     def _apply(self, fn):
         """Run an account change on the loop and push what it produced."""
+
         def run():
             self.server._push(fn(now_ms()))
+
         self.call(run)
 
     # ------------------------------------------------------------------ faults
@@ -78,6 +82,7 @@ class SimulatorHandle:
                         transport.abort()
                         dropped += 1
             return dropped
+
         return self.call(run)
 
     def skip_u(self, symbol: str | None = None, count: int = 1):
@@ -86,13 +91,13 @@ class SimulatorHandle:
 
     def restart_book(self, symbol: str | None = None):
         """Send a ``u == 1`` restart snapshot on every matching orderbook topic."""
-        self.call(lambda: self.server._publish(self.server.market.restart_texts(symbol,
-                                                                                 now_ms())))
+        self.call(lambda: self.server._publish(self.server.market.restart_texts(symbol, now_ms())))
 
     def send_malformed(self, kind: str = "truncated", symbol: str | None = None):
         """Send a malformed frame (``truncated``, ``bad_price``, ``bad_size``)."""
-        self.call(lambda: self.server._publish(self.server.market.malformed_texts(
-            kind, symbol, now_ms())))
+        self.call(
+            lambda: self.server._publish(self.server.market.malformed_texts(kind, symbol, now_ms()))
+        )
 
     def delay_public(self, seconds: float):
         """Send every later public frame ``seconds`` after it is stamped (0 to stop): a
@@ -107,8 +112,9 @@ class SimulatorHandle:
         """While enabled, each position push is sent ahead of the execution it comes from."""
         self.call(setattr, self.server, "position_first", bool(enabled))
 
-    def reject_next(self, count: int = 1, ret_code: int = RetCode.RATE_LIMIT,
-                    ret_msg: str | None = None):
+    def reject_next(
+        self, count: int = 1, ret_code: int = RetCode.RATE_LIMIT, ret_msg: str | None = None
+    ):
         """Answer the next ``count`` trading requests with ``ret_code`` (not executed)."""
         msg = ret_msg or RET_MSG.get(ret_code, "error")
         self.call(self.server.dispatcher.reject_queue.extend, [(ret_code, msg)] * count)
@@ -117,8 +123,10 @@ class SimulatorHandle:
         """Make the next ``count`` amends or cancels of an open order lose a race: the
         market fills the order just before the request arrives, so it gets 110001 and the
         fill's pushes go out first."""
+
         def run():
             self.server.dispatcher.race_next += count
+
         self.call(run)
 
     def pause_market(self, paused: bool = True):
@@ -129,11 +137,17 @@ class SimulatorHandle:
         """Trade through the own best ``side`` order by one tick: it fills completely."""
         self._apply(lambda now: self.server.account.taker_hit(symbol, side, lots, now))
 
-    def inject_adl(self, symbol: str, qty_lots: int, price_ticks: int | None = None,
-                   exec_type: str = "AdlTrade"):
+    def inject_adl(
+        self,
+        symbol: str,
+        qty_lots: int,
+        price_ticks: int | None = None,
+        exec_type: str = "AdlTrade",
+    ):
         """Close ``qty_lots`` of the position with the exchange's own order at
         ``price_ticks`` (default: the mark price): ``AdlTrade`` or ``BustTrade``. Pushes the
         execution (empty orderLinkId), then the position."""
+
         def run(now):
             price = price_ticks
             if price is None:
@@ -141,6 +155,7 @@ class SimulatorHandle:
                 if price is None:
                     raise ValueError(f"{symbol} has no mark price yet")
             return self.server.account.force_close(symbol, qty_lots, price, exec_type, now)
+
         self._apply(run)
 
     def inject_funding(self, symbol: str, rate: Decimal | str):
@@ -155,8 +170,11 @@ class SimulatorHandle:
 
     def executions(self, symbol: str | None = None) -> list[dict]:
         """Return every execution so far (Bybit's shape), oldest first."""
-        return self.call(lambda: [dict(d) for d in self.server.account.executions
-                                  if symbol in (None, d["symbol"])])
+        return self.call(
+            lambda: [
+                dict(d) for d in self.server.account.executions if symbol in (None, d["symbol"])
+            ]
+        )
 
     def position_lots(self, symbol: str) -> int:
         """Return the signed position in lots."""
@@ -179,25 +197,33 @@ class SimulatorHandle:
 
     def mark_price(self, symbol: str) -> Decimal | None:
         """Return the mark price (the mid rounded half-even to the tick), or None."""
+
         def run():
             mark = self.server.account.engines[symbol].mark_ticks()
             return None if mark is None else self.server.account.price[symbol].to_decimal(mark)
+
         return self.call(run)
 
     def best(self, symbol: str) -> tuple[int | None, int | None]:
         """Return the market's (best bid ticks, best ask ticks)."""
+
         def run():
             book = self.server.market.book(symbol)
             bid, ask = book.best_bid(), book.best_ask()
             return (bid[0] if bid else None, ask[0] if ask else None)
+
         return self.call(run)
 
     def book_levels(self, symbol: str, n: int) -> tuple[list, list]:
         """Return the market book's top ``n`` ``(ticks, lots)`` per side, best first."""
+
         def run():
             book = self.server.market.book(symbol)
-            return ([tuple(r) for r in book.bids(n).tolist()],
-                    [tuple(r) for r in book.asks(n).tolist()])
+            return (
+                [tuple(r) for r in book.bids(n).tolist()],
+                [tuple(r) for r in book.asks(n).tolist()],
+            )
+
         return self.call(run)
 
     def dcp_fired(self) -> int:
@@ -206,9 +232,11 @@ class SimulatorHandle:
 
     def wait_market(self, timeout_s: float = 5.0):
         """Block until every symbol's market book has its first snapshot."""
+
         async def run():
             for ev in self.server.market_ready.values():
                 await ev.wait()
+
         self.call(run, timeout_s=timeout_s)
 
     def stop(self):
@@ -229,8 +257,9 @@ class SimulatorHandle:
         self.stop()
 
 
-def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),),
-                    **kwargs) -> SimulatorHandle:
+def start_simulator(
+    port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),), **kwargs
+) -> SimulatorHandle:
     """Start the simulator on ``127.0.0.1:port`` in a daemon thread and return its handle.
 
     Parameters
@@ -257,8 +286,9 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
             # asyncio objects must be created on this loop.
             server.market_ready = {s: asyncio.Event() for s in server.symbols}
             # no access log: one INFO line per request would drown an embedding bot's log
-            runner = web.AppRunner(server.make_app(), handle_signals=False,
-                                   shutdown_timeout=1.0, access_log=None)
+            runner = web.AppRunner(
+                server.make_app(), handle_signals=False, shutdown_timeout=1.0, access_log=None
+            )
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", port)
             loop.run_until_complete(site.start())
@@ -283,8 +313,11 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
     if "error" in box:
         exc = box["error"]
         if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{port}: "
-                                     f"{(exc.strerror or str(exc)).rsplit(': ', 1)[-1]}")
+            raise OSError(
+                exc.errno,
+                f"cannot listen on 127.0.0.1:{port}: "
+                f"{(exc.strerror or str(exc)).rsplit(': ', 1)[-1]}",
+            )
         raise RuntimeError(f"simulator failed to start on 127.0.0.1:{port}: {exc}") from exc
     return SimulatorHandle(server, box["port"], box["loop"], thread, box["runner"])
 
@@ -292,12 +325,16 @@ def start_simulator(port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),)
 #: instruments ``mmbot sim`` knows by name: (tick, lot, min qty, max qty, min notional,
 #: synthetic start price), per category
 KNOWN_SYMBOLS = {
-    "linear": {"BTCUSDT": ("0.1", "0.001", "0.001", "1190.000", "5", "65000.0"),
-               "ETHUSDT": ("0.01", "0.01", "0.01", "7240.00", "5", "3000.00"),
-               "SOLUSDT": ("0.001", "0.1", "0.1", "79770.0", "5", "150.000")},
-    "spot": {"BTCUSDT": ("0.01", "0.000001", "0.000048", "71.73956243", "1", "65000.00"),
-             "ETHUSDT": ("0.01", "0.00001", "0.00062", "1229.2336343", "1", "3000.00"),
-             "SOLUSDT": ("0.01", "0.001", "0.001", "12000", "1", "150.00")},
+    "linear": {
+        "BTCUSDT": ("0.1", "0.001", "0.001", "1190.000", "5", "65000.0"),
+        "ETHUSDT": ("0.01", "0.01", "0.01", "7240.00", "5", "3000.00"),
+        "SOLUSDT": ("0.001", "0.1", "0.1", "79770.0", "5", "150.000"),
+    },
+    "spot": {
+        "BTCUSDT": ("0.01", "0.000001", "0.000048", "71.73956243", "1", "65000.00"),
+        "ETHUSDT": ("0.01", "0.00001", "0.00062", "1229.2336343", "1", "3000.00"),
+        "SOLUSDT": ("0.01", "0.001", "0.001", "12000", "1", "150.00"),
+    },
 }
 
 
@@ -316,8 +353,7 @@ def sim_symbols(names: list[str], category: str) -> tuple[list[SimSymbol], dict[
     for name in names:
         row = table.get(name)
         if row is None:
-            raise ValueError(f"unknown symbol {name!r} for {category}; known: "
-                             f"{', '.join(table)}")
+            raise ValueError(f"unknown symbol {name!r} for {category}; known: {', '.join(table)}")
         out.append(SimSymbol(name, category, *row[:5]))
         starts[name] = row[5]
     if not out:
@@ -325,8 +361,16 @@ def sim_symbols(names: list[str], category: str) -> tuple[list[SimSymbol], dict[
     return out, starts
 
 
-def serve(*, port: int, symbols: list[str], category: str, data: str | None, seed: int,
-          interval_ms: int, out) -> int:
+def serve(
+    *,
+    port: int,
+    symbols: list[str],
+    category: str,
+    data: str | None,
+    seed: int,
+    interval_ms: int,
+    out,
+) -> int:
     """Run the simulator in the foreground until Ctrl-C; print its URLs and credentials to
     ``out`` first. Return the exit status (0).
 
@@ -341,24 +385,33 @@ def serve(*, port: int, symbols: list[str], category: str, data: str | None, see
     if data is not None:
         sources = {s.symbol: recording_source(data, s.symbol) for s in syms}
     else:
-        sources = {s.symbol: functools.partial(synthetic_source, s, seed=seed + i,
-                                               interval_ms=interval_ms,
-                                               start_price=starts[s.symbol])
-                   for i, s in enumerate(syms)}
+        sources = {
+            s.symbol: functools.partial(
+                synthetic_source,
+                s,
+                seed=seed + i,
+                interval_ms=interval_ms,
+                start_price=starts[s.symbol],
+            )
+            for i, s in enumerate(syms)
+        }
     handle = start_simulator(port, syms, sources=sources, interval_ms=interval_ms)
     try:
         _announce(handle, syms, category, out)
         threading.Event().wait()
     except KeyboardInterrupt:
-        pass            # Ctrl-C is how the simulator is stopped, whenever it comes
+        pass  # Ctrl-C is how the simulator is stopped, whenever it comes
     finally:
         handle.stop()
     return 0
 
 
 def _announce(handle: SimulatorHandle, syms: list[SimSymbol], category: str, out) -> None:
-    print(f"mmbot sim: Bybit v5 on 127.0.0.1:{handle.port} ({category}: "
-          f"{', '.join(s.symbol for s in syms)})", file=out)
+    print(
+        f"mmbot sim: Bybit v5 on 127.0.0.1:{handle.port} ({category}: "
+        f"{', '.join(s.symbol for s in syms)})",
+        file=out,
+    )
     print(f"  REST       {handle.http_url}", file=out)
     print(f"  public WS  {handle.ws_url}/v5/public/{category}", file=out)
     print(f"  private WS {handle.ws_url}/v5/private", file=out)

@@ -40,19 +40,45 @@ ORDERBOOK_DEPTHS = {"linear": (1, 50, 200, 1000), "spot": (1, 50, 200, 1000)}
 TICKER_INTERVAL_MS = 100
 KLINE_PUSH_MS = 1000
 #: Bybit kline interval -> minutes
-KLINE_INTERVALS = {"1": 1, "3": 3, "5": 5, "15": 15, "30": 30, "60": 60, "120": 120,
-                   "240": 240, "360": 360, "720": 720, "D": 1440, "W": 10080}
+KLINE_INTERVALS = {
+    "1": 1,
+    "3": 3,
+    "5": 5,
+    "15": 15,
+    "30": 30,
+    "60": 60,
+    "120": 120,
+    "240": 240,
+    "360": 360,
+    "720": 720,
+    "D": 1440,
+    "W": 10080,
+}
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
 
 
-def synthetic_source(sym: SimSymbol, *, seed: int = 0, depth: int = 200,
-                     interval_ms: int = 20, start_price: str = "65000.0") -> Iterator[str]:
+def synthetic_source(
+    sym: SimSymbol,
+    *,
+    seed: int = 0,
+    depth: int = 200,
+    interval_ms: int = 20,
+    start_price: str = "65000.0",
+) -> Iterator[str]:
     """Return an endless ``obcore.synthetic`` frame stream for ``sym``."""
     from obcore.synthetic import generate_frames  # noqa: PLC0415  (import cost on demand)
 
-    return generate_frames(symbol=sym.symbol, tick_size=sym.tick_size, lot_size=sym.lot_size,
-                           depth=depth, messages=10**12, seed=seed, start_price=start_price,
-                           interval_ms=interval_ms, category=sym.category)
+    return generate_frames(
+        symbol=sym.symbol,
+        tick_size=sym.tick_size,
+        lot_size=sym.lot_size,
+        depth=depth,
+        messages=10**12,
+        seed=seed,
+        start_price=start_price,
+        interval_ms=interval_ms,
+        category=sym.category,
+    )
 
 
 def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
@@ -80,8 +106,9 @@ def recording_source(path: str, symbol: str) -> Callable[[], Iterator[str]]:
     return lambda: iter(frames)
 
 
-def touch_trades(book, delta_b: dict[int, int], delta_a: dict[int, int]
-                 ) -> list[tuple[str, int, int]]:
+def touch_trades(
+    book, delta_b: dict[int, int], delta_a: dict[int, int]
+) -> list[tuple[str, int, int]]:
     """Return the trades a book delta implies: ``[(taker_side, price_ticks, lots)]``.
 
     ``book`` is the market book *before* the delta; ``delta_b``/``delta_a`` map each
@@ -156,16 +183,18 @@ class Topic:
 class MarketData:
     """Per-symbol market state derived from the engines' books, and the public topics."""
 
-    def __init__(self, symbols: dict[str, SimSymbol], account: SimAccount, *,
-                 funding_rate: str = "0.0001"):
+    def __init__(
+        self, symbols: dict[str, SimSymbol], account: SimAccount, *, funding_rate: str = "0.0001"
+    ):
         self.symbols = symbols
         self.account = account
         self.funding_rate = P.dec(Decimal(funding_rate))
         self.topics: dict[str, Topic] = {}
         self.seq = iter(range(1_000_000, 10**18))
         self.recorded_trades: set[str] = set()
-        self._last_trade: dict[str, tuple[int | None, str]] = {s: (None, "PlusTick")
-                                                               for s in symbols}
+        self._last_trade: dict[str, tuple[int | None, str]] = {
+            s: (None, "PlusTick") for s in symbols
+        }
         self.volume = {s: 0 for s in symbols}
         self.turnover = {s: Decimal(0) for s in symbols}
         self._ticker_ms = {s: 0 for s in symbols}
@@ -215,8 +244,13 @@ class MarketData:
                 topic.view_b, topic.view_a = self._view(topic)
             return self._snapshot_text(topic, now_ms) if ready else None
         if topic.kind == "tickers" and ready:
-            return P.ticker_frame(self.symbols[topic.symbol].category, topic.symbol,
-                                  self._ticker(topic.symbol, now_ms), 0, now_ms)
+            return P.ticker_frame(
+                self.symbols[topic.symbol].category,
+                topic.symbol,
+                self._ticker(topic.symbol, now_ms),
+                0,
+                now_ms,
+            )
         return None
 
     def _view(self, topic: Topic):
@@ -234,22 +268,36 @@ class MarketData:
         book = self.book(symbol)
         price_str, size_str = book.price_str, book.size_str
         if self.account.price[symbol].strip:
-            return [[_strip(price_str(t)), size_str(lots) if lots else "0"]
-                    for t, lots in items]
+            return [[_strip(price_str(t)), size_str(lots) if lots else "0"] for t, lots in items]
         return [[price_str(t), size_str(lots) if lots else "0"] for t, lots in items]
 
     def _snapshot_text(self, topic: Topic, now_ms: int) -> str:
         bids = self.levels(topic.symbol, sorted(topic.view_b.items(), reverse=True))
         asks = self.levels(topic.symbol, sorted(topic.view_a.items()))
-        return P.orderbook_frame(topic.name, "snapshot", topic.symbol, bids, asks, topic.u,
-                                 next(self.seq), now_ms, now_ms - 2)
+        return P.orderbook_frame(
+            topic.name,
+            "snapshot",
+            topic.symbol,
+            bids,
+            asks,
+            topic.u,
+            next(self.seq),
+            now_ms,
+            now_ms - 2,
+        )
 
     def orderbook_rest(self, symbol: str, limit: int, now_ms: int) -> dict:
         """Return ``/v5/market/orderbook``'s result for ``limit`` levels a side."""
         book = self.book(symbol)
-        return {"s": symbol, "b": self.levels(symbol, book.bids(limit).tolist()),
-                "a": self.levels(symbol, book.asks(limit).tolist()), "ts": now_ms,
-                "u": max(book.update_id, 1), "seq": next(self.seq), "cts": now_ms - 2}
+        return {
+            "s": symbol,
+            "b": self.levels(symbol, book.bids(limit).tolist()),
+            "a": self.levels(symbol, book.asks(limit).tolist()),
+            "ts": now_ms,
+            "u": max(book.update_id, 1),
+            "seq": next(self.seq),
+            "cts": now_ms - 2,
+        }
 
     # ------------------------------------------------------------------ frames
     def on_source_frame(self, symbol: str, raw: str, now_ms: int) -> tuple[list, list]:
@@ -279,8 +327,7 @@ class MarketData:
             trades = touch_trades(book, delta_b, delta_a)
             if trades:
                 # The trade is what happened; the delta after it shows the result.
-                public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades,
-                                                                         now_ms)))
+                public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades, now_ms)))
                 for side, ticks, lots in trades:
                     pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
                 self.trades_sent += 1
@@ -306,8 +353,16 @@ class MarketData:
             last = ticks
             self.volume[symbol] += lots
             self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
-            item = P.public_trade(symbol, side, qs.to_str(lots), ps.to_str(ticks),
-                                  last_dir, str(uuid.uuid4()), now_ms, next(self.seq))
+            item = P.public_trade(
+                symbol,
+                side,
+                qs.to_str(lots),
+                ps.to_str(ticks),
+                last_dir,
+                str(uuid.uuid4()),
+                now_ms,
+                next(self.seq),
+            )
             items.append(item)
             self._record(symbol, side, ticks, lots, item["i"], now_ms)
         self._last_trade[symbol] = (last, last_dir)
@@ -325,15 +380,21 @@ class MarketData:
             topic.view_b, topic.view_a = new_b, new_a
             topic.u += 1
             if topic.depth == 1:
-                text = self._snapshot_text(topic, now_ms)    # level 1 sends snapshots only
+                text = self._snapshot_text(topic, now_ms)  # level 1 sends snapshots only
             else:
                 text = P.orderbook_frame(
-                    topic.name, "delta", symbol,
+                    topic.name,
+                    "delta",
+                    symbol,
                     self.levels(symbol, sorted(db.items(), reverse=True)),
-                    self.levels(symbol, sorted(da.items())), topic.u, next(self.seq), now_ms,
-                    now_ms - 2)
+                    self.levels(symbol, sorted(da.items())),
+                    topic.u,
+                    next(self.seq),
+                    now_ms,
+                    now_ms - 2,
+                )
             if topic.skip_next > 0:
-                topic.skip_next -= 1      # fault: this u never reaches the subscribers
+                topic.skip_next -= 1  # fault: this u never reaches the subscribers
                 continue
             out.append((topic.name, text))
             self.frames_sent += 1
@@ -341,22 +402,43 @@ class MarketData:
             if topic.kind == "kline" and topic.symbol == symbol and topic.subscribers:
                 out += self._kline_texts(topic, now_ms)
         ticker = self.topics.get(f"tickers.{symbol}")
-        if ticker is not None and ticker.subscribers and \
-                now_ms - self._ticker_ms[symbol] >= TICKER_INTERVAL_MS:
+        if (
+            ticker is not None
+            and ticker.subscribers
+            and now_ms - self._ticker_ms[symbol] >= TICKER_INTERVAL_MS
+        ):
             self._ticker_ms[symbol] = now_ms
             ticker.cs += 1
-            out.append((ticker.name, P.ticker_frame(self.symbols[symbol].category, symbol,
-                                                    self._ticker(symbol, now_ms), ticker.cs,
-                                                    now_ms)))
+            out.append(
+                (
+                    ticker.name,
+                    P.ticker_frame(
+                        self.symbols[symbol].category,
+                        symbol,
+                        self._ticker(symbol, now_ms),
+                        ticker.cs,
+                        now_ms,
+                    ),
+                )
+            )
         return out
 
-    def _record(self, symbol: str, side: str, ticks: int, lots: int, trade_id: str,
-                ts_ms: int) -> None:
+    def _record(
+        self, symbol: str, side: str, ticks: int, lots: int, trade_id: str, ts_ms: int
+    ) -> None:
         ps, qs = self.scales(symbol)
-        self._recent[symbol].append({
-            "execId": trade_id, "symbol": symbol, "price": ps.to_str(ticks),
-            "size": qs.to_str(lots), "side": side, "time": str(ts_ms),
-            "isBlockTrade": False, "isRPITrade": False})
+        self._recent[symbol].append(
+            {
+                "execId": trade_id,
+                "symbol": symbol,
+                "price": ps.to_str(ticks),
+                "size": qs.to_str(lots),
+                "side": side,
+                "time": str(ts_ms),
+                "isBlockTrade": False,
+                "isRPITrade": False,
+            }
+        )
         minute = ts_ms // 60_000 * 60_000
         bar = self._minutes[symbol].get(minute)
         value = ps.to_decimal(ticks) * qs.to_decimal(lots)
@@ -381,15 +463,22 @@ class MarketData:
                 bar[5] += m[5]
         return bar
 
-    def _kline_item(self, topic: Topic, start: int, bar: list, confirm: bool,
-                    now_ms: int) -> dict:
+    def _kline_item(self, topic: Topic, start: int, bar: list, confirm: bool, now_ms: int) -> dict:
         ps, qs = self.scales(topic.symbol)
         span = KLINE_INTERVALS[topic.interval] * 60_000
-        return {"start": start, "end": start + span - 1, "interval": topic.interval,
-                "open": ps.to_str(bar[0]), "close": ps.to_str(bar[3]),
-                "high": ps.to_str(bar[1]), "low": ps.to_str(bar[2]),
-                "volume": P.dec(qs.to_decimal(bar[4])), "turnover": P.dec(bar[5]),
-                "confirm": confirm, "timestamp": now_ms}
+        return {
+            "start": start,
+            "end": start + span - 1,
+            "interval": topic.interval,
+            "open": ps.to_str(bar[0]),
+            "close": ps.to_str(bar[3]),
+            "high": ps.to_str(bar[1]),
+            "low": ps.to_str(bar[2]),
+            "volume": P.dec(qs.to_decimal(bar[4])),
+            "turnover": P.dec(bar[5]),
+            "confirm": confirm,
+            "timestamp": now_ms,
+        }
 
     def _kline_texts(self, topic: Topic, now_ms: int) -> list:
         minutes = KLINE_INTERVALS[topic.interval]
@@ -415,8 +504,9 @@ class MarketData:
         """Return ``/v5/market/recent-trade``'s list, newest first."""
         return list(reversed(self._recent[symbol]))[:limit]
 
-    def klines(self, symbol: str, minutes: int, start: int | None, end: int | None,
-               limit: int) -> list[list[str]]:
+    def klines(
+        self, symbol: str, minutes: int, start: int | None, end: int | None, limit: int
+    ) -> list[list[str]]:
         """Return ``/v5/market/kline`` rows ``[start, open, high, low, close, volume,
         turnover]`` (strings, newest first) built from the trades seen so far."""
         ps, qs = self.scales(symbol)
@@ -432,10 +522,19 @@ class MarketData:
                 bar[1], bar[2], bar[3] = max(bar[1], h), min(bar[2], lo), c
                 bar[4] += v
                 bar[5] += t
-        rows = [[str(k), ps.to_str(b[0]), ps.to_str(b[1]), ps.to_str(b[2]), ps.to_str(b[3]),
-                 P.dec(qs.to_decimal(b[4])), P.dec(b[5])]
-                for k, b in sorted(bars.items(), reverse=True)
-                if (start is None or k >= start) and (end is None or k <= end)]
+        rows = [
+            [
+                str(k),
+                ps.to_str(b[0]),
+                ps.to_str(b[1]),
+                ps.to_str(b[2]),
+                ps.to_str(b[3]),
+                P.dec(qs.to_decimal(b[4])),
+                P.dec(b[5]),
+            ]
+            for k, b in sorted(bars.items(), reverse=True)
+            if (start is None or k >= start) and (end is None or k <= end)
+        ]
         return rows[:limit]
 
     # ------------------------------------------------------------------ tickers
@@ -452,18 +551,25 @@ class MarketData:
         last_ticks = self._last_trade[symbol][0]
         last = ps.to_str(last_ticks) if last_ticks is not None else mark
         return P.ticker_item(
-            self.symbols[symbol].category, symbol,
+            self.symbols[symbol].category,
+            symbol,
             bid=(ps.to_str(bid[0]), qs.to_str(bid[1])) if bid else None,
             ask=(ps.to_str(ask[0]), qs.to_str(ask[1])) if ask else None,
-            last=last, mark=mark, funding_rate=self.funding_rate,
+            last=last,
+            mark=mark,
+            funding_rate=self.funding_rate,
             next_funding_ms=(now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
             volume=P.dec(qs.to_decimal(self.volume[symbol])),
-            turnover=P.dec(self.turnover[symbol]))
+            turnover=P.dec(self.turnover[symbol]),
+        )
 
     def tickers(self, category: str, symbol: str | None, now_ms: int) -> list[dict]:
         """Return ``/v5/market/tickers``'s list."""
-        return [self._ticker(s, now_ms) for s, sym in self.symbols.items()
-                if sym.category == category and symbol in (None, s)]
+        return [
+            self._ticker(s, now_ms)
+            for s, sym in self.symbols.items()
+            if sym.category == category and symbol in (None, s)
+        ]
 
     # ------------------------------------------------------------------ faults
     def skip_u(self, symbol: str | None, count: int) -> None:
@@ -489,8 +595,17 @@ class MarketData:
         for topic in self.topics.values():
             if symbol not in (None, topic.symbol) or topic.kind != "orderbook":
                 continue
-            good = P.orderbook_frame(topic.name, "delta", topic.symbol, [["1.0", "abc"]], [],
-                                     topic.u + 1, next(self.seq), now_ms, now_ms)
+            good = P.orderbook_frame(
+                topic.name,
+                "delta",
+                topic.symbol,
+                [["1.0", "abc"]],
+                [],
+                topic.u + 1,
+                next(self.seq),
+                now_ms,
+                now_ms,
+            )
             if kind == "truncated":
                 text = good[: len(good) // 2]
             elif kind == "bad_price":
@@ -501,8 +616,11 @@ class MarketData:
         return out
 
 
-def sources_for(symbols: dict[str, SimSymbol], *, seed: int, interval_ms: int
-                ) -> dict[str, Callable[[], Iterable[str]]]:
+def sources_for(
+    symbols: dict[str, SimSymbol], *, seed: int, interval_ms: int
+) -> dict[str, Callable[[], Iterable[str]]]:
     """Return the default synthetic source of every symbol (seed + index)."""
-    return {s: functools.partial(synthetic_source, sym, seed=seed + i, interval_ms=interval_ms)
-            for i, (s, sym) in enumerate(symbols.items())}
+    return {
+        s: functools.partial(synthetic_source, sym, seed=seed + i, interval_ms=interval_ms)
+        for i, (s, sym) in enumerate(symbols.items())
+    }

@@ -45,11 +45,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY = "sim-key"
 DEFAULT_API_SECRET = "sim-secret"
-PRIVATE_TOPICS = ("order", "execution", "position", "wallet", "dcp", "dcp.future",
-                  "dcp.spot", "dcp.option",
-                  *(f"{t}.{c}" for t in ("order", "execution") for c in
-                    ("linear", "spot", "inverse", "option")),
-                  *(f"position.{c}" for c in ("linear", "inverse", "option")))
+PRIVATE_TOPICS = (
+    "order",
+    "execution",
+    "position",
+    "wallet",
+    "dcp",
+    "dcp.future",
+    "dcp.spot",
+    "dcp.option",
+    *(f"{t}.{c}" for t in ("order", "execution") for c in ("linear", "spot", "inverse", "option")),
+    *(f"position.{c}" for c in ("linear", "inverse", "option")),
+)
 #: DCP product -> the categories whose orders it cancels
 DCP_PRODUCTS = {"DERIVATIVES": ("linear",), "SPOT": ("spot",), "OPTIONS": ()}
 
@@ -59,7 +66,7 @@ class _Conn:
 
     def __init__(self, ws: web.WebSocketResponse, kind: str, category: str = ""):
         self.ws = ws
-        self.kind = kind            # "public" | "private" | "trade"
+        self.kind = kind  # "public" | "private" | "trade"
         self.category = category
         self.conn_id = uuid.uuid4().hex[:20]
         self.topics: set[str] = set()
@@ -113,15 +120,25 @@ class SimServer:
         Seed of the default synthetic sources.
     """
 
-    def __init__(self, symbols: Iterable[SimSymbol] = (SimSymbol(),), *,
-                 sources: dict[str, Callable[[], Iterable[str]]] | None = None,
-                 speed: float = 1.0, interval_ms: int = 20, api_key: str = DEFAULT_API_KEY,
-                 api_secret: str = DEFAULT_API_SECRET, maker_fee: str = "0.0002",
-                 taker_fee: str = "0.00055", balance: str = "100000",
-                 base_balances: dict[str, str] | None = None,
-                 rate_limit_per_s: int | dict[str, int] | None = 10,
-                 funding_rate: str = "0.0001", seed: int = 0, queue_model: str = "prob_power",
-                 queue_power: float = 3.0):
+    def __init__(
+        self,
+        symbols: Iterable[SimSymbol] = (SimSymbol(),),
+        *,
+        sources: dict[str, Callable[[], Iterable[str]]] | None = None,
+        speed: float = 1.0,
+        interval_ms: int = 20,
+        api_key: str = DEFAULT_API_KEY,
+        api_secret: str = DEFAULT_API_SECRET,
+        maker_fee: str = "0.0002",
+        taker_fee: str = "0.00055",
+        balance: str = "100000",
+        base_balances: dict[str, str] | None = None,
+        rate_limit_per_s: int | dict[str, int] | None = 10,
+        funding_rate: str = "0.0001",
+        seed: int = 0,
+        queue_model: str = "prob_power",
+        queue_power: float = 3.0,
+    ):
         self.symbols = {s.symbol: s for s in symbols}
         if not self.symbols:
             raise ValueError("the simulator needs at least one symbol")
@@ -137,8 +154,9 @@ class SimServer:
         self.interval_ms = interval_ms
         self.api_key, self.api_secret = api_key, api_secret
         # the same fill model as the backtests (mmbot.sim.engine's queue models)
-        self.account = SimAccount(self.symbols, maker_fee, taker_fee, balance, base_balances,
-                                  queue_model, queue_power)
+        self.account = SimAccount(
+            self.symbols, maker_fee, taker_fee, balance, base_balances, queue_model, queue_power
+        )
         rate_limits = rate_limit_per_s
         if isinstance(rate_limits, int):
             rate_limits = {"create": rate_limits, "amend": rate_limits, "cancel": rate_limits}
@@ -149,7 +167,7 @@ class SimServer:
         self.paused = False
         # Fault state (mutated only on the loop thread).
         self.private_delay_s = 0.0
-        self.public_delay_s = 0.0     # fault: market frames leave this late, stamps unchanged
+        self.public_delay_s = 0.0  # fault: market frames leave this late, stamps unchanged
         self.position_first = False
         # Disconnect protection: product -> window in seconds; pushes owed to the next
         # private socket; when the last dcp subscriber left (loop time) and its timer.
@@ -207,9 +225,11 @@ class SimServer:
             if exc.status < 400:
                 raise
             # Bybit's clients parse every answer as the JSON envelope; so must ours be.
-            body = P.rest_response({}, RetCode.BAD_OP if exc.status == 404 else
-                                   RetCode.PARAMS_ERROR,
-                                   f"{exc.reason}: {request.method} {request.path}")
+            body = P.rest_response(
+                {},
+                RetCode.BAD_OP if exc.status == 404 else RetCode.PARAMS_ERROR,
+                f"{exc.reason}: {request.method} {request.path}",
+            )
             return web.json_response(body, status=exc.status)
 
     async def _on_startup(self, app):
@@ -297,8 +317,15 @@ class SimServer:
                         raise ValueError("request must be a JSON object")
                 except ValueError as exc:
                     log.warning("bad %s request %r: %s", conn_kind, msg.data[:200], exc)
-                    conn.send(json.dumps({"success": False, "ret_msg": f"bad request: {exc}",
-                                          "conn_id": conn.conn_id}))
+                    conn.send(
+                        json.dumps(
+                            {
+                                "success": False,
+                                "ret_msg": f"bad request: {exc}",
+                                "conn_id": conn.conn_id,
+                            }
+                        )
+                    )
                     continue
                 await handler(conn, req)
         finally:
@@ -329,21 +356,39 @@ class SimServer:
             conn.send(P.public_pong(conn.conn_id, req_id))
             return
         if op not in ("subscribe", "unsubscribe"):
-            conn.send(P.public_ack(op or "", req_id, conn.conn_id, conn.category, False,
-                                   f"error:unknown op {op!r}"))
+            conn.send(
+                P.public_ack(
+                    op or "", req_id, conn.conn_id, conn.category, False, f"error:unknown op {op!r}"
+                )
+            )
             return
         args = req.get("args") or []
         if not isinstance(args, list) or (conn.category == "spot" and len(args) > 10):
-            conn.send(P.public_ack(op, req_id, conn.conn_id, conn.category, False,
-                                   "args size >10" if isinstance(args, list) else
-                                   "error:args must be a list"))
+            conn.send(
+                P.public_ack(
+                    op,
+                    req_id,
+                    conn.conn_id,
+                    conn.category,
+                    False,
+                    "args size >10" if isinstance(args, list) else "error:args must be a list",
+                )
+            )
             return
         parsed = []
         for name in args:
             topic = self.market.topic(name, conn.category)
             if topic is None:
-                conn.send(P.public_ack(op, req_id, conn.conn_id, conn.category, False,
-                                       f"error:handler not found,topic:{name}"))
+                conn.send(
+                    P.public_ack(
+                        op,
+                        req_id,
+                        conn.conn_id,
+                        conn.category,
+                        False,
+                        f"error:handler not found,topic:{name}",
+                    )
+                )
                 return
             parsed.append(topic)
         conn.send(P.public_ack(op, req_id, conn.conn_id, conn.category, True))
@@ -385,11 +430,17 @@ class SimServer:
             conn.send(P.private_auth_ack(conn.conn_id, conn.authed, problem or ""))
         elif op in ("subscribe", "unsubscribe"):
             args = req.get("args") or []
-            bad = [a for a in args if a not in PRIVATE_TOPICS] if isinstance(args, list) \
-                else [args]
+            bad = [a for a in args if a not in PRIVATE_TOPICS] if isinstance(args, list) else [args]
             ok = conn.authed and not bad
-            msg = "" if ok else ("Request not authorized" if not conn.authed
-                                 else f"error:handler not found,topic:{bad[0]}")
+            msg = (
+                ""
+                if ok
+                else (
+                    "Request not authorized"
+                    if not conn.authed
+                    else f"error:handler not found,topic:{bad[0]}"
+                )
+            )
             ack = {"success": ok, "ret_msg": msg, "op": op, "conn_id": conn.conn_id}
             if req_id is not None:
                 ack["req_id"] = req_id
@@ -409,8 +460,16 @@ class SimServer:
                 conn.topics.difference_update(args)
                 self._dcp_check()
         else:
-            conn.send(json.dumps({"success": False, "ret_msg": f"unknown op {op!r}",
-                                  "op": op, "conn_id": conn.conn_id}))
+            conn.send(
+                json.dumps(
+                    {
+                        "success": False,
+                        "ret_msg": f"unknown op {op!r}",
+                        "op": op,
+                        "conn_id": conn.conn_id,
+                    }
+                )
+            )
 
     async def _on_trade(self, conn: _Conn, req: dict):
         op, req_id = req.get("op"), req.get("reqId")
@@ -426,24 +485,44 @@ class SimServer:
                 conn.send(P.trade_auth_ack(conn.conn_id, RetCode.SIGN_ERROR, problem))
             return
         if not conn.authed:
-            conn.send(P.trade_response(req_id, op, RetCode.INVALID_API_KEY,
-                                       "Request not authorized", {}, {}, conn.conn_id, {}))
+            conn.send(
+                P.trade_response(
+                    req_id,
+                    op,
+                    RetCode.INVALID_API_KEY,
+                    "Request not authorized",
+                    {},
+                    {},
+                    conn.conn_id,
+                    {},
+                )
+            )
             return
         if op not in TRADE_OPS or op == "order.cancel-all":
-            conn.send(P.trade_response(req_id, op, RetCode.BAD_OP, f"Invalid op: {op}", {}, {},
-                                       conn.conn_id, {}))
+            conn.send(
+                P.trade_response(
+                    req_id, op, RetCode.BAD_OP, f"Invalid op: {op}", {}, {}, conn.conn_id, {}
+                )
+            )
             return
         header = req.get("header") or {}
-        problem = _check_window(header.get("X-BAPI-TIMESTAMP"),
-                                header.get("X-BAPI-RECV-WINDOW") or 5000)
+        problem = _check_window(
+            header.get("X-BAPI-TIMESTAMP"), header.get("X-BAPI-RECV-WINDOW") or 5000
+        )
         if problem:
-            conn.send(P.trade_response(req_id, op, RetCode.TIMESTAMP_WINDOW, problem, {}, {},
-                                       conn.conn_id, {}))
+            conn.send(
+                P.trade_response(
+                    req_id, op, RetCode.TIMESTAMP_WINDOW, problem, {}, {}, conn.conn_id, {}
+                )
+            )
             return
         args = (req.get("args") or [None])[0]
         res = self.dispatcher.run(op, args, now_ms())
-        conn.send(P.trade_response(req_id, op, res.code, res.msg, res.data, res.ext,
-                                   conn.conn_id, res.headers))
+        conn.send(
+            P.trade_response(
+                req_id, op, res.code, res.msg, res.data, res.ext, conn.conn_id, res.headers
+            )
+        )
         self._push(res.pushes)
 
     # ------------------------------------------------------------------ disconnect protection
@@ -460,7 +539,7 @@ class SimServer:
             window = min(self.dcp_window.values())
             self._dcp_timer = self.loop.call_later(window, self._dcp_fire)
 
-    _dcp_armed = False    # becomes True once a private socket has subscribed to dcp
+    _dcp_armed = False  # becomes True once a private socket has subscribed to dcp
 
     def _dcp_fire(self):
         self._dcp_timer = None
@@ -468,15 +547,17 @@ class SimServer:
         now = now_ms()
         for product in self.dcp_window:
             for category in DCP_PRODUCTS[product]:
-                _, pushes = self.account.cancel_all({"category": category}, now,
-                                                    cancel_type="CancelByDCP")
+                _, pushes = self.account.cancel_all(
+                    {"category": category}, now, cancel_type="CancelByDCP"
+                )
                 self._dcp_owed += [p for p in pushes if p[0] == "order"]
                 self._push(pushes)
 
     # ------------------------------------------------------------------ REST helpers
     def _json(self, body: dict, headers: dict | None = None) -> web.Response:
-        return web.json_response(body, headers=headers,
-                                 dumps=lambda o: json.dumps(o, separators=(",", ":")))
+        return web.json_response(
+            body, headers=headers, dumps=lambda o: json.dumps(o, separators=(",", ":"))
+        )
 
     def _ok(self, result, headers=None) -> web.Response:
         return self._json(P.rest_response(result), headers)
@@ -489,8 +570,11 @@ class SimServer:
         key = h.get("X-BAPI-API-KEY")
         if key != self.api_key:
             return RetCode.INVALID_API_KEY, RET_MSG[RetCode.INVALID_API_KEY]
-        ts, window, sign = h.get("X-BAPI-TIMESTAMP"), h.get("X-BAPI-RECV-WINDOW", "5000"), \
-            h.get("X-BAPI-SIGN")
+        ts, window, sign = (
+            h.get("X-BAPI-TIMESTAMP"),
+            h.get("X-BAPI-RECV-WINDOW", "5000"),
+            h.get("X-BAPI-SIGN"),
+        )
         problem = _check_window(ts, window)
         if problem:
             return RetCode.TIMESTAMP_WINDOW, problem
@@ -513,11 +597,11 @@ class SimServer:
         try:
             args = json.loads(body) if body else {}
         except ValueError as exc:
-            raise _Reply(self._error(RetCode.PARAMS_ERROR, "params error: body is not JSON")) \
-                from exc
+            raise _Reply(
+                self._error(RetCode.PARAMS_ERROR, "params error: body is not JSON")
+            ) from exc
         if not isinstance(args, dict):
-            raise _Reply(self._error(RetCode.PARAMS_ERROR, "params error: body must be an "
-                                     "object"))
+            raise _Reply(self._error(RetCode.PARAMS_ERROR, "params error: body must be an object"))
         return args
 
     # ------------------------------------------------------------------ REST: market
@@ -529,14 +613,17 @@ class SimServer:
         q = request.query
         category = q.get("category")
         if category not in ("linear", "spot", "inverse", "option"):
-            return self._error(RetCode.PARAMS_ERROR, f"params error: category {category!r} "
-                               "invalid")
+            return self._error(RetCode.PARAMS_ERROR, f"params error: category {category!r} invalid")
         status = q.get("status", "Trading")
-        items = [P.instrument_info(s.category, s.symbol, s.tick_size, s.lot_size, s.min_qty,
-                                   s.max_qty, s.min_notional)
-                 for s in self.symbols.values()
-                 if s.category == category and q.get("symbol") in (None, s.symbol)
-                 and status == "Trading"]
+        items = [
+            P.instrument_info(
+                s.category, s.symbol, s.tick_size, s.lot_size, s.min_qty, s.max_qty, s.min_notional
+            )
+            for s in self.symbols.values()
+            if s.category == category
+            and q.get("symbol") in (None, s.symbol)
+            and status == "Trading"
+        ]
         result = {"category": category, "list": items}
         if category != "spot":
             result["nextPageCursor"] = ""
@@ -552,8 +639,7 @@ class SimServer:
         q = request.query
         symbol = self._market_symbol(q)
         cap = 200 if self.symbols[symbol].category == "spot" else 500
-        limit = _int_arg(q, "limit", 1 if self.symbols[symbol].category == "spot" else 25,
-                         1, cap)
+        limit = _int_arg(q, "limit", 1 if self.symbols[symbol].category == "spot" else 25, 1, cap)
         return self._ok(self.market.orderbook_rest(symbol, limit, now_ms()))
 
     async def h_tickers(self, request):
@@ -572,21 +658,27 @@ class SimServer:
         symbol = self._market_symbol(q)
         interval = q.get("interval")
         if interval not in KLINE_INTERVALS:
-            return self._error(RetCode.PARAMS_ERROR, f"params error: interval {interval!r} "
-                               f"invalid ({', '.join(KLINE_INTERVALS)})")
+            return self._error(
+                RetCode.PARAMS_ERROR,
+                f"params error: interval {interval!r} invalid ({', '.join(KLINE_INTERVALS)})",
+            )
         limit = _int_arg(q, "limit", 200, 1, 1000)
         start, end = _int_arg(q, "start", None, 0), _int_arg(q, "end", None, 0)
         rows = self.market.klines(symbol, KLINE_INTERVALS[interval], start, end, limit)
-        return self._ok({"category": self.symbols[symbol].category, "symbol": symbol,
-                         "list": rows})
+        return self._ok({"category": self.symbols[symbol].category, "symbol": symbol, "list": rows})
 
     async def h_recent_trades(self, request):
         q = request.query
         symbol = self._market_symbol(q)
-        limit = _int_arg(q, "limit", 500 if self.symbols[symbol].category == "linear" else 60,
-                         1, 1000)
-        return self._ok({"category": self.symbols[symbol].category,
-                         "list": self.market.recent_trades(symbol, limit)})
+        limit = _int_arg(
+            q, "limit", 500 if self.symbols[symbol].category == "linear" else 60, 1, 1000
+        )
+        return self._ok(
+            {
+                "category": self.symbols[symbol].category,
+                "list": self.market.recent_trades(symbol, limit),
+            }
+        )
 
     # ------------------------------------------------------------------ REST: trading
     async def h_order(self, request):
@@ -594,33 +686,49 @@ class SimServer:
         op = "order." + request.path.rsplit("/", 1)[1]
         res = self.dispatcher.run(op, args, now_ms())
         self._push(res.pushes)
-        return self._json(P.rest_response(res.data if res.code == 0 else {}, res.code,
-                                          res.msg, res.ext), res.headers)
+        return self._json(
+            P.rest_response(res.data if res.code == 0 else {}, res.code, res.msg, res.ext),
+            res.headers,
+        )
 
     async def h_dcp(self, request):
         args = await self._private_post(request)
         product = args.get("product", "OPTIONS")
         window = args.get("timeWindow")
         if product not in DCP_PRODUCTS:
-            return self._error(RetCode.PARAMS_ERROR, f"params error: product {product!r} "
-                               "invalid (OPTIONS, DERIVATIVES, SPOT)")
+            return self._error(
+                RetCode.PARAMS_ERROR,
+                f"params error: product {product!r} invalid (OPTIONS, DERIVATIVES, SPOT)",
+            )
         if isinstance(window, bool) or not isinstance(window, int) or not 3 <= window <= 300:
-            return self._error(RetCode.PARAMS_ERROR, f"params error: timeWindow must be an "
-                               f"integer 3..300, got {window!r}")
+            return self._error(
+                RetCode.PARAMS_ERROR,
+                f"params error: timeWindow must be an integer 3..300, got {window!r}",
+            )
         self.dcp_window[product] = window
         return self._json(P.rest_response({}, 0, "success"))
 
     async def h_dcp_info(self, request):
         await self._private_get(request)
-        return self._ok({"dcpInfos": [{"product": p, "dcpStatus": "ON", "timeWindow": str(w)}
-                                      for p, w in self.dcp_window.items()]})
+        return self._ok(
+            {
+                "dcpInfos": [
+                    {"product": p, "dcpStatus": "ON", "timeWindow": str(w)}
+                    for p, w in self.dcp_window.items()
+                ]
+            }
+        )
 
     def _category(self, q, allowed=("linear", "spot", "inverse", "option")) -> str:
         # Bybit's other categories are valid and empty here (ccxt asks for all of them).
         category = q.get("category")
         if category not in allowed:
-            raise _Reply(self._error(RetCode.PARAMS_ERROR, f"params error: category "
-                                     f"{category!r} invalid ({', '.join(allowed)})"))
+            raise _Reply(
+                self._error(
+                    RetCode.PARAMS_ERROR,
+                    f"params error: category {category!r} invalid ({', '.join(allowed)})",
+                )
+            )
         return category
 
     async def h_open_orders(self, request):
@@ -632,17 +740,22 @@ class SimServer:
         if oid or link:
             # Looked up by id, Bybit also returns the order once it is closed.
             items += self.account.closed_order_items(symbol, category)
-            items = [i for i in items if oid in (None, i["orderId"])
-                     and link in (None, i["orderLinkId"])]
+            items = [
+                i for i in items if oid in (None, i["orderId"]) and link in (None, i["orderLinkId"])
+            ]
         return self._page(q, items, 20, 50, category)
 
     async def h_order_history(self, request):
         q = await self._private_get(request)
         category = self._category(q)
         items = self.account.closed_order_items(q.get("symbol"), category)
-        items = [i for i in items if q.get("orderId") in (None, i["orderId"])
-                 and q.get("orderLinkId") in (None, i["orderLinkId"])
-                 and q.get("orderStatus") in (None, i["orderStatus"])]
+        items = [
+            i
+            for i in items
+            if q.get("orderId") in (None, i["orderId"])
+            and q.get("orderLinkId") in (None, i["orderLinkId"])
+            and q.get("orderStatus") in (None, i["orderStatus"])
+        ]
         items = _time_filter(q, items, "createdTime")
         return self._page(q, items, 20, 50, category)
 
@@ -651,19 +764,22 @@ class SimServer:
         ``startTime``/``endTime``; ``limit`` and an opaque ``cursor`` page through them."""
         q = await self._private_get(request)
         category = self._category(q)
-        items = [d for d in reversed(self.account.executions)
-                 if d["category"] == category
-                 and q.get("symbol") in (None, d["symbol"])
-                 and q.get("orderId") in (None, d["orderId"])
-                 and q.get("orderLinkId") in (None, d["orderLinkId"])
-                 and q.get("execType") in (None, d["execType"])]
+        items = [
+            d
+            for d in reversed(self.account.executions)
+            if d["category"] == category
+            and q.get("symbol") in (None, d["symbol"])
+            and q.get("orderId") in (None, d["orderId"])
+            and q.get("orderLinkId") in (None, d["orderLinkId"])
+            and q.get("execType") in (None, d["execType"])
+        ]
         items = _time_filter(q, items, "execTime")
         return self._page(q, items, 50, 100, category)
 
     def _page(self, q, items: list, default: int, cap: int, category: str):
         limit = _int_arg(q, "limit", default, 1, cap)
         offset = _int_arg(q, "cursor", 0, 0) if q.get("cursor") else 0
-        page = items[offset:offset + limit]
+        page = items[offset : offset + limit]
         cursor = str(offset + limit) if offset + limit < len(items) else ""
         return self._ok({"category": category, "list": page, "nextPageCursor": cursor})
 
@@ -673,13 +789,18 @@ class SimServer:
         category = self._category(q, ("linear", "inverse", "option"))
         symbol = q.get("symbol")
         if symbol is None and not q.get("settleCoin") and category == "linear":
-            return self._error(RetCode.PARAMS_ERROR,
-                               "params error: symbol or settleCoin is required")
+            return self._error(
+                RetCode.PARAMS_ERROR, "params error: symbol or settleCoin is required"
+            )
         if symbol is not None and category == "linear":
             self._market_symbol(q)
-        items = [self.account.position_item(s) for s, sym in self.symbols.items()
-                 if sym.category == category and symbol in (None, s)
-                 and q.get("settleCoin") in (None, sym.coins[1])]
+        items = [
+            self.account.position_item(s)
+            for s, sym in self.symbols.items()
+            if sym.category == category
+            and symbol in (None, s)
+            and q.get("settleCoin") in (None, sym.coins[1])
+        ]
         return self._ok({"category": category, "list": items, "nextPageCursor": ""})
 
     async def h_set_leverage(self, request):
@@ -695,24 +816,39 @@ class SimServer:
         category = self._category(q, ("linear", "inverse", "option"))
         items = []
         for o in self.account.closed_order_items(q.get("symbol"), category):
-            closes = [x for x in self.account.executions if x["orderId"] == o["orderId"]
-                      and x["closedSize"] != "0"]
+            closes = [
+                x
+                for x in self.account.executions
+                if x["orderId"] == o["orderId"] and x["closedSize"] != "0"
+            ]
             if not closes:
                 continue
             qs = self.account.qty[o["symbol"]]
             closed = sum(qs.to_units(x["closedSize"]) for x in closes)
-            exit_value = sum((Decimal(x["execPrice"]) * Decimal(x["closedSize"])
-                              for x in closes), Decimal(0))
-            items.append({
-                "symbol": o["symbol"], "orderId": o["orderId"], "side": o["side"],
-                "qty": o["qty"], "orderPrice": o["price"], "orderType": o["orderType"],
-                "execType": "Trade", "closedSize": qs.to_str(closed),
-                "cumExitValue": P.dec(exit_value),
-                "avgExitPrice": P.avg_price(exit_value, qs.to_decimal(closed),
-                                            self.account.price[o["symbol"]]),
-                "closedPnl": o["closedPnl"], "fillCount": str(len(closes)),
-                "leverage": self.account.leverage[o["symbol"]],
-                "createdTime": o["createdTime"], "updatedTime": o["updatedTime"]})
+            exit_value = sum(
+                (Decimal(x["execPrice"]) * Decimal(x["closedSize"]) for x in closes), Decimal(0)
+            )
+            items.append(
+                {
+                    "symbol": o["symbol"],
+                    "orderId": o["orderId"],
+                    "side": o["side"],
+                    "qty": o["qty"],
+                    "orderPrice": o["price"],
+                    "orderType": o["orderType"],
+                    "execType": "Trade",
+                    "closedSize": qs.to_str(closed),
+                    "cumExitValue": P.dec(exit_value),
+                    "avgExitPrice": P.avg_price(
+                        exit_value, qs.to_decimal(closed), self.account.price[o["symbol"]]
+                    ),
+                    "closedPnl": o["closedPnl"],
+                    "fillCount": str(len(closes)),
+                    "leverage": self.account.leverage[o["symbol"]],
+                    "createdTime": o["createdTime"],
+                    "updatedTime": o["updatedTime"],
+                }
+            )
         items = _time_filter(q, items, "updatedTime")
         return self._page(q, items, 50, 100, category)
 
@@ -720,8 +856,10 @@ class SimServer:
     async def h_wallet(self, request):
         q = await self._private_get(request)
         if q.get("accountType") != "UNIFIED":
-            return self._error(RetCode.PARAMS_ERROR, f"accountType only support UNIFIED, got "
-                               f"{q.get('accountType')!r}")
+            return self._error(
+                RetCode.PARAMS_ERROR,
+                f"accountType only support UNIFIED, got {q.get('accountType')!r}",
+            )
         wallet = self.account.wallet_item()
         coins = q.get("coin")
         if coins:
@@ -735,20 +873,31 @@ class SimServer:
         symbol = q.get("symbol")
         if symbol is not None:
             self._market_symbol(q)
-        items = [{"symbol": s, "takerFeeRate": P.dec(self.account.taker_fee),
-                  "makerFeeRate": P.dec(self.account.maker_fee)}
-                 for s, sym in self.symbols.items()
-                 if sym.category == category and symbol in (None, s)]
+        items = [
+            {
+                "symbol": s,
+                "takerFeeRate": P.dec(self.account.taker_fee),
+                "makerFeeRate": P.dec(self.account.maker_fee),
+            }
+            for s, sym in self.symbols.items()
+            if sym.category == category and symbol in (None, s)
+        ]
         return self._ok({"list": items})
 
     async def h_account_info(self, request):
         await self._private_get(request)
-        return self._ok({"unifiedMarginStatus": 5, "marginMode": "REGULAR_MARGIN",
-                         "isMasterTrader": False, "spotHedgingStatus": "OFF",
-                         "updatedTime": str(now_ms()), "dcpStatus":
-                         "ON" if self.dcp_window else "OFF",
-                         "timeWindow": min(self.dcp_window.values(), default=10),
-                         "smpGroup": 0})
+        return self._ok(
+            {
+                "unifiedMarginStatus": 5,
+                "marginMode": "REGULAR_MARGIN",
+                "isMasterTrader": False,
+                "spotHedgingStatus": "OFF",
+                "updatedTime": str(now_ms()),
+                "dcpStatus": "ON" if self.dcp_window else "OFF",
+                "timeWindow": min(self.dcp_window.values(), default=10),
+                "smpGroup": 0,
+            }
+        )
 
     async def h_transaction_log(self, request):
         q = await self._private_get(request)
@@ -758,16 +907,30 @@ class SimServer:
                 continue
             funding = x["execType"] == "Funding"
             fee = Decimal(x["execFee"])
-            items.append({
-                "id": x["execId"], "symbol": x["symbol"], "category": x["category"],
-                "side": x["side"], "transactionTime": x["execTime"],
-                "type": "SETTLEMENT" if funding else "TRADE", "qty": x["execQty"],
-                "size": "", "currency": x["feeCurrency"] or "USDT",
-                "tradePrice": x["execPrice"], "funding": P.dec(fee) if funding else "",
-                "fee": "" if funding else P.dec(fee), "cashFlow": "" if funding
-                else x["execPnl"], "change": x["execPnl"], "cashBalance": "",
-                "feeRate": x["feeRate"], "bonusChange": "", "tradeId": x["execId"],
-                "orderId": x["orderId"], "orderLinkId": x["orderLinkId"]})
+            items.append(
+                {
+                    "id": x["execId"],
+                    "symbol": x["symbol"],
+                    "category": x["category"],
+                    "side": x["side"],
+                    "transactionTime": x["execTime"],
+                    "type": "SETTLEMENT" if funding else "TRADE",
+                    "qty": x["execQty"],
+                    "size": "",
+                    "currency": x["feeCurrency"] or "USDT",
+                    "tradePrice": x["execPrice"],
+                    "funding": P.dec(fee) if funding else "",
+                    "fee": "" if funding else P.dec(fee),
+                    "cashFlow": "" if funding else x["execPnl"],
+                    "change": x["execPnl"],
+                    "cashBalance": "",
+                    "feeRate": x["feeRate"],
+                    "bonusChange": "",
+                    "tradeId": x["execId"],
+                    "orderId": x["orderId"],
+                    "orderLinkId": x["orderLinkId"],
+                }
+            )
         items = _time_filter(q, items, "transactionTime")
         return self._page(q, items, 20, 50, q.get("category") or "")
 
@@ -776,25 +939,70 @@ class SimServer:
         coins = {"USDT"}
         for sym in self.symbols.values():
             coins.update(sym.coins)
-        rows = [{"name": c, "coin": c, "remainAmount": "1000000", "chains": [
-            {"chainType": c, "confirmation": "1", "withdrawFee": "0", "depositMin": "0",
-             "withdrawMin": "0", "chain": c, "chainDeposit": "0", "chainWithdraw": "0",
-             "minAccuracy": "8", "withdrawPercentageFee": "0"}]}
-                for c in sorted(coins) if q.get("coin") in (None, c)]
+        rows = [
+            {
+                "name": c,
+                "coin": c,
+                "remainAmount": "1000000",
+                "chains": [
+                    {
+                        "chainType": c,
+                        "confirmation": "1",
+                        "withdrawFee": "0",
+                        "depositMin": "0",
+                        "withdrawMin": "0",
+                        "chain": c,
+                        "chainDeposit": "0",
+                        "chainWithdraw": "0",
+                        "minAccuracy": "8",
+                        "withdrawPercentageFee": "0",
+                    }
+                ],
+            }
+            for c in sorted(coins)
+            if q.get("coin") in (None, c)
+        ]
         return self._ok({"rows": rows})
 
     async def h_query_api(self, request):
         await self._private_get(request)
-        return self._ok({
-            "id": "1", "note": "mmbot sim", "apiKey": self.api_key, "readOnly": 0,
-            "secret": "", "permissions": {"ContractTrade": ["Order", "Position"],
-                                          "Spot": ["SpotTrade"], "Wallet": ["AccountTransfer"],
-                                          "Options": [], "Derivatives": [], "CopyTrading": [],
-                                          "BlockTrade": [], "Exchange": [], "NFT": []},
-            "ips": ["*"], "type": 1, "deadlineDay": -1, "expiredAt": "", "createdAt": "",
-            "unified": 1, "uta": 1, "userID": 1, "inviterID": 0, "vipLevel": "No VIP",
-            "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": True,
-            "parentUid": "0", "kycLevel": "LEVEL_DEFAULT", "kycRegion": ""})
+        return self._ok(
+            {
+                "id": "1",
+                "note": "mmbot sim",
+                "apiKey": self.api_key,
+                "readOnly": 0,
+                "secret": "",
+                "permissions": {
+                    "ContractTrade": ["Order", "Position"],
+                    "Spot": ["SpotTrade"],
+                    "Wallet": ["AccountTransfer"],
+                    "Options": [],
+                    "Derivatives": [],
+                    "CopyTrading": [],
+                    "BlockTrade": [],
+                    "Exchange": [],
+                    "NFT": [],
+                },
+                "ips": ["*"],
+                "type": 1,
+                "deadlineDay": -1,
+                "expiredAt": "",
+                "createdAt": "",
+                "unified": 1,
+                "uta": 1,
+                "userID": 1,
+                "inviterID": 0,
+                "vipLevel": "No VIP",
+                "mktMakerLevel": "0",
+                "affiliateID": 0,
+                "rsaPublicKey": "",
+                "isMaster": True,
+                "parentUid": "0",
+                "kycLevel": "LEVEL_DEFAULT",
+                "kycRegion": "",
+            }
+        )
 
 
 class _Reply(Exception):
@@ -816,8 +1024,10 @@ def _check_window(ts, recv_window) -> str | None:
         return "invalid request: X-BAPI-TIMESTAMP missing or not an integer"
     now = now_ms()
     if not (now - window <= ts < now + 1000):
-        return (f"invalid request, please check your server timestamp or recv_window "
-                f"param. req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]")
+        return (
+            f"invalid request, please check your server timestamp or recv_window "
+            f"param. req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]"
+        )
     return None
 
 
@@ -828,16 +1038,28 @@ def _int_arg(q, key: str, default, lo: int, hi: int | None = None):
     try:
         value = int(raw)
     except ValueError as exc:
-        raise _Reply(web.json_response(P.rest_response(
-            {}, RetCode.PARAMS_ERROR, f"params error: {key} must be an integer, got {raw!r}"))
+        raise _Reply(
+            web.json_response(
+                P.rest_response(
+                    {}, RetCode.PARAMS_ERROR, f"params error: {key} must be an integer, got {raw!r}"
+                )
+            )
         ) from exc
     if value < lo or (hi is not None and value > hi):
-        raise _Reply(web.json_response(P.rest_response(
-            {}, RetCode.PARAMS_ERROR, f"params error: {key} must be {lo}..{hi}, got {raw}")))
+        raise _Reply(
+            web.json_response(
+                P.rest_response(
+                    {}, RetCode.PARAMS_ERROR, f"params error: {key} must be {lo}..{hi}, got {raw}"
+                )
+            )
+        )
     return value
 
 
 def _time_filter(q, items: list, key: str) -> list:
     start, end = _int_arg(q, "startTime", None, 0), _int_arg(q, "endTime", None, 0)
-    return [i for i in items if (start is None or int(i[key]) >= start)
-            and (end is None or int(i[key]) <= end)]
+    return [
+        i
+        for i in items
+        if (start is None or int(i[key]) >= start) and (end is None or int(i[key]) <= end)
+    ]

@@ -16,6 +16,14 @@ from mmbot.sim.handle import SimulatorHandle, start_simulator
 from mmbot.sim.market import recording_source, synthetic_source, touch_trades
 from mmbot.sim.routes import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimServer
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "SimServer", "SimSymbol",
-           "SimulatorHandle", "recording_source", "start_simulator", "synthetic_source",
-           "touch_trades"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_API_SECRET",
+    "SimServer",
+    "SimSymbol",
+    "SimulatorHandle",
+    "recording_source",
+    "start_simulator",
+    "synthetic_source",
+    "touch_trades",
+]

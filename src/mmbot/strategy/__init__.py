@@ -51,8 +51,7 @@ MODELS: dict[str, type[BaseQuoteModel]] = {
 }
 
 
-def build_model(config: Config | StrategyConfig,
-                maker_fee_bps: float | None = None) -> QuoteModel:
+def build_model(config: Config | StrategyConfig, maker_fee_bps: float | None = None) -> QuoteModel:
     """Return a fresh model for ``config.strategy`` (or a bare ``StrategyConfig``).
 
     The model's fee-aware spread floor uses ``maker_fee_bps``, by default the config's
@@ -76,7 +75,8 @@ def build_model(config: Config | StrategyConfig,
             raise ConfigError(
                 f"strategy.params: only a plugin model takes parameters here (the bundled "
                 f"{strategy.model!r} model reads [strategy.{strategy.model}]), got "
-                f"{', '.join(sorted(strategy.params))}")
+                f"{', '.join(sorted(strategy.params))}"
+            )
         return builtin(strategy, maker_fee_bps=maker_fee_bps)
     cls = load_model_class(strategy.model, tuple(MODELS))
     try:
@@ -86,11 +86,14 @@ def build_model(config: Config | StrategyConfig,
     except (TypeError, ValueError) as exc:
         # a model that signals bad parameters with a plain ValueError, or a constructor
         # that does not take (strategy, params=, maker_fee_bps=): still a config problem
-        raise ConfigError(f"strategy.params: {strategy.model}: {type(exc).__name__}: "
-                          f"{exc}") from exc
+        raise ConfigError(
+            f"strategy.params: {strategy.model}: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(model, QuoteModel):
-        raise ConfigError(f"strategy.model: {strategy.model!r} does not follow the QuoteModel "
-                          "protocol (quotes, on_fill, on_book)")
+        raise ConfigError(
+            f"strategy.model: {strategy.model!r} does not follow the QuoteModel "
+            "protocol (quotes, on_fill, on_book)"
+        )
     return model
 
 

@@ -33,8 +33,12 @@ class AvellanedaStoikovModel(BaseQuoteModel):
     in bps of the mid per square-root second and converted to ticks at each quote.
     """
 
-    def __init__(self, strategy: StrategyConfig, params: AvellanedaConfig | None = None,
-                 maker_fee_bps: float = 2.0) -> None:
+    def __init__(
+        self,
+        strategy: StrategyConfig,
+        params: AvellanedaConfig | None = None,
+        maker_fee_bps: float = 2.0,
+    ) -> None:
         super().__init__(strategy, maker_fee_bps)
         self.params = params if params is not None else strategy.avellaneda
 

@@ -171,16 +171,38 @@ def build_ladder(
     bb = book.best_bid()
     ba = book.best_ask()
     # Most frames change levels away from the touch: the same inputs give the same ladder.
-    key = (bid_px, ask_px, bid_lots, ask_lots, levels, level_spacing_ticks, min_spread_ticks,
-           bb[0] if bb is not None else None, ba[0] if ba is not None else None,
-           view.max_buy_lots, view.max_sell_lots, view.instrument)
+    key = (
+        bid_px,
+        ask_px,
+        bid_lots,
+        ask_lots,
+        levels,
+        level_spacing_ticks,
+        min_spread_ticks,
+        bb[0] if bb is not None else None,
+        ba[0] if ba is not None else None,
+        view.max_buy_lots,
+        view.max_sell_lots,
+        view.instrument,
+    )
     global _last_ladder
     last = _last_ladder
     if key == last[0]:
         return list(last[1])
-    out = _build_ladder(view.instrument, bb, ba, bid_px, ask_px, bid_lots, ask_lots, levels,
-                        level_spacing_ticks, min_spread_ticks, view.max_buy_lots,
-                        view.max_sell_lots)
+    out = _build_ladder(
+        view.instrument,
+        bb,
+        ba,
+        bid_px,
+        ask_px,
+        bid_lots,
+        ask_lots,
+        levels,
+        level_spacing_ticks,
+        min_spread_ticks,
+        view.max_buy_lots,
+        view.max_sell_lots,
+    )
     # One tuple, replaced in one assignment: a reader in another thread never pairs one
     # call's inputs with another's quotes. Quote is immutable, so sharing it is safe.
     _last_ladder = (key, tuple(out))
@@ -190,10 +212,20 @@ def build_ladder(
 _last_ladder: tuple = (None, ())
 
 
-def _build_ladder(ins: Instrument, bb: tuple[int, int] | None, ba: tuple[int, int] | None,
-                  bid_px: float | None, ask_px: float | None, bid_lots: int, ask_lots: int,
-                  levels: int, level_spacing_ticks: int, min_spread_ticks: float,
-                  max_buy_lots: int | None, max_sell_lots: int | None) -> list[Quote]:
+def _build_ladder(
+    ins: Instrument,
+    bb: tuple[int, int] | None,
+    ba: tuple[int, int] | None,
+    bid_px: float | None,
+    ask_px: float | None,
+    bid_lots: int,
+    ask_lots: int,
+    levels: int,
+    level_spacing_ticks: int,
+    min_spread_ticks: float,
+    max_buy_lots: int | None,
+    max_sell_lots: int | None,
+) -> list[Quote]:
     if bid_lots <= 0:
         bid_px = None
     if ask_lots <= 0:

@@ -17,8 +17,12 @@ class FixedSpreadModel(BaseQuoteModel):
     (floored to 9996) and the ask 10007.001 (ceiled to 10008).
     """
 
-    def __init__(self, strategy: StrategyConfig, params: FixedConfig | None = None,
-                 maker_fee_bps: float = 2.0) -> None:
+    def __init__(
+        self,
+        strategy: StrategyConfig,
+        params: FixedConfig | None = None,
+        maker_fee_bps: float = 2.0,
+    ) -> None:
         super().__init__(strategy, maker_fee_bps)
         self.params = params if params is not None else strategy.fixed
 

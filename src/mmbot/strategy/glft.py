@@ -150,8 +150,9 @@ class GlftModel(BaseQuoteModel):
     at the distance from wherever the reference has moved to by then.
     """
 
-    def __init__(self, strategy: StrategyConfig, params: GlftConfig | None = None,
-                 maker_fee_bps: float = 2.0) -> None:
+    def __init__(
+        self, strategy: StrategyConfig, params: GlftConfig | None = None, maker_fee_bps: float = 2.0
+    ) -> None:
         super().__init__(strategy, maker_fee_bps)
         p = self.params = params if params is not None else strategy.glft
         self.vol = EwmaVolatility(p.sigma_bps_per_sqrt_s, p.vol_halflife_s, p.vol_sample_ms)

@@ -49,8 +49,9 @@ def load_model_class(spec: str, builtin: tuple[str, ...] = ()) -> type:
             raise ConfigError(f"{where}: cannot import {module_name}: {exc}") from exc
         except Exception as exc:
             # the user's module raised while importing: say which and why, chained
-            raise ConfigError(f"{where}: importing {module_name} raised "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise ConfigError(
+                f"{where}: importing {module_name} raised {type(exc).__name__}: {exc}"
+            ) from exc
         obj: Any = module
         for part in attr.split("."):
             try:
@@ -63,12 +64,14 @@ def load_model_class(spec: str, builtin: tuple[str, ...] = ()) -> type:
             known = ", ".join(builtin) if builtin else ""
             raise ConfigError(
                 f"{where}: unknown model (one of {known}, package.module:ClassName, or an "
-                f"installed {ENTRY_POINT_GROUP} entry point)")
+                f"installed {ENTRY_POINT_GROUP} entry point)"
+            )
         try:
             obj = ep.load()
         except Exception as exc:
-            raise ConfigError(f"{where}: loading entry point {ep.value} raised "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise ConfigError(
+                f"{where}: loading entry point {ep.value} raised {type(exc).__name__}: {exc}"
+            ) from exc
     if not isinstance(obj, type):
         raise ConfigError(f"{where}: is a {type(obj).__name__}, not a class")
     return obj

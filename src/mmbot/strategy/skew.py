@@ -21,8 +21,9 @@ class InventorySkewModel(BaseQuoteModel):
       of zero leaves that side unquoted.
     """
 
-    def __init__(self, strategy: StrategyConfig, params: SkewConfig | None = None,
-                 maker_fee_bps: float = 2.0) -> None:
+    def __init__(
+        self, strategy: StrategyConfig, params: SkewConfig | None = None, maker_fee_bps: float = 2.0
+    ) -> None:
         super().__init__(strategy, maker_fee_bps)
         self.params = params if params is not None else strategy.skew
         self.max_inventory_lots = 0

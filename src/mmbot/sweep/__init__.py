@@ -13,6 +13,7 @@ write_outputs, top_table, progress_line, load_space, parse_space, SearchSpace, R
 Objective, OBJECTIVES, TrialMetrics, mask_url, SweepError, SpaceError, StorageError,
 TrialError.
 """
+
 from __future__ import annotations
 
 from mmbot.sweep.errors import SpaceError, StorageError, SweepError, TrialError

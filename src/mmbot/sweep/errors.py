@@ -1,4 +1,5 @@
 """Errors of the sweep; each message is one line that names what to fix."""
+
 from __future__ import annotations
 
 __all__ = ["SpaceError", "StorageError", "SweepError", "TrialCrash", "TrialError"]

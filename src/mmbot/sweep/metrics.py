@@ -5,6 +5,7 @@ the drawdown and the mean |inventory| come from the runner's sampled history (ev
 default). The runner keeps those samples as floats; they are quantized back to the summary's
 money quantum (1e-8), which restores the exact value for any PnL below about 1e7.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -57,8 +58,9 @@ class TrialMetrics:
             With fewer than two whole minutes of data, or a flat nonzero series.
         """
         if len(self.minute_pnl) < 2:
-            raise TrialError(f"sharpe needs at least 2 whole minutes of data, got "
-                             f"{len(self.minute_pnl)}")
+            raise TrialError(
+                f"sharpe needs at least 2 whole minutes of data, got {len(self.minute_pnl)}"
+            )
         if len(set(self.minute_pnl)) == 1:
             if self.minute_pnl[0] == 0:  # never traded: no edge and no risk
                 return 0.0
@@ -165,14 +167,20 @@ class Objective:
         return self.max_inventory_qty is not None or self.max_drawdown_quote is not None
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "direction": "maximize",
-                             "meaning": OBJECTIVES[self.name]}
+        d: dict[str, Any] = {
+            "name": self.name,
+            "direction": "maximize",
+            "meaning": OBJECTIVES[self.name],
+        }
         if self.inventory_charge is not None:
             d["inventory_charge"] = _text(self.inventory_charge)
         if self.constrained:
             d["constraints"] = {
-                k: _text(v) for k, v in (("max_inventory_qty", self.max_inventory_qty),
-                                         ("max_drawdown_quote", self.max_drawdown_quote))
+                k: _text(v)
+                for k, v in (
+                    ("max_inventory_qty", self.max_inventory_qty),
+                    ("max_drawdown_quote", self.max_drawdown_quote),
+                )
                 if v is not None
             }
         return d

@@ -5,6 +5,7 @@
   (password masked);
 - ``param_importances.png`` and ``optimization_history.png``: optuna's matplotlib plots.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def progress_line(total: int, counts: Counts, best: TrialRecord | None, objectiv
     filled = min(width, width * done // total) if total else width
     bar = "#" * filled + "." * (width - filled)
     best_text = f"best #{best.number} {objective}={_shown(best)}" if best else "best -"
-    return (f"[{bar}] {done}/{total} trials, {counts.running} running, "
-            f"{counts.failed} failed | {best_text}")
+    return (
+        f"[{bar}] {done}/{total} trials, {counts.running} running, "
+        f"{counts.failed} failed | {best_text}"
+    )
 
 
 def sweep_json(outcome: SweepOutcome) -> dict[str, Any]:
@@ -50,8 +53,10 @@ def sweep_json(outcome: SweepOutcome) -> dict[str, Any]:
         "holdout_data": list(spec.holdout),
         "duration_s": spec.duration_s,
         "seed": spec.seed,
-        "counts": {state: sum(1 for r in outcome.records if r.state == state)
-                   for state in sorted({r.state for r in outcome.records})},
+        "counts": {
+            state: sum(1 for r in outcome.records if r.state == state)
+            for state in sorted({r.state for r in outcome.records})
+        },
         "ran_here": outcome.ran_here,
         "best": outcome.best.to_dict() if outcome.best else None,
         "holdout": outcome.holdout,
@@ -71,8 +76,10 @@ def _plots(outcome: SweepOutcome, out: Path) -> dict[str, str]:
 
     written: dict[str, str] = {}
     complete = sum(1 for r in outcome.records if r.state == "COMPLETE")
-    for name, plot, need in (("optimization_history.png", ovm.plot_optimization_history, 1),
-                             ("param_importances.png", ovm.plot_param_importances, 2)):
+    for name, plot, need in (
+        ("optimization_history.png", ovm.plot_optimization_history, 1),
+        ("param_importances.png", ovm.plot_param_importances, 2),
+    ):
         path = out / name
         if complete < need:
             written[name] = f"not drawn: needs {need} complete trials, have {complete}"
@@ -89,8 +96,13 @@ def _plots(outcome: SweepOutcome, out: Path) -> dict[str, str]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         # e.g. "importances will be equal" with few trials: part of the answer, kept with it
-        notes = sorted({str(w.message) for w in caught
-                        if not issubclass(w.category, optuna.exceptions.ExperimentalWarning)})
+        notes = sorted(
+            {
+                str(w.message)
+                for w in caught
+                if not issubclass(w.category, optuna.exceptions.ExperimentalWarning)
+            }
+        )
         written[name] = str(path) + "".join(f" (optuna: {n})" for n in notes)
     return written
 
@@ -103,8 +115,10 @@ def write_outputs(outcome: SweepOutcome, *, plots: bool = True) -> dict[str, str
     best_path = out / "best.toml"
     if outcome.best is not None and outcome.best_config is not None:
         b = outcome.best
-        header = (f"# mmbot sweep: study {outcome.spec.study_name!r}, trial #{b.number}, "
-                  f"{outcome.spec.objective.name} = {_shown(b)}\n")
+        header = (
+            f"# mmbot sweep: study {outcome.spec.study_name!r}, trial #{b.number}, "
+            f"{outcome.spec.objective.name} = {_shown(b)}\n"
+        )
         best_path.write_text(header + dumps_toml(outcome.best_config), encoding="utf-8")
         paths["best.toml"] = str(best_path)
     else:
@@ -122,10 +136,14 @@ def write_outputs(outcome: SweepOutcome, *, plots: bool = True) -> dict[str, str
 def _params(params: dict[str, Any]) -> str:
     # the last part of a key names it, unless two keys share it (fixed vs skew half spread)
     last = [k.rsplit(".", 1)[-1] for k in params]
-    labels = [k.split(".", 1)[-1] if last.count(tail) > 1 else tail
-              for k, tail in zip(params, last, strict=True)]
-    return " ".join(f"{label}={v:.4g}" if isinstance(v, float) else f"{label}={v}"
-                    for label, v in zip(labels, params.values(), strict=True))
+    labels = [
+        k.split(".", 1)[-1] if last.count(tail) > 1 else tail
+        for k, tail in zip(params, last, strict=True)
+    ]
+    return " ".join(
+        f"{label}={v:.4g}" if isinstance(v, float) else f"{label}={v}"
+        for label, v in zip(labels, params.values(), strict=True)
+    )
 
 
 def top_table(outcome: SweepOutcome) -> str:
@@ -140,8 +158,11 @@ def top_table(outcome: SweepOutcome) -> str:
     rows = []
     for r in outcome.top:
         m = r.metrics or {}
-        row = ([f"#{r.number}", _shown(r)] + ([m.get("net_pnl", "-")] if pnl_too else [])
-               + [str(m.get("fills", "-"))])
+        row = (
+            [f"#{r.number}", _shown(r)]
+            + ([m.get("net_pnl", "-")] if pnl_too else [])
+            + [str(m.get("fills", "-"))]
+        )
         if hold:
             h = hold.get(r.number, {})
             if "error" in h:
@@ -154,8 +175,10 @@ def top_table(outcome: SweepOutcome) -> str:
         row.append(_params(r.params))
         rows.append(row)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=False)).rstrip()
-             for line in [head, *rows]]
+    lines = [
+        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=False)).rstrip()
+        for line in [head, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     note = f"objective: {OBJECTIVES[name]}"
     return "\n".join([*lines, note])

@@ -12,6 +12,7 @@ each bound and each choice, and the config's own validation names what is wrong.
 model is built too, so a plugin model's ``strategy.params.*`` keys are searched like any
 other and validated by the model itself.
 """
+
 from __future__ import annotations
 
 import math
@@ -123,28 +124,33 @@ def _param(key: str, spec: Any) -> Param:
     if "choices" in spec:
         extra = set(spec) - {"choices"}
         if extra:
-            raise SpaceError(f"space key {key!r}: choices cannot be combined with "
-                             f"{', '.join(sorted(extra))}")
+            raise SpaceError(
+                f"space key {key!r}: choices cannot be combined with {', '.join(sorted(extra))}"
+            )
         choices = spec["choices"]
         if not isinstance(choices, list) or not choices:
             raise SpaceError(f"space key {key!r}: choices must be a non-empty list")
         for c in choices:
             if not isinstance(c, str | int | float | bool):
-                raise SpaceError(f"space key {key!r}: choice {c!r} is not a string, number "
-                                 "or boolean")
+                raise SpaceError(
+                    f"space key {key!r}: choice {c!r} is not a string, number or boolean"
+                )
         if len({(type(c), c) for c in choices}) != len(choices):
             raise SpaceError(f"space key {key!r}: choices repeat a value")
         return Choice(key, tuple(choices))
     unknown = set(spec) - _RANGE_FIELDS
     if unknown:
-        raise SpaceError(f"space key {key!r}: unknown field(s) {', '.join(sorted(unknown))} "
-                         "(a range has low, high and optional log; or give choices)")
+        raise SpaceError(
+            f"space key {key!r}: unknown field(s) {', '.join(sorted(unknown))} "
+            "(a range has low, high and optional log; or give choices)"
+        )
     if "low" not in spec or "high" not in spec:
         raise SpaceError(f"space key {key!r}: a range needs both low and high")
     low, high, log = spec["low"], spec["high"], spec.get("log", False)
     if not _number(low) or not _number(high):
-        raise SpaceError(f"space key {key!r}: low and high must be numbers, got "
-                         f"{low!r} and {high!r}")
+        raise SpaceError(
+            f"space key {key!r}: low and high must be numbers, got {low!r} and {high!r}"
+        )
     if not (math.isfinite(low) and math.isfinite(high)):
         raise SpaceError(f"space key {key!r}: low and high must be finite")
     if not isinstance(log, bool):
@@ -166,12 +172,15 @@ def parse_space(data: Mapping[str, Any], where: str = "space") -> SearchSpace:
     """
     unknown = set(data) - {"space"}
     if unknown:
-        raise SpaceError(f"{where}: unknown table(s) {', '.join(sorted(unknown))} "
-                         "(keys go under [space])")
+        raise SpaceError(
+            f"{where}: unknown table(s) {', '.join(sorted(unknown))} (keys go under [space])"
+        )
     table = data.get("space")
     if not isinstance(table, Mapping) or not table:
-        raise SpaceError(f'{where}: no [space] table with at least one key, e.g. '
-                         '"strategy.levels" = { low = 1, high = 4 }')
+        raise SpaceError(
+            f"{where}: no [space] table with at least one key, e.g. "
+            '"strategy.levels" = { low = 1, high = 4 }'
+        )
     try:
         return SearchSpace(tuple(_param(key, spec) for key, spec in table.items()))
     except SpaceError as e:

@@ -4,6 +4,7 @@ Both are optuna ``RDBStorage`` with a heartbeat, so a worker that dies mid-trial
 trial that goes stale after the grace period; the next worker to look fails it and queues a
 retry with the same parameters (``RetryHeartbeatStaleTrialCallback``).
 """
+
 from __future__ import annotations
 
 import re
@@ -48,7 +49,7 @@ def _normalize(url: str) -> tuple[str, dict[str, Any]]:
     import sqlalchemy.exc  # noqa: PLC0415
 
     if url.startswith("postgres://"):  # libpq's alias; SQLAlchemy only knows postgresql://
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as e:
@@ -56,28 +57,34 @@ def _normalize(url: str) -> tuple[str, dict[str, Any]]:
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         if not parsed.database:
-            raise StorageError(f"bad storage URL {mask_url(url)!r}: no database name "
-                               "(postgresql://user@host:port/DBNAME)")
+            raise StorageError(
+                f"bad storage URL {mask_url(url)!r}: no database name "
+                "(postgresql://user@host:port/DBNAME)"
+            )
         if parsed.drivername == "postgresql":
             # SQLAlchemy's default driver differs by version (psycopg2 before 2.1); use the
             # one the mmbot extra installs
-            url = parsed.set(drivername="postgresql+psycopg").render_as_string(
-                hide_password=False)
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         # an unreachable server fails in seconds instead of the OS's minutes-long default
         return url, {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
-            raise StorageError(f"bad storage URL {mask_url(url)!r}: a sweep needs a file "
-                               "(sqlite:///path/to/study.sqlite3)")
+            raise StorageError(
+                f"bad storage URL {mask_url(url)!r}: a sweep needs a file "
+                "(sqlite:///path/to/study.sqlite3)"
+            )
         parent = Path(parsed.database).parent
         if not parent.is_dir():
-            raise StorageError(f"bad storage URL {mask_url(url)!r}: directory {parent} "
-                               "does not exist")
+            raise StorageError(
+                f"bad storage URL {mask_url(url)!r}: directory {parent} does not exist"
+            )
         # workers on one machine share the file; wait for its lock rather than fail
         return url, {"connect_args": {"timeout": 60}}
-    raise StorageError(f"unsupported storage URL {mask_url(url)!r}: use "
-                       "postgresql://user@host:port/db or sqlite:///path (or leave --storage "
-                       "out for a file in --out)")
+    raise StorageError(
+        f"unsupported storage URL {mask_url(url)!r}: use "
+        "postgresql://user@host:port/db or sqlite:///path (or leave --storage "
+        "out for a file in --out)"
+    )
 
 
 def open_storage(url: str, heartbeat_s: int) -> Any:
@@ -110,11 +117,12 @@ def open_storage(url: str, heartbeat_s: int) -> Any:
                 )
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
             if attempt + 1 == _CREATE_ATTEMPTS:
-                raise StorageError(f"cannot set up storage {shown}: "
-                                   f"{_first_line(e)}") from None
+                raise StorageError(f"cannot set up storage {shown}: {_first_line(e)}") from None
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as e:
             raise StorageError(f"cannot open storage {shown}: {_first_line(e)}") from None
         except ImportError as e:
-            raise StorageError(f"cannot open storage {shown}: its database driver is "
-                               f"missing ({e}); pip install 'obcore[mmbot]'") from None
+            raise StorageError(
+                f"cannot open storage {shown}: its database driver is "
+                f"missing ({e}); pip install 'obcore[mmbot]'"
+            ) from None
     raise AssertionError("unreachable")  # the loop returns or raises

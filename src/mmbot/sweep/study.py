@@ -5,6 +5,7 @@ the study's trials (finished, running and queued) against ``--trials``, so the t
 study's, not the worker's; when the total is reached it waits for the trials still running
 elsewhere, failing and retrying those whose worker stopped sending heartbeats.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -180,22 +181,37 @@ def make_spec(
                 raise SweepError(f"{flag}: {f!r} is not a file")
     shared = set(data or (base.sim.data,)) & set(holdout)
     if shared:
-        raise SweepError(f"--holdout must be data the search never sees; also searched: "
-                         f"{', '.join(sorted(shared))}")
+        raise SweepError(
+            f"--holdout must be data the search never sees; also searched: "
+            f"{', '.join(sorted(shared))}"
+        )
     if base.sim.data != "synthetic" and not data and not Path(base.sim.data).is_file():
         raise SweepError(f"sim.data: {base.sim.data!r} is not a file")
     searched = data or (base.sim.data,)
     seconds = duration_s if duration_s is not None else base.run.duration_s
     if objective == "sharpe" and "synthetic" in searched and seconds < 120:
-        raise SweepError(f"--objective sharpe needs at least 2 minutes of data; synthetic data "
-                         f"runs {seconds:g} s (--duration-s)")
+        raise SweepError(
+            f"--objective sharpe needs at least 2 minutes of data; synthetic data "
+            f"runs {seconds:g} s (--duration-s)"
+        )
     space_obj = load_space(space)
     space_obj.check(base, os.fspath(space))
     out = Path(out_dir)
-    return SweepSpec(space=space_obj, base=base, trials=trials, out_dir=out,
-                     storage_url=storage, study_name=study, data=tuple(data),
-                     holdout=tuple(holdout), duration_s=duration_s, objective=obj,
-                     jobs=jobs, top=top, heartbeat_s=heartbeat_s)
+    return SweepSpec(
+        space=space_obj,
+        base=base,
+        trials=trials,
+        out_dir=out,
+        storage_url=storage,
+        study_name=study,
+        data=tuple(data),
+        holdout=tuple(holdout),
+        duration_s=duration_s,
+        objective=obj,
+        jobs=jobs,
+        top=top,
+        heartbeat_s=heartbeat_s,
+    )
 
 
 # ---------------------------------------------------------------------------- one trial
@@ -223,8 +239,11 @@ class _Objective:
         trial.set_user_attr("worker", self.worker)
         # Workers that checked the total at the same moment may both have made a trial; trial
         # numbers are assigned under a lock, so the later one is the surplus and stands down.
-        before = sum(1 for t in trial.study.get_trials(deepcopy=False)
-                     if t.number < trial.number and _counts(t))
+        before = sum(
+            1
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number < trial.number and _counts(t)
+        )
         if before >= spec.trials:
             trial.set_user_attr("surplus", True)
             raise optuna.TrialPruned(f"surplus: the study's {spec.trials} trials were claimed")
@@ -278,9 +297,13 @@ def open_study(spec: SweepSpec, worker_index: int | None = None) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trial errors go to sweep.json
     storage = open_storage(spec.url, spec.heartbeat_s)
-    study = optuna.create_study(storage=storage, study_name=spec.study_name,
-                                direction="maximize", sampler=_sampler(spec, worker_index),
-                                load_if_exists=True)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=spec.study_name,
+        direction="maximize",
+        sampler=_sampler(spec, worker_index),
+        load_if_exists=True,
+    )
     want = spec.setup()
     # trials before attributes: the creator sets the attribute before its first trial, so a
     # study seen with trials but no attribute really is someone else's
@@ -288,13 +311,17 @@ def open_study(spec: SweepSpec, worker_index: int | None = None) -> Any:
     have = study.user_attrs.get(SETUP_ATTR)
     if have is None:
         if trials:
-            raise SweepError(f"study {spec.study_name!r} in {mask_url(spec.url)} was not made "
-                             "by mmbot sweep; choose another --study")
+            raise SweepError(
+                f"study {spec.study_name!r} in {mask_url(spec.url)} was not made "
+                "by mmbot sweep; choose another --study"
+            )
         study.set_user_attr(SETUP_ATTR, want)
     elif have != want:
         diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-        raise SweepError(f"study {spec.study_name!r} exists with another setup (differs in: "
-                         f"{', '.join(diff)}); use the same arguments or another --study")
+        raise SweepError(
+            f"study {spec.study_name!r} exists with another setup (differs in: "
+            f"{', '.join(diff)}); use the same arguments or another --study"
+        )
     return study
 
 
@@ -331,12 +358,22 @@ def count_trials(study: Any) -> Counts:
     n = dict.fromkeys(TrialState, 0)
     for t in trials:
         n[t.state] += 1
-    return Counts(sum(1 for t in trials if _counts(t)), n[TrialState.RUNNING],
-                  n[TrialState.WAITING], n[TrialState.COMPLETE], n[TrialState.FAIL])
+    return Counts(
+        sum(1 for t in trials if _counts(t)),
+        n[TrialState.RUNNING],
+        n[TrialState.WAITING],
+        n[TrialState.COMPLETE],
+        n[TrialState.FAIL],
+    )
 
 
-def run_worker(spec: SweepSpec, *, worker_index: int | None = None, study: Any = None,
-               on_trial: Callable[[Any], None] | None = None) -> int:
+def run_worker(
+    spec: SweepSpec,
+    *,
+    worker_index: int | None = None,
+    study: Any = None,
+    on_trial: Callable[[Any], None] | None = None,
+) -> int:
     """Run trials until the study holds ``spec.trials``; return how many this worker ran.
 
     ``study`` is an already opened study (:func:`open_study`); by default it is opened here.
@@ -449,8 +486,14 @@ def _holdout(spec: SweepSpec, top: Sequence[TrialRecord]) -> list[dict[str, Any]
     rows = []
     for r in top:
         cfg = apply_overrides(spec.base, r.params)
-        row: dict[str, Any] = {"number": r.number, "search": {"value": r.value,
-                               "objective_exact": r.objective_exact, "metrics": r.metrics}}
+        row: dict[str, Any] = {
+            "number": r.number,
+            "search": {
+                "value": r.value,
+                "objective_exact": r.objective_exact,
+                "metrics": r.metrics,
+            },
+        }
         try:
             m = evaluate(cfg, spec.holdout, spec.duration_s)
             value, exact = spec.objective.score(m)
@@ -472,8 +515,9 @@ def collect(spec: SweepSpec, study: Any, ran_here: int) -> SweepOutcome:
     return SweepOutcome(spec, records, best, best_cfg, holdout, ran_here, study)
 
 
-def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None], None]
-              | None = None) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None], None] | None = None
+) -> SweepOutcome:
     """Run (or join) the sweep and return its outcome; nothing is written here.
 
     With ``spec.jobs == 1`` the trials run in this process; otherwise ``jobs`` worker
@@ -498,8 +542,7 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None
         ran = run_worker(spec, study=study, on_trial=lambda _s: report())
     else:
         ctx = multiprocessing.get_context("spawn")  # forked optuna/SQLAlchemy state is unsafe
-        procs = [ctx.Process(target=_child, args=(spec, i), daemon=True)
-                 for i in range(spec.jobs)]
+        procs = [ctx.Process(target=_child, args=(spec, i), daemon=True) for i in range(spec.jobs)]
         for p in procs:
             p.start()
         last = None
@@ -509,8 +552,9 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None
                 if counts != last:
                     last = counts
                     report()
-                multiprocessing.connection.wait([p.sentinel for p in procs if p.is_alive()],
-                                                timeout=0.5)
+                multiprocessing.connection.wait(
+                    [p.sentinel for p in procs if p.is_alive()], timeout=0.5
+                )
         finally:
             for p in procs:
                 if p.is_alive():
@@ -518,10 +562,14 @@ def run_sweep(spec: SweepSpec, *, progress: Callable[[Counts, TrialRecord | None
                 p.join()
         bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
         if bad:
-            raise SweepError("worker(s) failed: " + ", ".join(f"#{i} exit status {code}"
-                                                               for i, code in bad))
+            raise SweepError(
+                "worker(s) failed: " + ", ".join(f"#{i} exit status {code}" for i, code in bad)
+            )
         mine = {f"{socket.gethostname()}:{p.pid}" for p in procs}
-        ran = sum(1 for t in study.get_trials(deepcopy=False)
-                  if t.user_attrs.get("worker") in mine and "surplus" not in t.user_attrs)
+        ran = sum(
+            1
+            for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("worker") in mine and "surplus" not in t.user_attrs
+        )
         report()
     return collect(spec, study, ran)

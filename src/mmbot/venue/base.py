@@ -6,6 +6,7 @@ The types a venue takes and reports (requests, orders, executions, events) live 
 runner is responsible for handing events to its single owning thread. ``SimVenue`` calls it
 synchronously.
 """
+
 from __future__ import annotations
 
 import abc

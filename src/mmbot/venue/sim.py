@@ -32,6 +32,7 @@ Examples
 >>> for frame, now_ms in venue.stream(generate_frames(messages=1000)):  # doctest: +SKIP
 ...     runner.on_frame(frame, now_ms)
 """
+
 from __future__ import annotations
 
 import heapq
@@ -64,8 +65,7 @@ class ConstantLatency:
     (``response_ms``), market data exchange -> bot (``md_ms``)."""
 
     def __init__(self, order_ms: int, response_ms: int, md_ms: int) -> None:
-        for name, value in (("order_ms", order_ms), ("response_ms", response_ms),
-                            ("md_ms", md_ms)):
+        for name, value in (("order_ms", order_ms), ("response_ms", response_ms), ("md_ms", md_ms)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self.order_ms, self.response_ms_, self.md_ms = int(order_ms), int(response_ms), int(md_ms)
@@ -80,8 +80,12 @@ class ConstantLatency:
         return self.md_ms
 
     def describe(self) -> dict:
-        return {"model": "constant", "order_ms": self.order_ms, "response_ms": self.response_ms_,
-                "market_data_ms": self.md_ms}
+        return {
+            "model": "constant",
+            "order_ms": self.order_ms,
+            "response_ms": self.response_ms_,
+            "market_data_ms": self.md_ms,
+        }
 
 
 class ReplayLatency:
@@ -96,11 +100,15 @@ class ReplayLatency:
     """
 
     def __init__(self, round_trips, md_fallback_ms: int = 0) -> None:
-        rows = sorted((rt.sent_ns / 1e6, max(rt.entry_ms, 0.0), max(rt.response_ms, 0.0))
-                      for rt in round_trips)
+        rows = sorted(
+            (rt.sent_ns / 1e6, max(rt.entry_ms, 0.0), max(rt.response_ms, 0.0))
+            for rt in round_trips
+        )
         if not rows:
-            raise ValueError("latency replay needs recorded order round trips; the recording "
-                             "has none (record with `mmbot run --record FILE`)")
+            raise ValueError(
+                "latency replay needs recorded order round trips; the recording "
+                "has none (record with `mmbot run --record FILE`)"
+            )
         self._t = [r[0] for r in rows]
         self._entry = [r[1] for r in rows]
         self._resp = [r[2] for r in rows]
@@ -137,11 +145,15 @@ class ReplayLatency:
         return delay if delay > 0 else 0
 
     def describe(self) -> dict:
-        return {"model": "replay", "round_trips": self.count,
-                "entry_ms_median": round(sorted(self._entry)[self.count // 2], 3),
-                "response_ms_median": round(sorted(self._resp)[self.count // 2], 3),
-                "market_data": "recorded receive time - exchange ts",
-                "market_data_fallback_ms": self.md_fallback_ms}
+        return {
+            "model": "replay",
+            "round_trips": self.count,
+            "entry_ms_median": round(sorted(self._entry)[self.count // 2], 3),
+            "response_ms_median": round(sorted(self._resp)[self.count // 2], 3),
+            "market_data": "recorded receive time - exchange ts",
+            "market_data_fallback_ms": self.md_fallback_ms,
+        }
+
 
 _TS_RE = re.compile(rb'"ts":\s*(\d+)')
 _TS_RE_STR = re.compile(r'"ts":\s*(\d+)')
@@ -206,8 +218,13 @@ class SimVenue(Venue):
             order_latency_ms if response_latency_ms is None else response_latency_ms
         )
         self.md_latency_ms = int(md_latency_ms)
-        self.latency = latency if latency is not None else ConstantLatency(
-            self.order_latency_ms, self.response_latency_ms, self.md_latency_ms)
+        self.latency = (
+            latency
+            if latency is not None
+            else ConstantLatency(
+                self.order_latency_ms, self.response_latency_ms, self.md_latency_ms
+            )
+        )
         self.jitter_ms = int(jitter_ms)
         self._rng = random.Random(seed)
         self._info = instrument_info
@@ -235,8 +252,9 @@ class SimVenue(Venue):
         """Simulate a drop or recovery of the trading connection; emits a ConnectionEvent."""
         if connected != self._connected:
             self._connected = connected
-            self.emit(ConnectionEvent(connected, reason or ("up" if connected else "down"),
-                                      self._now_ms))
+            self.emit(
+                ConnectionEvent(connected, reason or ("up" if connected else "down"), self._now_ms)
+            )
 
     def instrument_info(self, symbol: str) -> dict:
         """Return a Bybit-shaped instrument for the engine's symbol."""
@@ -246,13 +264,19 @@ class SimVenue(Venue):
         eng = self.engine
         lot = eng.lot_size
         if eng.category == "spot":
-            lot_filter = {"basePrecision": lot, "minOrderQty": eng.book.size_str(eng.min_qty_lots),
-                          "maxLimitOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
-                          "minOrderAmt": str(eng.min_notional)}
+            lot_filter = {
+                "basePrecision": lot,
+                "minOrderQty": eng.book.size_str(eng.min_qty_lots),
+                "maxLimitOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
+                "minOrderAmt": str(eng.min_notional),
+            }
         else:
-            lot_filter = {"qtyStep": lot, "minOrderQty": eng.book.size_str(eng.min_qty_lots),
-                          "maxOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
-                          "minNotionalValue": str(eng.min_notional)}
+            lot_filter = {
+                "qtyStep": lot,
+                "minOrderQty": eng.book.size_str(eng.min_qty_lots),
+                "maxOrderQty": eng.book.size_str(eng.max_qty_lots or 10**12),
+                "minNotionalValue": str(eng.min_notional),
+            }
         return {
             "symbol": eng.symbol,
             "status": "Trading",
@@ -406,7 +430,7 @@ class SimVenue(Venue):
             else:
                 m = _TS_RE_STR.search(frame)
             if m is None:
-                raise MarketDataError(f"market frame has no \"ts\" field: {frame[:80]!r}")
+                raise MarketDataError(f'market frame has no "ts" field: {frame[:80]!r}')
             return int(m.group(1)), frame, recv_ns
         return None
 
@@ -443,8 +467,9 @@ class SimVenue(Venue):
                     qty_lots=req.qty_lots,
                 )
             elif op == "cancel":
-                events = eng.cancel(now_ms=now, order_link_id=req.order_link_id,
-                                    order_id=req.order_id)
+                events = eng.cancel(
+                    now_ms=now, order_link_id=req.order_link_id, order_id=req.order_id
+                )
             else:
                 events = eng.cancel_all(now_ms=now)
         except OrderRejected as exc:

@@ -58,14 +58,27 @@ def _run(peer_name: str, depth: int, messages: int, seed: int, books: int = 1) -
     rss1 = _rss_bytes()
     peak1 = _maxrss_bytes()
     levels = sum(len(s) for s in peers[0].levels(10**9))
-    return {"peer": peer_name, "depth": depth, "messages": messages, "levels": levels,
-            "books": books, "rss_growth_bytes": rss1 - rss0,
-            "per_book_bytes": (rss1 - rss0) / books,
-            "peak_growth_bytes": max(0, peak1 - peak0), "rss_bytes": rss1}
+    return {
+        "peer": peer_name,
+        "depth": depth,
+        "messages": messages,
+        "levels": levels,
+        "books": books,
+        "rss_growth_bytes": rss1 - rss0,
+        "per_book_bytes": (rss1 - rss0) / books,
+        "peak_growth_bytes": max(0, peak1 - peak0),
+        "rss_bytes": rss1,
+    }
 
 
-def measure(peer_name: str, depth: int = 10_000, messages: int = 500, seed: int = 0,
-            timeout_s: float = 600, books: int = 1) -> dict:
+def measure(
+    peer_name: str,
+    depth: int = 10_000,
+    messages: int = 500,
+    seed: int = 0,
+    timeout_s: float = 600,
+    books: int = 1,
+) -> dict:
     """Replay a synthetic book of ``depth`` levels a side into ``peer_name`` in a subprocess.
 
     Returns
@@ -80,8 +93,21 @@ def measure(peer_name: str, depth: int = 10_000, messages: int = 500, seed: int 
     RuntimeError
         If the subprocess fails (its stderr is included).
     """
-    cmd = [sys.executable, "-m", "obcore.bench.memory", "--peer", peer_name, "--depth",
-           str(depth), "--messages", str(messages), "--seed", str(seed), "--books", str(books)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "obcore.bench.memory",
+        "--peer",
+        peer_name,
+        "--depth",
+        str(depth),
+        "--messages",
+        str(messages),
+        "--seed",
+        str(seed),
+        "--books",
+        str(books),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:
         raise RuntimeError(f"memory measurement for {peer_name} failed:\n{proc.stderr[-2000:]}")
@@ -89,14 +115,18 @@ def measure(peer_name: str, depth: int = 10_000, messages: int = 500, seed: int 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m obcore.bench.memory", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m obcore.bench.memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--peer", required=True)
     ap.add_argument("--depth", type=int, default=10_000)
     ap.add_argument("--messages", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--books", type=int, default=1,
-                    help="build this many books and report the growth per book")
+    ap.add_argument(
+        "--books", type=int, default=1, help="build this many books and report the growth per book"
+    )
     a = ap.parse_args(argv)
     if a.books < 1:
         ap.error("--books must be at least 1")

@@ -44,14 +44,26 @@ import numpy as np
 from obcore.bench.workloads import decode
 
 __all__ = [
-    "ExactBook", "ObcorePeer", "ReferencePeer", "OrderBookPeer", "SortedDictPeer",
-    "PybitPeer", "PybitFullPeer", "all_peers", "peer_names", "skipped_peers", "make_peer",
-    "check_peer", "PeerMismatch",
+    "ExactBook",
+    "ObcorePeer",
+    "ReferencePeer",
+    "OrderBookPeer",
+    "SortedDictPeer",
+    "PybitPeer",
+    "PybitFullPeer",
+    "all_peers",
+    "peer_names",
+    "skipped_peers",
+    "make_peer",
+    "check_peer",
+    "PeerMismatch",
 ]
 
-PYBIT_NOTE = ("pybit keeps each side as an unsorted list of string pairs (inserts are "
-              "appended), so reading its best bid/ask or depth needs a scan or sort; "
-              "b[0] is not the best bid after a delta")
+PYBIT_NOTE = (
+    "pybit keeps each side as an unsorted list of string pairs (inserts are "
+    "appended), so reading its best bid/ask or depth needs a scan or sort; "
+    "b[0] is not the best bid after a delta"
+)
 
 
 class PeerMismatch(AssertionError):
@@ -172,8 +184,10 @@ class ObcorePeer:
         return self.book.vwap(side, qty)
 
     def levels(self, n: int):
-        return ([tuple(r) for r in self.book.bids(n).tolist()],
-                [tuple(r) for r in self.book.asks(n).tolist()])
+        return (
+            [tuple(r) for r in self.book.bids(n).tolist()],
+            [tuple(r) for r in self.book.asks(n).tolist()],
+        )
 
     def vwap_ticks(self, side: str, lots: int):
         return self.book.vwap(side, lots)
@@ -361,8 +375,7 @@ class PybitPeer:
             # pybit keeps the snapshot's lists and mutates them; give it fresh ones so a
             # pre-parsed workload can be replayed again (json.loads does this for pybit).
             d = msg["data"]
-            msg = dict(msg, data=dict(d, b=[list(x) for x in d["b"]],
-                                      a=[list(x) for x in d["a"]]))
+            msg = dict(msg, data=dict(d, b=[list(x) for x in d["b"]], a=[list(x) for x in d["a"]]))
         self._process(msg, self.topic)
 
     def apply_frame(self, text: str) -> None:
@@ -372,12 +385,13 @@ class PybitPeer:
         return self.ws.data[self.topic][s]
 
     def best(self):
-        return (max(self._side("b"), key=_float_price),
-                min(self._side("a"), key=_float_price))
+        return (max(self._side("b"), key=_float_price), min(self._side("a"), key=_float_price))
 
     def top(self, n: int = 10):
-        return (heapq.nlargest(n, self._side("b"), key=_float_price),
-                heapq.nsmallest(n, self._side("a"), key=_float_price))
+        return (
+            heapq.nlargest(n, self._side("b"), key=_float_price),
+            heapq.nsmallest(n, self._side("a"), key=_float_price),
+        )
 
     def native_qty(self, lots: int):
         return float(lots * self.scale.lot)
@@ -453,7 +467,7 @@ def make_peer(name: str, tick_size: str, lot_size: str, topic: str = "orderbook.
         For an unknown name.
     """
     if name.startswith("obcore-"):
-        return ObcorePeer(tick_size, lot_size, name[len("obcore-"):])
+        return ObcorePeer(tick_size, lot_size, name[len("obcore-") :])
     if name == "reference":
         return ReferencePeer(tick_size, lot_size)
     if name in _FLOAT_PEERS:
@@ -465,8 +479,12 @@ def make_peer(name: str, tick_size: str, lot_size: str, topic: str = "orderbook.
     raise ValueError(f"unknown peer {name!r}; choose from {peer_names() + ['pybit-full']}")
 
 
-def all_peers(tick_size: str, lot_size: str, topic: str = "orderbook.200.BTCUSDT",
-              names: list[str] | None = None):
+def all_peers(
+    tick_size: str,
+    lot_size: str,
+    topic: str = "orderbook.200.BTCUSDT",
+    names: list[str] | None = None,
+):
     """Return fresh peers for ``names`` (default: every available one)."""
     return [make_peer(n, tick_size, lot_size, topic) for n in (names or peer_names())]
 
@@ -482,11 +500,13 @@ def check_peer(peer, oracle: ExactBook, n: int = 10, vwap_lots: int | None = Non
     want = oracle.levels(n)
     for side, g, w in (("bids", got[0], want[0]), ("asks", got[1], want[1])):
         if [tuple(x) for x in g] != w:
-            raise PeerMismatch(f"{peer.name}: top {n} {side} differ from the reference:\n"
-                               f"  got  {g}\n  want {w}")
+            raise PeerMismatch(
+                f"{peer.name}: top {n} {side} differ from the reference:\n  got  {g}\n  want {w}"
+            )
     if vwap_lots:
         for side in ("b", "a"):
             g, w = peer.vwap_ticks(side, vwap_lots), oracle.vwap_ticks(side, vwap_lots)
             if (g is None) != (w is None) or (w is not None and abs(g - w) > 1e-9 * abs(w)):
-                raise PeerMismatch(f"{peer.name}: vwap({side!r}, {vwap_lots} lots) = {g}, "
-                                   f"reference {w}")
+                raise PeerMismatch(
+                    f"{peer.name}: vwap({side!r}, {vwap_lots} lots) = {g}, reference {w}"
+                )

@@ -91,9 +91,12 @@ def render(results: dict, path: str) -> str:
     ax.grid(which="both", alpha=0.3)
 
     m = results.get("machine", {})
-    fig.suptitle(f"obcore vs peers: {wl['name']} ({wl['depth']} levels a side, "
-                 f"{wl['deltas']} deltas, {wl['mean_levels_per_delta']:.1f} levels/delta); "
-                 f"{m.get('cpu', '?')}, Python {m.get('python', '?')}", fontsize=10)
+    fig.suptitle(
+        f"obcore vs peers: {wl['name']} ({wl['depth']} levels a side, "
+        f"{wl['deltas']} deltas, {wl['mean_levels_per_delta']:.1f} levels/delta); "
+        f"{m.get('cpu', '?')}, Python {m.get('python', '?')}",
+        fontsize=10,
+    )
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)

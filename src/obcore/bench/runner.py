@@ -48,8 +48,16 @@ from obcore.bench.peers import (
 from obcore.bench.workloads import Workload, WorkloadError, from_recording, synthetic
 from obcore.synthetic import decimal_scale
 
-__all__ = ["BenchError", "PROFILES", "build_parser", "execute", "format_table", "main", "run",
-           "write_json"]
+__all__ = [
+    "BenchError",
+    "PROFILES",
+    "build_parser",
+    "execute",
+    "format_table",
+    "main",
+    "run",
+    "write_json",
+]
 
 # What order-book is to the peers: the library most Python feeds use (cryptofeed).
 PREFERRED_BASELINE = "order-book"
@@ -62,15 +70,39 @@ class BenchError(Exception):
 # Run sizes. ``short`` answers "which variant on my data?" in seconds; ``full`` is the
 # method behind docs/performance.md; ``quick`` is the full method at small sizes.
 PROFILES = {
-    "short": {"repeat": 5, "budget": 0.05, "messages": 300, "depths": [],
-              "scale_messages": 200, "memory": False, "memory_messages": 100,
-              "reference": False, "recording_messages": 2000},
-    "quick": {"repeat": 3, "budget": 0.1, "messages": 300, "depths": [50, 1000],
-              "scale_messages": 200, "memory": True, "memory_messages": 100,
-              "reference": True, "recording_messages": None},
-    "full": {"repeat": 11, "budget": 0.3, "messages": 2000, "depths": [50, 200, 1000, 10_000],
-             "scale_messages": 1000, "memory": True, "memory_messages": 500,
-             "reference": True, "recording_messages": None},
+    "short": {
+        "repeat": 5,
+        "budget": 0.05,
+        "messages": 300,
+        "depths": [],
+        "scale_messages": 200,
+        "memory": False,
+        "memory_messages": 100,
+        "reference": False,
+        "recording_messages": 2000,
+    },
+    "quick": {
+        "repeat": 3,
+        "budget": 0.1,
+        "messages": 300,
+        "depths": [50, 1000],
+        "scale_messages": 200,
+        "memory": True,
+        "memory_messages": 100,
+        "reference": True,
+        "recording_messages": None,
+    },
+    "full": {
+        "repeat": 11,
+        "budget": 0.3,
+        "messages": 2000,
+        "depths": [50, 200, 1000, 10_000],
+        "scale_messages": 1000,
+        "memory": True,
+        "memory_messages": 500,
+        "reference": True,
+        "recording_messages": None,
+    },
 }
 
 
@@ -95,11 +127,11 @@ class _Timer:
         peer.reset()
         if mode == "levels":
             peer.apply_levels(wl.msgs[0])
-            items = wl.msgs[1:n + 1]
+            items = wl.msgs[1 : n + 1]
             apply = peer.apply_levels
         else:
             peer.apply_frame(wl.frames[0])
-            items = wl.frames[1:n + 1]
+            items = wl.frames[1 : n + 1]
             apply = peer.apply_frame
         gc.collect()
         now = _now
@@ -129,7 +161,7 @@ class _Timer:
 
 def _oracle(wl: Workload, n: int) -> ExactBook:
     book = ExactBook(wl.tick_size, wl.lot_size)
-    for m in wl.msgs[:n + 1]:
+    for m in wl.msgs[: n + 1]:
         book.apply_levels(m)
     return book
 
@@ -155,8 +187,7 @@ def _interleaved(timers: dict, reps: int, metrics: dict) -> dict:
         for name, t in timers.items():
             for m, fn in metrics.items():
                 samples[name][m].append(fn(t))
-    return {name: {m: statistics.median(v) for m, v in ms.items()}
-            for name, ms in samples.items()}
+    return {name: {m: statistics.median(v) for m, v in ms.items()} for name, ms in samples.items()}
 
 
 def _make_timers(names, wl: Workload, reps: int, budget_s: float) -> dict:
@@ -194,8 +225,8 @@ def measure_main(names, wl: Workload, reps: int, budget_s: float) -> dict:
         # (plus a lambda hop for top10/vwap), e.g. best_bid() + best_ask() for obcore.
         "null_ns": read(lambda p, q: nothing),
         "best_ns": read(lambda p, q: p.best),
-        "top10_ns": read(lambda p, q: (lambda: p.top(10))),
-        "vwap_ns": read(lambda p, q: (lambda: p.vwap("a", q))),
+        "top10_ns": read(lambda p, q: lambda: p.top(10)),
+        "vwap_ns": read(lambda p, q: lambda: p.vwap("a", q)),
     }
     medians = _interleaved(timers, reps, metrics)
     out = {}
@@ -211,20 +242,22 @@ def measure_main(names, wl: Workload, reps: int, budget_s: float) -> dict:
         for k in ("best_ns", "top10_ns", "vwap_ns"):
             r[k] -= r["null_ns"]
         out[name] = r
-        _log(f"  {name}: {r['level_ns']:.0f} ns/level, {r['frame_us']:.2f} µs/msg, best "
-             f"{r['best_ns']:.0f} ns ({t.n} msgs timed)")
+        _log(
+            f"  {name}: {r['level_ns']:.0f} ns/level, {r['frame_us']:.2f} µs/msg, best "
+            f"{r['best_ns']:.0f} ns ({t.n} msgs timed)"
+        )
     return out
 
 
-def measure_scaling(names, depths, messages: int, reps: int, budget_s: float,
-                    seed: int) -> dict:
+def measure_scaling(names, depths, messages: int, reps: int, budget_s: float, seed: int) -> dict:
     """ns per level update at each depth: ``{depth: {peer: ns}}``."""
     out = {}
     for depth in depths:
         wl = synthetic(depth=depth, messages=messages, seed=seed)
         timers = _make_timers(names, wl, reps, budget_s)
-        medians = _interleaved(timers, reps, {
-            "level_ns": lambda t: t._once("levels") / t.wl.level_updates(t.n + 1)})
+        medians = _interleaved(
+            timers, reps, {"level_ns": lambda t: t._once("levels") / t.wl.level_updates(t.n + 1)}
+        )
         oracles: dict[int, ExactBook] = {}
         row = {}
         for name, t in timers.items():
@@ -276,9 +309,18 @@ def machine_info() -> dict:
         "os": platform.platform(),
         "python": platform.python_version(),
         "python_impl": platform.python_implementation(),
-        "versions": {d: _version(d) for d in
-                     ("obcore", "Cython", "numpy", "orjson", "order-book", "sortedcontainers",
-                      "pybit")},
+        "versions": {
+            d: _version(d)
+            for d in (
+                "obcore",
+                "Cython",
+                "numpy",
+                "orjson",
+                "order-book",
+                "sortedcontainers",
+                "pybit",
+            )
+        },
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         # Other processes share these cores; a load above the core count means noisy timings.
         "loadavg_at_start": os.getloadavg(),
@@ -286,8 +328,10 @@ def machine_info() -> dict:
 
 
 def _row(cells, widths) -> str:
-    return "  ".join(str(x).rjust(w) if i else str(x).ljust(w)
-                     for i, (x, w) in enumerate(zip(cells, widths, strict=True)))
+    return "  ".join(
+        str(x).rjust(w) if i else str(x).ljust(w)
+        for i, (x, w) in enumerate(zip(cells, widths, strict=True))
+    )
 
 
 def _ratio(x: float) -> str:
@@ -299,9 +343,13 @@ def format_table(results: dict) -> str:
     main = results["main"]
     baseline = results.get("baseline")
     base = main.get(baseline, {}) if baseline else {}
-    cols = [("level_ns", "ns/level", "{:,.0f}"), ("frame_us", "µs/msg", "{:,.2f}"),
-            ("best_ns", "best ns", "{:,.0f}"), ("top10_ns", "top10 ns", "{:,.0f}"),
-            ("vwap_ns", "vwap ns", "{:,.0f}")]
+    cols = [
+        ("level_ns", "ns/level", "{:,.0f}"),
+        ("frame_us", "µs/msg", "{:,.2f}"),
+        ("best_ns", "best ns", "{:,.0f}"),
+        ("top10_ns", "top10 ns", "{:,.0f}"),
+        ("vwap_ns", "vwap ns", "{:,.0f}"),
+    ]
     mem = results.get("memory", {})
     head = ["peer"] + [h for _, h, _ in cols] + [f"x {baseline} (level/msg)"]
     if mem:
@@ -316,8 +364,10 @@ def format_table(results: dict) -> str:
             continue
         row = [name] + [fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in cols]
         if "level_ns" in base:
-            row.append(f"{_ratio(base['level_ns'] / r['level_ns'])} / "
-                       f"{_ratio(base['frame_us'] / r['frame_us'])}")
+            row.append(
+                f"{_ratio(base['level_ns'] / r['level_ns'])} / "
+                f"{_ratio(base['frame_us'] / r['frame_us'])}"
+            )
         else:
             row.append("-")
         if mem:
@@ -332,8 +382,10 @@ def format_table(results: dict) -> str:
         depths = sorted(scaling, key=int)
         lines += ["", "ns per level update by levels a side:"]
         sh = ["peer"] + depths
-        srows = [[n] + [f"{scaling[d][n]:,.0f}" if n in scaling[d] else "-" for d in depths]
-                 for n in results["peers"]]
+        srows = [
+            [n] + [f"{scaling[d][n]:,.0f}" if n in scaling[d] else "-" for d in depths]
+            for n in results["peers"]
+        ]
         sw = [max(len(str(x)) for x in col) for col in zip(sh, *srows, strict=True)]
         lines += [_row(r, sw) for r in [sh] + srows]
     lines += ["", *("note: " + n for n in results.get("notes", []))]
@@ -364,8 +416,7 @@ def _choose_peers(args, profile: dict) -> tuple[list[str], dict[str, list[str]]]
     absent = [n for n in names if n in missing]
     if absent:
         need = sorted({d for n in absent for d in missing[n]})
-        raise BenchError(f"peers {absent} need {', '.join(need)}: "
-                         "pip install 'obcore[bench]'")
+        raise BenchError(f"peers {absent} need {', '.join(need)}: pip install 'obcore[bench]'")
     if "pybit-full" in names and "pybit" in missing:
         raise BenchError("pybit-full needs pybit: pip install 'obcore[bench]'")
     return names, {}
@@ -408,8 +459,11 @@ def run(args) -> dict:
     reps = args.repeat or profile["repeat"]
     budget_s = args.budget or profile["budget"]
     messages = args.messages or profile["messages"]
-    depths = ([int(d) for d in args.depths.split(",") if d] if args.depths is not None
-              else profile["depths"])
+    depths = (
+        [int(d) for d in args.depths.split(",") if d]
+        if args.depths is not None
+        else profile["depths"]
+    )
     memory = profile["memory"] if args.memory is None else args.memory
     _check_step(args.tick_size, "--tick-size")
     _check_step(args.lot_size, "--lot-size")
@@ -418,19 +472,28 @@ def run(args) -> dict:
 
     if args.recording:
         cap = args.messages or profile["recording_messages"]
-        wl = from_recording(args.recording, tick_size=args.tick_size, lot_size=args.lot_size,
-                            topic=args.topic, max_messages=cap)
+        wl = from_recording(
+            args.recording,
+            tick_size=args.tick_size,
+            lot_size=args.lot_size,
+            topic=args.topic,
+            max_messages=cap,
+        )
         if cap is not None and len(wl.frames) == cap and not args.messages:
-            _log(f"replaying the first {cap:,} frames of the recording (--messages N for "
-                 "more, --full for all)")
+            _log(
+                f"replaying the first {cap:,} frames of the recording (--messages N for "
+                "more, --full for all)"
+            )
         _validate(wl, args.recording)
     else:
         wl = synthetic(depth=args.depth, messages=messages, seed=args.seed)
     if wl.deltas < 1:
         raise BenchError(f"{wl.name}: a snapshot but no delta to replay")
-    _log(f"workload {wl.name}: {wl.topic}, {wl.depth} levels a side, {wl.deltas} deltas, "
-         f"{wl.level_updates() / max(1, wl.deltas):.1f} levels per delta; "
-         f"{args.profile} run, {reps} repetitions")
+    _log(
+        f"workload {wl.name}: {wl.topic}, {wl.depth} levels a side, {wl.deltas} deltas, "
+        f"{wl.level_updates() / max(1, wl.deltas):.1f} levels per delta; "
+        f"{args.profile} run, {reps} repetitions"
+    )
     notes = [
         f"medians of {reps} repetitions; the ratio column divides {baseline}'s median by "
         "each peer's, measured in this run (higher is faster)",
@@ -438,32 +501,50 @@ def run(args) -> dict:
         "around an empty function (null_ns)",
     ]
     if {"order-book", "sorteddict"} & set(names):
-        notes += ["obcore parses raw frames in C; order-book and SortedDict use orjson.loads "
-                  "and are keyed by float(price), as cryptofeed does"]
+        notes += [
+            "obcore parses raw frames in C; order-book and SortedDict use orjson.loads "
+            "and are keyed by float(price), as cryptofeed does"
+        ]
     if any(n.startswith("pybit") for n in names):
         notes.append("pybit runs its own _on_message (json.loads + book + deepcopy)")
     if any(n.startswith("pybit") for n in names):
         notes.append(PYBIT_NOTE)
-    notes.append("every peer's top 10 levels and VWAP were checked against an exact "
-                 "reference after the replay")
+    notes.append(
+        "every peer's top 10 levels and VWAP were checked against an exact "
+        "reference after the replay"
+    )
     if skipped:
         what = ", ".join(f"{n} (needs {' + '.join(d)})" for n, d in skipped.items())
-        notes.append(f"peers skipped, not installed: {what}; pip install 'obcore[bench]' "
-                     "to compare with them")
+        notes.append(
+            f"peers skipped, not installed: {what}; pip install 'obcore[bench]' "
+            "to compare with them"
+        )
         _log(f"skipping peers that are not installed: {what}")
     machine = machine_info()
     load, cores = machine["loadavg_at_start"][0], machine["cores"] or 1
-    notes.append(f"load average {load:.2f} on {cores} cores at the start"
-                 + (": other processes share the cores, expect noisy timings"
-                    if load > cores else ""))
+    notes.append(
+        f"load average {load:.2f} on {cores} cores at the start"
+        + (": other processes share the cores, expect noisy timings" if load > cores else "")
+    )
     results = {
         "machine": machine,
-        "settings": {"profile": args.profile, "repeat": reps, "budget_s": budget_s,
-                     "seed": args.seed},
-        "workload": {"name": wl.name, "topic": wl.topic, "depth": wl.depth,
-                     "deltas": wl.deltas, "tick_size": wl.tick_size, "lot_size": wl.lot_size,
-                     "mean_levels_per_delta": wl.level_updates() / max(1, wl.deltas),
-                     "vwap_lots": wl.vwap_lots, "recording": args.recording},
+        "settings": {
+            "profile": args.profile,
+            "repeat": reps,
+            "budget_s": budget_s,
+            "seed": args.seed,
+        },
+        "workload": {
+            "name": wl.name,
+            "topic": wl.topic,
+            "depth": wl.depth,
+            "deltas": wl.deltas,
+            "tick_size": wl.tick_size,
+            "lot_size": wl.lot_size,
+            "mean_levels_per_delta": wl.level_updates() / max(1, wl.deltas),
+            "vwap_lots": wl.vwap_lots,
+            "recording": args.recording,
+        },
         "peers": names,
         "baseline": baseline,
         "skipped_peers": skipped,
@@ -474,13 +555,20 @@ def run(args) -> dict:
     if depths:
         _log("scaling:")
         results["scaling"] = measure_scaling(
-            names, depths, args.scale_messages or profile["scale_messages"], reps, budget_s,
-            args.seed)
+            names,
+            depths,
+            args.scale_messages or profile["scale_messages"],
+            reps,
+            budget_s,
+            args.seed,
+        )
     if memory:
         _log("memory:")
         results["memory"] = measure_memory(names, 10_000, profile["memory_messages"])
-        notes.append("memory: resident-set growth while building a 10,000-level-a-side "
-                     "book (plus deltas) in a fresh process")
+        notes.append(
+            "memory: resident-set growth while building a 10,000-level-a-side "
+            "book (plus deltas) in a fresh process"
+        )
     return results
 
 
@@ -491,61 +579,114 @@ def write_json(path: str, obj: dict) -> None:
         f.write("\n")
 
 
-def build_parser(prog: str = "obcore-bench", profile: str = "short",
-                 json_default: str | None = None,
-                 chart_default: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "obcore-bench",
+    profile: str = "short",
+    json_default: str | None = None,
+    chart_default: str | None = None,
+) -> argparse.ArgumentParser:
     """The command line of ``obcore-bench``; the repository's runner changes the defaults."""
     ap = argparse.ArgumentParser(
         prog=prog,
         description="Compare obcore's book variants (and, when installed, order-book, "
-                    "SortedDict, pybit) on a synthetic Bybit v5 orderbook stream or on "
-                    "your own recording. Prints medians and ratios against a baseline "
-                    "measured in the same run.")
+        "SortedDict, pybit) on a synthetic Bybit v5 orderbook stream or on "
+        "your own recording. Prints medians and ratios against a baseline "
+        "measured in the same run.",
+    )
     ap.set_defaults(profile=profile)
     size = ap.add_mutually_exclusive_group()
-    size.add_argument("--full", dest="profile", action="store_const", const="full",
-                      help="the full method: 11 repetitions, 2,000 frames, scaling to "
-                           "10,000 levels, memory (several minutes)")
-    size.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="the full method at small sizes (about a minute)")
-    size.add_argument("--short", dest="profile", action="store_const", const="short",
-                      help="the main workload only, 5 repetitions (seconds; obcore-bench's "
-                           "default)")
-    ap.add_argument("--recording", metavar="FILE",
-                    help="replay a recording: raw frames, one per line, plain or .gz "
-                         "(the format of obcore.recording and `mmbot record`)")
-    ap.add_argument("--tick-size", help="the recording's tick size (default: inferred from "
-                                        "the most decimals seen)")
+    size.add_argument(
+        "--full",
+        dest="profile",
+        action="store_const",
+        const="full",
+        help="the full method: 11 repetitions, 2,000 frames, scaling to "
+        "10,000 levels, memory (several minutes)",
+    )
+    size.add_argument(
+        "--quick",
+        dest="profile",
+        action="store_const",
+        const="quick",
+        help="the full method at small sizes (about a minute)",
+    )
+    size.add_argument(
+        "--short",
+        dest="profile",
+        action="store_const",
+        const="short",
+        help="the main workload only, 5 repetitions (seconds; obcore-bench's default)",
+    )
+    ap.add_argument(
+        "--recording",
+        metavar="FILE",
+        help="replay a recording: raw frames, one per line, plain or .gz "
+        "(the format of obcore.recording and `mmbot record`)",
+    )
+    ap.add_argument(
+        "--tick-size",
+        help="the recording's tick size (default: inferred from the most decimals seen)",
+    )
     ap.add_argument("--lot-size", help="the recording's lot size (default: inferred)")
-    ap.add_argument("--topic", help="the recording's orderbook topic (default: the most "
-                                    "frequent)")
-    ap.add_argument("--peers", help="comma-separated peer names (default: every installed "
-                                    "one; 'reference' only with --quick/--full)")
-    ap.add_argument("--baseline", help="the peer the ratios are against (default: order-book "
-                                       "when installed, else the default obcore variant)")
-    ap.add_argument("--depth", type=int, default=200,
-                    help="synthetic main workload: levels a side (default 200)")
-    ap.add_argument("--messages", type=int,
-                    help="frames in the main workload (synthetic: default 300, full 2000; "
-                         "a recording: default its first 2000, with --quick/--full all)")
-    ap.add_argument("--depths", help="scaling depths, comma-separated (full default "
-                                     "50,200,1000,10000; empty string to skip)")
+    ap.add_argument("--topic", help="the recording's orderbook topic (default: the most frequent)")
+    ap.add_argument(
+        "--peers",
+        help="comma-separated peer names (default: every installed "
+        "one; 'reference' only with --quick/--full)",
+    )
+    ap.add_argument(
+        "--baseline",
+        help="the peer the ratios are against (default: order-book "
+        "when installed, else the default obcore variant)",
+    )
+    ap.add_argument(
+        "--depth",
+        type=int,
+        default=200,
+        help="synthetic main workload: levels a side (default 200)",
+    )
+    ap.add_argument(
+        "--messages",
+        type=int,
+        help="frames in the main workload (synthetic: default 300, full 2000; "
+        "a recording: default its first 2000, with --quick/--full all)",
+    )
+    ap.add_argument(
+        "--depths",
+        help="scaling depths, comma-separated (full default "
+        "50,200,1000,10000; empty string to skip)",
+    )
     ap.add_argument("--scale-messages", type=int, help="frames per scaling workload")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, help="repetitions per measurement (default 5, "
-                                               "quick 3, full 11)")
-    ap.add_argument("--budget", type=float,
-                    help="seconds per repetition before a slow peer replays a prefix "
-                         "(default 0.05, quick 0.1, full 0.3)")
-    ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=None,
-                    help="measure each book's resident memory at 10,000 levels a side in a "
-                         "fresh process (default: on with --quick/--full)")
-    ap.add_argument("--json", default=json_default, metavar="PATH",
-                    help="write the results as JSON" + (
-                        f" (default {json_default})" if json_default else ""))
-    ap.add_argument("--chart", default=chart_default, metavar="PATH",
-                    help="render a PNG chart (needs matplotlib)" + (
-                        f" (default {chart_default})" if chart_default else ""))
+    ap.add_argument(
+        "--repeat", type=int, help="repetitions per measurement (default 5, quick 3, full 11)"
+    )
+    ap.add_argument(
+        "--budget",
+        type=float,
+        help="seconds per repetition before a slow peer replays a prefix "
+        "(default 0.05, quick 0.1, full 0.3)",
+    )
+    ap.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure each book's resident memory at 10,000 levels a side in a "
+        "fresh process (default: on with --quick/--full)",
+    )
+    ap.add_argument(
+        "--json",
+        default=json_default,
+        metavar="PATH",
+        help="write the results as JSON" + (f" (default {json_default})" if json_default else ""),
+    )
+    ap.add_argument(
+        "--chart",
+        default=chart_default,
+        metavar="PATH",
+        help="render a PNG chart (needs matplotlib)"
+        + (f" (default {chart_default})" if chart_default else ""),
+    )
     ap.add_argument("--no-chart", action="store_true", help="do not render the chart")
     return ap
 
@@ -566,8 +707,11 @@ def execute(args, prog: str = "obcore-bench") -> int:
     """
     chart = None if args.no_chart else args.chart
     if chart and util.find_spec("matplotlib") is None:
-        return _fail(prog, "--chart needs matplotlib, which is not installed: "
-                           "pip install matplotlib (or run without --chart)")
+        return _fail(
+            prog,
+            "--chart needs matplotlib, which is not installed: "
+            "pip install matplotlib (or run without --chart)",
+        )
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning

@@ -77,12 +77,21 @@ class Workload:
     def prefix(self, messages: int) -> Workload:
         """Return this workload cut to its first ``messages`` frames (at least the snapshot)."""
         n = max(1, messages)
-        return Workload(self.name, self.symbol, self.topic, self.category, self.tick_size,
-                        self.lot_size, self.frames[:n], self.msgs[:n])
+        return Workload(
+            self.name,
+            self.symbol,
+            self.topic,
+            self.category,
+            self.tick_size,
+            self.lot_size,
+            self.frames[:n],
+            self.msgs[:n],
+        )
 
 
-def synthetic(depth: int = 200, messages: int = 2000, seed: int = 0, *,
-              name: str | None = None, **kw) -> Workload:
+def synthetic(
+    depth: int = 200, messages: int = 2000, seed: int = 0, *, name: str | None = None, **kw
+) -> Workload:
     """Return a seeded synthetic BTCUSDT-like workload (see :mod:`obcore.synthetic`).
 
     Parameters
@@ -102,8 +111,16 @@ def synthetic(depth: int = 200, messages: int = 2000, seed: int = 0, *,
     kw.setdefault("category", "linear")
     frames = list(generate_frames(depth=depth, messages=messages, seed=seed, **kw))
     msgs = [decode(f) for f in frames]
-    return Workload(name or f"synthetic-{depth}", kw["symbol"], msgs[0]["topic"],
-                    kw["category"], kw["tick_size"], kw["lot_size"], frames, msgs)
+    return Workload(
+        name or f"synthetic-{depth}",
+        kw["symbol"],
+        msgs[0]["topic"],
+        kw["category"],
+        kw["tick_size"],
+        kw["lot_size"],
+        frames,
+        msgs,
+    )
 
 
 def _decimals(text: str) -> int:
@@ -112,13 +129,23 @@ def _decimals(text: str) -> int:
 
 def _book_shaped(msg: dict) -> bool:
     data = msg.get("data")
-    return (isinstance(data, dict) and isinstance(data.get("b"), list)
-            and isinstance(data.get("a"), list) and type(data.get("u")) is int)
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("b"), list)
+        and isinstance(data.get("a"), list)
+        and type(data.get("u")) is int
+    )
 
 
-def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | None = None,
-                   topic: str | None = None, max_messages: int | None = None,
-                   name: str | None = None) -> Workload:
+def from_recording(
+    path: str,
+    *,
+    tick_size: str | None = None,
+    lot_size: str | None = None,
+    topic: str | None = None,
+    max_messages: int | None = None,
+    name: str | None = None,
+) -> Workload:
     """Load a recording (see :mod:`obcore.recording` for the format) as a workload.
 
     Only ``orderbook.*`` frames of one topic are kept (``topic``, or the most frequent
@@ -155,8 +182,10 @@ def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | N
         if not isinstance(t, str) or not t.startswith("orderbook."):
             continue
         if not _book_shaped(msg):
-            raise WorkloadError(f"{path}:{line_no}: {t} frame without data.b, data.a lists "
-                                f"and an integer data.u: {text[:120]}")
+            raise WorkloadError(
+                f"{path}:{line_no}: {t} frame without data.b, data.a lists "
+                f"and an integer data.u: {text[:120]}"
+            )
         by_topic.setdefault(t, []).append((text, msg))
         counts[t] += 1
     if not counts:
@@ -174,14 +203,16 @@ def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | N
     for i in range(1, len(items)):
         m = items[i][1]
         if m.get("type") == "delta" and m["data"]["u"] != items[i - 1][1]["data"]["u"] + 1:
-            warnings.warn(f"{path}: u gap after {items[i - 1][1]['data']['u']} "
-                          f"(next {m['data']['u']}); replaying the {keep} frames before it",
-                          stacklevel=2)
+            warnings.warn(
+                f"{path}: u gap after {items[i - 1][1]['data']['u']} "
+                f"(next {m['data']['u']}); replaying the {keep} frames before it",
+                stacklevel=2,
+            )
             break
         keep += 1
     items = items[:keep]
     if max_messages is not None:
-        items = items[:max(1, max_messages)]
+        items = items[: max(1, max_messages)]
     if tick_size is None or lot_size is None:
         pd = qd = 0
         for _, m in items:
@@ -192,16 +223,25 @@ def from_recording(path: str, *, tick_size: str | None = None, lot_size: str | N
         inferred_lot = "1" if qd == 0 else "0." + "0" * (qd - 1) + "1"
         if tick_size is None:
             tick_size = inferred_tick
-            warnings.warn(f"{path}: tick size inferred as {tick_size} from the prices; pass "
-                          "--tick-size for the real one", stacklevel=2)
+            warnings.warn(
+                f"{path}: tick size inferred as {tick_size} from the prices; pass "
+                "--tick-size for the real one",
+                stacklevel=2,
+            )
         if lot_size is None:
             lot_size = inferred_lot
-            warnings.warn(f"{path}: lot size inferred as {lot_size} from the sizes; pass "
-                          "--lot-size for the real one", stacklevel=2)
+            warnings.warn(
+                f"{path}: lot size inferred as {lot_size} from the sizes; pass "
+                "--lot-size for the real one",
+                stacklevel=2,
+            )
     frames = [t for t, _ in items]
     msgs = [m for _, m in items]
     symbol = msgs[0]["data"].get("s") or topic.rsplit(".", 1)[-1]
-    category = "linear" if all(
-        _decimals(p) == _decimals(tick_size) for p, _ in msgs[0]["data"]["b"][:20]) else "spot"
+    category = (
+        "linear"
+        if all(_decimals(p) == _decimals(tick_size) for p, _ in msgs[0]["data"]["b"][:20])
+        else "spot"
+    )
     stem = name or "rec-" + str(path).rsplit("/", 1)[-1].split(".", 1)[0]
     return Workload(stem, symbol, topic, category, tick_size, lot_size, frames, msgs)

@@ -3,6 +3,7 @@
 The reference for "the book is right" is the simulator's own ladder (a plain dict book,
 independent of obcore) read while the market is paused.
 """
+
 import time
 
 import pytest
@@ -13,10 +14,12 @@ from mmbot.bybit import BookFeed
 from mmbot.recorder import FrameRecorder, read_recording
 from mmbot.sim.server import SimSymbol
 
-pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
+pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
 
-SYMBOLS = (SimSymbol("BTCUSDT"), SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01",
-                                           min_qty="0.01"))
+SYMBOLS = (
+    SimSymbol("BTCUSDT"),
+    SimSymbol("ETHUSDT", tick_size="0.01", lot_size="0.01", min_qty="0.01"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +30,9 @@ def sim(start_module_sim):
 @pytest.fixture(scope="module")
 def feed(sim):
     statuses = []
-    f = BookFeed("linear", ws_base=sim.ws_url, on_status=lambda *a: statuses.append(a),
-                 resync_timeout_s=2.0)
+    f = BookFeed(
+        "linear", ws_base=sim.ws_url, on_status=lambda *a: statuses.append(a), resync_timeout_s=2.0
+    )
     f.statuses = statuses
     f.add_book("BTCUSDT", "0.1", "0.001", depth=50)
     f.add_book("ETHUSDT", "0.01", "0.01", depth=50)
@@ -117,9 +121,11 @@ def test_invalid_utf8_in_a_book_frame_resyncs_that_book(sim, feed):
     assert wait_for(lambda: btc.synced)
     n_btc, n_eth = btc.resyncs, eth.resyncs
     u = btc.book.update_id + 1
-    bad = (b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTC\xffUSDT",'
-           b'"b":[],"a":[],"u":%d,"seq":1},"cts":1}' % u)
-    feed._on_message(bad)      # obcore's parser rejects it (FrameError): resync, no raise
+    bad = (
+        b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTC\xffUSDT",'
+        b'"b":[],"a":[],"u":%d,"seq":1},"cts":1}' % u
+    )
+    feed._on_message(bad)  # obcore's parser rejects it (FrameError): resync, no raise
     assert btc.rejected >= 1
     assert wait_for(lambda: btc.resyncs == n_btc + 1 and btc.synced)
     assert eth.resyncs == n_eth

@@ -2,6 +2,7 @@
 
 The reference for orders and positions is the simulator's own account state.
 """
+
 import logging
 import time
 from decimal import Decimal
@@ -23,7 +24,7 @@ from mmbot.types import (
     RequestError,
 )
 
-pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
+pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
 
 SYM = "BTCUSDT"
 
@@ -35,8 +36,14 @@ def sim(start_module_sim):
 
 @pytest.fixture(scope="module")
 def venue(sim):
-    v = BybitVenue([SYM], api_key=sim.api_key, api_secret=sim.api_secret,
-                   http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
+    v = BybitVenue(
+        [SYM],
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        http_base=sim.http_url,
+        ws_base=sim.ws_url,
+        http_retry_delay_s=0,
+    )
     v.events = []
     v.set_handler(v.events.append)
     yield v
@@ -55,9 +62,18 @@ def clean(sim, venue):
 def of(venue, kind, link=None):
     out = [e for e in venue.events if isinstance(e, kind)]
     if link is not None:
-        out = [e for e in out if (e.order.order_link_id if kind is OrderEvent
-                                  else e.order_link_id if kind is RequestError
-                                  else e.execution.order_link_id) == link]
+        out = [
+            e
+            for e in out
+            if (
+                e.order.order_link_id
+                if kind is OrderEvent
+                else e.order_link_id
+                if kind is RequestError
+                else e.execution.order_link_id
+            )
+            == link
+        ]
     return out
 
 
@@ -73,7 +89,7 @@ def test_ack_is_not_a_fill_and_state_comes_from_streams(sim, venue):
     assert wait_for(lambda: of(venue, OrderEvent, "v-1"))
     assert wait_for(lambda: venue.acks >= 1)
     time.sleep(0.1)
-    assert of(venue, ExecutionEvent) == []          # acknowledged, resting, unfilled
+    assert of(venue, ExecutionEvent) == []  # acknowledged, resting, unfilled
     order = of(venue, OrderEvent, "v-1")[-1].order
     assert order.status is OrderStatus.NEW and order.price_ticks == bid - 100
     assert [o.order_link_id for o in venue.open_orders(SYM)] == ["v-1"]
@@ -98,8 +114,12 @@ def test_post_only_cross_is_cancelled_on_the_order_stream(sim, venue):
 def test_fill_updates_position_exactly_like_the_venue(sim, venue):
     bid, ask = sim.best(SYM)
     before = sim.position_lots(SYM)
-    venue.place_batch([OrderRequest("v-b1", SYM, "Buy", bid - 10, 4),
-                       OrderRequest("v-b2", SYM, "Sell", ask + 10, 3)])
+    venue.place_batch(
+        [
+            OrderRequest("v-b1", SYM, "Buy", bid - 10, 4),
+            OrderRequest("v-b2", SYM, "Sell", ask + 10, 3),
+        ]
+    )
     assert wait_for(lambda: len(sim.open_orders(SYM)) == 2)
     sim.taker_hit(SYM, "Buy")
     assert wait_for(lambda: of(venue, ExecutionEvent, "v-b1"))
@@ -171,8 +191,14 @@ def test_private_drop_reports_connection_and_recovers(sim, venue):
 
 def test_secrets_never_logged(sim, caplog):
     caplog.set_level(logging.DEBUG)
-    v = BybitVenue([SYM], api_key=sim.api_key, api_secret=sim.api_secret,
-                   http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
+    v = BybitVenue(
+        [SYM],
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        http_base=sim.http_url,
+        ws_base=sim.ws_url,
+        http_retry_delay_s=0,
+    )
     try:
         sim.reject_next(1, 10001)
         bid, _ = sim.best(SYM)
@@ -193,10 +219,13 @@ def test_adl_and_funding_executions_reach_the_bot(sim, venue):
     sim.inject_funding(SYM, "0.0001")
     kinds = lambda: [e.execution.exec_type for e in of(venue, ExecutionEvent)]  # noqa: E731
     assert wait_for(lambda: {"AdlTrade", "Funding"} <= set(kinds()))
-    adl = next(e.execution for e in of(venue, ExecutionEvent) if e.execution.exec_type == "AdlTrade")
+    adl = next(
+        e.execution for e in of(venue, ExecutionEvent) if e.execution.exec_type == "AdlTrade"
+    )
     assert (adl.side, adl.qty_lots, adl.order_link_id) == ("Sell", 1, "")
-    funding = next(e.execution for e in of(venue, ExecutionEvent)
-                   if e.execution.exec_type == "Funding")
+    funding = next(
+        e.execution for e in of(venue, ExecutionEvent) if e.execution.exec_type == "Funding"
+    )
     assert funding.fee == sim.summary(SYM)["funding"] and funding.fee != 0
     # the REST read-back has every type too
     back = venue.executions(SYM, 0)
@@ -217,14 +246,21 @@ def test_fee_rates_and_order_status_come_from_the_venue(sim, venue):
 
 def test_spot_inventory_is_the_wallet_base_coin_not_zero(start_sim):
     sim = start_sim(symbols=[SimSymbol(SYM, category="spot")], speed=1.0, paused=True)
-    v = BybitVenue([SYM], category="spot", api_key=sim.api_key, api_secret=sim.api_secret,
-                   http_base=sim.http_url, ws_base=sim.ws_url, http_retry_delay_s=0)
+    v = BybitVenue(
+        [SYM],
+        category="spot",
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        http_base=sim.http_url,
+        ws_base=sim.ws_url,
+        http_retry_delay_s=0,
+    )
     try:
         bid, _ = sim.best(SYM)
         v.place(OrderRequest("s-1", SYM, "Buy", bid - 10, 3))
         assert wait_for(lambda: sim.open_orders(SYM))
         sim.taker_hit(SYM, "Buy")
         assert wait_for(lambda: not sim.open_orders(SYM))
-        assert v.position(SYM).size_lots == 3     # reconcile takes this, not 0
+        assert v.position(SYM).size_lots == 3  # reconcile takes this, not 0
     finally:
         v.close()

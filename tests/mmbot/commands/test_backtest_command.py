@@ -1,4 +1,5 @@
 """``mmbot backtest`` end to end: report, determinism, records, bad overrides."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,14 @@ from mmbot import cli
 from mmbot.config import ConfigError, apply_overrides, load_config
 
 # a thin explicit spread so a 20 s run trades (the fee-aware default barely does in 20 s)
-SHORT = ["--duration-s", "20", "--set", "strategy.min_spread_bps=0",
-         "--set", "strategy.fixed.half_spread_bps=0.3"]
+SHORT = [
+    "--duration-s",
+    "20",
+    "--set",
+    "strategy.min_spread_bps=0",
+    "--set",
+    "strategy.fixed.half_spread_bps=0.3",
+]
 
 
 def run_cli(tmp_path, name, *extra):

@@ -6,6 +6,7 @@ the position and charges funding. The simulator, not the bot, reports the larges
 worst-case exposure the account ever had; the cap held, and the bot's final position,
 realized PnL, fees and funding equal the simulator's exactly.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,10 +43,29 @@ min_quote_lifetime_ms = 50
 """)
     out = tmp_path / "out"
     bot = subprocess.Popen(
-        [sys.executable, "-m", "mmbot", "run", "--config", str(cfg), "--sim-url", sim.http_url,
-         "--duration", "120", "--no-dashboard", "--out", str(out), "--db", ""],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mmbot",
+            "run",
+            "--config",
+            str(cfg),
+            "--sim-url",
+            sim.http_url,
+            "--duration",
+            "120",
+            "--no-dashboard",
+            "--out",
+            str(out),
+            "--db",
+            "",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def quoting(side=None):
             return any(side is None or o["side"] == side for o in sim.open_orders(SYM))
 
@@ -53,19 +73,20 @@ min_quote_lifetime_ms = 50
             return len([x for x in sim.executions(SYM) if x["execType"] == "Trade"])
 
         assert wait_for(quoting, timeout_s=20)
-        sim.position_first(True)                 # position pushes overtake executions
+        sim.position_first(True)  # position pushes overtake executions
         for side in ("Buy", "Buy", "Sell"):
             n = fills()
             assert wait_for(lambda s=side: quoting(s), timeout_s=15)
             sim.taker_hit(SYM, side)
             assert wait_for(lambda n=n: fills() > n, timeout_s=10)
         sim.position_first(False)
-        sim.race_next(2)                          # the next amends/cancels lose a race
-        sim.reject_next(3, 10006)                 # and then three requests are refused
+        sim.race_next(2)  # the next amends/cancels lose a race
+        sim.reject_next(3, 10006)  # and then three requests are refused
         for kind in ("public", "private", "trade"):
             assert wait_for(quoting, timeout_s=20)
             live = {o["orderId"] for o in sim.open_orders(SYM)}
             assert sim.drop(kind) >= 1
+
             # blind: the bot cancels everything over REST (the window can be a few ms),
             # then quotes again with new orders
             def gone(live=live):
@@ -86,7 +107,7 @@ min_quote_lifetime_ms = 50
         sim.inject_adl(SYM, 1)
         assert wait_for(lambda: quoting(), timeout_s=20)
     finally:
-        bot.send_signal(signal.SIGINT)            # a clean stop: cancel all, write report
+        bot.send_signal(signal.SIGINT)  # a clean stop: cancel all, write report
         stdout, stderr = bot.communicate(timeout=60)
     assert bot.returncode == 0, stderr[-3000:]
     assert sim.open_orders(SYM) == []

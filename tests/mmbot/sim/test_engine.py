@@ -1,4 +1,5 @@
 """MatchingEngine: hand-built scenarios (numbers worked out by hand) and a stateful property."""
+
 from __future__ import annotations
 
 import json
@@ -91,8 +92,12 @@ def test_public_trade_fills_after_queue(setup):
     eng.place(order_link_id="b1", side="Buy", price_ticks=999, qty_lots=500, now_ms=2)
     eng.place(order_link_id="b2", side="Buy", price_ticks=999, qty_lots=300, now_ms=3)
     # b2 arrived behind the same 2000 market lots plus b1's 500
-    trade = {"topic": "publicTrade.TEST", "type": "snapshot", "ts": 5,
-             "data": [{"T": 5, "s": "TEST", "S": "Sell", "v": "2.300", "p": "99.9"}]}
+    trade = {
+        "topic": "publicTrade.TEST",
+        "type": "snapshot",
+        "ts": 5,
+        "data": [{"T": 5, "s": "TEST", "S": "Sell", "v": "2.300", "p": "99.9"}],
+    }
     ev = eng.on_frame(json.dumps(trade), 5)
     fills = execs(ev)
     # 2000 ahead consumed, then 300 of b1's 500; b2 untouched
@@ -113,7 +118,7 @@ def test_trade_then_its_book_delta_consume_the_queue_once():
     assert execs(eng.on_trade("Sell", 999, 800, 3)) == []
     assert eng.queue_ahead(order_link_id="b1") == 1200
     eng.on_frame(feed.delta(bids=[(999, 1200)]), 4)
-    assert eng.queue_ahead(order_link_id="b1") == 1200      # not 400: counted once
+    assert eng.queue_ahead(order_link_id="b1") == 1200  # not 400: counted once
     # a later reduction without a trade (a cancel ahead of us) still consumes the queue
     eng.on_frame(feed.delta(bids=[(999, 1000)]), 5)
     assert eng.queue_ahead(order_link_id="b1") == 1000
@@ -156,9 +161,12 @@ def test_post_only_reject_when_crossing_or_touching(setup):
     ev = eng.place(order_link_id="x", side="Buy", price_ticks=1001, qty_lots=100, now_ms=2)
     (order,) = orders(ev)
     assert order.status is OrderStatus.CANCELLED and order.reject_reason == REJECT_POST_ONLY
-    assert eng.place(order_link_id="y", side="Sell", price_ticks=998, qty_lots=100, now_ms=2)[
-        0
-    ].order.status is OrderStatus.CANCELLED
+    assert (
+        eng.place(order_link_id="y", side="Sell", price_ticks=998, qty_lots=100, now_ms=2)[
+            0
+        ].order.status
+        is OrderStatus.CANCELLED
+    )
     # one tick inside is fine
     ev = eng.place(order_link_id="z", side="Buy", price_ticks=1000, qty_lots=100, now_ms=2)
     assert orders(ev)[0].status is OrderStatus.NEW
@@ -170,11 +178,14 @@ def test_post_only_reject_when_crossing_or_touching(setup):
 
 def test_taker_limit_walks_levels_and_rests_remainder(setup):
     eng, _ = setup
-    ev = eng.place(order_link_id="t", side="Buy", price_ticks=1002, qty_lots=6000,
-                   post_only=False, now_ms=2)
+    ev = eng.place(
+        order_link_id="t", side="Buy", price_ticks=1002, qty_lots=6000, post_only=False, now_ms=2
+    )
     fills = execs(ev)
     assert [(f.price_ticks, f.qty_lots, f.is_maker) for f in fills] == [
-        (1001, 1000, False), (1002, 4000, False)]
+        (1001, 1000, False),
+        (1002, 4000, False),
+    ]
     # taker fees: 0.00055 * (100.1*1 + 100.2*4) = 0.00055 * 500.9 = 0.275495
     assert sum(f.fee for f in fills) == Decimal("0.275495")
     order = eng.get_order(order_link_id="t")
@@ -184,8 +195,15 @@ def test_taker_limit_walks_levels_and_rests_remainder(setup):
 
 def test_market_order_cancels_unfilled_rest(setup):
     eng, _ = setup
-    ev = eng.place(order_link_id="m", side="Sell", price_ticks=0, qty_lots=6000,
-                   post_only=False, order_type="Market", now_ms=2)
+    ev = eng.place(
+        order_link_id="m",
+        side="Sell",
+        price_ticks=0,
+        qty_lots=6000,
+        post_only=False,
+        order_type="Market",
+        now_ms=2,
+    )
     assert [(f.price_ticks, f.qty_lots) for f in execs(ev)] == [(999, 2000), (998, 3000)]
     assert orders(ev)[-1].status is OrderStatus.CANCELLED
     assert eng.position_lots == -5000
@@ -276,8 +294,12 @@ class EngineMachine(RuleBasedStateMachine):
                 self.fills[x.order_link_id] = self.fills.get(x.order_link_id, 0) + x.qty_lots
                 self.signed_fill_sum += x.qty_lots if x.side == "Buy" else -x.qty_lots
 
-    @rule(side=st.sampled_from(["Buy", "Sell"]), off=st.integers(-3, 3),
-          qty=st.integers(1, 3000), post_only=st.booleans())
+    @rule(
+        side=st.sampled_from(["Buy", "Sell"]),
+        off=st.integers(-3, 3),
+        qty=st.integers(1, 3000),
+        post_only=st.booleans(),
+    )
     def place(self, side, off, qty, post_only):
         self.t += 1
         self.n += 1
@@ -286,15 +308,25 @@ class EngineMachine(RuleBasedStateMachine):
         ref = best[0] if best else 1000
         price = max(ref + off, 1)
         try:
-            ev = self.eng.place(order_link_id=link, side=side, price_ticks=price,
-                                qty_lots=qty, post_only=post_only, now_ms=self.t)
+            ev = self.eng.place(
+                order_link_id=link,
+                side=side,
+                price_ticks=price,
+                qty_lots=qty,
+                post_only=post_only,
+                now_ms=self.t,
+            )
         except OrderRejected:
             return
         self.sizes[link] = self.eng.get_order(order_link_id=link).qty_lots
         self._record(ev)
 
-    @rule(bid=st.integers(990, 1010), width=st.integers(1, 5), bq=st.integers(0, 5000),
-          aq=st.integers(0, 5000))
+    @rule(
+        bid=st.integers(990, 1010),
+        width=st.integers(1, 5),
+        bq=st.integers(0, 5000),
+        aq=st.integers(0, 5000),
+    )
     def move(self, bid, width, bq, aq):
         self.t += 1
         ask = bid + width
@@ -316,10 +348,14 @@ class EngineMachine(RuleBasedStateMachine):
             if data.draw(st.booleans()):
                 ev = self.eng.cancel(order_link_id=order.order_link_id, now_ms=self.t)
             else:
-                ev = self.eng.amend(order_link_id=order.order_link_id,
-                                    qty_lots=data.draw(st.integers(1, 3000)), now_ms=self.t)
+                ev = self.eng.amend(
+                    order_link_id=order.order_link_id,
+                    qty_lots=data.draw(st.integers(1, 3000)),
+                    now_ms=self.t,
+                )
                 self.sizes[order.order_link_id] = self.eng.get_order(
-                    order_link_id=order.order_link_id).qty_lots
+                    order_link_id=order.order_link_id
+                ).qty_lots
         except OrderRejected:
             return
         self._record(ev)
@@ -358,8 +394,8 @@ def test_queue_models_on_the_issue_example():
     assert _issue_example("risk_averse") == 10
     assert _issue_example("optimistic") == 5
     assert _issue_example("prob_power") == 9.375
-    assert _issue_example("prob_power", queue_power=1) == 7.5      # (10/20)**1 * 5 = 2.5
-    assert _issue_example("prob_power", queue_power=2) == 8.75     # (10/20)**2 * 5 = 1.25
+    assert _issue_example("prob_power", queue_power=1) == 7.5  # (10/20)**1 * 5 = 2.5
+    assert _issue_example("prob_power", queue_power=2) == 8.75  # (10/20)**2 * 5 = 1.25
 
 
 def test_default_queue_model_is_prob_power_3():
@@ -475,5 +511,4 @@ class QueueModelsMachine(RuleBasedStateMachine):
 
 
 TestQueueModelsMachine = QueueModelsMachine.TestCase
-TestQueueModelsMachine.settings = settings(max_examples=80, stateful_step_count=25,
-                                           deadline=None)
+TestQueueModelsMachine.settings = settings(max_examples=80, stateful_step_count=25, deadline=None)

@@ -1,6 +1,7 @@
 """Conformance: real pybit and ccxt (REST and ccxt.pro) clients on their default options,
 only their URLs pointed at the local simulator. Each row of README's conformance table is
 one call here; a call "works" when it returns what Bybit's docs say it returns."""
+
 import asyncio
 import time
 from decimal import Decimal
@@ -20,10 +21,13 @@ SPOT = SimSymbol("ETHUSDT", "spot", "0.01", "0.0001", "0.0001", "1000", "1")
 
 @pytest.fixture(scope="module")
 def sim(start_module_sim):
-    src = {"BTCUSDT": lambda: synthetic_source(LIN, seed=1),
-           "ETHUSDT": lambda: synthetic_source(SPOT, seed=2, start_price="3000.00")}
-    return start_module_sim(symbols=[LIN, SPOT], sources=src, base_balances={"ETH": "1"},
-                            rate_limit_per_s=None)
+    src = {
+        "BTCUSDT": lambda: synthetic_source(LIN, seed=1),
+        "ETHUSDT": lambda: synthetic_source(SPOT, seed=2, start_price="3000.00"),
+    }
+    return start_module_sim(
+        symbols=[LIN, SPOT], sources=src, base_balances={"ETH": "1"}, rate_limit_per_s=None
+    )
 
 
 def local_ccxt(ex, sim):
@@ -54,27 +58,56 @@ def test_pybit_rest(sim):
     bid, ask = sim.best("BTCUSDT")
     px = lambda t: f"{t / 10:.1f}"  # noqa: E731  (tick 0.1)
     for tif in ("GTC", "PostOnly"):
-        r = http.place_order(**q, side="Buy", orderType="Limit", qty="0.001",
-                             price=px(bid - 300), timeInForce=tif)
+        r = http.place_order(
+            **q, side="Buy", orderType="Limit", qty="0.001", price=px(bid - 300), timeInForce=tif
+        )
         assert r["result"]["orderLinkId"] == ""
-    http.place_order(**q, side="Buy", orderType="Limit", qty="0.001", price=px(bid - 300),
-                     timeInForce="IOC", orderLinkId="ioc")
-    http.place_order(**q, side="Buy", orderType="Limit", qty="1000.000", price=px(ask),
-                     timeInForce="FOK", orderLinkId="fok")
+    http.place_order(
+        **q,
+        side="Buy",
+        orderType="Limit",
+        qty="0.001",
+        price=px(bid - 300),
+        timeInForce="IOC",
+        orderLinkId="ioc",
+    )
+    http.place_order(
+        **q,
+        side="Buy",
+        orderType="Limit",
+        qty="1000.000",
+        price=px(ask),
+        timeInForce="FOK",
+        orderLinkId="fok",
+    )
     http.place_order(**q, side="Buy", orderType="Market", qty="0.001", orderLinkId="mkt")
-    http.place_batch_order(category="linear", request=[
-        {"symbol": "BTCUSDT", "side": "Sell", "orderType": "Limit", "qty": "0.001",
-         "price": px(ask + 300 + i), "timeInForce": "PostOnly", "orderLinkId": f"bt{i}"}
-        for i in range(2)])
+    http.place_batch_order(
+        category="linear",
+        request=[
+            {
+                "symbol": "BTCUSDT",
+                "side": "Sell",
+                "orderType": "Limit",
+                "qty": "0.001",
+                "price": px(ask + 300 + i),
+                "timeInForce": "PostOnly",
+                "orderLinkId": f"bt{i}",
+            }
+            for i in range(2)
+        ],
+    )
     http.amend_order(**q, orderLinkId="bt0", qty="0.002")
     http.cancel_order(**q, orderLinkId="bt1")
     opened = http.get_open_orders(**q)["result"]["list"]
     assert len(opened) == 3 and {o["timeInForce"] for o in opened} == {"GTC", "PostOnly"}
     assert http.cancel_all_orders(**q)["result"]["success"] == "1"
     hist = {o["orderLinkId"]: o for o in http.get_order_history(**q)["result"]["list"]}
-    assert (hist["ioc"]["orderStatus"], hist["fok"]["orderStatus"],
-            hist["mkt"]["orderStatus"], hist["bt1"]["cancelType"]) == (
-        "Cancelled", "Cancelled", "Filled", "CancelByUser")
+    assert (
+        hist["ioc"]["orderStatus"],
+        hist["fok"]["orderStatus"],
+        hist["mkt"]["orderStatus"],
+        hist["bt1"]["cancelType"],
+    ) == ("Cancelled", "Cancelled", "Filled", "CancelByUser")
     (x,) = http.get_executions(**q, orderLinkId="mkt")["result"]["list"]
     assert x["execType"] == "Trade" and x["isMaker"] is False
     (p,) = http.get_positions(**q)["result"]["list"]
@@ -88,11 +121,23 @@ def test_pybit_rest(sim):
 
 
 def test_pybit_websockets(sim):
-    got: dict[str, list] = {"book": [], "ticker": [], "trade": [], "kline": [], "order": [],
-                            "execution": [], "position": []}
+    got: dict[str, list] = {
+        "book": [],
+        "ticker": [],
+        "trade": [],
+        "kline": [],
+        "order": [],
+        "execution": [],
+        "position": [],
+    }
     pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
-    priv = LocalWebSocket(testnet=False, channel_type="private", api_key=sim.api_key,
-                          api_secret=sim.api_secret, ws_base=sim.ws_url)
+    priv = LocalWebSocket(
+        testnet=False,
+        channel_type="private",
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        ws_base=sim.ws_url,
+    )
     try:
         pub.orderbook_stream(50, "BTCUSDT", got["book"].append)
         pub.ticker_stream("BTCUSDT", got["ticker"].append)
@@ -101,15 +146,17 @@ def test_pybit_websockets(sim):
         priv.order_stream(got["order"].append)
         priv.execution_stream(got["execution"].append)
         priv.position_stream(got["position"].append)
-        assert wait_for(lambda: got["book"] and got["ticker"] and got["trade"]
-                        and got["kline"], timeout_s=10)
+        assert wait_for(
+            lambda: got["book"] and got["ticker"] and got["trade"] and got["kline"], timeout_s=10
+        )
         bar = got["kline"][0]["data"][0]
         assert bar["interval"] == "1" and bar["confirm"] is False
         assert bar["end"] - bar["start"] == 59_999 and float(bar["low"]) <= float(bar["high"])
-        time.sleep(0.2)          # pybit acks private subscriptions asynchronously
+        time.sleep(0.2)  # pybit acks private subscriptions asynchronously
         http = local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret)
-        http.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market",
-                         qty="0.001")
+        http.place_order(
+            category="linear", symbol="BTCUSDT", side="Sell", orderType="Market", qty="0.001"
+        )
         assert wait_for(lambda: got["order"] and got["execution"] and got["position"])
         assert got["ticker"][0]["data"]["markPrice"]
     finally:
@@ -156,30 +203,34 @@ def test_ccxt_pro_websockets(sim):
     sym = "BTC/USDT:USDT"
 
     async def main():
-        pro = local_ccxt(ccxt.pro.bybit({"apiKey": sim.api_key, "secret": sim.api_secret}),
-                         sim)
+        pro = local_ccxt(ccxt.pro.bybit({"apiKey": sim.api_key, "secret": sim.api_secret}), sim)
         try:
             await pro.load_markets()
             ob = await asyncio.wait_for(pro.watch_order_book(sym), 5)
             assert ob["bids"] and ob["asks"]
             assert (await asyncio.wait_for(pro.watch_ticker(sym), 5))["last"] > 0
             candles = await asyncio.wait_for(pro.watch_ohlcv(sym, "1m"), 5)
-            assert candles[-1][2] >= candles[-1][3] > 0          # high >= low
+            assert candles[-1][2] >= candles[-1][3] > 0  # high >= low
 
             async def after(watch, action):
                 task = asyncio.ensure_future(watch)
                 await asyncio.sleep(0.5)
                 await asyncio.get_running_loop().run_in_executor(None, action)
                 return await asyncio.wait_for(task, 5)
-            orders = await after(pro.watch_orders(sym),
-                                 lambda: rest.create_order(sym, "market", "buy", 0.001))
+
+            orders = await after(
+                pro.watch_orders(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
+            )
             assert orders[-1]["symbol"] == sym
-            trades = await after(pro.watch_my_trades(sym),
-                                 lambda: rest.create_order(sym, "market", "buy", 0.001))
+            trades = await after(
+                pro.watch_my_trades(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
+            )
             assert trades[-1]["price"] > 0
-            positions = await after(pro.watch_positions([sym]),
-                                    lambda: rest.create_order(sym, "market", "buy", 0.001))
+            positions = await after(
+                pro.watch_positions([sym]), lambda: rest.create_order(sym, "market", "buy", 0.001)
+            )
             assert positions[-1]["contracts"] > 0
         finally:
             await pro.close()
+
     asyncio.run(main())

@@ -1,4 +1,5 @@
 """Bybit's rate windows and the request path, without sockets."""
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,11 +10,12 @@ SYM = SimSymbol("BTCUSDT", "linear", "0.1", "0.001", "0.001", "100.000", "0")
 
 
 @settings(max_examples=150, deadline=None)
-@given(gaps=st.lists(st.integers(0, 400), min_size=1, max_size=80),
-       weights=st.lists(st.integers(1, 4), min_size=80, max_size=80),
-       limit=st.integers(1, 12))
-def test_rolling_window_never_exceeds_the_limit_and_refuses_only_when_full(gaps, weights,
-                                                                           limit):
+@given(
+    gaps=st.lists(st.integers(0, 400), min_size=1, max_size=80),
+    weights=st.lists(st.integers(1, 4), min_size=80, max_size=80),
+    limit=st.integers(1, 12),
+)
+def test_rolling_window_never_exceeds_the_limit_and_refuses_only_when_full(gaps, weights, limit):
     lim = RateLimiter({"create": limit})
     t, admitted = 0, []
     for gap, w in zip(gaps, weights, strict=False):
@@ -45,23 +47,48 @@ def test_a_burst_at_a_second_boundary_is_still_one_window():
 
 
 def test_classes_and_batches():
-    assert [op_class(o) for o in ("order.create", "order.amend", "order.cancel",
-                                  "order.cancel-all", "order.create-batch",
-                                  "order.amend-batch", "order.cancel-batch")] == [
-        "create", "amend", "cancel", "cancel", "create", "amend", "cancel"]
+    assert [
+        op_class(o)
+        for o in (
+            "order.create",
+            "order.amend",
+            "order.cancel",
+            "order.cancel-all",
+            "order.create-batch",
+            "order.amend-batch",
+            "order.cancel-batch",
+        )
+    ] == ["create", "amend", "cancel", "cancel", "create", "amend", "cancel"]
     acct = SimAccount({"BTCUSDT": SYM})
     d = Dispatcher(acct, {"create": 3, "cancel": 3, "amend": 3})
-    batch = {"category": "linear", "request": [
-        {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
-         "price": f"{100 + i}.0", "orderLinkId": f"o{i}"} for i in range(3)]}
+    batch = {
+        "category": "linear",
+        "request": [
+            {
+                "symbol": "BTCUSDT",
+                "side": "Buy",
+                "orderType": "Limit",
+                "qty": "0.001",
+                "price": f"{100 + i}.0",
+                "orderLinkId": f"o{i}",
+            }
+            for i in range(3)
+        ],
+    }
     assert d.run("order.create-batch", batch, 0).code == 0
-    res = d.run("order.create", dict(batch["request"][0], category="linear",
-                                     orderLinkId="x"), 1)
-    assert (res.code, res.msg, res.headers["X-Bapi-Limit-Status"]) == (10006,
-                                                                       "Too many visits!", "0")
+    res = d.run("order.create", dict(batch["request"][0], category="linear", orderLinkId="x"), 1)
+    assert (res.code, res.msg, res.headers["X-Bapi-Limit-Status"]) == (
+        10006,
+        "Too many visits!",
+        "0",
+    )
     # cancels have their own window
-    assert d.run("order.cancel", {"category": "linear", "symbol": "BTCUSDT",
-                                  "orderLinkId": "o0"}, 2).code == 0
+    assert (
+        d.run(
+            "order.cancel", {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "o0"}, 2
+        ).code
+        == 0
+    )
     # a batch over the remaining room is refused whole
     big = dict(batch, request=batch["request"][1:] * 2)
     assert d.run("order.cancel-batch", big, 3).code == 10006

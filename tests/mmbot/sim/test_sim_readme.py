@@ -1,5 +1,6 @@
 """README's "Test your own bot against a local Bybit" snippets run as written (the port
 swapped for a free one), and the ``mmbot sim`` command's start, Ctrl-C and errors."""
+
 import os
 import re
 import signal
@@ -47,9 +48,14 @@ def test_readme_snippets_run_against_the_simulator(capsys):
 
 
 def mmbot(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "mmbot", "sim", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mmbot", "sim", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        **kw,
+    )
 
 
 def test_mmbot_sim_prints_its_urls_and_stops_on_ctrl_c():
@@ -71,9 +77,11 @@ def test_mmbot_sim_errors_are_one_line():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        for args, needle in [(("--port", str(port)), "cannot listen on 127.0.0.1"),
-                             (("--symbols", "NOPE"), "unknown symbol 'NOPE'"),
-                             (("--data", "/no/such/file"), "cannot read recording")]:
+        for args, needle in [
+            (("--port", str(port)), "cannot listen on 127.0.0.1"),
+            (("--symbols", "NOPE"), "unknown symbol 'NOPE'"),
+            (("--data", "/no/such/file"), "cannot read recording"),
+        ]:
             p = mmbot(*args)
             out, err = p.communicate(timeout=20)
             assert p.returncode == 2, err
@@ -83,9 +91,19 @@ def test_mmbot_sim_errors_are_one_line():
 def test_a_recording_is_the_market(tmp_path):
 
     path = tmp_path / "rec.jsonl.gz"
-    frames = list(generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
-                                  depth=50, messages=40, seed=3, start_price="65000.0",
-                                  interval_ms=20, category="linear"))
+    frames = list(
+        generate_frames(
+            symbol="BTCUSDT",
+            tick_size="0.1",
+            lot_size="0.001",
+            depth=50,
+            messages=40,
+            seed=3,
+            start_price="65000.0",
+            interval_ms=20,
+            category="linear",
+        )
+    )
     write_frames(path, frames)
     # independent reference: the last frame's book, replayed with plain dicts
     book = {"b": {}, "a": {}}
@@ -100,8 +118,11 @@ def test_a_recording_is_the_market(tmp_path):
                 else:
                     book[side][p] = q
     best_bid = max(book["b"], key=Decimal)
-    sim = start_simulator(symbols=[SimSymbol()], sources={
-        "BTCUSDT": recording_source(str(path), "BTCUSDT")}, speed=20.0)
+    sim = start_simulator(
+        symbols=[SimSymbol()],
+        sources={"BTCUSDT": recording_source(str(path), "BTCUSDT")},
+        speed=20.0,
+    )
     try:
         sim.wait_market()
         assert wait_for(lambda: sim.best("BTCUSDT")[0] == Scale("0.1").to_units(best_bid))

@@ -1,6 +1,7 @@
 """What the bot's safety work needs from the simulator, over real sockets with pybit:
 fee rates, Bybit's rate windows, disconnect protection, ADL/funding pushes, fault toggles,
 mark price, execution/order-history filters. Shapes follow Bybit's v5 docs."""
+
 import json
 import time
 
@@ -24,8 +25,13 @@ def sim(start_sim):
 
 @pytest.fixture
 def http(sim):
-    return local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret,
-                      retry_delay=0, retry_codes={-1})  # no retry: see the 10006
+    return local_http(
+        sim.http_url,
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        retry_delay=0,
+        retry_codes={-1},
+    )  # no retry: see the 10006
 
 
 def private_ws(sim, topics):
@@ -44,28 +50,45 @@ def pushes(ws, topic):
 def place(http, sim, link, side="Buy", offset=500, qty="0.001", tif="PostOnly"):
     bid, ask = sim.best("BTCUSDT")
     price = S.to_str(bid - offset if side == "Buy" else ask + offset)
-    return http.place_order(category="linear", symbol="BTCUSDT", side=side, orderType="Limit",
-                            qty=qty, price=price, timeInForce=tif, orderLinkId=link)
+    return http.place_order(
+        category="linear",
+        symbol="BTCUSDT",
+        side=side,
+        orderType="Limit",
+        qty=qty,
+        price=price,
+        timeInForce=tif,
+        orderLinkId=link,
+    )
 
 
 def test_fee_rate_endpoint_serves_the_configured_fees(http):
     r = http.get_fee_rates(category="linear", symbol="BTCUSDT")
-    assert r["result"]["list"] == [{"symbol": "BTCUSDT", "takerFeeRate": "0.00055",
-                                    "makerFeeRate": "0.0002"}]
+    assert r["result"]["list"] == [
+        {"symbol": "BTCUSDT", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}
+    ]
 
 
 def test_create_amend_and_cancel_have_separate_rolling_windows(sim, http):
     for i in range(10):
         place(http, sim, f"c{i}")
-    for i in range(10):                     # the old simulator lumped these with creates
+    for i in range(10):  # the old simulator lumped these with creates
         http.cancel_order(category="linear", symbol="BTCUSDT", orderLinkId=f"c{i}")
     url = f"{sim.http_url}/v5/order/create"
     with pytest.raises(InvalidRequestError) as e:
         place(http, sim, "c-over")
     assert e.value.status_code == 10006 and "Too many visits!" in e.value.message
     # the headers, read raw: pybit drops them unless asked
-    body = json.dumps({"category": "linear", "symbol": "BTCUSDT", "side": "Buy",
-                       "orderType": "Limit", "qty": "0.001", "price": "1000.0"})
+    body = json.dumps(
+        {
+            "category": "linear",
+            "symbol": "BTCUSDT",
+            "side": "Buy",
+            "orderType": "Limit",
+            "qty": "0.001",
+            "price": "1000.0",
+        }
+    )
     headers = http._prepare_headers(body, 5000)  # pybit signs
     r = requests.post(url, data=body, headers=headers, timeout=5)
     assert r.json()["retCode"] == 10006
@@ -77,15 +100,24 @@ def test_the_trade_socket_shares_the_window_and_answers_10006_with_headers(sim, 
     for i in range(9):
         place(http, sim, f"r{i}")
     acks, errors = [], []
-    trade = LocalWebSocketTrading(testnet=False, api_key=sim.api_key,
-                                  api_secret=sim.api_secret, ws_base=sim.ws_url)
+    trade = LocalWebSocketTrading(
+        testnet=False, api_key=sim.api_key, api_secret=sim.api_secret, ws_base=sim.ws_url
+    )
     try:
         bid, _ = sim.best("BTCUSDT")
         for i in range(2):
-            trade.place_order(acks.append, error_callback=errors.append, category="linear",
-                              symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.001",
-                              price=S.to_str(bid - 600), timeInForce="PostOnly",
-                              orderLinkId=f"w{i}")
+            trade.place_order(
+                acks.append,
+                error_callback=errors.append,
+                category="linear",
+                symbol="BTCUSDT",
+                side="Buy",
+                orderType="Limit",
+                qty="0.001",
+                price=S.to_str(bid - 600),
+                timeInForce="PostOnly",
+                orderLinkId=f"w{i}",
+            )
         assert wait_for(lambda: len(acks) + len(errors) == 2)
     finally:
         trade.exit()
@@ -98,14 +130,23 @@ def test_the_trade_socket_shares_the_window_and_answers_10006_with_headers(sim, 
 
 def test_a_batch_counts_each_order(sim, http):
     bid, _ = sim.best("BTCUSDT")
-    batch = [{"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.001",
-              "price": S.to_str(bid - 500 - i), "timeInForce": "PostOnly",
-              "orderLinkId": f"b{i}"} for i in range(6)]
+    batch = [
+        {
+            "symbol": "BTCUSDT",
+            "side": "Buy",
+            "orderType": "Limit",
+            "qty": "0.001",
+            "price": S.to_str(bid - 500 - i),
+            "timeInForce": "PostOnly",
+            "orderLinkId": f"b{i}",
+        }
+        for i in range(6)
+    ]
     r = http.place_batch_order(category="linear", request=batch)
     assert [i["code"] for i in r["retExtInfo"]["list"]] == [0] * 6
     for i in range(4):
         place(http, sim, f"s{i}")
-    with pytest.raises(InvalidRequestError) as e:        # 6 + 4 = 10 used: the 11th is over
+    with pytest.raises(InvalidRequestError) as e:  # 6 + 4 = 10 used: the 11th is over
         place(http, sim, "s-over")
     assert e.value.status_code == 10006
     assert len(sim.open_orders("BTCUSDT")) == 10
@@ -128,7 +169,10 @@ def test_disconnect_protection_cancels_after_the_window(sim, http):
         assert wait_for(lambda: pushes(back, "order"))
         (o,) = pushes(back, "order")
         assert (o["orderLinkId"], o["orderStatus"], o["cancelType"]) == (
-            "dcp-1", "Cancelled", "CancelByDCP")
+            "dcp-1",
+            "Cancelled",
+            "CancelByDCP",
+        )
     finally:
         back.close()
 
@@ -145,15 +189,22 @@ def test_adl_and_funding_reach_the_private_stream(sim, http):
         kinds = [(x["execType"], x["orderLinkId"]) for x in pushes(ws, "execution")]
         assert kinds[-2:] == [("AdlTrade", ""), ("Funding", "")]
         fund = pushes(ws, "execution")[-1]
-        assert fund["execFee"] == str((mark * 2 * Scale("0.001").to_decimal(1)
-                                       * __import__("decimal").Decimal("0.0001")).normalize())
+        assert fund["execFee"] == str(
+            (
+                mark * 2 * Scale("0.001").to_decimal(1) * __import__("decimal").Decimal("0.0001")
+            ).normalize()
+        )
         assert sim.position_lots("BTCUSDT") == 2
         s = sim.summary("BTCUSDT")
         assert s["position_lots"] == 2 and s["funding"] == __import__("decimal").Decimal(
-            fund["execFee"])
+            fund["execFee"]
+        )
         topics = [m.get("topic") for m in ws.parsed() if m.get("topic")]
-        adl_at = max(i for i, m in enumerate(ws.parsed())
-                     if m.get("topic") == "execution" and m["data"][0]["execType"] == "AdlTrade")
+        adl_at = max(
+            i
+            for i, m in enumerate(ws.parsed())
+            if m.get("topic") == "execution" and m["data"][0]["execType"] == "AdlTrade"
+        )
         assert ws.parsed()[adl_at + 1]["topic"] == "position" and topics
     finally:
         ws.close()
@@ -173,9 +224,11 @@ def test_position_first_toggle_sends_the_position_ahead(sim, http):
 
 
 def test_drop_each_socket_kind(sim):
-    conns = {"public": RawWS(f"{sim.ws_url}/v5/public/linear"),
-             "private": RawWS(f"{sim.ws_url}/v5/private"),
-             "trade": RawWS(f"{sim.ws_url}/v5/trade")}
+    conns = {
+        "public": RawWS(f"{sim.ws_url}/v5/public/linear"),
+        "private": RawWS(f"{sim.ws_url}/v5/private"),
+        "trade": RawWS(f"{sim.ws_url}/v5/trade"),
+    }
     for ws in conns.values():
         ws.send({"op": "ping"})
     assert wait_for(lambda: all(ws.msgs for ws in conns.values()))
@@ -218,11 +271,20 @@ def test_fok_over_rest_is_killed_whole(sim, http):
     bid, _ = sim.best("BTCUSDT")
     levels = sim.book_levels("BTCUSDT", 1)[0]
     too_big = Scale("0.001").to_str(levels[0][1] + 1)
-    http.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Limit",
-                     qty=too_big, price=S.to_str(bid), timeInForce="FOK", orderLinkId="fok")
+    http.place_order(
+        category="linear",
+        symbol="BTCUSDT",
+        side="Sell",
+        orderType="Limit",
+        qty=too_big,
+        price=S.to_str(bid),
+        timeInForce="FOK",
+        orderLinkId="fok",
+    )
     assert [x for x in sim.executions() if x["orderLinkId"] == "fok"] == []
-    (o,) = http.get_order_history(category="linear", symbol="BTCUSDT",
-                                  orderLinkId="fok")["result"]["list"]
+    (o,) = http.get_order_history(category="linear", symbol="BTCUSDT", orderLinkId="fok")["result"][
+        "list"
+    ]
     assert (o["orderStatus"], o["timeInForce"]) == ("Cancelled", "FOK")
 
 
@@ -248,9 +310,11 @@ def test_position_rest_shape_and_unknown_paths(sim, http):
         assert key in p
     r = requests.get(f"{sim.http_url}/v5/no/such/path", timeout=5)
     assert r.status_code == 404 and r.json()["retCode"] == 10404
-    for call in (lambda: http.get_open_orders(symbol="BTCUSDT"),       # category missing
-                 lambda: http.get_positions(symbol="BTCUSDT"),
-                 lambda: http.get_wallet_balance(accountType="CONTRACT")):
+    for call in (
+        lambda: http.get_open_orders(symbol="BTCUSDT"),  # category missing
+        lambda: http.get_positions(symbol="BTCUSDT"),
+        lambda: http.get_wallet_balance(accountType="CONTRACT"),
+    ):
         with pytest.raises(InvalidRequestError) as e:
             call()
         assert e.value.status_code == 10001

@@ -3,6 +3,7 @@
 Shapes are checked against Bybit's documented v5 messages;
 the streamed book is checked against an independent dict book built from the frames.
 """
+
 import hashlib
 import hmac
 import json
@@ -19,7 +20,8 @@ from mmbot.bybit import LocalWebSocket, LocalWebSocketTrading, local_http
 from mmbot.sim.protocol import Scale, sign_http, sign_ws_auth
 from mmbot.sim.server import touch_trades
 
-pytestmark = pytest.mark.slow   # real sockets to a simulator on 127.0.0.1
+pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
+
 
 @pytest.fixture(scope="module")
 def sim(start_module_sim):
@@ -28,8 +30,7 @@ def sim(start_module_sim):
 
 @pytest.fixture(scope="module")
 def http(sim):
-    return local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret,
-                      retry_delay=0)
+    return local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret, retry_delay=0)
 
 
 class RawWS:
@@ -106,16 +107,30 @@ def test_rest_auth_is_checked(sim):
     assert e.value.status_code == 10004
     bad_key = local_http(sim.http_url, api_key="nope", api_secret=sim.api_secret, retry_delay=0)
     with pytest.raises(InvalidRequestError) as e:
-        bad_key.place_order(category="linear", symbol="BTCUSDT", side="Buy",
-                            orderType="Limit", qty="0.001", price="1000.0")
+        bad_key.place_order(
+            category="linear",
+            symbol="BTCUSDT",
+            side="Buy",
+            orderType="Limit",
+            qty="0.001",
+            price="1000.0",
+        )
     assert e.value.status_code == 10003
 
 
 def test_rest_order_lifecycle(sim, http):
     bid, _ = sim.best("BTCUSDT")
     price = Scale("0.1").to_str(bid - 500)
-    r = http.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Limit",
-                         qty="0.010", price=price, timeInForce="PostOnly", orderLinkId="rest-1")
+    r = http.place_order(
+        category="linear",
+        symbol="BTCUSDT",
+        side="Buy",
+        orderType="Limit",
+        qty="0.010",
+        price=price,
+        timeInForce="PostOnly",
+        orderLinkId="rest-1",
+    )
     assert r["retCode"] == 0 and r["result"]["orderLinkId"] == "rest-1"
     opened = http.get_open_orders(category="linear", symbol="BTCUSDT")["result"]["list"]
     mine = [o for o in opened if o["orderLinkId"] == "rest-1"]
@@ -136,14 +151,31 @@ def test_rest_order_lifecycle(sim, http):
 def test_rest_batch_reports_per_order_codes(sim, http):
     bid, _ = sim.best("BTCUSDT")
     s = Scale("0.1")
-    r = http.place_batch_order(category="linear", request=[
-        {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.010",
-         "price": s.to_str(bid - 400), "timeInForce": "PostOnly", "orderLinkId": "batch-1"},
-        {"symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "0.0105",
-         "price": s.to_str(bid - 400), "timeInForce": "PostOnly", "orderLinkId": "batch-2"},
-    ])
+    r = http.place_batch_order(
+        category="linear",
+        request=[
+            {
+                "symbol": "BTCUSDT",
+                "side": "Buy",
+                "orderType": "Limit",
+                "qty": "0.010",
+                "price": s.to_str(bid - 400),
+                "timeInForce": "PostOnly",
+                "orderLinkId": "batch-1",
+            },
+            {
+                "symbol": "BTCUSDT",
+                "side": "Buy",
+                "orderType": "Limit",
+                "qty": "0.0105",
+                "price": s.to_str(bid - 400),
+                "timeInForce": "PostOnly",
+                "orderLinkId": "batch-2",
+            },
+        ],
+    )
     codes = [i["code"] for i in r["retExtInfo"]["list"]]
-    assert codes[0] == 0 and codes[1] == 10001          # 0.0105 is off the 0.001 step
+    assert codes[0] == 0 and codes[1] == 10001  # 0.0105 is off the 0.001 step
     assert r["result"]["list"][0]["orderLinkId"] == "batch-1"
     http.cancel_all_orders(category="linear", symbol="BTCUSDT")
 
@@ -159,8 +191,9 @@ def test_public_stream_acks_pong_and_contiguous_u(sim):
     finally:
         ws.close()
     acks = [m for m in msgs if m.get("op") == "subscribe"]
-    assert {"success": True, "ret_msg": "", "req_id": "r1", "op": "subscribe"}.items() \
-        <= acks[0].items() and acks[0]["conn_id"]
+    assert {"success": True, "ret_msg": "", "req_id": "r1", "op": "subscribe"}.items() <= acks[
+        0
+    ].items() and acks[0]["conn_id"]
     assert acks[1]["success"] is False
     assert acks[1]["ret_msg"] == "error:handler not found,topic:orderbook.500.BTCUSDT"
     assert any(m.get("ret_msg") == "pong" and m.get("op") == "ping" for m in msgs)
@@ -187,7 +220,9 @@ def test_private_auth_rejects_bad_signature(sim):
     try:
         expires = int(time.time() * 1000) + 5000
         ws.send({"op": "auth", "args": [sim.api_key, expires, "0" * 64]})
-        ws.send({"op": "auth", "args": [sim.api_key, expires, sign_ws_auth(sim.api_secret, expires)]})
+        ws.send(
+            {"op": "auth", "args": [sim.api_key, expires, sign_ws_auth(sim.api_secret, expires)]}
+        )
         ws.send({"op": "ping"})
         assert wait_for(lambda: len(ws.msgs) >= 3)
         msgs = ws.parsed()
@@ -200,32 +235,61 @@ def test_private_auth_rejects_bad_signature(sim):
 
 def test_pybit_trade_and_private_streams(sim):
     got, acks, errors = [], [], []
-    priv = LocalWebSocket(testnet=False, channel_type="private", api_key=sim.api_key,
-                          api_secret=sim.api_secret, ws_base=sim.ws_url)
-    trade = LocalWebSocketTrading(testnet=False, api_key=sim.api_key, api_secret=sim.api_secret,
-                                  ws_base=sim.ws_url)
+    priv = LocalWebSocket(
+        testnet=False,
+        channel_type="private",
+        api_key=sim.api_key,
+        api_secret=sim.api_secret,
+        ws_base=sim.ws_url,
+    )
+    trade = LocalWebSocketTrading(
+        testnet=False, api_key=sim.api_key, api_secret=sim.api_secret, ws_base=sim.ws_url
+    )
     try:
         priv.order_stream(got.append)
         time.sleep(0.2)
         bid, _ = sim.best("BTCUSDT")
         s = Scale("0.1")
-        trade.place_order(acks.append, error_callback=errors.append, category="linear",
-                          symbol="BTCUSDT", side="Sell", orderType="Limit", qty="0.010",
-                          price=s.to_str(bid - 50), timeInForce="PostOnly", orderLinkId="ws-po")
+        trade.place_order(
+            acks.append,
+            error_callback=errors.append,
+            category="linear",
+            symbol="BTCUSDT",
+            side="Sell",
+            orderType="Limit",
+            qty="0.010",
+            price=s.to_str(bid - 50),
+            timeInForce="PostOnly",
+            orderLinkId="ws-po",
+        )
         assert wait_for(lambda: acks and got)
         ack = acks[0]
         # The ack is OK even though the order will not rest: post-only crossed the book.
         assert ack["retCode"] == 0 and ack["op"] == "order.create"
-        assert {"X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp",
-                "Traceid", "Timenow"} <= set(ack["header"])
+        assert {
+            "X-Bapi-Limit",
+            "X-Bapi-Limit-Status",
+            "X-Bapi-Limit-Reset-Timestamp",
+            "Traceid",
+            "Timenow",
+        } <= set(ack["header"])
         assert ack["data"]["orderLinkId"] == "ws-po" and ack["connId"]
         order = got[0]["data"][0]
         assert got[0]["topic"] == "order" and order["orderStatus"] == "Cancelled"
         assert order["rejectReason"] == "EC_PostOnlyWillTakeLiquidity"
         sim.reject_next(1, 10006)
-        trade.place_order(acks.append, error_callback=errors.append, category="linear",
-                          symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.010",
-                          price=s.to_str(bid - 500), timeInForce="PostOnly", orderLinkId="ws-rl")
+        trade.place_order(
+            acks.append,
+            error_callback=errors.append,
+            category="linear",
+            symbol="BTCUSDT",
+            side="Buy",
+            orderType="Limit",
+            qty="0.010",
+            price=s.to_str(bid - 500),
+            timeInForce="PostOnly",
+            orderLinkId="ws-rl",
+        )
         assert wait_for(lambda: errors)
         assert errors[0]["retCode"] == 10006 and errors[0]["retMsg"] == "Too many visits!"
         assert sim.open_orders("BTCUSDT") == []
@@ -252,16 +316,22 @@ def test_touch_trades_are_the_levels_a_delta_takes_at_the_touch():
     # 99 (new best ask) < 101: the ask reduction at 101 is behind the touch, not a trade
     assert trades == [("Sell", 100, 5), ("Sell", 99, 7)]
     assert touch_trades(before, {}, {101: 1}) == [("Buy", 101, 2)]
-    assert touch_trades(before, {95: 3}, {}) == []              # an insert is no trade
+    assert touch_trades(before, {95: 3}, {}) == []  # an insert is no trade
 
 
 def test_public_trades_match_the_book_deltas_that_follow(sim):
     ws = RawWS(f"{sim.ws_url}/v5/public/linear")
     try:
-        ws.send({"op": "subscribe", "req_id": "t",
-                 "args": ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"]})
-        assert wait_for(lambda: sum('"publicTrade.BTCUSDT"' in m for m in ws.msgs) >= 5,
-                        timeout_s=15)
+        ws.send(
+            {
+                "op": "subscribe",
+                "req_id": "t",
+                "args": ["orderbook.50.BTCUSDT", "publicTrade.BTCUSDT"],
+            }
+        )
+        assert wait_for(
+            lambda: sum('"publicTrade.BTCUSDT"' in m for m in ws.msgs) >= 5, timeout_s=15
+        )
     finally:
         ws.close()
     msgs = [m for m in ws.parsed() if "topic" in m]
@@ -314,22 +384,45 @@ def test_execution_list_pages_newest_first(sim, http):
     bid, _ = sim.best("BTCUSDT")
     price = Scale("0.1").to_str(bid - 300)
     for i in range(2):
-        http.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Limit",
-                         qty="0.001", price=price, timeInForce="PostOnly",
-                         orderLinkId=f"exec-{i}")
-    sim.taker_hit("BTCUSDT", "Buy")          # both at one price: both fill
+        http.place_order(
+            category="linear",
+            symbol="BTCUSDT",
+            side="Buy",
+            orderType="Limit",
+            qty="0.001",
+            price=price,
+            timeInForce="PostOnly",
+            orderLinkId=f"exec-{i}",
+        )
+    sim.taker_hit("BTCUSDT", "Buy")  # both at one price: both fill
     mine = [x for x in sim.executions("BTCUSDT") if x["orderLinkId"].startswith("exec-")]
     assert [x["orderLinkId"] for x in mine] == ["exec-0", "exec-1"]
     start = int(mine[0]["execTime"])
-    first = http.get_executions(category="linear", symbol="BTCUSDT", startTime=start,
-                                limit=1)["result"]
+    first = http.get_executions(category="linear", symbol="BTCUSDT", startTime=start, limit=1)[
+        "result"
+    ]
     assert len(first["list"]) == 1 and first["nextPageCursor"]
-    rest = http.get_executions(category="linear", symbol="BTCUSDT", startTime=start, limit=100,
-                               cursor=first["nextPageCursor"])["result"]
+    rest = http.get_executions(
+        category="linear",
+        symbol="BTCUSDT",
+        startTime=start,
+        limit=100,
+        cursor=first["nextPageCursor"],
+    )["result"]
     got = [x["execId"] for x in first["list"] + rest["list"]]
     want = [x["execId"] for x in sim.executions("BTCUSDT") if int(x["execTime"]) >= start]
-    assert got == want[::-1]                 # newest first, each once
+    assert got == want[::-1]  # newest first, each once
     x = first["list"][0]
-    assert {"execId", "orderId", "orderLinkId", "side", "execPrice", "execQty", "execFee",
-            "execTime", "isMaker", "execType"} <= set(x) and x["execPrice"] == price
+    assert {
+        "execId",
+        "orderId",
+        "orderLinkId",
+        "side",
+        "execPrice",
+        "execQty",
+        "execFee",
+        "execTime",
+        "isMaker",
+        "execType",
+    } <= set(x) and x["execPrice"] == price
     http.cancel_all_orders(category="linear", symbol="BTCUSDT")

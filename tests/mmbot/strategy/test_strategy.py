@@ -391,25 +391,52 @@ def test_every_model_quotes_valid_orders_on_a_real_book():
 def test_build_ladder_memo_matches_a_fresh_build():
     """Cached or not, build_ladder returns what building from scratch returns."""
 
-    ins = Instrument.from_rules("BTCUSDT", "linear", tick_size="0.1", lot_size="0.001",
-                                min_qty="0.001", max_qty="1190", min_notional="5")
+    ins = Instrument.from_rules(
+        "BTCUSDT",
+        "linear",
+        tick_size="0.1",
+        lot_size="0.001",
+        min_qty="0.001",
+        max_qty="1190",
+        min_notional="5",
+    )
     rnd = random.Random(3)
     book = obcore.Book("0.1", "0.001")
     for _ in range(400):
         if rnd.random() < 0.5:  # move the touch half of the time
             bid = rnd.randint(649_990, 650_000)
             ask = bid + rnd.randint(1, 3)
-            book.apply({"type": "snapshot", "data": {
-                "u": 1, "b": [[book.price_str(bid), "1"]], "a": [[book.price_str(ask), "1"]]}})
+            book.apply(
+                {
+                    "type": "snapshot",
+                    "data": {
+                        "u": 1,
+                        "b": [[book.price_str(bid), "1"]],
+                        "a": [[book.price_str(ask), "1"]],
+                    },
+                }
+            )
         bid = book.best_bid()[0]
         view = base.MarketView(book, 0, 0, ins, rnd.choice([None, 3, 0]), rnd.choice([None, 2]))
         px = (bid + rnd.choice([-1.5, 0.2, 1.0]), bid + rnd.choice([0.5, 2.0, 4.0]))
         lots = (rnd.choice([0, 1, 2]), rnd.choice([1, 2]))
-        kw = dict(levels=rnd.choice([1, 3]), level_spacing_ticks=rnd.choice([1, 2]),
-                  min_spread_ticks=rnd.choice([0.0, 3.0]))
-        fresh = base._build_ladder(ins, book.best_bid(), book.best_ask(), *px, *lots,
-                                   kw["levels"], kw["level_spacing_ticks"],
-                                   kw["min_spread_ticks"], view.max_buy_lots, view.max_sell_lots)
+        kw = dict(
+            levels=rnd.choice([1, 3]),
+            level_spacing_ticks=rnd.choice([1, 2]),
+            min_spread_ticks=rnd.choice([0.0, 3.0]),
+        )
+        fresh = base._build_ladder(
+            ins,
+            book.best_bid(),
+            book.best_ask(),
+            *px,
+            *lots,
+            kw["levels"],
+            kw["level_spacing_ticks"],
+            kw["min_spread_ticks"],
+            view.max_buy_lots,
+            view.max_sell_lots,
+        )
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # often a miss
         assert base.build_ladder(view, *px, *lots, **kw) == fresh  # now certainly a hit
 
@@ -442,8 +469,9 @@ def test_a_rebate_makes_the_floor_negative_and_the_model_rules():
 
 
 def test_an_explicit_smaller_min_spread_overrides_the_fee_floor():
-    cfg = StrategyConfig(order_qty="0.002", min_spread_bps=0.0,
-                         fixed=FixedConfig(half_spread_bps=0.0))
+    cfg = StrategyConfig(
+        order_qty="0.002", min_spread_bps=0.0, fixed=FixedConfig(half_spread_bps=0.0)
+    )
     m = build_model(cfg, maker_fee_bps=2.0)
     q = m.quotes(view(FEE_BOOK))
     assert (prices(q, "Buy"), prices(q, "Sell")) == ([650000], [650001])
@@ -460,13 +488,15 @@ def test_the_floor_follows_the_config_fee():
 def _order(link, side, price, status, t):
     from mmbot.types import Order, OrderStatus  # noqa: PLC0415
 
-    return Order("o-" + link, link, "BTCUSDT", side, price, 1, 0, OrderStatus(status),
-                 updated_ms=t)
+    return Order("o-" + link, link, "BTCUSDT", side, price, 1, 0, OrderStatus(status), updated_ms=t)
 
 
 def _glft(**kw):
-    g = GlftConfig(intensity_prior_weight_s=kw.pop("prior_weight_s", 0.0),
-                   intensity_max_depth_ticks=20, refit_interval_ms=0)
+    g = GlftConfig(
+        intensity_prior_weight_s=kw.pop("prior_weight_s", 0.0),
+        intensity_max_depth_ticks=20,
+        refit_interval_ms=0,
+    )
     return GlftModel(strat(model="glft", glft=g))
 
 
@@ -485,12 +515,12 @@ def test_glft_fit_recovers_a_known_intensity():
     t = 0
     for i in range(6000):
         d = rng.randrange(0, 9)
-        _at_ref(m, 2 * 10_000, t)                       # reference 10000 at placement
+        _at_ref(m, 2 * 10_000, t)  # reference 10000 at placement
         side = "Buy" if i % 2 else "Sell"
         price = 10_000 - d if side == "Buy" else 10_000 + d
         m.on_order(_order(f"q{i}", side, price, "New", t), t)
         fill_after = rng.expovariate(a_true * math.exp(-k_true * d))
-        _at_ref(m, 2 * 10_050, t + 1)                   # the reference moves away meanwhile
+        _at_ref(m, 2 * 10_050, t + 1)  # the reference moves away meanwhile
         if fill_after < 2.0:
             end = t + round(fill_after * 1000)
             m.on_fill(side, price, 1, end)
@@ -506,8 +536,8 @@ def test_glft_fit_recovers_a_known_intensity():
 def test_glft_counts_live_exposure_only_and_fill_depth_at_placement():
     m = _glft()
     _at_ref(m, 2 * 10_000, 0)
-    m.on_order(_order("a", "Buy", 9_996, "New", 100), 105)        # depth 4 at placement
-    _at_ref(m, 2 * 9_990, 500)                                    # reference falls 10 ticks
+    m.on_order(_order("a", "Buy", 9_996, "New", 100), 105)  # depth 4 at placement
+    _at_ref(m, 2 * 9_990, 500)  # reference falls 10 ticks
     m.on_fill("Buy", 9_996, 1, 1_100)
     m.on_order(_order("a", "Buy", 9_996, "Filled", 1_100), 1_105)
     # 30 s with no live order: no exposure anywhere (was: credited to the desired quote)

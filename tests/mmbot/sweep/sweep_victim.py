@@ -4,6 +4,7 @@ Run as ``python sweep_victim.py <mmbot sweep arguments>``. Its backtest blocks f
 test can wait until the storage shows the trial RUNNING and kill the worker then, without
 guessing how long a trial takes.
 """
+
 import sys
 import threading
 

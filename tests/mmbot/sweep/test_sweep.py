@@ -1,5 +1,6 @@
 """mmbot sweep: space validation, metrics, a local sweep end to end, bad inputs, and a real
 PostgreSQL server shared by worker processes (one of them killed mid-trial)."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,15 @@ def recording(path: Path, seed: int, seconds: int = 10) -> Path:
     holdout data differs from the search's."""
     info = instrument_info("linear", "BTCUSDT", "0.1", "0.001", "0.001", "1190", "5")
     recorder = FrameRecorder(str(path), instruments={"category": "linear", "list": [info]})
-    for frame in generate_frames(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001", depth=50,
-                                 messages=seconds * 50, seed=seed, interval_ms=20):
+    for frame in generate_frames(
+        symbol="BTCUSDT",
+        tick_size="0.1",
+        lot_size="0.001",
+        depth=50,
+        messages=seconds * 50,
+        seed=seed,
+        interval_ms=20,
+    ):
         recorder.write(frame)
     recorder.close()
     return path
@@ -63,27 +71,34 @@ def recording(path: Path, seed: int, seconds: int = 10) -> Path:
 # ---------------------------------------------------------------------------- config
 def test_set_overrides_parse_like_toml():
     assert parse_overrides(["strategy.levels=3", "sim.data=x.gz", "a.b=0.5", "c= true"]) == {
-        "strategy.levels": 3, "sim.data": "x.gz", "a.b": 0.5, "c": True}
+        "strategy.levels": 3,
+        "sim.data": "x.gz",
+        "a.b": 0.5,
+        "c": True,
+    }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_overrides(["strategy.levels"])
 
 
 # ---------------------------------------------------------------------------- space
-@pytest.mark.parametrize("entry, message", [
-    ('"strategy.nope" = { low = 1, high = 2 }', "strategy.nope"),
-    ('"strategy.levels" = { low = 3, high = 1 }', "bad range"),
-    ('"strategy.levels" = { low = 1.5, high = 3.0 }', "expected an integer"),
-    ('"strategy.levels" = { low = 0, high = 3 }', "must be > 0"),
-    ('"strategy.fixed.half_spread_bps" = { low = 0.0, high = 1.0, log = true }', "log range"),
-    ('"strategy.model" = { choices = ["fixed", "martingale"] }', "martingale"),
-    ('"strategy.order_qty" = { low = 0.001, high = 0.01 }', "quote decimal amounts"),
-    ('"strategy.levels" = { low = 1 }', "needs both low and high"),
-    ('"strategy.levels" = { low = 1, high = 3, step = 1 }', "unknown field"),
-    ('"strategy.levels" = 3', "expected a table"),
-    ('"strategy.fixed" = { choices = [1, 2] }', "expected a table"),
-    ('"sim.seed" = { low = 0, high = 9 }', "cannot be searched"),
-    ('"strategy.levels" = { choices = [] }', "non-empty"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ('"strategy.nope" = { low = 1, high = 2 }', "strategy.nope"),
+        ('"strategy.levels" = { low = 3, high = 1 }', "bad range"),
+        ('"strategy.levels" = { low = 1.5, high = 3.0 }', "expected an integer"),
+        ('"strategy.levels" = { low = 0, high = 3 }', "must be > 0"),
+        ('"strategy.fixed.half_spread_bps" = { low = 0.0, high = 1.0, log = true }', "log range"),
+        ('"strategy.model" = { choices = ["fixed", "martingale"] }', "martingale"),
+        ('"strategy.order_qty" = { low = 0.001, high = 0.01 }', "quote decimal amounts"),
+        ('"strategy.levels" = { low = 1 }', "needs both low and high"),
+        ('"strategy.levels" = { low = 1, high = 3, step = 1 }', "unknown field"),
+        ('"strategy.levels" = 3', "expected a table"),
+        ('"strategy.fixed" = { choices = [1, 2] }', "expected a table"),
+        ('"sim.seed" = { low = 0, high = 9 }', "cannot be searched"),
+        ('"strategy.levels" = { choices = [] }', "non-empty"),
+    ],
+)
 def test_bad_space_is_refused_naming_the_key(tmp_path, entry, message):
     path = tmp_path / "space.toml"
     path.write_text(f"[space]\n{entry}\n")
@@ -117,21 +132,25 @@ class _Result:
 
 def test_metrics_per_minute_pnl_drawdown_and_inventory():
     # samples every 30 s: minute marks at 60 s and 120 s close on the samples taken there
-    h = _History(t_ms=[0, 30_000, 60_000, 90_000, 120_000, 150_000],
-                 net_pnl=[0.0, 1.5, 1.0, -0.5, 2.25, 2.0],
-                 position_lots=[0, 2, -4, 0, 2, 4])
+    h = _History(
+        t_ms=[0, 30_000, 60_000, 90_000, 120_000, 150_000],
+        net_pnl=[0.0, 1.5, 1.0, -0.5, 2.25, 2.0],
+        position_lots=[0, 2, -4, 0, 2, 4],
+    )
     summary = {"net_pnl": "1.75", "fills": 7, "max_inventory_qty": "0.004"}
     m = metrics_from_result(_Result(summary, type("R", (), {"history": h})(), load_config()))
     assert m.minute_pnl == (Decimal("1"), Decimal("1.25"))
     assert m.max_drawdown_quote == Decimal("2")  # peak 1.5, trough -0.5
     assert m.mean_abs_inventory_qty == Decimal("0.002")  # 12 lots over 6 samples, lot 0.001
     assert m.net_pnl == Decimal("1.75") and m.max_inventory_qty == Decimal("0.004")
-    assert m.sharpe() == pytest.approx(2.25 / 2 / (0.25 / 2 ** 0.5))
+    assert m.sharpe() == pytest.approx(2.25 / 2 / (0.25 / 2**0.5))
     charged = Objective("inventory", inventory_charge=Decimal("250")).score(m)
     assert charged == (pytest.approx(1.25), "1.25")
     limits = Objective(max_inventory_qty=Decimal("0.003"), max_drawdown_quote=Decimal("5"))
-    assert limits.constraints(m) == {"max_inventory_qty": pytest.approx(0.001),
-                                     "max_drawdown_quote": pytest.approx(-3.0)}
+    assert limits.constraints(m) == {
+        "max_inventory_qty": pytest.approx(0.001),
+        "max_drawdown_quote": pytest.approx(-3.0),
+    }
 
 
 # ---------------------------------------------------------------------------- local sweep
@@ -162,7 +181,8 @@ def test_local_sweep_writes_every_output_and_repeats_exactly(tmp_path, space, ca
     assert cfg.strategy.reference == best["params"]["strategy.reference"]
     assert cfg.strategy.fixed.half_spread_bps == best["params"]["strategy.fixed.half_spread_bps"]
     assert [row["number"] for row in s["holdout"]] == [
-        t["number"] for t in sorted(s["trials"], key=lambda t: (-t["value"], t["number"]))[:2]]
+        t["number"] for t in sorted(s["trials"], key=lambda t: (-t["value"], t["number"]))[:2]
+    ]
     for row in s["holdout"]:
         params = next(t["params"] for t in s["trials"] if t["number"] == row["number"])
         # the holdout figures are a backtest of that trial's config on the holdout file
@@ -184,29 +204,55 @@ def test_local_sweep_writes_every_output_and_repeats_exactly(tmp_path, space, ca
     # the same study with another space is refused before any trial
     other = tmp_path / "other.toml"
     other.write_text('[space]\n"strategy.levels" = { low = 1, high = 2 }\n')
-    assert _sweep("--space", str(other), "--trials", "4", *FAST, "--holdout", str(hold),
-                  "--out", str(out)) == 2
+    assert (
+        _sweep(
+            "--space", str(other), "--trials", "4", *FAST, "--holdout", str(hold), "--out", str(out)
+        )
+        == 2
+    )
     assert "differs in: space" in capsys.readouterr().err
 
 
 def test_constraints_and_inventory_objective(tmp_path, space):
     out = tmp_path / "c"
-    assert _sweep("--space", str(space), "--trials", "4", *FAST, "--out", str(out),
-                  "--objective", "inventory", "--inventory-charge", "100",
-                  "--max-inventory", "0.002", "--max-drawdown", "0.05") == 0
+    assert (
+        _sweep(
+            "--space",
+            str(space),
+            "--trials",
+            "4",
+            *FAST,
+            "--out",
+            str(out),
+            "--objective",
+            "inventory",
+            "--inventory-charge",
+            "100",
+            "--max-inventory",
+            "0.002",
+            "--max-drawdown",
+            "0.05",
+        )
+        == 0
+    )
     s = json.loads((out / "sweep.json").read_text())
-    assert s["objective"]["constraints"] == {"max_inventory_qty": "0.002",
-                                             "max_drawdown_quote": "0.05"}
+    assert s["objective"]["constraints"] == {
+        "max_inventory_qty": "0.002",
+        "max_drawdown_quote": "0.05",
+    }
     for t in s["trials"]:
         m = t["metrics"]
-        assert t["feasible"] == (Decimal(m["max_inventory_qty"]) <= Decimal("0.002")
-                                 and Decimal(m["max_drawdown_quote"]) <= Decimal("0.05"))
+        assert t["feasible"] == (
+            Decimal(m["max_inventory_qty"]) <= Decimal("0.002")
+            and Decimal(m["max_drawdown_quote"]) <= Decimal("0.05")
+        )
         charge = Decimal("100") * Decimal(m["mean_abs_inventory_qty"])
         assert Decimal(t["objective_exact"]) == Decimal(m["net_pnl"]) - charge
     feasible = [t for t in s["trials"] if t["feasible"]]
     if feasible:
-        assert s["best"]["number"] == max(feasible, key=lambda t: (t["value"], -t["number"]))[
-            "number"]
+        assert (
+            s["best"]["number"] == max(feasible, key=lambda t: (t["value"], -t["number"]))["number"]
+        )
     else:
         assert s["best"] is None and not (out / "best.toml").exists()
 
@@ -214,8 +260,21 @@ def test_constraints_and_inventory_objective(tmp_path, space):
 @pytest.mark.slow
 def test_local_jobs_share_the_study_file(tmp_path, space, capsys):
     out = tmp_path / "j"
-    assert _sweep("--space", str(space), "--trials", "6", *FAST, "--out", str(out),
-                  "--jobs", "2", "--no-plots") == 0
+    assert (
+        _sweep(
+            "--space",
+            str(space),
+            "--trials",
+            "6",
+            *FAST,
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--no-plots",
+        )
+        == 0
+    )
     assert "ran 6 trial(s)" in capsys.readouterr().out
     s = json.loads((out / "sweep.json").read_text())
     # exactly the total; a worker that lost the race for the last trial stood down (PRUNED)
@@ -232,18 +291,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--space", "{missing}"], "cannot read space file"),
-    (["--space", "{bad_toml}"], "invalid TOML"),
-    (["--storage", "redis://127.0.0.1/0"], "unsupported storage URL"),
-    (["--storage", "postgresql://mm:hunter2@127.0.0.1:notaport/db"], "bad storage URL"),
-    (["--storage", "postgresql://mm:hunter2@127.0.0.1:{port}/db"], "cannot open storage"),
-    (["--holdout", "{missing}"], "--holdout"),
-    (["--objective", "inventory"], "--inventory-charge"),
-    (["--objective", "sharpe"], "2 minutes"),
-    (["--set", "strategy.levels=zero"], "strategy.levels"),
-    (["--trials", "0"], "--trials"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--space", "{missing}"], "cannot read space file"),
+        (["--space", "{bad_toml}"], "invalid TOML"),
+        (["--storage", "redis://127.0.0.1/0"], "unsupported storage URL"),
+        (["--storage", "postgresql://mm:hunter2@127.0.0.1:notaport/db"], "bad storage URL"),
+        (["--storage", "postgresql://mm:hunter2@127.0.0.1:{port}/db"], "cannot open storage"),
+        (["--holdout", "{missing}"], "--holdout"),
+        (["--objective", "inventory"], "--inventory-charge"),
+        (["--objective", "sharpe"], "2 minutes"),
+        (["--set", "strategy.levels=zero"], "strategy.levels"),
+        (["--trials", "0"], "--trials"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, space, capsys, args, message):
     bad_toml = tmp_path / "bad.toml"
     bad_toml.write_text("[space\n")
@@ -287,18 +349,47 @@ def postgres():
         shutil.chown(root, "postgres")
     port = _free_port()
     data = root / "data"
-    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-o",
-                    f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
-                    "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            bindir / "initdb",
+            "-D",
+            data,
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            root / "log",
+            "-w",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     import psycopg  # noqa: PLC0415
 
     from mmbot.sweep.storage import open_storage  # noqa: PLC0415
 
     def database(name: str, template: str = "template1") -> str:
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return f"postgresql://postgres@127.0.0.1:{port}/{name}"
 
@@ -308,15 +399,19 @@ def postgres():
     try:
         yield lambda name: database(name, "optuna")
     finally:
-        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*as_user, bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+            check=True,
+            capture_output=True,
+        )
         shutil.rmtree(root)
 
 
 def _worker(*args: str, script: list[str] | None = None) -> subprocess.Popen:
     cmd = [sys.executable, *(script or ["-m", "mmbot", "sweep"]), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=HERE)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE
+    )
 
 
 def _ran(stdout: str) -> int:
@@ -333,8 +428,20 @@ def _trials(url: str, study: str):
 @pytest.mark.slow
 def test_two_workers_share_one_postgres_study(tmp_path, space, postgres):
     url = postgres("two")
-    common = ["--space", str(space), "--trials", "8", *FAST, "--storage", url,
-              "--study", "shared", "--heartbeat-s", "1", "--no-plots"]
+    common = [
+        "--space",
+        str(space),
+        "--trials",
+        "8",
+        *FAST,
+        "--storage",
+        url,
+        "--study",
+        "shared",
+        "--heartbeat-s",
+        "1",
+        "--no-plots",
+    ]
     procs = [_worker(*common, "--out", str(tmp_path / f"w{i}")) for i in range(2)]
     results = [p.communicate(timeout=120) for p in procs]
     for p, (_, err) in zip(procs, results, strict=True):
@@ -351,18 +458,33 @@ def test_two_workers_share_one_postgres_study(tmp_path, space, postgres):
     a, b = (json.loads((tmp_path / f"w{i}" / "sweep.json").read_text()) for i in range(2))
     assert a["trials"] == b["trials"] and a["best"] == b["best"]
     assert a["storage"] == url and a["study"] == "shared"
-    print(f"two workers: {ran} trials, study total {states.count('COMPLETE')} complete, "
-          f"{states.count('PRUNED')} surplus, best #{a['best']['number']} "
-          f"net_pnl {a['best']['objective_exact']}")
+    print(
+        f"two workers: {ran} trials, study total {states.count('COMPLETE')} complete, "
+        f"{states.count('PRUNED')} surplus, best #{a['best']['number']} "
+        f"net_pnl {a['best']['objective_exact']}"
+    )
 
 
 @pytest.mark.slow
 def test_killed_worker_trial_is_retried(tmp_path, space, postgres):
     url = postgres("kill")
-    common = ["--space", str(space), "--trials", "4", *FAST, "--storage", url,
-              "--study", "kill", "--heartbeat-s", "1", "--no-plots"]
-    victim = _worker(*common, "--out", str(tmp_path / "victim"),
-                     script=[str(HERE / "sweep_victim.py")])
+    common = [
+        "--space",
+        str(space),
+        "--trials",
+        "4",
+        *FAST,
+        "--storage",
+        url,
+        "--study",
+        "kill",
+        "--heartbeat-s",
+        "1",
+        "--no-plots",
+    ]
+    victim = _worker(
+        *common, "--out", str(tmp_path / "victim"), script=[str(HERE / "sweep_victim.py")]
+    )
 
     def victim_running():
         if victim.poll() is not None:
@@ -371,8 +493,15 @@ def test_killed_worker_trial_is_retried(tmp_path, space, postgres):
             trials = _trials(url, "kill")
         except KeyError:  # its study is not created yet
             return None
-        return next((t for t in trials if t.state.name == "RUNNING"
-                     and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")), None)
+        return next(
+            (
+                t
+                for t in trials
+                if t.state.name == "RUNNING"
+                and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+            ),
+            None,
+        )
 
     assert wait_for(victim_running, timeout_s=60, step_s=0.1)
     killed = victim_running()
@@ -393,8 +522,10 @@ def test_killed_worker_trial_is_retried(tmp_path, space, postgres):
     s = json.loads((tmp_path / "survivor" / "sweep.json").read_text())
     assert s["counts"] == {"COMPLETE": 4, "FAIL": 1}
     assert [t["retry_of"] for t in s["trials"] if t["retry_of"] is not None] == [killed.number]
-    print(f"killed trial #{killed.number} retried as #{retry.number}, study total "
-          f"{len(complete)} complete")
+    print(
+        f"killed trial #{killed.number} retried as #{retry.number}, study total "
+        f"{len(complete)} complete"
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # ask/tell by hand, on purpose
@@ -414,8 +545,7 @@ def test_a_trial_beyond_the_total_stands_down(tmp_path, space):
     assert count_trials(study).claimed == 1
 
 
-def test_a_crashing_backtest_is_kept_and_fails_the_command(tmp_path, space, capsys,
-                                                           monkeypatch):
+def test_a_crashing_backtest_is_kept_and_fails_the_command(tmp_path, space, capsys, monkeypatch):
     import mmbot.sweep.study  # noqa: PLC0415
 
     def crash(cfg, data, duration_s):

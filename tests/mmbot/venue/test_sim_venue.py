@@ -1,4 +1,5 @@
 """SimVenue: latency bookkeeping on a simulated clock, event delivery, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,13 @@ T0 = 1_700_000_000_000
 
 
 def book_frame(u: int, ts: int, bids, asks, kind="delta") -> str:
-    data = {"s": "TEST", "b": [[f"{p / 10:.1f}", f"{q / 1000:.3f}"] for p, q in bids],
-            "a": [[f"{p / 10:.1f}", f"{q / 1000:.3f}"] for p, q in asks], "u": u, "seq": u}
+    data = {
+        "s": "TEST",
+        "b": [[f"{p / 10:.1f}", f"{q / 1000:.3f}"] for p, q in bids],
+        "a": [[f"{p / 10:.1f}", f"{q / 1000:.3f}"] for p, q in asks],
+        "u": u,
+        "seq": u,
+    }
     return json.dumps({"topic": "orderbook.50.TEST", "type": kind, "ts": ts, "data": data})
 
 
@@ -71,7 +77,7 @@ def test_order_behind_data_is_placed_on_the_book_as_of_arrival():
     for _frame, now in venue.stream(frames):
         if now == T0:
             venue.place(OrderRequest("b1", "TEST", "Buy", 1001, 100))  # fine at T0, not at T0+50
-    (_, ev), = got
+    ((_, ev),) = got
     assert ev.order.status is OrderStatus.CANCELLED
     assert ev.order.reject_reason == "EC_PostOnlyWillTakeLiquidity"
 
@@ -106,14 +112,15 @@ def test_disconnect_refuses_requests():
 
 def test_timer_ticks_and_time_order_check():
     venue, _ = make_venue(md_latency_ms=0)
-    frames = [book_frame(1, T0, [(999, 1)], [(1001, 1)], "snapshot"),
-              book_frame(2, T0 + 250, [(998, 1)], [])]
+    frames = [
+        book_frame(1, T0, [(999, 1)], [(1001, 1)], "snapshot"),
+        book_frame(2, T0 + 250, [(998, 1)], []),
+    ]
     out = [(f is None, t) for f, t in venue.stream(frames, timer_ms=100)]
     assert out == [(False, T0), (True, T0 + 100), (True, T0 + 200), (False, T0 + 250)]
     venue2, _ = make_venue()
     with pytest.raises(ValueError, match="time order"):
-        list(venue2.stream([book_frame(1, T0 + 5, [], [], "snapshot"),
-                            book_frame(2, T0, [], [])]))
+        list(venue2.stream([book_frame(1, T0 + 5, [], [], "snapshot"), book_frame(2, T0, [], [])]))
 
 
 def run_once(seed: int) -> list:

@@ -9,6 +9,7 @@ The first byte of an input picks the book kind, so every variant is covered.
 
 Build and run: docs/fuzzing.md (``tests/obcore/fuzz/run`` does both).
 """
+
 import os
 import sys
 
