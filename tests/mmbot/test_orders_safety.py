@@ -142,3 +142,19 @@ def test_the_budget_goes_to_level_zero_first_and_alternates_sides():
         ("Buy", 1, 0),
         ("Buy", 2, 0),
     ]
+
+
+def test_reconcile_keeps_an_amend_in_flight_in_the_exposure():
+    # an amend from 1 to 3 lots is on its way when a reconcile reads the venue (still 1
+    # lot): dropping it from the count would let a new 2-lot bid through a 4-lot cap
+    runner, venue, model = make_runner(cap_lots=4)
+    model.want = [Quote(BUY, 999, 1, 0)]
+    tick(runner, venue, 1)
+    settle(venue)
+    model.want = [Quote(BUY, 999, 3, 0)]
+    tick(runner, venue, 2)
+    assert [op for op, *_ in venue.inflight] == ["amend"]
+    runner.orders.needs_reconcile = True
+    model.want = [Quote(BUY, 999, 1, 0), Quote(BUY, 998, 2, 1)]  # the model changed its mind
+    tick(runner, venue, 3)
+    assert venue.worst_case()[0] <= 4
