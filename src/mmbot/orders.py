@@ -838,8 +838,10 @@ class OrderManager:
             resend_cancel = m.status is OrderStatus.PENDING_CANCEL
             # an amend sent lately may still land: it keeps counting until it is answered
             # or can no longer arrive
-            amend_in_flight = (m.status is OrderStatus.PENDING_AMEND
-                               and now_ms - m.sent_ms < self.pending_timeout_ms)
+            amend_in_flight = (
+                m.status is OrderStatus.PENDING_AMEND
+                and now_ms - m.sent_ms < self.pending_timeout_ms
+            )
             m.order_id = order.order_id
             m.venue_status = order.status
             m.price_ticks, m.qty_lots = order.price_ticks, order.qty_lots
