@@ -31,14 +31,13 @@ HEADER_PREFIX.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import obcore
 
@@ -107,7 +106,7 @@ class FrameRecorder:
     clock_ns: Any = time.time_ns
     frames: int = 0
     round_trips: int = 0
-    _fh: io.TextIOBase | None = field(default=None, repr=False)
+    _fh: TextIO | None = field(default=None, repr=False)
 
     def __post_init__(self):
         from obcore.recording import open_text  # noqa: PLC0415  (only needed to record)

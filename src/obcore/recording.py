@@ -25,14 +25,14 @@ Examples
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from collections.abc import Iterable, Iterator
+from typing import TextIO, cast
 
 __all__ = ["read_frames", "write_frames", "open_text"]
 
 
-def open_text(path: str | os.PathLike[str], mode: str) -> io.TextIOBase:
+def open_text(path: str | os.PathLike[str], mode: str) -> TextIO:
     """Open ``path`` as UTF-8 text, through gzip when its name ends in ``.gz``.
 
     Parameters
@@ -44,9 +44,11 @@ def open_text(path: str | os.PathLike[str], mode: str) -> io.TextIOBase:
     """
     if mode not in ("r", "w", "a"):
         raise ValueError(f"mode must be 'r', 'w' or 'a', got {mode!r}")
+    # text modes only ("t" for gzip, the default for open): both give a TextIO, which the
+    # type checker cannot see through a mode held in a variable
     if os.fspath(path).endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8", newline="\n")
-    return open(path, mode, encoding="utf-8", newline="\n")
+        return cast(TextIO, gzip.open(path, mode + "t", encoding="utf-8", newline="\n"))
+    return cast(TextIO, open(path, mode, encoding="utf-8", newline="\n"))
 
 
 def write_frames(path: str | os.PathLike[str], frames: Iterable[str | bytes]) -> int:
