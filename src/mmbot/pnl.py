@@ -31,6 +31,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, localcontext
 from typing import Any
 
 from mmbot.instrument import Instrument
+from mmbot.types import EXEC_FUNDING
 
 __all__ = ["COST_QUANTUM", "PnLTracker", "as_decimal", "format_money"]
 
@@ -214,6 +215,16 @@ class PnLTracker:
         if fill_id is not None:
             self._seen.add(fill_id)
         return True
+
+    def on_execution(self, x: Any) -> bool:
+        """Apply an execution (``Execution``-like: ``exec_type, side, price_ticks, qty_lots,
+        is_maker, fee, exec_id``): funding as cash, every other type as a fill. Return False
+        for a repeated ``exec_id``."""
+        if x.exec_type == EXEC_FUNDING:
+            return self.on_funding(x.fee, x.exec_id)
+        return self.on_fill(
+            x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker, fee=x.fee, fill_id=x.exec_id
+        )
 
     def on_funding(self, amount: Decimal | str | int, funding_id: str | None = None) -> bool:
         """Apply a funding payment (paid > 0, received < 0). Return False (and change

@@ -448,12 +448,4 @@ class Records:
 
         Fills the tracker has already seen (same exec id) are skipped by the tracker.
         """
-        applied = 0
-        for f in self.load_fills(symbol=symbol):
-            if f.exec_type == "Funding":
-                applied += tracker.on_funding(f.fee, f.exec_id)
-                continue
-            applied += tracker.on_fill(
-                f.side, f.price_ticks, f.qty_lots, is_maker=f.is_maker, fee=f.fee, fill_id=f.exec_id
-            )
-        return applied
+        return sum(tracker.on_execution(f) for f in self.load_fills(symbol=symbol))

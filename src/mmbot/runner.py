@@ -298,12 +298,8 @@ class Runner:
 
     def _book_execution(self, x: Any, ts_ms: int) -> None:
         """Book a new execution (the order manager has already de-duplicated it)."""
-        if x.exec_type == EXEC_FUNDING:
-            self.pnl.on_funding(x.fee, x.exec_id)
-        else:
-            self.pnl.on_fill(
-                x.side, x.price_ticks, x.qty_lots, is_maker=x.is_maker, fee=x.fee, fill_id=x.exec_id
-            )
+        self.pnl.on_execution(x)
+        if x.exec_type != EXEC_FUNDING:
             if x.order_link_id:
                 self.model.on_fill(x.side, x.price_ticks, x.qty_lots, x.exec_ms)
             if self.history_interval_ms:
