@@ -889,8 +889,10 @@ class OrderManager:
             self.links_down.discard("venue")
         else:
             self.set_link("venue", False, now_ms)
-        # a create still on its way is settled by the next reconcile, once it has timed out
-        self.needs_reconcile = bool(result.still_in_flight)
+        # a request still on its way is settled by the reconcile that _check_pending_age
+        # asks for once it has timed out; asking the venue again before then would only
+        # repeat this REST round on every frame
+        self.needs_reconcile = False
         if (
             result.orphans_cancelled
             or result.missing_closed

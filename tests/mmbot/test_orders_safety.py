@@ -158,3 +158,22 @@ def test_reconcile_keeps_an_amend_in_flight_in_the_exposure():
     model.want = [Quote(BUY, 999, 1, 0), Quote(BUY, 998, 2, 1)]  # the model changed its mind
     tick(runner, venue, 3)
     assert venue.worst_case()[0] <= 4
+
+
+def test_a_create_in_flight_does_not_make_every_tick_reconcile_over_rest():
+    # a reconcile that finds a create still on its way settles it once that create can no
+    # longer arrive (the pending timeout), not by asking the venue's REST on every frame
+    runner, venue, model = make_runner(cap_lots=1, pending_timeout_ms=1000)
+    venue.recv_window_ms = 500  # the order manager's timeout must exceed it
+    calls = []
+    real = venue.open_orders
+    venue.open_orders = lambda symbol: calls.append(venue.now) or real(symbol)
+    model.want = [Quote(BUY, 999, 1, 0)]
+    tick(runner, venue, 1)
+    runner.orders.needs_reconcile = True
+    for t in range(2, 500):
+        tick(runner, venue, t)
+    assert len(calls) == 1
+    tick(runner, venue, 1500)  # the create has timed out: noticed on this tick...
+    tick(runner, venue, 1501)  # ...and one more reconcile settles it
+    assert len(calls) == 2 and venue.worst_case()[0] <= 1
