@@ -2,8 +2,8 @@
 
 An :class:`Instrument` is built from one element of a Bybit v5 ``get_instruments_info``
 response (``result.list[i]``) and converts between the decimal strings the exchange speaks
-and the integer ticks/lots that obcore and the quote models use. Every conversion is exact:
-strings are parsed digit by digit into integers and formatted back from integers, never
+and the integer ticks/lots that obcore and the quote models use. Every conversion is exact
+and goes through :class:`obcore.Scale`, the C parser and formatter the books use, never
 through ``float``.
 
 Public API
@@ -24,14 +24,11 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    import obcore
+import obcore
 
 __all__ = ["Instrument", "InstrumentError", "instruments_from_response"]
-
-INT64_MAX = 2**63 - 1
 
 # Bybit sends plain non-negative decimals ("65114.20", "0.001", "5"); anything else is bad input.
 _DECIMAL_RE = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -43,38 +40,40 @@ class InstrumentError(ValueError):
     """Bad instrument data, or a price/quantity that does not fit an instrument's grid."""
 
 
-def _parse_scale(name: str, value: str) -> tuple[int, int]:
-    """Return ``(units, decimals)`` with ``value == units / 10**decimals`` and units > 0."""
-    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
-        raise InstrumentError(f"{name}: expected a positive decimal string, got {value!r}")
-    whole, _, frac = value.partition(".")
-    frac = frac.rstrip("0")
-    units = int((whole or "0") + frac)
-    if units <= 0:
-        raise InstrumentError(f"{name}: must be positive, got {value!r}")
-    return units, len(frac)
+def _grid(name: str, step: str, price: bool) -> obcore.Scale:
+    """Return the exact scale of ``step`` (a tick size or lot step)."""
+    if not isinstance(step, str) or not _DECIMAL_RE.fullmatch(step):
+        raise InstrumentError(f"{name}: expected a positive decimal string, got {step!r}")
+    try:
+        return obcore.Scale(step, price=price)
+    except obcore.ParseError as exc:
+        if Decimal(step) == 0:
+            raise InstrumentError(f"{name}: must be positive, got {step!r}") from exc
+        raise InstrumentError(f"{name}: {exc}") from exc
 
 
-def _scaled(name: str, value: str, decimals: int, step: str) -> int:
-    """Return ``value * 10**decimals`` as an exact int; raise if digits would be lost."""
-    if not isinstance(value, str):
-        raise InstrumentError(f"{name}: expected a decimal string, got {type(value).__name__}")
-    if not _DECIMAL_RE.fullmatch(value):
-        raise InstrumentError(f"{name}: malformed decimal string {value!r}")
-    whole, _, frac = value.partition(".")
-    frac = frac.rstrip("0")
-    if len(frac) > decimals:
-        raise InstrumentError(f"{name} {value!r} is not a multiple of {step}")
-    return int((whole or "0") + frac.ljust(decimals, "0"))
+def _parse(scale: obcore.Scale, name: str, s: str) -> int:
+    """Return ``s`` in whole steps of ``scale``; raise InstrumentError naming ``name``."""
+    if not isinstance(s, str):
+        raise InstrumentError(f"{name}: expected a decimal string, got {type(s).__name__}")
+    try:
+        return scale.parse(s, name)
+    except obcore.OffGridError as exc:
+        raise InstrumentError(f"{name} {s!r} is not a multiple of {scale.step}") from exc
+    except obcore.NumberOverflowError as exc:
+        unit = "ticks" if scale.price else "lots"
+        raise InstrumentError(f"{name} {s!r} overflows int64 {unit}") from exc
+    except obcore.ParseError as exc:
+        raise InstrumentError(str(exc)) from exc
 
 
-def _format(units: int, decimals: int) -> str:
+def _format(scale: obcore.Scale, units: int) -> str:
     if units < 0:
         raise InstrumentError(f"cannot format a negative value ({units} units)")
-    if decimals == 0:
-        return str(units)
-    digits = str(units).rjust(decimals + 1, "0")
-    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+    try:
+        return scale.format(units)
+    except obcore.NumberOverflowError as exc:
+        raise InstrumentError(str(exc)) from exc
 
 
 def _field(info: dict[str, Any], path: str, where: str) -> str:
@@ -137,6 +136,9 @@ class Instrument:
     min_qty_lots: int
     max_qty_lots: int
     min_notional: Decimal
+    # obcore's exact grids: the one decimal parser and formatter of the project.
+    _price: obcore.Scale = field(init=False, repr=False, compare=False)
+    _qty: obcore.Scale = field(init=False, repr=False, compare=False)
     # Derived integer scales: price = ticks * _tick_units / 10**_price_decimals.
     _tick_units: int = field(init=False, repr=False, compare=False)
     _price_decimals: int = field(init=False, repr=False, compare=False)
@@ -155,11 +157,8 @@ class Instrument:
             raise InstrumentError(
                 f"{self.symbol}: category must be 'linear' or 'spot', got {self.category!r}"
             )
-        tick_units, tick_dec = _parse_scale(f"{self.symbol} tick_size", self.tick_size)
-        lot_units, lot_dec = _parse_scale(f"{self.symbol} lot_size", self.lot_size)
-        # The tick's written decimals ("0.10" -> 2) set the outgoing format, like priceScale.
-        price_dec = max(tick_dec, len(self.tick_size.partition(".")[2]))
-        qty_dec = max(lot_dec, len(self.lot_size.partition(".")[2]))
+        price = _grid(f"{self.symbol} tick_size", self.tick_size, True)
+        qty = _grid(f"{self.symbol} lot_size", self.lot_size, False)
         for name in ("min_qty_lots", "max_qty_lots"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -175,9 +174,13 @@ class Instrument:
                 f"{self.symbol} min_notional: expected a finite Decimal >= 0, got {mn!r}"
             )
         set_ = object.__setattr__
-        set_(self, "_tick_units", tick_units * 10 ** (price_dec - tick_dec))
+        set_(self, "_price", price)
+        set_(self, "_qty", qty)
+        # The written decimals ("0.10" -> 2) set the outgoing format, like priceScale.
+        price_dec, qty_dec = price.decimals, qty.decimals
+        set_(self, "_tick_units", int(Decimal(self.tick_size).scaleb(price_dec)))
         set_(self, "_price_decimals", price_dec)
-        set_(self, "_lot_units", lot_units * 10 ** (qty_dec - lot_dec))
+        set_(self, "_lot_units", int(Decimal(self.lot_size).scaleb(qty_dec)))
         set_(self, "_qty_decimals", qty_dec)
         # price*lots*lot >= N/D  <=>  lots >= N*10**(pd+qd) / (D * p * tick_units * lot_units)
         n, d = self.min_notional.as_integer_ratio()
@@ -261,11 +264,11 @@ class Instrument:
     # ------------------------------------------------------------------ conversions
     def price_str(self, ticks: int) -> str:
         """Return the exchange price string for ``ticks`` (e.g. 651142 -> ``"65114.20"``)."""
-        return _format(ticks * self._tick_units, self._price_decimals)
+        return _format(self._price, ticks)
 
     def qty_str(self, lots: int) -> str:
         """Return the exchange quantity string for ``lots`` (e.g. 1500 -> ``"1.500"``)."""
-        return _format(lots * self._lot_units, self._qty_decimals)
+        return _format(self._qty, lots)
 
     def price_ticks(self, s: str) -> int:
         """Parse a price string into ticks exactly.
@@ -275,25 +278,11 @@ class Instrument:
         InstrumentError
             If ``s`` is malformed, negative, off the tick grid, or overflows int64.
         """
-        units = _scaled(f"{self.symbol} price", s, self._price_decimals, self.tick_size)
-        ticks, rem = divmod(units, self._tick_units)
-        if rem:
-            raise InstrumentError(
-                f"{self.symbol} price {s!r} is not a multiple of {self.tick_size}"
-            )
-        if ticks > INT64_MAX:
-            raise InstrumentError(f"{self.symbol} price {s!r} overflows int64 ticks")
-        return ticks
+        return _parse(self._price, f"{self.symbol} price", s)
 
     def qty_lots(self, s: str) -> int:
         """Parse a quantity string into lots exactly (same errors as :meth:`price_ticks`)."""
-        units = _scaled(f"{self.symbol} qty", s, self._qty_decimals, self.lot_size)
-        lots, rem = divmod(units, self._lot_units)
-        if rem:
-            raise InstrumentError(f"{self.symbol} qty {s!r} is not a multiple of {self.lot_size}")
-        if lots > INT64_MAX:
-            raise InstrumentError(f"{self.symbol} qty {s!r} overflows int64 lots")
-        return lots
+        return _parse(self._qty, f"{self.symbol} qty", s)
 
     def price(self, ticks: int) -> Decimal:
         """Return the price of ``ticks`` as an exact Decimal."""
@@ -306,7 +295,7 @@ class Instrument:
     def notional(self, ticks: int, lots: int) -> Decimal:
         """Return ``price * qty`` in quote currency, exactly."""
         units = ticks * self._tick_units * lots * self._lot_units
-        return Decimal(_format(units, self._price_decimals + self._qty_decimals))
+        return Decimal(f"{units}E-{self._price_decimals + self._qty_decimals}")
 
     def min_lots_at(self, price_ticks: int) -> int:
         """Return the smallest valid order size (lots) at ``price_ticks``.
@@ -327,10 +316,6 @@ class Instrument:
 
     def new_book(self, kind: str | None = None, max_depth: int = 0) -> obcore.Book:
         """Return an empty ``obcore.Book`` on this instrument's tick and lot scales."""
-        # Imported here so instrument rules (config checks, tests, tooling) work without the
-        # compiled extension; a missing obcore still raises ImportError on first use.
-        import obcore  # noqa: PLC0415
-
         return obcore.Book(
             tick_size=self.tick_size, lot_size=self.lot_size, kind=kind, max_depth=max_depth
         )

@@ -6,7 +6,7 @@ pure-Python fallback (``obcore._reference.PyBook`` is a slow reference model for
 """
 
 try:
-    from obcore.book import Applied, Book, Books, frame_topic, kinds
+    from obcore.book import Applied, Book, Books, Scale, frame_topic, kinds
 except ImportError as exc:  # pragma: no cover - only without a build
     raise ImportError(
         "obcore's compiled extension is missing; install the package with "
@@ -47,6 +47,7 @@ __all__ = [
     "OffTickError",
     "OutOfSyncError",
     "ParseError",
+    "Scale",
     "SequenceError",
     "SequenceGapError",
     "UninitializedBookError",

@@ -6,7 +6,7 @@ from libc.stdint cimport int64_t
 from obcore.side cimport Side
 
 
-cdef struct Scale:
+cdef struct GridScale:  # mirrors _parse.h ob_scale
     int64_t mant
     int dec
 
@@ -26,8 +26,8 @@ cdef class Book:
     cdef Side _asks
     cdef Side _rpi_bids      # RPI sizes of orderbook.rpi levels; None until one is seen
     cdef Side _rpi_asks
-    cdef Scale _px
-    cdef Scale _qty
+    cdef GridScale _px
+    cdef GridScale _qty
     cdef str _tick_size
     cdef str _lot_size
     cdef int64_t _u

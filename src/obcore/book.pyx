@@ -297,7 +297,7 @@ cdef class Book:
 
     def __init__(self, tick_size, lot_size, kind=None, Py_ssize_t max_depth=0, symbol=None,
                  topic=None):
-        cdef Scale px, qty
+        cdef GridScale px, qty
         # Everything is checked and built before the first attribute changes: a re-init
         # that raises leaves the book as it was.
         if kind is None:
@@ -1249,3 +1249,115 @@ cdef class Books:
 
     def items(self):
         return self._books.items()
+
+
+cdef class Scale:
+    """Exact conversion between decimal strings and whole units of one grid step.
+
+    The same C parser and formatter every :class:`Book` uses, for code that speaks the
+    exchange's decimals outside a book (order prices, quantities, fills): ``"65114.20"``
+    on a ``"0.10"`` tick is 651142 units, and 651142 units format back as ``"65114.20"``
+    with the step's written decimals (Bybit's ``priceScale``).
+
+    Parameters
+    ----------
+    step : str or Decimal or int
+        The tick size or lot step, e.g. ``"0.10"``. A float is refused: it has already
+        lost the value it meant.
+    price : bool
+        Whether this is a price grid: an off-grid value then raises :class:`OffTickError`
+        and not :class:`OffStepError`, and errors count ticks rather than lots.
+
+    Raises
+    ------
+    ParseError
+        If ``step`` is not a positive decimal with at most 18 decimals.
+
+    Examples
+    --------
+    >>> tick = Scale("0.10", price=True)
+    >>> tick.parse("65114.2"), tick.format(651142), tick.decimals
+    (651142, '65114.20', 2)
+    """
+
+    cdef ob_scale _sc
+    cdef readonly str step
+    cdef readonly bint price
+
+    def __init__(self, step, *, bint price=False):
+        cdef ob_scale sc
+        cdef str text = _to_str(step, "tick_size" if price else "lot_size")
+        _parse_step(text, "tick_size" if price else "lot_size", &sc)
+        self._sc = sc
+        self.step = text
+        self.price = price
+
+    @property
+    def decimals(self):
+        """Decimals written in the step (``"0.10"`` has 2); every formatted value has them."""
+        return self._sc.dec
+
+    def parse(self, text, str what=None):
+        """Return ``text`` as whole units of the step, exactly.
+
+        ``what`` names the value in the error message (default ``"price"``/``"size"``).
+
+        Raises
+        ------
+        ParseError
+            The subclass says why: :class:`MalformedNumberError`, :class:`NegativeValueError`,
+            :class:`NumberOverflowError`, or :class:`OffTickError`/:class:`OffStepError`.
+        TypeError
+            If ``text`` is not a str.
+        """
+        cdef Py_ssize_t n
+        cdef const char* s
+        cdef int64_t out
+        cdef int rc
+        if what is None:
+            what = "price" if self.price else "size"
+        text = _str_arg(text, what)
+        s = _utf8(text, &n, what, True)
+        rc = ob_parse_scaled(s, n, &self._sc, &out)
+        if rc != OB_OK:
+            raise _number_error(rc, what, text, self.price, self.step)
+        return out
+
+    def format(self, units):
+        """Return ``units`` (an int) as the exact decimal string with the step's decimals.
+
+        Raises
+        ------
+        TypeError
+            If ``units`` is not an int (a float or Decimal has been rounded by someone).
+        NumberOverflowError
+            If the value does not fit the grid's int64 arithmetic.
+        """
+        cdef char buf[48]
+        cdef str what = "ticks" if self.price else "lots"
+        cdef int64_t v = _int64(units, what)
+        cdef int n = ob_format_scaled(v, &self._sc, buf)
+        if n < 0:
+            raise NumberOverflowError(f"{v} {what} overflow int64 when scaled", what, str(v))
+        return buf[:n].decode("ascii")
+
+    def __repr__(self):
+        return f"Scale({self.step!r}, price={bool(self.price)})"
+
+    def __eq__(self, other):
+        cdef Scale o
+        if not isinstance(other, Scale):
+            return NotImplemented
+        o = <Scale>other
+        return (self._sc.mant == o._sc.mant and self._sc.dec == o._sc.dec
+                and self.price == o.price)
+
+    def __hash__(self):
+        return hash((self._sc.mant, self._sc.dec, bool(self.price)))
+
+    def __reduce__(self):
+        return (_scale, (self.step, bool(self.price)))
+
+
+def _scale(step, price):
+    return Scale(step, price=price)

@@ -15,10 +15,12 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import orjson
+
+import obcore
 
 __all__ = [
     "Scale",
@@ -92,7 +94,9 @@ def _dumps(obj) -> str:
 
 @dataclass(frozen=True)
 class Scale:
-    """Exact conversion between a decimal step string and integer units of that step.
+    """Exact conversion between a decimal step string and integer units of that step, with
+    Bybit's output format: :class:`obcore.Scale` (the books' own C parser and formatter)
+    plus the trailing-zero stripping of Bybit's spot streams.
 
     Parameters
     ----------
@@ -105,45 +109,41 @@ class Scale:
 
     step: str
     strip: bool = False
+    _grid: obcore.Scale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         try:
-            value = Decimal(self.step)
-        except Exception as exc:  # decimal raises InvalidOperation, a bare ArithmeticError
-            raise ValueError(f"step must be a decimal string, got {self.step!r}") from exc
-        if not value.is_finite() or value <= 0:
-            raise ValueError(f"step must be a positive decimal, got {self.step!r}")
+            grid = obcore.Scale(self.step)
+        except (obcore.ParseError, TypeError) as exc:
+            raise ValueError(f"step must be a positive decimal, got {self.step!r}") from exc
+        object.__setattr__(self, "_grid", grid)
 
     @property
     def decimals(self) -> int:
         """Number of decimals written in the step string."""
-        _, _, frac = self.step.partition(".")
-        return len(frac)
+        return self._grid.decimals
 
     def to_units(self, text: str, what: str = "value") -> int:
         """Return ``text`` as an integer number of steps; raise ValueError naming ``what``."""
+        if not isinstance(text, str):
+            raise ValueError(f"{what} is not a decimal string: {text!r}")
         try:
-            value = Decimal(text)
-        except Exception as exc:
-            raise ValueError(f"{what} is not a decimal string: {text!r}") from exc
-        if not value.is_finite() or value < 0:
-            raise ValueError(f"{what} must be a non-negative decimal, got {text!r}")
-        units, rem = divmod(value, Decimal(self.step))
-        if rem != 0:
-            raise ValueError(f"{what} {text!r} is not a multiple of {self.step}")
-        return int(units)
+            return self._grid.parse(text, what)
+        except obcore.OffGridError as exc:
+            raise ValueError(f"{what} {text!r} is not a multiple of {self.step}") from exc
+        except obcore.ParseError as exc:
+            raise ValueError(str(exc)) from exc
 
     def to_str(self, units: int) -> str:
         """Format an integer number of steps back to Bybit's decimal string."""
-        value = Decimal(units) * Decimal(self.step)
-        text = f"{value:.{self.decimals}f}"
+        text = self._grid.format(units)
         if self.strip and "." in text:
             text = text.rstrip("0").rstrip(".")
         return text
 
     def to_decimal(self, units: int) -> Decimal:
         """Return the exact Decimal value of ``units`` steps."""
-        return Decimal(units) * Decimal(self.step)
+        return Decimal(self._grid.format(units))
 
 
 # --------------------------------------------------------------------------- signing
