@@ -57,9 +57,14 @@ def render(s: dict):
         "remaining",
         "-" if s["remaining_s"] is None else f"{s['remaining_s']:.1f} s",
     )
+    if s.get("last_reload"):
+        top.add_row("config reload", s["last_reload"], "", "")
     recent = Table(title="recent fills", expand=True)
     for col in ("time", "side", "price", "qty"):
         recent.add_column(col)
     for row in s["recent_fills"][-5:]:
         recent.add_row(*row)
-    return Panel(Group(top, recent), title="mmbot run", subtitle="Ctrl-C cancels all and exits")
+    keys = "r re-reads the config · q or Ctrl-C cancels all and exits"
+    if not s.get("keys", True):
+        keys = "Ctrl-C cancels all and exits"
+    return Panel(Group(top, recent), title="mmbot run", subtitle=keys)

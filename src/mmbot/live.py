@@ -488,6 +488,7 @@ class LiveSession:
             "frame_age_ms": r.frame_age_ms,
             "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
             "remaining_s": None,
+            "last_reload": self.reloads[-1].message if self.reloads else None,
             "recent_fills": [
                 (
                     time.strftime("%H:%M:%S", time.localtime(t / 1000)),

@@ -13,7 +13,8 @@ Records: orders, fills, PnL snapshots and the risk state go to SQLite (``--db``;
 restores from them (see :mod:`mmbot.live`). A kill switch that tripped stays latched across
 restarts until ``--reset-kill``.
 
-Config reload: SIGHUP (``kill -HUP PID``) re-reads ``--config``. Only ``[strategy]`` and
+Config reload: SIGHUP (``kill -HUP PID``), or the ``r`` key while the dashboard shows,
+re-reads ``--config`` (``q`` stops like Ctrl-C). Only ``[strategy]`` and
 ``[risk]`` may change; the new file is validated completely first, and a refused one (another
 section changed, an invalid value, a model that does not load) leaves the running config as
 it was. Each attempt is logged (WARNING) and recorded in SQLite (``config_reloads``).
@@ -170,11 +171,15 @@ def run(args: argparse.Namespace) -> int:
             from rich.live import Live  # noqa: PLC0415
 
             from mmbot.dashboard import render  # noqa: PLC0415
+            from mmbot.keys import KeyCommands  # noqa: PLC0415
 
-            with Live(refresh_per_second=4, transient=False) as live:
+            # the keys only flag the session, like the signal handlers above
+            keys = KeyCommands({"r": session.request_reload, "q": session.request_stop})
+            with keys, Live(refresh_per_second=4, transient=False) as live:
 
                 def tick(s):
                     snap = s.dashboard_snapshot()
+                    snap["keys"] = keys.active
                     if args.duration is not None:
                         snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
                     live.update(render(snap))
