@@ -4,10 +4,10 @@ limits are never optional, and a kill switch stays latched across a restart."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 
 import pytest
+from support.bot import mmbot_run
 from support.waiting import wait_for
 
 from mmbot.config import load_config, parse_config
@@ -29,22 +29,17 @@ def run_cli(tmp_path, sim, risk: str, *extra: str) -> subprocess.CompletedProces
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(f"[risk]\n{risk}\n")
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmbot",
-            "run",
+        mmbot_run(
+            sim.http_url,
             "--config",
             str(cfg),
-            "--sim-url",
-            sim.http_url,
             "--duration",
             "3",
             "--no-dashboard",
             "--db",
             "",
             *extra,
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,10 +4,10 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.bot import mmbot_run
 
 from mmbot import cli
 from mmbot.config import Config, ConfigError, SimConfig, StrategyConfig, apply_overrides
@@ -178,23 +178,15 @@ def test_example_model_backtests_through_the_cli(examples_on_path, tmp_path, cap
 
 
 @pytest.mark.slow
-def test_example_model_runs_live_against_the_simulator(tmp_path):
-    from mmbot.sim.server import SimSymbol, start_simulator  # noqa: PLC0415
-
-    sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    sim.wait_market()
+def test_example_model_runs_live_against_the_simulator(tmp_path, start_sim):
+    sim = start_sim(speed=2.0)
     out = tmp_path / "out"
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")]),
         PYTHONUNBUFFERED="1",
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmbot",
-        "run",
-        "--sim-url",
+    cmd = mmbot_run(
         sim.http_url,
         "--db",
         "",
@@ -207,29 +199,26 @@ def test_example_model_runs_live_against_the_simulator(tmp_path):
         str(out),
         "--trades",
         str(tmp_path / "fills.csv"),
-    ]
-    try:
-        # `--duration` ends the run on its own: wait on the process, never a fixed sleep
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=90)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        summary = json.loads((out / "summary.json").read_text())
-        assert summary["model"] == MODEL
-        assert summary["orders_sent"] > 0 and summary["open_orders_at_end"] == 0
-        assert sim.open_orders(SYM) == []
-        # the run's report carries the same metrics as a backtest's, text and JSON
-        assert set(summary["metrics"]) >= {
-            "max_drawdown_quote",
-            "sharpe_per_minute",
-            "fill_ratio",
-            "turnover_quote",
-        }
-        assert "max drawdown" in proc.stdout and "fill ratio" in proc.stdout
-        # --trades: one row per fill of this run, header always present
-        lines = (tmp_path / "fills.csv").read_text().splitlines()
-        assert lines[0].startswith("time,ts_ms,exec_id,side,price,qty,fee,liquidity,level,mid")
-        assert len(lines) - 1 == summary["fills_this_run"]
-    finally:
-        sim.stop()
+    )
+    # `--duration` ends the run on its own: wait on the process, never a fixed sleep
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == MODEL
+    assert summary["orders_sent"] > 0 and summary["open_orders_at_end"] == 0
+    assert sim.open_orders(SYM) == []
+    # the run's report carries the same metrics as a backtest's, text and JSON
+    assert set(summary["metrics"]) >= {
+        "max_drawdown_quote",
+        "sharpe_per_minute",
+        "fill_ratio",
+        "turnover_quote",
+    }
+    assert "max drawdown" in proc.stdout and "fill ratio" in proc.stdout
+    # --trades: one row per fill of this run, header always present
+    lines = (tmp_path / "fills.csv").read_text().splitlines()
+    assert lines[0].startswith("time,ts_ms,exec_id,side,price,qty,fee,liquidity,level,mid")
+    assert len(lines) - 1 == summary["fills_this_run"]
 
 
 def test_a_config_with_params_stays_hashable():

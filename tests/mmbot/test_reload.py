@@ -5,10 +5,10 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
+from support.bot import mmbot_run
 from support.waiting import wait_for
 
 from mmbot.config import ConfigError, SimConfig, load_config
@@ -66,19 +66,11 @@ def _quoted_spread(sim):
 
 
 @pytest.mark.slow
-def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
-    from mmbot.sim.server import SimSymbol, start_simulator  # noqa: PLC0415
-
-    sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    sim.wait_market()
+def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path, start_sim):
+    sim = start_sim(speed=2.0)
     cfg, db, out = tmp_path / "live.toml", tmp_path / "mm.sqlite", tmp_path / "out"
     _write(cfg, 3.0)  # full spread ~6 bps of 65000: about 39 USDT
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmbot",
-        "run",
-        "--sim-url",
+    cmd = mmbot_run(
         sim.http_url,
         "--db",
         str(db),
@@ -89,7 +81,7 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
         "90",
         "--out",
         str(out),
-    ]
+    )
     bot = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -139,4 +131,3 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path):
         if bot.poll() is None:
             bot.kill()
             bot.wait(10)
-        sim.stop()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 
 import pytest
+from support.bot import mmbot_run
 from support.waiting import wait_for
 
 from mmbot.pnl import format_money
@@ -43,15 +43,10 @@ min_quote_lifetime_ms = 50
 """)
     out = tmp_path / "out"
     bot = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mmbot",
-            "run",
+        mmbot_run(
+            sim.http_url,
             "--config",
             str(cfg),
-            "--sim-url",
-            sim.http_url,
             "--duration",
             "120",
             "--no-dashboard",
@@ -59,7 +54,7 @@ min_quote_lifetime_ms = 50
             str(out),
             "--db",
             "",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
