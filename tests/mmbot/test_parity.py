@@ -51,10 +51,17 @@ TRENDS = {"flat": 0, "up": 75, "down": 82}
 
 #: |mid drift| over the recording (ticks) below which a "trending" market did not trend
 MIN_DRIFT_TICKS = 50
+#: most the fill counts may differ, as a share of the live count. The flat market is the
+#: issue's claim (25%; 15 runs measured, at most 21% apart). The trending markets fill
+#: fewer quotes (the up one 40-60 a run), so their counts are noisier: in 13 runs (6 up,
+#: 7 down; 10 under two busy loops) at most 25.4% apart (59 live, 44 backtest, up); the
+#: bound is set above that.
+MAX_FILL_GAP = {"flat": 0.25, "up": 0.35, "down": 0.35}
 #: most the live and backtest positions (lots) may differ at any whole second. Measured
 #: on trending markets before this bound was set: 3, 4, 7, 9, 10 lots (five unloaded
-#: runs); the gap is the noise of two request streams that diverged, about the size of
-#: the end position itself, so this catches a one-sided or runaway inventory, not a lot.
+#: runs), then 3-10 in ten runs under two busy loops. The gap is the noise of two request
+#: streams that diverged, about the size of the end position itself, so this catches a
+#: one-sided or runaway inventory, not a lot.
 MAX_PATH_GAP_LOTS = 15
 
 
@@ -183,7 +190,7 @@ def test_simulated_run_and_its_backtest_agree(tmp_path, market):
         f"{bt['final_position_lots']}; path gap {gap} lots\n  live {live_path}\n  bt   {bt_path}"
     )
     assert live["fills"] >= 10
-    assert abs(bt["fills"] - live["fills"]) <= 0.25 * live["fills"]
+    assert abs(bt["fills"] - live["fills"]) <= MAX_FILL_GAP[market] * live["fills"]
     # the records hold the same fills as the summaries (the path is built from them)
     assert live_path[-1] == live["final_position_lots"]
     assert bt_path[-1] == bt["final_position_lots"]
