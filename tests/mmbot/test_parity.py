@@ -43,8 +43,8 @@ half_spread_bps = 0.3
 # seeded random walk already trends for some seeds). A run covers the ~3000 frames from
 # the bot's start, a few hundred frames in; the mid's change in ticks over every window
 # of 2500-3300 frames starting in the first 800 (scanned with obcore.synthetic):
-#   seed 0 ("flat"):  -5 .. +301, no steady trend at the start: fills are compared, the
-#                     inventory is not (its sign is a coin toss between the two)
+#   seed 0 ("flat"):  -41 .. +158, no steady trend (the recordings moved -3.5 to -21):
+#                     fills are compared, the inventory is not (a coin toss between the two)
 #   seed 75 ("up"):   +102 .. +300
 #   seed 82 ("down"): -358 .. -113
 TRENDS = {"flat": 0, "up": 75, "down": 82}
@@ -123,17 +123,18 @@ def _run_pair(tmp_path, seed: int) -> tuple[dict, dict, str, str, str]:
     return live, bt, str(rec), str(live_db), str(bt_db)
 
 
-def _mid_drift_ticks(rec_path: str) -> int:
-    """Return the recorded market's mid at its last frame minus at its first, in ticks
-    (best bid + best ask, so half ticks stay whole)."""
+def _mid2_drift(rec_path: str) -> int:
+    """Return how far best bid + best ask (ticks) moved from the recording's first book
+    frame to its last: twice the mid's drift, so half ticks stay whole."""
     recording = read_recording(rec_path)
+    assert recording.instruments is not None
     info = recording.instruments["list"][0]
     book = obcore.Book(
         tick_size=info["priceFilter"]["tickSize"], lot_size=info["lotSizeFilter"]["qtyStep"]
     )
     first = last = None
     for _, frame in recording.frames():
-        if obcore.frame_topic(frame).startswith("orderbook"):
+        if (obcore.frame_topic(frame) or "").startswith("orderbook"):
             book.apply(frame)
             mid2 = book.best_bid()[0] + book.best_ask()[0]
             first = mid2 if first is None else first
@@ -176,7 +177,7 @@ def test_simulated_run_and_its_backtest_agree(tmp_path, market):
     # the live report explains its PnL too, exactly
     assert sum(Decimal(v) for v in live["attribution"].values()) == Decimal(live["net_pnl"])
     assert set(live["markouts"]) == {"1s", "5s", "30s", "60s"}
-    drift = _mid_drift_ticks(rec)
+    drift2 = _mid2_drift(rec)
     # wall-clock times: the 60 simulated seconds are 20 s of the exchange's clock
     live_fills, bt_fills = _fills(live_db), _fills(bt_db)
     start_ms = min(rt.sent_ns for rt in recording.round_trips) // 1_000_000
@@ -185,7 +186,7 @@ def test_simulated_run_and_its_backtest_agree(tmp_path, market):
     bt_path = _positions_by_second(bt_fills, start_ms, end_ms)
     gap = max(abs(a - b) for a, b in zip(live_path, bt_path, strict=True))
     print(
-        f"parity {market}: mid drift {drift / 2:+} ticks; live fills {live['fills']} "
+        f"parity {market}: mid drift {drift2 / 2:+} ticks; live fills {live['fills']} "
         f"position {live['final_position_lots']}, backtest fills {bt['fills']} position "
         f"{bt['final_position_lots']}; path gap {gap} lots\n  live {live_path}\n  bt   {bt_path}"
     )
@@ -196,11 +197,11 @@ def test_simulated_run_and_its_backtest_agree(tmp_path, market):
     assert bt_path[-1] == bt["final_position_lots"]
     if market == "flat":
         return  # no inventory claim without a trend (see the module docstring)
-    # the market did trend, in the direction its seed was chosen for (drift is in half ticks)
-    assert abs(drift) >= 2 * MIN_DRIFT_TICKS
-    assert (drift > 0) == (market == "up")
+    # the market did trend, in the direction its seed was chosen for
+    assert abs(drift2) >= 2 * MIN_DRIFT_TICKS
+    assert (drift2 > 0) == (market == "up")
     # adverse selection: a market maker ends against the trend, in both
-    against = -1 if drift > 0 else 1
+    against = -1 if drift2 > 0 else 1
     assert live["final_position_lots"] * against > 0
     assert bt["final_position_lots"] * against > 0
     assert gap <= MAX_PATH_GAP_LOTS
