@@ -13,6 +13,11 @@ times, strictly in time order (ties in the order they were scheduled):
 Optional jitter (uniform in ``[0, jitter_ms]``) is drawn from ``random.Random(seed)``, so a
 run is deterministic for a given seed and input. Nothing reads the wall clock.
 
+Requests are counted where the local simulator counts them: at the exchange, in Bybit's
+rolling one-second windows per class (create, amend, cancel; cancel-all is a cancel) at
+the venue's :attr:`rate_limits`. One that would be one too many is refused with retCode
+10006. The bot spaces its sends, but varying latencies can bunch them on arrival.
+
 Latency models
 --------------
 * :class:`ConstantLatency`: fixed order entry, response and market-data delays.
@@ -42,7 +47,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mmbot.sim.dispatch import RateLimiter
 from mmbot.sim.engine import MarketDataError, MatchingEngine, OrderRejected
+from mmbot.sim.protocol import RET_MSG, RetCode
 from mmbot.types import (
     AmendRequest,
     CancelRequest,
@@ -237,6 +244,14 @@ class SimVenue(Venue):
         self.requests_sent = 0
         self.request_errors = 0
         self.frames_delivered = 0
+        limits = self.rate_limits
+        self._limiter = RateLimiter(
+            {
+                "create": limits.create_cancel_per_s,
+                "amend": limits.amend_per_s,
+                "cancel": limits.create_cancel_per_s,
+            }
+        )
 
     # ------------------------------------------------------------------ Venue API
     def now_ms(self) -> int:
@@ -446,6 +461,10 @@ class SimVenue(Venue):
         op, req = request
         eng = self.engine
         now = self._now_ms
+        admitted, _ = self._limiter.admit("cancel" if op == "cancel_all" else op, now)
+        if not admitted:
+            self._respond_error(op, req, RetCode.RATE_LIMIT, RET_MSG[RetCode.RATE_LIMIT])
+            return
         try:
             if op == "create":
                 events = eng.place(
