@@ -43,7 +43,14 @@ from mmbot.config import ConfigError, RiskConfig
 from mmbot.instrument import Instrument
 from mmbot.records import RiskState
 
-__all__ = ["ACCOUNT_KEY", "AccountLimits", "AccountRisk", "RiskDecision", "RiskLimits", "RiskManager"]
+__all__ = [
+    "ACCOUNT_KEY",
+    "AccountLimits",
+    "AccountRisk",
+    "RiskDecision",
+    "RiskLimits",
+    "RiskManager",
+]
 
 log = logging.getLogger(__name__)
 

@@ -450,8 +450,10 @@ class Runner:
         if max_buy and max_sell:
             reason = decision.reason
         else:
-            blocked = "buys and sells" if not (max_buy or max_sell) else (
-                "buys" if not max_buy else "sells"
+            blocked = (
+                "buys and sells"
+                if not (max_buy or max_sell)
+                else ("buys" if not max_buy else "sells")
             )
             reason = f"account notional limit {room} lots: no {blocked}"
         return dataclasses.replace(
