@@ -81,6 +81,10 @@ def build_runners(
         setting that cannot trade on its symbol.
     """
     runners: dict[str, Runner] = {}
+
+    def key_of(symbol: str) -> Callable[[str], str]:
+        return lambda key: cfg.symbol_key(symbol, key)
+
     for i, (symbol, instrument) in enumerate(instruments.items()):
         maker, taker = fee_rates[symbol]
         runners[symbol] = build_runner(
@@ -94,7 +98,7 @@ def build_runners(
             use_risk=use_risk,
             book=None if books is None else books[symbol],
             history_interval_ms=history_interval_ms,
-            key_of=lambda key, symbol=symbol: cfg.symbol_key(symbol, key),
+            key_of=key_of(symbol),
         )
     account = build_account(cfg, len(runners), records) if use_risk else None
     if account is not None:

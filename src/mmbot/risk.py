@@ -126,20 +126,21 @@ class RiskLimits:
                 ROUND_FLOOR
             )
         )
+        pos_key, notional_key = key_of("risk.max_position_qty"), key_of("risk.max_notional_quote")
         if lots <= 0:
             raise ConfigError(
-                f"{key_of('risk.max_position_qty')}: {risk.max_position_qty!r} is less than one lot "
+                f"{pos_key}: {risk.max_position_qty!r} is less than one lot "
                 f"({instrument.lot_size}) of {instrument.symbol}"
             )
         if lots < instrument.min_qty_lots:
             raise ConfigError(
-                f"{key_of('risk.max_position_qty')}: {risk.max_position_qty!r} is less than the minimum "
+                f"{pos_key}: {risk.max_position_qty!r} is less than the minimum "
                 f"order quantity {instrument.qty_str(instrument.min_qty_lots)} of "
                 f"{instrument.symbol}"
             )
         if Decimal(risk.max_notional_quote) < instrument.min_notional:
             raise ConfigError(
-                f"{key_of('risk.max_notional_quote')}: {risk.max_notional_quote!r} is less than the "
+                f"{notional_key}: {risk.max_notional_quote!r} is less than the "
                 f"minimum order value {instrument.min_notional} of {instrument.symbol}"
             )
         return cls(

@@ -631,15 +631,15 @@ class EventRouter:
         elif isinstance(event, RequestError):
             if not event.order_link_id:
                 return list(self.runners.values())
-            for prefix, runner in self._by_prefix:
+            for prefix, owner in self._by_prefix:
                 if event.order_link_id.startswith(prefix):
-                    return [runner]
-        runner = self.runners.get(symbol) if symbol is not None else None
-        if runner is None:
+                    return [owner]
+        found = self.runners.get(symbol) if symbol is not None else None
+        if found is None:
             self.unrouted += 1
             log.warning("venue event for no quoted symbol (%s): %r", symbol, event)
             return []
-        return [runner]
+        return [found]
 
     def dispatch(self, event: Any) -> None:
         """Apply ``event`` to its runners."""
