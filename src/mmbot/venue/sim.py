@@ -42,6 +42,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import obcore
 from mmbot.sim.engine import MarketDataError, MatchingEngine, OrderRejected
 from mmbot.types import (
     AmendRequest,
@@ -213,6 +214,8 @@ class SimVenue(Venue):
         if response_latency_ms is not None and response_latency_ms < 0:
             raise ValueError(f"response_latency_ms must be >= 0, got {response_latency_ms}")
         self.engine = engine
+        #: every symbol's engine (:meth:`add_engine`); one clock and one latency model
+        self.engines = {engine.symbol: engine}
         self.order_latency_ms = int(order_latency_ms)
         self.response_latency_ms = int(
             order_latency_ms if response_latency_ms is None else response_latency_ms
@@ -258,10 +261,9 @@ class SimVenue(Venue):
 
     def instrument_info(self, symbol: str) -> dict:
         """Return a Bybit-shaped instrument for the engine's symbol."""
-        self._check_symbol(symbol)
-        if self._info is not None:
+        eng = self._engine(symbol)
+        if self._info is not None and eng is self.engine:
             return self._info
-        eng = self.engine
         lot = eng.lot_size
         if eng.category == "spot":
             lot_filter = {
@@ -286,45 +288,42 @@ class SimVenue(Venue):
 
     def open_orders(self, symbol: str) -> list[Order]:
         """Return the engine's open orders now (no latency: a synchronous REST query)."""
-        self._check_symbol(symbol)
-        return self.engine.open_orders()
+        return self._engine(symbol).open_orders()
 
     def order_status(self, symbol: str, order_link_id: str) -> Order | None:
         """Return the engine's state of an order by client id now, or None."""
-        self._check_symbol(symbol)
+        eng = self._engine(symbol)
         try:
-            return self.engine.get_order(order_link_id=order_link_id)
+            return eng.get_order(order_link_id=order_link_id)
         except OrderRejected:
             return None
 
     def executions(self, symbol: str, start_ms: int) -> list:
         """Return the engine's executions since ``start_ms`` (a REST read-back)."""
-        self._check_symbol(symbol)
-        return self.engine.executions_since(start_ms)
+        return self._engine(symbol).executions_since(start_ms)
 
     def position(self, symbol: str) -> Position:
         """Return the engine's position now."""
-        self._check_symbol(symbol)
-        return self.engine.position()
+        return self._engine(symbol).position()
 
     def place(self, request: OrderRequest) -> None:
         """Schedule a new order to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("create", request))
 
     def amend(self, request: AmendRequest) -> None:
         """Schedule an amend to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("amend", request))
 
     def cancel(self, request: CancelRequest) -> None:
         """Schedule a cancel to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("cancel", request))
 
     def cancel_all(self, symbol: str) -> None:
         """Schedule a cancel of every open order."""
-        self._check_symbol(symbol)
+        self._engine(symbol)
         self._send(("cancel_all", symbol))
 
     # ------------------------------------------------------------------ driving the clock
@@ -377,7 +376,7 @@ class SimVenue(Venue):
             self._now_ms = t
             if kind == _MD_EXCHANGE:
                 frame, feed_ms = payload
-                events = self.engine.on_frame(frame, t)
+                events = self._engine_of(frame).on_frame(frame, t)
                 self._respond(events)
                 self._push(self._arrival(_MD_BOT, feed_ms), _MD_BOT, frame)
             elif kind == _MD_BOT:
@@ -401,9 +400,29 @@ class SimVenue(Venue):
         return {**self.latency.describe(), "jitter_ms": self.jitter_ms}
 
     # ------------------------------------------------------------------ internals
-    def _check_symbol(self, symbol: str) -> None:
-        if symbol != self.engine.symbol:
-            raise ValueError(f"SimVenue trades {self.engine.symbol!r} only, got {symbol!r}")
+    def add_engine(self, engine: MatchingEngine) -> None:
+        """Trade ``engine``'s symbol too, on the same clock: market frames go to the
+        engine of their topic's symbol, requests to the engine of theirs."""
+        if engine.symbol in self.engines:
+            raise ValueError(f"SimVenue already trades {engine.symbol!r}")
+        if engine.category != self.category:
+            raise ValueError(f"{engine.symbol} is {engine.category}, this venue {self.category}")
+        self.engines[engine.symbol] = engine
+
+    def _engine(self, symbol: str) -> MatchingEngine:
+        eng = self.engines.get(symbol)
+        if eng is None:
+            raise ValueError(f"SimVenue trades {', '.join(self.engines)} only, got {symbol!r}")
+        return eng
+
+    def _engine_of(self, frame: str | bytes) -> MatchingEngine:
+        if len(self.engines) == 1:
+            return self.engine
+        topic = obcore.frame_topic(frame) or ""
+        eng = self.engines.get(topic.rpartition(".")[2])
+        if eng is None:
+            raise MarketDataError(f"market frame of no simulated symbol: topic {topic!r}")
+        return eng
 
     def _arrival(self, channel: int, base_ms: int) -> int:
         """Arrival time of a message sent now on ``channel`` (FIFO per channel, like a socket)."""
@@ -444,7 +463,7 @@ class SimVenue(Venue):
 
     def _execute(self, request: tuple) -> None:
         op, req = request
-        eng = self.engine
+        eng = self._engine(req if op == "cancel_all" else req.symbol)
         now = self._now_ms
         try:
             if op == "create":
