@@ -707,8 +707,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Return the config as plain nested dicts (TOML-shaped)."""
-    return dataclasses.asdict(cfg)
+    """Return the config as plain nested dicts and lists (TOML- and JSON-shaped)."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _plain(node: Any) -> Any:
+    # a tuple (``venue.symbols``) becomes the list TOML and JSON give back
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, tuple | list):
+        return [_plain(v) for v in node]
+    return node
 
 
 def _format_toml_value(v: Any) -> str:
