@@ -333,6 +333,7 @@ def run_backtest(
         cfg, rec = resolve_recording(cfg, instruments_file)
     sim = cfg.sim
     symbol = cfg.venue.symbol
+    cfg.check_symbols([symbol])
     instrument = sim.instrument(symbol, cfg.venue.category)
     engine = _engine(cfg, instrument)
     venue = _sim_venue(cfg, engine, rec)

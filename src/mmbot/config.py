@@ -486,7 +486,8 @@ class Config:
     symbols: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        # every override is merged and validated now, before anything trades
+        # every override is merged and validated now, before anything trades; whether its
+        # symbol is quoted is known once --symbols is (check_symbols)
         for symbol in self.symbols:
             self.for_symbol(symbol)
 
@@ -495,29 +496,41 @@ class Config:
         return dataclasses.replace(self, **sections)
 
     def with_symbols(self, symbols: Iterable[str]) -> Config:
-        """Return a copy quoting ``symbols`` (``--symbols``), validated again: an override
-        table for a symbol no longer quoted is an error."""
+        """Return a copy quoting ``symbols`` (``--symbols``), validated again
+        (:meth:`check_symbols` included)."""
         names = tuple(symbols)
         if not names:
             raise ConfigError("venue.symbols: must name at least one symbol")
         venue = dataclasses.replace(self.venue, symbols=names, symbol=names[0])
-        return dataclasses.replace(self, venue=venue)
+        cfg = dataclasses.replace(self, venue=venue)
+        cfg.check_symbols(names)
+        return cfg
 
-    def for_symbol(self, symbol: str) -> Config:
-        """Return the config of ``symbol``: ``[strategy]`` and ``[risk]`` with the
-        ``[symbols.SYMBOL.*]`` overrides merged over them, ``venue.symbol`` set to it.
+    def check_symbols(self, symbols: Iterable[str]) -> None:
+        """Refuse a ``[symbols.NAME]`` table of a symbol the run does not quote: its
+        settings would silently do nothing.
 
         Raises
         ------
         ConfigError
-            An override table of a symbol not quoted, an unknown section or key, or a bad
-            value; the message names the dotted key under ``symbols.SYMBOL``.
+            Naming the table.
         """
-        quoted = self.venue.symbol_list
-        if symbol not in quoted and symbol in self.symbols:
-            raise ConfigError(
-                f"symbols.{symbol}: not a quoted symbol (venue.symbols is {list(quoted)})"
-            )
+        quoted = list(symbols)
+        for symbol in self.symbols:
+            if symbol not in quoted:
+                raise ConfigError(f"symbols.{symbol}: not a quoted symbol (quoting {quoted})")
+
+    def for_symbol(self, symbol: str) -> Config:
+        """Return the config of ``symbol``: ``[strategy]`` and ``[risk]`` with the
+        ``[symbols.SYMBOL.*]`` overrides merged over them, ``venue.symbol`` set to it (a
+        one-symbol config).
+
+        Raises
+        ------
+        ConfigError
+            An unknown section or key, or a bad value; the message names the dotted key
+            under ``symbols.SYMBOL``.
+        """
         table = self.symbols.get(symbol) or {}
         if not isinstance(table, Mapping):
             raise ConfigError(f"symbols.{symbol}: expected a table, got {table!r}")
@@ -548,7 +561,7 @@ class Config:
                 raise ConfigError(
                     f"symbols.{symbol}.{msg}" if msg.startswith(name + ".") else msg
                 ) from None
-        venue = dataclasses.replace(self.venue, symbol=symbol)
+        venue = dataclasses.replace(self.venue, symbol=symbol, symbols=())
         return dataclasses.replace(self, venue=venue, symbols={}, **sections)
 
     def symbol_key(self, symbol: str, dotted: str) -> str:

@@ -602,8 +602,9 @@ class EventRouter:
     """Hands each venue event to the runner of its symbol (several runners, one venue).
 
     Orders, executions and positions carry their symbol (one dict lookup); a request
-    error carries the order's link id, whose prefix is the runner's; a connection event,
-    and an error of a cancel-all (no link id), goes to every runner. An event no runner
+    error carries the order's link id, whose prefix is the runner's (with one runner, any
+    link id: an earlier process's orphan); a connection event, and an error of a
+    cancel-all (no link id), goes to every runner. An event no runner
     owns is logged and counted (:attr:`unrouted`), never given to another symbol's runner.
     """
 
@@ -634,6 +635,8 @@ class EventRouter:
             for prefix, owner in self._by_prefix:
                 if event.order_link_id.startswith(prefix):
                     return [owner]
+            if len(self.runners) == 1:  # an earlier process's link id: the one symbol's
+                return list(self.runners.values())
         found = self.runners.get(symbol) if symbol is not None else None
         if found is None:
             self.unrouted += 1

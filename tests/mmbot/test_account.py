@@ -16,14 +16,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from support.model_venue import ModelVenue
-from support.runner import ScriptedModel
+from support.runner import scripted_runner
 
 from mmbot.instrument import Instrument
-from mmbot.orders import OrderManager
-from mmbot.pnl import PnLTracker
 from mmbot.records import Records
 from mmbot.risk import ACCOUNT_KEY, AccountLimits, AccountRisk, RiskLimits, RiskManager
-from mmbot.runner import EventRouter, Runner
+from mmbot.runner import EventRouter
 from mmbot.strategy.base import Quote
 from mmbot.types import BUY, SELL, ConnectionEvent, Order, OrderEvent, OrderStatus, RequestError
 
@@ -49,35 +47,15 @@ def snapshot(symbol: str) -> str:
 
 def make_runner(symbol, *, lifetime_ms=0, drawdown=10**9, records=None, **om_kw):
     venue = ModelVenue(symbol=symbol)
-    model = ScriptedModel()
-    inst = INST[symbol]
-    orders = OrderManager(
+    runner, model = scripted_runner(
         venue,
-        symbol,
-        tolerance_ticks=0,
-        min_quote_lifetime_ms=lifetime_ms,
+        INST[symbol],
+        cap_lots=CAPS[symbol],
+        lifetime_ms=lifetime_ms,
+        drawdown=drawdown,
+        records=records,
         link_prefix=f"{symbol}-",
         **om_kw,
-    )
-    risk = RiskManager(
-        RiskLimits(
-            CAPS[symbol],
-            Decimal(10**9),
-            Decimal(drawdown),
-            stale_book_ms=10**9,
-            resume_after_ms=0,
-        ),
-        inst,
-    )
-    runner = Runner(
-        instrument=inst,
-        venue=venue,
-        model=model,
-        orders=orders,
-        pnl=PnLTracker(inst),
-        risk=risk,
-        records=records,
-        history_interval_ms=0,
     )
     return runner, venue, model
 

@@ -216,10 +216,6 @@ def test_one_symbol_config_is_unchanged():
     ("text", "message"),
     [
         (
-            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.XRPUSDT.risk]\nmax_position_qty = "1"',
-            "symbols.XRPUSDT: not a quoted symbol",
-        ),
-        (
             '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.risk]\nmax_pos = "1"',
             "unknown config key 'symbols.BTCUSDT.risk.max_pos'",
         ),
@@ -264,6 +260,10 @@ def test_multi_symbol_config_errors_name_the_dotted_key(tmp_path, text, message)
 
 
 def test_cli_symbols_are_checked_against_the_override_tables(tmp_path):
+    stray = load_config(write(tmp_path, '[symbols.XRPUSDT.risk]\nmax_position_qty = "1"'))
+    with pytest.raises(ConfigError, match=r"symbols.XRPUSDT: not a quoted symbol"):
+        chosen_symbols(stray)  # quoting BTCUSDT alone: the table would do nothing
+    assert chosen_symbols(stray, symbols="BTCUSDT,XRPUSDT") == ["BTCUSDT", "XRPUSDT"]
     cfg = load_config(write(tmp_path, MULTI))
     assert chosen_symbols(cfg) == ["BTCUSDT", "ETHUSDT"]
     assert chosen_symbols(cfg, symbols="ETHUSDT,BTCUSDT") == ["ETHUSDT", "BTCUSDT"]
