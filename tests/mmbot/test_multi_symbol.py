@@ -5,6 +5,7 @@ private connection) under the account caps."""
 from __future__ import annotations
 
 import heapq
+import io
 import json
 import subprocess
 import sys
@@ -12,13 +13,16 @@ import threading
 from decimal import Decimal
 
 import pytest
+from rich.console import Console
 from support.waiting import wait_for
 
 from mmbot import cli
 from mmbot.backtest import run_backtest
 from mmbot.config import apply_overrides, load_config
+from mmbot.dashboard import render
 from mmbot.live import LiveSession
 from mmbot.recorder import FrameRecorder
+from mmbot.records import Records
 from mmbot.sim.server import SimSymbol, start_simulator
 from obcore.synthetic import generate_frames
 
@@ -267,4 +271,52 @@ def test_account_cap_holds_at_the_simulator(start_sim):
     assert max(seen) >= Decimal(1900)  # the cap was used, not avoided
     s = session.summary()
     assert s["total"]["max_total_notional_quote"] == "2000"
+    assert sim.open_orders() == []
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(render(session.dashboard_snapshot()))
+    shown = console.export_text()
+    assert BTC in shown and "ETHUSDT" in shown and "total" in shown and "/ 2000" in shown
+
+
+@pytest.mark.slow
+def test_restart_restores_each_symbol_from_its_records(start_sim, tmp_path):
+    symbols = [BTC, "ETHUSDT"]
+    sim = start_sim(symbols=[SimSymbol(s) for s in symbols], speed=1.0)
+    cfg = load_config(None)
+    db = str(tmp_path / "mm.sqlite")
+    first = LiveSession(cfg, symbols, "sim", sim=sim, records=Records(db)).open()
+    t = threading.Thread(target=first.run, kwargs={"duration_s": 30}, daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: sim.open_orders(BTC) and sim.open_orders("ETHUSDT"), timeout_s=20)
+        sim.pause_market()
+        sim.taker_hit(BTC, "Buy")
+        sim.taker_hit("ETHUSDT", "Sell")
+        sim.taker_hit("ETHUSDT", "Buy")
+        assert wait_for(
+            lambda: (
+                first.runners[BTC].pnl.fill_count == 1
+                and first.runners["ETHUSDT"].pnl.fill_count == 2
+            ),
+            timeout_s=10,
+        )
+    finally:
+        first.request_stop()
+        t.join(30)
+        first.records.close()
+    assert not t.is_alive()
+    positions = {s: sim.position_lots(s) for s in symbols}
+    again = LiveSession(cfg, symbols, "sim", sim=sim, records=Records(db)).open()
+    try:
+        assert again.restored_by_symbol == {BTC: 1, "ETHUSDT": 2}
+        for s in symbols:
+            r = again.runners[s]
+            assert r.pnl.fill_count == first.runners[s].pnl.fill_count
+            assert r.pnl.realized == first.runners[s].pnl.realized
+            assert r.orders.position_lots == positions[s]
+        summary = again.summary()
+        assert summary["symbols"]["ETHUSDT"]["restored_fills"] == 2
+    finally:
+        again.close()
+        again.records.close()
     assert sim.open_orders() == []
