@@ -72,7 +72,8 @@ def build_runners(
     :func:`build_account`, or ``use_risk=False``).
 
     Everything is built before anything is returned, so an invalid symbol's config stops
-    the run before the first order of any symbol.
+    the run before the first order of any symbol. The order managers share one set of
+    request budgets (``[orders] *_per_s``: Bybit counts them per account).
 
     Raises
     ------
@@ -100,6 +101,11 @@ def build_runners(
             history_interval_ms=history_interval_ms,
             key_of=key_of(symbol),
         )
+    # Bybit's request limits are per account (UID), not per symbol: every symbol's order
+    # manager draws on the same rolling windows, or together they would send too many
+    shared = next(iter(runners.values())).orders.limiters
+    for runner in runners.values():
+        runner.orders.limiters = shared
     account = build_account(cfg, len(runners), records) if use_risk else None
     if account is not None:
         for runner in runners.values():
