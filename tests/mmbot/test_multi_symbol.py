@@ -18,12 +18,16 @@ from support.waiting import wait_for
 
 from mmbot import cli
 from mmbot.backtest import run_backtest
+from mmbot.build import build_runners
 from mmbot.config import apply_overrides, load_config
 from mmbot.dashboard import render
+from mmbot.instrument import Instrument
 from mmbot.live import LiveSession
 from mmbot.recorder import FrameRecorder
 from mmbot.records import Records
+from mmbot.sim.engine import MatchingEngine
 from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.venue.sim import SimVenue
 from obcore.synthetic import generate_frames
 
 ETH, SOL = "ETHUSDT", "SOLUSDT"
@@ -78,8 +82,11 @@ def _config(path, **extra):
         "strategy.min_spread_bps": 0.0,
         "strategy.fixed.half_spread_bps": 0.5,
         "strategy.order_qty": "0.01",
-        "risk.max_total_notional_quote": "1000000",  # the account caps do not bind
+        # the account's caps do not bind: notional, drawdown and the request budgets,
+        # which the symbols share as Bybit counts them per account
+        "risk.max_total_notional_quote": "1000000",
         "risk.max_total_drawdown_quote": "1000000",
+        **{f"orders.{k}_per_s": 1000 for k in ("place", "amend", "cancel", "batch")},
         **extra,
     }
     return apply_overrides(load_config(), overrides)
@@ -138,6 +145,25 @@ def test_backtest_cli_symbols_chooses_and_reports(two_symbol_recording, tmp_path
     )
     err = capsys.readouterr().err
     assert code == 2 and "no XRPUSDT in it" in err and f"{ETH}, {SOL}" in err
+
+
+def test_symbols_share_the_accounts_request_budget_and_prefixes_differ():
+    cfg = load_config()
+    engines = [MatchingEngine(symbol=s, tick_size="0.01", lot_size="0.001") for s in (ETH, SOL)]
+    venue = SimVenue(engines[0])
+    venue.add_engine(engines[1])
+    ins = {s: Instrument(s, "linear", "0.01", "0.001", 1, 10**6, Decimal(5)) for s in (ETH, SOL)}
+    runners, account = build_runners(
+        cfg,
+        venue=venue,
+        instruments=ins,
+        fee_rates=dict.fromkeys(ins, (Decimal(0), Decimal(0))),
+        link_prefix="t-",
+    )
+    eth, sol = runners[ETH].orders, runners[SOL].orders
+    assert eth.limiters is sol.limiters  # 10 creates a second for the account, not each
+    assert (eth.link_prefix, sol.link_prefix) == ("t-s0-", "t-s1-")
+    assert account is not None and account.symbols == (ETH, SOL)
 
 
 # ------------------------------------------------------------------ live, real sockets
