@@ -412,7 +412,8 @@ class SimVenue(Venue):
     def _engine(self, symbol: str) -> MatchingEngine:
         eng = self.engines.get(symbol)
         if eng is None:
-            raise ValueError(f"SimVenue trades {', '.join(self.engines)} only, got {symbol!r}")
+            names = ", ".join(repr(n) for n in self.engines)
+            raise ValueError(f"SimVenue trades {names} only, got {symbol!r}")
         return eng
 
     def _engine_of(self, frame: str | bytes) -> MatchingEngine:
