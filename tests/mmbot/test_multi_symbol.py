@@ -346,3 +346,33 @@ def test_restart_restores_each_symbol_from_its_records(start_sim, tmp_path):
         again.close()
         again.records.close()
     assert sim.open_orders() == []
+
+
+@pytest.mark.slow
+def test_reload_changes_one_symbols_limits_and_refuses_an_unquoted_table(start_sim, tmp_path):
+    symbols = [BTC, "ETHUSDT"]
+    sim = start_sim(symbols=[SimSymbol(s) for s in symbols], speed=1.0)
+    path = tmp_path / "c.toml"
+    path.write_text('[venue]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n')
+    session = LiveSession(load_config(path), symbols, "sim", sim=sim, config_path=str(path))
+    session.open()
+    try:
+        path.write_text(
+            '[venue]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n'
+            '[risk]\nmax_total_notional_quote = "3000"\n'
+            '[symbols.ETHUSDT.risk]\nmax_position_qty = "0.02"\n'
+        )
+        outcome = session.reload()
+        assert outcome.accepted, outcome.message
+        assert session.runners["ETHUSDT"].risk.limits.max_position_lots == 20
+        assert session.runners[BTC].risk.limits.max_position_lots == 50  # untouched
+        assert session.account.limits.max_total_notional == Decimal(3000)
+        path.write_text(
+            '[venue]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n'
+            '[symbols.XRPUSDT.risk]\nmax_position_qty = "0.02"\n'
+        )
+        refused = session.reload()
+        assert not refused.accepted and "symbols.XRPUSDT: not a quoted symbol" in refused.message
+        assert session.runners["ETHUSDT"].risk.limits.max_position_lots == 20  # kept
+    finally:
+        session.close()
