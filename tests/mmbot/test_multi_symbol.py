@@ -30,7 +30,7 @@ from mmbot.sim.server import SimSymbol, start_simulator
 from mmbot.venue.sim import SimVenue
 from obcore.synthetic import generate_frames
 
-ETH, SOL = "ETHUSDT", "SOLUSDT"
+BTC, ETH, SOL = "BTCUSDT", "ETHUSDT", "SOLUSDT"
 
 
 def _info(symbol: str) -> dict:
@@ -147,6 +147,27 @@ def test_backtest_cli_symbols_chooses_and_reports(two_symbol_recording, tmp_path
     assert code == 2 and "no XRPUSDT in it" in err and f"{ETH}, {SOL}" in err
 
 
+def test_synthetic_two_symbol_backtest_is_deterministic_and_the_first_is_the_one_symbol_run():
+    cfg = apply_overrides(
+        load_config(),
+        {
+            "strategy.min_spread_bps": 0.0,
+            "strategy.fixed.half_spread_bps": 0.5,
+            "risk.max_total_notional_quote": "1000000",
+            "risk.max_total_drawdown_quote": "1000000",
+            **{f"orders.{k}_per_s": 1000 for k in ("place", "amend", "cancel", "batch")},
+        },
+    )
+    both = run_backtest(cfg, symbols=[BTC, ETH], duration_s=20)
+    again = run_backtest(cfg, symbols=[BTC, ETH], duration_s=20)
+    assert json.dumps(both.summary, sort_keys=True, default=str) == json.dumps(
+        again.summary, sort_keys=True, default=str
+    )
+    alone = run_backtest(cfg, duration_s=20)  # BTCUSDT, seed 0: the first symbol's market
+    assert _fills(both.runners[BTC]) == _fills(alone.runner) != []
+    assert both.runners[ETH].frames > 0 and _fills(both.runners[ETH]) != _fills(alone.runner)
+
+
 def test_symbols_share_the_accounts_request_budget_and_prefixes_differ():
     cfg = load_config()
     engines = [MatchingEngine(symbol=s, tick_size="0.01", lot_size="0.001") for s in (ETH, SOL)]
@@ -167,7 +188,6 @@ def test_symbols_share_the_accounts_request_budget_and_prefixes_differ():
 
 
 # ------------------------------------------------------------------ live, real sockets
-BTC = "BTCUSDT"
 
 
 @pytest.mark.slow
