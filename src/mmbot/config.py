@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Literal
 from dotenv import dotenv_values
 
 from mmbot.instrument import Category, Instrument
+from mmbot.venue.base import RateLimits
 
 __all__ = [
     "AvellanedaConfig",
@@ -117,11 +118,26 @@ class VenueConfig(_Section):
     _section: ClassVar[str] = "venue"
     kind: Literal["sim", "testnet", "mainnet"] = "sim"
     symbol: str = "BTCUSDT"
+    #: several symbols in one process (empty: ``symbol`` alone); ``symbol`` is then the
+    #: first of them unless the file names one of them
+    symbols: tuple[str, ...] = ()
     category: Literal["linear", "spot"] = "linear"
 
     def __post_init__(self) -> None:
         if not self.symbol:
             self._fail("symbol", "must not be empty")
+        if any(not s or s != s.strip() for s in self.symbols):
+            self._fail("symbols", "every symbol must be a non-empty name without spaces")
+        if len(set(self.symbols)) != len(self.symbols):
+            self._fail("symbols", "must not repeat a symbol")
+        if self.symbols and self.symbol not in self.symbols:
+            # two keys that disagree: refuse rather than guess which one the user meant
+            self._fail("symbol", f"must be one of venue.symbols {list(self.symbols)}")
+
+    @property
+    def symbol_list(self) -> tuple[str, ...]:
+        """The symbols this run quotes: ``symbols``, else ``(symbol,)``."""
+        return self.symbols or (self.symbol,)
 
 
 @dataclass(frozen=True)
@@ -284,6 +300,8 @@ class RiskConfig(_Section):
     stale_book_ms: int = 2000
     resume_after_ms: int = 1000
     max_frame_age_ms: int = 1000
+    max_total_notional_quote: str = "auto"
+    max_total_drawdown_quote: str = "auto"
 
     def __post_init__(self) -> None:
         self._decimal("max_position_qty", positive=True)
@@ -292,6 +310,30 @@ class RiskConfig(_Section):
         self._positive("stale_book_ms")
         self._non_negative("resume_after_ms")
         self._positive("max_frame_age_ms")
+        for name in ACCOUNT_CAP_KEYS:
+            if getattr(self, name) != "auto":
+                self._decimal(name, positive=True)
+
+    def account_caps(self) -> tuple[Decimal, Decimal]:
+        """Return ``(max total notional, max total drawdown)`` of the account, quote
+        currency. ``"auto"`` is this table's per-symbol cap: several symbols together may
+        hold and lose no more than one symbol alone (fail closed)."""
+        notional, drawdown = self.max_total_notional_quote, self.max_total_drawdown_quote
+        return (
+            Decimal(self.max_notional_quote if notional == "auto" else notional),
+            Decimal(self.max_drawdown_quote if drawdown == "auto" else drawdown),
+        )
+
+    @property
+    def account_caps_explicit(self) -> bool:
+        """Whether either account cap is set (not ``"auto"``)."""
+        return any(getattr(self, n) != "auto" for n in ACCOUNT_CAP_KEYS)
+
+
+#: ``[risk]`` keys of the whole account, not of one symbol
+ACCOUNT_CAP_KEYS = ("max_total_notional_quote", "max_total_drawdown_quote")
+#: the sections ``[symbols.NAME]`` may override
+SYMBOL_SECTIONS = ("strategy", "risk")
 
 
 @dataclass(frozen=True)
@@ -355,9 +397,12 @@ class SimConfig(_Section):
     order_latency_ms: int = 5
     response_latency_ms: int = 5
     md_latency_ms: int = 5
+    rate_limit_per_s: int | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         self._finite()
+        if self.rate_limit_per_s != "auto":
+            self._positive("rate_limit_per_s")
         if not self.data:
             self._fail("data", "must be 'synthetic' or a file path")
         for n in (
@@ -378,6 +423,16 @@ class SimConfig(_Section):
             self._fail("trade_buy_ratio", "must be in [0, 1]")
         if not 1.0 < self.trade_size_alpha < 100.0:
             self._fail("trade_size_alpha", "must be in (1, 100)")
+
+    def rate_limits(self, category: str) -> RateLimits:
+        """The simulated exchange's per-account order limits on ``category``."""
+        default = RateLimits.for_category(category)
+        if self.rate_limit_per_s == "auto":
+            return default
+        n = self.rate_limit_per_s
+        return dataclasses.replace(
+            default, create_cancel_per_s=n, amend_per_s=n, cancel_all_per_s=n
+        )
 
     @property
     def maker_fee_rate(self) -> Decimal:
@@ -440,10 +495,109 @@ class Config:
     orders: OrdersConfig = field(default_factory=OrdersConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    #: per-symbol overrides, ``{"ETHUSDT": {"risk": {...}, "strategy": {...}}}`` as
+    #: written in ``[symbols.ETHUSDT.risk]``; see :meth:`for_symbol`
+    symbols: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # every override is merged and validated now, before anything trades; whether its
+        # symbol is quoted is known once --symbols is (check_symbols)
+        for symbol in self.symbols:
+            self.for_symbol(symbol)
 
     def replace(self, **sections: Any) -> Config:
         """Return a copy with whole sections replaced (``cfg.replace(run=RunConfig(...))``)."""
         return dataclasses.replace(self, **sections)
+
+    def with_symbols(self, symbols: Iterable[str]) -> Config:
+        """Return a copy quoting ``symbols`` (``--symbols``), validated again
+        (:meth:`check_symbols` included)."""
+        names = tuple(symbols)
+        if not names:
+            raise ConfigError("venue.symbols: must name at least one symbol")
+        venue = dataclasses.replace(self.venue, symbols=names, symbol=names[0])
+        cfg = dataclasses.replace(self, venue=venue)
+        cfg.check_symbols(names)
+        return cfg
+
+    def check_symbols(self, symbols: Iterable[str]) -> None:
+        """Refuse a ``[symbols.NAME]`` table of a symbol the run does not quote: its
+        settings would silently do nothing.
+
+        Raises
+        ------
+        ConfigError
+            Naming the table.
+        """
+        quoted = list(symbols)
+        for symbol in self.symbols:
+            if symbol not in quoted:
+                raise ConfigError(f"symbols.{symbol}: not a quoted symbol (quoting {quoted})")
+
+    def for_symbol(self, symbol: str) -> Config:
+        """Return the config of ``symbol``: ``[strategy]`` and ``[risk]`` with the
+        ``[symbols.SYMBOL.*]`` overrides merged over them, ``venue.symbol`` set to it (a
+        one-symbol config).
+
+        Raises
+        ------
+        ConfigError
+            An unknown section or key, or a bad value; the message names the dotted key
+            under ``symbols.SYMBOL``.
+        """
+        table = self.symbols.get(symbol) or {}
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"symbols.{symbol}: expected a table, got {table!r}")
+        sections: dict[str, Any] = {}
+        for name, override in table.items():
+            key = f"symbols.{symbol}.{name}"
+            if name not in SYMBOL_SECTIONS:
+                raise ConfigError(
+                    f"unknown config key {key!r} (allowed in [symbols.{symbol}]: "
+                    f"{', '.join(SYMBOL_SECTIONS)})"
+                )
+            if not isinstance(override, Mapping):
+                raise ConfigError(f"{key}: expected a table, got {override!r}")
+            if name == "risk":
+                for k in ACCOUNT_CAP_KEYS:
+                    if k in override:
+                        raise ConfigError(
+                            f"{key}.{k}: an account cap, not a per-symbol one: set it in [risk]"
+                        )
+            base = config_to_dict(getattr(self, name))
+            try:
+                sections[name] = _build(
+                    type(getattr(self, name)), _merge(base, override), key + "."
+                )
+            except ConfigError as exc:
+                msg = str(exc)
+                # a section's own range checks name "risk.KEY": say where the value came from
+                raise ConfigError(
+                    f"symbols.{symbol}.{msg}" if msg.startswith(name + ".") else msg
+                ) from None
+        venue = dataclasses.replace(self.venue, symbol=symbol, symbols=())
+        return dataclasses.replace(self, venue=venue, symbols={}, **sections)
+
+    def symbol_key(self, symbol: str, dotted: str) -> str:
+        """Return where ``dotted`` (``"risk.max_position_qty"``) is set for ``symbol``:
+        under ``symbols.SYMBOL`` when overridden there, else ``dotted`` itself."""
+        node: Any = self.symbols.get(symbol) or {}
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return dotted
+            node = node[part]
+        return f"symbols.{symbol}.{dotted}"
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``override`` merged in, table by table."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -471,6 +625,17 @@ def _convert(key: str, t: Any, value: Any) -> Any:
         if value not in typing.get_args(t):
             raise ConfigError(f"{key}: expected one of {_type_name(t)}, got {value!r}")
         return value
+    if origin is tuple:
+        # a list of names (``venue.symbols``)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(t)[:1]
+        return tuple(_convert(f"{key}[{i}]", item, v) for i, v in enumerate(value))
+    if origin is dict and key == "symbols":
+        # ``[symbols.NAME.strategy]`` / ``[symbols.NAME.risk]``: Config.for_symbol checks them
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {type(value).__name__} {value!r}")
+        return {str(k): v for k, v in value.items()}
     if origin is dict:
         # a free-form table (``[strategy.params]``): scalars only, checked by its consumer
         if not isinstance(value, Mapping):
@@ -525,11 +690,18 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
 def parse_config(data: Mapping[str, Any]) -> Config:
     """Validate a parsed TOML mapping into a :class:`Config`.
 
+    ``[venue] symbols`` without ``symbol`` makes the first of them ``venue.symbol``.
+
     Raises
     ------
     ConfigError
         Naming the dotted key of the first unknown key, wrong type or bad value.
     """
+    venue = data.get("venue")
+    if isinstance(venue, Mapping) and "symbol" not in venue:
+        symbols = venue.get("symbols")
+        if isinstance(symbols, list | tuple) and symbols and isinstance(symbols[0], str):
+            data = {**data, "venue": {**venue, "symbol": symbols[0]}}
     return _build(Config, data, "")
 
 
@@ -562,8 +734,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """Return the config as plain nested dicts (TOML-shaped)."""
-    return dataclasses.asdict(cfg)
+    """Return the config as plain nested dicts and lists (TOML- and JSON-shaped)."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _plain(node: Any) -> Any:
+    # a tuple (``venue.symbols``) becomes the list TOML and JSON give back
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, tuple | list):
+        return [_plain(v) for v in node]
+    return node
 
 
 def _format_toml_value(v: Any) -> str:
@@ -573,6 +754,8 @@ def _format_toml_value(v: Any) -> str:
         return repr(v)
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_format_toml_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")  # pragma: no cover
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["LatencyStats", "age_summary_ms"]
@@ -29,6 +30,16 @@ class LatencyStats:
         self.histogram = [0] * 64  # bucket i holds samples in [2**i, 2**(i+1)) ns
         # a live dashboard wants the current figure, cheaply: percentiles of the last few
         self.recent: deque[int] = deque(maxlen=2048)
+
+    @classmethod
+    def merged(cls, stats: Iterable[LatencyStats]) -> LatencyStats:
+        """Return one set of samples holding every sample kept by ``stats`` (several
+        symbols' timings as the run's)."""
+        out = cls()
+        for st in stats:
+            for ns in st.samples:
+                out.add(ns)
+        return out
 
     def add(self, ns: int) -> None:
         """Record one sample."""

@@ -1,10 +1,17 @@
-"""A live run: the venue, the public feed and the runner, driven by one thread.
+"""A live run: the venue, the public feed and the runners, driven by one thread.
 
 :class:`LiveSession` connects the real pybit clients (public feed, private streams, trade
-socket, REST) to the local simulator or to Bybit, builds the runner through
+socket, REST) to the local simulator or to Bybit, builds a runner per symbol through
 :mod:`mmbot.build`, and loops. Threads: pybit's socket threads only enqueue (raw frames,
-venue events, link status and mark prices); the session thread owns the book, the runner
-and the order manager and drains that queue, so every mutable object has one writer.
+venue events, link status and mark prices); the session thread owns the books, the runners
+and the order managers and drains that queue, so every mutable object has one writer.
+
+Several symbols share one public connection (one :class:`BookFeed`, a book per symbol),
+one trade and one private connection (one :class:`BybitVenue`), and the account caps
+(:class:`mmbot.risk.AccountRisk`). Each queued item carries its symbol and goes to that
+symbol's runner (one dict lookup); a venue event goes through the
+:class:`~mmbot.runner.EventRouter`. An item for a symbol no runner quotes is logged and
+counted (``unrouted``), never handed to another symbol.
 
 Fail closed: the venue's instrument rules and fee rates are read first and the whole
 configuration is validated against them before the runner exists, so a config that cannot
@@ -24,18 +31,20 @@ is moved aside to ``<db>.prev`` instead.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import obcore
 from mmbot.attribution import explain_run
-from mmbot.build import build_runner
+from mmbot.build import build_runners
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.config import ConfigError
 from mmbot.latency import LatencyStats, age_summary_ms
@@ -44,11 +53,14 @@ from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
 from mmbot.reload import ReloadOutcome, prepare_reload
-from mmbot.runner import Runner
-from mmbot.summary import signed_qty, trading_summary
+from mmbot.risk import ACCOUNT_KEY, AccountLimits, AccountRisk, RiskLimits
+from mmbot.runner import EventRouter, Runner
+from mmbot.strategy import build_model
+from mmbot.summary import account_totals, signed_qty, trading_summary
 
 __all__ = [
     "LiveSession",
+    "chosen_symbols",
     "RemoteSim",
     "LOCAL_HOSTS",
     "move_aside",
@@ -75,7 +87,8 @@ class LiveSession:
     Parameters
     ----------
     cfg : mmbot.config.Config
-    symbol : str
+    symbol : str or sequence of str
+        The symbol, or the symbols, to quote (each with its ``[symbols.NAME]`` overrides).
     venue_kind : str
         ``"sim"``, ``"testnet"`` or ``"mainnet"``.
     sim : SimulatorHandle or None
@@ -92,7 +105,7 @@ class LiveSession:
     def __init__(
         self,
         cfg,
-        symbol: str,
+        symbol: str | Sequence[str],
         venue_kind: str = "sim",
         *,
         sim=None,
@@ -111,7 +124,11 @@ class LiveSession:
         self.config_path = config_path
         self._reload_wanted = threading.Event()
         self.reloads: list[ReloadOutcome] = []
-        self.symbol = symbol
+        self.symbols: list[str] = [symbol] if isinstance(symbol, str) else list(symbol)
+        if not self.symbols or len(set(self.symbols)) != len(self.symbols):
+            raise ValueError(f"symbols must be distinct and at least one, got {symbol!r}")
+        #: the first symbol (the only one in a one-symbol run)
+        self.symbol = self.symbols[0]
         self.venue_kind = venue_kind
         self.sim = sim
         self._own_sim = False
@@ -125,13 +142,20 @@ class LiveSession:
         self.record = record
         self.recorder = None
         self.maker_fee_rate = self.taker_fee_rate = None
+        self.fee_rates: dict[str, tuple] = {}
         self.restored_fills = 0
         self.backfilled_fills = 0
+        self.restored_by_symbol: dict[str, int] = {}
+        self.backfilled_by_symbol: dict[str, int] = {}
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         # set by open(); the properties below refuse to be read before it
         self._venue: BybitVenue | RoundTripVenue | None = None
         self._feed: BookFeed | None = None
         self._runner: Runner | None = None
+        self.runners: dict[str, Runner] = {}
+        self.account: AccountRisk | None = None
+        self.router: EventRouter | None = None
+        self.unrouted = 0  # queued items for a symbol no runner quotes
         self.hop = LatencyStats()
         self.clock_offset_ms = 0.0
         # wall clock minus perf counter: turns a frame's receive time (perf) into wall
@@ -168,7 +192,7 @@ class LiveSession:
 
     @property
     def runner(self) -> Runner:
-        """The runner (after :meth:`open`)."""
+        """The first symbol's runner (after :meth:`open`); :attr:`runners` has them all."""
         if self._runner is None:
             raise RuntimeError("the live session is not open")
         return self._runner
@@ -194,7 +218,7 @@ class LiveSession:
         testnet = self.venue_kind == "testnet"
         if self.venue_kind == "sim":
             if self.sim is None:
-                self.sim = start_local_sim(cfg, self.symbol, self.speed, self.port)
+                self.sim = start_local_sim(cfg, self.symbols, self.speed, self.port)
                 self._own_sim = True
             http_base, ws_base = self.sim.http_url, self.sim.ws_url
             key, secret = self.sim.api_key, self.sim.api_secret
@@ -203,7 +227,7 @@ class LiveSession:
             key, secret = self.secrets.api_key, self.secrets.api_secret
             retry_delay = 1.0
         self.venue = BybitVenue(
-            [self.symbol],
+            self.symbols,
             category=category,
             api_key=key,
             api_secret=secret,
@@ -214,85 +238,98 @@ class LiveSession:
             dcp_window_s=cfg.run.dcp_window_s or None,
             connect=False,
         )
-        inst = self.venue.instrument(self.symbol)
-        self.maker_fee_rate, self.taker_fee_rate = self.venue.fee_rates(self.symbol)
+        instruments = {sym: self.venue.instrument(sym) for sym in self.symbols}
+        self.fee_rates = {sym: self.venue.fee_rates(sym) for sym in self.symbols}
+        self.maker_fee_rate, self.taker_fee_rate = self.fee_rates[self.symbol]
         if self.record:
             self.recorder = FrameRecorder(
                 self.record,
                 instruments={
                     "category": category,
-                    "list": [self.venue.instrument_info(self.symbol)],
+                    "list": [self.venue.instrument_info(sym) for sym in self.symbols],
                 },
             )
             self.venue = RoundTripVenue(self.venue, self.recorder)
         if self.reset_kill and self.records is not None:
-            self.records.save_risk_state(
-                self.symbol, RiskState(False, "", None), self.venue.now_ms()
-            )
+            for key in (*self.symbols, ACCOUNT_KEY):
+                self.records.save_risk_state(key, RiskState(False, "", None), self.venue.now_ms())
             log.warning("kill switch cleared by the user (--reset-kill)")
-        # pid and time: a restarted process must never reuse a link id of its predecessor
-        self.runner = build_runner(
+        # pid and time: a restarted process must never reuse a link id of its predecessor;
+        # every symbol is built (and its config checked) before any of them starts
+        self.runners, self.account = build_runners(
             cfg,
             venue=self.venue,
-            instrument=inst,
-            maker_fee_rate=self.maker_fee_rate,
-            taker_fee_rate=self.taker_fee_rate,
+            instruments=instruments,
+            fee_rates=self.fee_rates,
             records=self.records,
-            book=inst.new_book(),
+            books={sym: inst.new_book() for sym, inst in instruments.items()},
             link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-",
         )
+        self.runner = self.runners[self.symbol]
+        self.router = EventRouter(self.runners)
         # after the config held: a config that cannot trade stops before anything else
         self.clock_offset_ms = clock_offset_ms(self.venue.http)
-        self.runner.clock_offset_ms = self.clock_offset_ms
+        for r in self.runners.values():
+            r.clock_offset_ms = self.clock_offset_ms
+        # Venue events arrive on pybit threads: queue them for the session thread, from
+        # the moment the sockets open (the router hands them to their symbol's runner).
+        self.venue.set_handler(lambda ev: self.q.put((_EVENT, None, ev, 0)))
         self.venue.connect()  # the config holds on this venue: now open the sockets
-        if self.restore is None:
-            self.restore = self.records is not None and bool(
-                self.records.load_fills(symbol=self.symbol)
-                or self.records.load_orders(symbol=self.symbol)
-            )
-        self.runner.start(self.venue.now_ms(), restore=self.restore)
-        # Venue events arrive on pybit threads: queue them for the session thread.
-        self.venue.set_handler(lambda ev: self.q.put((_EVENT, ev, 0)))
-        if self.restore and self.records is not None:
-            self._restore_missed_fills()
+        restore = self.restore
+        for sym, r in self.runners.items():
+            again = restore
+            if again is None:
+                again = self.records is not None and bool(
+                    self.records.load_fills(symbol=sym) or self.records.load_orders(symbol=sym)
+                )
+            r.start(self.venue.now_ms(), restore=again, attach=False)
+            if again and self.records is not None:
+                self._restore_missed_fills(sym)
+            self.restore = bool(self.restore) or again
+        q = self.q
         self.feed = BookFeed(
             category,
             testnet=testnet,
             ws_base=ws_base,
-            on_frame=lambda sym, raw, ns: self.q.put((_FRAME, raw, ns)),
+            on_frame=lambda sym, raw, ns: q.put((_FRAME, sym, raw, ns)),
             on_status=self._on_status,
             recorder=self.recorder,
         )
-        self.feed.add_book(self.symbol, inst.tick_size, inst.lot_size, depth=self.depth)
-        if self.recorder is not None:  # the recorder sees the raw trades; pybit needs a callback
-            self.feed.subscribe("publicTrade.{symbol}", lambda message: None, self.symbol)
-        self.feed.add_ticker(self.symbol, lambda sym, mark: self.q.put((_MARK, mark, 0)))
+        for sym, inst in instruments.items():
+            self.feed.add_book(sym, inst.tick_size, inst.lot_size, depth=self.depth)
+            if self.recorder is not None:  # the recorder sees raw trades; pybit needs a callback
+                self.feed.subscribe("publicTrade.{symbol}", lambda message: None, sym)
+            self.feed.add_ticker(sym, lambda sym, mark: q.put((_MARK, sym, mark, 0)))
         return self
 
-    def _restore_missed_fills(self):
-        """Apply the executions the venue has that the records lack (a restart).
+    def _restore_missed_fills(self, symbol: str):
+        """Apply the executions the venue has that the records lack for ``symbol`` (a
+        restart).
 
         The position came from the venue in reconcile; the read-back feeds PnL, the model
         and the records, each execution once.
         """
-        rec, r = self.records, self.runner
-        stored = rec.load_fills(symbol=self.symbol)
-        self.restored_fills = len(stored)
+        rec, r = self.records, self.runners[symbol]
+        stored = rec.load_fills(symbol=symbol)
+        self.restored_by_symbol[symbol] = len(stored)
         for x in stored:
             r.orders.mark_seen(x.exec_id)
         if stored:
             since_ms = max(f.exec_ms for f in stored)
         else:
-            orders = rec.load_orders(symbol=self.symbol)
+            orders = rec.load_orders(symbol=symbol)
             since_ms = min(o.created_ms for o in orders) if orders else self.venue.now_ms()
         # the margin catches executions stamped slightly before the newest stored one
-        self.backfilled_fills = r.read_back_executions(since_ms - 60_000)
+        self.backfilled_by_symbol[symbol] = r.read_back_executions(since_ms - 60_000)
+        self.restored_fills = sum(self.restored_by_symbol.values())
+        self.backfilled_fills = sum(self.backfilled_by_symbol.values())
         r.write_snapshot(self.venue.now_ms())
         log.warning(
-            "restored %d fills from %s, %d missed fills from the venue; position %d lots",
-            self.restored_fills,
+            "%s: restored %d fills from %s, %d missed fills from the venue; position %d lots",
+            symbol,
+            self.restored_by_symbol[symbol],
             rec.path,
-            self.backfilled_fills,
+            self.backfilled_by_symbol[symbol],
             r.orders.position_lots,
         )
 
@@ -302,23 +339,29 @@ class LiveSession:
             self.resyncs += 1
             log.info("feed %s out of sync: %s", symbol, reason)
         if reason == "disconnected":
-            self.q.put((_LINK, False, 0))
+            self.q.put((_LINK, symbol, False, 0))
         elif synced:
-            self.q.put((_LINK, True, 0))
+            self.q.put((_LINK, symbol, True, 0))
 
     # ------------------------------------------------------------------ loop
 
     def step(self, timeout_s: float = 0.05) -> None:
         """Drain the queue once (blocking up to ``timeout_s`` for the first item)."""
-        runner = self.runner
+        runners = self.runners
+        router = self.router
+        assert router is not None, "the live session is not open"
         try:
-            kind, item, recv_ns = self.q.get(timeout=timeout_s)
+            kind, symbol, item, recv_ns = self.q.get(timeout=timeout_s)
         except queue.Empty:
             return
         while True:
             now_ms = self.venue.now_ms()
+            runner = runners.get(symbol) if symbol is not None else None
             if kind == _EVENT:
-                runner.on_event(item)
+                router.dispatch(item)
+            elif runner is None:
+                self.unrouted += 1
+                log.warning("feed item for a symbol not quoted (%s), kind %d", symbol, kind)
             elif kind == _LINK:
                 runner.on_link("public", item, now_ms)
             elif kind == _MARK:
@@ -335,11 +378,11 @@ class LiveSession:
                     # A rejected frame leaves the book as it was but data is missing:
                     # clear it (risk sees synced=False) until the resubscribe's snapshot.
                     runner.book.clear()
-                    self.feed.resync(self.symbol, f"{type(exc).__name__}: {exc}")
+                    self.feed.resync(symbol, f"{type(exc).__name__}: {exc}")
                 if not runner.book.synced:
-                    self.feed.resync(self.symbol, runner.last_book_error or "book out of sync")
+                    self.feed.resync(symbol, runner.last_book_error or "book out of sync")
             try:
-                kind, item, recv_ns = self.q.get_nowait()
+                kind, symbol, item, recv_ns = self.q.get_nowait()
             except queue.Empty:
                 return
 
@@ -358,7 +401,8 @@ class LiveSession:
                 if now >= next_timer:
                     next_timer = now + TIMER_MS / 1000
                     self._wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
-                    self.runner.on_timer(self.venue.now_ms())
+                    for r in self.runners.values():
+                        r.on_timer(self.venue.now_ms())
                     if self._reload_wanted.is_set():
                         self._reload_wanted.clear()
                         self.reload()
@@ -390,12 +434,29 @@ class LiveSession:
         where = self.config_path or "default.toml"
         try:
             ready = prepare_reload(self.cfg, self.config_path, self.runner.instrument)
+            ready.config.with_symbols(self.symbols)  # no override of a symbol not quoted
+            # every symbol's model and limits are built before any of them changes
+            built = {}
+            for sym, r in self.runners.items():
+                scfg = ready.config.for_symbol(sym)
+                maker = self.fee_rates[sym][0] if sym in self.fee_rates else None
+                built[sym] = (
+                    build_model(scfg)
+                    if maker is None
+                    else build_model(scfg, maker_fee_bps=float(maker * 10_000)),
+                    RiskLimits.from_config(
+                        scfg.risk, r.instrument, functools.partial(ready.config.symbol_key, sym)
+                    ),
+                    scfg.strategy.requote_tolerance_ticks,
+                )
         except ConfigError as exc:
             outcome = ReloadOutcome(False, (), f"refused: {exc}")
             log.warning("config reload from %s %s", where, outcome.message)
         else:
-            s = ready.config.strategy
-            self.runner.reconfigure(ready.model, ready.risk_limits, s.requote_tolerance_ticks)
+            for sym, (model, limits, tolerance) in built.items():
+                self.runners[sym].reconfigure(model, limits, tolerance)
+            if self.account is not None:
+                self.account.limits = AccountLimits.from_config(ready.config.risk)
             self.cfg = ready.config
             outcome = ReloadOutcome(
                 True, ready.changed, "accepted: " + (", ".join(ready.changed) or "no change")
@@ -427,15 +488,16 @@ class LiveSession:
             # the recording ends where the quoting did: a backtest of it must not quote on
             self.recorder.close()
         try:
-            if self._runner is not None:
+            if self.runners:
                 try:
-                    self.runner.stop(self.venue.now_ms())
+                    _each(self.runners.values(), lambda r: r.stop(self.venue.now_ms()))
                 finally:
                     self._drain(0.5)  # acks of requests in flight land before the sweep
                     # Belt and braces: REST cancel-all catches creates that were in flight.
-                    self.venue.cancel_all(self.symbol)
+                    _each(self.runners, self.venue.cancel_all)
                     self._drain(0.5)  # let the last order/execution pushes land
-                    self.runner.write_snapshot(self.venue.now_ms())
+                    for r in self.runners.values():
+                        r.write_snapshot(self.venue.now_ms())
         finally:
             if self._feed is not None:
                 self._feed.exit()
@@ -452,40 +514,26 @@ class LiveSession:
     # ------------------------------------------------------------------ reporting
 
     def dashboard_snapshot(self) -> dict:
-        """Return the values the dashboard shows (call on the session thread)."""
-        r, inst = self.runner, self.runner.instrument
-        bb, ba = r.book.best_bid(), r.book.best_ask()
-        quotes = {q.side: q for q in r.last_quotes if q.level == 0}
-        mark = r.mark_ticks()
+        """Return the values the dashboard shows (call on the session thread).
+
+        The first symbol's values sit at the top level (a one-symbol run shows them as
+        before); ``rows`` has one per symbol and ``total`` the account's.
+        """
+        rows = [self._dashboard_row(sym, r) for sym, r in self.runners.items()]
+        first = dict(rows[0])
+        r = self.runner
+        inst = r.instrument
         fills = r.history.fills
         t2q = r.tick_to_quote.recent_percentile(50)
         hop_p50 = self.hop.recent_percentile(50)
         return {
-            "symbol": self.symbol,
+            **first,
             "venue": self.venue_kind,
-            "bid": inst.price_str(bb[0]) if bb else "-",
-            "bid_qty": inst.qty_str(bb[1]) if bb else "-",
-            "ask": inst.price_str(ba[0]) if ba else "-",
-            "ask_qty": inst.qty_str(ba[1]) if ba else "-",
-            "our_bid": inst.price_str(quotes["Buy"].price_ticks) if "Buy" in quotes else "-",
-            "our_ask": inst.price_str(quotes["Sell"].price_ticks) if "Sell" in quotes else "-",
-            "position": inst.qty_str(abs(r.orders.position_lots))
-            if r.orders.position_lots >= 0
-            else "-" + inst.qty_str(-r.orders.position_lots),
-            "open_orders": len(r.orders.working_orders()),
-            "net_pnl": format_money(r.pnl.net(mark)) if mark is not None else None,
-            "fees": format_money(r.pnl.fees),
-            "fills": len(fills),
-            "volume": inst.qty_str(sum(f[3] for f in fills)),
-            "synced": r.book.synced,
             "connected": self.venue.connected,
-            "risk": r.risk_reason,
             "resyncs": self.resyncs,
             "msg_rate": self.msg_rate,
-            "frames": r.frames,
             "feed_p50_us": hop_p50 / 1000 if hop_p50 is not None else None,
             "t2q_p50_us": t2q / 1000 if t2q else None,
-            "frame_age_ms": r.frame_age_ms,
             "elapsed_s": time.monotonic() - self.started_s if self.started_s else 0.0,
             "remaining_s": None,
             "last_reload": self.reloads[-1].message if self.reloads else None,
@@ -498,47 +546,97 @@ class LiveSession:
                 )
                 for t, side, p, q in fills[-5:]
             ],
+            "rows": rows,
+            "total": account_totals(self.runners, self.account),
+        }
+
+    def _dashboard_row(self, symbol: str, r: Runner) -> dict:
+        inst = r.instrument
+        bb, ba = r.book.best_bid(), r.book.best_ask()
+        quotes = {q.side: q for q in r.last_quotes if q.level == 0}
+        mark = r.mark_ticks()
+        fills = r.history.fills
+        return {
+            "symbol": symbol,
+            "bid": inst.price_str(bb[0]) if bb else "-",
+            "bid_qty": inst.qty_str(bb[1]) if bb else "-",
+            "ask": inst.price_str(ba[0]) if ba else "-",
+            "ask_qty": inst.qty_str(ba[1]) if ba else "-",
+            "our_bid": inst.price_str(quotes["Buy"].price_ticks) if "Buy" in quotes else "-",
+            "our_ask": inst.price_str(quotes["Sell"].price_ticks) if "Sell" in quotes else "-",
+            "position": signed_qty(inst, r.orders.position_lots),
+            "open_orders": len(r.orders.working_orders()),
+            "net_pnl": format_money(r.pnl.net(mark)) if mark is not None else None,
+            "fees": format_money(r.pnl.fees),
+            "fills": len(fills),
+            "volume": inst.qty_str(sum(f[3] for f in fills)),
+            "synced": r.book.synced,
+            "risk": r.risk_reason,
+            "frames": r.frames,
+            "frame_age_ms": r.frame_age_ms,
         }
 
     def summary(self) -> dict:
-        """Return the run's summary: :func:`mmbot.summary.trading_summary` (the keys every
-        report has) plus the live ones (venue position, fee rates, resyncs, reconnects,
-        restored fills, attribution and markouts)."""
-        r, inst = self.runner, self.runner.instrument
-        venue_pos = self.venue.positions.get(self.symbol)
-        fills = r.history.fills
-        return {
-            "symbol": self.symbol,
-            "category": inst.category,
+        """Return the run's summary.
+
+        ``symbols`` maps each symbol to its summary (:func:`mmbot.summary.trading_summary`,
+        the keys every report has, plus the live ones: venue position, fee rates, restored
+        fills, attribution and markouts) and ``total`` holds the account's sums and caps
+        (:func:`mmbot.summary.account_totals`). A one-symbol run also has its symbol's
+        keys at the top level, as before there were several.
+        """
+        per = {sym: self.symbol_summary(sym) for sym in self.runners}
+        run = {
             "venue": self.venue_kind,
-            "model": self.cfg.strategy.model,
+            "symbols": per,
+            "total": account_totals(self.runners, self.account),
             "duration_s": round(time.monotonic() - self.started_s, 3) if self.started_s else 0,
-            **trading_summary(r),
-            "fills_this_run": len(fills),
-            "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
-            "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
-            "restored_fills": self.restored_fills,
-            "backfilled_fills": self.backfilled_fills,
-            "fee_rates": {"maker": str(self.maker_fee_rate), "taker": str(self.taker_fee_rate)},
-            "venue_position_qty": signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
-            "open_orders_at_end": len(r.orders.working_orders()),
             "book_resyncs": self.resyncs,
             "feed_reconnects": self.feed.reconnects,
             "clock_offset_ms": round(self.clock_offset_ms, 3),
-            "frame_age_ms": age_summary_ms(r.frame_age),
+            "unrouted": self.unrouted + (self.router.unrouted if self.router else 0),
             "records": self.records.path if self.records is not None else None,
             "timing_file": "timing.json",
-            "metrics": self.metrics(),
             "config_reloads": {
                 "accepted": sum(1 for o in self.reloads if o.accepted),
                 "refused": sum(1 for o in self.reloads if not o.accepted),
             },
-            **self._explain(r.mark_ticks()),
+        }
+        if len(per) == 1:
+            return {**per[self.symbol], **run}
+        return run
+
+    def symbol_summary(self, symbol: str) -> dict:
+        """Return one symbol's part of :meth:`summary`."""
+        r = self.runners[symbol]
+        inst = r.instrument
+        venue_pos = self.venue.positions.get(symbol)
+        fills = r.history.fills
+        maker, taker = self.fee_rates.get(symbol, (self.maker_fee_rate, self.taker_fee_rate))
+        return {
+            "symbol": symbol,
+            "category": inst.category,
+            "model": self.cfg.for_symbol(symbol).strategy.model,
+            **trading_summary(r),
+            "fills_this_run": len(fills),
+            "buy_fills": sum(1 for f in fills if f[1] == "Buy"),
+            "sell_fills": sum(1 for f in fills if f[1] == "Sell"),
+            "restored_fills": self.restored_by_symbol.get(symbol, 0),
+            "backfilled_fills": self.backfilled_by_symbol.get(symbol, 0),
+            "fee_rates": {"maker": str(maker), "taker": str(taker)},
+            "venue_position_qty": signed_qty(inst, venue_pos.size_lots) if venue_pos else None,
+            "open_orders_at_end": len(r.orders.working_orders()),
+            "risk": r.risk_reason,
+            "kill_switch": r.risk.kill_reason if r.risk is not None and r.risk.killed else None,
+            "frame_age_ms": age_summary_ms(r.frame_age),
+            "metrics": self.metrics(symbol),
+            **self._explain(r),
         }
 
-    def metrics(self) -> dict:
-        """Return the run's performance figures (:func:`mmbot.metrics.run_metrics`)."""
-        r = self.runner
+    def metrics(self, symbol: str | None = None) -> dict:
+        """Return a symbol's performance figures (:func:`mmbot.metrics.run_metrics`; the
+        first symbol's by default)."""
+        r = self.runners[symbol or self.symbol]
         h = r.history
         span_s = (h.t_ms[-1] - h.t_ms[0]) / 1000 if h.t_ms else 0.0
         return run_metrics(
@@ -550,55 +648,108 @@ class LiveSession:
             duration_s=span_s,
         )
 
-    def _explain(self, mark) -> dict:
-        r = self.runner
-        out = explain_run(r.history, r.pnl, mark, r.instrument.notional(1, 1))
+    def _explain(self, r: Runner) -> dict:
+        out = explain_run(r.history, r.pnl, r.mark_ticks(), r.instrument.notional(1, 1))
         out.pop("why", None)
         return out
 
     def timing(self) -> dict:
-        """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json)."""
-        r = self.runner
+        """Return the wall-clock measurements (as ``mmbot backtest``'s timing.json): the
+        run's, the latencies over every symbol's frames, and ``symbols`` per symbol."""
+        runners = list(self.runners.values())
         wall_s = time.monotonic() - self.started_s if self.started_s else 0.0
+        frames = sum(r.frames for r in runners)
+        per = {sym: _runner_timing(r) for sym, r in self.runners.items()}
         return {
             "wall_s": round(wall_s, 3),
-            "frames": r.frames,
-            "frames_per_wall_s": round(r.frames / wall_s, 1) if wall_s > 0 else None,
+            "frames": frames,
+            "frames_per_wall_s": round(frames / wall_s, 1) if wall_s > 0 else None,
             "feed_hop_us": self.hop.summary(),
-            "recv_to_book": r.recv_to_book.summary(),
-            "recv_to_quote": r.recv_to_quote.summary(),
-            "recv_to_order": r.recv_to_order.summary(),
-            "tick_to_quote": r.tick_to_quote.summary(),
-            "tick_to_order": r.tick_to_order.summary(),
-            "frame_age_ms": age_summary_ms(r.frame_age),
+            **(
+                {k: v for k, v in per[self.symbol].items() if k != "frames"}
+                if len(runners) == 1
+                else _merged_timing(runners)
+            ),
             "clock_offset_ms": round(self.clock_offset_ms, 3),
             "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
+            "symbols": per,
         }
 
     def write_report(self, out_dir: str) -> dict[str, Path]:
-        """Write ``summary.json``, ``timing.json`` and ``chart.png`` with :mod:`mmbot.report`."""
+        """Write ``summary.json``, ``timing.json`` and the charts with :mod:`mmbot.report`:
+        ``chart.png`` for one symbol, ``chart-SYMBOL.png`` each for several."""
         from mmbot.report import plot_chart, write_json  # noqa: PLC0415
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         s = self.summary()
-        s["chart_file"] = "chart.png"
-        inst = self.runner.instrument
-        title = (
-            f"mmbot run {s['symbol']} on {s['venue']} ({s['model']}): {s['fills']} fills, "
-            f"net PnL {s['net_pnl']}, max inventory {s['max_inventory_qty']}"
-        )
-        return {
+        charts: dict[str, Path] = {}
+        for sym, r in self.runners.items():
+            inst = r.instrument
+            one = s["symbols"][sym]
+            name = "chart.png" if len(self.runners) == 1 else f"chart-{sym}.png"
+            title = (
+                f"mmbot run {sym} on {self.venue_kind} ({one['model']}): {one['fills']} "
+                f"fills, net PnL {one['net_pnl']}, max inventory {one['max_inventory_qty']}"
+            )
+            one["chart_file"] = name
+            charts[sym] = plot_chart(
+                out / name, r.history, tick_size=inst.tick_size, lot_size=inst.lot_size, title=title
+            )
+        if len(self.runners) == 1:
+            s["chart_file"] = "chart.png"
+        paths = {
             "summary": write_json(out / "summary.json", s),
             "timing": write_json(out / "timing.json", self.timing()),
-            "chart": plot_chart(
-                out / "chart.png",
-                self.runner.history,
-                tick_size=inst.tick_size,
-                lot_size=inst.lot_size,
-                title=title,
-            ),
         }
+        if len(charts) == 1:
+            paths["chart"] = charts[self.symbol]
+        else:
+            paths.update({f"chart-{sym}": p for sym, p in charts.items()})
+        return paths
+
+
+def _runner_timing(r: Runner) -> dict:
+    return {
+        "frames": r.frames,
+        "recv_to_book": r.recv_to_book.summary(),
+        "recv_to_quote": r.recv_to_quote.summary(),
+        "recv_to_order": r.recv_to_order.summary(),
+        "tick_to_quote": r.tick_to_quote.summary(),
+        "tick_to_order": r.tick_to_order.summary(),
+        "frame_age_ms": age_summary_ms(r.frame_age),
+    }
+
+
+def _merged_timing(runners: list[Runner]) -> dict:
+    """The latencies of every runner's frames together (the run's percentiles)."""
+    out: dict = {}
+    for name in (
+        "recv_to_book",
+        "recv_to_quote",
+        "recv_to_order",
+        "tick_to_quote",
+        "tick_to_order",
+    ):
+        out[name] = LatencyStats.merged(getattr(r, name) for r in runners).summary()
+    out["frame_age_ms"] = age_summary_ms(LatencyStats.merged(r.frame_age for r in runners))
+    return out
+
+
+def _each(items, action) -> None:
+    """Apply ``action`` to every item even when one raises (a cancel-all per symbol must
+    reach every symbol); the first exception is raised at the end."""
+    first: BaseException | None = None
+    for item in items:
+        try:
+            action(item)
+        except BaseException as exc:  # noqa: BLE001  (re-raised below, after the others)
+            if first is None:
+                first = exc
+            else:
+                log.exception("also failed for %s", item)
+    if first is not None:
+        raise first
 
 
 def clock_offset_ms(http, samples: int = 3) -> float:
@@ -662,6 +813,35 @@ class RemoteSim:
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
+def chosen_symbols(cfg, symbol: str | None = None, symbols: str | None = None) -> list[str]:
+    """Return the symbols a run quotes: ``--symbols A,B`` (comma-separated), else
+    ``--symbol``, else ``[venue] symbols`` (or ``symbol``).
+
+    Raises
+    ------
+    ConfigError
+        Both options given, an empty or repeated name, or a ``[symbols.NAME]`` table of
+        a symbol that is not quoted (the config is checked again with these symbols).
+    """
+    if symbol and symbols:
+        raise ConfigError("--symbol and --symbols: give one of them")
+    if symbols is not None:
+        names = [s.strip() for s in symbols.split(",")]
+        if not all(names):
+            raise ConfigError(f"--symbols: expected names separated by commas, got {symbols!r}")
+    elif symbol:
+        names = [symbol]
+    else:
+        names = list(cfg.venue.symbol_list)
+    try:
+        cfg.with_symbols(names)
+    except ConfigError as exc:
+        if not (symbol or symbols):
+            raise
+        raise ConfigError(f"{exc} (with --symbols {','.join(names)})") from None
+    return names
+
+
 def move_aside(path: str):
     """Move a database of an earlier embedded-simulator run to ``<path>.prev``."""
     if path == ":memory:" or not Path(path).exists():
@@ -672,63 +852,96 @@ def move_aside(path: str):
     log.warning("records: the embedded simulator starts empty; moved %s to %s.prev", path, path)
 
 
-def start_local_sim(cfg, symbol: str, speed: float, port: int):
-    """Start the embedded local simulator for ``symbol`` from ``[sim]``; return its handle."""
+def start_local_sim(cfg, symbols: str | Sequence[str], speed: float, port: int):
+    """Start the embedded local simulator for ``symbols`` from ``[sim]``; return its handle.
+
+    Every symbol gets ``[sim]``'s instrument rules and start price; the synthetic markets
+    differ by seed (``sim.seed`` plus the symbol's index), so the first symbol's market is
+    the one a one-symbol run sees.
+    """
     from mmbot.sim.server import SimSymbol, start_simulator, synthetic_source  # noqa: PLC0415
 
     s = cfg.sim
-    sym = SimSymbol(
-        symbol,
-        cfg.venue.category,
-        s.tick_size,
-        s.lot_size,
-        s.min_order_qty,
-        s.max_order_qty,
-        s.min_notional_quote,
-    )
-    maker, taker = str(s.maker_fee_rate), str(s.taker_fee_rate)
-    source = {
-        symbol: lambda: synthetic_source(
-            sym, seed=s.seed, depth=s.depth, interval_ms=s.interval_ms, start_price=s.start_price
+    names = [symbols] if isinstance(symbols, str) else list(symbols)
+    syms = [
+        SimSymbol(
+            name,
+            cfg.venue.category,
+            s.tick_size,
+            s.lot_size,
+            s.min_order_qty,
+            s.max_order_qty,
+            s.min_notional_quote,
         )
+        for name in names
+    ]
+    maker, taker = str(s.maker_fee_rate), str(s.taker_fee_rate)
+    sources = {
+        sym.symbol: functools.partial(
+            synthetic_source,
+            sym,
+            seed=s.seed + i,
+            depth=s.depth,
+            interval_ms=s.interval_ms,
+            start_price=s.start_price,
+        )
+        for i, sym in enumerate(syms)
     }
     handle = start_simulator(
         port,
-        [sym],
-        sources=source,
+        syms,
+        sources=sources,
         speed=speed,
         interval_ms=s.interval_ms,
         maker_fee=maker,
         taker_fee=taker,
         queue_model=s.queue_model,
         queue_power=s.queue_power,
+        rate_limit_per_s=s.rate_limits(cfg.venue.category).per_class(),
     )
     handle.wait_market()
     return handle
 
 
 def summary_text(s: dict, t: dict, paths: dict) -> str:
-    """Return the end-of-run lines printed on the terminal."""
-    t2q = t["tick_to_quote"]
+    """Return the end-of-run lines printed on the terminal: per symbol, then the total."""
     hop = t["feed_hop_us"]
-    age = s.get("frame_age_ms") or {}
+    t2q = t["tick_to_quote"]
+    age = t.get("frame_age_ms") or {}
+    per = s["symbols"]
     lines = [
-        f"mmbot run {s['symbol']} on {s['venue']}: {s['duration_s']} s, {s['frames']} frames",
-        f"fills {s['fills_this_run']} this run (buy {s['buy_fills']}, sell {s['sell_fills']}), "
-        f"{s['fills']} in total with {s['restored_fills']} restored and "
-        f"{s['backfilled_fills']} read back from the venue",
-        f"volume {s['volume_qty']}, final position {s['final_position_qty']} "
-        f"(venue {s['venue_position_qty']}), max |position| {s['max_inventory_qty']}",
-        f"PnL realized {s['realized_pnl']}, unrealized {s['unrealized_pnl']}, fees {s['fees']}, "
-        f"net {s['net_pnl']}",
+        f"mmbot run {', '.join(per)} on {s['venue']}: {s['duration_s']} s, {t['frames']} frames"
+    ]
+    for sym, one in per.items():
+        prefix = f"{sym}: " if len(per) > 1 else ""
+        lines += [
+            f"{prefix}fills {one['fills_this_run']} this run (buy {one['buy_fills']}, sell "
+            f"{one['sell_fills']}), {one['fills']} in total with {one['restored_fills']} "
+            f"restored and {one['backfilled_fills']} read back from the venue",
+            f"{prefix}volume {one['volume_qty']}, final position {one['final_position_qty']} "
+            f"(venue {one['venue_position_qty']}), max |position| {one['max_inventory_qty']}",
+            f"{prefix}PnL realized {one['realized_pnl']}, unrealized {one['unrealized_pnl']}, "
+            f"fees {one['fees']}, net {one['net_pnl']}",
+            f"{prefix}orders sent {one['orders_sent']}, risk pulls {one['risk_pulls']}",
+        ]
+        if len(per) == 1:
+            lines.append(metrics_text(one["metrics"]))
+    if len(per) > 1:
+        tot = s["total"]
+        lines += [
+            f"total: fills {tot['fills']}, PnL realized {tot['realized_pnl']}, unrealized "
+            f"{tot['unrealized_pnl']}, fees {tot['fees']}, net {tot['net_pnl']}",
+            f"total: gross notional {tot['gross_notional_quote']} of "
+            f"{tot['max_total_notional_quote']} allowed, orders sent {tot['orders_sent']}"
+            + (f"; {tot['kill_switch']}" if tot.get("kill_switch") else ""),
+        ]
+    lines += [
         f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
         f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, "
         f"p99 {_us(t2q, 'p99')} us",
         f"frame age p50 {age.get('p50_ms')} ms, p99 {age.get('p99_ms')} ms, max "
         f"{age.get('max_ms')} ms (clock offset {s['clock_offset_ms']} ms)",
-        f"orders sent {s['orders_sent']}, book resyncs {s['book_resyncs']}, "
-        f"risk pulls {s['risk_pulls']}",
-        metrics_text(s["metrics"]),
+        f"book resyncs {s['book_resyncs']}",
     ]
     reloads = s.get("config_reloads") or {}
     if reloads.get("accepted") or reloads.get("refused"):
@@ -738,7 +951,7 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
     if s["records"]:
         lines.append(f"records: {s['records']}")
     if "summary" in paths:
-        lines.append(f"report: {paths['summary']} (timing.json, chart.png beside it)")
+        lines.append(f"report: {paths['summary']} (timing.json and the charts beside it)")
     if "trades" in paths:
         lines.append(f"trades: {paths['trades']}")
     return "\n".join(lines)

@@ -25,8 +25,8 @@ __all__ = ["RELOADABLE", "PreparedReload", "ReloadOutcome", "changed_keys", "pre
 
 log = logging.getLogger(__name__)
 
-#: the sections a running bot may change
-RELOADABLE = ("strategy", "risk")
+#: the sections a running bot may change (``symbols`` holds per-symbol strategy/risk only)
+RELOADABLE = ("strategy", "risk", "symbols")
 
 
 @dataclass(frozen=True)

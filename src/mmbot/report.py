@@ -139,6 +139,8 @@ def write_report(out_dir: str | Path, result, *, chart: bool = True) -> dict[str
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if len(result.runners) > 1:
+        return _write_many(out, result, chart=chart)
     paths = {}
     summary = dict(result.summary)
     if chart:
@@ -162,3 +164,33 @@ def write_report(out_dir: str | Path, result, *, chart: bool = True) -> dict[str
             edge=s.get("attribution", {}).get("gross_edge"),
         )
     return paths
+
+
+def _write_many(out: Path, result, *, chart: bool) -> dict[str, Path]:
+    """The report of a multi-symbol backtest: one summary and timing, a chart per symbol
+    (``chart-SYMBOL.png``, named in that symbol's summary)."""
+    summary = dict(result.summary)
+    per = {sym: dict(one) for sym, one in summary["symbols"].items()}
+    summary["symbols"] = per
+    charts: dict[str, Path] = {}
+    if chart:
+        for sym, one in per.items():
+            one["chart_file"] = f"chart-{sym}.png"
+            inst = result.runners[sym].instrument
+            charts[f"chart-{sym}"] = plot_chart(
+                out / one["chart_file"],
+                result.runners[sym].history,
+                tick_size=inst.tick_size,
+                lot_size=inst.lot_size,
+                title=(
+                    f"{sym} {one['model']} seed {one['seed']}: {one['fills']} fills, "
+                    f"net PnL {one['net_pnl']}, max inventory {one['max_inventory_qty']}"
+                ),
+                markouts=one.get("markouts"),
+                edge=one.get("attribution", {}).get("gross_edge"),
+            )
+    return {
+        "summary": write_json(out / "summary.json", summary),
+        "timing": write_json(out / "timing.json", result.timing),
+        **charts,
+    }

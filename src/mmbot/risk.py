@@ -15,22 +15,47 @@ In order of precedence:
    mark) on either side. ``max_buy_lots``/``max_sell_lots`` say how many lots the resting
    quotes of that side may add up to; ``allow_buy``/``allow_sell`` are whether that is > 0.
 
+Several symbols in one account share an :class:`AccountRisk` on top of their own managers:
+
+* **Total notional**: the worst-case gross notional of every symbol (the larger of
+  ``position + working buys`` and ``-(position - working sells)``, the order manager's
+  exposure, valued at the symbol's mark) adds up to at most ``max_total_notional``. Each
+  symbol's position cap is tightened to the room the other symbols leave, so the order
+  manager does not send a new order or a size-up that would pass it.
+* **Total drawdown**: the account's net PnL (the sum over symbols) falling
+  ``max_total_drawdown`` below its peak trips every symbol's kill switch at once.
+
 Public API
 ----------
-RiskLimits, RiskDecision, RiskManager.
+AccountLimits, AccountRisk, RiskLimits, RiskDecision, RiskManager.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
+from typing import Any
 
 from mmbot.config import ConfigError, RiskConfig
 from mmbot.instrument import Instrument
 from mmbot.records import RiskState
 
-__all__ = ["RiskDecision", "RiskLimits", "RiskManager"]
+__all__ = [
+    "ACCOUNT_KEY",
+    "AccountLimits",
+    "AccountRisk",
+    "RiskDecision",
+    "RiskLimits",
+    "RiskManager",
+]
+
+log = logging.getLogger(__name__)
+
+#: the records' risk-state key of the account (no symbol has a ``*`` in its name)
+ACCOUNT_KEY = "*account*"
 
 
 @dataclass(frozen=True)
@@ -81,9 +106,13 @@ class RiskLimits:
             raise ValueError(f"max_frame_age_ms must be > 0, got {self.max_frame_age_ms!r}")
 
     @classmethod
-    def from_config(cls, risk: RiskConfig, instrument: Instrument) -> RiskLimits:
+    def from_config(
+        cls, risk: RiskConfig, instrument: Instrument, key_of: Callable[[str], str] = str
+    ) -> RiskLimits:
         """Build from ``[risk]`` and the venue's instrument rules; ``max_position_qty``
-        rounds down to whole lots.
+        rounds down to whole lots. ``key_of`` names where a key was set
+        (:meth:`mmbot.config.Config.symbol_key`: ``symbols.ETHUSDT.risk.max_position_qty``
+        for an override).
 
         Raises
         ------
@@ -97,20 +126,21 @@ class RiskLimits:
                 ROUND_FLOOR
             )
         )
+        pos_key, notional_key = key_of("risk.max_position_qty"), key_of("risk.max_notional_quote")
         if lots <= 0:
             raise ConfigError(
-                f"risk.max_position_qty: {risk.max_position_qty!r} is less than one lot "
+                f"{pos_key}: {risk.max_position_qty!r} is less than one lot "
                 f"({instrument.lot_size}) of {instrument.symbol}"
             )
         if lots < instrument.min_qty_lots:
             raise ConfigError(
-                f"risk.max_position_qty: {risk.max_position_qty!r} is less than the minimum "
+                f"{pos_key}: {risk.max_position_qty!r} is less than the minimum "
                 f"order quantity {instrument.qty_str(instrument.min_qty_lots)} of "
                 f"{instrument.symbol}"
             )
         if Decimal(risk.max_notional_quote) < instrument.min_notional:
             raise ConfigError(
-                f"risk.max_notional_quote: {risk.max_notional_quote!r} is less than the "
+                f"{notional_key}: {risk.max_notional_quote!r} is less than the "
                 f"minimum order value {instrument.min_notional} of {instrument.symbol}"
             )
         return cls(
@@ -189,6 +219,12 @@ class RiskManager:
         self.killed = state.killed
         self.kill_reason = state.kill_reason
         self.peak_pnl = state.peak_pnl
+
+    def trip(self, reason: str) -> None:
+        """Latch the kill switch from outside (the account's drawdown)."""
+        if not self.killed:
+            self.killed = True
+            self.kill_reason = reason
 
     def reset_kill(self, *, reset_peak: bool = True) -> None:
         """Re-arm after a kill (an operator decision).
@@ -323,3 +359,162 @@ class RiskManager:
             max_buy > 0, max_sell > 0, False, False, reason, max_buy, max_sell, limit
         )
         return self._last
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """Caps across every symbol of one account, quote currency.
+
+    Parameters
+    ----------
+    max_total_notional : Decimal
+        Largest total worst-case gross notional (> 0).
+    max_total_drawdown : Decimal
+        Drop of the total net PnL from its peak that kills every symbol (> 0).
+    """
+
+    max_total_notional: Decimal
+    max_total_drawdown: Decimal
+
+    def __post_init__(self) -> None:
+        for name in ("max_total_notional", "max_total_drawdown"):
+            v = getattr(self, name)
+            if not isinstance(v, Decimal) or not v.is_finite() or v <= 0:
+                raise ValueError(f"{name} must be a positive finite Decimal, got {v!r}")
+
+    @classmethod
+    def from_config(cls, risk: RiskConfig) -> AccountLimits:
+        """Build from ``[risk]`` (``"auto"`` caps are the per-symbol ones)."""
+        notional, drawdown = risk.account_caps()
+        return cls(notional, drawdown)
+
+
+class AccountRisk:
+    """The account-level caps shared by the runners of one process (one thread).
+
+    Each runner reports its worst-case gross notional whenever its orders, position or
+    mark change (:meth:`set_exposure`) and its net PnL before every decision
+    (:meth:`set_pnl`), and asks :meth:`cap_lots` for the room the other symbols leave it.
+    Sums are exact (Decimal); an exposure that cannot be valued (no mark yet) leaves the
+    other symbols no room at all, since its size is unknown (fail closed).
+
+    Parameters
+    ----------
+    limits : AccountLimits
+    records : mmbot.records.Records or None
+        Where the account's kill latch and drawdown peak persist (key :data:`ACCOUNT_KEY`).
+    """
+
+    def __init__(self, limits: AccountLimits, records: Any = None) -> None:
+        self.limits = limits
+        self.records = records
+        self._gross: dict[str, Decimal | None] = {}
+        self._pnl: dict[str, Decimal] = {}
+        self._managers: dict[str, RiskManager] = {}
+        self._on_kill: dict[str, Callable[[int], None]] = {}
+        self.peak_pnl: Decimal | None = Decimal(0)
+        self.killed = False
+        self.kill_reason = ""
+        self._saved: RiskState | None = None
+        self.cap_limited = 0  # decisions whose cap the account tightened
+        if records is not None:
+            state = records.load_risk_state(ACCOUNT_KEY)
+            if state is not None:
+                self.killed, self.kill_reason = state.killed, state.kill_reason
+                self.peak_pnl = state.peak_pnl
+                self._saved = state
+
+    def add(self, symbol: str, manager: RiskManager, on_kill: Callable[[int], None]) -> None:
+        """Register ``symbol``'s risk manager; ``on_kill(now_ms)`` runs when the account
+        kill switch trips (the runner pulls its quotes at once)."""
+        if symbol in self._managers:
+            raise ValueError(f"{symbol} is already registered with the account")
+        self._managers[symbol] = manager
+        self._gross[symbol] = Decimal(0)
+        self._on_kill[symbol] = on_kill
+        if self.killed:
+            manager.trip(self.kill_reason)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The registered symbols."""
+        return tuple(self._managers)
+
+    def set_exposure(self, symbol: str, gross_notional: Decimal | None) -> None:
+        """Take ``symbol``'s worst-case gross notional now (None: it has exposure but no
+        mark to value it)."""
+        self._gross[symbol] = gross_notional
+
+    def exposure(self, symbol: str) -> Decimal | None:
+        """Return the last gross notional reported for ``symbol``."""
+        return self._gross[symbol]
+
+    def total_notional(self) -> Decimal | None:
+        """Return the total gross notional (None if a symbol's cannot be valued)."""
+        total = Decimal(0)
+        for v in self._gross.values():
+            if v is None:
+                return None
+            total += v
+        return total
+
+    def total_pnl(self) -> Decimal:
+        """Return the account's net PnL: the sum of the symbols' that are known."""
+        return sum(self._pnl.values(), Decimal(0))
+
+    def cap_lots(self, symbol: str, lot_value: Decimal | None) -> int:
+        """Return the largest worst-case position (lots, either side) ``symbol`` may hold
+        without the total passing ``max_total_notional``; ``lot_value`` is one lot's
+        notional at its mark (None: no mark, no room)."""
+        if lot_value is None or lot_value <= 0:
+            return 0
+        room = self.limits.max_total_notional
+        for other, v in self._gross.items():
+            if other == symbol:
+                continue
+            if v is None:
+                return 0
+            room -= v
+        if room <= 0:
+            return 0
+        # exact: a rounded Decimal quotient could round up onto the next whole lot
+        return int(Fraction(room) // Fraction(lot_value))
+
+    def set_pnl(self, symbol: str, pnl: Decimal | None, now_ms: int) -> None:
+        """Take ``symbol``'s net PnL and check the total drawdown; a breach trips every
+        symbol's kill switch and asks each runner to pull its quotes."""
+        if pnl is not None:
+            self._pnl[symbol] = pnl
+        total = self.total_pnl()
+        if self.peak_pnl is None or total > self.peak_pnl:
+            self.peak_pnl = total
+        if not self.killed and self.peak_pnl - total >= self.limits.max_total_drawdown:
+            self.killed = True
+            self.kill_reason = (
+                f"account kill switch: total drawdown {self.peak_pnl - total} from peak "
+                f"{self.peak_pnl} >= {self.limits.max_total_drawdown}"
+            )
+            log.warning("%s: pulling every symbol", self.kill_reason)
+            for manager in self._managers.values():
+                manager.trip(self.kill_reason)
+            self._save(now_ms)
+            for other, pull in self._on_kill.items():
+                if other != symbol:  # the caller is deciding now: it pulls on its own
+                    pull(now_ms)
+        elif self.records is not None:
+            self._save(now_ms)
+
+    def reset_kill(self, now_ms: int) -> None:
+        """Re-arm after an account kill (an operator decision); the peak restarts."""
+        self.killed = False
+        self.kill_reason = ""
+        self.peak_pnl = None
+        self._save(now_ms)
+
+    def _save(self, now_ms: int) -> None:
+        if self.records is None:
+            return
+        state = RiskState(self.killed, self.kill_reason, self.peak_pnl)
+        if state != self._saved:
+            self.records.save_risk_state(ACCOUNT_KEY, state, now_ms)
+            self._saved = state

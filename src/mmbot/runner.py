@@ -36,9 +36,10 @@ recording's receive times and exchange stamps come from different clocks.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, overload
@@ -48,10 +49,19 @@ from mmbot.latency import LatencyStats
 from mmbot.metrics import Trade
 from mmbot.orders import OrderManager
 from mmbot.strategy.base import MarketView, Quote
-from mmbot.types import BUY, EXEC_FUNDING, SELL, ExecutionEvent, OrderEvent
+from mmbot.types import (
+    BUY,
+    EXEC_FUNDING,
+    SELL,
+    ConnectionEvent,
+    ExecutionEvent,
+    OrderEvent,
+    PositionEvent,
+    RequestError,
+)
 from mmbot.venue.base import Venue
 
-__all__ = ["Runner", "History"]
+__all__ = ["EventRouter", "Runner", "History"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +164,9 @@ class Runner:
         self.readback_fills = 0
         self._risk_saved = None
         self._cap_lots = 0
+        #: the account-level caps shared with the other symbols (None: this symbol alone)
+        self.account: Any = None
+        self._lot_value: Decimal | None = None  # one lot's notional at the last mark
 
     @property
     def last_quotes(self) -> list[Quote]:
@@ -161,11 +174,29 @@ class Runner:
         return self._last_quotes
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, now_ms: int, *, restore: bool = False) -> None:
+    def attach_account(self, account: Any) -> None:
+        """Share ``account`` (:class:`mmbot.risk.AccountRisk`) with the other symbols' runners.
+
+        Needs a risk manager: the account's caps tighten this runner's own.
+        """
+        if self.risk is None:
+            raise ValueError("account caps need a risk manager on every runner")
+        self.account = account
+        account.add(self.instrument.symbol, self.risk, self._pull_for_account)
+
+    def _pull_for_account(self, now_ms: int) -> None:
+        # the account's kill switch tripped (maybe in another symbol's decision): the
+        # risk manager is latched already, a decision now pulls every quote
+        if self.started and not self.stopped:
+            self.on_timer(max(now_ms, self._now_ms))
+
+    def start(self, now_ms: int, *, restore: bool = False, attach: bool = True) -> None:
         """Attach to the venue's events and reconcile with its orders and position.
 
         With ``restore`` (a restart), the fills stored in ``records`` are replayed into the
-        PnL tracker first, so realized PnL, fees and turnover carry over.
+        PnL tracker first, so realized PnL, fees and turnover carry over. ``attach=False``
+        leaves the venue's event handler to the caller (several runners on one venue
+        share an :class:`EventRouter`).
         """
         self._now_ms = now_ms
         if restore and self.records is not None:
@@ -182,9 +213,11 @@ class Runner:
                         "quoting until it is cleared",
                         state.kill_reason,
                     )
-        self.venue.set_handler(self.on_event)
+        if attach:
+            self.venue.set_handler(self.on_event)
         self.orders.reconcile(now_ms)
         self.started = True
+        self._refresh_account()
 
     def stop(self, now_ms: int | None = None) -> None:
         """Cancel every order and write a last PnL snapshot (safe to call twice)."""
@@ -279,6 +312,8 @@ class Runner:
             if self.records is not None:
                 self.records.record_order(event.order)
         self._track_blind(was_blind)
+        if self.account is not None:
+            self._refresh_account()
 
     def on_link(self, name: str, up: bool, now_ms: int) -> None:
         """A link other than the venue's own (e.g. ``"public"``, the book stream) went down
@@ -291,6 +326,8 @@ class Runner:
     def on_mark(self, mark_ticks: Decimal | None) -> None:
         """Take the venue's mark price (in ticks, exact) for PnL and the notional cap."""
         self.venue_mark_ticks = mark_ticks
+        if self.account is not None:
+            self._refresh_account()
 
     def _track_blind(self, was_blind: bool) -> None:
         if self.orders.blind and not was_blind:
@@ -364,7 +401,14 @@ class Runner:
         max_buy = max_sell = None
         decision = None
         if self.risk is not None:
+            if self.account is not None:
+                # the total drawdown first: a breach latches this risk manager too
+                self.account.set_pnl(
+                    self.instrument.symbol, self._net_pnl(self.mark_ticks()), now_ms
+                )
             decision = self._evaluate_risk(now_ms)
+            if self.account is not None and not decision.pull_all:
+                decision = self._account_cap(decision)
             self.risk_reason = decision.reason
             if decision.flatten and orders.position_lots != 0:
                 if orders.flatten(now_ms) is not None:
@@ -390,6 +434,55 @@ class Runner:
             ]
             urgent = True
         return quotes, urgent
+
+    def _account_cap(self, decision: Any) -> Any:
+        """Tighten ``decision`` to the room the account's other symbols leave."""
+        mark = self.mark_ticks()
+        self._lot_value = None if mark is None else self.instrument.notional(1, 1) * mark
+        room = self.account.cap_lots(self.instrument.symbol, self._lot_value)
+        if room >= decision.cap_lots:
+            return decision
+        self.account.cap_limited += 1
+        inflight_buy, inflight_sell = self.orders.inflight_lots()
+        pos = self.orders.position_lots
+        max_buy = min(decision.max_buy_lots, max(room - pos - inflight_buy, 0))
+        max_sell = min(decision.max_sell_lots, max(room + pos - inflight_sell, 0))
+        if max_buy and max_sell:
+            reason = decision.reason
+        else:
+            blocked = (
+                "buys and sells"
+                if not (max_buy or max_sell)
+                else ("buys" if not max_buy else "sells")
+            )
+            reason = f"account notional limit {room} lots: no {blocked}"
+        return dataclasses.replace(
+            decision,
+            allow_buy=max_buy > 0,
+            allow_sell=max_sell > 0,
+            reason=reason,
+            max_buy_lots=max_buy,
+            max_sell_lots=max_sell,
+            cap_lots=room,
+        )
+
+    def gross_lots(self) -> int:
+        """Return the worst-case absolute position (lots): the larger of position plus
+        every working buy and minus (position minus every working sell)."""
+        long_worst, short_worst = self.orders.exposure()
+        return max(long_worst, -short_worst, 0)
+
+    def _refresh_account(self) -> None:
+        """Report this symbol's worst-case gross notional to the account."""
+        if self.account is None:
+            return
+        lots = self.gross_lots()
+        mark = self.mark_ticks()
+        if mark is None:
+            value = Decimal(0) if lots == 0 else None
+        else:
+            value = self.instrument.notional(lots, 1) * mark
+        self.account.set_exposure(self.instrument.symbol, value)
 
     def _save_risk_state(self, now_ms: int) -> None:
         if self.records is None:
@@ -442,6 +535,8 @@ class Runner:
         stats = self.orders.update(
             quotes, now_ms, urgent=urgent, max_long_lots=cap, max_short_lots=cap
         )
+        if self.account is not None:
+            self._refresh_account()
         if stats.changed:
             self.quote_updates += 1
             self.orders_sent += stats.changed
@@ -501,3 +596,55 @@ class Runner:
             return
         self._next_snapshot_ms = now_ms + self.snapshot_interval_ms
         self.records.record_pnl(self.pnl.snapshot(self.mark_ticks(), now_ms))
+
+
+class EventRouter:
+    """Hands each venue event to the runner of its symbol (several runners, one venue).
+
+    Orders, executions and positions carry their symbol (one dict lookup); a request
+    error carries the order's link id, whose prefix is the runner's (with one runner, any
+    link id: an earlier process's orphan); a connection event, and an error of a
+    cancel-all (no link id), goes to every runner. An event no runner
+    owns is logged and counted (:attr:`unrouted`), never given to another symbol's runner.
+    """
+
+    def __init__(self, runners: Mapping[str, Runner]) -> None:
+        self.runners = dict(runners)
+        prefixes = [r.orders.link_prefix for r in self.runners.values()]
+        for a in prefixes:
+            for b in prefixes:
+                if a is not b and b.startswith(a):
+                    raise ValueError(f"link prefix {a!r} is a prefix of {b!r}: ambiguous")
+        self._by_prefix = [(r.orders.link_prefix, r) for r in self.runners.values()]
+        self.unrouted = 0
+
+    def targets(self, event: Any) -> list[Runner]:
+        """Return the runners ``event`` belongs to (empty: none, it is logged)."""
+        symbol = None
+        if isinstance(event, OrderEvent):
+            symbol = event.order.symbol
+        elif isinstance(event, ExecutionEvent):
+            symbol = event.execution.symbol
+        elif isinstance(event, PositionEvent):
+            symbol = event.position.symbol
+        elif isinstance(event, ConnectionEvent):
+            return list(self.runners.values())
+        elif isinstance(event, RequestError):
+            if not event.order_link_id:
+                return list(self.runners.values())
+            for prefix, owner in self._by_prefix:
+                if event.order_link_id.startswith(prefix):
+                    return [owner]
+            if len(self.runners) == 1:  # an earlier process's link id: the one symbol's
+                return list(self.runners.values())
+        found = self.runners.get(symbol) if symbol is not None else None
+        if found is None:
+            self.unrouted += 1
+            log.warning("venue event for no quoted symbol (%s): %r", symbol, event)
+            return []
+        return [found]
+
+    def dispatch(self, event: Any) -> None:
+        """Apply ``event`` to its runners."""
+        for runner in self.targets(event):
+            runner.on_event(event)

@@ -1,6 +1,7 @@
 """The numbers every report shows, from one runner: ``mmbot backtest`` and ``mmbot run``
 build their summary.json on :func:`trading_summary` and add what only they know (the
-backtest's fill model and data, the live run's venue and feed).
+backtest's fill model and data, the live run's venue and feed). :func:`account_totals`
+adds up several symbols' runners (the ``total`` of a summary).
 
 Money is an exact plain decimal string (:func:`mmbot.pnl.format_money`), never rounded, so
 the parts of an attribution add up to net PnL digit for digit; sizes are integer lots with
@@ -9,12 +10,14 @@ the quantity as the instrument writes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Context, Decimal, Inexact, localcontext
 from typing import Any
 
 from mmbot.pnl import format_money
 from mmbot.runner import Runner
 
-__all__ = ["trading_summary", "signed_qty"]
+__all__ = ["account_totals", "trading_summary", "signed_qty"]
 
 _POST_ONLY_REJECT = "EC_PostOnlyWillTakeLiquidity"
 
@@ -66,3 +69,66 @@ def trading_summary(runner: Runner) -> dict[str, Any]:
         "flattens": runner.flattens,
         "book_errors": runner.book_errors,
     }
+
+
+def account_totals(runners: Mapping[str, Runner], account: Any = None) -> dict[str, Any]:
+    """Return the sums over ``runners`` (money exact, in quote currency): fills, turnover,
+    PnL (realized, unrealized, fees, funding, net), the worst-case gross notional now
+    (positions plus working orders at each mark), order counts, and with ``account``
+    (:class:`mmbot.risk.AccountRisk`) its caps and kill switch.
+
+    Unrealized and net PnL and the gross notional are None while a symbol has no mark.
+    """
+    with localcontext(_EXACT):
+        return _account_totals(runners, account)
+
+
+# every sum here must be exact: Inexact turns a silent rounding into an error
+_EXACT = Context(prec=80, traps=[Inexact])
+
+
+def _account_totals(runners: Mapping[str, Runner], account: Any) -> dict[str, Any]:
+    realized = fees = funding = turnover = Decimal(0)
+    unrealized: Decimal | None = Decimal(0)
+    gross: Decimal | None = Decimal(0)
+    for r in runners.values():
+        pnl = r.pnl
+        realized += pnl.realized
+        fees += pnl.fees
+        funding += pnl.funding
+        turnover += pnl.turnover
+        mark = r.mark_ticks()
+        lots = r.gross_lots()
+        if mark is None:
+            unrealized = None
+            if lots:
+                gross = None
+            continue
+        if unrealized is not None:
+            unrealized += pnl.unrealized(mark)
+        if gross is not None:
+            gross += r.instrument.notional(lots, 1) * mark
+    net = None if unrealized is None else realized + unrealized - fees - funding
+    out: dict[str, Any] = {
+        "symbols": len(runners),
+        "fills": sum(r.pnl.fill_count for r in runners.values()),
+        "turnover_quote": format_money(turnover),
+        "realized_pnl": format_money(realized),
+        "unrealized_pnl": None if unrealized is None else format_money(unrealized),
+        "fees": format_money(fees),
+        "funding": format_money(funding),
+        "net_pnl": None if net is None else format_money(net),
+        "gross_notional_quote": None if gross is None else format_money(gross),
+        "quote_updates": sum(r.quote_updates for r in runners.values()),
+        "orders_sent": sum(r.orders_sent for r in runners.values()),
+        "risk_pulls": sum(r.risk_pulls for r in runners.values()),
+        "max_total_notional_quote": None,
+        "max_total_drawdown_quote": None,
+        "kill_switch": None,
+    }
+    if account is not None:
+        out["max_total_notional_quote"] = format_money(account.limits.max_total_notional)
+        out["max_total_drawdown_quote"] = format_money(account.limits.max_total_drawdown)
+        out["kill_switch"] = account.kill_reason if account.killed else None
+        out["account_cap_limited"] = account.cap_limited
+    return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +30,14 @@ from mmbot.config import ConfigError
 from mmbot.metrics import Trade
 from mmbot.orders import FLATTEN_LEVEL
 
-__all__ = ["COLUMNS", "check_trades_path", "trade_rows", "write_trades"]
+__all__ = [
+    "COLUMNS",
+    "check_trades_path",
+    "symbol_path",
+    "trade_rows",
+    "write_all_trades",
+    "write_trades",
+]
 
 COLUMNS = ("time", "ts_ms", "exec_id", "side", "price", "qty", "fee", "liquidity", "level", "mid")
 _FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -57,6 +64,13 @@ def check_trades_path(path: str | os.PathLike[str]) -> str:
             f"--trades {where}: Parquet needs pyarrow (pip install pyarrow); or write .csv"
         )
     return fmt
+
+
+def symbol_path(path: str | os.PathLike[str], symbol: str) -> str:
+    """Return ``path`` with ``-SYMBOL`` before its extension (one file per symbol of a
+    multi-symbol run: ``fills.csv`` -> ``fills-ETHUSDT.csv``)."""
+    p = Path(path)
+    return os.fspath(p.with_name(f"{p.stem}-{symbol}{p.suffix}"))
 
 
 def _decimal_str(d: Decimal) -> str:
@@ -119,3 +133,15 @@ def write_trades(path: str | os.PathLike[str], trades: Sequence[Trade], instrume
     schema = pa.schema([(c, pa.int64() if c == "ts_ms" else pa.string()) for c in COLUMNS])
     pq.write_table(pa.table(columns, schema=schema), out)
     return out
+
+
+def write_all_trades(path: str | os.PathLike[str], runners: Mapping[str, Any]) -> dict[str, Path]:
+    """Write each runner's fills (:func:`write_trades`): to ``path`` for one runner, to
+    :func:`symbol_path` files for several; return ``{"trades" or "trades SYMBOL": path}``."""
+    if len(runners) == 1:
+        (r,) = runners.values()
+        return {"trades": write_trades(path, r.trades, r.instrument)}
+    return {
+        f"trades {sym}": write_trades(symbol_path(path, sym), r.trades, r.instrument)
+        for sym, r in runners.items()
+    }

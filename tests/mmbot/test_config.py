@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mmbot.build import build_runners
 from mmbot.config import (
     Config,
     ConfigError,
@@ -21,6 +22,9 @@ from mmbot.config import (
     parse_config,
 )
 from mmbot.instrument import Instrument
+from mmbot.live import chosen_symbols
+from mmbot.sim.engine import MatchingEngine
+from mmbot.venue.sim import SimVenue
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mmbot.toml"
 
@@ -167,3 +171,125 @@ def test_dotenv_file_does_not_leak_into_os_environ(tmp_path, monkeypatch):
     env_file.write_text("BYBIT_API_KEY=filekey\nBYBIT_API_SECRET=filesecret\n")
     load_secrets(env_file)
     assert "BYBIT_API_KEY" not in os.environ
+
+
+# ---------------------------------------------------------------- several symbols
+MULTI = """
+[venue]
+symbols = ["BTCUSDT", "ETHUSDT"]
+[risk]
+max_total_notional_quote = "8000"
+[symbols.ETHUSDT.risk]
+max_position_qty = "0.5"
+[symbols.ETHUSDT.strategy]
+order_qty = "0.01"
+[symbols.ETHUSDT.strategy.fixed]
+half_spread_bps = 5
+"""
+
+
+def test_symbols_and_per_symbol_overrides(tmp_path):
+    cfg = load_config(write(tmp_path, MULTI))
+    assert cfg.venue.symbol_list == ("BTCUSDT", "ETHUSDT")
+    assert cfg.venue.symbol == "BTCUSDT"  # the first, for code that reads one symbol
+    eth, btc = cfg.for_symbol("ETHUSDT"), cfg.for_symbol("BTCUSDT")
+    assert eth.risk.max_position_qty == "0.5" and btc.risk.max_position_qty == "0.05"
+    assert eth.strategy.order_qty == "0.01" and eth.strategy.fixed.half_spread_bps == 5.0
+    assert eth.strategy.levels == btc.strategy.levels == 1  # merged over the defaults
+    assert eth.venue.symbol == "ETHUSDT"
+    assert cfg.risk.account_caps() == (Decimal("8000"), Decimal("50"))  # drawdown "auto"
+    assert cfg.symbol_key("ETHUSDT", "risk.max_position_qty") == (
+        "symbols.ETHUSDT.risk.max_position_qty"
+    )
+    assert cfg.symbol_key("ETHUSDT", "risk.max_notional_quote") == "risk.max_notional_quote"
+    assert load_config(write(tmp_path, dumps_toml(cfg))) == cfg  # round trip
+
+
+def test_one_symbol_config_is_unchanged():
+    cfg = Config()
+    assert cfg.venue.symbol_list == ("BTCUSDT",) and cfg.symbols == {}
+    assert cfg.risk.account_caps() == (Decimal("5000"), Decimal("50"))  # "auto"
+    assert not cfg.risk.account_caps_explicit
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.risk]\nmax_pos = "1"',
+            "unknown config key 'symbols.BTCUSDT.risk.max_pos'",
+        ),
+        (
+            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.strategy.fixed]\nspread = 1',
+            "unknown config key 'symbols.BTCUSDT.strategy.fixed.spread'",
+        ),
+        (
+            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.orders]\nplace_per_s = 1',
+            "unknown config key 'symbols.BTCUSDT.orders'",
+        ),
+        (
+            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.risk]\nmax_position_qty = "-1"',
+            "symbols.BTCUSDT.risk.max_position_qty: must be a positive decimal",
+        ),
+        (
+            '[venue]\nsymbols = ["BTCUSDT"]\n[symbols.BTCUSDT.strategy]\nlevels = 0',
+            "symbols.BTCUSDT.strategy.levels: must be > 0",
+        ),
+        (
+            '[venue]\nsymbols = ["A"]\n[symbols.A.risk]\nmax_total_notional_quote = "1"',
+            "symbols.A.risk.max_total_notional_quote: an account cap",
+        ),
+        (
+            '[venue]\nsymbol = "SOLUSDT"\nsymbols = ["BTCUSDT", "ETHUSDT"]',
+            "venue.symbol: must be one of venue.symbols",
+        ),
+        ('[venue]\nsymbols = ["BTCUSDT", "BTCUSDT"]', "venue.symbols: must not repeat"),
+        ('[venue]\nsymbols = ["BTCUSDT", ""]', "venue.symbols: every symbol must be"),
+        ('[venue]\nsymbols = "BTCUSDT"', "venue.symbols: expected a list"),
+        ('[venue]\nsymbols = ["BTCUSDT", 1]', "venue.symbols[1]: expected str"),
+        ('[risk]\nmax_total_notional_quote = "0"', "risk.max_total_notional_quote: must be a"),
+        ('[risk]\nmax_total_drawdown_quote = "lots"', "risk.max_total_drawdown_quote: must be a"),
+        ("[symbols]\nBTCUSDT = 1", "symbols.BTCUSDT: expected a table"),
+    ],
+)
+def test_multi_symbol_config_errors_name_the_dotted_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_symbols_are_checked_against_the_override_tables(tmp_path):
+    stray = load_config(write(tmp_path, '[symbols.XRPUSDT.risk]\nmax_position_qty = "1"'))
+    with pytest.raises(ConfigError, match=r"symbols.XRPUSDT: not a quoted symbol"):
+        chosen_symbols(stray)  # quoting BTCUSDT alone: the table would do nothing
+    assert chosen_symbols(stray, symbols="BTCUSDT,XRPUSDT") == ["BTCUSDT", "XRPUSDT"]
+    cfg = load_config(write(tmp_path, MULTI))
+    assert chosen_symbols(cfg) == ["BTCUSDT", "ETHUSDT"]
+    assert chosen_symbols(cfg, symbols="ETHUSDT,BTCUSDT") == ["ETHUSDT", "BTCUSDT"]
+    with pytest.raises(ConfigError, match="symbols.ETHUSDT: not a quoted symbol"):
+        chosen_symbols(cfg, symbols="BTCUSDT")  # its ETHUSDT table would go unused
+    with pytest.raises(ConfigError, match="give one of them"):
+        chosen_symbols(cfg, symbol="BTCUSDT", symbols="BTCUSDT")
+    with pytest.raises(ConfigError, match="--symbols: expected names"):
+        chosen_symbols(cfg, symbols="BTCUSDT,")
+
+
+def test_per_symbol_risk_is_checked_against_that_symbols_rules(tmp_path):
+    cfg = load_config(
+        write(tmp_path, MULTI.replace('max_position_qty = "0.5"', 'max_position_qty = "0.005"'))
+    )
+    # ETHUSDT trades in lots of 0.01: 0.005 is less than one lot
+    btc = Instrument("BTCUSDT", "linear", "0.1", "0.001", 1, 10**6, Decimal(5))
+    eth = Instrument("ETHUSDT", "linear", "0.01", "0.01", 1, 10**6, Decimal(5))
+    venue = SimVenue(MatchingEngine(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001"))
+    with pytest.raises(ConfigError) as err:
+        build_runners(
+            cfg,
+            venue=venue,
+            instruments={"BTCUSDT": btc, "ETHUSDT": eth},
+            fee_rates=dict.fromkeys(("BTCUSDT", "ETHUSDT"), (Decimal(0), Decimal(0))),
+            link_prefix="t-",
+        )
+    assert str(err.value).startswith("symbols.ETHUSDT.risk.max_position_qty: '0.005'")
+    assert "ETHUSDT" in str(err.value)

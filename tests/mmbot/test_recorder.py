@@ -141,11 +141,14 @@ def test_contradictory_rules_are_an_error(tmp_path, capsys):
     assert code == 2 and "disagree" in err and "0.05" in err and err.count("\n") == 1
 
 
-def test_two_symbols_and_another_configured_symbol_is_an_error(tmp_path, capsys):
+def test_two_symbols_replay_together_and_an_unrecorded_choice_is_an_error(tmp_path, capsys):
     frames = _frames("ETHUSDT", 20) + _frames("SOLUSDT", 20)
     path = _record(tmp_path / "two.jsonl", frames)
+    # both replay (the configured BTCUSDT is not a choice): each needs its rules
     code, err = _cli(tmp_path, capsys, "--data", str(path))
-    assert code == 2 and "ETHUSDT, SOLUSDT" in err and "venue.symbol" in err
+    assert code == 2 and "no instrument rules for ETHUSDT" in err
+    code, err = _cli(tmp_path, capsys, "--data", str(path), "--symbols", "BTCUSDT")
+    assert code == 2 and "no BTCUSDT in it" in err and "ETHUSDT, SOLUSDT" in err
 
 
 def test_zero_frames_is_an_error(tmp_path, capsys):

@@ -56,6 +56,7 @@ class _VOrder:
     filled: int = 0
     status: OrderStatus = OrderStatus.NEW
     created_ms: int = 0
+    symbol: str = SYM
 
     @property
     def leaves(self) -> int:
@@ -65,7 +66,7 @@ class _VOrder:
         return Order(
             self.order_id,
             self.link,
-            SYM,
+            self.symbol,
             self.side,
             self.price,
             self.qty,
@@ -89,6 +90,7 @@ class ModelVenue(Venue):
     recv_window_ms: int = 5000
     unseen: dict = field(default_factory=dict)  # seq -> signed lots of an ADL
     seen_worst: list = field(default_factory=list)
+    symbol: str = SYM  # the one symbol it trades
 
     def __post_init__(self) -> None:
         Venue.__init__(self)
@@ -110,7 +112,7 @@ class ModelVenue(Venue):
 
     def position(self, symbol):
         self._saw(list(self.unseen))
-        return Position(SYM, self.position_lots, Decimal(0), self.now, self.seq)
+        return Position(self.symbol, self.position_lots, Decimal(0), self.now, self.seq)
 
     def order_status(self, symbol, order_link_id):
         o = self._find(order_link_id, "")
@@ -160,6 +162,7 @@ class ModelVenue(Venue):
                 r.price_ticks,
                 r.qty_lots,
                 created_ms=self.now,
+                symbol=self.symbol,
             )
             self.orders[o.order_id] = o
             self._push(OrderEvent(o.snapshot(), self.now))
@@ -216,7 +219,7 @@ class ModelVenue(Venue):
             f"x{self.seq}",
             "",
             "",
-            SYM,
+            self.symbol,
             BUY,
             1000,
             max(abs(self.position_lots), 1),
@@ -313,7 +316,7 @@ class ModelVenue(Venue):
             f"x{self.seq}",
             order_id,
             link,
-            SYM,
+            self.symbol,
             side,
             price,
             lots,
@@ -327,7 +330,7 @@ class ModelVenue(Venue):
         )
         self.execs.append(x)
         pos = PositionEvent(
-            Position(SYM, self.position_lots, Decimal(0), self.now, self.seq), self.now
+            Position(self.symbol, self.position_lots, Decimal(0), self.now, self.seq), self.now
         )
         events = [ExecutionEvent(x, self.now)]
         if order is not None:

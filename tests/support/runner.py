@@ -13,7 +13,7 @@ from mmbot.strategy.base import Quote
 from mmbot.types import BUY, SELL
 from support.model_venue import SYM, ModelVenue
 
-__all__ = ["INST", "SNAPSHOT", "ScriptedModel", "make_runner", "settle", "tick"]
+__all__ = ["INST", "SNAPSHOT", "ScriptedModel", "make_runner", "scripted_runner", "settle", "tick"]
 
 INST = Instrument(SYM, "linear", "1", "1", 1, 1000, Decimal(0))
 SNAPSHOT = (
@@ -46,24 +46,38 @@ class ScriptedModel:
         pass
 
 
-def make_runner(cap_lots=3, lifetime_ms=0, **om_kw):
-    venue = ModelVenue()
+def scripted_runner(
+    venue, instrument, *, cap_lots=3, lifetime_ms=0, drawdown=10**9, records=None, **om_kw
+):
+    """Return ``(runner, model)``: a runner of ``instrument`` on ``venue`` quoting what
+    the test scripts, within ``cap_lots`` (not started)."""
     model = ScriptedModel()
-    orders = OrderManager(venue, SYM, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms, **om_kw)
+    orders = OrderManager(
+        venue, instrument.symbol, tolerance_ticks=0, min_quote_lifetime_ms=lifetime_ms, **om_kw
+    )
     risk = RiskManager(
         RiskLimits(
-            cap_lots, Decimal(10**9), Decimal(10**9), stale_book_ms=10**9, resume_after_ms=0
+            cap_lots, Decimal(10**9), Decimal(drawdown), stale_book_ms=10**9, resume_after_ms=0
         ),
-        INST,
+        instrument,
     )
     runner = Runner(
-        instrument=INST,
+        instrument=instrument,
         venue=venue,
         model=model,
         orders=orders,
-        pnl=PnLTracker(INST),
+        pnl=PnLTracker(instrument),
         risk=risk,
+        records=records,
         history_interval_ms=0,
+    )
+    return runner, model
+
+
+def make_runner(cap_lots=3, lifetime_ms=0, **om_kw):
+    venue = ModelVenue()
+    runner, model = scripted_runner(
+        venue, INST, cap_lots=cap_lots, lifetime_ms=lifetime_ms, **om_kw
     )
     runner.start(0)
     runner.on_frame(SNAPSHOT, 0)

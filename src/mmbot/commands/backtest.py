@@ -102,6 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config key, e.g. strategy.levels=3 (repeatable; "
         "VALUE is TOML, bare words are strings)",
     )
+    parser.add_argument(
+        "--symbols",
+        metavar="A,B,...",
+        default=None,
+        help="replay these symbols together (default: [venue] symbols, else every "
+        "symbol of the --data recording)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="skip chart.png")
     parser.add_argument("--no-risk", action="store_true", help="quote without [risk] limits")
     parser.add_argument(
@@ -151,11 +158,11 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the report, print a short summary; 0 on success."""
-    from mmbot.backtest import BacktestError, run_backtest  # noqa: PLC0415  (fast --help)
+    from mmbot.backtest import BacktestError, run_backtest, symbol_list  # noqa: PLC0415
     from mmbot.instrument import InstrumentError  # noqa: PLC0415
     from mmbot.metrics import metrics_text  # noqa: PLC0415
     from mmbot.report import write_report  # noqa: PLC0415
-    from mmbot.trades import check_trades_path, write_trades  # noqa: PLC0415
+    from mmbot.trades import check_trades_path, write_all_trades  # noqa: PLC0415
     from obcore import ObcoreError  # noqa: PLC0415
 
     try:
@@ -172,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         records = Records(args.db)
     try:
         result = run_backtest(
-            cfg, records=records, use_risk=not args.no_risk, instruments_file=args.instruments
+            cfg,
+            records=records,
+            use_risk=not args.no_risk,
+            instruments_file=args.instruments,
+            symbols=symbol_list(args.symbols),
         )
     except (BacktestError, ConfigError, InstrumentError) as exc:
         print(f"mmbot backtest: {exc}", file=sys.stderr)
@@ -186,8 +197,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(cfg.run.out_dir)
     paths = write_report(out, result, chart=not args.no_chart)
     if args.trades:
-        paths["trades"] = write_trades(args.trades, result.runner.trades, result.runner.instrument)
+        paths.update(write_all_trades(args.trades, result.runners or {"": result.runner}))
     s, t = result.summary, result.timing
+    if "total" in s:  # several symbols
+        print(json.dumps({"total": s["total"], "wall_s": t["wall_s"]}, indent=2))
+        for sym, one in s["symbols"].items():
+            print(f"{sym}: {metrics_text(one['metrics'])}")
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+        return 0
     brief = {
         k: s[k]
         for k in (

@@ -1,8 +1,12 @@
-"""``mmbot run``: market-make one symbol over the real Bybit v5 protocol.
+"""``mmbot run``: market-make one symbol, or several, over the real Bybit v5 protocol.
 
 With no arguments it starts the local Bybit v5 simulator on a free 127.0.0.1 port,
 connects to it with the real pybit clients (public feed, private streams, trade socket,
-REST) and quotes one symbol with a live dashboard. ``--venue testnet|mainnet`` takes
+REST) and quotes one symbol with a live dashboard. ``--symbols BTCUSDT,ETHUSDT`` (or
+``[venue] symbols``) quotes several in one process, on one public and one trade
+connection, each with its own strategy state and risk limits (``[symbols.NAME.*]``
+overrides) under the account caps (``[risk] max_total_notional_quote`` and
+``max_total_drawdown_quote``). ``--venue testnet|mainnet`` takes
 ``BYBIT_API_KEY``/``BYBIT_API_SECRET`` from the environment or ``.env`` and runs the same
 code path against Bybit. ``--sim-url http://127.0.0.1:PORT`` connects to a local simulator
 that is already running (``mmbot sim``), so the bot process can be killed and restarted
@@ -33,9 +37,9 @@ import sys
 from pathlib import Path
 
 from mmbot.config import ConfigError, load_config, load_secrets
-from mmbot.live import LiveSession, RemoteSim, move_aside, summary_text
+from mmbot.live import LiveSession, RemoteSim, chosen_symbols, move_aside, summary_text
 from mmbot.records import Records
-from mmbot.trades import check_trades_path, write_trades
+from mmbot.trades import check_trades_path, write_all_trades
 
 __all__ = ["add_arguments", "run"]
 
@@ -51,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "BYBIT_API_KEY and BYBIT_API_SECRET",
     )
     parser.add_argument("--symbol", help="symbol to quote (default from config)")
+    parser.add_argument(
+        "--symbols",
+        metavar="A,B,...",
+        help="quote several symbols in one process (overrides [venue] symbols)",
+    )
     parser.add_argument(
         "--duration",
         type=float,
@@ -114,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.trades:
         check_trades_path(args.trades)  # a missing pyarrow stops us before any order
     venue_kind = args.venue or ("sim" if cfg.venue.kind == "sim" else cfg.venue.kind)
-    symbol = args.symbol or cfg.venue.symbol
+    symbols = chosen_symbols(cfg, args.symbol, args.symbols)
     secrets = sim = None
     if args.sim_url and venue_kind != "sim":
         raise ConfigError(f"--sim-url needs the sim venue, not --venue {venue_kind}")
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         records = Records(db_path)
     session = LiveSession(
         cfg,
-        symbol,
+        symbols,
         venue_kind,
         sim=sim,
         secrets=secrets,
@@ -188,9 +197,7 @@ def run(args: argparse.Namespace) -> int:
         summary, timing = session.summary(), session.timing()
         paths = session.write_report(args.out) if args.out else {}
         if args.trades:
-            paths["trades"] = write_trades(
-                args.trades, session.runner.trades, session.runner.instrument
-            )
+            paths.update(write_all_trades(args.trades, session.runners))
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGHUP, previous_hup)

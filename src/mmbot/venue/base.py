@@ -44,6 +44,15 @@ class RateLimits:
             return cls()
         raise ValueError(f"category must be 'linear', 'inverse' or 'spot', got {category!r}")
 
+    def per_class(self) -> dict[str, int]:
+        """Return the limits by the request classes an exchange counts apart (cancel-all
+        counts as a cancel)."""
+        return {
+            "create": self.create_cancel_per_s,
+            "amend": self.amend_per_s,
+            "cancel": self.create_cancel_per_s,
+        }
+
 
 class Venue(abc.ABC):
     """Where orders go. Strategy, order manager and risk only ever see this interface.

@@ -47,6 +47,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import obcore
 from mmbot.sim.dispatch import RateLimiter
 from mmbot.sim.engine import MarketDataError, MatchingEngine, OrderRejected
 from mmbot.sim.protocol import RET_MSG, RetCode
@@ -59,7 +60,7 @@ from mmbot.types import (
     Position,
     RequestError,
 )
-from mmbot.venue.base import Venue
+from mmbot.venue.base import RateLimits, Venue
 
 __all__ = ["ConstantLatency", "MarketItem", "ReplayLatency", "SimVenue"]
 
@@ -194,6 +195,8 @@ class SimVenue(Venue):
     instrument_info : dict or None
         What :meth:`instrument_info` returns (a Bybit ``get_instruments_info`` list item);
         by default one is made from the engine's scales.
+    rate_limits : RateLimits or None
+        The exchange's per-account order limits; None: Bybit's default for the category.
     """
 
     def __init__(
@@ -207,9 +210,12 @@ class SimVenue(Venue):
         seed: int = 0,
         latency: ConstantLatency | ReplayLatency | None = None,
         instrument_info: dict | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.category = engine.category
         super().__init__()
+        if rate_limits is not None:  # an account above Bybit's default tier
+            self.rate_limits = rate_limits
         for name, value in (
             ("order_latency_ms", order_latency_ms),
             ("md_latency_ms", md_latency_ms),
@@ -220,6 +226,8 @@ class SimVenue(Venue):
         if response_latency_ms is not None and response_latency_ms < 0:
             raise ValueError(f"response_latency_ms must be >= 0, got {response_latency_ms}")
         self.engine = engine
+        #: every symbol's engine (:meth:`add_engine`); one clock and one latency model
+        self.engines = {engine.symbol: engine}
         self.order_latency_ms = int(order_latency_ms)
         self.response_latency_ms = int(
             order_latency_ms if response_latency_ms is None else response_latency_ms
@@ -244,14 +252,7 @@ class SimVenue(Venue):
         self.requests_sent = 0
         self.request_errors = 0
         self.frames_delivered = 0
-        limits = self.rate_limits
-        self._limiter = RateLimiter(
-            {
-                "create": limits.create_cancel_per_s,
-                "amend": limits.amend_per_s,
-                "cancel": limits.create_cancel_per_s,
-            }
-        )
+        self._limiter = RateLimiter(self.rate_limits.per_class())
 
     # ------------------------------------------------------------------ Venue API
     def now_ms(self) -> int:
@@ -273,10 +274,9 @@ class SimVenue(Venue):
 
     def instrument_info(self, symbol: str) -> dict:
         """Return a Bybit-shaped instrument for the engine's symbol."""
-        self._check_symbol(symbol)
-        if self._info is not None:
+        eng = self._engine(symbol)
+        if self._info is not None and eng is self.engine:
             return self._info
-        eng = self.engine
         lot = eng.lot_size
         if eng.category == "spot":
             lot_filter = {
@@ -301,45 +301,42 @@ class SimVenue(Venue):
 
     def open_orders(self, symbol: str) -> list[Order]:
         """Return the engine's open orders now (no latency: a synchronous REST query)."""
-        self._check_symbol(symbol)
-        return self.engine.open_orders()
+        return self._engine(symbol).open_orders()
 
     def order_status(self, symbol: str, order_link_id: str) -> Order | None:
         """Return the engine's state of an order by client id now, or None."""
-        self._check_symbol(symbol)
+        eng = self._engine(symbol)
         try:
-            return self.engine.get_order(order_link_id=order_link_id)
+            return eng.get_order(order_link_id=order_link_id)
         except OrderRejected:
             return None
 
     def executions(self, symbol: str, start_ms: int) -> list:
         """Return the engine's executions since ``start_ms`` (a REST read-back)."""
-        self._check_symbol(symbol)
-        return self.engine.executions_since(start_ms)
+        return self._engine(symbol).executions_since(start_ms)
 
     def position(self, symbol: str) -> Position:
         """Return the engine's position now."""
-        self._check_symbol(symbol)
-        return self.engine.position()
+        return self._engine(symbol).position()
 
     def place(self, request: OrderRequest) -> None:
         """Schedule a new order to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("create", request))
 
     def amend(self, request: AmendRequest) -> None:
         """Schedule an amend to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("amend", request))
 
     def cancel(self, request: CancelRequest) -> None:
         """Schedule a cancel to reach the engine after the order latency."""
-        self._check_symbol(request.symbol)
+        self._engine(request.symbol)
         self._send(("cancel", request))
 
     def cancel_all(self, symbol: str) -> None:
         """Schedule a cancel of every open order."""
-        self._check_symbol(symbol)
+        self._engine(symbol)
         self._send(("cancel_all", symbol))
 
     # ------------------------------------------------------------------ driving the clock
@@ -392,7 +389,7 @@ class SimVenue(Venue):
             self._now_ms = t
             if kind == _MD_EXCHANGE:
                 frame, feed_ms = payload
-                events = self.engine.on_frame(frame, t)
+                events = self._engine_of(frame).on_frame(frame, t)
                 self._respond(events)
                 self._push(self._arrival(_MD_BOT, feed_ms), _MD_BOT, frame)
             elif kind == _MD_BOT:
@@ -416,9 +413,30 @@ class SimVenue(Venue):
         return {**self.latency.describe(), "jitter_ms": self.jitter_ms}
 
     # ------------------------------------------------------------------ internals
-    def _check_symbol(self, symbol: str) -> None:
-        if symbol != self.engine.symbol:
-            raise ValueError(f"SimVenue trades {self.engine.symbol!r} only, got {symbol!r}")
+    def add_engine(self, engine: MatchingEngine) -> None:
+        """Trade ``engine``'s symbol too, on the same clock: market frames go to the
+        engine of their topic's symbol, requests to the engine of theirs."""
+        if engine.symbol in self.engines:
+            raise ValueError(f"SimVenue already trades {engine.symbol!r}")
+        if engine.category != self.category:
+            raise ValueError(f"{engine.symbol} is {engine.category}, this venue {self.category}")
+        self.engines[engine.symbol] = engine
+
+    def _engine(self, symbol: str) -> MatchingEngine:
+        eng = self.engines.get(symbol)
+        if eng is None:
+            names = ", ".join(repr(n) for n in self.engines)
+            raise ValueError(f"SimVenue trades {names} only, got {symbol!r}")
+        return eng
+
+    def _engine_of(self, frame: str | bytes) -> MatchingEngine:
+        if len(self.engines) == 1:
+            return self.engine
+        topic = obcore.frame_topic(frame) or ""
+        eng = self.engines.get(topic.rpartition(".")[2])
+        if eng is None:
+            raise MarketDataError(f"market frame of no simulated symbol: topic {topic!r}")
+        return eng
 
     def _arrival(self, channel: int, base_ms: int) -> int:
         """Arrival time of a message sent now on ``channel`` (FIFO per channel, like a socket)."""
@@ -459,7 +477,7 @@ class SimVenue(Venue):
 
     def _execute(self, request: tuple) -> None:
         op, req = request
-        eng = self.engine
+        eng = self._engine(req if op == "cancel_all" else req.symbol)
         now = self._now_ms
         admitted, _ = self._limiter.admit("cancel" if op == "cancel_all" else op, now)
         if not admitted:

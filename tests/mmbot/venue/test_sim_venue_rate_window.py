@@ -9,9 +9,11 @@ accepted all of them and 4 amends that arrived as the 11th of a rolling second.
 
 from __future__ import annotations
 
+from mmbot.config import apply_overrides, load_config
 from mmbot.recorder import RoundTrip
 from mmbot.sim.engine import MatchingEngine
 from mmbot.types import OrderEvent, OrderRequest, RequestError
+from mmbot.venue.base import RateLimits
 from mmbot.venue.sim import ReplayLatency, SimVenue
 
 T0 = 1_700_000_000_000
@@ -60,3 +62,20 @@ def test_the_window_frees_a_slot_one_second_after_a_request():
     venue.advance(T0 + 3000)
     assert not [e for e in got if isinstance(e, RequestError)]
     assert len(venue.open_orders("TEST")) == limit + 1
+
+
+def test_an_account_above_the_default_tier_sets_its_own_limits():
+    cfg = apply_overrides(load_config(), {"sim.rate_limit_per_s": 12})
+    limits = cfg.sim.rate_limits("linear")
+    assert (limits.create_cancel_per_s, limits.amend_per_s, limits.cancel_all_per_s) == (12, 12, 12)
+    assert load_config().sim.rate_limits("spot") == RateLimits.for_category("spot")
+    engine = MatchingEngine(symbol="TEST", tick_size="0.1", lot_size="0.001")
+    venue = SimVenue(engine, rate_limits=limits)
+    got: list = []
+    venue.set_handler(got.append)
+    for i in range(13):  # all in the same millisecond: the 13th is one too many for 12/s
+        venue.advance(T0)
+        venue.place(OrderRequest(f"c{i}", "TEST", "Buy", 990 - i, 1))
+    venue.advance(T0 + 100)
+    assert [e.order_link_id for e in got if isinstance(e, RequestError)] == ["c12"]
+    assert len(venue.open_orders("TEST")) == 12
