@@ -48,6 +48,10 @@ DEFAULT_SYMBOLS = "1,10,100,300,1000"
 FRAMES_PER_SYMBOL_S = 50  # orderbook.50 pushes every 20 ms
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEMPLATE_FRAMES = 400  # deltas per symbol before its book is re-sent as a snapshot
+# "lag growing": the median frame age rose by more than this many ms per second of the
+# window, i.e. the feed fell behind real time by more than 0.5%
+LAG_GROWTH_MS_PER_S = 5.0
+SERVER_SHORT = 0.95  # offered below this share of the target: the server fell short
 
 
 # ---------------------------------------------------------------------- the server
@@ -164,15 +168,17 @@ class _Conn(asyncio.Protocol):
                         sym = [topic.rsplit(".", 1)[1], 0, 0]
                         self.transport.write(self.server.snapshot(sym))
                         self.symbols.append(sym)
+                        self.server.count(1)
 
     def send(self, obj):
         self.transport.write(_ws_frame(json.dumps(obj).encode()))
 
 
 class _Server:
-    def __init__(self, sent):
+    def __init__(self, sent, paused):
         self.conns: list[_Conn] = []
-        self.sent = sent  # multiprocessing.Value: frames written so far
+        self.sent = sent  # multiprocessing.Value: book frames written so far, snapshots too
+        self.paused = paused  # multiprocessing.Value: nonzero stops publishing
         self.snap, self.deltas = _templates()
         self.seq = 1
 
@@ -199,6 +205,8 @@ class _Server:
         start, due_sent, rr = time.monotonic(), 0, 0
         while True:
             await asyncio.sleep(0.002)
+            if self.paused.value:
+                continue
             for conn in list(self.conns):
                 syms = conn.symbols
                 if not syms:
@@ -215,13 +223,16 @@ class _Server:
                     out.append(self.next_frame(syms[rr]))
                 conn.transport.write(b"".join(out))
                 due_sent = target
-                with self.sent.get_lock():
-                    self.sent.value += n
+                self.count(n)
+
+    def count(self, n: int) -> None:
+        with self.sent.get_lock():
+            self.sent.value += n
 
 
-def _serve(port_out, sent):
+def _serve(port_out, sent, paused):
     async def main():
-        server = _Server(sent)
+        server = _Server(sent, paused)
         loop = asyncio.get_running_loop()
         srv = await loop.create_server(lambda: _Conn(server), "127.0.0.1", 0)
         port_out.send(srv.sockets[0].getsockname()[1])
@@ -247,6 +258,7 @@ class _Consumer:
         self.books: dict = {}
         self.hop, self.to_book, self.age = LatencyStats(), LatencyStats(), LatencyStats()
         self.stop = False
+        self.applied = 0
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def on_frame(self, symbol, raw, recv_ns):
@@ -269,6 +281,7 @@ class _Consumer:
             if book is None:
                 book = self.books[symbol] = obcore.Book("0.1", "0.001")
             book.apply(raw)
+            self.applied += 1
             self.to_book.add(time.perf_counter_ns() - recv_ns)
             self.age.add(time.time_ns() - book.cts * 1_000_000)
 
@@ -276,12 +289,17 @@ class _Consumer:
 def run_point(
     n_symbols: int,
     *,
-    seconds: float = 3.0,
+    seconds: float = 6.0,
     raw_frames: bool = True,
     warmup_s: float = 1.0,
     handoff: str | None = None,
+    drain_s: float = 30.0,
 ) -> dict:
-    """Run one feed against a fresh server process with ``n_symbols``; return the row."""
+    """Run one feed against a fresh server process with ``n_symbols``; return the row.
+
+    After the window the server stops publishing and the row's ``frames_applied`` is
+    taken once it equals ``frames_written`` (or after ``drain_s``).
+    """
     from mmbot.bybit import BookFeed  # noqa: PLC0415
     from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
 
@@ -297,8 +315,8 @@ def run_point(
 
     ctx = mp.get_context("spawn")
     recv_end, send_end = ctx.Pipe(duplex=False)
-    sent = ctx.Value("q", 0)
-    proc = ctx.Process(target=_serve, args=(send_end, sent), daemon=True)
+    sent, paused = ctx.Value("q", 0), ctx.Value("b", 0)
+    proc = ctx.Process(target=_serve, args=(send_end, sent, paused), daemon=True)
     proc.start()
     feed = None
     try:
@@ -320,25 +338,37 @@ def run_point(
         time.sleep(warmup_s)
         applied0 = sum(e.frames for e in feed.books.values())
         sent0, cpu0, t0 = sent.value, time.process_time(), time.monotonic()
-        feed.frame_age = LatencyStats()
-        if consumer is not None:  # forward mode: the consumer's clock and ages
+        srv0 = _cpu_s(proc.pid)
+        if consumer is not None:  # forward mode: the consumer's clock
             consumer.hop, consumer.to_book = LatencyStats(), LatencyStats()
-            feed.frame_age = consumer.age = LatencyStats()
-        time.sleep(1.0)
-        first_s = age_summary_ms(feed.frame_age)
-        time.sleep(max(seconds - 2.0, 0.0))
-        mark = LatencyStats()
-        whole, feed.frame_age = feed.frame_age, mark
-        if consumer is not None:
-            consumer.age = mark
-        time.sleep(1.0)
+        # the window in thirds, each with its own ages: a feed that falls behind shows as
+        # the last third's ages above the first's
+        thirds = []
+        for _ in range(3):
+            part = LatencyStats()
+            feed.frame_age = part
+            if consumer is not None:
+                consumer.age = part
+            thirds.append(part)
+            time.sleep(seconds / 3)
         applied1 = sum(e.frames for e in feed.books.values())
         sent1, cpu1, t1 = sent.value, time.process_time(), time.monotonic()
-        last_s = age_summary_ms(mark)
-        for ns in mark.samples:
-            whole.add(ns)
+        srv1 = _cpu_s(proc.pid)
+        first_s, last_s = age_summary_ms(thirds[0]), age_summary_ms(thirds[-1])
+        whole = LatencyStats()
+        for part in thirds:
+            for ns in part.samples:
+                whole.add(ns)
         ages = age_summary_ms(whole)
         wall = t1 - t0
+        growth = _growth_ms_per_s(first_s.get("p50_ms"), last_s.get("p50_ms"), wall)
+        offered = round((sent1 - sent0) / wall)
+        target = n_symbols * FRAMES_PER_SYMBOL_S
+        # the reference count: once the server stops, every book frame it wrote must be
+        # applied (forward mode: reach the consumer's books), none lost or doubled
+        paused.value = 1
+        written = sent.value
+        applied_total = _wait_applied(feed, consumer, written, drain_s)
         extra = {}
         if consumer is not None:
             hop, to_book = consumer.hop.summary(), consumer.to_book.summary()
@@ -353,15 +383,23 @@ def run_point(
             "symbols": n_symbols,
             "utf8_check": "python" if not raw_frames else "C (obcore)",
             "synced": synced,
-            "target_frames_s": n_symbols * FRAMES_PER_SYMBOL_S,
-            "offered_frames_s": round((sent1 - sent0) / wall),
+            "target_frames_s": target,
+            "offered_frames_s": offered,
             "applied_frames_s": round((applied1 - applied0) / wall),
             "feed_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+            "server_cpu_pct": round(100 * (srv1 - srv0) / wall, 1),
+            # the server sends what it can; below the target it was the limit, or the
+            # feed held it back (its 8 MiB send buffer full): lag_growing tells which
+            "server_short": offered < SERVER_SHORT * target,
             "age_p99_ms": ages.get("p99_ms"),
             "age_max_ms": ages.get("max_ms"),
-            "age_p50_first_s_ms": first_s.get("p50_ms"),
-            "age_p50_last_s_ms": last_s.get("p50_ms"),
+            "age_p50_first_third_ms": first_s.get("p50_ms"),
+            "age_p50_last_third_ms": last_s.get("p50_ms"),
+            "age_growth_ms_per_s": growth,
+            "lag_growing": growth is None or growth > LAG_GROWTH_MS_PER_S,
             "hook_p50_us": feed.latency_us().get("p50_us"),
+            "frames_written": written,
+            "frames_applied": applied_total,
         }
     finally:
         sys.setswitchinterval(switch)
@@ -373,6 +411,38 @@ def run_point(
         proc.join(5)
 
 
+def _applied(feed, consumer) -> int:
+    if consumer is not None:
+        return consumer.applied
+    return sum(e.frames for e in feed.books.values())
+
+
+def _wait_applied(feed, consumer, written: int, drain_s: float) -> int:
+    """Wait until ``written`` frames are applied (or ``drain_s`` passes); return the count."""
+    deadline = time.monotonic() + drain_s
+    while (n := _applied(feed, consumer)) < written and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return n
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of process ``pid`` so far (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _growth_ms_per_s(first_ms, last_ms, wall_s: float):
+    """How fast the median age grew between the window's first and last thirds (their
+    centres are two thirds of the window apart), in ms per second; None without ages."""
+    if first_ms is None or last_ms is None or wall_s <= 0:
+        return None
+    return round((last_ms - first_ms) / (wall_s * 2 / 3), 2)
+
+
 def _table(rows: list[dict]) -> str:
     head = (
         "symbols",
@@ -381,9 +451,11 @@ def _table(rows: list[dict]) -> str:
         "offered/s",
         "applied/s",
         "feed CPU",
+        "server CPU",
         "age p99 ms",
         "age max ms",
-        "age p50 1st s -> last s",
+        "age p50 1st -> last third ms",
+        "lag growing",
     )
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
@@ -394,16 +466,42 @@ def _table(rows: list[dict]) -> str:
                     r["symbols"],
                     r["utf8_check"],
                     r["target_frames_s"],
-                    r["offered_frames_s"],
+                    f"{r['offered_frames_s']}" + (" (short)" if r["server_short"] else ""),
                     r["applied_frames_s"],
                     f"{r['feed_cpu_pct']}%",
+                    f"{r['server_cpu_pct']}%",
                     r["age_p99_ms"],
                     r["age_max_ms"],
-                    f"{r['age_p50_first_s_ms']} -> {r['age_p50_last_s_ms']}",
+                    f"{r['age_p50_first_third_ms']} -> {r['age_p50_last_third_ms']}",
+                    _lag_word(r),
                 )
             )
         )
     return "\n".join(lines)
+
+
+def _lag_word(r: dict) -> str:
+    growth = r["age_growth_ms_per_s"]
+    return f"{'yes' if r['lag_growing'] else 'no'} ({growth} ms/s)"
+
+
+def _notes(rows: list[dict]) -> list[str]:
+    """Say where the server, not the feed, was the limit."""
+    out = []
+    for r in rows:
+        if r["server_short"] and not r["lag_growing"]:
+            out.append(
+                f"{r['symbols']} symbols: the server offered {r['offered_frames_s']} of "
+                f"{r['target_frames_s']} frames/s ({r['server_cpu_pct']}% of a core) and the "
+                "feed kept up with what it got: a server limit, not a feed limit"
+            )
+        elif r["server_short"]:
+            out.append(
+                f"{r['symbols']} symbols: offered {r['offered_frames_s']} of "
+                f"{r['target_frames_s']} frames/s and the feed's lag grew: the feed (or the "
+                "machine) is the limit"
+            )
+    return out
 
 
 def _handoff_table(rows: list[dict]) -> str:
@@ -447,7 +545,7 @@ def main(argv=None) -> int:
         default=DEFAULT_SYMBOLS,
         help=f"comma-separated symbol counts (default {DEFAULT_SYMBOLS})",
     )
-    ap.add_argument("--seconds", type=float, default=3.0, help="measuring window per count")
+    ap.add_argument("--seconds", type=float, default=6.0, help="measuring window per count")
     ap.add_argument(
         "--baseline",
         action="store_true",
@@ -489,6 +587,8 @@ def main(argv=None) -> int:
         f"({os.cpu_count()} CPUs, Python {sys.version.split()[0]}):"
     )
     print(_table(rows))
+    for line in _notes(rows):
+        print(f"note: {line}")
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as fh:
