@@ -217,9 +217,16 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         self.subscribe(
             f"orderbook.{entry.depth}.{{symbol}}", self._unexpected_callback, entry.symbol
         )
-        entry.sub_req_id = self._req_id_of(entry.topic) or ""
+        entry.sub_req_id = self._req_id_of(entry.topic, newest=True) or ""
 
-    def _req_id_of(self, topic: str) -> str | None:
+    def _req_id_of(self, topic: str, newest: bool = False) -> str | None:
+        # pybit keys subscriptions by req_id in the order it sent them: right after a
+        # subscribe, the newest is ours (a full scan per book made adding N books O(N^2):
+        # seconds at 1,000, while the books already subscribed fell behind)
+        if newest and self.subscriptions:
+            req_id = next(reversed(self.subscriptions))
+            if json.loads(self.subscriptions[req_id]).get("args") == [topic]:
+                return req_id
         for req_id, text in list(self.subscriptions.items()):
             if json.loads(text).get("args") == [topic]:
                 return req_id
