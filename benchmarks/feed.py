@@ -248,48 +248,6 @@ def _serve(port_out, sent, paused, held):
 # ---------------------------------------------------------------------- the client
 
 
-class _Consumer:
-    """The session thread's stand-in: owns one book per symbol, fed through a queue."""
-
-    def __init__(self, mode: str):
-        import queue  # noqa: PLC0415
-        import threading  # noqa: PLC0415
-
-        from mmbot.latency import LatencyStats  # noqa: PLC0415
-
-        self.mode = mode
-        self.q = queue.SimpleQueue()
-        self.books: dict = {}
-        self.hop, self.to_book, self.age = LatencyStats(), LatencyStats(), LatencyStats()
-        self.stop = False
-        self.applied = 0
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def on_frame(self, symbol, raw, recv_ns):
-        self.q.put((symbol, raw, recv_ns))
-        if self.mode == "yield":
-            time.sleep(0)
-
-    def run(self):
-        import queue  # noqa: PLC0415
-
-        import obcore  # noqa: PLC0415
-
-        while not self.stop:
-            try:
-                symbol, raw, recv_ns = self.q.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            self.hop.add(time.perf_counter_ns() - recv_ns)
-            book = self.books.get(symbol)
-            if book is None:
-                book = self.books[symbol] = obcore.Book("0.1", "0.001")
-            book.apply(raw)
-            self.applied += 1
-            self.to_book.add(time.perf_counter_ns() - recv_ns)
-            self.age.add(time.time_ns() - book.cts * 1_000_000)
-
-
 def run_point(
     n_symbols: int,
     *,
@@ -304,18 +262,14 @@ def run_point(
     After the window the server stops publishing and the row's ``frames_applied`` is
     taken once it equals ``frames_written`` (or after ``drain_s``).
     """
+    from benchmarks.handoff import make_mode, set_switch  # noqa: PLC0415
     from mmbot.bybit import BookFeed  # noqa: PLC0415
     from mmbot.latency import LatencyStats, age_summary_ms  # noqa: PLC0415
 
-    consumer = None
-    switch = sys.getswitchinterval()
-    if handoff is not None:
-        if handoff not in ("queue", "yield", "switch"):
-            raise ValueError(f"unknown hand-off mode {handoff!r}")
-        consumer = _Consumer(handoff)
-        consumer.thread.start()
-        if handoff == "switch":
-            sys.setswitchinterval(0.0005)
+    consumer = make_mode(handoff) if handoff is not None else None
+    switch = set_switch(consumer) if consumer is not None else sys.getswitchinterval()
+    if consumer is not None:
+        consumer.start()
 
     ctx = mp.get_context("spawn")
     recv_end, send_end = ctx.Pipe(duplex=False)
@@ -330,7 +284,8 @@ def run_point(
             ws_base=f"ws://127.0.0.1:{port}",
             raw_frames=raw_frames,
             resync_timeout_s=30.0,
-            on_frame=consumer.on_frame if consumer is not None else None,
+            on_frame=consumer.on_frame if consumer is not None and consumer.forward else None,
+            on_update=consumer.on_update if consumer is not None and not consumer.forward else None,
         )
         symbols = [f"S{i:04d}USDT" for i in range(n_symbols)]
         for s in symbols:
@@ -346,8 +301,8 @@ def run_point(
         applied0 = sum(e.frames for e in feed.books.values())
         sent0, cpu0, t0 = sent.value, time.process_time(), time.monotonic()
         srv0, held0 = _cpu_s(proc.pid), held.value
-        if consumer is not None:  # forward mode: the consumer's clock
-            consumer.hop, consumer.to_book = LatencyStats(), LatencyStats()
+        if consumer is not None:
+            consumer.reset()
         # the window in thirds, each with its own ages: a feed that falls behind shows as
         # the last third's ages above the first's
         thirds = []
@@ -378,10 +333,13 @@ def run_point(
         applied_total = _wait_applied(feed, consumer, written, drain_s)
         extra = {}
         if consumer is not None:
-            hop, to_book = consumer.hop.summary(), consumer.to_book.summary()
             extra = {
-                f"{name}_{p}_us": stats.get(f"{p}_us")
-                for name, stats in (("hop", hop), ("recv_to_book", to_book))
+                f"{name}_{p}_us": stats.summary().get(f"{p}_us")
+                for name, stats in (
+                    ("hop", consumer.hop),
+                    ("recv_to_book", consumer.to_book),
+                    ("recv_to_order", consumer.to_order),
+                )
                 for p in ("p50", "p90", "p99")
             }
         return {
@@ -414,7 +372,7 @@ def run_point(
     finally:
         sys.setswitchinterval(switch)
         if consumer is not None:
-            consumer.stop = True
+            consumer.close()
         if feed is not None:
             feed.exit()
         proc.kill()
@@ -422,7 +380,7 @@ def run_point(
 
 
 def _applied(feed, consumer) -> int:
-    if consumer is not None:
+    if consumer is not None and consumer.forward:
         return consumer.applied
     return sum(e.frames for e in feed.books.values())
 
@@ -516,6 +474,29 @@ def _notes(rows: list[dict]) -> list[str]:
     return out
 
 
+def _medians(rows: list[dict]) -> list[dict]:
+    """One row per (symbols, mode): the median of every number over the rounds."""
+    import statistics  # noqa: PLC0415
+
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["symbols"], r["handoff"]), []).append(r)
+    out = []
+    for group in groups.values():
+        row = dict(group[0])
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "symbols":
+                values = [g[k] for g in group if g.get(k) is not None]
+                row[k] = round(statistics.median(values), 1) if values else None
+        row["lag_growing"] = sum(g["lag_growing"] for g in group) * 2 > len(group)
+        row["backpressure"] = any(g["backpressure"] for g in group)
+        row["frames_applied"] = row["frames_written"] = 0
+        if any(g["frames_applied"] != g["frames_written"] for g in group):
+            row["frames_applied"] = -1
+        out.append(row)
+    return out
+
+
 def _handoff_table(rows: list[dict]) -> str:
     head = (
         "symbols",
@@ -524,7 +505,10 @@ def _handoff_table(rows: list[dict]) -> str:
         "feed CPU",
         "hop p50/p90/p99 µs",
         "recv->book p50/p90/p99 µs",
+        "recv->order p50/p90/p99 µs",
         "age max ms",
+        "lag growing",
+        "applied all",
     )
     lines = [" | ".join(head), " | ".join("---" for _ in head)]
     for r in rows:
@@ -539,7 +523,11 @@ def _handoff_table(rows: list[dict]) -> str:
                     f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
                     f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
                     f"{r['recv_to_book_p99_us']}",
+                    f"{r['recv_to_order_p50_us']}/{r['recv_to_order_p90_us']}/"
+                    f"{r['recv_to_order_p99_us']}",
                     r["age_max_ms"],
+                    _lag_word(r),
+                    "yes" if r["frames_applied"] == r["frames_written"] else "NO",
                 )
             )
         )
@@ -566,9 +554,10 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--handoff",
         default="",
-        help="comma-separated hand-off modes (queue, yield, switch): forward "
-        "frames to a consumer thread and time the hop",
+        help="comma-separated hand-off modes (queue, switch, yield, wake, eventfd, inline, "
+        "inline-send; see benchmarks/handoff.py): time frame to book to order",
     )
+    ap.add_argument("--rounds", type=int, default=3, help="--handoff: rounds of every mode")
     ap.add_argument("--json", default="out/feed.json", help="results file ('' for none)")
     args = ap.parse_args(argv)
     counts = [int(x) for x in args.symbols.split(",") if x]
@@ -576,15 +565,17 @@ def main(argv=None) -> int:
     if args.handoff:
         # rounds of every mode in turn, so a burst of load on the machine hits all of them
         modes = args.handoff.split(",")
-        for rnd in range(3):
+        for rnd in range(args.rounds):
             for n in counts:
                 for mode in modes:
                     row = run_point(n, seconds=args.seconds, handoff=mode)
                     row["round"] = rnd
                     rows.append(row)
                     print(_handoff_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-        print("hand-off from the socket thread to a consumer thread (3 rounds, each row one run):")
+        print(f"where the frame is processed ({args.rounds} rounds, each row one run):")
         print(_handoff_table(rows))
+        print(f"medians over the {args.rounds} rounds:")
+        print(_handoff_table(_medians(rows)))
         if args.json:
             os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
             with open(args.json, "w") as fh:
