@@ -352,6 +352,8 @@ def run_point(
             "offered_frames_s": offered,
             "applied_frames_s": round((applied1 - applied0) / wall),
             "feed_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+            # per frame, what a loaded machine changes least (it steals time, not work)
+            "feed_cpu_us_per_frame": round(1e6 * (cpu1 - cpu0) / max(applied1 - applied0, 1), 1),
             "server_cpu_pct": round(100 * (srv1 - srv0) / wall, 1),
             # the server sends what it can; below the target it was the limit, or the
             # feed held it back (8 MiB waiting in its send buffer: backpressure)
@@ -419,6 +421,7 @@ def _table(rows: list[dict]) -> str:
         "offered/s",
         "applied/s",
         "feed CPU",
+        "CPU µs/frame",
         "server CPU",
         "age p99 ms",
         "age max ms",
@@ -437,6 +440,7 @@ def _table(rows: list[dict]) -> str:
                     f"{r['offered_frames_s']}" + (" (short)" if r["server_short"] else ""),
                     r["applied_frames_s"],
                     f"{r['feed_cpu_pct']}%",
+                    r["feed_cpu_us_per_frame"],
                     f"{r['server_cpu_pct']}%",
                     r["age_p99_ms"],
                     r["age_max_ms"],
