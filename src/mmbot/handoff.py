@@ -21,11 +21,16 @@ order the puts happened across producers), each exactly once.
 
 from __future__ import annotations
 
+import os
 import queue
 import time
 from typing import Any
 
-__all__ = ["Handoff"]
+__all__ = ["Handoff", "session_queue"]
+
+#: ``MMBOT_HANDOFF=queue`` turns the yield off (a plain SimpleQueue), so ``python -m
+#: benchmarks --live`` can time both in one run
+ENV = "MMBOT_HANDOFF"
 
 
 class Handoff:
@@ -90,3 +95,11 @@ class Handoff:
     def empty(self) -> bool:
         """Whether no item is waiting (a snapshot)."""
         return self._q.empty()
+
+
+def session_queue() -> Handoff:
+    """Return the queue ``mmbot run``'s session thread drains (see :data:`ENV`)."""
+    mode = os.environ.get(ENV, "wake")
+    if mode not in ("wake", "queue"):
+        raise ValueError(f"{ENV} must be 'wake' or 'queue', got {mode!r}")
+    return Handoff(yield_on_wake=mode == "wake")

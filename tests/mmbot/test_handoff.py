@@ -100,3 +100,15 @@ def test_empty_raises_like_simplequeue():
     with pytest.raises(queue.Empty):
         h.get(block=False)
     assert h.empty() and h.qsize() == 0 and not h._waiting
+
+
+def test_session_queue_follows_the_environment(monkeypatch):
+    from mmbot.handoff import ENV, session_queue  # noqa: PLC0415
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert session_queue().yield_on_wake
+    monkeypatch.setenv(ENV, "queue")
+    assert not session_queue().yield_on_wake
+    monkeypatch.setenv(ENV, "fast")
+    with pytest.raises(ValueError, match=ENV):
+        session_queue()
