@@ -179,7 +179,8 @@ class _Server:
         self.held = held  # multiprocessing.Value: ticks skipped because the reader was behind
         self.conns: list[_Conn] = []
         self.sent = sent  # multiprocessing.Value: book frames written so far, snapshots too
-        self.paused = paused  # multiprocessing.Value: nonzero stops publishing
+        # multiprocessing.Value: 1 stops publishing, and the server answers 2 once it has
+        self.paused = paused
         self.snap, self.deltas = _templates()
         self.seq = 1
 
@@ -207,6 +208,7 @@ class _Server:
         while True:
             await asyncio.sleep(0.002)
             if self.paused.value:
+                self.paused.value = 2  # the acknowledgement: nothing more is written
                 # the run starts when it is unpaused: no burst for the time paused
                 start, due_sent = time.monotonic(), 0
                 continue
@@ -329,6 +331,9 @@ def run_point(
         # the reference count: once the server stops, every book frame it wrote must be
         # applied (forward mode: reach the consumer's books), none lost or doubled
         paused.value = 1
+        deadline = time.monotonic() + 10
+        while paused.value != 2 and time.monotonic() < deadline:
+            time.sleep(0.005)  # the server finishes the tick it is in, then acknowledges
         written = sent.value
         applied_total = _wait_applied(feed, consumer, written, drain_s)
         extra = {}
