@@ -21,7 +21,11 @@ Socket-thread modes (the socket thread owns the books and decides):
 
 - ``inline``: the order request goes to a sender thread through a ``Handoff``;
 - ``inline-send``: the socket thread writes the order itself (the lower bound; it puts
-  the socket thread on the order socket's I/O, which the issue rules out).
+  the socket thread on the order socket's I/O, which the issue rules out);
+- ``gate``: :class:`mmbot.handoff.Gate`: the socket thread runs the frame itself (book,
+  decision, order) when the owner thread is not holding the runner, else queues it for
+  the owner; the owner holds the runner for 1 ms every 100 ms (a timer tick with a REST
+  call), so some frames take the queue.
 
 All but ``queue`` run with the 0.5 ms switch interval, so they differ only in the
 mechanism.
@@ -44,7 +48,9 @@ from mmbot.latency import LatencyStats
 
 __all__ = ["MODES", "EventfdQueue", "make_mode"]
 
-MODES = ("queue", "switch", "yield", "wake", "eventfd", "inline", "inline-send")
+MODES = ("queue", "switch", "yield", "wake", "eventfd", "inline", "inline-send", "gate")
+GATE_TIMER_S = 0.1  # the gate mode's owner thread holds the runner this often...
+GATE_BUSY_S = 0.001  # ...for this long (mmbot.live's timer tick: risk, a REST reconcile)
 SWITCH_S = 0.0005  # mmbot.live's
 
 
@@ -136,7 +142,13 @@ class _Mode:
         self.reset()
         self.q = None
         self.thread = None
-        if mode == "eventfd":
+        self.gate = None
+        if mode == "gate":
+            from mmbot.handoff import Gate  # noqa: PLC0415
+
+            self.gate = Gate(self._process)
+            self.thread = threading.Thread(target=self._owner, name="bench-gate", daemon=True)
+        elif mode == "eventfd":
             self.q = EventfdQueue()
         elif mode != "inline-send":
             self.q = Handoff(yield_on_wake=mode in ("wake", "inline"))
@@ -163,27 +175,44 @@ class _Mode:
     # ---------------------------------------------------------- forward modes
 
     def on_frame(self, symbol: str, raw: bytes, recv_ns: int) -> None:
+        if self.gate is not None:
+            self.gate.submit((symbol, raw, recv_ns))
+            return
         self.q.put((symbol, raw, recv_ns))
         if self.mode == "yield":
             time.sleep(0)
 
     def _consume(self) -> None:
-        get, sink = self.q.get, self.sink
+        get = self.q.get
         while not self.stop:
             try:
-                symbol, raw, recv_ns = get(timeout=0.05)
+                item = get(timeout=0.05)
             except queue.Empty:
                 continue
-            self.hop.add(time.perf_counter_ns() - recv_ns)
-            book = self.books.get(symbol)
-            if book is None:
-                book = self.books[symbol] = obcore.Book("0.1", "0.001")
-            book.apply(raw)
-            self.applied += 1
-            self.to_book.add(time.perf_counter_ns() - recv_ns)
-            self.age.add(time.time_ns() - book.cts * 1_000_000)
-            sink.send(sink.order(symbol, book))
-            self.to_order.add(time.perf_counter_ns() - recv_ns)
+            self._process(item)
+
+    def _owner(self) -> None:
+        # the session thread's stand-in: queued frames, and a timer that holds the runner
+        gate, next_timer = self.gate, time.monotonic()
+        while not self.stop:
+            gate.run_pending(0.01)
+            if time.monotonic() >= next_timer:
+                next_timer += GATE_TIMER_S
+                gate.call(time.sleep, GATE_BUSY_S)
+
+    def _process(self, item) -> None:
+        symbol, raw, recv_ns = item
+        sink = self.sink
+        self.hop.add(time.perf_counter_ns() - recv_ns)
+        book = self.books.get(symbol)
+        if book is None:
+            book = self.books[symbol] = obcore.Book("0.1", "0.001")
+        book.apply(raw)
+        self.applied += 1
+        self.to_book.add(time.perf_counter_ns() - recv_ns)
+        self.age.add(time.time_ns() - book.cts * 1_000_000)
+        sink.send(sink.order(symbol, book))
+        self.to_order.add(time.perf_counter_ns() - recv_ns)
 
     # ---------------------------------------------------------- socket-thread modes
 

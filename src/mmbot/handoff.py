@@ -21,12 +21,15 @@ order the puts happened across producers), each exactly once.
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Handoff", "session_queue"]
+__all__ = ["Gate", "Handoff", "session_queue"]
 
 #: ``MMBOT_HANDOFF=queue`` turns the yield off (a plain SimpleQueue), so ``python -m
 #: benchmarks --live`` can time both in one run
@@ -103,3 +106,79 @@ def session_queue() -> Handoff:
     if mode not in ("wake", "queue"):
         raise ValueError(f"{ENV} must be 'wake' or 'queue', got {mode!r}")
     return Handoff(yield_on_wake=mode == "wake")
+
+
+class Gate:
+    """Run each item on the thread that submits it when no other thread is running items,
+    else queue it for the owner thread: one runner at a time, in order, and a submitter
+    that never waits.
+
+    This is the measured winner of ``python -m benchmarks --feed --handoff`` (``gate``,
+    ``inline-send``): the socket thread that received a frame applies it and writes the
+    order itself, with no thread hop, whenever the session thread is not busy with the
+    runner (a timer, a reconcile over REST, a venue event). When it is, the frame is
+    queued and whoever holds the runner next, either thread, runs the queued items first.
+
+    Parameters
+    ----------
+    process : callable(item)
+        Runs one item; called with the gate held, so calls never overlap. An exception
+        propagates to the caller (the item is consumed).
+
+    Ordering: an item submitted after another (by the same thread, or by another thread
+    after the first submit returned) is processed after it. A submit either runs its item
+    at once, after every queued item, or appends it to the queue.
+    """
+
+    __slots__ = ("process", "_lock", "_items", "_tokens", "inline", "queued")
+
+    def __init__(self, process: Callable[[Any], None]) -> None:
+        self.process = process
+        self._lock = threading.Lock()
+        self._items: collections.deque = collections.deque()
+        self._tokens = Handoff()  # one per queued item: wakes the owner thread
+        self.inline = 0  # items run by their submitter
+        self.queued = 0  # items queued because the gate was held
+
+    def submit(self, item: Any) -> bool:
+        """Run ``item`` now if the gate is free (return True), else queue it (False).
+
+        Never blocks on the gate; safe from any thread (pybit's socket threads).
+        """
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+                self.process(item)
+                self.inline += 1
+            finally:
+                self._lock.release()
+            return True
+        self._items.append(item)
+        self.queued += 1
+        self._tokens.put(None)
+        return False
+
+    def run_pending(self, timeout: float | None = None) -> int:
+        """Wait up to ``timeout`` s for a queued item, then run every queued item; return
+        how many ran here (0: none was queued, or a submitter ran them first)."""
+        try:
+            self._tokens.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        with self._lock:
+            return self._drain()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Hold the gate, run the queued items, then return ``fn(*args)`` (the owner's
+        timer and reads: whatever touches what ``process`` writes)."""
+        with self._lock:
+            self._drain()
+            return fn(*args)
+
+    def _drain(self) -> int:
+        n = 0
+        items = self._items
+        while items:
+            self.process(items.popleft())
+            n += 1
+        return n
