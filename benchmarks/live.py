@@ -9,9 +9,7 @@ both):
 - ``mmbot sim`` in one process and ``mmbot run --sim-url`` in another (the real pybit
   clients over loopback): its timing.json's ``recv_to_order``, frame received on the
   socket thread to the order request written to the trade socket, at p50/p90/p99, with
-  the hop to the session thread (``feed_hop_us``) and ``tick_to_order`` beside it. Once
-  per session queue (``--handoff``, set as ``MMBOT_HANDOFF``): ``wake``
-  (:class:`mmbot.handoff.Handoff`, the default) and ``queue`` (a plain SimpleQueue).
+  the hop to the session thread (``feed_hop_us``) and ``tick_to_order`` beside it.
 
 Each side is a fresh process every round; the table shows the medians over the rounds and
 the ratio of the live ``recv_to_order`` p50 to the backtest's ``tick_to_order`` p50 (the
@@ -194,15 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--backtest-s", type=float, default=120.0, help="each backtest's simulated seconds"
     )
-    ap.add_argument(
-        "--handoff",
-        default="wake,queue",
-        help="the session queue of each live run, as MMBOT_HANDOFF (mmbot.handoff): wake "
-        "(the default) and/or queue (a plain SimpleQueue, as before); default both",
-    )
     ap.add_argument("--json", default="out/live.json", help="results file ('' for none)")
     args = ap.parse_args(argv)
-    modes = [m for m in args.handoff.split(",") if m]
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
@@ -211,34 +202,21 @@ def main(argv=None) -> int:
             t0 = time.monotonic()
             bt = run_backtest_point(args.backtest_s, Path(tmp) / f"bt{rnd}", str(config))
             rows.append(_row("backtest", rnd, bt))
-            # the live modes in a different order each round
-            for mode in modes[rnd % len(modes) :] + modes[: rnd % len(modes)]:
-                live = run_live_point(
-                    args.seconds,
-                    Path(tmp) / f"live-{mode}{rnd}",
-                    str(config),
-                    env={"MMBOT_HANDOFF": mode},
-                )
-                rows.append(_row(f"live-{mode}", rnd, live))
-                print(
-                    f"round {rnd + 1}/{args.rounds}: live-{mode} recv->order p50 "
-                    f"{rows[-1]['recv_to_order_p50_us']} µs",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            live = run_live_point(args.seconds, Path(tmp) / f"live{rnd}", str(config))
+            rows.append(_row("live", rnd, live))
             print(
                 f"round {rnd + 1}/{args.rounds}: backtest tick->order p50 "
-                f"{bt.get('tick_to_order', {}).get('p50_us')} µs "
-                f"({time.monotonic() - t0:.0f} s)",
+                f"{rows[-2]['tick_to_order_p50_us']} µs, live recv->order p50 "
+                f"{rows[-1]['recv_to_order_p50_us']} µs ({time.monotonic() - t0:.0f} s)",
                 file=sys.stderr,
                 flush=True,
             )
-    summaries = [summarize(rows, f"live-{mode}") for mode in modes]
-    print("\n\n".join(_text(s) for s in summaries))
+    s = summarize(rows)
+    print(_text(s))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as fh:
-            json.dump({"summaries": summaries, "rows": rows}, fh, indent=1)
+            json.dump({"summary": s, "rows": rows}, fh, indent=1)
     return 0
 
 

@@ -22,18 +22,13 @@ order the puts happened across producers), each exactly once.
 from __future__ import annotations
 
 import collections
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Gate", "Handoff", "session_queue"]
-
-#: ``MMBOT_HANDOFF=queue`` turns the yield off (a plain SimpleQueue), so ``python -m
-#: benchmarks --live`` can time both in one run
-ENV = "MMBOT_HANDOFF"
+__all__ = ["Gate", "Handoff"]
 
 
 class Handoff:
@@ -98,14 +93,6 @@ class Handoff:
     def empty(self) -> bool:
         """Whether no item is waiting (a snapshot)."""
         return self._q.empty()
-
-
-def session_queue() -> Handoff:
-    """Return the queue ``mmbot run``'s session thread drains (see :data:`ENV`)."""
-    mode = os.environ.get(ENV, "wake")
-    if mode not in ("wake", "queue"):
-        raise ValueError(f"{ENV} must be 'wake' or 'queue', got {mode!r}")
-    return Handoff(yield_on_wake=mode == "wake")
 
 
 class Gate:

@@ -38,7 +38,6 @@ from mmbot.attribution import explain_run
 from mmbot.build import build_runner
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.config import ConfigError
-from mmbot.handoff import session_queue
 from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.metrics import metrics_text, run_metrics
 from mmbot.pnl import format_money
@@ -128,7 +127,7 @@ class LiveSession:
         self.maker_fee_rate = self.taker_fee_rate = None
         self.restored_fills = 0
         self.backfilled_fills = 0
-        self.q = session_queue()  # a put that wakes this thread hands it the GIL
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
         # set by open(); the properties below refuse to be read before it
         self._venue: BybitVenue | RoundTripVenue | None = None
         self._feed: BookFeed | None = None

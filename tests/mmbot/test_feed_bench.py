@@ -43,13 +43,13 @@ def test_live_ratio_is_live_recv_to_order_over_backtest_tick_to_order():
 
     rows = [
         _row("backtest", 0, timing(tick_to_order=30.0)),
-        _row("live-wake", 0, timing(recv_to_order=90.0, tick_to_order=40.0)),
+        _row("live", 0, timing(recv_to_order=90.0, tick_to_order=40.0)),
         _row("backtest", 1, timing(tick_to_order=20.0)),
-        _row("live-wake", 1, timing(recv_to_order=50.0, tick_to_order=30.0)),
+        _row("live", 1, timing(recv_to_order=50.0, tick_to_order=30.0)),
         _row("backtest", 2, timing(tick_to_order=25.0)),
-        _row("live-wake", 2, timing(recv_to_order=60.0, tick_to_order=35.0)),
+        _row("live", 2, timing(recv_to_order=60.0, tick_to_order=35.0)),
     ]
-    s = summarize(rows, "live-wake")
+    s = summarize(rows)
     assert s["backtest"]["tick_to_order_p50_us"] == 25.0
     assert s["live"]["recv_to_order_p50_us"] == 60.0
     assert s["ratio"] == 2.4 and s["ratio_per_round"] == [3.0, 2.5, 2.4]

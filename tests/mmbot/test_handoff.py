@@ -102,18 +102,6 @@ def test_empty_raises_like_simplequeue():
     assert h.empty() and h.qsize() == 0 and not h._waiting
 
 
-def test_session_queue_follows_the_environment(monkeypatch):
-    from mmbot.handoff import ENV, session_queue  # noqa: PLC0415
-
-    monkeypatch.delenv(ENV, raising=False)
-    assert session_queue().yield_on_wake
-    monkeypatch.setenv(ENV, "queue")
-    assert not session_queue().yield_on_wake
-    monkeypatch.setenv(ENV, "fast")
-    with pytest.raises(ValueError, match=ENV):
-        session_queue()
-
-
 def run_gate(counts: list[int], owner_calls: int):
     """Producers submit (producer, i) through a Gate while the owner thread runs queued
     items and holds the gate for ``owner_calls`` calls of its own. Return what ran, in
