@@ -190,12 +190,15 @@ class _ReadAheadDispatcher(Dispatcher):
 
     def read(self, sock, read_callback, check_callback) -> None:
         app = self.app
-        if app.sock is None or app.sock.sock is None:
+        if app.sock is None:
             return
         ws = app.sock
-        reader = ReadAheadFrames(ws, ws.frame_buffer.skip_utf8_validation)
-        ws.frame_buffer.recv_frame = reader.recv_frame  # a new app.sock on every connect
         raw = ws.sock
+        if raw is None:
+            return
+        reader = ReadAheadFrames(ws, ws.frame_buffer.skip_utf8_validation)
+        # an instance attribute over the method: a new app.sock on every connect
+        setattr(ws.frame_buffer, "recv_frame", reader.recv_frame)  # noqa: B010
         pending = getattr(raw, "pending", None)  # TLS: decrypted bytes the socket won't signal
         sel = selectors.DefaultSelector()
         sel.register(raw, selectors.EVENT_READ)
