@@ -10,16 +10,14 @@ books) against it and, for each N, reports over a measuring window:
 - frames/s offered (written by the server) and applied (by the feed's books);
 - the feed process's CPU (all its threads) as a percentage of one core;
 - the frames' age at receipt (local receive time minus ``cts``; one clock, so no
-  offset): p99 and max, and the p50 of the window's last second against its first, which
-  grows when the feed falls behind.
+  offset): p99 and max, and the p50 of the window's first and last thirds, whose slope
+  says whether the lag grows (see ``LAG_GROWTH_MS_PER_S``).
 
-``--handoff MODE[,MODE]`` runs the feed in forward mode instead, as ``mmbot run`` does:
-the socket thread enqueues each raw frame and a consumer thread (the session thread's
-stand-in) applies it to its own book; the hop (receive to dequeue) and receive to book
-updated are reported at p50/p90/p99. Modes: ``queue`` (``SimpleQueue.get(timeout)``, the
-session loop), ``yield`` (the same plus ``time.sleep(0)`` on the socket thread after the
-put, handing the GIL to the woken consumer at once), ``switch`` (the same as ``queue``
-with ``sys.setswitchinterval(0.0005)``).
+``--handoff MODE[,MODE]`` prototypes where ``mmbot run`` could process the frame (a queue
+to a consumer thread, an eventfd, the socket thread itself, a :class:`mmbot.handoff.Gate`;
+see :mod:`benchmarks.handoff`): per frame the book is updated and an order request is
+written, and the hop, receive to book updated and receive to order written are reported
+at p50/p90/p99, in rounds of every mode in turn.
 
 ``--baseline`` runs each N a second time with websocket-client's pure-Python UTF-8 check
 (``BookFeed(raw_frames=False)``, what pybit does by default) for a before/after in one run.
