@@ -85,6 +85,11 @@ def main(argv=None) -> int:
 
         argv.remove("--feed")
         return feed_main(argv)
+    if "--live" in argv:
+        from benchmarks.live import main as live_main  # noqa: PLC0415
+
+        argv.remove("--live")
+        return live_main(argv)
     if "--sim" in argv:
         from benchmarks.sim import main as sim_main  # noqa: PLC0415
 

@@ -40,9 +40,8 @@ __all__ = ["BookFeed", "FeedBook"]
 
 log = logging.getLogger(__name__)
 
-_BOOK_PREFIX = b'{"topic":"orderbook.'
-_BOOK_TOPIC = b'"topic":"orderbook.'
 _SNAPSHOT = b'"type":"snapshot"'
+_frame_topic = obcore.frame_topic
 
 
 @dataclass
@@ -218,9 +217,16 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         self.subscribe(
             f"orderbook.{entry.depth}.{{symbol}}", self._unexpected_callback, entry.symbol
         )
-        entry.sub_req_id = self._req_id_of(entry.topic) or ""
+        entry.sub_req_id = self._req_id_of(entry.topic, newest=True) or ""
 
-    def _req_id_of(self, topic: str) -> str | None:
+    def _req_id_of(self, topic: str, newest: bool = False) -> str | None:
+        # pybit keys subscriptions by req_id in the order it sent them: right after a
+        # subscribe, the newest is ours (a full scan per book made adding N books O(N^2):
+        # seconds at 1,000, while the books already subscribed fell behind)
+        if newest and self.subscriptions:
+            req_id = next(reversed(self.subscriptions))
+            if json.loads(self.subscriptions[req_id]).get("args") == [topic]:
+                return req_id
         for req_id, text in list(self.subscriptions.items()):
             if json.loads(text).get("args") == [topic]:
                 return req_id
@@ -241,8 +247,14 @@ class BookFeed(RawTextFrames, LocalWebSocket):
                 message = message.encode()
             if self.recorder is not None:
                 self.recorder.write(message.decode())
-            if message.startswith(_BOOK_PREFIX) or _BOOK_TOPIC in message[:80]:
-                self._on_book_frame(message, recv_ns)
+            # obcore's parser reads the topic (as the engine, recorder and backtest route)
+            topic = _frame_topic(message)
+            entry = self.books.get(topic) if topic is not None else None
+            if entry is not None:
+                self._on_book_frame(entry, message, recv_ns)
+                return
+            if topic is not None and topic.startswith("orderbook."):
+                log.warning("frame for unsubscribed topic %r dropped", topic)
                 return
             text = message.decode()  # the C codec; invalid UTF-8 is logged below
             if '"op":"unsubscribe"' in text:
@@ -254,14 +266,7 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         except Exception as exc:  # never into pybit: it would kill the socket for good
             log.exception("feed: message handling failed (%s): %.200r", exc, message)
 
-    def _on_book_frame(self, message: bytes, recv_ns: int):
-        # Parse only the topic here; obcore parses the rest by key, in any key order.
-        start = message.index(b'"topic":"') + 9
-        topic = message[start : message.index(b'"', start)].decode()
-        entry = self.books.get(topic)
-        if entry is None:
-            log.warning("frame for unsubscribed topic %r dropped", topic)
-            return
+    def _on_book_frame(self, entry: FeedBook, message: bytes, recv_ns: int):
         if entry.resyncing and _SNAPSHOT not in message[:80]:
             return  # deltas from before the resubscribe cannot be trusted
         if self.on_frame is not None:

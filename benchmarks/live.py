@@ -1,0 +1,224 @@
+"""Live latency as a ratio, in one run: ``mmbot run`` against a simulator in another
+process versus the in-process backtest.
+
+``python -m benchmarks --live`` repeats, in turn (so a burst of load on the machine hits
+both):
+
+- ``mmbot backtest`` (the venue in the bot's own process, frames in a tight loop): its
+  timing.json's ``tick_to_order`` p50, frame in to order requests handed to the venue;
+- ``mmbot sim`` in one process and ``mmbot run --sim-url`` in another (the real pybit
+  clients over loopback): its timing.json's ``recv_to_order``, frame received on the
+  socket thread to the order request written to the trade socket, at p50/p90/p99, with
+  the hop to the session thread (``feed_hop_us``) and ``tick_to_order`` beside it.
+
+Each side is a fresh process every round; the table shows the medians over the rounds and
+the ratio of the live ``recv_to_order`` p50 to the backtest's ``tick_to_order`` p50 (the
+issue's target: 2x or less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main", "run_backtest_point", "run_live_point", "start_sim"]
+
+TARGET_RATIO = 2.0
+# Both sides quote with this config. With the defaults' tolerances a quiet synthetic market
+# moves a quote a few times a minute, too few live orders for a p50; with none, every
+# frame that moves the mid requotes, until the order rate limits (10/s) say no.
+CONFIG = """\
+[strategy]
+requote_tolerance_ticks = 0
+[orders]
+requote_tolerance_spread_frac = 0.0
+min_quote_lifetime_ms = 0
+"""
+
+
+def _mmbot(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mmbot", *args]
+
+
+def _timing(out: Path) -> dict:
+    with open(out / "timing.json") as fh:
+        return json.load(fh)
+
+
+def run_backtest_point(duration_s: float, out: Path, config: str) -> dict:
+    """Run ``mmbot backtest`` for ``duration_s`` simulated seconds; return its timing."""
+    subprocess.run(
+        _mmbot(
+            "backtest",
+            "--config",
+            config,
+            "--out",
+            str(out),
+            "--duration-s",
+            str(duration_s),
+            "--no-chart",
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return _timing(out)
+
+
+def start_sim() -> tuple[subprocess.Popen, str]:
+    """Start ``mmbot sim`` on a free port; return the process and its REST URL."""
+    proc = subprocess.Popen(
+        _mmbot("sim", "--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip().startswith("REST"):
+            return proc, line.split()[-1]
+    proc.kill()
+    raise RuntimeError("mmbot sim exited before printing its URL")
+
+
+def run_live_point(seconds: float, out: Path, config: str, env: dict | None = None) -> dict:
+    """Run ``mmbot run --sim-url`` for ``seconds`` against a fresh ``mmbot sim``; return
+    its timing."""
+    sim, url = start_sim()
+    try:
+        subprocess.run(
+            _mmbot(
+                "run",
+                "--config",
+                config,
+                "--sim-url",
+                url,
+                "--duration",
+                str(seconds),
+                "--out",
+                str(out),
+                "--db",
+                "",
+                "--no-dashboard",
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+    finally:
+        sim.kill()
+        sim.wait(10)
+    return _timing(out)
+
+
+def _get(timing: dict, key: str, p: str):
+    return (timing.get(key) or {}).get(f"{p}_us")
+
+
+def _row(kind: str, rnd: int, timing: dict) -> dict:
+    row = {"kind": kind, "round": rnd, "frames": timing.get("frames")}
+    for key in ("tick_to_order", "recv_to_order", "recv_to_book", "feed_hop_us"):
+        for p in ("p50", "p90", "p99"):
+            row[f"{key}_{p}_us"] = _get(timing, key, p)
+    row["recv_to_order_count"] = (timing.get("recv_to_order") or {}).get("count")
+    return row
+
+
+def _median(rows: list[dict], key: str):
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def summarize(rows: list[dict], live_kind: str = "live") -> dict:
+    """Medians per side and the ratio (live recv_to_order p50 / backtest tick_to_order p50)
+    for the live runs of ``live_kind``."""
+    bt = [r for r in rows if r["kind"] == "backtest"]
+    live = [r for r in rows if r["kind"] == live_kind]
+    keys = [k for k in rows[0] if k.endswith("_us")] if rows else []
+    out = {
+        "kind": live_kind,
+        "backtest": {k: _median(bt, k) for k in keys},
+        "live": {k: _median(live, k) for k in keys},
+        "rounds": len(bt),
+    }
+    base = out["backtest"]["tick_to_order_p50_us"]
+    top = out["live"]["recv_to_order_p50_us"]
+    out["ratio"] = round(top / base, 2) if base and top else None
+    # the same ratio round by round: each live run against the backtest just before it
+    per_round = []
+    for b, r in zip(bt, live, strict=False):  # a failed last round leaves one side short
+        if b["tick_to_order_p50_us"] and r["recv_to_order_p50_us"]:
+            per_round.append(round(r["recv_to_order_p50_us"] / b["tick_to_order_p50_us"], 2))
+    out["ratio_per_round"] = per_round
+    # like for like: every frame on both sides, from the runner's entry (no hop)
+    same = out["live"]["tick_to_order_p50_us"]
+    out["tick_ratio"] = round(same / base, 2) if base and same else None
+    return out
+
+
+def _text(s: dict) -> str:
+    b, v = s["backtest"], s["live"]
+
+    def trio(side: dict, key: str) -> str:
+        return "/".join(str(side.get(f"{key}_{p}_us")) for p in ("p50", "p90", "p99"))
+
+    lines = [
+        f"{s['kind']}: medians of {s['rounds']} interleaved rounds (µs, p50/p90/p99):",
+        f"  backtest  tick -> order              {trio(b, 'tick_to_order')}",
+        f"  live      frame received -> order    {trio(v, 'recv_to_order')}",
+        f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
+        f"  live      hop to the session thread  {trio(v, 'feed_hop_us')}",
+        f"  live      tick -> order              {trio(v, 'tick_to_order')}",
+        f"ratio live recv->order p50 / backtest tick->order p50: {s['ratio']}x "
+        f"(per round {s['ratio_per_round']}; target <= {TARGET_RATIO}x)",
+        f"live tick->order p50 / backtest tick->order p50 (every frame, no hop): "
+        f"{s['tick_ratio']}x",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks --live",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (default 3)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="each live run's length")
+    ap.add_argument(
+        "--backtest-s", type=float, default=120.0, help="each backtest's simulated seconds"
+    )
+    ap.add_argument("--json", default="out/live.json", help="results file ('' for none)")
+    args = ap.parse_args(argv)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
+        config = Path(tmp) / "bench.toml"
+        config.write_text(CONFIG)
+        for rnd in range(args.rounds):
+            t0 = time.monotonic()
+            bt = run_backtest_point(args.backtest_s, Path(tmp) / f"bt{rnd}", str(config))
+            rows.append(_row("backtest", rnd, bt))
+            live = run_live_point(args.seconds, Path(tmp) / f"live{rnd}", str(config))
+            rows.append(_row("live", rnd, live))
+            print(
+                f"round {rnd + 1}/{args.rounds}: backtest tick->order p50 "
+                f"{rows[-2]['tick_to_order_p50_us']} µs, live recv->order p50 "
+                f"{rows[-1]['recv_to_order_p50_us']} µs ({time.monotonic() - t0:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    s = summarize(rows)
+    print(_text(s))
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump({"summary": s, "rows": rows}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
