@@ -14,7 +14,7 @@ books) against it and, for each N, reports over a measuring window:
   says whether the lag grows (see ``LAG_GROWTH_MS_PER_S``).
 
 ``--handoff MODE[,MODE]`` prototypes where ``mmbot run`` could process the frame (a queue
-to a consumer thread, an eventfd, the socket thread itself, a :class:`mmbot.handoff.Gate`;
+to a consumer thread, an eventfd, the socket thread itself, a :class:`benchmarks.primitives.Gate`;
 see :mod:`benchmarks.handoff`): per frame the book is updated and an order request is
 written, and the hop, receive to book updated and receive to order written are reported
 at p50/p90/p99, in rounds of every mode in turn.

@@ -13,7 +13,7 @@ books and writes the orders, as ``mmbot.live`` does today):
 - ``queue``: ``SimpleQueue.get(timeout)``, the default 5 ms switch interval;
 - ``switch``: the same with ``sys.setswitchinterval(0.0005)`` (``mmbot.live`` today);
 - ``yield``: ``switch`` plus ``time.sleep(0)`` after every put;
-- ``wake``: :class:`mmbot.handoff.Handoff`, a put yields the GIL only when it wakes a
+- ``wake``: :class:`benchmarks.primitives.Handoff`, a put yields the GIL only when it wakes a
   waiting consumer;
 - ``eventfd``: a deque and an eventfd the consumer blocks on, written only when it waits.
 
@@ -22,7 +22,7 @@ Socket-thread modes (the socket thread owns the books and decides):
 - ``inline``: the order request goes to a sender thread through a ``Handoff``;
 - ``inline-send``: the socket thread writes the order itself (the lower bound; it puts
   the socket thread on the order socket's I/O, which the issue rules out);
-- ``gate``: :class:`mmbot.handoff.Gate`: the socket thread runs the frame itself (book,
+- ``gate``: :class:`benchmarks.primitives.Gate`: the socket thread runs the frame itself (book,
   decision, order) when the owner thread is not holding the runner, else queues it for
   the owner; the owner holds the runner for 1 ms every 100 ms (a timer tick with a REST
   call), so some frames take the queue.
@@ -43,7 +43,7 @@ import threading
 import time
 
 import obcore
-from mmbot.handoff import Handoff
+from benchmarks.primitives import Handoff
 from mmbot.latency import LatencyStats
 
 __all__ = ["MODES", "EventfdQueue", "make_mode"]
@@ -144,7 +144,7 @@ class _Mode:
         self.thread = None
         self.gate = None
         if mode == "gate":
-            from mmbot.handoff import Gate  # noqa: PLC0415
+            from benchmarks.primitives import Gate  # noqa: PLC0415
 
             self.gate = Gate(self._process)
             self.thread = threading.Thread(target=self._owner, name="bench-gate", daemon=True)

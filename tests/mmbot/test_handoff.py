@@ -9,11 +9,10 @@ import queue
 import threading
 
 import pytest
+from benchmarks.primitives import Handoff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.waiting import wait_for
-
-from mmbot.handoff import Handoff
 
 
 def queues():
@@ -106,7 +105,7 @@ def run_gate(counts: list[int], owner_calls: int):
     """Producers submit (producer, i) through a Gate while the owner thread runs queued
     items and holds the gate for ``owner_calls`` calls of its own. Return what ran, in
     order, and whether two calls of ``process`` ever overlapped."""
-    from mmbot.handoff import Gate  # noqa: PLC0415
+    from benchmarks.primitives import Gate  # noqa: PLC0415
 
     ran: list = []
     inside = [0]
@@ -167,7 +166,7 @@ def test_gate_keeps_order_for_any_mix(counts, calls):
 
 
 def test_gate_queues_while_held_and_the_next_holder_runs_the_queue_first():
-    from mmbot.handoff import Gate  # noqa: PLC0415
+    from benchmarks.primitives import Gate  # noqa: PLC0415
 
     ran = []
     gate = Gate(ran.append)

@@ -1,4 +1,7 @@
-"""The hand-off from pybit's socket threads to the one thread that owns the runner.
+"""Prototypes of the hand-off from pybit's socket threads to the one thread that owns the
+runner, measured by ``python -m benchmarks --feed --handoff``. Not used by ``mmbot run``
+yet: it keeps its ``queue.SimpleQueue`` (``Handoff`` measured no better end to end), and
+:class:`Gate` needs the I/O moved off the frame path first (below).
 
 pybit calls every handler on its own socket thread; ``mmbot run`` moves each frame and
 venue event to the session thread, which alone writes the book, the runner and the order
