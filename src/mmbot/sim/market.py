@@ -132,7 +132,10 @@ def touch_trades(
 
 def _new_best(book, side: str, delta: dict[int, int], better) -> int | None:
     candidates = [t for t, lots in delta.items() if lots > 0]
-    for t, _ in book.levels(side):
+    # The best level the delta leaves alone is among the top len(delta) + 1: walking
+    # book.levels() instead built every level of the side in Python, per frame.
+    top = (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist()
+    for t, _ in top:
         if t not in delta:
             candidates.append(t)
             break
@@ -196,11 +199,13 @@ class MarketData:
             s: (None, "PlusTick") for s in symbols
         }
         self.volume = {s: 0 for s in symbols}
-        self.turnover = {s: Decimal(0) for s in symbols}
+        #: traded notional in ticks x lots (exact, and integer sums are cheap per trade)
+        self.turnover_units = {s: 0 for s in symbols}
         self._ticker_ms = {s: 0 for s in symbols}
         #: newest last: the REST shape of the last public trades
         self._recent: dict[str, deque] = {s: deque(maxlen=1000) for s in symbols}
-        #: per symbol, minute start (ms) -> [open, high, low, close, volume lots, turnover]
+        #: per symbol, minute start (ms) -> [open, high, low, close, volume lots,
+        #: turnover ticks x lots]
         self._minutes: dict[str, dict[int, list]] = {s: {} for s in symbols}
         self.frames_sent = 0
         self.trades_sent = 0
@@ -211,6 +216,17 @@ class MarketData:
 
     def scales(self, symbol: str) -> tuple[Scale, Scale]:
         return self.account.price[symbol], self.account.qty[symbol]
+
+    def notional(self, symbol: str, units: int) -> Decimal:
+        """Return ``units`` ticks x lots as the exact quote amount."""
+        ps, qs = self.scales(symbol)
+        return Decimal(units) * ps.to_decimal(1) * qs.to_decimal(1)
+
+    def price_text(self, symbol: str, ticks: int) -> str:
+        """Return ``ticks`` as Bybit's price text (the same as :meth:`Scale.to_str`,
+        formatted in C by the obcore book)."""
+        text = self.book(symbol).price_str(ticks)
+        return _strip(text) if self.account.price[symbol].strip else text
 
     # ------------------------------------------------------------------ topics
     def topic(self, name, category: str) -> Topic | None:
@@ -340,31 +356,40 @@ class MarketData:
         for t in trades:
             lots, ticks = qs.to_units(t["v"], "trade size"), ps.to_units(t["p"], "trade price")
             self.volume[symbol] += lots
-            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            self.turnover_units[symbol] += ticks * lots
             self._last_trade[symbol] = (ticks, t.get("L", "PlusTick"))
-            self._record(symbol, t["S"], ticks, lots, str(t.get("i", "")), int(t["T"]))
+            self._record(
+                symbol,
+                t["S"],
+                ticks,
+                lots,
+                str(t.get("i", "")),
+                int(t["T"]),
+                ps.to_str(ticks),
+                qs.to_str(lots),
+            )
 
     def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int) -> str:
-        ps, qs = self.scales(symbol)
+        size_str = self.book(symbol).size_str
         last, last_dir = self._last_trade[symbol]
         items = []
         for side, ticks, lots in trades:
             last_dir = _tick_direction(ticks, last, last_dir)
             last = ticks
             self.volume[symbol] += lots
-            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            self.turnover_units[symbol] += ticks * lots
             item = P.public_trade(
                 symbol,
                 side,
-                qs.to_str(lots),
-                ps.to_str(ticks),
+                size_str(lots),
+                self.price_text(symbol, ticks),
                 last_dir,
                 str(uuid.uuid4()),
                 now_ms,
                 next(self.seq),
             )
             items.append(item)
-            self._record(symbol, side, ticks, lots, item["i"], now_ms)
+            self._record(symbol, side, ticks, lots, item["i"], now_ms, item["p"], item["v"])
         self._last_trade[symbol] = (last, last_dir)
         return P.public_trade_frame(symbol, items, now_ms)
 
@@ -424,15 +449,22 @@ class MarketData:
         return out
 
     def _record(
-        self, symbol: str, side: str, ticks: int, lots: int, trade_id: str, ts_ms: int
+        self,
+        symbol: str,
+        side: str,
+        ticks: int,
+        lots: int,
+        trade_id: str,
+        ts_ms: int,
+        price: str,
+        size: str,
     ) -> None:
-        ps, qs = self.scales(symbol)
         self._recent[symbol].append(
             {
                 "execId": trade_id,
                 "symbol": symbol,
-                "price": ps.to_str(ticks),
-                "size": qs.to_str(lots),
+                "price": price,
+                "size": size,
                 "side": side,
                 "time": str(ts_ms),
                 "isBlockTrade": False,
@@ -441,7 +473,7 @@ class MarketData:
         )
         minute = ts_ms // 60_000 * 60_000
         bar = self._minutes[symbol].get(minute)
-        value = ps.to_decimal(ticks) * qs.to_decimal(lots)
+        value = ticks * lots
         if bar is None:
             self._minutes[symbol][minute] = [ticks, ticks, ticks, ticks, lots, value]
         else:
@@ -475,7 +507,7 @@ class MarketData:
             "high": ps.to_str(bar[1]),
             "low": ps.to_str(bar[2]),
             "volume": P.dec(qs.to_decimal(bar[4])),
-            "turnover": P.dec(bar[5]),
+            "turnover": P.dec(self.notional(topic.symbol, bar[5])),
             "confirm": confirm,
             "timestamp": now_ms,
         }
@@ -530,7 +562,7 @@ class MarketData:
                 ps.to_str(b[2]),
                 ps.to_str(b[3]),
                 P.dec(qs.to_decimal(b[4])),
-                P.dec(b[5]),
+                P.dec(self.notional(symbol, b[5])),
             ]
             for k, b in sorted(bars.items(), reverse=True)
             if (start is None or k >= start) and (end is None or k <= end)
@@ -560,7 +592,7 @@ class MarketData:
             funding_rate=self.funding_rate,
             next_funding_ms=(now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
             volume=P.dec(qs.to_decimal(self.volume[symbol])),
-            turnover=P.dec(self.turnover[symbol]),
+            turnover=P.dec(self.notional(symbol, self.turnover_units[symbol])),
         )
 
     def tickers(self, category: str, symbol: str | None, now_ms: int) -> list[dict]:
