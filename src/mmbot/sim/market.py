@@ -163,6 +163,48 @@ def _diff(old: dict, new: dict) -> dict:
     return out
 
 
+def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
+    """Move a side's top-``depth`` view by the delta its book just applied, in place;
+    return ``{ticks: lots}`` that turns the old view into the new one (0 deletes).
+
+    ``top(n)`` reads the book after the delta (``book.bids``/``book.asks``). The view
+    holds every book level at or better than its worst one, so a change there lands in
+    it, a change beyond it does not, and what the delta pushed out is the worst of the
+    view, what it uncovered the book's next levels. Costs O(changes), where reading
+    and diffing the whole view cost O(depth), on every frame of every topic.
+    """
+    out: dict[int, int] = {}
+    if not delta:
+        return out
+    full = len(view) >= depth
+    worst = (min(view) if bids else max(view)) if full else 0
+    fresh = []
+    for t, lots in delta.items():
+        if t in view:
+            if not lots:
+                del view[t]
+                out[t] = 0
+            elif view[t] != lots:
+                view[t] = out[t] = lots
+        elif lots and (not full or (t > worst if bids else t < worst)):
+            view[t] = out[t] = lots
+            fresh.append(t)
+    extra = len(view) - depth
+    if extra > 0:
+        pick = min if bids else max
+        for _ in range(extra):
+            t = pick(view)
+            del view[t]
+            if t in fresh:
+                del out[t]  # in and out in one frame: its subscribers never saw it
+            else:
+                out[t] = 0
+    elif extra < 0 and full:
+        for t, lots in top(depth).tolist()[len(view) :]:
+            view[t] = out[t] = lots
+    return out
+
+
 @dataclass
 class Topic:
     """One public topic: ``orderbook`` (its own ``u`` and view), ``publicTrade`` or
@@ -193,6 +235,9 @@ class MarketData:
         self.account = account
         self.funding_rate = P.dec(Decimal(funding_rate))
         self.topics: dict[str, Topic] = {}
+        #: the topics of each symbol: a frame publishes on its own symbol's topics
+        #: without walking every topic of every symbol
+        self._symbol_topics: dict[str, list[Topic]] = {s: [] for s in symbols}
         self.seq = iter(range(1_000_000, 10**18))
         self.recorded_trades: set[str] = set()
         self._last_trade: dict[str, tuple[int | None, str]] = {
@@ -251,6 +296,7 @@ class MarketData:
         topic = self.topics.get(name)
         if topic is None:
             topic = self.topics[name] = Topic(name, kind, symbol, depth, interval=interval)
+            self._symbol_topics[symbol].append(topic)
         return topic
 
     def on_subscribe(self, topic: Topic, ready: bool, now_ms: int) -> str | None:
@@ -334,13 +380,17 @@ class MarketData:
         if not topic.startswith("orderbook."):
             raise ValueError(f"market source for {symbol}: unsupported topic {topic!r}")
         book = self.book(symbol)
-        if msg.get("type") == "delta" and book.synced and symbol not in self.recorded_trades:
+        delta = None
+        if msg.get("type") == "delta" and book.synced:
             # exact decimal -> ticks/lots in C (an off-grid value raises, naming it)
             price, size = book.parse_price, book.parse_size
             data = msg["data"]
-            delta_b = {price(p): size(s) for p, s in data["b"]}
-            delta_a = {price(p): size(s) for p, s in data["a"]}
-            trades = touch_trades(book, delta_b, delta_a)
+            delta = {price(p): size(s) for p, s in data["b"]}, {
+                price(p): size(s) for p, s in data["a"]
+            }
+            u_before = book.update_id
+        if delta is not None and symbol not in self.recorded_trades:
+            trades = touch_trades(book, *delta)
             if trades:
                 # The trade is what happened; the delta after it shows the result.
                 public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades, now_ms)))
@@ -348,7 +398,11 @@ class MarketData:
                     pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
                 self.trades_sent += 1
         pushes += self.account.on_frame(symbol, raw, now_ms)
-        public += self._publish(symbol, now_ms)
+        if delta is not None and not (
+            book.synced and book.update_id == data["u"] and u_before != data["u"]
+        ):
+            delta = None  # not applied as the next delta: the views start over from the book
+        public += self._publish(symbol, now_ms, delta)
         return public, pushes
 
     def _count_trades(self, symbol: str, trades) -> None:
@@ -393,16 +447,28 @@ class MarketData:
         self._last_trade[symbol] = (last, last_dir)
         return P.public_trade_frame(symbol, items, now_ms)
 
-    def _publish(self, symbol: str, now_ms: int) -> list:
+    def _publish(self, symbol: str, now_ms: int, delta: tuple[dict, dict] | None = None) -> list:
+        """Return the frames of ``symbol``'s subscribed topics after its book changed.
+
+        ``delta`` is the ``({ticks: lots}, {ticks: lots})`` the book just applied as its
+        next delta, if it did: each view then moves by it (:func:`_advance`), the cheap
+        path. Without it each view is read from the book again and diffed.
+        """
         out = []
-        for topic in self.topics.values():
-            if topic.symbol != symbol or not topic.subscribers or topic.kind != "orderbook":
+        topics = self._symbol_topics[symbol]
+        book = self.book(symbol)
+        for topic in topics:
+            if not topic.subscribers or topic.kind != "orderbook":
                 continue
-            new_b, new_a = self._view(topic)
-            db, da = _diff(topic.view_b, new_b), _diff(topic.view_a, new_a)
+            if delta is None:
+                new_b, new_a = self._view(topic)
+                db, da = _diff(topic.view_b, new_b), _diff(topic.view_a, new_a)
+                topic.view_b, topic.view_a = new_b, new_a
+            else:
+                db = _advance(topic.view_b, delta[0], book.bids, topic.depth, True)
+                da = _advance(topic.view_a, delta[1], book.asks, topic.depth, False)
             if not db and not da:
                 continue
-            topic.view_b, topic.view_a = new_b, new_a
             topic.u += 1
             if topic.depth == 1:
                 text = self._snapshot_text(topic, now_ms)  # level 1 sends snapshots only
@@ -423,8 +489,8 @@ class MarketData:
                 continue
             out.append((topic.name, text))
             self.frames_sent += 1
-        for topic in self.topics.values():
-            if topic.kind == "kline" and topic.symbol == symbol and topic.subscribers:
+        for topic in topics:
+            if topic.kind == "kline" and topic.subscribers:
                 out += self._kline_texts(topic, now_ms)
         ticker = self.topics.get(f"tickers.{symbol}")
         if (
