@@ -284,8 +284,10 @@ class SyntheticStream:
         self.start_price_ticks = _ticks_of(start_price, tick_units, tick_decimals, "start_price")
         self.price_str = _formatter(tick_units, tick_decimals, strip=category == "spot")
         self.size_str = _formatter(lot_units, lot_decimals, strip=False)
-        self._price_texts = _Texts(self.price_str)
-        self._level_size_texts = _Texts(self.size_str, zero="0")
+        # a level is '["<price>","<size>"]': cache both halves, quotes included
+        price_str, size_str = self.price_str, self.size_str
+        self._level_heads = _Texts(lambda n: f'["{price_str(n)}","')
+        self._level_tails = _Texts(lambda n: f'{size_str(n)}"]', zero='0"]')
         # Ground truth after the frames generated so far (ticks -> lots).
         self.bids_lots: dict[int, int] = {}
         self.asks_lots: dict[int, int] = {}
@@ -345,10 +347,10 @@ class SyntheticStream:
             ts += self.interval_ms
 
     def _frame(self, kind, ts, b, a, u, seq, cts) -> str:
-        ps = self._price_texts
-        ss = self._level_size_texts
-        bt = ",".join([f'["{ps[p]}","{ss[q]}"]' for p, q in b])
-        at = ",".join([f'["{ps[p]}","{ss[q]}"]' for p, q in a])
+        head = self._level_heads
+        tail = self._level_tails
+        bt = ",".join([head[p] + tail[q] for p, q in b])
+        at = ",".join([head[p] + tail[q] for p, q in a])
         return (
             f'{{"topic":"{self.topic}","type":"{kind}","ts":{ts},'
             f'"data":{{"s":"{self.symbol}","b":[{bt}],"a":[{at}],"u":{u},"seq":{seq}}},'
