@@ -123,9 +123,10 @@ def touch_trades(
             continue
         new_best = _new_best(book, side, delta, better)
         for t in sorted(delta, reverse=side == "b"):
+            if new_best is not None and (t < new_best if side == "b" else t > new_best):
+                break  # best first: the rest of the delta is deeper still, cancels
             gone = book.size_at(side, t) - delta[t]
-            at_touch = new_best is None or (t >= new_best if side == "b" else t <= new_best)
-            if gone > 0 and at_touch:
+            if gone > 0:
                 out.append((taker, t, gone))
     return out
 

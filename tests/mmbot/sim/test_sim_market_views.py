@@ -8,13 +8,15 @@ levels. This covers the cheap path (a view moved by the book's delta) and the fu
 """
 
 import functools
+import json
 import random
 from decimal import Decimal
 
 import pytest
 
+import obcore
 from mmbot.sim.account import SimSymbol
-from mmbot.sim.market import _advance
+from mmbot.sim.market import _advance, touch_trades
 from mmbot.sim.routes import SimServer
 from obcore._reference import PyBook
 from obcore.synthetic import _formatter, _Texts, generate_frames
@@ -167,3 +169,35 @@ def test_cached_texts_stay_bounded():
         assert texts[n] == (str(n) if n else "0")
     assert len(texts) <= _Texts.LIMIT
     assert texts[0] == "0"
+
+
+def _reference_touch_trades(book, delta_b, delta_a):
+    """touch_trades by its definition, over whole dict copies of the book's sides."""
+    out = []
+    for side, delta, taker, better in (("b", delta_b, "Sell", max), ("a", delta_a, "Buy", min)):
+        old = dict(book.levels(side))
+        new = {**old, **delta}
+        new = {t: lots for t, lots in new.items() if lots}
+        best = better(new) if new else None
+        for t in sorted(delta, reverse=side == "b"):
+            at_touch = best is None or (t >= best if side == "b" else t <= best)
+            if old.get(t, 0) - delta[t] > 0 and at_touch:
+                out.append((taker, t, old.get(t, 0) - delta[t]))
+    return out
+
+
+@pytest.mark.parametrize("trades_per_s", [0.0, 50.0])
+def test_touch_trades_equal_their_definition_on_a_stream(trades_per_s):
+    book = obcore.Book("0.1", "0.001")
+    implied = 0
+    for raw in generate_frames(depth=50, messages=1500, seed=11, trades_per_s=trades_per_s):
+        msg = json.loads(raw)
+        if msg["topic"].startswith("orderbook.") and msg["type"] == "delta":
+            delta_b = {book.parse_price(p): book.parse_size(s) for p, s in msg["data"]["b"]}
+            delta_a = {book.parse_price(p): book.parse_size(s) for p, s in msg["data"]["a"]}
+            got = touch_trades(book, delta_b, delta_a)
+            assert got == _reference_touch_trades(book, delta_b, delta_a)
+            implied += len(got)
+        if msg["topic"].startswith("orderbook."):
+            book.apply(raw)
+    assert implied > 100
