@@ -56,10 +56,10 @@ from __future__ import annotations
 
 import math
 import random
-from math import log as _log
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from math import log as _log
 
 __all__ = ["SyntheticStream", "generate_frames", "decimal_scale"]
 

@@ -386,9 +386,10 @@ class MarketData:
             # exact decimal -> ticks/lots in C (an off-grid value raises, naming it)
             price, size = book.parse_price, book.parse_size
             data = msg["data"]
-            delta = {price(p): size(s) for p, s in data["b"]}, {
-                price(p): size(s) for p, s in data["a"]
-            }
+            delta = (
+                {price(p): size(s) for p, s in data["b"]},
+                {price(p): size(s) for p, s in data["a"]},
+            )
             u_before = book.update_id
         if delta is not None and symbol not in self.recorded_trades:
             trades = touch_trades(book, *delta)
