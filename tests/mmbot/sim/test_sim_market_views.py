@@ -84,6 +84,7 @@ def test_published_frames_rebuild_the_market_top_n(snapshot_every):
     for topic, ref in consumers.values():
         ref.apply(market._snapshot_text(topic, 1_700_000_000_000))
     published = 0
+    turnover = dict.fromkeys(market.symbols, Decimal(0))
     for step in range(1, STEPS):
         now = 1_700_000_000_000 + 20 * step
         for symbol, it in streams.items():
@@ -92,12 +93,22 @@ def test_published_frames_rebuild_the_market_top_n(snapshot_every):
                 if name in consumers:
                     consumers[name][1].apply(text)  # a u gap would raise here
                     published += 1
+                elif name.startswith("publicTrade."):
+                    price, qty = market.scales(symbol)
+                    for trade in json.loads(text)["data"]:
+                        # Bybit's text of the exact number, as Scale writes it
+                        assert trade["p"] == price.to_str(price.to_units(trade["p"]))
+                        assert trade["v"] == qty.to_str(qty.to_units(trade["v"]))
+                        turnover[symbol] += Decimal(trade["p"]) * Decimal(trade["v"])
             _check_top(market, consumers, symbol)
         if step == STEPS // 2:  # a restart snapshot resets every view to the book
             for name, text in market.restart_texts(None, now):
                 consumers[name][1].apply(text)
     assert published > 4 * STEPS  # every depth but 1 changes on almost every frame
     assert market.trades_sent > 0  # the deltas took size at the touch: trades were implied
+    for symbol in market.symbols:  # integer ticks x lots, shown exactly
+        ticker = market._ticker(symbol, 1_700_000_000_000 + 20 * STEPS)
+        assert Decimal(ticker["turnover24h"]) == turnover[symbol] > 0
 
 
 def test_advance_equals_a_fresh_read_of_the_book():
