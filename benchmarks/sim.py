@@ -5,7 +5,9 @@ symbols at Bybit's 20 ms depth-50 cadence (so N x 50 frames/s are due), subscrib
 :class:`mmbot.bybit.BookFeed` to ``orderbook.50`` of every symbol, and reports over a
 measuring window the frames/s the feed applied (every one checked by obcore: a frame out
 of sequence would resync its book and show as ``resyncs``), the simulator process's CPU
-(% of one core, from /proc) and the frames' age at receipt (growing when it falls
+(% of one core, from /proc), the frames it published per CPU-second it got (what one
+whole core would carry: on a shared machine the simulator often gets less than a core),
+the feed's CPU (this process) and the frames' age at receipt (growing when it falls
 behind its clock).
 """
 
@@ -76,19 +78,22 @@ def run_point(
         time.sleep(warmup_s)
         frames0 = sum(e.frames for e in feed.books.values())
         resyncs0 = sum(e.resyncs for e in feed.books.values())
-        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+        cpu0, feed0, t0 = _cpu_s(proc.pid), time.process_time(), time.monotonic()
         feed.frame_age = LatencyStats()
         time.sleep(seconds)
         frames1 = sum(e.frames for e in feed.books.values())
-        cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+        cpu1, feed1, t1 = _cpu_s(proc.pid), time.process_time(), time.monotonic()
         ages = age_summary_ms(feed.frame_age)
         wall = t1 - t0
+        frames = frames1 - frames0
         return {
             "symbols": n_symbols,
             "python": python,
             "due_frames_s": n_symbols * 50,
-            "published_frames_s": round((frames1 - frames0) / wall),
+            "published_frames_s": round(frames / wall),
             "sim_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
+            "frames_per_sim_cpu_s": round(frames / (cpu1 - cpu0)) if cpu1 > cpu0 else None,
+            "feed_cpu_pct": round(100 * (feed1 - feed0) / wall, 1),
             "resyncs": sum(e.resyncs for e in feed.books.values()) - resyncs0,
             "age_p50_ms": ages.get("p50_ms"),
             "age_max_ms": ages.get("max_ms"),
@@ -126,12 +131,16 @@ def main(argv=None) -> int:
         for py in args.python.split(",")
     ]
     print("simulator publish rate, one `mmbot sim` process, orderbook.50 every 20 ms a symbol:")
-    print("python | symbols | due/s | published/s | sim CPU | resyncs | age p50 ms | age max ms")
-    print("--- | --- | --- | --- | --- | --- | --- | ---")
+    print(
+        "python | symbols | due/s | published/s | sim CPU | frames/sim CPU-s | feed CPU | "
+        "resyncs | age p50 ms | age max ms"
+    )
+    print("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---")
     for r in rows:
         print(
             f"{r['python']} | {r['symbols']} | {r['due_frames_s']} | {r['published_frames_s']} | "
-            f"{r['sim_cpu_pct']}% | {r['resyncs']} | {r['age_p50_ms']} | {r['age_max_ms']}"
+            f"{r['sim_cpu_pct']}% | {r['frames_per_sim_cpu_s']} | {r['feed_cpu_pct']}% | "
+            f"{r['resyncs']} | {r['age_p50_ms']} | {r['age_max_ms']}"
         )
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)

@@ -123,16 +123,20 @@ def touch_trades(
             continue
         new_best = _new_best(book, side, delta, better)
         for t in sorted(delta, reverse=side == "b"):
+            if new_best is not None and (t < new_best if side == "b" else t > new_best):
+                break  # best first: the rest of the delta is deeper still, cancels
             gone = book.size_at(side, t) - delta[t]
-            at_touch = new_best is None or (t >= new_best if side == "b" else t <= new_best)
-            if gone > 0 and at_touch:
+            if gone > 0:
                 out.append((taker, t, gone))
     return out
 
 
 def _new_best(book, side: str, delta: dict[int, int], better) -> int | None:
     candidates = [t for t, lots in delta.items() if lots > 0]
-    for t, _ in book.levels(side):
+    # The best level the delta leaves alone is among the top len(delta) + 1: walking
+    # book.levels() instead built every level of the side in Python, per frame.
+    top = (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist()
+    for t, _ in top:
         if t not in delta:
             candidates.append(t)
             break
@@ -157,6 +161,48 @@ def _diff(old: dict, new: dict) -> dict:
     Set operations on the dict views run in C."""
     out = dict.fromkeys(old.keys() - new.keys(), 0)
     out.update(new.items() - old.items())
+    return out
+
+
+def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
+    """Move a side's top-``depth`` view by the delta its book just applied, in place;
+    return ``{ticks: lots}`` that turns the old view into the new one (0 deletes).
+
+    ``top(n)`` reads the book after the delta (``book.bids``/``book.asks``). The view
+    holds every book level at or better than its worst one, so a change there lands in
+    it, a change beyond it does not, and what the delta pushed out is the worst of the
+    view, what it uncovered the book's next levels. Costs O(changes), where reading
+    and diffing the whole view cost O(depth), on every frame of every topic.
+    """
+    out: dict[int, int] = {}
+    if not delta:
+        return out
+    full = len(view) >= depth
+    worst = (min(view) if bids else max(view)) if full else 0
+    fresh = []
+    for t, lots in delta.items():
+        if t in view:
+            if not lots:
+                del view[t]
+                out[t] = 0
+            elif view[t] != lots:
+                view[t] = out[t] = lots
+        elif lots and (not full or (t > worst if bids else t < worst)):
+            view[t] = out[t] = lots
+            fresh.append(t)
+    extra = len(view) - depth
+    if extra > 0:
+        pick = min if bids else max
+        for _ in range(extra):
+            t = pick(view)
+            del view[t]
+            if t in fresh:
+                del out[t]  # in and out in one frame: its subscribers never saw it
+            else:
+                out[t] = 0
+    elif extra < 0 and full:
+        for t, lots in top(depth).tolist()[len(view) :]:
+            view[t] = out[t] = lots
     return out
 
 
@@ -190,17 +236,22 @@ class MarketData:
         self.account = account
         self.funding_rate = P.dec(Decimal(funding_rate))
         self.topics: dict[str, Topic] = {}
+        #: the topics of each symbol: a frame publishes on its own symbol's topics
+        #: without walking every topic of every symbol
+        self._symbol_topics: dict[str, list[Topic]] = {s: [] for s in symbols}
         self.seq = iter(range(1_000_000, 10**18))
         self.recorded_trades: set[str] = set()
         self._last_trade: dict[str, tuple[int | None, str]] = {
             s: (None, "PlusTick") for s in symbols
         }
         self.volume = {s: 0 for s in symbols}
-        self.turnover = {s: Decimal(0) for s in symbols}
+        #: traded notional in ticks x lots (exact, and integer sums are cheap per trade)
+        self.turnover_units = {s: 0 for s in symbols}
         self._ticker_ms = {s: 0 for s in symbols}
         #: newest last: the REST shape of the last public trades
         self._recent: dict[str, deque] = {s: deque(maxlen=1000) for s in symbols}
-        #: per symbol, minute start (ms) -> [open, high, low, close, volume lots, turnover]
+        #: per symbol, minute start (ms) -> [open, high, low, close, volume lots,
+        #: turnover ticks x lots]
         self._minutes: dict[str, dict[int, list]] = {s: {} for s in symbols}
         self.frames_sent = 0
         self.trades_sent = 0
@@ -211,6 +262,17 @@ class MarketData:
 
     def scales(self, symbol: str) -> tuple[Scale, Scale]:
         return self.account.price[symbol], self.account.qty[symbol]
+
+    def notional(self, symbol: str, units: int) -> Decimal:
+        """Return ``units`` ticks x lots as the exact quote amount."""
+        ps, qs = self.scales(symbol)
+        return Decimal(units) * ps.to_decimal(1) * qs.to_decimal(1)
+
+    def price_text(self, symbol: str, ticks: int) -> str:
+        """Return ``ticks`` as Bybit's price text (the same as :meth:`Scale.to_str`,
+        formatted in C by the obcore book)."""
+        text = self.book(symbol).price_str(ticks)
+        return _strip(text) if self.account.price[symbol].strip else text
 
     # ------------------------------------------------------------------ topics
     def topic(self, name, category: str) -> Topic | None:
@@ -235,6 +297,7 @@ class MarketData:
         topic = self.topics.get(name)
         if topic is None:
             topic = self.topics[name] = Topic(name, kind, symbol, depth, interval=interval)
+            self._symbol_topics[symbol].append(topic)
         return topic
 
     def on_subscribe(self, topic: Topic, ready: bool, now_ms: int) -> str | None:
@@ -318,13 +381,18 @@ class MarketData:
         if not topic.startswith("orderbook."):
             raise ValueError(f"market source for {symbol}: unsupported topic {topic!r}")
         book = self.book(symbol)
-        if msg.get("type") == "delta" and book.synced and symbol not in self.recorded_trades:
+        delta = None
+        if msg.get("type") == "delta" and book.synced:
             # exact decimal -> ticks/lots in C (an off-grid value raises, naming it)
             price, size = book.parse_price, book.parse_size
             data = msg["data"]
-            delta_b = {price(p): size(s) for p, s in data["b"]}
-            delta_a = {price(p): size(s) for p, s in data["a"]}
-            trades = touch_trades(book, delta_b, delta_a)
+            delta = (
+                {price(p): size(s) for p, s in data["b"]},
+                {price(p): size(s) for p, s in data["a"]},
+            )
+            u_before = book.update_id
+        if delta is not None and symbol not in self.recorded_trades:
+            trades = touch_trades(book, *delta)
             if trades:
                 # The trade is what happened; the delta after it shows the result.
                 public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades, now_ms)))
@@ -332,7 +400,11 @@ class MarketData:
                     pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
                 self.trades_sent += 1
         pushes += self.account.on_frame(symbol, raw, now_ms)
-        public += self._publish(symbol, now_ms)
+        if delta is not None and not (
+            book.synced and book.update_id == data["u"] and u_before != data["u"]
+        ):
+            delta = None  # not applied as the next delta: the views start over from the book
+        public += self._publish(symbol, now_ms, delta)
         return public, pushes
 
     def _count_trades(self, symbol: str, trades) -> None:
@@ -340,44 +412,65 @@ class MarketData:
         for t in trades:
             lots, ticks = qs.to_units(t["v"], "trade size"), ps.to_units(t["p"], "trade price")
             self.volume[symbol] += lots
-            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            self.turnover_units[symbol] += ticks * lots
             self._last_trade[symbol] = (ticks, t.get("L", "PlusTick"))
-            self._record(symbol, t["S"], ticks, lots, str(t.get("i", "")), int(t["T"]))
+            self._record(
+                symbol,
+                t["S"],
+                ticks,
+                lots,
+                str(t.get("i", "")),
+                int(t["T"]),
+                ps.to_str(ticks),
+                qs.to_str(lots),
+            )
 
     def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int) -> str:
-        ps, qs = self.scales(symbol)
+        size_str = self.book(symbol).size_str
         last, last_dir = self._last_trade[symbol]
         items = []
         for side, ticks, lots in trades:
             last_dir = _tick_direction(ticks, last, last_dir)
             last = ticks
             self.volume[symbol] += lots
-            self.turnover[symbol] += ps.to_decimal(ticks) * qs.to_decimal(lots)
+            self.turnover_units[symbol] += ticks * lots
             item = P.public_trade(
                 symbol,
                 side,
-                qs.to_str(lots),
-                ps.to_str(ticks),
+                size_str(lots),
+                self.price_text(symbol, ticks),
                 last_dir,
                 str(uuid.uuid4()),
                 now_ms,
                 next(self.seq),
             )
             items.append(item)
-            self._record(symbol, side, ticks, lots, item["i"], now_ms)
+            self._record(symbol, side, ticks, lots, item["i"], now_ms, item["p"], item["v"])
         self._last_trade[symbol] = (last, last_dir)
         return P.public_trade_frame(symbol, items, now_ms)
 
-    def _publish(self, symbol: str, now_ms: int) -> list:
+    def _publish(self, symbol: str, now_ms: int, delta: tuple[dict, dict] | None = None) -> list:
+        """Return the frames of ``symbol``'s subscribed topics after its book changed.
+
+        ``delta`` is the ``({ticks: lots}, {ticks: lots})`` the book just applied as its
+        next delta, if it did: each view then moves by it (:func:`_advance`), the cheap
+        path. Without it each view is read from the book again and diffed.
+        """
         out = []
-        for topic in self.topics.values():
-            if topic.symbol != symbol or not topic.subscribers or topic.kind != "orderbook":
+        topics = self._symbol_topics[symbol]
+        book = self.book(symbol)
+        for topic in topics:
+            if not topic.subscribers or topic.kind != "orderbook":
                 continue
-            new_b, new_a = self._view(topic)
-            db, da = _diff(topic.view_b, new_b), _diff(topic.view_a, new_a)
+            if delta is None:
+                new_b, new_a = self._view(topic)
+                db, da = _diff(topic.view_b, new_b), _diff(topic.view_a, new_a)
+                topic.view_b, topic.view_a = new_b, new_a
+            else:
+                db = _advance(topic.view_b, delta[0], book.bids, topic.depth, True)
+                da = _advance(topic.view_a, delta[1], book.asks, topic.depth, False)
             if not db and not da:
                 continue
-            topic.view_b, topic.view_a = new_b, new_a
             topic.u += 1
             if topic.depth == 1:
                 text = self._snapshot_text(topic, now_ms)  # level 1 sends snapshots only
@@ -398,8 +491,8 @@ class MarketData:
                 continue
             out.append((topic.name, text))
             self.frames_sent += 1
-        for topic in self.topics.values():
-            if topic.kind == "kline" and topic.symbol == symbol and topic.subscribers:
+        for topic in topics:
+            if topic.kind == "kline" and topic.subscribers:
                 out += self._kline_texts(topic, now_ms)
         ticker = self.topics.get(f"tickers.{symbol}")
         if (
@@ -424,15 +517,22 @@ class MarketData:
         return out
 
     def _record(
-        self, symbol: str, side: str, ticks: int, lots: int, trade_id: str, ts_ms: int
+        self,
+        symbol: str,
+        side: str,
+        ticks: int,
+        lots: int,
+        trade_id: str,
+        ts_ms: int,
+        price: str,
+        size: str,
     ) -> None:
-        ps, qs = self.scales(symbol)
         self._recent[symbol].append(
             {
                 "execId": trade_id,
                 "symbol": symbol,
-                "price": ps.to_str(ticks),
-                "size": qs.to_str(lots),
+                "price": price,
+                "size": size,
                 "side": side,
                 "time": str(ts_ms),
                 "isBlockTrade": False,
@@ -441,7 +541,7 @@ class MarketData:
         )
         minute = ts_ms // 60_000 * 60_000
         bar = self._minutes[symbol].get(minute)
-        value = ps.to_decimal(ticks) * qs.to_decimal(lots)
+        value = ticks * lots
         if bar is None:
             self._minutes[symbol][minute] = [ticks, ticks, ticks, ticks, lots, value]
         else:
@@ -475,7 +575,7 @@ class MarketData:
             "high": ps.to_str(bar[1]),
             "low": ps.to_str(bar[2]),
             "volume": P.dec(qs.to_decimal(bar[4])),
-            "turnover": P.dec(bar[5]),
+            "turnover": P.dec(self.notional(topic.symbol, bar[5])),
             "confirm": confirm,
             "timestamp": now_ms,
         }
@@ -530,7 +630,7 @@ class MarketData:
                 ps.to_str(b[2]),
                 ps.to_str(b[3]),
                 P.dec(qs.to_decimal(b[4])),
-                P.dec(b[5]),
+                P.dec(self.notional(symbol, b[5])),
             ]
             for k, b in sorted(bars.items(), reverse=True)
             if (start is None or k >= start) and (end is None or k <= end)
@@ -560,7 +660,7 @@ class MarketData:
             funding_rate=self.funding_rate,
             next_funding_ms=(now_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS,
             volume=P.dec(qs.to_decimal(self.volume[symbol])),
-            turnover=P.dec(self.turnover[symbol]),
+            turnover=P.dec(self.notional(symbol, self.turnover_units[symbol])),
         )
 
     def tickers(self, category: str, symbol: str | None, now_ms: int) -> list[dict]:

@@ -205,9 +205,11 @@ def public_trade_frame(symbol: str, trades: list[dict], ts_ms: int) -> str:
     ``trades`` are Bybit trade entries (``T, s, S, v, p, L, i, BT, seq``, see
     :func:`public_trade`), oldest first; the message type is always ``snapshot``.
     """
-    return _dumps(
+    # orjson: the same compact text as _dumps for these ASCII fields, ~10x faster; the
+    # simulator sends one with most book deltas
+    return orjson.dumps(
         {"topic": f"publicTrade.{symbol}", "type": "snapshot", "ts": ts_ms, "data": trades}
-    )
+    ).decode()
 
 
 def public_trade(
