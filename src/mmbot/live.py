@@ -46,6 +46,7 @@ import obcore
 from mmbot.attribution import explain_run
 from mmbot.build import build_runners
 from mmbot.bybit import BookFeed, BybitVenue
+from mmbot.bybit.book_feed import DISCONNECTED
 from mmbot.config import ConfigError
 from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.metrics import metrics_text, run_metrics
@@ -338,7 +339,7 @@ class LiveSession:
         if not synced:
             self.resyncs += 1
             log.info("feed %s out of sync: %s", symbol, reason)
-        if reason == "disconnected":
+        if reason == DISCONNECTED:
             self.q.put((_LINK, symbol, False, 0))
         elif synced:
             self.q.put((_LINK, symbol, True, 0))

@@ -36,9 +36,12 @@ from mmbot.bybit.clients import LocalWebSocket, RawTextFrames
 from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.recorder import FrameRecorder
 
-__all__ = ["BookFeed", "FeedBook"]
+__all__ = ["DISCONNECTED", "BookFeed", "FeedBook"]
 
 log = logging.getLogger(__name__)
+
+#: ``on_status``'s reason when the public connection dropped (not one book's data)
+DISCONNECTED = "disconnected"
 
 _SNAPSHOT = b'"type":"snapshot"'
 _frame_topic = obcore.frame_topic
@@ -100,8 +103,8 @@ class BookFeed(RawTextFrames, LocalWebSocket):
     on_update : callable(FeedBook, recv_ns) or None
         Called on the socket thread after each applied frame (keep it short).
     on_status : callable(symbol, synced, reason) or None
-        Called when a book becomes invalid (gap, rejected frame, disconnect) and when it
-        is valid again (snapshot applied). The risk layer listens here.
+        Called when a book becomes invalid (gap, rejected frame, or :data:`DISCONNECTED`)
+        and when it is valid again (snapshot applied). The risk layer listens here.
     recorder : FrameRecorder or None
         Receives every raw frame (``mmbot record``).
     on_frame : callable(symbol, raw_bytes, recv_ns) or None
@@ -373,7 +376,7 @@ class BookFeed(RawTextFrames, LocalWebSocket):
                 entry.resyncing = True
                 entry.resync_started_ns = time.monotonic_ns()
                 if was_valid:
-                    self._status(entry, False, "disconnected")
+                    self._status(entry, False, DISCONNECTED)
 
     def _watch(self):
         while not self._closing:

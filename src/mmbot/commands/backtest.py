@@ -26,6 +26,7 @@ import json
 import sys
 from pathlib import Path
 
+from mmbot.commands.options import add_overrides
 from mmbot.config import (
     Config,
     ConfigError,
@@ -93,15 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="saved /v5/market/instruments-info response, for a recording "
         "without instrument rules in its header",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. strategy.levels=3 (repeatable; "
-        "VALUE is TOML, bare words are strings)",
-    )
+    add_overrides(parser)
     parser.add_argument(
         "--symbols",
         metavar="A,B,...",

@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import sys
 
+from mmbot.commands.options import add_overrides
 from mmbot.config import ConfigError
 
 
@@ -74,14 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="simulated seconds of synthetic data per trial",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a base config key (repeatable)",
-    )
+    add_overrides(parser, "a base config key")
     parser.add_argument(
         "--objective", default="net_pnl", help="net_pnl (default) | sharpe | inventory"
     )
