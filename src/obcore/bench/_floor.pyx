@@ -46,12 +46,12 @@ cdef enum:
     FLOOR_SPAN = 1 << 20
 
 
-cdef inline int _number(PyObject* o, const ob_scale* sc, int64_t* out) except -1:
-    if not (_str_exact(o) and _str_ascii(o)):
-        raise TypeError("floor: levels must be [price, size] str pairs")
-    if ob_parse_scaled(_str_data(o), <size_t>_str_len(o), sc, out) != OB_OK:
-        raise ValueError(f"floor: {<object>o!r} is not a number on the grid")
-    return 0
+cdef inline bint _ascii(PyObject* o) noexcept:
+    return _str_exact(o) and _str_ascii(o)
+
+
+cdef int _bad_level(PyObject* lvl) except -1:
+    raise ValueError(f"floor: {<object>lvl!r} is not a [price, size] pair of numbers on the grid")
 
 
 cdef int _scale(str text, ob_scale* sc) except -1:
@@ -103,63 +103,83 @@ cdef class FloorBook:
         """Forget every level."""
         self._alloc()
 
-    cdef Py_ssize_t _index(self, int64_t ticks) except -1:
-        cdef int64_t i
-        if not self.based:
-            self.base = ticks - FLOOR_SPAN // 2
-            self.based = True
-        i = ticks - self.base
-        if i < 0 or i >= FLOOR_SPAN:
-            raise ValueError(f"floor: price {ticks} ticks is outside its fixed window")
-        return <Py_ssize_t>i
-
     cdef int _side(self, PyObject* levels, bint is_bid) except -1:
+        # Everything the loop updates lives in locals: stores through the size array may
+        # alias the object's int64 fields, which the compiler would otherwise reload.
         cdef Py_ssize_t k, n, i
         cdef PyObject* lvl
+        cdef PyObject* p
+        cdef PyObject* q
         cdef int64_t ticks, lots, old
         cdef int64_t* sz = self.bid if is_bid else self.ask
-        if not _list_exact(levels):
-            raise TypeError("floor: levels must be a list")
-        n = _list_size(levels)
-        for k in range(n):
-            lvl = _list_item(levels, k)
-            if not _list_exact(lvl) or _list_size(lvl) < 2:
-                raise TypeError("floor: levels must be [price, size] str pairs")
-            _number(_list_item(lvl, 0), &self.px, &ticks)
-            _number(_list_item(lvl, 1), &self.qty, &lots)
-            i = self._index(ticks)
-            old = sz[i]
-            sz[i] = lots
+        cdef Py_ssize_t best = self.best_b if is_bid else self.best_a
+        cdef Py_ssize_t count = self.n_b if is_bid else self.n_a
+        cdef int64_t base = self.base
+        cdef bint based = self.based
+        try:
+            n = _list_size(levels)
+            for k in range(n):
+                lvl = _list_item(levels, k)
+                if not _list_exact(lvl) or _list_size(lvl) < 2:
+                    _bad_level(lvl)
+                p = _list_item(lvl, 0)
+                q = _list_item(lvl, 1)
+                if not (_ascii(p) and _ascii(q)) or ob_parse_scaled(
+                        _str_data(p), <size_t>_str_len(p), &self.px, &ticks) != OB_OK or \
+                        ob_parse_scaled(_str_data(q), <size_t>_str_len(q), &self.qty,
+                                        &lots) != OB_OK:
+                    _bad_level(lvl)
+                if not based:
+                    base = ticks - FLOOR_SPAN // 2
+                    based = True
+                i = <Py_ssize_t>(ticks - base)
+                if <size_t>i >= FLOOR_SPAN:
+                    _bad_level(lvl)
+                old = sz[i]
+                sz[i] = lots
+                if is_bid:
+                    if lots:
+                        count += old == 0
+                        if i > best:
+                            best = i
+                    elif old:
+                        count -= 1
+                        if i == best:
+                            if count == 0:
+                                best = -1
+                            else:
+                                while sz[best] == 0:
+                                    best -= 1
+                else:
+                    if lots:
+                        count += old == 0
+                        if i < best:
+                            best = i
+                    elif old:
+                        count -= 1
+                        if i == best:
+                            if count == 0:
+                                best = FLOOR_SPAN
+                            else:
+                                while sz[best] == 0:
+                                    best += 1
+        finally:
+            self.base = base
+            self.based = based
             if is_bid:
-                if lots:
-                    self.n_b += old == 0
-                    if i > self.best_b:
-                        self.best_b = i
-                elif old:
-                    self.n_b -= 1
-                    if i == self.best_b:
-                        if self.n_b == 0:
-                            self.best_b = -1
-                        else:
-                            while sz[self.best_b] == 0:
-                                self.best_b -= 1
+                self.best_b = best
+                self.n_b = count
             else:
-                if lots:
-                    self.n_a += old == 0
-                    if i < self.best_a:
-                        self.best_a = i
-                elif old:
-                    self.n_a -= 1
-                    if i == self.best_a:
-                        if self.n_a == 0:
-                            self.best_a = FLOOR_SPAN
-                        else:
-                            while sz[self.best_a] == 0:
-                                self.best_a += 1
+                self.best_a = best
+                self.n_a = count
         return 0
 
     def apply_levels(self, list bids, list asks):
-        """Apply ``[price, size]`` str pairs to each side (size ``"0"`` deletes)."""
+        """Apply ``[price, size]`` str pairs to each side (size ``"0"`` deletes).
+
+        A price outside the fixed window, or a bad level, raises ValueError
+        with the levels before it applied (no staging: this is a floor, not a book).
+        """
         self._side(<PyObject*>bids, True)
         self._side(<PyObject*>asks, False)
 
