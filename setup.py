@@ -47,6 +47,8 @@ def extensions():
                 name,
                 [pyx],
                 include_dirs=["src/obcore", numpy.get_include()],
+                # the C headers every extension may include: an edit rebuilds them all
+                depends=sorted(glob("src/obcore/*.h")),
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=CFLAGS,
                 extra_link_args=LDFLAGS,
