@@ -214,4 +214,3 @@ cdef class FloorBook:
 
     def __len__(self):
         return self.n_b + self.n_a
-

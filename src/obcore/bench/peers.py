@@ -230,8 +230,9 @@ class FloorPeer:
     note = FLOOR_NOTE
 
     def __init__(self, tick_size: str, lot_size: str):
-        from obcore.bench._floor import FloorBook  # noqa: PLC0415 - built with the wheel
         from orjson import loads  # noqa: PLC0415 - the measured path is orjson + the array
+
+        from obcore.bench._floor import FloorBook  # noqa: PLC0415 - built with the wheel
 
         self._FloorBook = FloorBook
         self._loads = loads

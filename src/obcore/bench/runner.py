@@ -440,7 +440,8 @@ def _floor_note(main: dict) -> str | None:
     if "level_ns" not in floor:
         return None
     ratios = [
-        f"{name} {r['level_ns'] / floor['level_ns']:.2f}x / {r['frame_us'] / floor['frame_us']:.2f}x"
+        f"{name} {r['level_ns'] / floor['level_ns']:.2f}x / "
+        f"{r['frame_us'] / floor['frame_us']:.2f}x"
         for name, r in main.items()
         if name.startswith("obcore-") and "level_ns" in r
     ]
