@@ -687,6 +687,23 @@ cdef class LadderSide(Side):
             raise ValueError(f"qty must be >= 0, not {qty}")
         self.set(key, qty)
 
+    def _set_many(self, pairs):
+        # [(key, qty), ...] through set_many(), the path Book's frames take.
+        cdef Py_ssize_t n = len(pairs)
+        cdef Py_ssize_t i
+        cdef int64_t* kv = <int64_t*>PyMem_Calloc(2 * n + 2, sizeof(int64_t))
+        if kv is NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                kv[2 * i] = pairs[i][0]
+                kv[2 * i + 1] = pairs[i][1]
+                if kv[2 * i + 1] < 0:
+                    raise ValueError(f"qty must be >= 0, not {kv[2 * i + 1]}")
+            self.set_many(kv, n)
+        finally:
+            PyMem_Free(kv)
+
     def _get(self, int64_t key):
         return self.get(key)
 
