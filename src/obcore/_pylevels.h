@@ -41,6 +41,12 @@ static inline int ob_pylevels_exact(PyObject *levels, const ob_scale *px, const 
                                     int negate, ob_levels *out, ob_levels *rpi)
 {
     Py_ssize_t i, n = PyList_GET_SIZE(levels);
+    int64_t *v;
+    /* No Python code runs in this loop (borrowed items, exact types), so n stays the length,
+     * and the pairs are stored without a capacity check each. */
+    if (ob_levels_reserve(out, (size_t)n) != OB_OK)
+        return -1;
+    v = out->v + 2 * out->len;
     for (i = 0; i < n; i++) {
         PyObject *lvl = PyList_GET_ITEM(levels, i), *p, *q, *r = NULL;
         Py_ssize_t len;
@@ -65,10 +71,12 @@ static inline int ob_pylevels_exact(PyObject *levels, const ob_scale *px, const 
             (r && ob_parse_scaled((const char *)PyUnicode_DATA(r), (size_t)PyUnicode_GET_LENGTH(r),
                                   qty, &rpi_size) != OB_OK))
             return -1;
-        if (ob_levels_push(out, negate ? -price : price, size) != OB_OK ||
-            (r && ob_levels_push(rpi, negate ? -price : price, rpi_size) != OB_OK))
+        if (r && ob_levels_push(rpi, negate ? -price : price, rpi_size) != OB_OK)
             return -1;
+        v[2 * i] = negate ? -price : price;
+        v[2 * i + 1] = size;
     }
+    out->len += (size_t)n;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 # Public C-level API of obcore.Book, for Cython code that cimports it:
 #     from obcore.book cimport Book
 # Prices are int64 ticks, sizes int64 lots. The c_* methods never touch Python objects.
+cimport cython
 from libc.stdint cimport int64_t
 
 from obcore.side cimport Side
@@ -65,16 +66,22 @@ cdef class Book:
     cdef Py_ssize_t c_depth(self, bint is_bid, int64_t* ticks, int64_t* lots, Py_ssize_t n) noexcept
 
     cdef object _frame_error(self, const char* buf, Py_ssize_t n)
-    cdef int _stage_list(self, levels, str field, void* out, void* rpi, bint negate) except -1
+    cdef int _stage_error(self, void* err, str field) except -1
     cdef int64_t _parse_c(self, text, bint is_price, str field, Py_ssize_t index,
                           str part=*) except? -1
     cdef int _commit(self, void* stage) except -1
+
+    @cython.final
     cdef void _write_staged(self, void* stage) noexcept
     cdef object _levels_array(self, bint is_bid, n, bint rpi=*)
     cdef list _export(self, bint is_bid, n)
     cdef int _rows(self, bint is_bid, Py_ssize_t n, Rows* r) except -1
     cdef int _side_rows(self, Side s, bint is_bid, Py_ssize_t n, Rows* r) except -1
+
+    @cython.final
     cdef int _reserve_staged(self, void* stage) except -1
     cdef void _release(self, Rows* r) noexcept
+
+    @cython.final
     cdef int _check_ready(self) except -1
     cdef str _format(self, value, bint is_price)

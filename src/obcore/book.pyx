@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import numpy as np
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.number cimport PyNumber_Index
@@ -244,10 +245,8 @@ cdef bytes _to_json(frame):
 
 
 cdef inline void _write_side(Side side, ob_levels* lv, Py_ssize_t max_depth) noexcept:
-    cdef size_t i
-    cdef int64_t* v = lv.v
-    for i in range(lv.len):
-        side.set(v[2 * i], v[2 * i + 1])
+    if lv.len:
+        side.set_many(lv.v, <Py_ssize_t>lv.len)
     if max_depth:
         side.trim(max_depth)
 
@@ -340,6 +339,7 @@ cdef class Book:
         self._topic_b = topic_b
         self._ready = True
 
+    @cython.final
     cdef int _check_ready(self) except -1:
         if not self._ready:
             raise UninitializedBookError(
@@ -464,13 +464,11 @@ cdef class Book:
             return FrameError(f"{field}: {what} at byte {pos}: {_clip(text)!r}", field, text)
         return FrameError(f"{field}: {what}", field, text)
 
-    cdef int _stage_list(self, levels, str field, void* out_, void* rpi_, bint negate) except -1:
-        # The error, if any, names the field, the level and the offending text.
-        cdef ob_pyerr e
+    cdef int _stage_error(self, void* err, str field) except -1:
+        # Raise the error ob_stage_pylevels described, naming the field, the level and the
+        # offending text. Out of line: apply_levels calls the stager directly, per side.
+        cdef ob_pyerr e = (<ob_pyerr*>err)[0]
         cdef bint is_price
-        if ob_stage_pylevels(levels, <ob_scale*>&self._px, <ob_scale*>&self._qty, negate,
-                             <ob_levels*>out_, <ob_levels*>rpi_, &e) == 0:
-            return 0
         obj = <object>e.obj if e.obj is not NULL else None
         Py_XDECREF(e.obj)
         where = field if e.index < 0 else f"{field}[{e.index}]"
@@ -584,6 +582,7 @@ cdef class Book:
             self._desync = DESYNC_CROSSED
         return 1 if f.type == OB_SNAPSHOT else 2
 
+    @cython.final
     cdef int _reserve_staged(self, void* stage) except -1:
         # The last step that may fail (MemoryError) before a commit writes: every check that
         # can refuse the frame has passed.
@@ -598,6 +597,7 @@ cdef class Book:
             self._rpi_asks.reserve(<Py_ssize_t>st.lv.rpi_asks.len)
         return 0
 
+    @cython.final
     cdef void _write_staged(self, void* stage) noexcept:
         # Cannot fail: the caller reserved room for every staged level first (_reserve_staged),
         # and created the RPI sides when RPI sizes are staged.
@@ -649,10 +649,15 @@ cdef class Book:
         deliver already-parsed levels (one Python/C crossing per message, not per level).
         """
         cdef Stage* st = <Stage*>self._stage
+        cdef ob_pyerr e
         self._check_ready()
         st.lv.bids.len = st.lv.asks.len = st.lv.rpi_bids.len = st.lv.rpi_asks.len = 0
-        self._stage_list(bids, "bids", &st.lv.bids, &st.lv.rpi_bids, True)
-        self._stage_list(asks, "asks", &st.lv.asks, &st.lv.rpi_asks, False)
+        if ob_stage_pylevels(bids, <ob_scale*>&self._px, <ob_scale*>&self._qty, True,
+                             &st.lv.bids, &st.lv.rpi_bids, &e):
+            self._stage_error(&e, "bids")
+        if ob_stage_pylevels(asks, <ob_scale*>&self._px, <ob_scale*>&self._qty, False,
+                             &st.lv.asks, &st.lv.rpi_asks, &e):
+            self._stage_error(&e, "asks")
         self._reserve_staged(st)
         self._write_staged(st)
 

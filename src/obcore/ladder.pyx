@@ -439,6 +439,83 @@ cdef class LadderSide(Side):
         else:
             self._ovf_set(key, qty)
 
+    cdef void set_many(self, const int64_t* kv, Py_ssize_t n) noexcept:
+        # set() for each pair, with the common case inline: a key inside the window, on a
+        # non-empty side, that is not a delete of the best (or is one whose successor is in
+        # the same bitmap word). That case runs on locals: stores through win_qtys may alias
+        # the object's int64 fields, so the compiler would reload them after each store. Any
+        # other pair writes the locals back, goes through set() and reloads them.
+        cdef const int64_t* end = kv + 2 * n
+        cdef int64_t key, qty, old
+        cdef uint64_t off, slot, word, nslot, new
+        cdef int64_t* qtys = self.win_qtys
+        cdef uint64_t* bits = self.win_bits
+        cdef uint64_t base = <uint64_t>self.win_base
+        cdef uint64_t mask = self.win_mask
+        # Keys at window offsets below `lim` take the inline path: none while the side is
+        # empty (set() rebases the window on the first level). Only set() empties a side:
+        # the inline path never deletes the last level (it is the best, without a successor).
+        cdef uint64_t lim = mask + 1 if self.count else 0
+        cdef int64_t best_key = self.best_key
+        cdef int64_t best_qty = self.best_qty
+        cdef Py_ssize_t added = 0               # levels the inline path added (or removed)
+        while kv < end:
+            key = kv[0]
+            qty = kv[1]
+            kv += 2
+            off = <uint64_t>key - base
+            if off < lim:
+                slot = <uint64_t>key & mask
+                old = qtys[slot]
+                if qty:
+                    # Branch-free insert-or-replace: which one it is depends on the data.
+                    qtys[slot] = qty
+                    new = old == 0
+                    bits[slot >> 6] |= new << (slot & 63)
+                    added += <Py_ssize_t>new
+                    if key <= best_key:
+                        best_key = key
+                        best_qty = qty
+                    continue
+                if not old:
+                    continue
+                if key != best_key:
+                    qtys[slot] = 0
+                    bits[slot >> 6] &= ~(<uint64_t>1 << (slot & 63))
+                    added -= 1
+                    continue
+                # The best goes. When the next level is in the same bitmap word it is the
+                # next best (every window level is at or above the best, so no slot between
+                # them wraps around the ring), unless it is so far up the window that
+                # _best_removed() would recentre.
+                word = bits[slot >> 6] & ((~(<uint64_t>0) << (slot & 63)) << 1)
+                if word:
+                    nslot = (slot & ~(<uint64_t>63)) + <uint64_t>_ctz(word)
+                    if off + (nslot - slot) <= (mask >> 1) + 1:
+                        qtys[slot] = 0
+                        bits[slot >> 6] &= ~(<uint64_t>1 << (slot & 63))
+                        added -= 1
+                        best_key = key + <int64_t>(nslot - slot)
+                        best_qty = qtys[nslot]
+                        continue
+            self.count += added
+            self.win_count += added
+            added = 0
+            self.best_key = best_key
+            self.best_qty = best_qty
+            self.set(key, qty)
+            qtys = self.win_qtys
+            bits = self.win_bits
+            base = <uint64_t>self.win_base
+            mask = self.win_mask
+            lim = mask + 1 if self.count else 0
+            best_key = self.best_key
+            best_qty = self.best_qty
+        self.count += added
+        self.win_count += added
+        self.best_key = best_key
+        self.best_qty = best_qty
+
     cdef int64_t get(self, int64_t key) noexcept:
         cdef Py_ssize_t i
         if <uint64_t>key - <uint64_t>self.win_base < <uint64_t>self.win_ticks:
@@ -609,6 +686,23 @@ cdef class LadderSide(Side):
         if qty < 0:
             raise ValueError(f"qty must be >= 0, not {qty}")
         self.set(key, qty)
+
+    def _set_many(self, pairs):
+        # [(key, qty), ...] through set_many(), the path Book's frames take.
+        cdef Py_ssize_t n = len(pairs)
+        cdef Py_ssize_t i
+        cdef int64_t* kv = <int64_t*>PyMem_Calloc(2 * n + 2, sizeof(int64_t))
+        if kv is NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                kv[2 * i] = pairs[i][0]
+                kv[2 * i + 1] = pairs[i][1]
+                if kv[2 * i + 1] < 0:
+                    raise ValueError(f"qty must be >= 0, not {kv[2 * i + 1]}")
+            self.set_many(kv, n)
+        finally:
+            PyMem_Free(kv)
 
     def _get(self, int64_t key):
         return self.get(key)

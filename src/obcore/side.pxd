@@ -22,6 +22,9 @@ cdef class Side:
     # qty > 0 inserts or replaces; qty == 0 deletes (absent key: no-op). Cannot fail after
     # reserve() covered the insert.
     cdef void set(self, int64_t key, int64_t qty) noexcept
+    # set() for each of n staged (key, qty) pairs kv[2i], kv[2i + 1], in order: one call per
+    # side per frame. Cannot fail after reserve() covered the inserts.
+    cdef void set_many(self, const int64_t* kv, Py_ssize_t n) noexcept
     # Quantity at key, 0 when absent.
     cdef int64_t get(self, int64_t key) noexcept
     cdef void clear(self) noexcept

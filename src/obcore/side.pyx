@@ -18,6 +18,12 @@ cdef class Side:
     cdef void set(self, int64_t key, int64_t qty) noexcept:
         pass
 
+    cdef void set_many(self, const int64_t* kv, Py_ssize_t n) noexcept:
+        # The generic loop; a variant whose set() is worth inlining overrides it.
+        cdef Py_ssize_t i
+        for i in range(n):
+            self.set(kv[2 * i], kv[2 * i + 1])
+
     cdef int64_t get(self, int64_t key) noexcept:
         return 0
 

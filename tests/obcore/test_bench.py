@@ -12,11 +12,13 @@ import sys
 import venv
 
 import pytest
+from obcore.bench._floor import FloorBook
 
 import obcore
 from obcore.bench import peers as bench_peers
 from obcore.bench import runner as bench_runner
 from obcore.bench.runner import main
+from obcore.bench.workloads import synthetic
 from obcore.recording import write_frames
 from obcore.synthetic import generate_frames
 
@@ -303,3 +305,37 @@ def test_repository_runner_is_obcore_bench_with_the_full_method_as_default():
     )
     assert runner.build_parser().parse_args(["--quick", "--callgrind", "ladder"]).profile == "quick"
     assert runner.execute is bench_runner.execute
+
+
+def test_the_floor_is_checked_against_the_reference_like_every_peer(capsys):
+    """The speed floor is a peer like the others: its book after a replay must match the
+    exact reference, or the run reports it WRONG and gives it no numbers."""
+    pytest.importorskip("orjson", reason="the floor's raw-frame path is orjson + the array")
+    wl = synthetic(depth=50, messages=60, seed=4)
+    oracle = bench_peers.ExactBook(wl.tick_size, wl.lot_size)
+    floor = bench_peers.make_peer("floor", wl.tick_size, wl.lot_size)
+    for msg, frame in zip(wl.msgs, wl.frames, strict=True):
+        oracle.apply_levels(msg)
+        floor.apply_frame(frame)
+    bench_peers.check_peer(floor, oracle, 10, wl.vwap_lots)
+    # One level the reference does not have: the same check must refuse the floor.
+    above = oracle.levels(1)[0][0][0] + 1  # ticks of 0.1
+    floor.book.apply_levels([[f"{above // 10}.{above % 10}", "1.000"]], [])
+    with pytest.raises(bench_peers.PeerMismatch, match="floor: top 10 bids differ"):
+        bench_peers.check_peer(floor, oracle, 10, wl.vwap_lots)
+
+    assert main([*TINY, "--peers", "obcore-ladder,floor"]) == 0
+    out = capsys.readouterr().out
+    assert "WRONG" not in table_rows(out)["floor"]
+    assert "time relative to the floor" in out and "obcore-ladder " in out
+
+
+def test_the_floor_refuses_what_it_cannot_hold():
+    """A fixed window and no staging: a price outside it raises (never a silent drop)."""
+    book = FloorBook("0.1", "0.001")
+    book.apply_levels([["100.0", "1.000"]], [["100.1", "2.000"]])
+    assert (book.best_bid(), book.best_ask(), len(book)) == (1000, 1001, 2)
+    with pytest.raises(ValueError, match="floor"):
+        book.apply_levels([["1000000.0", "1.000"]], [])
+    with pytest.raises(ValueError, match="floor"):
+        book.apply_levels([["100.05", "1.000"]], [])

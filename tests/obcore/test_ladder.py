@@ -360,17 +360,33 @@ class LadderMachine(RuleBasedStateMachine):
             ),
             min_size=1,
             max_size=12,
-        )
+        ),
+        batched=st.booleans(),
     )
-    def frame(self, ops):
-        self.side._reserve(len(ops))
-        for off, qty in ops:
-            key = off if abs(off) > 10**6 else self.centre + off
-            self.side._set(key, qty)
+    def frame(self, ops, batched):
+        # batched: one set_many() call, as Book applies a frame's side; else set() per pair.
+        pairs = [(off if abs(off) > 10**6 else self.centre + off, qty) for off, qty in ops]
+        self.side._reserve(len(pairs))
+        if batched:
+            self.side._set_many(pairs)
+        for key, qty in pairs:
+            if not batched:
+                self.side._set(key, qty)
             if qty:
                 self.ref[key] = qty
             else:
                 self.ref.pop(key, None)
+
+    @precondition(lambda self: self.ref)
+    @rule(k=st.integers(1, 4))
+    def delete_best_k_at_once(self, k):
+        # Deletes of the best one after another in one batch: each finds its successor
+        # (in the same bitmap word, or through set()).
+        pairs = [(key, 0) for key in sorted(self.ref)[:k]]
+        self.side._reserve(0)
+        self.side._set_many(pairs)
+        for key, _ in pairs:
+            del self.ref[key]
 
     @precondition(lambda self: self.ref)
     @rule()

@@ -17,6 +17,8 @@ Peers:
 
 - ``obcore-<kind>``: :class:`obcore.Book` for each compiled variant in ``obcore.kinds()``;
 - ``reference``: ``obcore._reference.PyBook`` (pure Python), when it exists;
+- ``floor``: the speed floor, a minimal Cython flat tick array with strings parsed in C
+  (``obcore.bench._floor``); a lower bound for the level update, not a correct book;
 - ``order-book``: the ``order-book`` C extension (PyPI) keyed by ``float(price)`` with
   float sizes, as cryptofeed uses it;
 - ``sorteddict``: two ``sortedcontainers.SortedDict`` keyed by ``float(price)``;
@@ -44,9 +46,11 @@ import numpy as np
 from obcore.bench.workloads import decode
 
 __all__ = [
+    "FLOOR_NOTE",
     "ExactBook",
     "ObcorePeer",
     "ReferencePeer",
+    "FloorPeer",
     "OrderBookPeer",
     "SortedDictPeer",
     "PybitPeer",
@@ -63,6 +67,13 @@ PYBIT_NOTE = (
     "pybit keeps each side as an unsorted list of string pairs (inserts are "
     "appended), so reading its best bid/ask or depth needs a scan or sort; "
     "b[0] is not the best bid after a delta"
+)
+
+
+FLOOR_NOTE = (
+    "floor is a minimal Cython flat tick array (a dense size array a side, strings parsed "
+    "in C by obcore's parser; no staging, sequencing or recentring, and orjson for raw "
+    "frames): a lower bound for a level update, not a book"
 )
 
 
@@ -207,6 +218,58 @@ class ReferencePeer(ObcorePeer):
 
     def top(self, n: int = 10):
         return self.book.bids(n), self.book.asks(n)
+
+
+class FloorPeer:
+    """The speed floor: :class:`obcore.bench._floor.FloorBook`, a minimal Cython flat tick
+    array fed the same string pairs, parsed in C by obcore's parser. Not a correct book (no
+    staging, no sequencing, a fixed window); it is checked against the reference like every
+    peer so the floor is at least right on the workload it times."""
+
+    name = "floor"
+    note = FLOOR_NOTE
+
+    def __init__(self, tick_size: str, lot_size: str):
+        from orjson import loads  # noqa: PLC0415 - the measured path is orjson + the array
+
+        from obcore.bench._floor import FloorBook  # noqa: PLC0415 - built with the wheel
+
+        self._FloorBook = FloorBook
+        self._loads = loads
+        self.tick_size, self.lot_size = tick_size, lot_size
+        self.reset()
+
+    def reset(self):
+        self.book = self._FloorBook(self.tick_size, self.lot_size)
+
+    def apply_levels(self, msg: dict) -> None:
+        data = msg["data"]
+        if msg["type"] == "snapshot":
+            self.book.clear()
+        self.book.apply_levels(data["b"], data["a"])
+
+    def apply_frame(self, text: str) -> None:
+        self.apply_levels(self._loads(text))
+
+    def best(self):
+        b = self.book
+        return b.best_bid(), b.best_ask()
+
+    def top(self, n: int = 10):
+        return self.book.levels(True, n), self.book.levels(False, n)
+
+    def native_qty(self, lots: int):
+        return lots
+
+    def vwap(self, side: str, qty):
+        book = self.book
+        return _vwap_walk(book.levels(side == "b", len(book)), qty)
+
+    def levels(self, n: int):
+        return self.top(n)
+
+    def vwap_ticks(self, side: str, lots: int):
+        return self.vwap(side, lots)
 
 
 class OrderBookPeer:
@@ -423,10 +486,12 @@ class PybitFullPeer(PybitPeer):
 
 
 _FLOAT_PEERS = {"order-book": OrderBookPeer, "sorteddict": SortedDictPeer}
+_C_PEERS = {"floor": FloorPeer, **_FLOAT_PEERS}
 
 
 # Optional peers: name -> the modules it needs (pip distribution in brackets when it differs).
 _OPTIONAL = {
+    "floor": (("orjson", "orjson"),),
     "order-book": (("order_book", "order-book"), ("orjson", "orjson")),
     "sorteddict": (("sortedcontainers", "sortedcontainers"), ("orjson", "orjson")),
     "pybit": (("pybit", "pybit"),),
@@ -458,7 +523,7 @@ def skipped_peers() -> dict[str, list[str]]:
 
 
 def make_peer(name: str, tick_size: str, lot_size: str, topic: str = "orderbook.200.BTCUSDT"):
-    """Return a fresh peer by name (``obcore-<kind>``, ``reference``, ``order-book``,
+    """Return a fresh peer by name (``obcore-<kind>``, ``reference``, ``floor``, ``order-book``,
     ``sorteddict``, ``pybit``, ``pybit-full``).
 
     Raises
@@ -470,8 +535,8 @@ def make_peer(name: str, tick_size: str, lot_size: str, topic: str = "orderbook.
         return ObcorePeer(tick_size, lot_size, name[len("obcore-") :])
     if name == "reference":
         return ReferencePeer(tick_size, lot_size)
-    if name in _FLOAT_PEERS:
-        return _FLOAT_PEERS[name](tick_size, lot_size)
+    if name in _C_PEERS:
+        return _C_PEERS[name](tick_size, lot_size)
     if name == "pybit":
         return PybitPeer(tick_size, lot_size, topic)
     if name == "pybit-full":

@@ -37,6 +37,7 @@ from importlib import metadata, util
 
 import obcore
 from obcore.bench.peers import (
+    FLOOR_NOTE,
     PYBIT_NOTE,
     ExactBook,
     PeerMismatch,
@@ -433,6 +434,23 @@ def _choose_baseline(args, names: list[str]) -> str:
     return default if default in names else names[0]
 
 
+def _floor_note(main: dict) -> str | None:
+    """How far each obcore variant is from the speed floor, or None without the floor."""
+    floor = main.get("floor", {})
+    if "level_ns" not in floor:
+        return None
+    ratios = [
+        f"{name} {r['level_ns'] / floor['level_ns']:.2f}x / "
+        f"{r['frame_us'] / floor['frame_us']:.2f}x"
+        for name, r in main.items()
+        if name.startswith("obcore-") and "level_ns" in r
+    ]
+    return (
+        f"{FLOOR_NOTE}; time relative to the floor (per level / per message, lower is "
+        f"better): " + ", ".join(ratios)
+    )
+
+
 def _validate(wl: Workload, path: str) -> None:
     """Replay ``wl`` once through obcore so a recording that does not fit the tick or lot
     size fails before anything is timed, with the frame that does not fit."""
@@ -552,6 +570,9 @@ def run(args) -> dict:
     }
     _log("main workload:")
     results["main"] = measure_main(names, wl, reps, budget_s)
+    floor_note = _floor_note(results["main"])
+    if floor_note:
+        notes.insert(1, floor_note)
     if depths:
         _log("scaling:")
         results["scaling"] = measure_scaling(
