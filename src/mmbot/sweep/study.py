@@ -16,7 +16,7 @@ import socket
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -66,6 +66,8 @@ class SweepSpec:
     jobs: int = 1
     top: int = 5
     heartbeat_s: int = 10
+    #: the one symbol each recording replays (a backtest would replay all of them)
+    symbols: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -188,6 +190,7 @@ def make_spec(
     if base.sim.data != "synthetic" and not data and not Path(base.sim.data).is_file():
         raise SweepError(f"sim.data: {base.sim.data!r} is not a file")
     searched = data or (base.sim.data,)
+    symbols = _swept_symbols(base, (*searched, *holdout))
     seconds = duration_s if duration_s is not None else base.run.duration_s
     if objective == "sharpe" and "synthetic" in searched and seconds < 120:
         raise SweepError(
@@ -211,18 +214,58 @@ def make_spec(
         jobs=jobs,
         top=top,
         heartbeat_s=heartbeat_s,
+        symbols=symbols,
     )
 
 
+def _swept_symbols(base: Config, data: Sequence[str]) -> dict[str, str]:
+    """Return the symbol each recording in ``data`` replays in a trial.
+
+    A sweep tunes one symbol's figures; a recording's symbol is chosen as a one-symbol
+    backtest chooses it (``venue.symbol`` if the recording holds it, else its only one).
+
+    Raises
+    ------
+    SweepError
+        For several symbols at once, or a recording with no symbol to choose.
+    """
+    from mmbot.backtest import BacktestError, resolve_recording  # noqa: PLC0415
+
+    if len(base.venue.symbol_list) > 1:
+        raise SweepError(
+            f"venue.symbols: the sweep tunes one symbol's backtest, got "
+            f"{', '.join(base.venue.symbol_list)}; sweep each with --set venue.symbol=NAME"
+        )
+    chosen = {}
+    for d in dict.fromkeys(data):
+        if d != "synthetic":
+            try:
+                cfg, _ = resolve_recording(apply_overrides(base, {"sim.data": d}))
+            except BacktestError as exc:
+                raise SweepError(str(exc)) from None
+            chosen[d] = cfg.venue.symbol
+    return chosen
+
+
 # ---------------------------------------------------------------------------- one trial
-def evaluate(cfg: Config, data: Sequence[str], duration_s: float | None) -> TrialMetrics:
-    """Backtest ``cfg`` on each data source and combine the figures (deterministic)."""
+def evaluate(
+    cfg: Config,
+    data: Sequence[str],
+    duration_s: float | None,
+    symbols: Mapping[str, str] | None = None,
+) -> TrialMetrics:
+    """Backtest ``cfg`` on each data source and combine the figures (deterministic).
+
+    ``symbols`` maps a recording to the one symbol it replays (see ``SweepSpec.symbols``).
+    """
     from mmbot.backtest import run_backtest  # noqa: PLC0415  (heavy; workers import it)
 
     parts = []
     for d in data:
         run_cfg = apply_overrides(cfg, {"sim.data": d})
-        parts.append(metrics_from_result(run_backtest(run_cfg, duration_s=duration_s)))
+        only = (symbols or {}).get(d)
+        result = run_backtest(run_cfg, duration_s=duration_s, symbols=[only] if only else None)
+        parts.append(metrics_from_result(result))
     return combine(parts)
 
 
@@ -251,7 +294,7 @@ class _Objective:
         params = spec.space.suggest(trial)
         try:
             cfg = apply_overrides(spec.base, params)
-            metrics = evaluate(cfg, spec.search_data, spec.duration_s)
+            metrics = evaluate(cfg, spec.search_data, spec.duration_s, spec.symbols)
             value, exact = spec.objective.score(metrics)
         except (ConfigError, TrialError) as e:
             trial.set_user_attr("error", str(e))
@@ -495,7 +538,7 @@ def _holdout(spec: SweepSpec, top: Sequence[TrialRecord]) -> list[dict[str, Any]
             },
         }
         try:
-            m = evaluate(cfg, spec.holdout, spec.duration_s)
+            m = evaluate(cfg, spec.holdout, spec.duration_s, spec.symbols)
             value, exact = spec.objective.score(m)
         except TrialError as e:
             row["holdout"] = {"error": str(e)}

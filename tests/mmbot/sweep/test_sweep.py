@@ -3,6 +3,7 @@ PostgreSQL server shared by worker processes (one of them killed mid-trial)."""
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import pytest
 from support.waiting import wait_for
 
 from mmbot import cli
+from mmbot.backtest import run_backtest
 from mmbot.config import ConfigError, apply_overrides, load_config, parse_overrides
 from mmbot.recorder import FrameRecorder
 from mmbot.sim.protocol import instrument_info
@@ -49,20 +51,26 @@ def space(tmp_path):
     return path
 
 
-def recording(path: Path, seed: int, seconds: int = 10) -> Path:
+def recording(
+    path: Path, seed: int, seconds: int = 10, symbols: tuple[str, ...] = ("BTCUSDT",)
+) -> Path:
     """A synthetic stream saved as a recording with its instrument rules in the header, so
-    holdout data differs from the search's."""
-    info = instrument_info("linear", "BTCUSDT", "0.1", "0.001", "0.001", "1190", "5")
-    recorder = FrameRecorder(str(path), instruments={"category": "linear", "list": [info]})
-    for frame in generate_frames(
-        symbol="BTCUSDT",
-        tick_size="0.1",
-        lot_size="0.001",
-        depth=50,
-        messages=seconds * 50,
-        seed=seed,
-        interval_ms=20,
-    ):
+    holdout data differs from the search's; several symbols' streams interleave by time."""
+    infos = [instrument_info("linear", s, "0.1", "0.001", "0.001", "1190", "5") for s in symbols]
+    recorder = FrameRecorder(str(path), instruments={"category": "linear", "list": infos})
+    streams = [
+        generate_frames(
+            symbol=symbol,
+            tick_size="0.1",
+            lot_size="0.001",
+            depth=50,
+            messages=seconds * 50,
+            seed=seed + i,
+            interval_ms=20,
+        )
+        for i, symbol in enumerate(symbols)
+    ]
+    for frame in heapq.merge(*streams, key=lambda f: json.loads(f)["ts"]):
         recorder.write(frame)
     recorder.close()
     return path
@@ -156,6 +164,29 @@ def test_metrics_per_minute_pnl_drawdown_and_inventory():
 # ---------------------------------------------------------------------------- local sweep
 def _sweep(*args: str) -> int:
     return cli.main(["sweep", *args])
+
+
+def test_a_two_symbol_recording_is_swept_on_the_configured_symbol(tmp_path, space):
+    # a backtest replays every symbol of a recording; a sweep tunes one symbol's figures
+    rec = str(recording(tmp_path / "two.jsonl", seed=3, symbols=("BTCUSDT", "ETHUSDT")))
+    out = tmp_path / "sw"
+    args = ["--space", str(space), "--trials", "2", "--data", rec, "--out", str(out)]
+    assert _sweep(*args, "--set", "venue.symbol=ETHUSDT") == 0
+    s = json.loads((out / "sweep.json").read_text())
+    assert s["counts"] == {"COMPLETE": 2}
+    for t in s["trials"]:
+        cfg = apply_overrides(load_config(), {**t["params"], "sim.data": rec})
+        alone = run_backtest(cfg, symbols=["ETHUSDT"])
+        assert t["metrics"] == metrics_from_result(alone).to_dict()
+
+
+def test_a_sweep_of_several_symbols_at_once_is_refused(tmp_path, space, capsys):
+    args = ["--space", str(space), "--trials", "1", *FAST, "--out", str(tmp_path / "sw")]
+    assert _sweep(*args, "--set", 'venue.symbols=["BTCUSDT","ETHUSDT"]') == 2
+    assert "venue.symbols: the sweep tunes one symbol" in capsys.readouterr().err
+    rec = str(recording(tmp_path / "two.jsonl", seed=3, symbols=("BTCUSDT", "ETHUSDT")))
+    assert _sweep(*args, "--data", rec, "--set", "venue.symbol=SOLUSDT") == 2
+    assert "SOLUSDT" in capsys.readouterr().err
 
 
 def test_local_sweep_writes_every_output_and_repeats_exactly(tmp_path, space, capsys):
@@ -548,7 +579,7 @@ def test_a_trial_beyond_the_total_stands_down(tmp_path, space):
 def test_a_crashing_backtest_is_kept_and_fails_the_command(tmp_path, space, capsys, monkeypatch):
     import mmbot.sweep.study  # noqa: PLC0415
 
-    def crash(cfg, data, duration_s):
+    def crash(cfg, data, duration_s, symbols):
         raise ZeroDivisionError("engine bug")
 
     monkeypatch.setattr(mmbot.sweep.study, "evaluate", crash)
