@@ -64,9 +64,16 @@ class SimSymbol:
             raise ValueError(
                 f"min_qty must be at least one lot {self.lot_size}, got {self.min_qty!r}"
             )
-        if lots.to_units(self.max_qty, "max_qty") < lots.to_units(self.min_qty):
+        _non_negative(self.max_qty, "max_qty")
+        if self.max_lots < lots.to_units(self.min_qty):
             raise ValueError(f"max_qty {self.max_qty} is below min_qty {self.min_qty}")
         _non_negative(self.min_notional, "min_notional")
+
+    @property
+    def max_lots(self) -> int:
+        """The largest order in whole lots. Bybit's maximum can sit off the lot grid (spot
+        BTCUSDT: 71.73956243 on a 0.000001 step), and an order is whole lots."""
+        return int(Decimal(self.max_qty) // Decimal(self.lot_size))
 
     @property
     def coins(self) -> tuple[str, str]:
@@ -148,7 +155,7 @@ class SimAccount:
                 maker_fee_rate=maker_fee,
                 taker_fee_rate=taker_fee,
                 min_qty_lots=max(qs.to_units(v.min_qty), 1),
-                max_qty_lots=qs.to_units(v.max_qty),
+                max_qty_lots=v.max_lots,
                 min_notional=v.min_notional,
                 order_id_prefix=f"{prefix}-{s}",
                 queue_model=queue_model,

@@ -18,6 +18,7 @@ from aiohttp import web
 from mmbot.sim.account import SimSymbol
 from mmbot.sim.protocol import RET_MSG, RetCode, now_ms
 from mmbot.sim.routes import SimServer
+from mmbot.venue.base import RateLimits
 
 __all__ = ["SimulatorHandle", "start_simulator"]
 
@@ -395,7 +396,11 @@ def serve(
             )
             for i, s in enumerate(syms)
         }
-    handle = start_simulator(port, syms, sources=sources, interval_ms=interval_ms)
+    # Bybit's default tier for the category (spot allows 20 creates a second)
+    limits = RateLimits.for_category(category).per_class()
+    handle = start_simulator(
+        port, syms, sources=sources, interval_ms=interval_ms, rate_limit_per_s=limits
+    )
     try:
         _announce(handle, syms, category, out)
         threading.Event().wait()

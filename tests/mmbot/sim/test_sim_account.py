@@ -388,3 +388,13 @@ def test_spot_market_buy_qty_is_quote_coin_unless_base_is_said():
             4,
         )
     assert e.value.code == 170140
+
+
+def test_a_maximum_off_the_lot_grid_is_whole_lots_like_bybits_spot_btcusdt():
+    # Bybit's spot BTCUSDT: maxLimitOrderQty 71.73956243 on basePrecision 0.000001
+    sym = SimSymbol("BTCUSDT", "spot", "0.01", "0.000001", "0.000048", "71.73956243", "1")
+    assert sym.max_lots == 71_739_562
+    account = SimAccount({"BTCUSDT": sym}, "0.001", "0.001", "100000")
+    assert account.engines["BTCUSDT"].max_qty_lots == 71_739_562
+    with pytest.raises(ValueError, match="max_qty 0.00004 is below min_qty"):
+        SimSymbol("BTCUSDT", "spot", "0.01", "0.000001", "0.000048", "0.00004", "1")

@@ -1,6 +1,7 @@
 """README's "Test your own bot against a local Bybit" snippets run as written (the port
 swapped for a free one), and the ``mmbot sim`` command's start, Ctrl-C and errors."""
 
+import json
 import os
 import re
 import signal
@@ -13,8 +14,10 @@ from pathlib import Path
 import pybit._websocket_trading as wt
 import pybit.unified_trading as ut
 import pytest
+import requests
 from support.waiting import wait_for
 
+from mmbot.bybit import local_http
 from mmbot.sim.protocol import Scale
 from mmbot.sim.server import SimSymbol, recording_source, start_simulator
 from obcore.recording import write_frames
@@ -70,6 +73,40 @@ def test_mmbot_sim_prints_its_urls_and_stops_on_ctrl_c():
         assert p.wait(20) == 0, p.stderr.read()
     finally:
         p.kill()
+
+
+@pytest.mark.parametrize(("category", "creates"), [("linear", "10"), ("spot", "20")])
+def test_mmbot_sim_limits_creates_at_bybits_default_tier_for_its_category(category, creates):
+    p = mmbot("--port", "0", "--category", category)
+    try:
+        lines = [p.stdout.readline() for _ in range(8)]
+        port = int(lines[0].split("127.0.0.1:")[1].split()[0])
+        key, secret = (
+            next(x.split()[-1] for x in lines if x.strip().startswith(w))
+            for w in ("api key", "api secret")
+        )
+        http = local_http(f"http://127.0.0.1:{port}", api_key=key, api_secret=secret)
+        body = json.dumps(
+            {
+                "category": category,
+                "symbol": "BTCUSDT",
+                "side": "Buy",
+                "orderType": "Limit",
+                "qty": "0.01",
+                "price": "1000.0",
+            }
+        )
+        r = requests.post(
+            f"http://127.0.0.1:{port}/v5/order/create",
+            data=body,
+            headers=http._prepare_headers(body, 5000),  # pybit signs; its reply drops headers
+            timeout=10,
+        )
+        assert r.json()["retCode"] == 0, r.text
+        assert r.headers["X-Bapi-Limit"] == creates
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(20)
 
 
 def test_mmbot_sim_errors_are_one_line():
