@@ -4,14 +4,12 @@ terminal is restored afterwards. Keys come through a real pseudo-terminal."""
 import json
 import os
 import pty
-import sqlite3
 import subprocess
 import termios
 import threading
-from decimal import Decimal
 
 import pytest
-from support.bot import mmbot_run
+from support.bot import mmbot_run, quoted_spread, reload_rows
 from support.waiting import wait_for
 
 from mmbot.keys import KeyCommands
@@ -65,24 +63,6 @@ def test_an_action_that_raises_still_restores_the_terminal(terminal):
     assert termios.tcgetattr(stream.fileno()) == before
 
 
-def _reloads(db):
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return con.execute("SELECT accepted, changed FROM config_reloads").fetchall()
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet
-        return []
-
-
-def _half_spread(sim):
-    orders = sim.open_orders(SYM)
-    bids = [Decimal(o["price"]) for o in orders if o["side"] == "Buy"]
-    asks = [Decimal(o["price"]) for o in orders if o["side"] == "Sell"]
-    return (min(asks) - max(bids)) / 2 if bids and asks else 0
-
-
 @pytest.mark.slow
 def test_r_in_the_dashboard_reloads_the_config_and_q_stops(tmp_path, start_sim, terminal):
     sim = start_sim(speed=2.0)
@@ -94,12 +74,16 @@ def test_r_in_the_dashboard_reloads_the_config_and_q_stops(tmp_path, start_sim, 
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
         bot = subprocess.Popen(cmd, stdin=stream, stdout=stdout, stderr=stderr)
     try:
-        # half spread 3 bps of ~65,000 is ~20 USDT; 20 bps is ~130
-        assert wait_for(lambda: 0 < _half_spread(sim) < 60, timeout_s=30), "never quoted"
+        # a full spread of 2 x 3 bps of ~65,000 is ~39 USDT; 2 x 20 bps is ~260
+        assert wait_for(lambda: 0 < (quoted_spread(sim, SYM) or 0) < 120, timeout_s=30), (
+            "never quoted"
+        )
         cfg.write_text("[strategy.fixed]\nhalf_spread_bps = 20.0\n")
         os.write(master, b"r")
-        assert wait_for(lambda: _reloads(db) == [(1, "strategy.fixed.half_spread_bps")], 15)
-        assert wait_for(lambda: _half_spread(sim) > 100, timeout_s=15)
+        assert wait_for(
+            lambda: [r[:2] for r in reload_rows(db)] == [(1, "strategy.fixed.half_spread_bps")], 15
+        )
+        assert wait_for(lambda: (quoted_spread(sim, SYM) or 0) > 200, timeout_s=15)
         os.write(master, b"q")
         assert bot.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()[-3000:]
     finally:

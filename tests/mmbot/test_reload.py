@@ -3,12 +3,10 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-from decimal import Decimal
 
 import pytest
-from support.bot import mmbot_run
+from support.bot import mmbot_run, quoted_spread, reload_rows
 from support.waiting import wait_for
 
 from mmbot.config import ConfigError, SimConfig, load_config
@@ -45,26 +43,6 @@ def test_prepare_reload_names_the_changed_and_the_refused_keys(tmp_path):
     assert changed_keys(cfg, cfg) == ()
 
 
-def _rows(db):
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return con.execute(
-                "SELECT accepted, changed, message FROM config_reloads ORDER BY id"
-            ).fetchall()
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # not created yet
-        return []
-
-
-def _quoted_spread(sim):
-    orders = sim.open_orders(SYM)
-    bids = [Decimal(o["price"]) for o in orders if o["side"] == "Buy"]
-    asks = [Decimal(o["price"]) for o in orders if o["side"] == "Sell"]
-    return min(asks) - max(bids) if bids and asks else None
-
-
 @pytest.mark.slow
 def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path, start_sim):
     sim = start_sim(speed=2.0)
@@ -90,34 +68,34 @@ def test_sighup_applies_a_valid_reload_and_refuses_an_invalid_one(tmp_path, star
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
-        assert wait_for(lambda: (_quoted_spread(sim) or 0) > 0, timeout_s=25), "never quoted"
-        assert _quoted_spread(sim) < 100
+        assert wait_for(lambda: (quoted_spread(sim, SYM) or 0) > 0, timeout_s=25), "never quoted"
+        assert quoted_spread(sim, SYM) < 100
 
         # accepted: a wider spread (20 bps a side, about 260 USDT) reaches the exchange
         _write(cfg, 20.0)
         bot.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: len(_rows(db)) == 1, timeout_s=10)
-        assert _rows(db)[0] == (
+        assert wait_for(lambda: len(reload_rows(db)) == 1, timeout_s=10)
+        assert reload_rows(db)[0] == (
             1,
             "strategy.fixed.half_spread_bps",
             "accepted: strategy.fixed.half_spread_bps",
         )
-        assert wait_for(lambda: (_quoted_spread(sim) or 0) > 200, timeout_s=10)
+        assert wait_for(lambda: (quoted_spread(sim, SYM) or 0) > 200, timeout_s=10)
 
         # refused: another section changed; the running config (20 bps) stays
         _write(cfg, 1.0, '[venue]\nsymbol = "ETHUSDT"\n')
         bot.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: len(_rows(db)) == 2, timeout_s=10)
-        accepted, changed, message = _rows(db)[1]
+        assert wait_for(lambda: len(reload_rows(db)) == 2, timeout_s=10)
+        accepted, changed, message = reload_rows(db)[1]
         assert accepted == 0 and changed == ""
         assert "venue.symbol: only [strategy] and [risk] can change while running" in message
 
         # refused: an invalid value, validated before it could take effect
         _write(cfg, 1.0, "[strategy]\nlevels = 0\n")
         bot.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: len(_rows(db)) == 3, timeout_s=10)
-        assert "strategy.levels: must be > 0" in _rows(db)[2][2]
-        assert bot.poll() is None and (_quoted_spread(sim) or 0) > 200  # still the 20 bps
+        assert wait_for(lambda: len(reload_rows(db)) == 3, timeout_s=10)
+        assert "strategy.levels: must be > 0" in reload_rows(db)[2][2]
+        assert bot.poll() is None and (quoted_spread(sim, SYM) or 0) > 200  # still the 20 bps
 
         bot.send_signal(signal.SIGINT)
         stdout, stderr = bot.communicate(timeout=30)
