@@ -186,6 +186,9 @@ class ManagedOrder:
     reject_reason: str = ""
     created_ms: int = 0
     exec_lots: int = 0  # lots of this order whose executions have been applied
+    # a reconcile counted every fill up to this position seq as executed: an execution
+    # sequenced at or before it arriving later is already in exec_lots
+    reconciled_seq: int = 0
 
     @property
     def unexecuted_lots(self) -> int:
@@ -766,7 +769,8 @@ class OrderManager:
         m = self.orders.get(x.order_link_id) if x.order_link_id else None
         if m is None:
             return event
-        m.exec_lots += x.qty_lots
+        if not 0 < x.seq <= m.reconciled_seq:
+            m.exec_lots += x.qty_lots
         if not m.done:
             # executions may arrive before the order event that reports them
             if x.leaves_lots is None:
@@ -882,6 +886,7 @@ class OrderManager:
         # the venue's position now includes every fill it has reported so far
         for m in self._unexecuted.values():
             m.exec_lots = m.filled_lots
+            m.reconciled_seq = pos.seq
         self._unexecuted.clear()
         result.position_after_lots = self.position_lots
         self.connected = self.venue.connected

@@ -177,3 +177,28 @@ def test_a_create_in_flight_does_not_make_every_tick_reconcile_over_rest():
     tick(runner, venue, 1500)  # the create has timed out: noticed on this tick...
     tick(runner, venue, 1501)  # ...and one more reconcile settles it
     assert len(calls) == 2 and venue.worst_case()[0] <= 1
+
+
+def test_an_execution_a_reconcile_already_counted_does_not_hide_a_later_fill():
+    # Found by the exposure state machine. A reconcile counts an order's reported fills as
+    # executed (the REST position holds them); the late execution of such a fill then
+    # counted again, so the next fill, reported by its order push before its execution,
+    # looked executed too and the bot bought past its cap (worst case 5 of 4).
+    runner, venue, model = make_runner(cap_lots=4, lifetime_ms=3, pending_timeout_ms=50)
+    venue.recv_window_ms = 40
+    tick(runner, venue, 1)
+    model.want = [Quote(BUY, 995, 2, 0), Quote(BUY, 994, 1, 1)]
+    tick(runner, venue, 2)
+    venue.process(0)  # the level-1 create stays in flight
+    venue.fill(venue.live()[0].order_id, 1, position_first=True)  # order, position, exec, order
+    venue.deliver(3)  # only the order push: 1 of 2 filled
+    tick(runner, venue, 53)  # the unanswered create: a reconcile reads position 1
+    model.want = [Quote(BUY, 995, 3, 0)]
+    tick(runner, venue, 54)  # amend to 1 filled + 3 more
+    venue.fill(venue.live()[0].order_id, 1)  # the last lot: exec, order Filled, position
+    venue.deliver(2)  # the first fill's late execution
+    venue.deliver(3)  # the order push: Filled, 2 of 2; the second execution not yet
+    assert runner.orders.exposure()[0] == 2  # position 1 and one fill not yet executed
+    tick(runner, venue, 55)
+    long_worst, _ = venue.worst_case()
+    assert long_worst <= 4, long_worst
