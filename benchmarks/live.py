@@ -14,6 +14,15 @@ both):
 Each side is a fresh process every round; the table shows the medians over the rounds and
 the ratio of the live ``recv_to_order`` p50 to the backtest's ``tick_to_order`` p50 (the
 issue's target: 2x or less).
+
+``recv_to_order`` counts only frames that wrote at least one order request, while
+``tick_to_order`` counts every frame (most send nothing). The like-for-like ratio divides
+by the backtest's ``tick_to_order_sent`` instead: ``tick_to_order`` over the frames that
+sent, the same frames as ``recv_to_order``. Both ratios are printed.
+
+``--compare`` adds, each round, a live run whose trade socket writes through pybit and
+websocket-client (``MMBOT_TRADE_SEND=pybit``) next to the default one, which writes its
+frames itself (:class:`mmbot.bybit.clients.LocalWebSocketTrading`).
 """
 
 from __future__ import annotations
@@ -121,7 +130,13 @@ def _get(timing: dict, key: str, p: str):
 
 def _row(kind: str, rnd: int, timing: dict) -> dict:
     row = {"kind": kind, "round": rnd, "frames": timing.get("frames")}
-    for key in ("tick_to_order", "recv_to_order", "recv_to_book", "feed_hop_us"):
+    for key in (
+        "tick_to_order",
+        "tick_to_order_sent",
+        "recv_to_order",
+        "recv_to_book",
+        "feed_hop_us",
+    ):
         for p in ("p50", "p90", "p99"):
             row[f"{key}_{p}_us"] = _get(timing, key, p)
     row["recv_to_order_count"] = (timing.get("recv_to_order") or {}).get("count")
@@ -154,6 +169,9 @@ def summarize(rows: list[dict], live_kind: str = "live") -> dict:
         if b["tick_to_order_p50_us"] and r["recv_to_order_p50_us"]:
             per_round.append(round(r["recv_to_order_p50_us"] / b["tick_to_order_p50_us"], 2))
     out["ratio_per_round"] = per_round
+    # like for like: the backtest over the frames that sent orders, as recv_to_order counts
+    sent = out["backtest"]["tick_to_order_sent_p50_us"]
+    out["sent_ratio"] = round(top / sent, 2) if sent and top else None
     # like for like: every frame on both sides, from the runner's entry (no hop)
     same = out["live"]["tick_to_order_p50_us"]
     out["tick_ratio"] = round(same / base, 2) if base and same else None
@@ -169,12 +187,16 @@ def _text(s: dict) -> str:
     lines = [
         f"{s['kind']}: medians of {s['rounds']} interleaved rounds (µs, p50/p90/p99):",
         f"  backtest  tick -> order              {trio(b, 'tick_to_order')}",
+        f"  backtest  tick -> order, sent frames {trio(b, 'tick_to_order_sent')}",
         f"  live      frame received -> order    {trio(v, 'recv_to_order')}",
         f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
         f"  live      hop to the session thread  {trio(v, 'feed_hop_us')}",
         f"  live      tick -> order              {trio(v, 'tick_to_order')}",
+        f"  live      tick -> order, sent frames {trio(v, 'tick_to_order_sent')}",
         f"ratio live recv->order p50 / backtest tick->order p50: {s['ratio']}x "
         f"(per round {s['ratio_per_round']}; target <= {TARGET_RATIO}x)",
+        f"like for like, live recv->order p50 / backtest tick->order p50 over the frames "
+        f"that sent orders: {s['sent_ratio']}x",
         f"live tick->order p50 / backtest tick->order p50 (every frame, no hop): "
         f"{s['tick_ratio']}x",
     ]
@@ -193,6 +215,11 @@ def main(argv=None) -> int:
         "--backtest-s", type=float, default=120.0, help="each backtest's simulated seconds"
     )
     ap.add_argument("--json", default="out/live.json", help="results file ('' for none)")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run live with the trade socket writing through pybit (the old path)",
+    )
     args = ap.parse_args(argv)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
@@ -202,21 +229,31 @@ def main(argv=None) -> int:
             t0 = time.monotonic()
             bt = run_backtest_point(args.backtest_s, Path(tmp) / f"bt{rnd}", str(config))
             rows.append(_row("backtest", rnd, bt))
-            live = run_live_point(args.seconds, Path(tmp) / f"live{rnd}", str(config))
-            rows.append(_row("live", rnd, live))
+            kinds = [("live", None)]
+            if args.compare:  # alternate which goes first, so neither always runs warmer
+                kinds.append(("live-pybit", {"MMBOT_TRADE_SEND": "pybit"}))
+                kinds = kinds[:: 1 if rnd % 2 == 0 else -1]
+            done = []
+            for kind, env in kinds:
+                live = run_live_point(
+                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env
+                )
+                rows.append(_row(kind, rnd, live))
+                done.append(f"{kind} recv->order p50 {rows[-1]['recv_to_order_p50_us']} µs")
             print(
                 f"round {rnd + 1}/{args.rounds}: backtest tick->order p50 "
-                f"{rows[-2]['tick_to_order_p50_us']} µs, live recv->order p50 "
-                f"{rows[-1]['recv_to_order_p50_us']} µs ({time.monotonic() - t0:.0f} s)",
+                f"{bt['tick_to_order']['p50_us']} µs, {', '.join(done)} "
+                f"({time.monotonic() - t0:.0f} s)",
                 file=sys.stderr,
                 flush=True,
             )
-    s = summarize(rows)
-    print(_text(s))
+    kinds = ["live", "live-pybit"] if args.compare else ["live"]
+    summaries = [summarize(rows, kind) for kind in kinds]
+    print("\n".join(_text(s) for s in summaries))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w") as fh:
-            json.dump({"summary": s, "rows": rows}, fh, indent=1)
+            json.dump({"summary": summaries[0], "summaries": summaries, "rows": rows}, fh, indent=1)
     return 0
 
 

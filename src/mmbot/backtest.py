@@ -376,6 +376,7 @@ def run_backtest(
         "simulated_s_per_wall_s": round(summary["simulated_s"] / wall_s, 1) if wall_s else None,
         "tick_to_quote": runner.tick_to_quote.summary(),
         "tick_to_order": runner.tick_to_order.summary(),
+        "tick_to_order_sent": runner.tick_to_order_sent.summary(),
     }
     return BacktestResult(summary, timing, runner, engine, cfg)
 
@@ -525,6 +526,7 @@ def _run_many(
         "simulated_s_per_wall_s": round(summary["simulated_s"] / wall_s, 1) if wall_s else None,
         "tick_to_quote": LatencyStats.merged(r.tick_to_quote for r in rs).summary(),
         "tick_to_order": LatencyStats.merged(r.tick_to_order for r in rs).summary(),
+        "tick_to_order_sent": LatencyStats.merged(r.tick_to_order_sent for r in rs).summary(),
         "symbols": {
             n: {
                 "frames": r.frames,

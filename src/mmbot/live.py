@@ -718,6 +718,7 @@ def _runner_timing(r: Runner) -> dict:
         "recv_to_order": r.recv_to_order.summary(),
         "tick_to_quote": r.tick_to_quote.summary(),
         "tick_to_order": r.tick_to_order.summary(),
+        "tick_to_order_sent": r.tick_to_order_sent.summary(),
         "frame_age_ms": age_summary_ms(r.frame_age),
     }
 
@@ -731,6 +732,7 @@ def _merged_timing(runners: list[Runner]) -> dict:
         "recv_to_order",
         "tick_to_quote",
         "tick_to_order",
+        "tick_to_order_sent",
     ):
         out[name] = LatencyStats.merged(getattr(r, name) for r in runners).summary()
     out["frame_age_ms"] = age_summary_ms(LatencyStats.merged(r.frame_age for r in runners))

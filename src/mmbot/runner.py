@@ -26,6 +26,8 @@ venue (``tick_to_order``). A live feed passes the frame's receive time (``recv_n
 clock) too: ``recv_to_book``, ``recv_to_quote`` and ``recv_to_order`` then include the
 hand-off from the socket thread, and ``recv_to_order`` counts only frames whose decision
 wrote order requests (the venue's send returns once the request is on the socket).
+``tick_to_order_sent`` is ``tick_to_order`` over those frames only, live or not, so a
+backtest and a live run compare on the same frames.
 
 Frame age (live runs, when :attr:`Runner.clock_offset_ms` is set): the local receive time
 plus the clock offset (the exchange's clock minus ours) minus the frame's ``cts`` (``ts``
@@ -132,6 +134,8 @@ class Runner:
         self.history_interval_ms = history_interval_ms
         self.tick_to_quote = LatencyStats()
         self.tick_to_order = LatencyStats()
+        # frames that wrote order requests only: recv_to_order's frames, without the hop
+        self.tick_to_order_sent = LatencyStats()
         self.recv_to_book = LatencyStats()
         self.recv_to_quote = LatencyStats()
         self.recv_to_order = LatencyStats()
@@ -285,6 +289,8 @@ class Runner:
         t2 = time.perf_counter_ns()
         self.tick_to_quote.add(t1 - t0)
         self.tick_to_order.add(t2 - t0)
+        if sent:
+            self.tick_to_order_sent.add(t2 - t0)
         if recv_ns is not None:
             self.recv_to_book.add(tb - recv_ns)
             self.recv_to_quote.add(t1 - recv_ns)

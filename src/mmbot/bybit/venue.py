@@ -50,7 +50,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from mmbot.bybit.clients import LocalWebSocket, LocalWebSocketTrading, local_http
+from mmbot.bybit.clients import (
+    DecodedTextFrames,
+    LocalWebSocket,
+    LocalWebSocketTrading,
+    local_http,
+)
 from mmbot.bybit.messages import execution_from_bybit, order_from_bybit, position_from_bybit
 from mmbot.instrument import Instrument
 from mmbot.types import (
@@ -106,11 +111,11 @@ class _ReportsLink:
         return out
 
 
-class _Socket(_ReportsLink, LocalWebSocket):
+class _Socket(_ReportsLink, DecodedTextFrames, LocalWebSocket):
     link_name = "private stream"
 
 
-class _Trading(_ReportsLink, LocalWebSocketTrading):
+class _Trading(_ReportsLink, DecodedTextFrames, LocalWebSocketTrading):
     link_name = "trade stream"
 
 
