@@ -6,15 +6,15 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 
 import pytest
+from support.bot import mmbot_run
 from support.waiting import wait_for
 
 from mmbot.config import load_config
 from mmbot.live import LiveSession
-from mmbot.sim.server import SimSymbol, start_simulator
+from mmbot.sim.server import SimSymbol
 
 pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
 
@@ -85,17 +85,7 @@ def test_crash_then_restart_reconciles_from_the_venue(sim):
 def test_cli_run_writes_report(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmbot",
-            "run",
-            "--duration",
-            "3",
-            "--no-dashboard",
-            "--out",
-            str(out),
-        ],
+        mmbot_run(None, "--duration", "3", "--no-dashboard", "--out", str(out)),
         capture_output=True,
         text=True,
         timeout=60,
@@ -142,27 +132,13 @@ def _db_fills(db):
         return []
 
 
-def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(tmp_path):
+def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(tmp_path, sim):
     """A real `mmbot run` process against a simulator this test owns: SIGKILL, restart."""
-    sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    sim.wait_market()
     cfg = tmp_path / "touch.toml"
     # quote at the touch: an explicit min_spread_bps overrides the fee-aware floor
     cfg.write_text("[strategy]\nmin_spread_bps = 0.0\n[strategy.fixed]\nhalf_spread_bps = 0.0\n")
     db = tmp_path / "mm.sqlite"
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmbot",
-        "run",
-        "--sim-url",
-        sim.http_url,
-        "--db",
-        str(db),
-        "--config",
-        str(cfg),
-        "--no-dashboard",
-    ]
+    cmd = mmbot_run(sim.http_url, "--db", str(db), "--config", str(cfg), "--no-dashboard")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     first = subprocess.Popen(
         cmd + ["--duration", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
@@ -178,63 +154,47 @@ def test_sigkill_the_bot_process_then_restart_restores_without_double_counting(t
         if first.poll() is None:
             first.kill()
             first.wait(10)
-    try:
-        left_over = sim.open_orders(SYM)
-        assert left_over  # a crash cancels nothing
-        # a fill while the bot is down: only the venue's execution list knows it
-        sim.taker_hit(SYM, left_over[0]["side"])
-        down_execs = {x["execId"] for x in sim.executions(SYM)} - {f[0] for f in _db_fills(db)}
-        assert down_execs
-        sim.pause_market(False)
-        second = subprocess.run(
-            cmd + ["--duration", "3"], capture_output=True, text=True, timeout=45, env=env
-        )
-        assert second.returncode == 0, second.stderr[-3000:]
-        # no orphan: the old orders were cancelled, the new ones on the clean stop
-        assert sim.open_orders(SYM) == []
-        venue_execs = [x["execId"] for x in sim.executions(SYM)]
-        fills = _db_fills(db)
-        ids = [f[0] for f in fills]
-        assert len(ids) == len(set(ids)) and len(venue_execs) == len(set(venue_execs))
-        assert set(ids) == set(venue_execs)  # nothing lost, nothing twice
-        assert down_execs <= set(ids)
-        signed = sum(q if side == "Buy" else -q for _, side, q in fills)
-        assert signed == sim.position_lots(SYM)
-        # PnL continues: the restarted process counted the old fills once, and its last
-        # snapshot agrees with the database and the venue
-        m = re.search(r"(\d+) in total with (\d+) restored and (\d+) read back", second.stdout)
-        assert m, second.stdout
-        total, restored, backfilled = map(int, m.groups())
-        assert total == len(ids) and restored >= 2 and backfilled >= len(down_execs)
-        ts_ms, pos, n = _db_rows(
-            db, "SELECT ts_ms, position_lots, fills FROM pnl_snapshots ORDER BY ts_ms DESC LIMIT 1"
-        )[0]
-        assert (pos, n) == (sim.position_lots(SYM), len(ids))
-        counts = [r[0] for r in _db_rows(db, "SELECT fills FROM pnl_snapshots ORDER BY ts_ms")]
-        assert counts == sorted(counts)  # never reset by the restart
-    finally:
-        sim.stop()
+    left_over = sim.open_orders(SYM)
+    assert left_over  # a crash cancels nothing
+    # a fill while the bot is down: only the venue's execution list knows it
+    sim.taker_hit(SYM, left_over[0]["side"])
+    down_execs = {x["execId"] for x in sim.executions(SYM)} - {f[0] for f in _db_fills(db)}
+    assert down_execs
+    sim.pause_market(False)
+    second = subprocess.run(
+        cmd + ["--duration", "3"], capture_output=True, text=True, timeout=45, env=env
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    # no orphan: the old orders were cancelled, the new ones on the clean stop
+    assert sim.open_orders(SYM) == []
+    venue_execs = [x["execId"] for x in sim.executions(SYM)]
+    fills = _db_fills(db)
+    ids = [f[0] for f in fills]
+    assert len(ids) == len(set(ids)) and len(venue_execs) == len(set(venue_execs))
+    assert set(ids) == set(venue_execs)  # nothing lost, nothing twice
+    assert down_execs <= set(ids)
+    signed = sum(q if side == "Buy" else -q for _, side, q in fills)
+    assert signed == sim.position_lots(SYM)
+    # PnL continues: the restarted process counted the old fills once, and its last
+    # snapshot agrees with the database and the venue
+    m = re.search(r"(\d+) in total with (\d+) restored and (\d+) read back", second.stdout)
+    assert m, second.stdout
+    total, restored, backfilled = map(int, m.groups())
+    assert total == len(ids) and restored >= 2 and backfilled >= len(down_execs)
+    ts_ms, pos, n = _db_rows(
+        db, "SELECT ts_ms, position_lots, fills FROM pnl_snapshots ORDER BY ts_ms DESC LIMIT 1"
+    )[0]
+    assert (pos, n) == (sim.position_lots(SYM), len(ids))
+    counts = [r[0] for r in _db_rows(db, "SELECT fills FROM pnl_snapshots ORDER BY ts_ms")]
+    assert counts == sorted(counts)  # never reset by the restart
 
 
-def test_ctrl_c_cancels_every_order_and_exits_cleanly(tmp_path):
+def test_ctrl_c_cancels_every_order_and_exits_cleanly(tmp_path, sim):
     """SIGINT (Ctrl-C) to a real `mmbot run` process: all orders cancelled, exit code 0."""
-    sim = start_simulator(symbols=[SimSymbol(SYM)], speed=2.0)
-    sim.wait_market()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmbot",
-        "run",
-        "--sim-url",
+    cmd = mmbot_run(
         sim.http_url,
-        "--db",
-        "",
-        "--no-dashboard",
-        "--duration",
-        "60",
-        "--out",
-        str(tmp_path / "out"),
-    ]
+        *("--db", "", "--no-dashboard", "--duration", "60", "--out", str(tmp_path / "out")),
+    )
     bot = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -254,4 +214,3 @@ def test_ctrl_c_cancels_every_order_and_exits_cleanly(tmp_path):
         if bot.poll() is None:
             bot.kill()
             bot.wait(10)
-        sim.stop()

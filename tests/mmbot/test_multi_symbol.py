@@ -8,12 +8,12 @@ import heapq
 import io
 import json
 import subprocess
-import sys
 import threading
 from decimal import Decimal
 
 import pytest
 from rich.console import Console
+from support.bot import mmbot_run
 from support.waiting import wait_for
 
 from mmbot import cli
@@ -200,21 +200,11 @@ def test_run_symbols_rests_orders_on_both_and_reports_both(tmp_path):
         sim.wait_market()
         out = tmp_path / "out"
         bot = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mmbot",
-                "run",
-                "--symbols",
-                f"{BTC},ETHUSDT",
-                "--sim-url",
+            mmbot_run(
                 sim.http_url,
-                "--duration",
-                "12",
-                "--no-dashboard",
-                "--out",
-                str(out),
-            ],
+                *("--symbols", f"{BTC},ETHUSDT", "--duration", "12", "--no-dashboard"),
+                *("--out", str(out)),
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

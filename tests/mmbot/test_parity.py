@@ -19,10 +19,10 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
+from support.bot import mmbot_run
 
 import obcore
 from mmbot import cli
@@ -72,25 +72,11 @@ def _run_pair(tmp_path, seed: int) -> tuple[dict, dict, str, str, str]:
     live_db, bt_db = tmp_path / "live.sqlite", tmp_path / "bt.sqlite"
     # 60 s of simulated market at 3x speed (20 s of wall time), loopback simulator
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mmbot",
-            "run",
-            "--config",
-            str(cfg),
-            "--duration",
-            "20",
-            "--speed",
-            "3",
-            "--no-dashboard",
-            "--db",
-            str(live_db),
-            "--record",
-            str(rec),
-            "--out",
-            str(live_out),
-        ],
+        mmbot_run(
+            None,
+            *("--config", str(cfg), "--duration", "20", "--speed", "3", "--no-dashboard"),
+            *("--db", str(live_db), "--record", str(rec), "--out", str(live_out)),
+        ),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

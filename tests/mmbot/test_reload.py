@@ -14,6 +14,7 @@ from mmbot.reload import changed_keys, prepare_reload
 
 SYM = "BTCUSDT"
 INS = SimConfig().instrument(SYM)
+FEES = {SYM: SimConfig().maker_fee_rate}
 
 
 def _write(path, half_spread_bps, extra=""):
@@ -25,9 +26,9 @@ def test_prepare_reload_names_the_changed_and_the_refused_keys(tmp_path):
     _write(path, 3.0)
     cfg = load_config(path)
     _write(path, 9.0, '[risk]\nmax_position_qty = "0.02"\n')
-    ready = prepare_reload(cfg, str(path), INS)
+    ready = prepare_reload(cfg, str(path), {SYM: INS}, FEES)
     assert ready.changed == ("risk.max_position_qty", "strategy.fixed.half_spread_bps")
-    assert ready.risk_limits.max_position_lots == 20
+    assert ready.symbols[SYM].risk_limits.max_position_lots == 20
     _write(path, 9.0, "[run]\ndcp_window_s = 20\n[orders]\nplace_per_s = 5\n")
     with pytest.raises(
         ConfigError,
@@ -35,11 +36,11 @@ def test_prepare_reload_names_the_changed_and_the_refused_keys(tmp_path):
         r"\[risk\] can change while running \(also "
         r"changed: run.dcp_window_s\)",
     ):
-        prepare_reload(cfg, str(path), INS)
+        prepare_reload(cfg, str(path), {SYM: INS}, FEES)
     # the caps must hold one valid order of this instrument: checked before it applies
     _write(path, 9.0, '[risk]\nmax_notional_quote = "1"\n')
     with pytest.raises(ConfigError, match="risk.max_notional_quote"):
-        prepare_reload(cfg, str(path), INS)
+        prepare_reload(cfg, str(path), {SYM: INS}, FEES)
     assert changed_keys(cfg, cfg) == ()
 
 

@@ -6,9 +6,11 @@ import sys
 from decimal import Decimal
 
 
-def mmbot_run(sim_url: str, *args: str) -> list[str]:
-    """Return the argv of ``mmbot run --sim-url SIM_URL ARGS...`` in this interpreter."""
-    return [sys.executable, "-m", "mmbot", "run", "--sim-url", sim_url, *args]
+def mmbot_run(sim_url: str | None, *args: str) -> list[str]:
+    """Return the argv of ``mmbot run --sim-url SIM_URL ARGS...`` in this interpreter
+    (``sim_url`` None: the run starts its own embedded simulator)."""
+    url = [] if sim_url is None else ["--sim-url", sim_url]
+    return [sys.executable, "-m", "mmbot", "run", *url, *args]
 
 
 def reload_rows(db) -> list[tuple]:
