@@ -23,7 +23,14 @@ from mmbot.runner import Runner
 from mmbot.strategy import build_model
 from mmbot.venue.base import Venue
 
-__all__ = ["build_account", "build_risk", "build_runner", "build_runners", "symbol_prefix"]
+__all__ = [
+    "build_account",
+    "build_quote_model",
+    "build_risk",
+    "build_runner",
+    "build_runners",
+    "symbol_prefix",
+]
 
 
 def build_risk(
@@ -38,6 +45,18 @@ def build_risk(
         If the caps cannot hold one valid order of the instrument.
     """
     return RiskManager(RiskLimits.from_config(cfg.risk, instrument, key_of), instrument)
+
+
+def build_quote_model(cfg: Config, maker_fee_rate: Decimal) -> Any:
+    """Return ``[strategy]``'s quote model, its spread floor covering ``maker_fee_rate``
+    (the fee actually charged: the venue's, in a live run).
+
+    Raises
+    ------
+    ConfigError
+        If the model is unknown or refuses its parameters.
+    """
+    return build_model(cfg, maker_fee_bps=float(maker_fee_rate * 10_000))
 
 
 def symbol_prefix(link_prefix: str, index: int, count: int) -> str:
@@ -133,8 +152,7 @@ def build_runner(
     never passes it.
     """
     risk = build_risk(cfg, instrument, key_of) if use_risk else None
-    # the quote floor covers the fee actually charged (the venue's, in a live run)
-    model = build_model(cfg, maker_fee_bps=float(maker_fee_rate * 10_000))
+    model = build_quote_model(cfg, maker_fee_rate)
     orders = OrderManager.from_config(
         venue,
         instrument.symbol,

@@ -54,9 +54,8 @@ from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
 from mmbot.records import RiskState
 from mmbot.reload import ReloadOutcome, prepare_reload
-from mmbot.risk import ACCOUNT_KEY, AccountLimits, AccountRisk, RiskLimits
+from mmbot.risk import ACCOUNT_KEY, AccountRisk
 from mmbot.runner import EventRouter, Runner
-from mmbot.strategy import build_model
 from mmbot.summary import account_totals, signed_qty, trading_summary
 
 __all__ = [
@@ -434,30 +433,20 @@ class LiveSession:
         """
         where = self.config_path or "default.toml"
         try:
-            ready = prepare_reload(self.cfg, self.config_path, self.runner.instrument)
-            ready.config.with_symbols(self.symbols)  # no override of a symbol not quoted
-            # every symbol's model and limits are built before any of them changes
-            built = {}
-            for sym, r in self.runners.items():
-                scfg = ready.config.for_symbol(sym)
-                maker = self.fee_rates[sym][0] if sym in self.fee_rates else None
-                built[sym] = (
-                    build_model(scfg)
-                    if maker is None
-                    else build_model(scfg, maker_fee_bps=float(maker * 10_000)),
-                    RiskLimits.from_config(
-                        scfg.risk, r.instrument, functools.partial(ready.config.symbol_key, sym)
-                    ),
-                    scfg.strategy.requote_tolerance_ticks,
-                )
+            ready = prepare_reload(
+                self.cfg,
+                self.config_path,
+                {sym: r.instrument for sym, r in self.runners.items()},
+                {sym: self.fee_rates[sym][0] for sym in self.runners},
+            )
         except ConfigError as exc:
             outcome = ReloadOutcome(False, (), f"refused: {exc}")
             log.warning("config reload from %s %s", where, outcome.message)
         else:
-            for sym, (model, limits, tolerance) in built.items():
-                self.runners[sym].reconfigure(model, limits, tolerance)
+            for sym, part in ready.symbols.items():
+                self.runners[sym].reconfigure(part.model, part.risk_limits, part.tolerance_ticks)
             if self.account is not None:
-                self.account.limits = AccountLimits.from_config(ready.config.risk)
+                self.account.limits = ready.account_limits
             self.cfg = ready.config
             outcome = ReloadOutcome(
                 True, ready.changed, "accepted: " + (", ".join(ready.changed) or "no change")

@@ -2,9 +2,10 @@
 
 The config file is read again and validated completely before anything changes: the
 file parses, only keys under ``[strategy]`` and ``[risk]`` differ from the running config,
-the quote model builds (a plugin validates its ``[strategy.params]``), and the risk caps
-hold one valid order of the instrument. Only then does the runner take the new model,
-limits and requote tolerance; otherwise the running config stays and the reason is given.
+every running symbol's quote model builds (a plugin validates its ``[strategy.params]``;
+the spread floor covers that symbol's fee) and its risk caps hold one valid order of its
+instrument, and the account caps build. Only then do the runners take the new models,
+limits and requote tolerances; otherwise the running config stays and the reason is given.
 Either way the attempt is logged and recorded (:meth:`mmbot.records.Records.record_reload`).
 
 A reload builds a fresh quote model (online estimators start again from their priors); the
@@ -13,15 +14,26 @@ risk manager keeps its kill latch and drawdown peak.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from mmbot.build import build_quote_model
 from mmbot.config import Config, ConfigError, config_to_dict, load_config
-from mmbot.risk import RiskLimits
-from mmbot.strategy import build_model
+from mmbot.instrument import Instrument
+from mmbot.risk import AccountLimits, RiskLimits
 
-__all__ = ["RELOADABLE", "PreparedReload", "ReloadOutcome", "changed_keys", "prepare_reload"]
+__all__ = [
+    "RELOADABLE",
+    "PreparedReload",
+    "ReloadOutcome",
+    "SymbolReload",
+    "changed_keys",
+    "prepare_reload",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +42,22 @@ RELOADABLE = ("strategy", "risk", "symbols")
 
 
 @dataclass(frozen=True)
+class SymbolReload:
+    """What one symbol's runner takes from a reload."""
+
+    model: Any
+    risk_limits: RiskLimits
+    tolerance_ticks: int
+
+
+@dataclass(frozen=True)
 class PreparedReload:
-    """A validated new config and what it builds, ready to apply."""
+    """A validated new config and everything it builds, ready to apply."""
 
     config: Config
     changed: tuple[str, ...]
-    model: Any
-    risk_limits: RiskLimits
+    symbols: dict[str, SymbolReload]
+    account_limits: AccountLimits
 
 
 @dataclass(frozen=True)
@@ -66,14 +87,23 @@ def changed_keys(old: Config, new: Config) -> tuple[str, ...]:
     return tuple(sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing)))
 
 
-def prepare_reload(current: Config, path: str | None, instrument: Any) -> PreparedReload:
-    """Read ``path`` (None: the bundled defaults) and validate it as a reload of ``current``.
+def prepare_reload(
+    current: Config,
+    path: str | None,
+    instruments: Mapping[str, Instrument],
+    maker_fee_rates: Mapping[str, Decimal],
+) -> PreparedReload:
+    """Read ``path`` (None: the bundled defaults) and validate it as a reload of ``current``
+    for the running symbols (``instruments``, each quoted against its maker fee rate):
+    every symbol's model and risk limits, and the account caps, are built before any of
+    them may take effect.
 
     Raises
     ------
     ConfigError
         If the file is invalid, changes a key outside ``[strategy]`` and ``[risk]`` (the
-        message names it), or its model or risk limits cannot be built.
+        message names it), overrides a symbol not quoted, or a model or risk limits
+        cannot be built.
     """
     new = load_config(path)
     changed = changed_keys(current, new)
@@ -83,6 +113,13 @@ def prepare_reload(current: Config, path: str | None, instrument: Any) -> Prepar
             f"{refused[0]}: only [strategy] and [risk] can change while running"
             + (f" (also changed: {', '.join(refused[1:])})" if refused[1:] else "")
         )
-    model = build_model(new)
-    limits = RiskLimits.from_config(new.risk, instrument)
-    return PreparedReload(new, changed, model, limits)
+    new.check_symbols(instruments)  # no override of a symbol not quoted
+    symbols = {}
+    for symbol, instrument in instruments.items():
+        cfg = new.for_symbol(symbol)
+        symbols[symbol] = SymbolReload(
+            build_quote_model(cfg, maker_fee_rates[symbol]),
+            RiskLimits.from_config(cfg.risk, instrument, functools.partial(new.symbol_key, symbol)),
+            cfg.strategy.requote_tolerance_ticks,
+        )
+    return PreparedReload(new, changed, symbols, AccountLimits.from_config(new.risk))
