@@ -21,6 +21,7 @@ from mmbot.config import (
 )
 from mmbot.instrument import Instrument
 from mmbot.strategy import (
+    MODELS,
     AvellanedaStoikovModel,
     FixedSpreadModel,
     GlftModel,
@@ -29,7 +30,6 @@ from mmbot.strategy import (
     Quote,
     QuoteModel,
     build_ladder,
-    MODELS,
     build_model,
 )
 from mmbot.strategy.avellaneda import as_quotes
