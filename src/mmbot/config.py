@@ -210,7 +210,7 @@ class GlftConfig(_Section):
     vol_halflife_s: float = 60.0
     vol_sample_ms: int = 100
     intensity_prior_weight_s: float = 60.0
-    intensity_max_depth_ticks: int = 50
+    intensity_max_depth_ticks: int = 400
     refit_interval_ms: int = 1000
 
     def __post_init__(self) -> None:

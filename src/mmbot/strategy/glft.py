@@ -98,17 +98,25 @@ class IntensityEstimator:
         self.exposure_s = [0.0] * (max_depth_ticks + 1)
         self.fills = [0] * (max_depth_ticks + 1)
 
-    def _bucket(self, depth_ticks: float) -> int:
+    def _bucket(self, depth_ticks: float) -> int | None:
+        # beyond the range is left out, not piled into the last bucket: a quote 200 ticks
+        # out says nothing about the rate at max_depth_ticks
         d = int(round(depth_ticks))
-        return 0 if d < 0 else (self.max_depth if d > self.max_depth else d)
+        return 0 if d < 0 else (None if d > self.max_depth else d)
 
     def add_exposure(self, depth_ticks: float, seconds: float) -> None:
-        """Record ``seconds`` of one quote resting ``depth_ticks`` from the reference."""
-        self.exposure_s[self._bucket(depth_ticks)] += seconds
+        """Record ``seconds`` of one quote resting ``depth_ticks`` from the reference
+        (ignored beyond ``max_depth_ticks``)."""
+        b = self._bucket(depth_ticks)
+        if b is not None:
+            self.exposure_s[b] += seconds
 
     def add_fill(self, depth_ticks: float) -> None:
-        """Record one fill of a quote that rested ``depth_ticks`` from the reference."""
-        self.fills[self._bucket(depth_ticks)] += 1
+        """Record one fill of a quote that rested ``depth_ticks`` from the reference
+        (ignored beyond ``max_depth_ticks``)."""
+        b = self._bucket(depth_ticks)
+        if b is not None:
+            self.fills[b] += 1
 
     def fit(self) -> tuple[float, float]:
         """Return ``(A_per_s, k_per_tick)``; the prior when there is too little data."""
@@ -182,7 +190,9 @@ class GlftModel(BaseQuoteModel):
         self._ref = ref
 
     def _depth(self, side: str, price: int) -> float | None:
-        ref = self._quoted_ref.get((side, price), self._ref)
+        # only the model's own quotes: a flatten order or a price it never quoted is not
+        # a sample of the intensity at any depth
+        ref = self._quoted_ref.get((side, price))
         if ref is None:
             return None
         return ref - price if side == BUY else price - ref
@@ -216,9 +226,7 @@ class GlftModel(BaseQuoteModel):
                 depth = entry[2]
                 break
         if depth is None:
-            depth = self._depth(side, price_ticks)
-            if depth is None:
-                return
+            return  # not one of the tracked quotes (see _depth)
         self.intensity.add_fill(depth)
         self._dirty = True
 
@@ -254,9 +262,13 @@ class GlftModel(BaseQuoteModel):
         out = super().quotes(view)
         ref = self.reference(view)
         if ref is not None:
-            refs = self._quoted_ref
-            if len(refs) > 4096:  # prices long gone; keep the map small
-                refs.clear()
-            for qt in out:
-                refs[(qt.side, qt.price_ticks)] = ref
+            self.remember_quotes(out, ref)
         return out
+
+    def remember_quotes(self, quotes: list[Quote], ref: float) -> None:
+        """Note the reference ``quotes`` were decided at: their depth if they go live."""
+        refs = self._quoted_ref
+        if len(refs) > 4096:  # prices long gone; keep the map small
+            refs.clear()
+        for qt in quotes:
+            refs[(qt.side, qt.price_ticks)] = ref

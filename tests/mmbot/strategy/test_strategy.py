@@ -505,6 +505,10 @@ def _at_ref(m, ref2, t):
     m.on_book(view(Book(bid=(ref2 // 2, 5), ask=(ref2 - ref2 // 2, 5)), now_ms=t))
 
 
+def _quoted(m, side, price, ref):
+    m.remember_quotes([Quote(side, price, 1)], ref)
+
+
 def test_glft_fit_recovers_a_known_intensity():
     # orders at depth d live until filled (exponential with rate A*exp(-k*d)) or 2 s pass
     import random  # noqa: PLC0415
@@ -518,6 +522,7 @@ def test_glft_fit_recovers_a_known_intensity():
         _at_ref(m, 2 * 10_000, t)  # reference 10000 at placement
         side = "Buy" if i % 2 else "Sell"
         price = 10_000 - d if side == "Buy" else 10_000 + d
+        _quoted(m, side, price, 10_000.0)
         m.on_order(_order(f"q{i}", side, price, "New", t), t)
         fill_after = rng.expovariate(a_true * math.exp(-k_true * d))
         _at_ref(m, 2 * 10_050, t + 1)  # the reference moves away meanwhile
@@ -536,6 +541,7 @@ def test_glft_fit_recovers_a_known_intensity():
 def test_glft_counts_live_exposure_only_and_fill_depth_at_placement():
     m = _glft()
     _at_ref(m, 2 * 10_000, 0)
+    _quoted(m, "Buy", 9_996, 10_000.0)
     m.on_order(_order("a", "Buy", 9_996, "New", 100), 105)  # depth 4 at placement
     _at_ref(m, 2 * 9_990, 500)  # reference falls 10 ticks
     m.on_fill("Buy", 9_996, 1, 1_100)
@@ -546,8 +552,23 @@ def test_glft_counts_live_exposure_only_and_fill_depth_at_placement():
     assert m.intensity.fills[4] == 1 and sum(m.intensity.fills) == 1
     assert m.intensity.exposure_s[4] == pytest.approx(1.0) and sum(m.intensity.exposure_s) == 1.0
     # an amend to another price ends one exposure and starts another at its own depth
+    _quoted(m, "Sell", 9_995, 9_990.0)
+    _quoted(m, "Sell", 9_993, 9_990.0)
     m.on_order(_order("b", "Sell", 9_995, "New", 40_000), 40_000)  # ref 9990: depth 5
     m.on_order(_order("b", "Sell", 9_993, "New", 40_500), 40_500)  # depth 3
+    # an order the model never quoted (a flatten) is no sample of the intensity
+    m.on_order(_order("f", "Sell", 9_990, "New", 41_000), 41_000)
+    m.on_fill("Sell", 9_990, 1, 41_001)
+    m.on_order(_order("f", "Sell", 9_990, "Filled", 41_001), 41_001)
+    assert m.intensity.exposure_s[0] == 0 and m.intensity.fills[0] == 0
     m.on_order(_order("b", "Sell", 9_993, "Cancelled", 41_000), 41_000)
     assert m.intensity.exposure_s[5] == pytest.approx(0.5)
     assert m.intensity.exposure_s[3] == pytest.approx(0.5)
+
+
+def test_intensity_beyond_the_range_is_left_out_not_piled_into_the_last_bucket():
+    est = IntensityEstimator(1.0, 0.3, prior_weight_s=0.0, max_depth_ticks=10)
+    est.add_exposure(25, 3.0)
+    est.add_fill(25)
+    est.add_exposure(10, 1.0)
+    assert est.exposure_s[10] == 1.0 and sum(est.fills) == 0
