@@ -60,6 +60,7 @@ def main(argv=None) -> int:
 
     def on_trade(message):  # an ordinary pybit callback, untouched by BookFeed
         trades[0] += len(message["data"])
+        events.put(("trades", message["data"][0]["s"], len(message["data"])))
 
     feed = BookFeed(
         "linear",
@@ -79,6 +80,8 @@ def main(argv=None) -> int:
             if kind == "status":
                 synced, reason = rest
                 print(f"{symbol} {'synced' if synced else 'OUT OF SYNC'} ({reason})", flush=True)
+            elif kind == "trades":
+                print(f"{symbol} trades +{rest[0]}", flush=True)
             elif last.get(symbol) != rest:  # print the touch only when it moves
                 last[symbol] = rest
                 print(f"{symbol} {rest[0]} x {rest[1]}", flush=True)

@@ -149,6 +149,9 @@ def test_pybit_book(sim):
         prog.wait_line(r"^BTCUSDT synced \(snapshot\)$", gap)
         check_touch_matches_server(sim, prog, "BTCUSDT", "0.1")
         check_touch_matches_server(sim, prog, "ETHUSDT", "0.01")
+        # the other pybit subscription works beside the books; waited for, not assumed
+        # to have arrived by now (under load it had not: trades_seen=0)
+        prog.wait_line(r"^BTCUSDT trades \+[1-9]\d*$")
         prog.interrupt()
         final = {x.split()[1]: x for x in prog.lines if x.startswith("final ")}
         assert "resyncs=1 " in final["BTCUSDT:"] and "resyncs=0 " in final["ETHUSDT:"]
