@@ -383,6 +383,11 @@ class OrderManager:
         self.amends_by_side = {BUY: 0, "Sell": 0}
         self.request_errors = 0
         self._prefer = "Sell"
+        #: leave the REST calls of a blind cancel-all to :meth:`run_io` (a live session
+        #: runs updates on socket threads, where nothing may block on I/O)
+        self.defer_io = False
+        #: called (from any thread) when :meth:`run_io` has work; must not block
+        self.on_io_wanted: Callable[[], None] | None = None
 
     @classmethod
     def from_config(
@@ -479,7 +484,7 @@ class OrderManager:
         stats = UpdateStats()
         self._check_pending_age(now_ms)
         if self.blind:
-            self._blind_cancel(now_ms)
+            self._blind_cancel_due(now_ms)
             return stats
         desired: dict[tuple[str, int], QuoteLike] = {}
         for q in quotes:
@@ -619,6 +624,20 @@ class OrderManager:
         if not was_blind:
             log.warning("%s down: cancelling every order over REST", name)
             self._blind_next_ms = now_ms
+            self._blind_cancel_due(now_ms)
+
+    def _blind_cancel_due(self, now_ms: int) -> None:
+        if not self.defer_io:
+            self._blind_cancel(now_ms)
+        elif self._blind_next_ms is not None and now_ms >= self._blind_next_ms:
+            if self.on_io_wanted is not None:
+                self.on_io_wanted()
+
+    def run_io(self, now_ms: int) -> None:
+        """Do the REST part of being blind (with :attr:`defer_io`): the cancel-all, or
+        its confirmation, when due. Call it from the thread that may block, often (the
+        live session's timer, and whenever :attr:`on_io_wanted` fired)."""
+        if self.blind:
             self._blind_cancel(now_ms)
 
     def _blind_cancel(self, now_ms: int) -> None:

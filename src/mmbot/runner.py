@@ -171,6 +171,17 @@ class Runner:
         #: the account-level caps shared with the other symbols (None: this symbol alone)
         self.account: Any = None
         self._lot_value: Decimal | None = None  # one lot's notional at the last mark
+        #: leave every REST call to :meth:`run_io` (see the module docstring)
+        self.defer_io = False
+        #: called (from any thread) when :meth:`run_io` has work; must not block
+        self.on_io_wanted: Any = None
+
+    def defer_blocking_io(self, on_io_wanted: Any) -> None:
+        """Keep REST calls out of :meth:`on_frame`, :meth:`on_event` and :meth:`on_link`
+        (they may run on a socket thread): call ``on_io_wanted()`` instead, and let the
+        caller run :meth:`run_io` on a thread that may block."""
+        self.defer_io = self.orders.defer_io = True
+        self.on_io_wanted = self.orders.on_io_wanted = on_io_wanted
 
     @property
     def last_quotes(self) -> list[Quote]:
@@ -297,7 +308,7 @@ class Runner:
             if sent:
                 self.recv_to_order.add(t2 - recv_ns)
         self._periodic(now_ms)
-        return quotes
+        return quotes if quotes is not None else []
 
     def on_timer(self, now_ms: int) -> None:
         """Periodic check without new data: risk (stale book, drawdown), reconcile, snapshots."""
@@ -395,15 +406,39 @@ class Runner:
         return new
 
     # ------------------------------------------------------------------ decision
-    def _decide(self, now_ms: int) -> tuple[list[Quote], bool]:
-        """Return (quotes after risk, urgent)."""
+    def run_io(self, now_ms: int) -> None:
+        """Do what :meth:`defer_blocking_io` left for a thread that may block: the blind
+        cancel-all over REST, or the read-back and reconcile once the links are back
+        (then decide and quote at once, as a frame would have)."""
         orders = self.orders
+        if orders.blind:
+            orders.run_io(now_ms)
+        elif orders.needs_reconcile and self.venue.connected:
+            self._now_ms = max(self._now_ms, now_ms)
+            self._reconcile(now_ms)
+            self.on_timer(now_ms)
+
+    def _reconcile(self, now_ms: int) -> None:
+        if self._blind_since_ms is not None:
+            # the margin covers executions stamped before the drop was noticed
+            self.read_back_executions(self._blind_since_ms - 5000)
+            self._blind_since_ms = None
+        self.orders.reconcile(now_ms)
+
+    def _decide(self, now_ms: int) -> tuple[list[Quote] | None, bool]:
+        """Return (quotes after risk, urgent); quotes None: leave the orders as they are
+        (a reconcile is due and was left to :meth:`run_io`)."""
+        orders = self.orders
+        hold = False
         if orders.needs_reconcile and not orders.blind and self.venue.connected:
-            if self._blind_since_ms is not None:
-                # the margin covers executions stamped before the drop was noticed
-                self.read_back_executions(self._blind_since_ms - 5000)
-                self._blind_since_ms = None
-            orders.reconcile(now_ms)
+            if self.defer_io:
+                # no REST here: hold the quotes until run_io has reconciled (risk below
+                # may still pull them)
+                hold = True
+                if self.on_io_wanted is not None:
+                    self.on_io_wanted()
+            else:
+                self._reconcile(now_ms)
         max_buy = max_sell = None
         decision = None
         if self.risk is not None:
@@ -423,9 +458,13 @@ class Runner:
             if decision.pull_all:
                 self.risk_pulls += 1
                 return [], True
+            if hold:
+                return None, False
             max_buy = decision.max_buy_lots
             max_sell = decision.max_sell_lots
             self._cap_lots = decision.cap_lots
+        elif hold:
+            return None, False
         view = MarketView(
             self.book, orders.position_lots, now_ms, self.instrument, max_buy, max_sell
         )
@@ -531,10 +570,12 @@ class Runner:
             self._net_value = self.pnl.net(mark)
         return self._net_value
 
-    def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> int:
+    def _send(self, quotes: list[Quote] | None, urgent: bool, now_ms: int) -> int:
         """Hand the quotes to the order manager; return how many orders changed."""
         if self.stopped:  # after the cancel-all nothing may quote again
             self._last_quotes = []
+            return 0
+        if quotes is None:  # held until a reconcile: the orders stay as they are
             return 0
         self._last_quotes = quotes
         cap = self._cap_lots if self.risk is not None else None
