@@ -39,7 +39,10 @@ Safety invariants (checked after every step by tests/mmbot/test_exposure_statefu
 * **Blind means flat.** While any link is down (the venue's private or trade socket, or the
   public book stream, see :meth:`set_link`), nothing is sent but a REST cancel-all, repeated
   until the venue reports no open order. After the links are back the caller reads back
-  missed executions and :meth:`reconcile` runs before quoting again.
+  missed executions and :meth:`reconcile` runs before quoting again. With
+  :attr:`OrderManager.defer_io` the cancel-all and its confirmation are made by
+  :meth:`OrderManager.run_io` (a thread that may block) instead of inside :meth:`update`
+  and :meth:`set_link`, which then only call ``on_io_wanted``.
 
 Local state follows the venue's events (the state machine is in :class:`ManagedOrder`):
 ``PendingNew -> New -> PartiallyFilled -> Filled``, ``PendingAmend`` and ``PendingCancel``
@@ -261,6 +264,8 @@ def _fair_order(
     item has the higher priority (``prefer`` on a tie), so a budget cut never falls on one
     side only.
     """
+    if len(items) < 2:  # most updates: nothing or one order to order (no sort, no lanes)
+        return items
     by_side: dict[str, list[_T]] = {}
     for item in sorted(items, key=lambda it: key(it)[1:]):
         by_side.setdefault(key(item)[0], []).append(item)
@@ -543,11 +548,15 @@ class OrderManager:
         cancels = _fair_order(cancels, lambda m: (m.side, m.level, m.changed_ms), prefer)
         amends = _fair_order(amends, lambda a: (a[0].side, a[0].level, a[0].changed_ms), prefer)
         places = _fair_order(places, lambda q: (q.side, q.level, -1), prefer)
+        if not (cancels or amends or places):
+            return stats  # most frames: every order is where it should be
         self._send_cancels(cancels, now_ms, stats)
-        if max_long_lots is not None or max_short_lots is not None:
+        if (amends or places) and (max_long_lots is not None or max_short_lots is not None):
             amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots, stats)
-        self._send_amends(amends, now_ms, stats)
-        self._send_places(places, now_ms, stats)
+        if amends:
+            self._send_amends(amends, now_ms, stats)
+        if places:
+            self._send_places(places, now_ms, stats)
         return stats
 
     def _tolerance(self, desired: dict) -> int:
