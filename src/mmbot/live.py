@@ -1,14 +1,41 @@
-"""A live run: the venue, the public feed and the runners, driven by one thread.
+"""A live run: the venue, the public feed and the runners, one writer at a time.
 
 :class:`LiveSession` connects the real pybit clients (public feed, private streams, trade
 socket, REST) to the local simulator or to Bybit, builds a runner per symbol through
-:mod:`mmbot.build`, and loops. Threads: pybit's socket threads only enqueue (raw frames,
-venue events, link status and mark prices); the session thread owns the books, the runners
-and the order managers and drains that queue, so every mutable object has one writer.
+:mod:`mmbot.build`, and loops.
+
+Threads. pybit calls every handler on its own socket thread (public feed, private
+streams, trade replies). Each frame, venue event, link change and mark goes through one
+:class:`mmbot.gate.Gate`: the socket thread that received it applies it itself (book
+update, risk, quote decision, order diff, order frames written to the trade socket)
+whenever no other thread holds the gate, and queues it otherwise; the session thread
+runs what was queued, in order, when it holds the gate next. So a frame costs no thread
+hop when the session is idle, the books, runners and order managers still have one
+writer at a time, and the private stream's fills and order pushes stay in order with
+the frames. The session thread holds the gate for its timer tick (every 100 ms), a
+config reload, the REST work below, and the stop; the dashboard's reads take it too.
+
+Nothing that runs under a socket thread may block on I/O:
+
+- REST calls (a reconcile, the read-back of executions missed while blind, the blind
+  cancel-all and its confirmation) are asked for by the frame path
+  (:meth:`mmbot.runner.Runner.defer_blocking_io`) and made by the session thread, woken
+  at once; until the reconcile is done a frame may still pull quotes (risk) but not
+  requote.
+- SQLite writes (orders, fills, PnL snapshots, risk state and the kill latch, reloads)
+  go through a :class:`mmbot.records.QueuedRecords`, which the session thread applies
+  after every wake-up, outside the gate.
+- The trade socket's writes never wait (:class:`mmbot.bybit.clients.FrameWriter`): the
+  frame goes onto the socket at once when the kernel takes it, else a writer thread
+  finishes it.
+
+An exception raised while a socket thread processes an item reaches the session thread
+(the gate keeps it and :meth:`step` raises it; from then on only the session thread runs
+items), so ``run`` stops and cancels everything as it would for its own exception.
 
 Several symbols share one public connection (one :class:`BookFeed`, a book per symbol),
 one trade and one private connection (one :class:`BybitVenue`), and the account caps
-(:class:`mmbot.risk.AccountRisk`). Each queued item carries its symbol and goes to that
+(:class:`mmbot.risk.AccountRisk`). Each item carries its symbol and goes to that
 symbol's runner (one dict lookup); a venue event goes through the
 :class:`~mmbot.runner.EventRouter`. An item for a symbol no runner quotes is logged and
 counted (``unrouted``), never handed to another symbol.
@@ -16,9 +43,12 @@ counted (``unrouted``), never handed to another symbol.
 Fail closed: the venue's instrument rules and fee rates are read first and the whole
 configuration is validated against them before the runner exists, so a config that cannot
 trade safely stops before the first order. A drop of any link (the public stream here, the
-private and trade sockets in the venue) makes the order manager cancel everything over
-REST until confirmed; when the links are back the runner reads back the executions it
-missed and reconciles before quoting again.
+private and trade sockets in the venue) stops quoting at once and makes the session
+thread cancel everything over REST until confirmed; when the links are back the runner
+reads back the executions it missed and reconciles before quoting again. A kill switch
+pulls every quote in the decision that trips it (cancels over the trade socket, from
+whichever thread made the decision); its latch is written by the session thread right
+after.
 
 Restart: started with a database that has history, against a venue that outlived the
 process (``--sim-url``, testnet, mainnet), the session replays the stored fills into PnL,

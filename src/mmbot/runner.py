@@ -1,10 +1,19 @@
 """The quoting loop: frame -> obcore book -> risk -> quote model -> order manager.
 
-One :class:`Runner` owns one book and is driven from one thread: call :meth:`Runner.on_frame`
-for each raw public orderbook frame, :meth:`Runner.on_event` for each venue event and
-:meth:`Runner.on_timer` periodically (for staleness checks when frames stop). Live venues
-deliver events on their own threads; the live loop must queue them and call
-:meth:`on_event` from the runner's thread (``SimVenue`` calls it synchronously already).
+One :class:`Runner` owns one book and is driven by one thread at a time: call
+:meth:`Runner.on_frame` for each raw public orderbook frame, :meth:`Runner.on_event` for
+each venue event and :meth:`Runner.on_timer` periodically (for staleness checks when frames
+stop). Live venues deliver events on their own threads; the live loop serializes them
+with the frames (``mmbot.live`` through a :class:`mmbot.gate.Gate`; ``SimVenue`` calls
+:meth:`on_event` synchronously already).
+
+Blocking I/O: by default a frame or event may make REST calls (a reconcile, the read-back
+of missed executions, a blind cancel-all). A caller that drives the runner from socket
+threads calls :meth:`Runner.defer_blocking_io` first: those calls are then left to
+:meth:`Runner.run_io`, which the caller runs on a thread that may block, and the frame
+path only asks for it (and holds its quotes until the reconcile, though risk may still
+pull them). The ``records`` writes are the caller's to keep off such threads
+(``mmbot.records.QueuedRecords``).
 :meth:`Runner.run` drives everything from an iterator of ``(frame_or_None, now_ms)`` (what
 ``SimVenue.stream`` yields) and always cancels every order on the way out, including on
 ``KeyboardInterrupt`` and on an unhandled exception.
