@@ -125,30 +125,41 @@ class RollingWindowLimiter:
     bucket does not give this guarantee: full at ``t = 0`` it allows a burst and then one
     request per refill, nearly twice the limit within one rolling second.
 
+    The venue counts a request when it arrives, not when it was sent: two requests sent a
+    window apart arrive less than a window apart when the first was slower on its way.
+    ``margin_ms`` keeps each unit counted that much longer here, so a one-way delay that
+    varies by up to ``margin_ms + 1`` ms between requests never puts the venue's window
+    over the limit.
+
     Parameters
     ----------
     limit : int
         Units per window, >= 1.
     window_ms : int
         Window length, > 0 (Bybit: 1000).
+    margin_ms : int
+        Extra time each unit counts, >= 0 (0 for a venue with a fixed delay: a backtest).
     """
 
-    __slots__ = ("limit", "window_ms", "_taken", "_used")
+    __slots__ = ("limit", "window_ms", "margin_ms", "_taken", "_used")
 
-    def __init__(self, limit: int, window_ms: int = 1000) -> None:
+    def __init__(self, limit: int, window_ms: int = 1000, margin_ms: int = 0) -> None:
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
         if window_ms <= 0:
             raise ValueError(f"window_ms must be > 0, got {window_ms!r}")
+        if not isinstance(margin_ms, int) or margin_ms < 0:
+            raise ValueError(f"margin_ms must be an int >= 0, got {margin_ms!r}")
         self.limit = limit
         self.window_ms = window_ms
+        self.margin_ms = margin_ms
         self._taken: deque[tuple[int, int]] = deque()  # (time, units), oldest first
         self._used = 0
 
     def available(self, now_ms: int) -> int:
         """Return how many units may be taken at ``now_ms``."""
         taken = self._taken
-        horizon = now_ms - self.window_ms
+        horizon = now_ms - self.window_ms - self.margin_ms
         while taken and taken[0][0] < horizon:
             self._used -= taken.popleft()[1]
         return self.limit - self._used
