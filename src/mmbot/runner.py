@@ -66,6 +66,7 @@ from mmbot.types import (
     SELL,
     ConnectionEvent,
     ExecutionEvent,
+    Order,
     OrderEvent,
     PositionEvent,
     RequestError,
@@ -239,7 +240,7 @@ class Runner:
                     )
         if attach:
             self.venue.set_handler(self.on_event)
-        self.orders.reconcile(now_ms)
+        self._reconcile_orders(now_ms)
         self.started = True
         self._refresh_account()
 
@@ -432,7 +433,31 @@ class Runner:
             # the margin covers executions stamped before the drop was noticed
             self.read_back_executions(self._blind_since_ms - 5000)
             self._blind_since_ms = None
-        self.orders.reconcile(now_ms)
+        self._reconcile_orders(now_ms)
+
+    def _reconcile_orders(self, now_ms: int) -> None:
+        result = self.orders.reconcile(now_ms)
+        if self.records is None:
+            return
+        # closed here, not by a push (lost with a dropped socket): store the end too, or
+        # the records keep the last push's open state for ever
+        for link in result.missing_closed:
+            m = self.orders.orders[link]
+            self.records.record_order(
+                Order(
+                    m.order_id,
+                    link,
+                    self.instrument.symbol,
+                    m.side,
+                    m.price_ticks,
+                    m.qty_lots,
+                    m.filled_lots,
+                    m.status,
+                    created_ms=m.created_ms,
+                    updated_ms=now_ms,
+                    reject_reason=m.reject_reason,
+                )
+            )
 
     def _decide(self, now_ms: int) -> tuple[list[Quote] | None, bool]:
         """Return (quotes after risk, urgent); quotes None: leave the orders as they are

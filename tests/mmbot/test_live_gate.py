@@ -89,7 +89,12 @@ def test_frames_run_on_the_socket_thread_and_blocking_io_on_the_session_thread(t
     stored = {o.order_link_id: o for o in records.load_orders(symbol=SYM)}
     ours = session.runner.orders.orders
     assert set(ours) <= set(stored)
-    assert all(stored[link].status == m.status.value for link, m in ours.items() if m.done)
+    wrong = {
+        link: (stored[link].status, m.status.value, m.reject_reason)
+        for link, m in ours.items()
+        if m.done and stored[link].status != m.status.value
+    }
+    assert not wrong
     assert not records.load_orders(open_only=True, symbol=SYM)
     assert records.load_pnl()
 
@@ -100,4 +105,30 @@ def test_frames_run_on_the_socket_thread_and_blocking_io_on_the_session_thread(t
     assert session.runner.orders.position_lots == sim.position_lots(SYM)
     timing = session.timing()
     assert timing["gate"]["inline"] > 0 and timing["trade_writes"]["inline"] > 0
+    records.close()
+
+
+def test_an_order_a_reconcile_closes_is_stored_closed(tmp_path, sim):
+    # The private stream drops: the REST cancel-all takes the quotes down, but their
+    # "Cancelled" pushes are lost with the socket, so after the reconnect the reconcile
+    # finds them gone and closes them. The records must say so too: they used to keep
+    # the last push ("New"), an open order forever in the database.
+    records = Records(tmp_path / "mmbot.sqlite")
+    session = LiveSession(load_config(None), SYM, "sim", sim=sim, records=records).open()
+    t = threading.Thread(target=session.run, kwargs={"duration_s": 60}, daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: len(sim.open_orders(SYM)) >= 2, timeout_s=10)
+        closed_before = len(session.runner.orders.orders)
+        sim.drop("private")
+        assert wait_for(lambda: session.runner.orders.blind_cancel_alls >= 1, timeout_s=10)
+        assert wait_for(lambda: not session.runner.orders.blind, timeout_s=10)
+        assert wait_for(lambda: len(sim.open_orders(SYM)) >= 2, timeout_s=10)
+        assert len(session.runner.orders.orders) > closed_before  # quoting with new orders
+    finally:
+        session.request_stop()
+        t.join(30)
+    assert not t.is_alive()
+    assert sim.open_orders(SYM) == []
+    assert [o.order_link_id for o in records.load_orders(open_only=True, symbol=SYM)] == []
     records.close()
