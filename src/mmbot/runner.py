@@ -185,6 +185,9 @@ class Runner:
         self.defer_io = False
         #: called (from any thread) when :meth:`run_io` has work; must not block
         self.on_io_wanted: Any = None
+        # with defer_io: a kill pulled the quotes; run_io confirms with a REST cancel-all
+        self._kill_sweep_due = False
+        self._kill_swept = False
 
     def defer_blocking_io(self, on_io_wanted: Any) -> None:
         """Keep REST calls out of :meth:`on_frame`, :meth:`on_event` and :meth:`on_link`
@@ -417,10 +420,15 @@ class Runner:
 
     # ------------------------------------------------------------------ decision
     def run_io(self, now_ms: int) -> None:
-        """Do what :meth:`defer_blocking_io` left for a thread that may block: the blind
-        cancel-all over REST, or the read-back and reconcile once the links are back
-        (then decide and quote at once, as a frame would have)."""
+        """Do what :meth:`defer_blocking_io` left for a thread that may block: the REST
+        cancel-all behind a kill switch's cancels, the blind cancel-all over REST, or the
+        read-back and reconcile once the links are back (then decide and quote at once,
+        as a frame would have)."""
         orders = self.orders
+        if self._kill_sweep_due:
+            self._kill_sweep_due = False
+            log.warning("kill switch: cancel-all over REST behind the trade socket's cancels")
+            orders.cancel_all(now_ms)
         if orders.blind:
             orders.run_io(now_ms)
         elif orders.needs_reconcile and self.venue.connected:
@@ -491,6 +499,12 @@ class Runner:
             self._save_risk_state(now_ms)
             if decision.pull_all:
                 self.risk_pulls += 1
+                if self.defer_io and self.risk.killed and not self._kill_swept:
+                    # the cancels this decision sends go over the trade socket now (rate
+                    # limited); a REST cancel-all behind them catches the rest, off this path
+                    self._kill_swept = self._kill_sweep_due = True
+                    if self.on_io_wanted is not None:
+                        self.on_io_wanted()
                 return [], True
             if hold:
                 return None, False

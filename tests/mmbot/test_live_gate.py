@@ -132,3 +132,49 @@ def test_an_order_a_reconcile_closes_is_stored_closed(tmp_path, sim):
     assert sim.open_orders(SYM) == []
     assert [o.order_link_id for o in records.load_orders(open_only=True, symbol=SYM)] == []
     records.close()
+
+
+def test_a_kill_cancels_over_the_trade_socket_then_over_rest_on_the_session_thread(sim):
+    from mmbot.config import parse_config  # noqa: PLC0415
+
+    session = LiveSession(
+        parse_config({"risk": {"max_drawdown_quote": "0.000001"}}), SYM, "sim", sim=sim
+    ).open()
+    rest: list = []
+    spy(session.venue.http, "cancel_all_orders", rest)
+    cancels: list = []
+    for name in ("cancel", "cancel_batch"):
+        spy(session.venue, name, cancels)
+    quotes: list = []
+    for name in ("place", "amend", "place_batch", "amend_batch"):
+        spy(session.venue, name, quotes)
+    risk = session.runner.risk
+    killed_at: list = []
+    evaluate = risk.evaluate
+
+    def evaluate_and_note(**kw):
+        decision = evaluate(**kw)
+        if risk.killed and not killed_at:
+            killed_at.append(time.perf_counter_ns())
+        return decision
+
+    risk.evaluate = evaluate_and_note
+    t = threading.Thread(target=session.run, kwargs={"duration_s": 60}, daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: len(sim.open_orders(SYM)) >= 2, timeout_s=10)
+        sim.taker_hit(SYM, "Buy")  # the fee is a drawdown from 0: the kill switch trips
+        assert wait_for(lambda: session.runner.risk.killed, timeout_s=10)
+        assert wait_for(lambda: rest, timeout_s=10)  # the REST sweep behind the cancels
+        assert wait_for(lambda: not sim.open_orders(SYM), timeout_s=10)
+    finally:
+        session.request_stop()
+        t.join(30)
+    assert not t.is_alive()
+    # the trade socket's cancels went first, from the decision that tripped the switch
+    (kill_ns,) = killed_at
+    after_kill = [c for c in cancels if c[2] > kill_ns]
+    assert after_kill and after_kill[0][2] < rest[0][2]
+    assert rest[0][1] == t.ident  # the REST call ran on the session thread
+    assert all(ns < kill_ns for _, _, ns in quotes)  # nothing quoted after the kill
+    assert sim.open_orders(SYM) == []
