@@ -84,23 +84,32 @@ class Gate:
         self.queued = 0  # items queued because the gate was held (or had failed)
 
     def submit(self, item: Any) -> bool:
-        """Run ``item`` now if the gate is free (return True), else queue it (False).
+        """Run ``item`` now if the gate is free (return True), else queue it (False; also
+        when an item queued before it raised first).
 
         Never blocks on the gate; safe from any thread. Never raises what ``process``
         raises (that goes to the owner, see the class docstring).
         """
         if self.allow_inline and not self.failed and self._lock.acquire(blocking=False):
+            mine = False  # whether this item's own processing has started
             try:
                 self._drain()
+                mine = True
                 self.process(item)
                 self.inline += 1
                 # what the item itself submitted (an event raised by an order's send)
                 self._drain()
             except BaseException as exc:  # noqa: BLE001  (handed to the owner, raised there)
+                if not mine:
+                    # an item queued before it raised: this one waits for the owner, after
+                    # the rest of the queue, never lost
+                    self._items.append(item)
+                    self.queued += 1
+                    self._tokens.put(None)
                 self._fail(exc)
             finally:
                 self._lock.release()
-            return True
+            return mine
         self._items.append(item)
         self.queued += 1
         self._tokens.put(None)

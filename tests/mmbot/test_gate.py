@@ -221,3 +221,29 @@ def test_wake_returns_run_pending_with_nothing_to_run():
     gate.wake()
     assert woke.wait(10)
     t.join()
+
+
+def test_a_submitters_item_is_not_lost_when_a_queued_item_before_it_raises():
+    # the submitter runs the queue first; when one of those raises, its own item has not
+    # run yet: it must stay queued (after the rest) for the owner, not vanish
+    ran = []
+
+    def process(item):
+        if item == "bad":
+            raise ValueError("bad item")
+        ran.append(item)
+
+    gate = Gate(process)
+    t, release = hold_in_thread(gate)
+    gate.submit("bad")  # queued behind the holder
+    gate.submit("queued")
+    release.set()
+    t.join()
+    submitter = threading.Thread(target=gate.submit, args=("mine",))
+    submitter.start()
+    submitter.join()
+    assert gate.failed
+    with pytest.raises(ValueError, match="bad item"):
+        gate.run_pending(1)
+    gate.run_pending(0)
+    assert ran == ["queued", "mine"]  # each once, in order
