@@ -30,6 +30,13 @@ its own fresh simulator, in alternating order with this tree's: before/after in 
 Make DIR with e.g. ``mkdir -p /tmp/main-src && git archive main src/mmbot | tar -x
 --strip-components=1 -C /tmp/main-src``.
 
+``--pin`` runs the simulator on CPU 0 and the bot (both sides) on CPU 1. Unpinned, on a
+2-vCPU machine the simulator process often wakes on the CPU of the bot's thread that just
+wrote it an order and preempts it (the request wakes it): the order is already in the
+simulator's socket, but the bot's thread gets its CPU back only after the simulator has
+handled the request, and ``recv_to_order`` includes that wait. A remote exchange never
+takes the bot's CPU; pinned, neither does the simulator.
+
 Each live run's timing.json also gives the frame path's stages from the frame's receive
 on the socket thread (``recv_to_book``, ``recv_to_quote``, ``recv_to_order``, p50/p90/p99)
 and where the frames ran (``gate``: processed by the socket thread that received them, or
@@ -73,7 +80,16 @@ def _timing(out: Path) -> dict:
         return json.load(fh)
 
 
-def run_backtest_point(duration_s: float, out: Path, config: str) -> dict:
+def _pinned(cpus: set[int] | None):
+    """A ``preexec_fn`` that runs the child on ``cpus`` only (None: anywhere)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def run_backtest_point(
+    duration_s: float, out: Path, config: str, cpus: set[int] | None = None
+) -> dict:
     """Run ``mmbot backtest`` for ``duration_s`` simulated seconds; return its timing."""
     subprocess.run(
         _mmbot(
@@ -88,14 +104,19 @@ def run_backtest_point(duration_s: float, out: Path, config: str) -> dict:
         ),
         check=True,
         stdout=subprocess.DEVNULL,
+        preexec_fn=_pinned(cpus),
     )
     return _timing(out)
 
 
-def start_sim() -> tuple[subprocess.Popen, str]:
+def start_sim(cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``mmbot sim`` on a free port; return the process and its REST URL."""
     proc = subprocess.Popen(
-        _mmbot("sim", "--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        _mmbot("sim", "--port", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_pinned(cpus),
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -105,10 +126,16 @@ def start_sim() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("mmbot sim exited before printing its URL")
 
 
-def run_live_point(seconds: float, out: Path, config: str, env: dict | None = None) -> dict:
+def run_live_point(
+    seconds: float,
+    out: Path,
+    config: str,
+    env: dict | None = None,
+    pin: tuple[set[int], set[int]] | None = None,
+) -> dict:
     """Run ``mmbot run --sim-url`` for ``seconds`` against a fresh ``mmbot sim``; return
-    its timing."""
-    sim, url = start_sim()
+    its timing. ``pin``: the simulator's CPUs and the bot's."""
+    sim, url = start_sim(pin[0] if pin else None)
     try:
         subprocess.run(
             _mmbot(
@@ -129,6 +156,7 @@ def run_live_point(seconds: float, out: Path, config: str, env: dict | None = No
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
+            preexec_fn=_pinned(pin[1] if pin else None),
         )
     finally:
         sim.kill()
@@ -245,18 +273,26 @@ def main(argv=None) -> int:
         help="also run live with the trade socket writing through pybit (the old path)",
     )
     ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the simulator on CPU 0 and the bot (live and backtest) on CPU 1",
+    )
+    ap.add_argument(
         "--baseline-src",
         default="",
         help="also run live with DIR/mmbot (another checkout's package) first on PYTHONPATH",
     )
     args = ap.parse_args(argv)
     rows: list[dict] = []
+    pin = ({0}, {1}) if args.pin else None
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(CONFIG)
         for rnd in range(args.rounds):
             t0 = time.monotonic()
-            bt = run_backtest_point(args.backtest_s, Path(tmp) / f"bt{rnd}", str(config))
+            bt = run_backtest_point(
+                args.backtest_s, Path(tmp) / f"bt{rnd}", str(config), pin[1] if pin else None
+            )
             rows.append(_row("backtest", rnd, bt))
             kinds = [("live", None)]
             if args.compare:
@@ -270,7 +306,7 @@ def main(argv=None) -> int:
             done = []
             for kind, env in kinds:
                 live = run_live_point(
-                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env
+                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env, pin=pin
                 )
                 rows.append(_row(kind, rnd, live))
                 done.append(f"{kind} recv->order p50 {rows[-1]['recv_to_order_p50_us']} µs")
