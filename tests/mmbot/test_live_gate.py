@@ -179,3 +179,49 @@ def test_a_kill_cancels_and_sweeps_over_rest_on_the_session_thread(sim):
     assert rest[0][1] == t.ident
     assert all(ns < kill_ns for _, _, ns in quotes)  # nothing quoted after the kill
     assert sim.open_orders(SYM) == []
+
+
+class StrategyBug(Exception):
+    pass
+
+
+class ExplodingModel:
+    """Quotes as the real model does until told to raise (a strategy bug), and then only
+    off the session thread (on a socket thread, processing a frame)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.explode = False
+        self.session_thread: threading.Thread | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def quotes(self, view):
+        if self.explode and threading.current_thread() is not self.session_thread:
+            raise StrategyBug("strategy bug")
+        return self.inner.quotes(view)
+
+
+def test_an_error_on_the_socket_thread_stops_the_session_and_cancels_everything(sim):
+    session = LiveSession(load_config(None), SYM, "sim", sim=sim).open()
+    model = ExplodingModel(session.runner.model)
+    session.runner.model = model
+    raised: list = []
+
+    def run():
+        try:
+            session.run(duration_s=60)
+        except BaseException as exc:  # noqa: BLE001  (the assertion below looks at it)
+            raised.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    model.session_thread = t
+    t.start()
+    assert wait_for(lambda: len(sim.open_orders(SYM)) >= 2, timeout_s=10)
+    model.explode = True  # the next frame's decision raises, on pybit's socket thread
+    t.join(30)
+    assert not t.is_alive(), "the session went on after the error"
+    assert len(raised) == 1 and isinstance(raised[0], StrategyBug)  # the owner saw it
+    assert session.gate.failed
+    assert sim.open_orders(SYM) == []  # and the stop cancelled everything
