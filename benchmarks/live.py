@@ -23,6 +23,25 @@ sent, the same frames as ``recv_to_order``. Both ratios are printed.
 ``--compare`` adds, each round, a live run whose trade socket writes through pybit and
 websocket-client (``MMBOT_TRADE_SEND=pybit``) next to the default one, which writes its
 frames itself (:class:`mmbot.bybit.clients.LocalWebSocketTrading`).
+
+``--baseline-src DIR`` adds, each round, a live run of another checkout's ``mmbot``
+package (``DIR/mmbot``, first on ``PYTHONPATH``; obcore stays this environment's) against
+its own fresh simulator, in alternating order with this tree's: before/after in one run.
+Make DIR with e.g. ``mkdir -p /tmp/main-src && git archive main src/mmbot | tar -x
+--strip-components=1 -C /tmp/main-src``.
+
+``--pin`` runs the simulator on CPU 0 and the bot (both sides) on CPU 1. Unpinned, on a
+2-vCPU machine the simulator process often wakes on the CPU of the bot's thread that just
+wrote it an order and preempts it (the request wakes it): the order is already in the
+simulator's socket, but the bot's thread gets its CPU back only after the simulator has
+handled the request, and ``recv_to_order`` includes that wait. A remote exchange never
+takes the bot's CPU; pinned, neither does the simulator.
+
+Each live run's timing.json also gives the frame path's stages from the frame's receive
+on the socket thread (``recv_to_book``, ``recv_to_quote``, ``recv_to_order``, p50/p90/p99)
+and where the frames ran (``gate``: processed by the socket thread that received them, or
+queued for the session thread) and how the order frames were written (``trade_writes``:
+by the sending thread, or by the trade socket's writer thread).
 """
 
 from __future__ import annotations
@@ -61,7 +80,16 @@ def _timing(out: Path) -> dict:
         return json.load(fh)
 
 
-def run_backtest_point(duration_s: float, out: Path, config: str) -> dict:
+def _pinned(cpus: set[int] | None):
+    """A ``preexec_fn`` that runs the child on ``cpus`` only (None: anywhere)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def run_backtest_point(
+    duration_s: float, out: Path, config: str, cpus: set[int] | None = None
+) -> dict:
     """Run ``mmbot backtest`` for ``duration_s`` simulated seconds; return its timing."""
     subprocess.run(
         _mmbot(
@@ -76,14 +104,19 @@ def run_backtest_point(duration_s: float, out: Path, config: str) -> dict:
         ),
         check=True,
         stdout=subprocess.DEVNULL,
+        preexec_fn=_pinned(cpus),
     )
     return _timing(out)
 
 
-def start_sim() -> tuple[subprocess.Popen, str]:
+def start_sim(cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``mmbot sim`` on a free port; return the process and its REST URL."""
     proc = subprocess.Popen(
-        _mmbot("sim", "--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        _mmbot("sim", "--port", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_pinned(cpus),
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -93,10 +126,16 @@ def start_sim() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("mmbot sim exited before printing its URL")
 
 
-def run_live_point(seconds: float, out: Path, config: str, env: dict | None = None) -> dict:
+def run_live_point(
+    seconds: float,
+    out: Path,
+    config: str,
+    env: dict | None = None,
+    pin: tuple[set[int], set[int]] | None = None,
+) -> dict:
     """Run ``mmbot run --sim-url`` for ``seconds`` against a fresh ``mmbot sim``; return
-    its timing."""
-    sim, url = start_sim()
+    its timing. ``pin``: the simulator's CPUs and the bot's."""
+    sim, url = start_sim(pin[0] if pin else None)
     try:
         subprocess.run(
             _mmbot(
@@ -117,6 +156,7 @@ def run_live_point(seconds: float, out: Path, config: str, env: dict | None = No
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
+            preexec_fn=_pinned(pin[1] if pin else None),
         )
     finally:
         sim.kill()
@@ -135,11 +175,15 @@ def _row(kind: str, rnd: int, timing: dict) -> dict:
         "tick_to_order_sent",
         "recv_to_order",
         "recv_to_book",
+        "recv_to_quote",
         "feed_hop_us",
     ):
         for p in ("p50", "p90", "p99"):
             row[f"{key}_{p}_us"] = _get(timing, key, p)
     row["recv_to_order_count"] = (timing.get("recv_to_order") or {}).get("count")
+    for group in ("gate", "trade_writes"):  # absent from a baseline without them
+        for k, v in (timing.get(group) or {}).items():
+            row[f"{group}_{k}"] = v
     return row
 
 
@@ -175,6 +219,10 @@ def summarize(rows: list[dict], live_kind: str = "live") -> dict:
     # like for like: every frame on both sides, from the runner's entry (no hop)
     same = out["live"]["tick_to_order_p50_us"]
     out["tick_ratio"] = round(same / base, 2) if base and same else None
+    # where the frames ran and how the orders were written, summed over the rounds
+    for key in ("gate_inline", "gate_queued", "trade_writes_inline", "trade_writes_queued"):
+        values = [r[key] for r in live if r.get(key) is not None]
+        out[key] = sum(values) if values else None
     return out
 
 
@@ -190,6 +238,7 @@ def _text(s: dict) -> str:
         f"  backtest  tick -> order, sent frames {trio(b, 'tick_to_order_sent')}",
         f"  live      frame received -> order    {trio(v, 'recv_to_order')}",
         f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
+        f"  live      frame received -> quote    {trio(v, 'recv_to_quote')}",
         f"  live      hop to the session thread  {trio(v, 'feed_hop_us')}",
         f"  live      tick -> order              {trio(v, 'tick_to_order')}",
         f"  live      tick -> order, sent frames {trio(v, 'tick_to_order_sent')}",
@@ -199,6 +248,9 @@ def _text(s: dict) -> str:
         f"that sent orders: {s['sent_ratio']}x",
         f"live tick->order p50 / backtest tick->order p50 (every frame, no hop): "
         f"{s['tick_ratio']}x",
+        f"items run by the socket thread that received them {s['gate_inline']}, queued for "
+        f"the session thread {s['gate_queued']}; order frames written by the sender "
+        f"{s['trade_writes_inline']}, by the writer thread {s['trade_writes_queued']}",
     ]
     return "\n".join(lines)
 
@@ -220,23 +272,41 @@ def main(argv=None) -> int:
         action="store_true",
         help="also run live with the trade socket writing through pybit (the old path)",
     )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the simulator on CPU 0 and the bot (live and backtest) on CPU 1",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        default="",
+        help="also run live with DIR/mmbot (another checkout's package) first on PYTHONPATH",
+    )
     args = ap.parse_args(argv)
     rows: list[dict] = []
+    pin = ({0}, {1}) if args.pin else None
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(CONFIG)
         for rnd in range(args.rounds):
             t0 = time.monotonic()
-            bt = run_backtest_point(args.backtest_s, Path(tmp) / f"bt{rnd}", str(config))
+            bt = run_backtest_point(
+                args.backtest_s, Path(tmp) / f"bt{rnd}", str(config), pin[1] if pin else None
+            )
             rows.append(_row("backtest", rnd, bt))
             kinds = [("live", None)]
-            if args.compare:  # alternate which goes first, so neither always runs warmer
+            if args.compare:
                 kinds.append(("live-pybit", {"MMBOT_TRADE_SEND": "pybit"}))
-                kinds = kinds[:: 1 if rnd % 2 == 0 else -1]
+            if args.baseline_src:
+                path = os.pathsep.join(
+                    p for p in (args.baseline_src, os.environ.get("PYTHONPATH")) if p
+                )
+                kinds.append(("live-baseline", {"PYTHONPATH": path}))
+            kinds = kinds[:: 1 if rnd % 2 == 0 else -1]  # neither always runs warmer
             done = []
             for kind, env in kinds:
                 live = run_live_point(
-                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env
+                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env, pin=pin
                 )
                 rows.append(_row(kind, rnd, live))
                 done.append(f"{kind} recv->order p50 {rows[-1]['recv_to_order_p50_us']} µs")
@@ -247,7 +317,7 @@ def main(argv=None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    kinds = ["live", "live-pybit"] if args.compare else ["live"]
+    kinds = ["live"] + ["live-pybit"] * args.compare + ["live-baseline"] * bool(args.baseline_src)
     summaries = [summarize(rows, kind) for kind in kinds]
     print("\n".join(_text(s) for s in summaries))
     if args.json:

@@ -1,14 +1,41 @@
-"""A live run: the venue, the public feed and the runners, driven by one thread.
+"""A live run: the venue, the public feed and the runners, one writer at a time.
 
 :class:`LiveSession` connects the real pybit clients (public feed, private streams, trade
 socket, REST) to the local simulator or to Bybit, builds a runner per symbol through
-:mod:`mmbot.build`, and loops. Threads: pybit's socket threads only enqueue (raw frames,
-venue events, link status and mark prices); the session thread owns the books, the runners
-and the order managers and drains that queue, so every mutable object has one writer.
+:mod:`mmbot.build`, and loops.
+
+Threads. pybit calls every handler on its own socket thread (public feed, private
+streams, trade replies). Each frame, venue event, link change and mark goes through one
+:class:`mmbot.gate.Gate`: the socket thread that received it applies it itself (book
+update, risk, quote decision, order diff, order frames written to the trade socket)
+whenever no other thread holds the gate, and queues it otherwise; the session thread
+runs what was queued, in order, when it holds the gate next. So a frame costs no thread
+hop when the session is idle, the books, runners and order managers still have one
+writer at a time, and the private stream's fills and order pushes stay in order with
+the frames. The session thread holds the gate for its timer tick (every 100 ms), a
+config reload, the REST work below, and the stop; the dashboard's reads take it too.
+
+Nothing that runs under a socket thread may block on I/O:
+
+- REST calls (a reconcile, the read-back of executions missed while blind, the blind
+  cancel-all and its confirmation) are asked for by the frame path
+  (:meth:`mmbot.runner.Runner.defer_blocking_io`) and made by the session thread, woken
+  at once; until the reconcile is done a frame may still pull quotes (risk) but not
+  requote.
+- SQLite writes (orders, fills, PnL snapshots, risk state and the kill latch, reloads)
+  go through a :class:`mmbot.records.QueuedRecords`, which the session thread applies
+  after every wake-up, outside the gate.
+- The trade socket's writes never wait (:class:`mmbot.bybit.clients.FrameWriter`): the
+  frame goes onto the socket at once when the kernel takes it, else a writer thread
+  finishes it.
+
+An exception raised while a socket thread processes an item reaches the session thread
+(the gate keeps it and :meth:`step` raises it; from then on only the session thread runs
+items), so ``run`` stops and cancels everything as it would for its own exception.
 
 Several symbols share one public connection (one :class:`BookFeed`, a book per symbol),
 one trade and one private connection (one :class:`BybitVenue`), and the account caps
-(:class:`mmbot.risk.AccountRisk`). Each queued item carries its symbol and goes to that
+(:class:`mmbot.risk.AccountRisk`). Each item carries its symbol and goes to that
 symbol's runner (one dict lookup); a venue event goes through the
 :class:`~mmbot.runner.EventRouter`. An item for a symbol no runner quotes is logged and
 counted (``unrouted``), never handed to another symbol.
@@ -16,9 +43,12 @@ counted (``unrouted``), never handed to another symbol.
 Fail closed: the venue's instrument rules and fee rates are read first and the whole
 configuration is validated against them before the runner exists, so a config that cannot
 trade safely stops before the first order. A drop of any link (the public stream here, the
-private and trade sockets in the venue) makes the order manager cancel everything over
-REST until confirmed; when the links are back the runner reads back the executions it
-missed and reconciles before quoting again.
+private and trade sockets in the venue) stops quoting at once and makes the session
+thread cancel everything over REST until confirmed; when the links are back the runner
+reads back the executions it missed and reconciles before quoting again. A kill switch
+pulls every quote in the decision that trips it (cancels over the trade socket, from
+whichever thread made the decision); its latch is written by the session thread right
+after.
 
 Restart: started with a database that has history, against a venue that outlived the
 process (``--sim-url``, testnet, mainnet), the session replays the stored fills into PnL,
@@ -34,7 +64,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import queue
 import sys
 import threading
 import time
@@ -48,11 +77,12 @@ from mmbot.build import build_runners
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.bybit.book_feed import DISCONNECTED
 from mmbot.config import ConfigError
+from mmbot.gate import Gate
 from mmbot.latency import LatencyStats, age_summary_ms
 from mmbot.metrics import metrics_text, run_metrics
 from mmbot.pnl import format_money
 from mmbot.recorder import FrameRecorder, RoundTripVenue
-from mmbot.records import RiskState
+from mmbot.records import QueuedRecords, RiskState
 from mmbot.reload import ReloadOutcome, prepare_reload
 from mmbot.risk import ACCOUNT_KEY, AccountRisk
 from mmbot.runner import EventRouter, Runner
@@ -71,13 +101,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TIMER_MS = 100
-# The hand-off: a socket thread puts a frame on the queue and the session thread wakes at
-# once, but it then needs the GIL, which the socket thread keeps while it reads the next
-# frames, up to the switch interval (5 ms by default). 0.5 ms cut the hop's p90 about
-# 3x at 5,000 frames/s with no lag and the same CPU; handing the GIL over explicitly
-# (time.sleep(0) after each put) cut it to ~20 µs but made the feed fall 0.5-1 s behind
-# (``python -m benchmarks --feed --handoff queue,yield,switch``, benchmarks/README.md).
+# A frame that arrives while the session thread holds the gate (a timer tick, a REST
+# reconcile) waits in the gate's queue for it, and the woken session thread then needs
+# the GIL, which the socket thread keeps while it reads the next frames, up to the switch
+# interval (5 ms by default). 0.5 ms cut that hop's p90 about 3x at 5,000 frames/s with
+# no lag and the same CPU (``python -m benchmarks --feed --handoff``, benchmarks/README.md).
 SWITCH_INTERVAL_S = 0.0005
+# The venue counts an order in its rate window when it arrives. Measured in a two-symbol
+# touch-quoting run against the simulator in this process, on the shared 2-vCPU machine
+# under a test suite's load: the venue's stamp minus the local send stamp was 0-5 ms
+# (p99 4 ms), and 2 of 204 requests came back 10006 with no margin. 10 ms is twice the
+# worst seen, and costs 1% of the request budget.
+RATE_WINDOW_MARGIN_MS = 10
 _FRAME, _EVENT, _LINK, _MARK = 0, 1, 2, 3
 
 
@@ -147,7 +182,14 @@ class LiveSession:
         self.backfilled_fills = 0
         self.restored_by_symbol: dict[str, int] = {}
         self.backfilled_by_symbol: dict[str, int] = {}
-        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        #: frames, venue events, link changes and marks go through here (module docstring)
+        self.gate = Gate(self._process, allow_inline=False)
+        # the runners' records: writes queued from any thread, applied by the session thread
+        self._queued_records: QueuedRecords | None = None
+        self._io_wanted = False  # a runner asked for run_io (REST) on the session thread
+        #: frames processed, by the ident of the thread that ran them
+        self.frame_threads: dict[int, int] = {}
+        self._owner_ident: int | None = None  # the session thread's, set by run()
         # set by open(); the properties below refuse to be read before it
         self._venue: BybitVenue | RoundTripVenue | None = None
         self._feed: BookFeed | None = None
@@ -254,6 +296,8 @@ class LiveSession:
             for key in (*self.symbols, ACCOUNT_KEY):
                 self.records.save_risk_state(key, RiskState(False, "", None), self.venue.now_ms())
             log.warning("kill switch cleared by the user (--reset-kill)")
+        if self.records is not None:
+            self._queued_records = QueuedRecords(self.records, on_write=self.gate.wake)
         # pid and time: a restarted process must never reuse a link id of its predecessor;
         # every symbol is built (and its config checked) before any of them starts
         self.runners, self.account = build_runners(
@@ -261,20 +305,45 @@ class LiveSession:
             venue=self.venue,
             instruments=instruments,
             fee_rates=self.fee_rates,
-            records=self.records,
+            records=self._queued_records,
             books={sym: inst.new_book() for sym, inst in instruments.items()},
             link_prefix=f"mm{os.getpid() % 100000}t{int(time.time()) % 100000}-",
         )
         self.runner = self.runners[self.symbol]
         self.router = EventRouter(self.runners)
+        for r in self.runners.values():
+            r.defer_blocking_io(self._want_io)
+            for limiter in r.orders.limiters.values():  # shared by the symbols' managers
+                limiter.margin_ms = RATE_WINDOW_MARGIN_MS
         # after the config held: a config that cannot trade stops before anything else
         self.clock_offset_ms = clock_offset_ms(self.venue.http)
         for r in self.runners.values():
             r.clock_offset_ms = self.clock_offset_ms
-        # Venue events arrive on pybit threads: queue them for the session thread, from
-        # the moment the sockets open (the router hands them to their symbol's runner).
-        self.venue.set_handler(lambda ev: self.q.put((_EVENT, None, ev, 0)))
+        # Venue events arrive on pybit threads: through the gate, from the moment the
+        # sockets open (the router hands them to their symbol's runner). The gate stays
+        # owner-only until run(): nothing is processed before the runners have started.
+        submit = self.gate.submit
+        self.venue.set_handler(lambda ev: submit((_EVENT, None, ev, 0)))
         self.venue.connect()  # the config holds on this venue: now open the sockets
+        # held, without running what is queued: events wait for the started runners
+        self.gate.hold(self._start_runners)
+        self.feed = BookFeed(
+            category,
+            testnet=testnet,
+            ws_base=ws_base,
+            on_frame=lambda sym, raw, ns: submit((_FRAME, sym, raw, ns)),
+            on_status=self._on_status,
+            recorder=self.recorder,
+        )
+        for sym, inst in instruments.items():
+            self.feed.add_book(sym, inst.tick_size, inst.lot_size, depth=self.depth)
+            if self.recorder is not None:  # the recorder sees raw trades; pybit needs a callback
+                self.feed.subscribe("publicTrade.{symbol}", lambda message: None, sym)
+            self.feed.add_ticker(sym, lambda sym, mark: submit((_MARK, sym, mark, 0)))
+        self._flush_records()
+        return self
+
+    def _start_runners(self) -> None:
         restore = self.restore
         for sym, r in self.runners.items():
             again = restore
@@ -286,21 +355,7 @@ class LiveSession:
             if again and self.records is not None:
                 self._restore_missed_fills(sym)
             self.restore = bool(self.restore) or again
-        q = self.q
-        self.feed = BookFeed(
-            category,
-            testnet=testnet,
-            ws_base=ws_base,
-            on_frame=lambda sym, raw, ns: q.put((_FRAME, sym, raw, ns)),
-            on_status=self._on_status,
-            recorder=self.recorder,
-        )
-        for sym, inst in instruments.items():
-            self.feed.add_book(sym, inst.tick_size, inst.lot_size, depth=self.depth)
-            if self.recorder is not None:  # the recorder sees raw trades; pybit needs a callback
-                self.feed.subscribe("publicTrade.{symbol}", lambda message: None, sym)
-            self.feed.add_ticker(sym, lambda sym, mark: q.put((_MARK, sym, mark, 0)))
-        return self
+        self._flush_records()
 
     def _restore_missed_fills(self, symbol: str):
         """Apply the executions the venue has that the records lack for ``symbol`` (a
@@ -309,7 +364,8 @@ class LiveSession:
         The position came from the venue in reconcile; the read-back feeds PnL, the model
         and the records, each execution once.
         """
-        rec, r = self.records, self.runners[symbol]
+        rec, r = self._queued_records, self.runners[symbol]
+        assert rec is not None, "called on a restore, which needs records"
         stored = rec.load_fills(symbol=symbol)
         self.restored_by_symbol[symbol] = len(stored)
         for x in stored:
@@ -334,65 +390,102 @@ class LiveSession:
         )
 
     def _on_status(self, symbol, synced, reason):
-        # runs on the feed's socket thread: only enqueue
+        # runs on the feed's socket thread
         if not synced:
             self.resyncs += 1
             log.info("feed %s out of sync: %s", symbol, reason)
         if reason == DISCONNECTED:
-            self.q.put((_LINK, symbol, False, 0))
+            self.gate.submit((_LINK, symbol, False, 0))
         elif synced:
-            self.q.put((_LINK, symbol, True, 0))
+            self.gate.submit((_LINK, symbol, True, 0))
+
+    def _want_io(self) -> None:
+        # a runner needs REST (a reconcile, a blind cancel-all): maybe on a socket thread,
+        # so only flag it and wake the session thread, which runs it
+        self._io_wanted = True
+        self.gate.wake()
 
     # ------------------------------------------------------------------ loop
 
-    def step(self, timeout_s: float = 0.05) -> None:
-        """Drain the queue once (blocking up to ``timeout_s`` for the first item)."""
-        runners = self.runners
-        router = self.router
-        assert router is not None, "the live session is not open"
-        try:
-            kind, symbol, item, recv_ns = self.q.get(timeout=timeout_s)
-        except queue.Empty:
+    def _process(self, item: tuple) -> None:
+        """Apply one frame, venue event, link change or mark (the gate holds: one thread
+        at a time, in arrival order; often pybit's socket thread that received it)."""
+        kind, symbol, payload, recv_ns = item
+        now_ms = self.venue.now_ms()
+        if kind == _EVENT:
+            router = self.router
+            assert router is not None, "the live session is not open"
+            router.dispatch(payload)
             return
-        while True:
-            now_ms = self.venue.now_ms()
-            runner = runners.get(symbol) if symbol is not None else None
-            if kind == _EVENT:
-                router.dispatch(item)
-            elif runner is None:
-                self.unrouted += 1
-                log.warning("feed item for a symbol not quoted (%s), kind %d", symbol, kind)
-            elif kind == _LINK:
-                runner.on_link("public", item, now_ms)
-            elif kind == _MARK:
-                runner.on_mark(item / runner.instrument.price(1))
-            elif self.closing:
-                pass  # stopped: a frame must not requote after the cancel-all
-            else:
-                self.hop.add(time.perf_counter_ns() - recv_ns)
-                try:
-                    runner.on_frame(
-                        item, now_ms, (recv_ns + self._wall_minus_perf_ns) / 1e6, recv_ns
-                    )
-                except obcore.ObcoreError as exc:
-                    # A rejected frame leaves the book as it was but data is missing:
-                    # clear it (risk sees synced=False) until the resubscribe's snapshot.
-                    runner.book.clear()
-                    self.feed.resync(symbol, f"{type(exc).__name__}: {exc}")
-                if not runner.book.synced:
-                    self.feed.resync(symbol, runner.last_book_error or "book out of sync")
+        runner = self.runners.get(symbol) if symbol is not None else None
+        if runner is None:
+            self.unrouted += 1
+            log.warning("feed item for a symbol not quoted (%s), kind %d", symbol, kind)
+        elif kind == _LINK:
+            runner.on_link("public", payload, now_ms)
+        elif kind == _MARK:
+            runner.on_mark(payload / runner.instrument.price(1))
+        elif self.closing:
+            pass  # stopped: a frame must not requote after the cancel-all
+        else:
+            self.hop.add(time.perf_counter_ns() - recv_ns)
+            ident = threading.get_ident()
+            self.frame_threads[ident] = self.frame_threads.get(ident, 0) + 1
             try:
-                kind, symbol, item, recv_ns = self.q.get_nowait()
-            except queue.Empty:
-                return
+                runner.on_frame(
+                    payload, now_ms, (recv_ns + self._wall_minus_perf_ns) / 1e6, recv_ns
+                )
+            except obcore.ObcoreError as exc:
+                # A rejected frame leaves the book as it was but data is missing:
+                # clear it (risk sees synced=False) until the resubscribe's snapshot.
+                runner.book.clear()
+                self.feed.resync(symbol, f"{type(exc).__name__}: {exc}")
+            if not runner.book.synced:
+                self.feed.resync(symbol, runner.last_book_error or "book out of sync")
+
+    def step(self, timeout_s: float = 0.05) -> None:
+        """Run what the socket threads queued while the gate was held (waiting up to
+        ``timeout_s`` for it), the REST work the runners asked for, and the queued
+        records writes (on the session thread only)."""
+        self.gate.run_pending(timeout_s)
+        if self._io_wanted:
+            self._io_wanted = False
+            self.gate.call(self._run_io)
+        self._flush_records()
+
+    def _run_io(self) -> None:
+        now_ms = self.venue.now_ms()
+        _each(self.runners.values(), lambda r: r.run_io(now_ms))
+
+    def _flush_records(self) -> None:
+        # outside the gate: SQLite waits on the disk while frames go on being processed
+        if self._queued_records is not None:
+            self._queued_records.flush()
+
+    def _timer(self, now: float) -> None:
+        self._wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
+        now_ms = self.venue.now_ms()
+        for r in self.runners.values():
+            r.run_io(now_ms)  # the blind cancel-all's retries, a reconcile not done yet
+            r.on_timer(now_ms)
+        if self._reload_wanted.is_set():
+            self._reload_wanted.clear()
+            self.reload()
+        self._update_rate(now)
 
     def run(self, duration_s: float | None = None, on_tick=None) -> None:
-        """Loop until ``duration_s`` passes, :meth:`request_stop`, or Ctrl-C; then stop."""
+        """Loop until ``duration_s`` passes, :meth:`request_stop`, or Ctrl-C; then stop.
+
+        ``on_tick(session)`` is called every timer tick, outside the gate (it may take
+        its time; :meth:`dashboard_snapshot` takes the gate for its reads).
+        """
         self.started_s = time.monotonic()
+        self._owner_ident = threading.get_ident()
         next_timer = 0.0
         switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
+            self.gate.allow_inline = True  # from now on a socket thread may run what it receives
             while not self.stop_flag.is_set():
                 if duration_s is not None and time.monotonic() - self.started_s >= duration_s:
                     break
@@ -400,13 +493,8 @@ class LiveSession:
                 now = time.monotonic()
                 if now >= next_timer:
                     next_timer = now + TIMER_MS / 1000
-                    self._wall_minus_perf_ns = time.time_ns() - time.perf_counter_ns()
-                    for r in self.runners.values():
-                        r.on_timer(self.venue.now_ms())
-                    if self._reload_wanted.is_set():
-                        self._reload_wanted.clear()
-                        self.reload()
-                    self._update_rate(now)
+                    self.gate.call(self._timer, now)
+                    self._flush_records()
                     if on_tick is not None:
                         on_tick(self)
         finally:
@@ -453,8 +541,8 @@ class LiveSession:
             )
             log.warning("config reload from %s %s", where, outcome.message)
         self.reloads.append(outcome)
-        if self.records is not None:
-            self.records.record_reload(
+        if self._queued_records is not None:
+            self._queued_records.record_reload(
                 self.venue.now_ms(), where, outcome.accepted, outcome.changed, outcome.message
             )
         return outcome
@@ -469,32 +557,39 @@ class LiveSession:
     def close(self):
         """Cancel everything (order manager, then REST cancel-all), settle, disconnect.
 
-        Safe after a partial :meth:`open`: it closes whatever was opened.
+        Safe after a partial :meth:`open`: it closes whatever was opened. Every step runs
+        even when one raises; the first exception is raised at the end.
         """
         if self.closing:
             return
         self.closing = True
+        # from here on only this thread processes what arrives (frames are dropped)
+        self.gate.allow_inline = False
         if self.recorder is not None:
             # the recording ends where the quoting did: a backtest of it must not quote on
             self.recorder.close()
-        try:
-            if self.runners:
-                try:
-                    _each(self.runners.values(), lambda r: r.stop(self.venue.now_ms()))
-                finally:
-                    self._drain(0.5)  # acks of requests in flight land before the sweep
-                    # Belt and braces: REST cancel-all catches creates that were in flight.
-                    _each(self.runners, self.venue.cancel_all)
-                    self._drain(0.5)  # let the last order/execution pushes land
-                    for r in self.runners.values():
-                        r.write_snapshot(self.venue.now_ms())
-        finally:
-            if self._feed is not None:
-                self._feed.exit()
-            if self._venue is not None:
-                self._venue.close()
-            if self._own_sim and self.sim is not None:
-                self.sim.stop()
+        steps = []
+        if self.runners:
+            runners = list(self.runners.values())
+            steps = [
+                # no queued item first, no earlier failure raised: the cancel-all goes out
+                lambda: self.gate.hold(_each, runners, lambda r: r.stop(self.venue.now_ms())),
+                lambda: self._drain(0.5),  # acks of requests in flight land before the sweep
+                # Belt and braces: REST cancel-all catches creates that were in flight.
+                lambda: _each(self.runners, self.venue.cancel_all),
+                lambda: self._drain(0.5),  # let the last order/execution pushes land
+                lambda: self.gate.call(
+                    _each, runners, lambda r: r.write_snapshot(self.venue.now_ms())
+                ),
+                self._flush_records,
+            ]
+        if self._feed is not None:
+            steps.append(self._feed.exit)
+        if self._venue is not None:
+            steps.append(self._venue.close)
+        if self._own_sim and self.sim is not None:
+            steps.append(self.sim.stop)
+        _each(steps, lambda step: step())
 
     def _drain(self, seconds: float):
         end = time.monotonic() + seconds
@@ -504,11 +599,15 @@ class LiveSession:
     # ------------------------------------------------------------------ reporting
 
     def dashboard_snapshot(self) -> dict:
-        """Return the values the dashboard shows (call on the session thread).
+        """Return the values the dashboard shows (any thread; it holds the gate, so the
+        values are of one moment, between two frames).
 
         The first symbol's values sit at the top level (a one-symbol run shows them as
         before); ``rows`` has one per symbol and ``total`` the account's.
         """
+        return self.gate.hold(self._dashboard_snapshot)
+
+    def _dashboard_snapshot(self) -> dict:
         rows = [self._dashboard_row(sym, r) for sym, r in self.runners.items()]
         first = dict(rows[0])
         r = self.runner
@@ -655,6 +754,11 @@ class LiveSession:
             "frames": frames,
             "frames_per_wall_s": round(frames / wall_s, 1) if wall_s > 0 else None,
             "feed_hop_us": self.hop.summary(),
+            # where the frames ran: on the socket thread that received them (the gate was
+            # free) or queued for the session thread; how the order frames were written
+            "gate": {"inline": self.gate.inline, "queued": self.gate.queued},
+            "frames_on_session_thread": self.frame_threads.get(self._owner_ident or 0, 0),
+            "trade_writes": _trade_writes(self.venue),
             **(
                 {k: v for k, v in per[self.symbol].items() if k != "frames"}
                 if len(runners) == 1
@@ -697,6 +801,14 @@ class LiveSession:
         else:
             paths.update({f"chart-{sym}": p for sym, p in charts.items()})
         return paths
+
+
+def _trade_writes(venue) -> dict:
+    trade = getattr(venue, "trade", None)  # a RoundTripVenue passes it through
+    return {
+        "inline": getattr(trade, "writes_inline", None),
+        "queued": getattr(trade, "writes_queued", None),
+    }
 
 
 def _runner_timing(r: Runner) -> dict:

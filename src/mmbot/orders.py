@@ -39,7 +39,10 @@ Safety invariants (checked after every step by tests/mmbot/test_exposure_statefu
 * **Blind means flat.** While any link is down (the venue's private or trade socket, or the
   public book stream, see :meth:`set_link`), nothing is sent but a REST cancel-all, repeated
   until the venue reports no open order. After the links are back the caller reads back
-  missed executions and :meth:`reconcile` runs before quoting again.
+  missed executions and :meth:`reconcile` runs before quoting again. With
+  :attr:`OrderManager.defer_io` the cancel-all and its confirmation are made by
+  :meth:`OrderManager.run_io` (a thread that may block) instead of inside :meth:`update`
+  and :meth:`set_link`, which then only call ``on_io_wanted``.
 
 Local state follows the venue's events (the state machine is in :class:`ManagedOrder`):
 ``PendingNew -> New -> PartiallyFilled -> Filled``, ``PendingAmend`` and ``PendingCancel``
@@ -122,30 +125,41 @@ class RollingWindowLimiter:
     bucket does not give this guarantee: full at ``t = 0`` it allows a burst and then one
     request per refill, nearly twice the limit within one rolling second.
 
+    The venue counts a request when it arrives, not when it was sent: two requests sent a
+    window apart arrive less than a window apart when the first was slower on its way.
+    ``margin_ms`` keeps each unit counted that much longer here, so a one-way delay that
+    varies by up to ``margin_ms + 1`` ms between requests never puts the venue's window
+    over the limit.
+
     Parameters
     ----------
     limit : int
         Units per window, >= 1.
     window_ms : int
         Window length, > 0 (Bybit: 1000).
+    margin_ms : int
+        Extra time each unit counts, >= 0 (0 for a venue with a fixed delay: a backtest).
     """
 
-    __slots__ = ("limit", "window_ms", "_taken", "_used")
+    __slots__ = ("limit", "window_ms", "margin_ms", "_taken", "_used")
 
-    def __init__(self, limit: int, window_ms: int = 1000) -> None:
+    def __init__(self, limit: int, window_ms: int = 1000, margin_ms: int = 0) -> None:
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be an int >= 1, got {limit!r}")
         if window_ms <= 0:
             raise ValueError(f"window_ms must be > 0, got {window_ms!r}")
+        if not isinstance(margin_ms, int) or margin_ms < 0:
+            raise ValueError(f"margin_ms must be an int >= 0, got {margin_ms!r}")
         self.limit = limit
         self.window_ms = window_ms
+        self.margin_ms = margin_ms
         self._taken: deque[tuple[int, int]] = deque()  # (time, units), oldest first
         self._used = 0
 
     def available(self, now_ms: int) -> int:
         """Return how many units may be taken at ``now_ms``."""
         taken = self._taken
-        horizon = now_ms - self.window_ms
+        horizon = now_ms - self.window_ms - self.margin_ms
         while taken and taken[0][0] < horizon:
             self._used -= taken.popleft()[1]
         return self.limit - self._used
@@ -261,6 +275,8 @@ def _fair_order(
     item has the higher priority (``prefer`` on a tie), so a budget cut never falls on one
     side only.
     """
+    if len(items) < 2:  # most updates: nothing or one order to order (no sort, no lanes)
+        return items
     by_side: dict[str, list[_T]] = {}
     for item in sorted(items, key=lambda it: key(it)[1:]):
         by_side.setdefault(key(item)[0], []).append(item)
@@ -383,6 +399,11 @@ class OrderManager:
         self.amends_by_side = {BUY: 0, "Sell": 0}
         self.request_errors = 0
         self._prefer = "Sell"
+        #: leave the REST calls of a blind cancel-all to :meth:`run_io` (a live session
+        #: runs updates on socket threads, where nothing may block on I/O)
+        self.defer_io = False
+        #: called (from any thread) when :meth:`run_io` has work; must not block
+        self.on_io_wanted: Callable[[], None] | None = None
 
     @classmethod
     def from_config(
@@ -479,7 +500,7 @@ class OrderManager:
         stats = UpdateStats()
         self._check_pending_age(now_ms)
         if self.blind:
-            self._blind_cancel(now_ms)
+            self._blind_cancel_due(now_ms)
             return stats
         desired: dict[tuple[str, int], QuoteLike] = {}
         for q in quotes:
@@ -538,11 +559,15 @@ class OrderManager:
         cancels = _fair_order(cancels, lambda m: (m.side, m.level, m.changed_ms), prefer)
         amends = _fair_order(amends, lambda a: (a[0].side, a[0].level, a[0].changed_ms), prefer)
         places = _fair_order(places, lambda q: (q.side, q.level, -1), prefer)
+        if not (cancels or amends or places):
+            return stats  # most frames: every order is where it should be
         self._send_cancels(cancels, now_ms, stats)
-        if max_long_lots is not None or max_short_lots is not None:
+        if (amends or places) and (max_long_lots is not None or max_short_lots is not None):
             amends, places = self._within_caps(amends, places, max_long_lots, max_short_lots, stats)
-        self._send_amends(amends, now_ms, stats)
-        self._send_places(places, now_ms, stats)
+        if amends:
+            self._send_amends(amends, now_ms, stats)
+        if places:
+            self._send_places(places, now_ms, stats)
         return stats
 
     def _tolerance(self, desired: dict) -> int:
@@ -619,6 +644,20 @@ class OrderManager:
         if not was_blind:
             log.warning("%s down: cancelling every order over REST", name)
             self._blind_next_ms = now_ms
+            self._blind_cancel_due(now_ms)
+
+    def _blind_cancel_due(self, now_ms: int) -> None:
+        if not self.defer_io:
+            self._blind_cancel(now_ms)
+        elif self._blind_next_ms is not None and now_ms >= self._blind_next_ms:
+            if self.on_io_wanted is not None:
+                self.on_io_wanted()
+
+    def run_io(self, now_ms: int) -> None:
+        """Do the REST part of being blind (with :attr:`defer_io`): the cancel-all, or
+        its confirmation, when due. Call it from the thread that may block, often (the
+        live session's timer, and whenever :attr:`on_io_wanted` fired)."""
+        if self.blind:
             self._blind_cancel(now_ms)
 
     def _blind_cancel(self, now_ms: int) -> None:

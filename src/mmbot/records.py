@@ -22,13 +22,15 @@ ticks and lots.
 
 Public API
 ----------
-Records, OrderRecord, FillRecord, RiskState.
+Records, QueuedRecords (writes from any thread, applied by the owner), OrderRecord,
+FillRecord, RiskState.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,7 +39,7 @@ from typing import Any
 
 from mmbot.pnl import as_decimal
 
-__all__ = ["FillRecord", "OrderRecord", "Records", "RiskState"]
+__all__ = ["FillRecord", "OrderRecord", "QueuedRecords", "Records", "RiskState"]
 
 SCHEMA_VERSION = 3
 
@@ -449,3 +451,101 @@ class Records:
         Fills the tracker has already seen (same exec id) are skipped by the tracker.
         """
         return sum(tracker.on_execution(f) for f in self.load_fills(symbol=symbol))
+
+
+class QueuedRecords:
+    """:class:`Records` for a writer on any thread, applied by the one thread that owns
+    the database.
+
+    ``mmbot run`` processes frames and venue events on pybit's socket threads, where
+    nothing may wait on the disk. Each write here only appends the call to a queue (a
+    ``deque`` append: never blocks, never touches SQLite) and calls ``on_write()`` so
+    the owner thread wakes; the owner's :meth:`flush` applies the queued writes in the
+    order they were made, each its own transaction as before. Reads go to the database
+    on the owner thread, after a :meth:`flush`, so they see every write made before them.
+
+    What a crash can lose: the writes made since the owner's last flush, a wake-up ago
+    (the owner flushes after every wake and timer tick). The orders and fills come back
+    from the venue on restart either way (reconcile and the executions read-back).
+
+    Parameters
+    ----------
+    records : Records
+    on_write : callable() or None
+        Called after each queued write, on the writer's thread; must not block.
+    """
+
+    def __init__(self, records: Records, on_write: Any = None) -> None:
+        self.records = records
+        self.path = records.path
+        self.on_write = on_write
+        self._queue: deque[tuple[Any, tuple]] = deque()
+
+    def _put(self, method: Any, *args: Any) -> None:
+        self._queue.append((method, args))
+        if self.on_write is not None:
+            self.on_write()
+
+    # writes: any thread
+    def record_order(self, order: Any) -> None:
+        """Queue :meth:`Records.record_order`."""
+        self._put(self.records.record_order, order)
+
+    def record_fill(self, fill: Any) -> None:
+        """Queue :meth:`Records.record_fill` (a duplicate exec id is ignored there)."""
+        self._put(self.records.record_fill, fill)
+
+    def record_pnl(self, snapshot: Mapping[str, Any]) -> None:
+        """Queue :meth:`Records.record_pnl`."""
+        self._put(self.records.record_pnl, snapshot)
+
+    def save_risk_state(self, symbol: str, state: RiskState, now_ms: int) -> None:
+        """Queue :meth:`Records.save_risk_state`."""
+        self._put(self.records.save_risk_state, symbol, state, now_ms)
+
+    def record_reload(
+        self, ts_ms: int, path: str, accepted: bool, changed: Iterable[str], message: str
+    ) -> None:
+        """Queue :meth:`Records.record_reload`."""
+        self._put(self.records.record_reload, ts_ms, path, accepted, tuple(changed), message)
+
+    def pending(self) -> int:
+        """Writes queued and not applied yet (a snapshot)."""
+        return len(self._queue)
+
+    # the owner thread only
+    def flush(self) -> int:
+        """Apply every queued write, oldest first; return how many. A write that raises
+        propagates (it is consumed; the ones behind it stay queued)."""
+        q = self._queue
+        n = 0
+        while q:
+            method, args = q.popleft()
+            method(*args)
+            n += 1
+        return n
+
+    def load_risk_state(self, symbol: str) -> RiskState | None:
+        """:meth:`Records.load_risk_state` after a :meth:`flush`."""
+        self.flush()
+        return self.records.load_risk_state(symbol)
+
+    def load_orders(self, **kw: Any) -> list[OrderRecord]:
+        """:meth:`Records.load_orders` after a :meth:`flush`."""
+        self.flush()
+        return self.records.load_orders(**kw)
+
+    def load_fills(self, **kw: Any) -> list[FillRecord]:
+        """:meth:`Records.load_fills` after a :meth:`flush`."""
+        self.flush()
+        return self.records.load_fills(**kw)
+
+    def load_pnl(self) -> list[dict[str, Any]]:
+        """:meth:`Records.load_pnl` after a :meth:`flush`."""
+        self.flush()
+        return self.records.load_pnl()
+
+    def replay_fills(self, tracker: Any, *, symbol: str | None = None) -> int:
+        """:meth:`Records.replay_fills` after a :meth:`flush`."""
+        self.flush()
+        return self.records.replay_fills(tracker, symbol=symbol)

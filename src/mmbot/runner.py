@@ -1,10 +1,19 @@
 """The quoting loop: frame -> obcore book -> risk -> quote model -> order manager.
 
-One :class:`Runner` owns one book and is driven from one thread: call :meth:`Runner.on_frame`
-for each raw public orderbook frame, :meth:`Runner.on_event` for each venue event and
-:meth:`Runner.on_timer` periodically (for staleness checks when frames stop). Live venues
-deliver events on their own threads; the live loop must queue them and call
-:meth:`on_event` from the runner's thread (``SimVenue`` calls it synchronously already).
+One :class:`Runner` owns one book and is driven by one thread at a time: call
+:meth:`Runner.on_frame` for each raw public orderbook frame, :meth:`Runner.on_event` for
+each venue event and :meth:`Runner.on_timer` periodically (for staleness checks when frames
+stop). Live venues deliver events on their own threads; the live loop serializes them
+with the frames (``mmbot.live`` through a :class:`mmbot.gate.Gate`; ``SimVenue`` calls
+:meth:`on_event` synchronously already).
+
+Blocking I/O: by default a frame or event may make REST calls (a reconcile, the read-back
+of missed executions, a blind cancel-all). A caller that drives the runner from socket
+threads calls :meth:`Runner.defer_blocking_io` first: those calls are then left to
+:meth:`Runner.run_io`, which the caller runs on a thread that may block, and the frame
+path only asks for it (and holds its quotes until the reconcile, though risk may still
+pull them). The ``records`` writes are the caller's to keep off such threads
+(``mmbot.records.QueuedRecords``).
 :meth:`Runner.run` drives everything from an iterator of ``(frame_or_None, now_ms)`` (what
 ``SimVenue.stream`` yields) and always cancels every order on the way out, including on
 ``KeyboardInterrupt`` and on an unhandled exception.
@@ -57,6 +66,7 @@ from mmbot.types import (
     SELL,
     ConnectionEvent,
     ExecutionEvent,
+    Order,
     OrderEvent,
     PositionEvent,
     RequestError,
@@ -171,6 +181,20 @@ class Runner:
         #: the account-level caps shared with the other symbols (None: this symbol alone)
         self.account: Any = None
         self._lot_value: Decimal | None = None  # one lot's notional at the last mark
+        #: leave every REST call to :meth:`run_io` (see the module docstring)
+        self.defer_io = False
+        #: called (from any thread) when :meth:`run_io` has work; must not block
+        self.on_io_wanted: Any = None
+        # with defer_io: a kill pulled the quotes; run_io confirms with a REST cancel-all
+        self._kill_sweep_due = False
+        self._kill_swept = False
+
+    def defer_blocking_io(self, on_io_wanted: Any) -> None:
+        """Keep REST calls out of :meth:`on_frame`, :meth:`on_event` and :meth:`on_link`
+        (they may run on a socket thread): call ``on_io_wanted()`` instead, and let the
+        caller run :meth:`run_io` on a thread that may block."""
+        self.defer_io = self.orders.defer_io = True
+        self.on_io_wanted = self.orders.on_io_wanted = on_io_wanted
 
     @property
     def last_quotes(self) -> list[Quote]:
@@ -219,7 +243,7 @@ class Runner:
                     )
         if attach:
             self.venue.set_handler(self.on_event)
-        self.orders.reconcile(now_ms)
+        self._reconcile_orders(now_ms)
         self.started = True
         self._refresh_account()
 
@@ -297,7 +321,7 @@ class Runner:
             if sent:
                 self.recv_to_order.add(t2 - recv_ns)
         self._periodic(now_ms)
-        return quotes
+        return quotes if quotes is not None else []
 
     def on_timer(self, now_ms: int) -> None:
         """Periodic check without new data: risk (stale book, drawdown), reconcile, snapshots."""
@@ -395,15 +419,68 @@ class Runner:
         return new
 
     # ------------------------------------------------------------------ decision
-    def _decide(self, now_ms: int) -> tuple[list[Quote], bool]:
-        """Return (quotes after risk, urgent)."""
+    def run_io(self, now_ms: int) -> None:
+        """Do what :meth:`defer_blocking_io` left for a thread that may block: the REST
+        cancel-all behind a kill switch's cancels, the blind cancel-all over REST, or the
+        read-back and reconcile once the links are back (then decide and quote at once,
+        as a frame would have)."""
         orders = self.orders
+        if self._kill_sweep_due:
+            self._kill_sweep_due = False
+            log.warning("kill switch: cancel-all over REST behind the trade socket's cancels")
+            orders.cancel_all(now_ms)
+        if orders.blind:
+            orders.run_io(now_ms)
+        elif orders.needs_reconcile and self.venue.connected:
+            self._now_ms = max(self._now_ms, now_ms)
+            self._reconcile(now_ms)
+            self.on_timer(now_ms)
+
+    def _reconcile(self, now_ms: int) -> None:
+        if self._blind_since_ms is not None:
+            # the margin covers executions stamped before the drop was noticed
+            self.read_back_executions(self._blind_since_ms - 5000)
+            self._blind_since_ms = None
+        self._reconcile_orders(now_ms)
+
+    def _reconcile_orders(self, now_ms: int) -> None:
+        result = self.orders.reconcile(now_ms)
+        if self.records is None:
+            return
+        # closed here, not by a push (lost with a dropped socket): store the end too, or
+        # the records keep the last push's open state for ever
+        for link in result.missing_closed:
+            m = self.orders.orders[link]
+            self.records.record_order(
+                Order(
+                    m.order_id,
+                    link,
+                    self.instrument.symbol,
+                    m.side,
+                    m.price_ticks,
+                    m.qty_lots,
+                    m.filled_lots,
+                    m.status,
+                    created_ms=m.created_ms,
+                    updated_ms=now_ms,
+                    reject_reason=m.reject_reason,
+                )
+            )
+
+    def _decide(self, now_ms: int) -> tuple[list[Quote] | None, bool]:
+        """Return (quotes after risk, urgent); quotes None: leave the orders as they are
+        (a reconcile is due and was left to :meth:`run_io`)."""
+        orders = self.orders
+        hold = False
         if orders.needs_reconcile and not orders.blind and self.venue.connected:
-            if self._blind_since_ms is not None:
-                # the margin covers executions stamped before the drop was noticed
-                self.read_back_executions(self._blind_since_ms - 5000)
-                self._blind_since_ms = None
-            orders.reconcile(now_ms)
+            if self.defer_io:
+                # no REST here: hold the quotes until run_io has reconciled (risk below
+                # may still pull them)
+                hold = True
+                if self.on_io_wanted is not None:
+                    self.on_io_wanted()
+            else:
+                self._reconcile(now_ms)
         max_buy = max_sell = None
         decision = None
         if self.risk is not None:
@@ -422,10 +499,20 @@ class Runner:
             self._save_risk_state(now_ms)
             if decision.pull_all:
                 self.risk_pulls += 1
+                if self.defer_io and self.risk.killed and not self._kill_swept:
+                    # the cancels this decision sends go over the trade socket now (rate
+                    # limited); a REST cancel-all behind them catches the rest, off this path
+                    self._kill_swept = self._kill_sweep_due = True
+                    if self.on_io_wanted is not None:
+                        self.on_io_wanted()
                 return [], True
+            if hold:
+                return None, False
             max_buy = decision.max_buy_lots
             max_sell = decision.max_sell_lots
             self._cap_lots = decision.cap_lots
+        elif hold:
+            return None, False
         view = MarketView(
             self.book, orders.position_lots, now_ms, self.instrument, max_buy, max_sell
         )
@@ -531,10 +618,12 @@ class Runner:
             self._net_value = self.pnl.net(mark)
         return self._net_value
 
-    def _send(self, quotes: list[Quote], urgent: bool, now_ms: int) -> int:
+    def _send(self, quotes: list[Quote] | None, urgent: bool, now_ms: int) -> int:
         """Hand the quotes to the order manager; return how many orders changed."""
         if self.stopped:  # after the cancel-all nothing may quote again
             self._last_quotes = []
+            return 0
+        if quotes is None:  # held until a reconcile: the orders stay as they are
             return 0
         self._last_quotes = quotes
         cap = self._cap_lots if self.risk is not None else None

@@ -1,5 +1,6 @@
 """Handoff: FIFO, nothing lost or doubled, under concurrent producers and a consumer that
-blocks and wakes; the benchmark's eventfd queue is held to the same contract.
+blocks and wakes; the benchmark's eventfd queue is held to the same contract (the Gate's
+tests are in test_gate.py).
 
 No timing is asserted: every wait is on a condition, with a timeout only as the failure
 guard.
@@ -99,89 +100,3 @@ def test_empty_raises_like_simplequeue():
     with pytest.raises(queue.Empty):
         h.get(block=False)
     assert h.empty() and h.qsize() == 0 and not h._waiting
-
-
-def run_gate(counts: list[int], owner_calls: int):
-    """Producers submit (producer, i) through a Gate while the owner thread runs queued
-    items and holds the gate for ``owner_calls`` calls of its own. Return what ran, in
-    order, and whether two calls of ``process`` ever overlapped."""
-    from benchmarks.primitives import Gate  # noqa: PLC0415
-
-    ran: list = []
-    inside = [0]
-    overlap = [False]
-
-    def process(item):
-        inside[0] += 1
-        overlap[0] |= inside[0] > 1
-        ran.append(item)
-        inside[0] -= 1
-
-    gate = Gate(process)
-    total = sum(counts)
-    go = threading.Event()
-    producing = [len(counts)]
-
-    def produce(p, n):
-        go.wait()
-        for i in range(n):
-            gate.submit((p, i))
-        producing[0] -= 1  # the GIL makes this decrement whole enough for a flag
-
-    def owner():
-        calls = 0
-        while len(ran) < total + owner_calls or calls < owner_calls:
-            if calls < owner_calls:
-                gate.call(ran.append, ("owner", calls))
-                calls += 1
-            gate.run_pending(0.001 if producing[0] else 0.05)
-
-    threads = [threading.Thread(target=produce, args=(p, n)) for p, n in enumerate(counts)]
-    owner_t = threading.Thread(target=owner, daemon=True)  # a lost item must not hang pytest
-    for t in threads + [owner_t]:
-        t.start()
-    go.set()
-    for t in threads:
-        t.join()
-    owner_t.join(60)
-    assert not owner_t.is_alive(), "the owner never saw every item: one was lost"
-    return [x for x in ran if x[0] != "owner"], overlap[0], gate
-
-
-@pytest.mark.parametrize("owner_calls", [0, 500])
-def test_gate_runs_every_item_once_in_order_never_two_at_a_time(owner_calls):
-    counts = [5_000, 5_000, 3_000]
-    ran, overlap, gate = run_gate(counts, owner_calls)
-    assert not overlap
-    assert_fifo_exactly_once(ran, counts)
-    assert gate.inline + gate.queued == sum(counts)
-
-
-@settings(max_examples=25, deadline=None)
-@given(counts=st.lists(st.integers(0, 300), min_size=1, max_size=4), calls=st.integers(0, 50))
-def test_gate_keeps_order_for_any_mix(counts, calls):
-    ran, overlap, _ = run_gate(counts, calls)
-    assert not overlap
-    assert_fifo_exactly_once(ran, counts)
-
-
-def test_gate_queues_while_held_and_the_next_holder_runs_the_queue_first():
-    from benchmarks.primitives import Gate  # noqa: PLC0415
-
-    ran = []
-    gate = Gate(ran.append)
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        held.set()
-        release.wait(10)
-
-    t = threading.Thread(target=gate.call, args=(hold,))
-    t.start()
-    assert held.wait(10)
-    assert gate.submit("a") is False and gate.submit("b") is False  # held: queued
-    release.set()
-    t.join()
-    assert gate.submit("c") is True  # free: "a" and "b" first, then "c", on this thread
-    assert ran == ["a", "b", "c"]
-    assert gate.run_pending(0.01) == 0  # their tokens remain; the items already ran

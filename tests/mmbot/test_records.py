@@ -7,7 +7,7 @@ import pytest
 
 from mmbot.instrument import Instrument
 from mmbot.pnl import PnLTracker
-from mmbot.records import FillRecord, OrderRecord, Records
+from mmbot.records import FillRecord, OrderRecord, QueuedRecords, Records, RiskState
 
 UNIT = Instrument("X", "linear", "1", "1", 1, 10**9, Decimal(0))
 
@@ -207,3 +207,68 @@ def test_an_older_schema_is_migrated_in_place(tmp_path, version):
     cols = {r[1] for r in db.execute("PRAGMA table_info(pnl_snapshots)")}
     assert {"funding", "mark"} <= cols
     db.close()
+
+
+def test_queued_writes_wait_for_the_owners_flush_and_keep_their_order(tmp_path):
+    import threading  # noqa: PLC0415
+
+    rec = Records(tmp_path / "q.sqlite")
+    woken = []
+    q = QueuedRecords(rec, on_write=lambda: woken.append(threading.get_ident()))
+
+    def socket_thread():
+        q.record_order(order("a", updated=1))
+        q.record_fill(fill("e1"))
+        q.record_order(order("a", status="Filled", updated=2, filled=3))
+        q.save_risk_state("X", RiskState(True, "drawdown", Decimal("5")), 3)
+        q.record_pnl(
+            {
+                "ts_ms": 4,
+                "position_lots": 3,
+                "mark_ticks": 100,
+                "realized": 0,
+                "unrealized": 0,
+                "fees": "0.1",
+                "funding": 0,
+                "net": "-0.1",
+                "turnover": 300,
+                "volume_lots": 3,
+                "fills": 1,
+                "maker_fills": 1,
+                "max_abs_position_lots": 3,
+                "avg_entry_price": None,
+            }
+        )
+
+    t = threading.Thread(target=socket_thread)
+    t.start()
+    t.join()
+    assert len(woken) == 5 and q.pending() == 5
+    assert rec.load_orders() == [] and rec.load_fills() == []  # nothing on that thread
+    assert q.flush() == 5
+    (stored,) = rec.load_orders()
+    assert (stored.status, stored.filled_lots) == ("Filled", 3)  # the later write won
+    assert [f.exec_id for f in rec.load_fills()] == ["e1"]
+    assert rec.load_risk_state("X").killed
+    rec.close()
+
+
+def test_queued_reads_see_every_write_made_before_them():
+    with Records(":memory:") as rec:
+        q = QueuedRecords(rec)
+        q.record_fill(fill("e1"))
+        assert [f.exec_id for f in q.load_fills()] == ["e1"]
+        q.save_risk_state("X", RiskState(True, "kill", None), 1)
+        assert q.load_risk_state("X").killed
+        assert q.pending() == 0
+
+
+def test_a_bad_queued_write_raises_at_the_flush_and_the_rest_stay_queued():
+    with Records(":memory:") as rec:
+        q = QueuedRecords(rec)
+        q.record_order(order("", oid=""))
+        q.record_fill(fill("e1"))
+        with pytest.raises(ValueError, match="neither order_link_id nor order_id"):
+            q.flush()
+        assert q.pending() == 1  # not lost: the owner may flush again
+        assert q.flush() == 1 and [f.exec_id for f in rec.load_fills()] == ["e1"]

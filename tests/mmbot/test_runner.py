@@ -90,3 +90,71 @@ def test_runner_quotes_two_sided_and_measures_latency():
         if b == b and a == a
     ]  # NaN != NaN: skip samples without both quotes
     assert pairs and all(b < m < a for b, a, m in pairs)
+
+
+class RestCalls:
+    """Records which REST-like venue calls run (the calls go through to the real venue)."""
+
+    NAMES = ("open_orders", "order_status", "position", "cancel_all", "executions")
+
+    def __init__(self, venue):
+        self.calls: list[str] = []
+        for name in self.NAMES:
+            real = getattr(venue, name, None)
+            if real is not None:
+                setattr(venue, name, self._spy(name, real))
+
+    def _spy(self, name, real):
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return real(*args, **kwargs)
+
+        return call
+
+
+def test_deferred_io_keeps_rest_off_the_frame_path_and_run_io_does_it():
+    runner, venue, engine = make_runner()
+    frames = iter(venue.stream(generate_frames(messages=400, depth=50, seed=3)))
+    frame, now = next(frames)
+    runner.start(now)
+    runner.on_frame(frame, now)  # the snapshot
+    wanted = []
+    runner.defer_blocking_io(lambda: wanted.append(now))
+    rest = RestCalls(venue)
+    for _ in range(100):
+        frame, now = next(frames)
+        if frame is not None:
+            runner.on_frame(frame, now)
+    assert runner.orders_sent > 0 and not wanted
+    sent = runner.orders.requests_sent
+
+    # a reconcile is due (an unanswered request, an amend of a gone order...): frames
+    # hold the quotes and ask for run_io instead of calling REST themselves
+    runner.orders.needs_reconcile = True
+    for _ in range(20):
+        frame, now = next(frames)
+        if frame is not None:
+            runner.on_frame(frame, now)
+    assert rest.calls == [] and wanted
+    assert runner.orders.requests_sent == sent  # held: nothing was requoted
+    runner.run_io(now)
+    assert "open_orders" in rest.calls and "position" in rest.calls
+    assert not runner.orders.needs_reconcile
+
+    # a link drops: the REST cancel-all is run_io's too, and it repeats until confirmed
+    rest.calls.clear()
+    wanted.clear()
+    runner.on_link("public", False, now)
+    assert rest.calls == [] and wanted
+    runner.run_io(now)
+    assert rest.calls == ["cancel_all"]
+    venue.advance(now + 100)
+    assert engine.open_orders() == []
+    runner.run_io(now + 1000)  # the retry: asks the venue, which has nothing open
+    assert rest.calls == ["cancel_all", "open_orders"]
+    runner.on_link("public", True, now + 1000)
+    frame, now = next(frames)
+    runner.on_frame(frame, now)  # back: the reconcile is again left to run_io
+    assert "open_orders" not in rest.calls[2:]
+    runner.run_io(now)
+    assert runner.orders.working_orders()  # reconciled and quoting again

@@ -13,11 +13,16 @@ import itertools
 import json
 import logging
 import os
+import queue
 import re
 import selectors
+import socket
 import struct
+import threading
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 
 from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
 from websocket import ABNF, WebSocketConnectionClosedException
@@ -31,6 +36,7 @@ __all__ = [
     "RawTextFrames",
     "ReadAheadFrames",
     "DecodedTextFrames",
+    "FrameWriter",
     "client_text_frame",
     "local_http",
 ]
@@ -301,6 +307,140 @@ class MaskKeys:
         return self._pool[pos : pos + 4]
 
 
+class FrameWriter:
+    """Writes whole frames to one socket, in order, without ever blocking the caller.
+
+    A write tries the socket at once: when nothing is queued, websocket-client's send
+    lock is free (pybit's pinger is not mid-send) and the kernel takes the whole frame
+    (``send`` with ``MSG_DONTWAIT``), the frame is on the socket when :meth:`write`
+    returns, with no thread hop. Otherwise the frame (or the part the kernel did not
+    take) goes to a backlog that a writer thread of its own drains with blocking
+    ``sendall`` calls, and every later write queues behind it until the backlog is empty,
+    so frames never reorder. A partly written frame keeps the send lock held until the
+    writer has finished it (websocket-client's lock is a plain ``threading.Lock``, which
+    another thread may release), so a ping can never land inside it.
+
+    A TLS socket (Bybit itself) takes no send flags: there every frame goes through the
+    writer thread, whose latency hides under the network's.
+
+    Parameters
+    ----------
+    sock : socket.socket
+        The connected socket (websocket-client's ``WebSocket.sock``).
+    send_lock : threading.Lock
+        websocket-client's send lock (``WebSocket.lock``), held around every write.
+    """
+
+    def __init__(self, sock: socket.socket, send_lock) -> None:
+        self.sock = sock
+        self._send_lock = send_lock
+        # guards the backlog and the flags; never held while a call can block
+        self._mu = threading.Lock()
+        self._backlog: deque[tuple[bytes, Callable[[BaseException], None] | None]] = deque()
+        self._busy = False  # the writer thread has the backlog (and takes the send lock)
+        self._holding = False  # a write left the send lock held for the writer thread
+        self._tokens: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # a socket with a timeout polls before it sends, even with MSG_DONTWAIT
+        self._direct = type(sock) is socket.socket and sock.gettimeout() is None
+        #: frames written by the caller itself / handed to the writer thread
+        self.inline = 0
+        self.queued = 0
+        self.failed = 0
+
+    def write(self, frame: bytes, on_fail: Callable[[BaseException], None] | None = None):
+        """Write ``frame`` now if the socket takes it without waiting, else queue it.
+
+        Returns True when the whole frame was written here. ``on_fail(exc)`` is called
+        (on the writer thread) if a queued frame can no longer be written. Raises
+        ``WebSocketConnectionClosedException`` after :meth:`close`, and what the socket
+        raises for a direct write (nothing of the frame was queued then).
+        """
+        with self._mu:
+            if self._closed:
+                raise WebSocketConnectionClosedException("Connection is already closed.")
+            if not self._busy and self._direct and self._send_lock.acquire(blocking=False):
+                try:
+                    n = self.sock.send(frame, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    n = 0
+                except BaseException:
+                    self._send_lock.release()
+                    raise
+                if n == len(frame):
+                    self._send_lock.release()
+                    self.inline += 1
+                    return True
+                frame = frame[n:]
+                self._holding = True  # released by the writer thread after the rest
+            self._backlog.append((frame, on_fail))
+            self.queued += 1
+            if not self._busy:
+                self._busy = True
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="mmbot-trade-writer", daemon=True
+                    )
+                    self._thread.start()
+                self._tokens.put(None)
+        return False
+
+    def close(self) -> None:
+        """Stop the writer thread once the backlog is written (or has failed)."""
+        with self._mu:
+            self._closed = True
+            if self._thread is not None and not self._busy:
+                self._tokens.put(None)
+
+    def _run(self) -> None:
+        while True:
+            self._tokens.get()
+            with self._mu:
+                if not self._busy:
+                    if self._closed:
+                        return
+                    continue
+                holding = self._holding
+            if not holding:
+                self._send_lock.acquire()  # this thread waits, never a caller
+            self._drain()
+
+    def _drain(self) -> None:
+        error: BaseException | None = None
+        locked = True
+        try:
+            while True:
+                with self._mu:
+                    if not self._backlog:
+                        # under _mu: the next write finds the lock free and writes itself
+                        self._send_lock.release()
+                        locked = False
+                        self._busy = self._holding = False
+                        if self._closed:
+                            self._tokens.put(None)  # let _run return
+                        return
+                    frame, on_fail = self._backlog.popleft()
+                if error is None:
+                    try:
+                        self.sock.sendall(frame)
+                        continue
+                    except BaseException as exc:  # noqa: BLE001  (each request is told, below)
+                        error = exc
+                        log.warning("trade socket: write failed: %s", exc)
+                # the socket is broken: this frame and the rest are not sent; pybit's
+                # reader sees the drop and the venue reports the link down
+                self.failed += 1
+                if on_fail is not None:
+                    try:
+                        on_fail(error)
+                    except Exception:
+                        log.exception("trade socket: reporting a failed write")
+        finally:
+            if locked:  # an exception escaped (not the socket's: those are handled)
+                self._send_lock.release()
+
+
 # compact: fewer bytes to mask and to send; the server parses either
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -315,11 +455,14 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
     object checks its fields and formats the header byte by byte. Here the reqId is a
     random per-connection prefix and a counter, the header's fixed part is formatted
     once, mask keys come from :class:`MaskKeys`, the frame from
-    :func:`client_text_frame`, and the write holds websocket-client's own send lock, so
-    pybit's pings (sent through websocket-client) never interleave with it. The message
+    :func:`client_text_frame`, and the write goes through a :class:`FrameWriter`: it
+    never blocks the sending thread (in ``mmbot run``, often pybit's socket thread that
+    received the frame), and it holds websocket-client's own send lock, so pybit's pings
+    (sent through websocket-client) never interleave with it. The message
     is pybit's: same keys and values, compact separators. ``own_frames = False`` (or
     ``MMBOT_TRADE_SEND=pybit`` in the environment, for the live benchmark's baseline)
-    sends through pybit and websocket-client instead.
+    sends through pybit and websocket-client instead, whose blocking ``sendall`` can
+    stall the sending thread when the socket's buffer is full (a baseline, not for use).
     """
 
     own_frames = os.environ.get("MMBOT_TRADE_SEND", "") != "pybit"
@@ -330,6 +473,11 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
         self._req_prefix = os.urandom(8).hex() + "-"
         self._req_seq = itertools.count(1)
         self._mask_key = MaskKeys()
+        self._writer: FrameWriter | None = None
+        self._writer_mu = threading.Lock()
+        #: frames written by the sending thread / by the writer thread (older writers too)
+        self.writes_inline = 0
+        self.writes_queued = 0
         super().__init__(*args, **kwargs)
         tail = ""
         if self.recv_window:
@@ -357,20 +505,49 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
             + "]}"
         )
         self._set_callback(request_id, callback, error_callback)
+
+        def not_written(exc: BaseException) -> None:
+            # a queued frame the writer thread could not write: the request never left
+            self._pop_callback(request_id)
+            if error_callback is not None:
+                error_callback({"retCode": -1, "retMsg": f"not sent: {exc}"})
+
         try:
-            self._write_text(text)
+            self._write_text(text, not_written)
         except Exception:
             self._pop_callback(request_id)
             raise
 
-    def _write_text(self, text: str) -> None:
+    def _write_text(
+        self, text: str, on_fail: Callable[[BaseException], None] | None = None
+    ) -> bool:
+        """Write one text frame without blocking (:class:`FrameWriter`); return whether
+        it went onto the socket here (False: the writer thread writes it)."""
         ws = self.ws.sock  # websocket-client's WebSocket; None once closed
         raw = None if ws is None else ws.sock
         if raw is None or not ws.connected:
             raise WebSocketConnectionClosedException("Connection is already closed.")
         frame = client_text_frame(text.encode(), self._mask_key())
-        with ws.lock:
-            raw.sendall(frame)
+        writer = self._writer
+        if writer is None or writer.sock is not raw:
+            with self._writer_mu:
+                writer = self._writer
+                if writer is None or writer.sock is not raw:  # a new connection
+                    if writer is not None:
+                        writer.close()
+                    writer = self._writer = FrameWriter(raw, ws.lock)
+        if writer.write(frame, on_fail):
+            self.writes_inline += 1
+            return True
+        self.writes_queued += 1
+        return False
+
+    def exit(self):
+        """Close the socket and stop the frame writer's thread."""
+        with self._writer_mu:
+            if self._writer is not None:
+                self._writer.close()
+        super().exit()
 
     def _send_through_pybit(self, operation, callback, request, error_callback=None):
         request_id = str(uuid.uuid4())
