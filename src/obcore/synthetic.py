@@ -63,6 +63,12 @@ from math import log as _log
 
 __all__ = ["SyntheticStream", "generate_frames", "decimal_scale"]
 
+try:
+    # the same frames, ~N times faster: the simulator generates one stream per symbol
+    from obcore import _synthetic as _compiled
+except ImportError:  # pragma: no cover - a checkout without the build: the pure generator
+    _compiled = None
+
 _CATEGORIES = ("linear", "spot")
 
 
@@ -303,11 +309,21 @@ class SyntheticStream:
     def frames(self) -> Iterator[str]:
         """Yield the frames, resetting the ground-truth book first.
 
+        The compiled generator (``obcore._synthetic``) makes them when it is built and
+        the prices fit it; otherwise :meth:`_py_frames`, the reference it must match
+        byte for byte, does.
+
         Yields
         ------
         str
             One raw Bybit v5 orderbook frame (compact JSON, no trailing newline).
         """
+        if _compiled is not None and self.start_price_ticks < _compiled.MAX_TICKS:
+            return _compiled.frames(self, random.Random(self.seed))
+        return self._py_frames()
+
+    def _py_frames(self) -> Iterator[str]:
+        """The pure-Python generator: the reference for the compiled one."""
         rng = random.Random(self.seed)
         bids = self.bids_lots
         asks = self.asks_lots
