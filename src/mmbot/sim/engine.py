@@ -460,8 +460,12 @@ class MatchingEngine:
             side, through = SELL, (lambda p: p < price_ticks)
         else:
             raise ValueError(f"taker_side must be 'Buy' or 'Sell', got {taker_side!r}")
-        fills: list[_Fill] = []
         levels = self._levels[side]
+        if not levels:
+            # no own order rests on the side the trade hits: nothing fills, no queue
+            # moves (the simulator calls this for every implied trade of every symbol)
+            return []
+        fills: list[_Fill] = []
         for price in sorted(levels, reverse=(side == BUY)):
             if through(price):
                 fills.extend(_Fill(o, price, o.leaves_lots, True) for o in levels[price])
