@@ -7,4 +7,6 @@ from obcore.synthetic import SyntheticStream
 
 MAX_TICKS: int
 
-def frames(stream: SyntheticStream, rng: random.Random) -> Iterator[str]: ...
+def frames(
+    stream: SyntheticStream, rng: random.Random, scales: tuple[int, int, int, int]
+) -> Iterator[str]: ...

@@ -290,6 +290,7 @@ class SyntheticStream:
         self.topic = f"orderbook.{depth}.{symbol}"
         tick_units, tick_decimals = decimal_scale(tick_size, "tick_size")
         lot_units, lot_decimals = decimal_scale(lot_size, "lot_size")
+        self._scales = (tick_units, tick_decimals, lot_units, lot_decimals)
         self.start_price_ticks = _ticks_of(start_price, tick_units, tick_decimals, "start_price")
         self.price_str = _formatter(tick_units, tick_decimals, strip=category == "spot")
         self.size_str = _formatter(lot_units, lot_decimals, strip=False)
@@ -319,7 +320,7 @@ class SyntheticStream:
             One raw Bybit v5 orderbook frame (compact JSON, no trailing newline).
         """
         if _compiled is not None and self.start_price_ticks < _compiled.MAX_TICKS:
-            return _compiled.frames(self, random.Random(self.seed))
+            return _compiled.frames(self, random.Random(self.seed), self._scales)
         return self._py_frames()
 
     def _py_frames(self) -> Iterator[str]:
