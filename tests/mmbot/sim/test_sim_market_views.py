@@ -133,6 +133,11 @@ class _Side:
     def __call__(self, n):
         return _Side(self.levels, self.is_bids, n)
 
+    def __getitem__(self, rows: slice):
+        out = _Side(self.levels, self.is_bids)
+        out.rows = self.rows[rows]
+        return out
+
     def tolist(self):
         return [list(r) for r in self.rows]
 
