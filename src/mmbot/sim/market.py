@@ -171,6 +171,18 @@ def _diff(old: dict, new: dict) -> dict:
     return out
 
 
+class _View(dict):
+    """One side of an ``orderbook`` topic's view (ticks -> lots), with its worst tick
+    cached in ``worst`` (None: not known): finding it was a scan of the view on every
+    frame, and most frames leave it where it was."""
+
+    __slots__ = ("worst",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.worst: int | None = None
+
+
 def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     """Move a side's top-``depth`` view by the delta its book just applied, in place;
     return ``{ticks: lots}`` that turns the old view into the new one (0 deletes).
@@ -179,13 +191,18 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     holds every book level at or better than its worst one, so a change there lands in
     it, a change beyond it does not, and what the delta pushed out is the worst of the
     view, what it uncovered the book's next levels. Costs O(changes), where reading
-    and diffing the whole view cost O(depth), on every frame of every topic.
+    and diffing the whole view cost O(depth), on every frame of every topic. A
+    :class:`_View` keeps its worst tick between calls.
     """
     out: dict[int, int] = {}
     if not delta:
         return out
     full = len(view) >= depth
-    worst = (min(view) if bids else max(view)) if full else 0
+    worst = 0
+    if full:
+        worst = getattr(view, "worst", None)
+        if worst is None:
+            worst = min(view) if bids else max(view)
     fresh = []
     for t, lots in delta.items():
         if t in view:
@@ -197,6 +214,7 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
         elif lots and (not full or (t > worst if bids else t < worst)):
             view[t] = out[t] = lots
             fresh.append(t)
+    new_worst: int | None = worst if full and worst in view else None
     extra = len(view) - depth
     if extra > 0:
         pick = min if bids else max
@@ -207,10 +225,15 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
                 del out[t]  # in and out in one frame: its subscribers never saw it
             else:
                 out[t] = 0
+        new_worst = None
     elif extra < 0 and full:
         # only the uncovered rows become Python lists (all of them: ~6 µs at depth 50)
-        for t, lots in top(depth)[len(view) :].tolist():
+        rows = top(depth)[len(view) :].tolist()
+        for t, lots in rows:
             view[t] = out[t] = lots
+        new_worst = rows[-1][0] if rows and len(view) >= depth else None
+    if isinstance(view, _View):
+        view.worst = new_worst
     return out
 
 
@@ -225,8 +248,8 @@ class Topic:
     depth: int = 0
     u: int = 0
     cs: int = 0
-    view_b: dict = field(default_factory=dict)
-    view_a: dict = field(default_factory=dict)
+    view_b: dict = field(default_factory=_View)
+    view_a: dict = field(default_factory=_View)
     subscribers: set = field(default_factory=set)
     skip_next: int = 0
     interval: str = ""
@@ -332,7 +355,7 @@ class MarketData:
         # top-N straight from the obcore book: tolist() makes Python ints in C, where a
         # per-element int() of numpy scalars cost most of the publish path
         book = self.book(topic.symbol)
-        return dict(book.bids(topic.depth).tolist()), dict(book.asks(topic.depth).tolist())
+        return _View(book.bids(topic.depth).tolist()), _View(book.asks(topic.depth).tolist())
 
     def levels(self, symbol: str, items) -> list:
         """Return ``[[price, size], ...]`` strings; a delete is size "0" exactly, as Bybit.
