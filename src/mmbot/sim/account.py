@@ -160,6 +160,7 @@ class SimAccount:
                 order_id_prefix=f"{prefix}-{s}",
                 queue_model=queue_model,
                 queue_power=queue_power,
+                log_mids=False,  # nothing here reads it, and a simulator runs for hours
             )
             self.engines[s] = eng
             # Replays the same fills to learn each execution's own realized PnL (execPnl).

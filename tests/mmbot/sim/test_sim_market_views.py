@@ -217,3 +217,16 @@ def test_touch_trades_equal_their_definition_on_a_stream(trades_per_s):
         if msg["topic"].startswith("orderbook."):
             book.apply(raw)
     assert implied > 100
+
+
+def test_a_running_simulator_keeps_no_mid_history():
+    # The engines' mid log (one entry per mid change) feeds backtest markouts; the
+    # simulator never reads it, and at 200 symbols it grew by ~4,000 entries a second
+    # without bound.
+    server = _server()
+    it = iter(server.sources["AAAUSDT"]())
+    for step in range(500):
+        server.market.on_source_frame("AAAUSDT", next(it), 1_700_000_000_000 + 20 * step)
+    engine = server.account.engines["AAAUSDT"]
+    assert engine.market_frames == 500
+    assert engine.mid_log == []
