@@ -200,9 +200,8 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     full = len(view) >= depth
     worst = 0
     if full:
-        worst = getattr(view, "worst", None)
-        if worst is None:
-            worst = min(view) if bids else max(view)
+        cached = getattr(view, "worst", None)
+        worst = cached if cached is not None else (min(view) if bids else max(view))
     fresh = []
     for t, lots in delta.items():
         if t in view:
