@@ -218,7 +218,9 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     if extra > 0:
         pick = min if bids else max
         for _ in range(extra):
-            t = pick(view)
+            # an insert lands better than the worst level, so while the worst is still
+            # in the view it is the first to go (no scan)
+            t = worst if full and worst in view else pick(view)
             del view[t]
             if t in fresh:
                 del out[t]  # in and out in one frame: its subscribers never saw it
