@@ -431,7 +431,9 @@ class MarketData:
             trades = touch_trades(book, *delta)
             if trades:
                 # The trade is what happened; the delta after it shows the result.
-                public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades, now_ms)))
+                text = self._trade_text(symbol, trades, now_ms)
+                if text is not None:
+                    public.append((f"publicTrade.{symbol}", text))
                 for side, ticks, lots in trades:
                     pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
                 self.trades_sent += 1
@@ -461,7 +463,14 @@ class MarketData:
                 qs.to_str(lots),
             )
 
-    def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int) -> str:
+    def _trade_text(
+        self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int
+    ) -> str | None:
+        """Count ``trades`` (volume, turnover, last price, recent trades, klines) and
+        return their ``publicTrade`` frame, or None while nobody subscribes to it (the
+        frame would be dropped: building it was a tenth of a frame's cost)."""
+        topic = self.topics.get(f"publicTrade.{symbol}")
+        wanted = topic is not None and bool(topic.subscribers)
         size_str = self.book(symbol).size_str
         last, last_dir = self._last_trade[symbol]
         items = []
@@ -470,20 +479,16 @@ class MarketData:
             last = ticks
             self.volume[symbol] += lots
             self.turnover_units[symbol] += ticks * lots
-            item = P.public_trade(
-                symbol,
-                side,
-                size_str(lots),
-                self.price_text(symbol, ticks),
-                last_dir,
-                f"{self._trade_id_prefix}{next(self._trade_ids):012x}",
-                now_ms,
-                next(self.seq),
-            )
-            items.append(item)
-            self._record(symbol, side, ticks, lots, item["i"], now_ms, item["p"], item["v"])
+            trade_id = f"{self._trade_id_prefix}{next(self._trade_ids):012x}"
+            seq = next(self.seq)
+            price, size = self.price_text(symbol, ticks), size_str(lots)
+            if wanted:
+                items.append(
+                    P.public_trade(symbol, side, size, price, last_dir, trade_id, now_ms, seq)
+                )
+            self._record(symbol, side, ticks, lots, trade_id, now_ms, price, size)
         self._last_trade[symbol] = (last, last_dir)
-        return P.public_trade_frame(symbol, items, now_ms)
+        return P.public_trade_frame(symbol, items, now_ms) if wanted else None
 
     def _publish(self, symbol: str, now_ms: int, delta: tuple[dict, dict] | None = None) -> list:
         """Return the frames of ``symbol``'s subscribed topics after its book changed.

@@ -78,6 +78,8 @@ def test_published_frames_rebuild_the_market_top_n(snapshot_every):
     server = _server(snapshot_every)
     market = server.market
     consumers = _subscribe_all(market)
+    for symbol, sym in market.symbols.items():  # the trade frames are built for subscribers
+        market.topic(f"publicTrade.{symbol}", sym.category).subscribers.add(object())
     streams = {s: iter(server.sources[s]()) for s in market.symbols}
     for symbol, it in streams.items():  # the first frame is the source's snapshot
         market.on_source_frame(symbol, next(it), 1_700_000_000_000)
@@ -230,3 +232,14 @@ def test_a_running_simulator_keeps_no_mid_history():
     engine = server.account.engines["AAAUSDT"]
     assert engine.market_frames == 500
     assert engine.mid_log == []
+
+
+def test_trades_count_without_a_public_trade_subscriber():
+    server = _server()
+    market = server.market
+    it = iter(server.sources["AAAUSDT"]())
+    for step in range(300):
+        public, _ = market.on_source_frame("AAAUSDT", next(it), 1_700_000_000_000 + 20 * step)
+        assert not [name for name, _ in public if name.startswith("publicTrade.")]
+    assert market.trades_sent > 0 and market.volume["AAAUSDT"] > 0
+    assert market.recent_trades("AAAUSDT", 5)[0]["symbol"] == "AAAUSDT"
