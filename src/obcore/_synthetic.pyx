@@ -125,6 +125,15 @@ cdef inline double py_round(double x) noexcept nogil:
     return r
 
 
+cdef void* _resize(void* p, size_t size) except NULL:
+    # PyMem_Realloc, raising instead of returning NULL (the old block stays owned by p's
+    # holder, which frees it)
+    cdef void* out = PyMem_Realloc(p, size)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
 cdef class _Side:
     """One side of the generator's book and the changes of the delta being built."""
 
@@ -151,31 +160,16 @@ cdef class _Side:
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self.cap * 2 if self.cap else 256
-        cdef int64_t* v = <int64_t*>PyMem_Realloc(self.v, cap * sizeof(int64_t))
-        if v == NULL:
-            raise MemoryError()
-        self.v = v
-        v = <int64_t*>PyMem_Realloc(self.q, cap * sizeof(int64_t))
-        if v == NULL:
-            raise MemoryError()
-        self.q = v
+        self.v = <int64_t*>_resize(self.v, cap * sizeof(int64_t))
+        self.q = <int64_t*>_resize(self.q, cap * sizeof(int64_t))
         self.cap = cap
         return 0
 
     cdef int _grow_changes(self) except -1:
         cdef Py_ssize_t cap = self.ccap * 2 if self.ccap else 64
-        cdef int64_t* v = <int64_t*>PyMem_Realloc(self.cp, cap * sizeof(int64_t))
-        if v == NULL:
-            raise MemoryError()
-        self.cp = v
-        v = <int64_t*>PyMem_Realloc(self.cq, cap * sizeof(int64_t))
-        if v == NULL:
-            raise MemoryError()
-        self.cq = v
-        cdef char* f = <char*>PyMem_Realloc(self.cfresh, cap)
-        if f == NULL:
-            raise MemoryError()
-        self.cfresh = f
+        self.cp = <int64_t*>_resize(self.cp, cap * sizeof(int64_t))
+        self.cq = <int64_t*>_resize(self.cq, cap * sizeof(int64_t))
+        self.cfresh = <char*>_resize(self.cfresh, cap)
         self.ccap = cap
         return 0
 
@@ -330,15 +324,12 @@ cdef class _Text:
 
     cdef int reserve(self, Py_ssize_t extra) except -1:
         cdef Py_ssize_t cap = self.cap if self.cap else 4096
-        cdef char* d
         if self.size + extra <= self.cap:
             return 0
         while cap < self.size + extra:
             cap *= 2
-        d = <char*>PyMem_Realloc(self.data, cap)
-        if d == NULL:
-            raise MemoryError()
-        self.data, self.cap = d, cap
+        self.data = <char*>_resize(self.data, cap)
+        self.cap = cap
         return 0
 
     cdef int add(self, bytes b) except -1:
