@@ -8,5 +8,8 @@ from obcore.synthetic import SyntheticStream
 MAX_TICKS: int
 
 def frames(
-    stream: SyntheticStream, rng: random.Random, scales: tuple[int, int, int, int]
+    stream: SyntheticStream,
+    rng: random.Random,
+    scales: tuple[int, int, int, int],
+    truth: bool = ...,
 ) -> Iterator[str]: ...

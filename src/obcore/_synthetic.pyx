@@ -659,10 +659,12 @@ cdef class _Gen:
         return 0
 
 
-def frames(stream, rng, scales):
+def frames(stream, rng, scales, bint truth=True):
     """Yield ``stream``'s frames drawing from a copy of ``rng``
     (``random.Random(stream.seed)``), exactly as ``SyntheticStream._py_frames`` does;
-    ``scales`` is ``(tick units, tick decimals, lot units, lot decimals)``."""
+    ``scales`` is ``(tick units, tick decimals, lot units, lot decimals)``. With
+    ``truth`` false the stream's ``bids_lots``/``asks_lots`` are left empty (a caller
+    that cannot see them saves updating them)."""
     cdef _Gen g = _Gen(stream, rng)
     cdef _Text out = _Text(stream, scales)
     cdef _Side b = g.b, a = g.a
@@ -672,6 +674,9 @@ def frames(stream, rng, scales):
     cdef bint snapshot
     cdef bytes head_snapshot, head_delta, data
     g.seed_book()
+    if not truth:
+        b.lots.clear()
+        a.lots.clear()
     u = stream.start_update_id
     seq = 10_000_000_000 + mt_below(&g.mt, 50_000_000_000)  # randrange(1e10, 6e10)
     ts = stream.start_ts_ms
@@ -689,12 +694,14 @@ def frames(stream, rng, scales):
         if snapshot and i and depth > 1:
             # Let the book evolve between snapshots so a re-sent snapshot differs.
             g.delta()
-            b.flush()
-            a.flush()
+            if truth:
+                b.flush()
+                a.flush()
         elif not snapshot:
             g.delta()
-            b.flush()
-            a.flush()
+            if truth:
+                b.flush()
+                a.flush()
             b.sort_changes()
             a.sort_changes()
         cts = ts - 1 - mt_below(&g.mt, 3)  # randrange(1, 4)

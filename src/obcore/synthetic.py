@@ -319,8 +319,13 @@ class SyntheticStream:
         str
             One raw Bybit v5 orderbook frame (compact JSON, no trailing newline).
         """
+        return self._frames(truth=True)
+
+    def _frames(self, *, truth: bool) -> Iterator[str]:
+        # truth=False: nobody can read bids_lots/asks_lots (generate_frames keeps the
+        # stream to itself), so the compiled generator need not keep them up to date
         if _compiled is not None and self.start_price_ticks < _compiled.MAX_TICKS:
-            return _compiled.frames(self, random.Random(self.seed), self._scales)
+            return _compiled.frames(self, random.Random(self.seed), self._scales, truth)
         return self._py_frames()
 
     def _py_frames(self) -> Iterator[str]:
@@ -683,4 +688,4 @@ def generate_frames(
         trade_size_mean_lots=trade_size_mean_lots,
         trade_buy_ratio=trade_buy_ratio,
         trade_size_alpha=trade_size_alpha,
-    ).frames()
+    )._frames(truth=False)
