@@ -287,6 +287,8 @@ class MarketData:
         self._minutes: dict[str, dict[int, list]] = {s: {} for s in symbols}
         self.frames_sent = 0
         self.trades_sent = 0
+        #: each engine's market book (an engine keeps its book for life)
+        self._books = {s: eng.book for s, eng in account.engines.items()}
         # Trade ids are UUIDs, as Bybit's: a random one per simulator whose last 12 hex
         # digits count (uuid4() per trade was a tenth of the implied-trade cost)
         self._trade_id_prefix = str(uuid.uuid4())[:24]
@@ -294,7 +296,7 @@ class MarketData:
 
     def book(self, symbol: str):
         """Return the symbol's one market book (the engine's ``obcore.Book``)."""
-        return self.account.engines[symbol].book
+        return self._books[symbol]
 
     def scales(self, symbol: str) -> tuple[Scale, Scale]:
         return self.account.price[symbol], self.account.qty[symbol]
