@@ -133,20 +133,29 @@ def touch_trades(
 
 
 def _new_best(book, side: str, delta: dict[int, int], better) -> int | None:
+    """Return the side's best price after ``delta`` (None: the side empties); ``book``
+    is before it. Reads past the book's best level only when the delta deleted it and
+    put nothing better (a touch taken): the top-N read costs a few µs a frame."""
     candidates = [t for t, lots in delta.items() if lots > 0]
     best = book.best_bid() if side == "b" else book.best_ask()
-    if best is not None and best[0] not in delta:
-        # the usual case: the delta leaves the book's best level alone (O(1) to read,
-        # where the top-N read below costs a few µs on every frame)
+    if best is None:
+        return better(candidates) if candidates else None
+    lots = delta.get(best[0])
+    if lots is None:  # the delta leaves the best level alone
         candidates.append(best[0])
-    elif best is not None:
-        # The best level the delta leaves alone is among the top len(delta) + 1: walking
-        # book.levels() instead built every level of the side in Python, per frame.
-        top = (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist()
-        for t, _ in top:
-            if t not in delta:
-                candidates.append(t)
-                break
+        return better(candidates)
+    if lots > 0:  # it stays (resized): every level the delta left alone is worse
+        return better(candidates)
+    if candidates:
+        top = better(candidates)
+        if better(top, best[0]) == top:  # better than the deleted best level
+            return top
+    # The best level the delta leaves alone is among the top len(delta) + 1: walking
+    # book.levels() instead built every level of the side in Python, per frame.
+    for t, _ in (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist():
+        if t not in delta:
+            candidates.append(t)
+            break
     return better(candidates) if candidates else None
 
 
