@@ -213,13 +213,16 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
         worst = cached if cached is not None else (min(view) if bids else max(view))
     fresh = []
     for t, lots in delta.items():
-        if t in view:
+        if full and (t < worst if bids else t > worst):
+            continue  # beyond the view: neither in it nor entering it (no dict lookup)
+        old = view.get(t)
+        if old is not None:
             if not lots:
                 del view[t]
                 out[t] = 0
-            elif view[t] != lots:
+            elif old != lots:
                 view[t] = out[t] = lots
-        elif lots and (not full or (t > worst if bids else t < worst)):
+        elif lots:
             view[t] = out[t] = lots
             fresh.append(t)
     new_worst: int | None = worst if full and worst in view else None
