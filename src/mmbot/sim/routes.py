@@ -124,7 +124,11 @@ class _Conn:
             transport = writer.transport
             if transport.is_closing():
                 return False
-            transport.write(b"".join([ws_text_frame(t) for t in texts]))
+            parts: list[bytes] = []
+            for text in texts:
+                data = text.encode()
+                parts += (_ws_text_header(len(data)), data)
+            transport.writelines(parts)  # one send for all of them
             # aiohttp's own flow control: wait while the transport's buffer is full
             if writer.protocol._paused:
                 await writer.protocol._drain_helper()
@@ -150,12 +154,16 @@ def ws_text_frame(text: str) -> bytes:
     """Return ``text`` as one unmasked, uncompressed WebSocket text frame (RFC 6455 5.2),
     as a server sends it."""
     data = text.encode()
-    n = len(data)
+    return _ws_text_header(len(data)) + data
+
+
+def _ws_text_header(n: int) -> bytes:
+    # FIN + text opcode, no mask, the payload length in 7, 7+16 or 7+64 bits
     if n < 126:
-        return bytes((0x81, n)) + data
+        return bytes((0x81, n))
     if n < 65536:
-        return _LEN16(0x81, 126, n) + data
-    return _LEN64(0x81, 127, n) + data
+        return _LEN16(0x81, 126, n)
+    return _LEN64(0x81, 127, n)
 
 
 class SimServer:
