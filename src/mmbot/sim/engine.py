@@ -364,7 +364,8 @@ class MatchingEngine:
             return self._on_trade_frame(frame, now_ms)
         if not topic.startswith("orderbook"):
             raise MarketDataError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
-        watched = self._watched_sizes()
+        resting = bool(self._levels[BUY] or self._levels[SELL])
+        watched = self._watched_sizes() if resting else []
         traded, self._traded_lots = self._traded_lots, {}
         try:
             self.book.apply(frame)
@@ -377,8 +378,8 @@ class MatchingEngine:
             return []
         if self.log_mids:
             self._log_mid(now_ms)
-        if not self._levels[BUY] and not self._levels[SELL]:
-            return []  # no own order rests: nothing to fill, no queue to move
+        if not resting:
+            return []  # no own order rested: nothing to fill, no queue to move
         self._consume_queues(watched, traded)
         return self._trade_through(now_ms)
 

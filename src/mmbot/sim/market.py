@@ -301,6 +301,12 @@ class MarketData:
         self.trades_sent = 0
         #: each engine's market book (an engine keeps its book for life)
         self._books = {s: eng.book for s, eng in account.engines.items()}
+        #: per symbol: the book's price and size formatters, and whether prices strip
+        self._formats = {
+            s: (book.price_str, book.size_str, account.price[s].strip)
+            for s, book in self._books.items()
+        }
+        self._ticker_names = {s: f"tickers.{s}" for s in symbols}
         # Trade ids are UUIDs, as Bybit's: a random one per simulator whose last 12 hex
         # digits count (uuid4() per trade was a tenth of the implied-trade cost)
         self._trade_id_prefix = str(uuid.uuid4())[:24]
@@ -378,9 +384,8 @@ class MarketData:
         Formatted by the obcore book (exact, from integers, in C; the same text as
         :class:`Scale`), with the trailing zeros of prices stripped on spot as Bybit does.
         """
-        book = self.book(symbol)
-        price_str, size_str = book.price_str, book.size_str
-        if self.account.price[symbol].strip:
+        price_str, size_str, strip = self._formats[symbol]
+        if strip:
             return [[_strip(price_str(t)), size_str(lots) if lots else "0"] for t, lots in items]
         return [[price_str(t), size_str(lots) if lots else "0"] for t, lots in items]
 
@@ -549,7 +554,7 @@ class MarketData:
         for topic in topics:
             if topic.kind == "kline" and topic.subscribers:
                 out += self._kline_texts(topic, now_ms)
-        ticker = self.topics.get(f"tickers.{symbol}")
+        ticker = self.topics.get(self._ticker_names[symbol])
         if (
             ticker is not None
             and ticker.subscribers
