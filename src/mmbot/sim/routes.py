@@ -343,20 +343,20 @@ class SimServer:
             while self.paused:
                 await asyncio.sleep(0.01)
             now = loop.time()
-            due = []
+            deadline = now + ROUND_BUDGET_S
+            # earliest due first; a symbol still due after its frame goes round again
+            # (behind schedule), until the round's time is up
             while heap and heap[0][0] <= now:
-                due.append(heapq.heappop(heap))
-            for k, (at, i, symbol, frames) in enumerate(due):
-                if loop.time() - now > ROUND_BUDGET_S:
-                    # let requests and sockets in between; the rest go first next round
-                    for entry in due[k:]:
-                        heapq.heappush(heap, entry)
-                    break
+                at, i, symbol, frames = heap[0]
                 if self._step(symbol, frames):
                     at += period
                     if at < now - 1.0:
                         at = now  # too far behind: restart the schedule from now
-                    heapq.heappush(heap, (at, i, symbol, frames))
+                    heapq.heapreplace(heap, (at, i, symbol, frames))
+                else:
+                    heapq.heappop(heap)
+                if loop.time() > deadline:
+                    break  # let requests and sockets in between
             if heap:
                 # behind schedule, sleep(0) still lets the sockets be served
                 await asyncio.sleep(max(heap[0][0] - loop.time(), 0))
