@@ -63,6 +63,12 @@ from math import log as _log
 
 __all__ = ["SyntheticStream", "generate_frames", "decimal_scale"]
 
+try:
+    # the same frames, ~N times faster: the simulator generates one stream per symbol
+    from obcore import _synthetic as _compiled
+except ImportError:  # pragma: no cover - a checkout without the build: the pure generator
+    _compiled = None
+
 _CATEGORIES = ("linear", "spot")
 
 
@@ -284,6 +290,7 @@ class SyntheticStream:
         self.topic = f"orderbook.{depth}.{symbol}"
         tick_units, tick_decimals = decimal_scale(tick_size, "tick_size")
         lot_units, lot_decimals = decimal_scale(lot_size, "lot_size")
+        self._scales = (tick_units, tick_decimals, lot_units, lot_decimals)
         self.start_price_ticks = _ticks_of(start_price, tick_units, tick_decimals, "start_price")
         self.price_str = _formatter(tick_units, tick_decimals, strip=category == "spot")
         self.size_str = _formatter(lot_units, lot_decimals, strip=False)
@@ -303,11 +310,26 @@ class SyntheticStream:
     def frames(self) -> Iterator[str]:
         """Yield the frames, resetting the ground-truth book first.
 
+        The compiled generator (``obcore._synthetic``) makes them when it is built and
+        the prices fit it; otherwise :meth:`_py_frames`, the reference it must match
+        byte for byte, does.
+
         Yields
         ------
         str
             One raw Bybit v5 orderbook frame (compact JSON, no trailing newline).
         """
+        return self._frames(truth=True)
+
+    def _frames(self, *, truth: bool) -> Iterator[str]:
+        # truth=False: nobody can read bids_lots/asks_lots (generate_frames keeps the
+        # stream to itself), so the compiled generator need not keep them up to date
+        if _compiled is not None and self.start_price_ticks < _compiled.MAX_TICKS:
+            return _compiled.frames(self, random.Random(self.seed), self._scales, truth)
+        return self._py_frames()
+
+    def _py_frames(self) -> Iterator[str]:
+        """The pure-Python generator: the reference for the compiled one."""
         rng = random.Random(self.seed)
         bids = self.bids_lots
         asks = self.asks_lots
@@ -666,4 +688,4 @@ def generate_frames(
         trade_size_mean_lots=trade_size_mean_lots,
         trade_buy_ratio=trade_buy_ratio,
         trade_size_alpha=trade_size_alpha,
-    ).frames()
+    )._frames(truth=False)

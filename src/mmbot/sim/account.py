@@ -160,6 +160,7 @@ class SimAccount:
                 order_id_prefix=f"{prefix}-{s}",
                 queue_model=queue_model,
                 queue_power=queue_power,
+                log_mids=False,  # nothing here reads it, and a simulator runs for hours
             )
             self.engines[s] = eng
             # Replays the same fills to learn each execution's own realized PnL (execPnl).
@@ -386,14 +387,19 @@ class SimAccount:
     def on_frame(self, symbol: str, frame: str, now_ms: int) -> list:
         """Feed one public frame to the symbol's engine; return the pushes of its fills."""
         eng = self.engines[symbol]
-        return self._convert(eng, eng.on_frame(frame, now_ms), now_ms)
+        events = eng.on_frame(frame, now_ms)
+        # Market data changes orders and the position only through fills, which are
+        # events: without any there is nothing to push (and nothing new to track), and
+        # this runs on every frame of every symbol.
+        return self._convert(eng, events, now_ms) if events else []
 
     def on_trade(
         self, symbol: str, taker_side: str, price_ticks: int, qty_lots: int, now_ms: int
     ) -> list:
         """Feed one public trade to the symbol's engine; return the pushes of its fills."""
         eng = self.engines[symbol]
-        return self._convert(eng, eng.on_trade(taker_side, price_ticks, qty_lots, now_ms), now_ms)
+        events = eng.on_trade(taker_side, price_ticks, qty_lots, now_ms)
+        return self._convert(eng, events, now_ms) if events else []  # as on_frame
 
     def taker_hit(self, symbol: str, side: str, lots: int | None, now_ms: int) -> list:
         """Trade through the own best ``side`` order by one tick: it fills completely."""

@@ -258,6 +258,9 @@ class MatchingEngine:
         One of :data:`QUEUE_MODELS` (see the module docstring); default ``prob_power``.
     queue_power : float
         Exponent n of ``prob_power`` (> 0).
+    log_mids : bool
+        Keep :attr:`mid_log` (backtests' markouts read it). A long-running simulator
+        turns it off: it grows with every mid change.
     """
 
     def __init__(
@@ -276,6 +279,7 @@ class MatchingEngine:
         order_id_prefix: str = "sim",
         queue_model: str = "prob_power",
         queue_power: float = 3.0,
+        log_mids: bool = True,
     ) -> None:
         if queue_model not in QUEUE_MODELS:
             raise ValueError(
@@ -340,7 +344,9 @@ class MatchingEngine:
         #: every fill with the market mid at that moment (attribution, markouts)
         self.fill_log: list[FillRecord] = []
         #: the market mid over time: ``(ts_ms, best bid + best ask in ticks)`` at each change
+        #: (stays empty without ``log_mids``)
         self.mid_log: list[tuple[int, int]] = []
+        self.log_mids = log_mids
 
     # ------------------------------------------------------------------ market data
     def on_frame(self, frame: str | bytes | dict, now_ms: int) -> list:
@@ -358,7 +364,8 @@ class MatchingEngine:
             return self._on_trade_frame(frame, now_ms)
         if not topic.startswith("orderbook"):
             raise MarketDataError(f"MatchingEngine.on_frame: unsupported topic {topic!r}")
-        watched = self._watched_sizes()
+        resting = bool(self._levels[BUY] or self._levels[SELL])
+        watched = self._watched_sizes() if resting else []
         traded, self._traded_lots = self._traded_lots, {}
         try:
             self.book.apply(frame)
@@ -369,7 +376,10 @@ class MatchingEngine:
         self.market_frames += 1
         if not self.book.synced:
             return []
-        self._log_mid(now_ms)
+        if self.log_mids:
+            self._log_mid(now_ms)
+        if not resting:
+            return []  # no own order rested: nothing to fill, no queue to move
         self._consume_queues(watched, traded)
         return self._trade_through(now_ms)
 
@@ -460,8 +470,12 @@ class MatchingEngine:
             side, through = SELL, (lambda p: p < price_ticks)
         else:
             raise ValueError(f"taker_side must be 'Buy' or 'Sell', got {taker_side!r}")
-        fills: list[_Fill] = []
         levels = self._levels[side]
+        if not levels:
+            # no own order rests on the side the trade hits: nothing fills, no queue
+            # moves (the simulator calls this for every implied trade of every symbol)
+            return []
+        fills: list[_Fill] = []
         for price in sorted(levels, reverse=(side == BUY)):
             if through(price):
                 fills.extend(_Fill(o, price, o.leaves_lots, True) for o in levels[price])

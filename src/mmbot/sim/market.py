@@ -21,6 +21,7 @@ Sending is the caller's business: :class:`MarketData` returns ``(topic, text)`` 
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -132,11 +133,26 @@ def touch_trades(
 
 
 def _new_best(book, side: str, delta: dict[int, int], better) -> int | None:
+    """Return the side's best price after ``delta`` (None: the side empties); ``book``
+    is before it. Reads past the book's best level only when the delta deleted it and
+    put nothing better (a touch taken): the top-N read costs a few µs a frame."""
     candidates = [t for t, lots in delta.items() if lots > 0]
+    best = book.best_bid() if side == "b" else book.best_ask()
+    if best is None:
+        return better(candidates) if candidates else None
+    lots = delta.get(best[0])
+    if lots is None:  # the delta leaves the best level alone
+        candidates.append(best[0])
+        return better(candidates)
+    if lots > 0:  # it stays (resized): every level the delta left alone is worse
+        return better(candidates)
+    if candidates:
+        top = better(candidates)
+        if better(top, best[0]) == top:  # better than the deleted best level
+            return top
     # The best level the delta leaves alone is among the top len(delta) + 1: walking
     # book.levels() instead built every level of the side in Python, per frame.
-    top = (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist()
-    for t, _ in top:
+    for t, _ in (book.bids if side == "b" else book.asks)(len(delta) + 1).tolist():
         if t not in delta:
             candidates.append(t)
             break
@@ -164,6 +180,18 @@ def _diff(old: dict, new: dict) -> dict:
     return out
 
 
+class _View(dict):
+    """One side of an ``orderbook`` topic's view (ticks -> lots), with its worst tick
+    cached in ``worst`` (None: not known): finding it was a scan of the view on every
+    frame, and most frames leave it where it was."""
+
+    __slots__ = ("worst",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.worst: int | None = None
+
+
 def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     """Move a side's top-``depth`` view by the delta its book just applied, in place;
     return ``{ticks: lots}`` that turns the old view into the new one (0 deletes).
@@ -172,37 +200,53 @@ def _advance(view: dict, delta: dict, top, depth: int, bids: bool) -> dict:
     holds every book level at or better than its worst one, so a change there lands in
     it, a change beyond it does not, and what the delta pushed out is the worst of the
     view, what it uncovered the book's next levels. Costs O(changes), where reading
-    and diffing the whole view cost O(depth), on every frame of every topic.
+    and diffing the whole view cost O(depth), on every frame of every topic. A
+    :class:`_View` keeps its worst tick between calls.
     """
     out: dict[int, int] = {}
     if not delta:
         return out
     full = len(view) >= depth
-    worst = (min(view) if bids else max(view)) if full else 0
+    worst = 0
+    if full:
+        cached = getattr(view, "worst", None)
+        worst = cached if cached is not None else (min(view) if bids else max(view))
     fresh = []
     for t, lots in delta.items():
-        if t in view:
+        if full and (t < worst if bids else t > worst):
+            continue  # beyond the view: neither in it nor entering it (no dict lookup)
+        old = view.get(t)
+        if old is not None:
             if not lots:
                 del view[t]
                 out[t] = 0
-            elif view[t] != lots:
+            elif old != lots:
                 view[t] = out[t] = lots
-        elif lots and (not full or (t > worst if bids else t < worst)):
+        elif lots:
             view[t] = out[t] = lots
             fresh.append(t)
+    new_worst: int | None = worst if full and worst in view else None
     extra = len(view) - depth
     if extra > 0:
         pick = min if bids else max
         for _ in range(extra):
-            t = pick(view)
+            # an insert lands better than the worst level, so while the worst is still
+            # in the view it is the first to go (no scan)
+            t = worst if full and worst in view else pick(view)
             del view[t]
             if t in fresh:
                 del out[t]  # in and out in one frame: its subscribers never saw it
             else:
                 out[t] = 0
+        new_worst = None
     elif extra < 0 and full:
-        for t, lots in top(depth).tolist()[len(view) :]:
+        # only the uncovered rows become Python lists (all of them: ~6 µs at depth 50)
+        rows = top(depth)[len(view) :].tolist()
+        for t, lots in rows:
             view[t] = out[t] = lots
+        new_worst = rows[-1][0] if rows and len(view) >= depth else None
+    if isinstance(view, _View):
+        view.worst = new_worst
     return out
 
 
@@ -217,8 +261,8 @@ class Topic:
     depth: int = 0
     u: int = 0
     cs: int = 0
-    view_b: dict = field(default_factory=dict)
-    view_a: dict = field(default_factory=dict)
+    view_b: dict = field(default_factory=_View)
+    view_a: dict = field(default_factory=_View)
     subscribers: set = field(default_factory=set)
     skip_next: int = 0
     interval: str = ""
@@ -248,17 +292,29 @@ class MarketData:
         #: traded notional in ticks x lots (exact, and integer sums are cheap per trade)
         self.turnover_units = {s: 0 for s in symbols}
         self._ticker_ms = {s: 0 for s in symbols}
-        #: newest last: the REST shape of the last public trades
+        #: newest last: ``(id, price, size, side, ts_ms)`` of the last public trades
         self._recent: dict[str, deque] = {s: deque(maxlen=1000) for s in symbols}
         #: per symbol, minute start (ms) -> [open, high, low, close, volume lots,
         #: turnover ticks x lots]
         self._minutes: dict[str, dict[int, list]] = {s: {} for s in symbols}
         self.frames_sent = 0
         self.trades_sent = 0
+        #: each engine's market book (an engine keeps its book for life)
+        self._books = {s: eng.book for s, eng in account.engines.items()}
+        #: per symbol: the book's price and size formatters, and whether prices strip
+        self._formats = {
+            s: (book.price_str, book.size_str, account.price[s].strip)
+            for s, book in self._books.items()
+        }
+        self._ticker_names = {s: f"tickers.{s}" for s in symbols}
+        # Trade ids are UUIDs, as Bybit's: a random one per simulator whose last 12 hex
+        # digits count (uuid4() per trade was a tenth of the implied-trade cost)
+        self._trade_id_prefix = str(uuid.uuid4())[:24]
+        self._trade_ids = itertools.count(1)
 
     def book(self, symbol: str):
         """Return the symbol's one market book (the engine's ``obcore.Book``)."""
-        return self.account.engines[symbol].book
+        return self._books[symbol]
 
     def scales(self, symbol: str) -> tuple[Scale, Scale]:
         return self.account.price[symbol], self.account.qty[symbol]
@@ -320,7 +376,7 @@ class MarketData:
         # top-N straight from the obcore book: tolist() makes Python ints in C, where a
         # per-element int() of numpy scalars cost most of the publish path
         book = self.book(topic.symbol)
-        return dict(book.bids(topic.depth).tolist()), dict(book.asks(topic.depth).tolist())
+        return _View(book.bids(topic.depth).tolist()), _View(book.asks(topic.depth).tolist())
 
     def levels(self, symbol: str, items) -> list:
         """Return ``[[price, size], ...]`` strings; a delete is size "0" exactly, as Bybit.
@@ -328,9 +384,8 @@ class MarketData:
         Formatted by the obcore book (exact, from integers, in C; the same text as
         :class:`Scale`), with the trailing zeros of prices stripped on spot as Bybit does.
         """
-        book = self.book(symbol)
-        price_str, size_str = book.price_str, book.size_str
-        if self.account.price[symbol].strip:
+        price_str, size_str, strip = self._formats[symbol]
+        if strip:
             return [[_strip(price_str(t)), size_str(lots) if lots else "0"] for t, lots in items]
         return [[price_str(t), size_str(lots) if lots else "0"] for t, lots in items]
 
@@ -395,7 +450,9 @@ class MarketData:
             trades = touch_trades(book, *delta)
             if trades:
                 # The trade is what happened; the delta after it shows the result.
-                public.append((f"publicTrade.{symbol}", self._trade_text(symbol, trades, now_ms)))
+                text = self._trade_text(symbol, trades, now_ms)
+                if text is not None:
+                    public.append((f"publicTrade.{symbol}", text))
                 for side, ticks, lots in trades:
                     pushes += self.account.on_trade(symbol, side, ticks, lots, now_ms)
                 self.trades_sent += 1
@@ -425,7 +482,14 @@ class MarketData:
                 qs.to_str(lots),
             )
 
-    def _trade_text(self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int) -> str:
+    def _trade_text(
+        self, symbol: str, trades: list[tuple[str, int, int]], now_ms: int
+    ) -> str | None:
+        """Count ``trades`` (volume, turnover, last price, recent trades, klines) and
+        return their ``publicTrade`` frame, or None while nobody subscribes to it (the
+        frame would be dropped: building it was a tenth of a frame's cost)."""
+        topic = self.topics.get(f"publicTrade.{symbol}")
+        wanted = topic is not None and bool(topic.subscribers)
         size_str = self.book(symbol).size_str
         last, last_dir = self._last_trade[symbol]
         items = []
@@ -434,20 +498,16 @@ class MarketData:
             last = ticks
             self.volume[symbol] += lots
             self.turnover_units[symbol] += ticks * lots
-            item = P.public_trade(
-                symbol,
-                side,
-                size_str(lots),
-                self.price_text(symbol, ticks),
-                last_dir,
-                str(uuid.uuid4()),
-                now_ms,
-                next(self.seq),
-            )
-            items.append(item)
-            self._record(symbol, side, ticks, lots, item["i"], now_ms, item["p"], item["v"])
+            trade_id = f"{self._trade_id_prefix}{next(self._trade_ids):012x}"
+            seq = next(self.seq)
+            price, size = self.price_text(symbol, ticks), size_str(lots)
+            if wanted:
+                items.append(
+                    P.public_trade(symbol, side, size, price, last_dir, trade_id, now_ms, seq)
+                )
+            self._record(symbol, side, ticks, lots, trade_id, now_ms, price, size)
         self._last_trade[symbol] = (last, last_dir)
-        return P.public_trade_frame(symbol, items, now_ms)
+        return P.public_trade_frame(symbol, items, now_ms) if wanted else None
 
     def _publish(self, symbol: str, now_ms: int, delta: tuple[dict, dict] | None = None) -> list:
         """Return the frames of ``symbol``'s subscribed topics after its book changed.
@@ -494,7 +554,7 @@ class MarketData:
         for topic in topics:
             if topic.kind == "kline" and topic.subscribers:
                 out += self._kline_texts(topic, now_ms)
-        ticker = self.topics.get(f"tickers.{symbol}")
+        ticker = self.topics.get(self._ticker_names[symbol])
         if (
             ticker is not None
             and ticker.subscribers
@@ -527,18 +587,8 @@ class MarketData:
         price: str,
         size: str,
     ) -> None:
-        self._recent[symbol].append(
-            {
-                "execId": trade_id,
-                "symbol": symbol,
-                "price": price,
-                "size": size,
-                "side": side,
-                "time": str(ts_ms),
-                "isBlockTrade": False,
-                "isRPITrade": False,
-            }
-        )
+        # the REST item is built when asked for: most trades are never read over REST
+        self._recent[symbol].append((trade_id, price, size, side, ts_ms))
         minute = ts_ms // 60_000 * 60_000
         bar = self._minutes[symbol].get(minute)
         value = ticks * lots
@@ -602,7 +652,20 @@ class MarketData:
 
     def recent_trades(self, symbol: str, limit: int) -> list[dict]:
         """Return ``/v5/market/recent-trade``'s list, newest first."""
-        return list(reversed(self._recent[symbol]))[:limit]
+        recent = self._recent[symbol]
+        return [
+            {
+                "execId": trade_id,
+                "symbol": symbol,
+                "price": price,
+                "size": size,
+                "side": side,
+                "time": str(ts_ms),
+                "isBlockTrade": False,
+                "isRPITrade": False,
+            }
+            for trade_id, price, size, side, ts_ms in itertools.islice(reversed(recent), limit)
+        ]
 
     def klines(
         self, symbol: str, minutes: int, start: int | None, end: int | None, limit: int

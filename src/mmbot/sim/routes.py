@@ -24,10 +24,13 @@ Private endpoints check pybit's and ccxt's HMAC signature, the api key and the r
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
+import struct
 import uuid
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 from aiohttp import WSMsgType, web
@@ -57,6 +60,8 @@ PRIVATE_TOPICS = (
     *(f"{t}.{c}" for t in ("order", "execution") for c in ("linear", "spot", "inverse", "option")),
     *(f"position.{c}" for c in ("linear", "inverse", "option")),
 )
+#: the longest the market stream publishes before it lets the event loop serve requests
+ROUND_BUDGET_S = 0.005
 #: DCP product -> the categories whose orders it cancels
 DCP_PRODUCTS = {"DERIVATIVES": ("linear",), "SPOT": ("spot",), "OPTIONS": ()}
 
@@ -71,26 +76,94 @@ class _Conn:
         self.conn_id = uuid.uuid4().hex[:20]
         self.topics: set[str] = set()
         self.authed = False
-        self.outbox: asyncio.Queue = asyncio.Queue()
+        #: ``(due loop time or 0.0, text)``, oldest first; text None closes the pump
+        self.outbox: deque[tuple[float, str | None]] = deque()
+        self._wake = asyncio.Event()
 
-    async def pump(self, loop):
+    async def pump(self, loop: asyncio.AbstractEventLoop) -> None:
         # One sender per connection keeps push order, even when private pushes are delayed.
+        # What is due goes out in one transport write per loop iteration (frames of every
+        # symbol that ticked together): a send syscall per frame was most of the cost.
+        outbox = self.outbox
         while True:
-            due, text = await self.outbox.get()
-            if text is None:
+            if not outbox:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch: list[str] = []
+            wait = 0.0
+            while outbox:
+                due, text = outbox[0]
+                if text is None:
+                    await self._write(batch)
+                    return
+                if due and due > loop.time():
+                    wait = due - loop.time()
+                    break
+                outbox.popleft()
+                batch.append(text)
+            if batch and not await self._write(batch):
                 return
-            wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if self.ws.closed:
-                return
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+
+    async def _write(self, texts: list[str]) -> bool:
+        """Send ``texts`` as WebSocket text frames, in order; False once the socket is gone."""
+        ws = self.ws
+        if not texts:
+            return not ws.closed
+        if ws.closed:
+            return False
+        writer = ws._writer
+        try:
+            if ws.compress or writer is None:
+                # permessage-deflate keeps state across frames: aiohttp must frame them
+                for text in texts:
+                    await ws.send_str(text)
+                return True
+            transport = writer.transport
+            if transport.is_closing():
+                return False
+            parts: list[bytes] = []
+            for text in texts:
+                data = text.encode()
+                parts += (_ws_text_header(len(data)), data)
+            transport.writelines(parts)  # one send for all of them
+            # aiohttp's own flow control: wait while the transport's buffer is full
+            if writer.protocol._paused:
+                await writer.protocol._drain_helper()
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
 
     def send(self, text: str, delay_s: float = 0.0):
-        self.outbox.put_nowait((asyncio.get_running_loop().time() + delay_s, text))
+        self.outbox.append((asyncio.get_running_loop().time() + delay_s if delay_s else 0.0, text))
+        self._wake.set()
+
+    def close_outbox(self):
+        """Let the pump send what is queued, then stop."""
+        self.outbox.append((0.0, None))
+        self._wake.set()
+
+
+_LEN16 = struct.Struct("!BBH").pack
+_LEN64 = struct.Struct("!BBQ").pack
+
+
+def ws_text_frame(text: str) -> bytes:
+    """Return ``text`` as one unmasked, uncompressed WebSocket text frame (RFC 6455 5.2),
+    as a server sends it."""
+    data = text.encode()
+    return _ws_text_header(len(data)) + data
+
+
+def _ws_text_header(n: int) -> bytes:
+    # FIN + text opcode, no mask, the payload length in 7, 7+16 or 7+64 bits
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return _LEN16(0x81, 126, n)
+    return _LEN64(0x81, 127, n)
 
 
 class SimServer:
@@ -234,8 +307,7 @@ class SimServer:
 
     async def _on_startup(self, app):
         self.loop = asyncio.get_running_loop()
-        for symbol in self.symbols:
-            self._tasks.append(asyncio.create_task(self._stream(symbol)))
+        self._tasks.append(asyncio.create_task(self._stream()))
 
     async def _on_shutdown(self, app):
         for t in self._tasks:
@@ -246,33 +318,64 @@ class SimServer:
             await c.ws.close()
 
     # ------------------------------------------------------------------ market stream
-    async def _stream(self, symbol: str):
+    async def _stream(self) -> None:
+        """Drive every symbol's source from one task: a heap of each symbol's next due
+        time. (A task per symbol cost a wake-up per frame; here one wake-up serves every
+        symbol due at once, and their frames leave in one write per connection.)
+
+        Each symbol keeps its own schedule, one frame every ``interval_ms / speed``, and
+        its own catch-up rule: behind by more than a second, it restarts from now. A
+        source that fails stops its own symbol only; one that ends leaves its market
+        standing still.
+        """
         loop = self.loop
-        assert loop is not None, "streams start in _on_startup, which sets the loop"
+        assert loop is not None, "the stream starts in _on_startup, which sets the loop"
         period = self.interval_ms / 1000.0 / self.speed
-        next_at = loop.time()
-        try:
-            for raw in self.sources[symbol]():
-                while self.paused:
-                    await asyncio.sleep(0.01)
-                public, pushes = self.market.on_source_frame(symbol, raw, now_ms())
-                self._publish(public)
-                self._push(pushes)
-                if self.market.book(symbol).synced:
-                    self.market_ready[symbol].set()
-                next_at += period
-                wait = next_at - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+        start = loop.time()
+        heap: list[tuple[float, int, str, Iterator[str]]] = []
+        for i, symbol in enumerate(self.symbols):
+            try:
+                heap.append((start, i, symbol, iter(self.sources[symbol]())))
+            except Exception:
+                log.exception("market stream for %s stopped", symbol)
+        heapq.heapify(heap)
+        while heap:
+            while self.paused:
+                await asyncio.sleep(0.01)
+            now = loop.time()
+            deadline = now + ROUND_BUDGET_S
+            # earliest due first; a symbol still due after its frame goes round again
+            # (behind schedule), until the round's time is up
+            while heap and heap[0][0] <= now:
+                at, i, symbol, frames = heap[0]
+                if self._step(symbol, frames):
+                    at += period
+                    if at < now - 1.0:
+                        at = now  # too far behind: restart the schedule from now
+                    heapq.heapreplace(heap, (at, i, symbol, frames))
                 else:
-                    # Behind schedule: yield so sockets still get served, then catch up.
-                    await asyncio.sleep(0)
-                    if wait < -1.0:
-                        next_at = loop.time()
-        except asyncio.CancelledError:
-            raise
+                    heapq.heappop(heap)
+                if loop.time() > deadline:
+                    break  # let requests and sockets in between
+            if heap:
+                # behind schedule, sleep(0) still lets the sockets be served
+                await asyncio.sleep(max(heap[0][0] - loop.time(), 0))
+
+    def _step(self, symbol: str, frames: Iterator[str]) -> bool:
+        """Publish the symbol's next source frame; False once its source is done."""
+        try:
+            raw = next(frames)
+            public, pushes = self.market.on_source_frame(symbol, raw, now_ms())
+            self._publish(public)
+            self._push(pushes)
+            if self.market.book(symbol).synced:
+                self.market_ready[symbol].set()
+        except StopIteration:
+            return False
         except Exception:
             log.exception("market stream for %s stopped", symbol)
+            return False
+        return True
 
     def _publish(self, public: list):
         for name, text in public:
@@ -306,7 +409,7 @@ class SimServer:
         await ws.prepare(request)
         conn = _Conn(ws, conn_kind, category)
         self.conns.add(conn)
-        pump = asyncio.create_task(conn.pump(self.loop))
+        pump = asyncio.create_task(conn.pump(asyncio.get_running_loop()))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -332,7 +435,7 @@ class SimServer:
             self.conns.discard(conn)
             for t in self.market.topics.values():
                 t.subscribers.discard(conn)
-            conn.outbox.put_nowait((0, None))
+            conn.close_outbox()
             await asyncio.gather(pump, return_exceptions=True)
             if conn.kind == "private" and _wants_dcp(conn):
                 self._dcp_check()

@@ -13,6 +13,8 @@ import random
 from decimal import Decimal
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import obcore
 from mmbot.sim.account import SimSymbol
@@ -78,6 +80,8 @@ def test_published_frames_rebuild_the_market_top_n(snapshot_every):
     server = _server(snapshot_every)
     market = server.market
     consumers = _subscribe_all(market)
+    for symbol, sym in market.symbols.items():  # the trade frames are built for subscribers
+        market.topic(f"publicTrade.{symbol}", sym.category).subscribers.add(object())
     streams = {s: iter(server.sources[s]()) for s in market.symbols}
     for symbol, it in streams.items():  # the first frame is the source's snapshot
         market.on_source_frame(symbol, next(it), 1_700_000_000_000)
@@ -132,6 +136,11 @@ class _Side:
 
     def __call__(self, n):
         return _Side(self.levels, self.is_bids, n)
+
+    def __getitem__(self, rows: slice):
+        out = _Side(self.levels, self.is_bids)
+        out.rows = self.rows[rows]
+        return out
 
     def tolist(self):
         return [list(r) for r in self.rows]
@@ -212,3 +221,59 @@ def test_touch_trades_equal_their_definition_on_a_stream(trades_per_s):
         if msg["topic"].startswith("orderbook."):
             book.apply(raw)
     assert implied > 100
+
+
+def test_a_running_simulator_keeps_no_mid_history():
+    # The engines' mid log (one entry per mid change) feeds backtest markouts; the
+    # simulator never reads it, and at 200 symbols it grew by ~4,000 entries a second
+    # without bound.
+    server = _server()
+    it = iter(server.sources["AAAUSDT"]())
+    for step in range(500):
+        server.market.on_source_frame("AAAUSDT", next(it), 1_700_000_000_000 + 20 * step)
+    engine = server.account.engines["AAAUSDT"]
+    assert engine.market_frames == 500
+    assert engine.mid_log == []
+
+
+def test_trades_count_without_a_public_trade_subscriber():
+    server = _server()
+    market = server.market
+    it = iter(server.sources["AAAUSDT"]())
+    for step in range(300):
+        public, _ = market.on_source_frame("AAAUSDT", next(it), 1_700_000_000_000 + 20 * step)
+        assert not [name for name, _ in public if name.startswith("publicTrade.")]
+    assert market.trades_sent > 0 and market.volume["AAAUSDT"] > 0
+    assert market.recent_trades("AAAUSDT", 5)[0]["symbol"] == "AAAUSDT"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.dictionaries(st.integers(90, 100), st.integers(1, 5), min_size=0, max_size=8),
+    asks=st.dictionaries(st.integers(101, 111), st.integers(1, 5), min_size=0, max_size=8),
+    delta_b=st.dictionaries(st.integers(86, 104), st.integers(0, 5), max_size=6),
+    delta_a=st.dictionaries(st.integers(97, 115), st.integers(0, 5), max_size=6),
+)
+@example(  # the best bid taken, the next one left alone, a deeper one cancelled
+    bids={100: 1, 99: 1, 98: 1}, asks={}, delta_b={100: 0, 98: 0, 95: 3}, delta_a={}
+)
+@example(bids={}, asks={101: 1, 102: 1, 103: 1}, delta_b={}, delta_a={101: 0, 103: 0, 107: 3})
+def test_touch_trades_equal_their_definition_on_any_small_book(bids, asks, delta_b, delta_a):
+    # every way a delta meets the touch: the best level kept, resized, deleted with or
+    # without something better, a whole side emptied
+    book = obcore.Book("1", "1")
+    book.apply(
+        {
+            "topic": "orderbook.50.X",
+            "type": "snapshot",
+            "ts": 1,
+            "data": {
+                "s": "X",
+                "b": [[str(t), str(q)] for t, q in bids.items()],
+                "a": [[str(t), str(q)] for t, q in asks.items()],
+                "u": 5,
+                "seq": 1,
+            },
+        }
+    )
+    assert touch_trades(book, delta_b, delta_a) == _reference_touch_trades(book, delta_b, delta_a)
