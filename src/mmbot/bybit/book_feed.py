@@ -363,7 +363,9 @@ class BookFeed(RawTextFrames, LocalWebSocket):
 
     def _reset(self):
         # pybit calls _reset() before every (re)connect: every book is suspect until the
-        # snapshot that follows the automatic resubscribe.
+        # snapshot that follows the automatic resubscribe. Every book hears DISCONNECTED,
+        # also one that was already resyncing or never synced: the link is down for all
+        # of them, and their runners mark it so.
         super()._reset()
         if not getattr(self, "books", None):
             return
@@ -371,12 +373,10 @@ class BookFeed(RawTextFrames, LocalWebSocket):
         with self._lock:
             self._pending_resub.clear()
             for entry in self.books.values():
-                was_valid = entry.valid and not entry.resyncing
                 entry.valid = False
                 entry.resyncing = True
                 entry.resync_started_ns = time.monotonic_ns()
-                if was_valid:
-                    self._status(entry, False, DISCONNECTED)
+                self._status(entry, False, DISCONNECTED)
 
     def _watch(self):
         while not self._closing:

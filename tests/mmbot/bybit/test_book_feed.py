@@ -4,7 +4,6 @@ The reference for "the book is right" is the simulator's own ladder (a plain dic
 independent of obcore) read while the market is paused.
 """
 
-import time
 
 import pytest
 from support.waiting import wait_for
@@ -45,13 +44,18 @@ def assert_matches_server(sim, feed, symbol):
     """Pause the market, let the last frames land, compare top 50 with the server's ladder."""
     sim.pause_market()
     try:
-        assert wait_for(lambda: feed.synced(symbol))
-        time.sleep(0.15)
-        book = feed.book(symbol)
-        server = sim.book_levels(symbol, 50)
-        assert [tuple(r) for r in book.bids(50).tolist()] == server[0]
-        assert [tuple(r) for r in book.asks(50).tolist()] == server[1]
-        book.check_integrity()
+        server = sim.book_levels(symbol, 50)  # paused: this is what the last frame leaves
+
+        def levels():
+            book = feed.book(symbol)
+            return [tuple(r) for r in book.bids(50).tolist()], [
+                tuple(r) for r in book.asks(50).tolist()
+            ]
+
+        # frames already on the wire land after the pause: wait for them, not a fixed time
+        assert wait_for(lambda: feed.synced(symbol) and list(levels()) == list(server))
+        assert list(levels()) == list(server)
+        feed.book(symbol).check_integrity()
     finally:
         sim.pause_market(False)
 
@@ -101,6 +105,22 @@ def test_dropped_connection_reconnects_and_resubscribes(sim, feed):
     reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
     assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
     assert_matches_server(sim, feed, "ETHUSDT")
+
+
+def test_a_book_already_resyncing_hears_of_a_dropped_connection(sim, feed):
+    # Regression: _reset told only books that were valid, so a book mid-resync when the
+    # link dropped got no DISCONNECTED, and its runner never marked the public link down.
+    n = feed.reconnects
+    n_status = len(feed.statuses)
+    btc = feed.by_symbol["BTCUSDT"]
+    with feed._lock:  # the unsubscribe ack waits on it: BTCUSDT stays mid-resync
+        feed.resync("BTCUSDT", "test")
+        assert btc.resyncing
+        sim.drop("public")
+    assert wait_for(lambda: feed.reconnects > n)
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
+    assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
 
 
 def test_hook_never_raises_into_pybit(feed):
