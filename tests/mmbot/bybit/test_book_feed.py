@@ -4,9 +4,9 @@ The reference for "the book is right" is the simulator's own ladder (a plain dic
 independent of obcore) read while the market is paused.
 """
 
-
 import pytest
 from support.waiting import wait_for
+from websocket import ABNF
 
 import obcore
 from mmbot.bybit import BookFeed
@@ -121,6 +121,47 @@ def test_a_book_already_resyncing_hears_of_a_dropped_connection(sim, feed):
     assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
     reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
     assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
+
+
+def write_raw(sim, data: bytes) -> int:
+    """Write ``data`` as it is onto every public connection's socket, between the
+    simulator's own frames (on its loop, so never inside one of them)."""
+
+    def run():
+        conns = [c for c in sim.server.conns if c.kind == "public" and c.ws._req]
+        for conn in conns:
+            conn.ws._req.transport.write(data)
+        return len(conns)
+
+    return sim.call(run)
+
+
+BAD_UTF8 = b'{"topic":"orderbook.50.BTCUSDT","s":"\xff"}'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # a book frame whose text is not UTF-8: RFC 6455 fails the connection
+        bytes([0x81, len(BAD_UTF8)]) + BAD_UTF8,
+        b"\x81\x82abcd" + ABNF.mask(b"abcd", b"{}"),  # masked by the server
+        b"\x89\x7e\x00\x7e" + b"p" * 126,  # a ping longer than 125 bytes
+    ],
+    ids=["invalid-utf8", "masked", "long-ping"],
+)
+def test_a_frame_breaking_the_protocol_drops_the_connection_and_resyncs(sim, feed, bad):
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    n, n_status = feed.reconnects, len(feed.statuses)
+    rejected = {s: e.rejected for s, e in feed.by_symbol.items()}
+    assert write_raw(sim, bad) == 1
+    assert wait_for(lambda: feed.reconnects > n)
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
+    assert reasons == {("BTCUSDT", "disconnected"), ("ETHUSDT", "disconnected")}
+    # the bad frame never reached a book: it failed the connection first
+    assert {s: e.rejected for s, e in feed.by_symbol.items()} == rejected
+    assert_matches_server(sim, feed, "BTCUSDT")
+    assert_matches_server(sim, feed, "ETHUSDT")
 
 
 def test_hook_never_raises_into_pybit(feed):
