@@ -65,8 +65,8 @@ def test_many_symbols_on_one_connection(sim, feed):
     assert_matches_server(sim, feed, "ETHUSDT")
     assert feed.by_symbol["BTCUSDT"].frames > 1 and feed.by_symbol["ETHUSDT"].frames > 1
     assert not feed.stale("BTCUSDT")
-    lat = feed.latency_us()
-    assert lat["count"] > 0 and lat["p50_us"] > 0
+    assert wait_for(lambda: feed.latency_us()["count"] > 0)  # sampled: one message in 8
+    assert feed.latency_us()["p50_us"] > 0
 
 
 @pytest.mark.parametrize("fault", ["skip_u", "truncated", "bad_price"])
