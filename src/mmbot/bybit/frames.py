@@ -39,7 +39,7 @@ import selectors
 import struct
 from collections.abc import Callable
 
-from websocket import ABNF, WebSocketProtocolException
+from websocket import ABNF, WebSocketConnectionClosedException, WebSocketProtocolException
 from websocket._dispatcher import Dispatcher
 
 __all__ = [
@@ -328,8 +328,19 @@ class _ReadAheadDispatcher(Dispatcher):
                         if not read_callback():
                             break
                     else:
+                        # websocket-client's read() returns when the app was closed
+                        # meanwhile (close() clears the flag, then its handshake ends the
+                        # stream): reading on would report a drop, and pybit would
+                        # reconnect a socket it was told to close
+                        if not app.keep_running:
+                            break
                         if not has_frame():
-                            reader.fill()
+                            try:
+                                reader.fill()
+                            except (WebSocketConnectionClosedException, OSError):
+                                if not app.keep_running:  # closed while this read waited
+                                    break
+                                raise
                         # whole frames of another kind, one at a time through
                         # websocket-client (it may need more bytes: a fragmented message)
                         while reader.take_texts(on_text, app):

@@ -356,3 +356,34 @@ def test_a_64_bit_length_with_its_top_bit_set_is_refused_before_reading_it():
     data = bytes([0x82, 127]) + struct.pack("!Q", 1 << 63)
     ours, err = read_ours(data)
     assert ours == [] and "most significant bit" in str(err)
+
+
+def test_a_loop_told_to_stop_ends_quietly_when_the_peer_then_closes():
+    # WebSocketApp.close() (pybit's exit) clears keep_running, then runs the close
+    # handshake, and the server's end of stream reaches the read loop. websocket-client's
+    # read() returns at once when keep_running is False; the loop must too, not read the
+    # end of stream and raise a disconnect (pybit would answer it by reconnecting a feed
+    # that was told to exit: seen as an exit() that never returned).
+    a, b = socket.socketpair()
+    try:
+        app = WebSocketApp("ws://127.0.0.1:9", on_error=lambda app, e: pytest.fail(str(e)))
+        app.sock, app.keep_running = client_over(b), True
+        got = []
+        loop = _ReadAheadDispatcher(app, 5, on_text=got.append)
+        a.sendall(encode(TEXT, b"one"))
+
+        def close_like_the_app():
+            end = time.monotonic() + 5
+            while not got and time.monotonic() < end:
+                time.sleep(0.001)  # a condition: the loop took the frame and waits again
+            app.keep_running = False
+            a.shutdown(socket.SHUT_WR)  # the peer's end of stream, after the flag
+
+        t = threading.Thread(target=close_like_the_app, daemon=True)
+        t.start()
+        loop.read(b, lambda: pytest.fail("websocket-client's read was not needed"), lambda: True)
+        t.join(5)
+        assert got == [b"one"]
+    finally:
+        a.close()
+        b.close()
