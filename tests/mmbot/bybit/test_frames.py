@@ -233,53 +233,49 @@ def test_a_stream_cut_at_every_byte_boundary():
     assert read_ours(data, range(len(data))) == (expected, None)  # one byte at a time
 
 
-def test_text_frames_take_the_fast_path():
-    # the fast path hands payloads over as they are; websocket-client's path would give
-    # the same bytes, so watch for the frame object it would have built
+@pytest.fixture
+def pair():
+    """A socket pair: the writing end, and a ReadAheadFrames on the other."""
     a, b = socket.socketpair()
     try:
-        reader = ReadAheadFrames(client_over(b))
-        app = WebSocketApp("ws://127.0.0.1:9")
-        app.keep_running = True
-        got = []
-        a.sendall(encode(TEXT, b"one") + encode(TEXT, b"t" * 200) + encode(PING, b"p"))
-        reader.fill()
-        assert reader.take_texts(got.append, app)  # stopped at the ping, which is whole
-        assert got == [b"one", b"t" * 200]
-        frame = reader.recv_frame()
-        assert (frame.opcode, frame.data) == (PING, b"p") and not reader.has_frame()
+        yield a, ReadAheadFrames(client_over(b))
     finally:
         a.close()
         b.close()
 
 
-def test_has_frame_only_when_a_whole_frame_is_buffered():
-    a, b = socket.socketpair()
-    try:
-        reader = ReadAheadFrames(client_over(b))
-        first, second = encode(1, b"a" * 300), encode(1, b"b" * 10)
-        a.sendall(first + second[:3])
-        assert reader.recv_frame().data == b"a" * 300  # one recv took the second's start
-        assert not reader.has_frame()  # 3 of its 12 bytes: reading would block
-        a.sendall(second[3:])
-        reader._need(len(second))
-        assert reader.has_frame()
-        assert reader.recv_frame().data == b"b" * 10
-        assert not reader.has_frame()
-    finally:
-        a.close()
-        b.close()
+def test_text_frames_take_the_fast_path(pair):
+    a, reader = pair
+    app = WebSocketApp("ws://127.0.0.1:9")
+    app.keep_running = True
+    got = []
+    a.sendall(encode(TEXT, b"one") + encode(TEXT, b"t" * 200) + encode(PING, b"p"))
+    reader.fill()
+    assert reader.take_texts(got.append, app)  # stopped at the ping, which is whole
+    assert got == [b"one", b"t" * 200]
+    frame = reader.recv_frame()  # websocket-client's path, from the same buffer
+    assert (frame.opcode, frame.data) == (PING, b"p") and not reader.has_frame()
 
 
-def test_a_closed_socket_raises_like_websocket_client():
-    a, b = socket.socketpair()
-    try:
-        a.sendall(encode(1, b"x" * 50)[:10])
-        a.close()
-        with pytest.raises(WebSocketConnectionClosedException):
-            ReadAheadFrames(client_over(b)).recv_frame()
-    finally:
-        b.close()
+def test_has_frame_only_when_a_whole_frame_is_buffered(pair):
+    a, reader = pair
+    first, second = encode(1, b"a" * 300), encode(1, b"b" * 10)
+    a.sendall(first + second[:3])
+    assert reader.recv_frame().data == b"a" * 300  # one recv took the second's start
+    assert not reader.has_frame()  # 3 of its 12 bytes: reading would block
+    a.sendall(second[3:])
+    reader._need(len(second))
+    assert reader.has_frame()
+    assert reader.recv_frame().data == b"b" * 10
+    assert not reader.has_frame()
+
+
+def test_a_closed_socket_raises_like_websocket_client(pair):
+    a, reader = pair
+    a.sendall(encode(1, b"x" * 50)[:10])
+    a.close()
+    with pytest.raises(WebSocketConnectionClosedException):
+        reader.recv_frame()
 
 
 # ---------------------------------------------------------------------- broken streams
