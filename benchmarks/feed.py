@@ -431,28 +431,41 @@ def _table(rows: list[dict]) -> str:
         "age p50 1st -> last third ms",
         "lag growing",
     )
-    lines = [" | ".join(head), " | ".join("---" for _ in head)]
-    for r in rows:
-        lines.append(
-            " | ".join(
-                str(x)
-                for x in (
-                    r["symbols"],
-                    r["utf8_check"],
-                    r["target_frames_s"],
-                    f"{r['offered_frames_s']}" + (" (short)" if r["server_short"] else ""),
-                    r["applied_frames_s"],
-                    f"{r['feed_cpu_pct']}%",
-                    r["feed_cpu_us_per_frame"],
-                    f"{r['server_cpu_pct']}%",
-                    r["age_p99_ms"],
-                    r["age_max_ms"],
-                    f"{r['age_p50_first_third_ms']} -> {r['age_p50_last_third_ms']}",
-                    _lag_word(r),
-                )
+    return _markdown(
+        head,
+        (
+            (
+                r["symbols"],
+                r["utf8_check"],
+                r["target_frames_s"],
+                f"{r['offered_frames_s']}" + (" (short)" if r["server_short"] else ""),
+                r["applied_frames_s"],
+                f"{r['feed_cpu_pct']}%",
+                r["feed_cpu_us_per_frame"],
+                f"{r['server_cpu_pct']}%",
+                r["age_p99_ms"],
+                r["age_max_ms"],
+                f"{r['age_p50_first_third_ms']} -> {r['age_p50_last_third_ms']}",
+                _lag_word(r),
             )
-        )
+            for r in rows
+        ),
+    )
+
+
+def _markdown(head: tuple, rows) -> str:
+    """A Markdown table: ``head``, then one line per row of cells."""
+    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    lines += [" | ".join(str(x) for x in cells) for cells in rows]
     return "\n".join(lines)
+
+
+def _write_json(path: str, rows: list[dict]) -> None:
+    """Write the rows to ``path`` ('' writes nothing)."""
+    if path:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump(rows, fh, indent=1)
 
 
 def _lag_word(r: dict) -> str:
@@ -517,28 +530,25 @@ def _handoff_table(rows: list[dict]) -> str:
         "lag growing",
         "applied all",
     )
-    lines = [" | ".join(head), " | ".join("---" for _ in head)]
-    for r in rows:
-        lines.append(
-            " | ".join(
-                str(x)
-                for x in (
-                    r["symbols"],
-                    r["handoff"],
-                    r["applied_frames_s"],
-                    f"{r['feed_cpu_pct']}%",
-                    f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
-                    f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/"
-                    f"{r['recv_to_book_p99_us']}",
-                    f"{r['recv_to_order_p50_us']}/{r['recv_to_order_p90_us']}/"
-                    f"{r['recv_to_order_p99_us']}",
-                    r["age_max_ms"],
-                    _lag_word(r),
-                    "yes" if r["frames_applied"] == r["frames_written"] else "NO",
-                )
+    return _markdown(
+        head,
+        (
+            (
+                r["symbols"],
+                r["handoff"],
+                r["applied_frames_s"],
+                f"{r['feed_cpu_pct']}%",
+                f"{r['hop_p50_us']}/{r['hop_p90_us']}/{r['hop_p99_us']}",
+                f"{r['recv_to_book_p50_us']}/{r['recv_to_book_p90_us']}/{r['recv_to_book_p99_us']}",
+                f"{r['recv_to_order_p50_us']}/{r['recv_to_order_p90_us']}/"
+                f"{r['recv_to_order_p99_us']}",
+                r["age_max_ms"],
+                _lag_word(r),
+                "yes" if r["frames_applied"] == r["frames_written"] else "NO",
             )
-        )
-    return "\n".join(lines)
+            for r in rows
+        ),
+    )
 
 
 def main(argv=None) -> int:
@@ -583,10 +593,7 @@ def main(argv=None) -> int:
         print(_handoff_table(rows))
         print(f"medians over the {args.rounds} rounds:")
         print(_handoff_table(_medians(rows)))
-        if args.json:
-            os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-            with open(args.json, "w") as fh:
-                json.dump(rows, fh, indent=1)
+        _write_json(args.json, rows)
         return 0
     for n in counts:
         for raw in (False, True) if args.baseline else (True,):
@@ -599,10 +606,7 @@ def main(argv=None) -> int:
     print(_table(rows))
     for line in _notes(rows):
         print(f"note: {line}")
-    if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+    _write_json(args.json, rows)
     return 0
 
 

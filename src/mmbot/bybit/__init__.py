@@ -2,6 +2,8 @@
 
 - :mod:`mmbot.bybit.clients`: pybit's clients aimed at a base URL (Bybit or the local
   simulator), with the fixes they need against a fast server.
+- :mod:`mmbot.bybit.frames`: the sockets' read loop: frames cut out of large reads,
+  text frames handed straight to the hook, RFC 6455 violations fail the connection.
 - :mod:`mmbot.bybit.book_feed`: :class:`BookFeed`, the public stream that hands raw
   orderbook frames to obcore books.
 - :mod:`mmbot.bybit.venue`: :class:`BybitVenue`, the :class:`~mmbot.venue.base.Venue` on

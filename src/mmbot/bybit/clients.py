@@ -15,7 +15,6 @@ import logging
 import os
 import queue
 import re
-import selectors
 import socket
 import struct
 import threading
@@ -25,8 +24,17 @@ from collections import deque
 from collections.abc import Callable
 
 from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
-from websocket import ABNF, WebSocketConnectionClosedException
-from websocket._dispatcher import Dispatcher
+from websocket import (
+    WebSocketConnectionClosedException,
+    WebSocketPayloadException,
+    WebSocketProtocolException,
+)
+
+from mmbot.bybit.frames import (
+    STATUS_PROTOCOL_ERROR,
+    ReadAheadFrames,
+    _read_ahead_dispatcher,
+)
 
 __all__ = [
     "LocalEndpoint",
@@ -90,7 +98,17 @@ class RawTextFrames:
     rejects invalid UTF-8 (a ``FrameError``), and ``bytes.decode`` is the C codec. The
     subclass's ``_on_message`` must accept ``bytes`` and decode whatever it passes on to
     pybit (pybit's own handlers expect ``str``). Set ``raw_frames = False`` (before
-    ``_connect``) to keep websocket-client's check, as the feed benchmark's baseline does.
+    ``_connect``) to keep websocket-client's check and read loop, as the feed benchmark's
+    baseline does.
+
+    The app's read loop is :mod:`mmbot.bybit.frames`' read-ahead loop: each whole, final
+    text frame's payload goes straight to ``_on_message`` (no frame object, no
+    websocket-client or pybit callback wrappers); every other frame goes through
+    websocket-client as before. A frame that breaks RFC 6455 (a masked frame, a long or
+    fragmented control frame, invalid UTF-8 in a text message...) fails the connection:
+    :meth:`_on_error` closes it with the error's status and hands pybit a disconnect, so
+    pybit reconnects and resubscribes (pybit treats any other error as fatal and stops
+    the socket for good).
     """
 
     raw_frames = True
@@ -106,9 +124,29 @@ class RawTextFrames:
     def ws(self, app):
         if app is not None and self.raw_frames:
             app.run_forever = functools.partial(app.run_forever, skip_utf8_validation=True)
-            # run_forever asks the app for its read loop: ours drains the read-ahead
-            app.create_dispatcher = functools.partial(_read_ahead_dispatcher, app)
+            # run_forever asks the app for its read loop: ours drains the read-ahead and
+            # hands text payloads to _on_message itself (pybit's on_message lambda does
+            # nothing else)
+            app.create_dispatcher = functools.partial(_read_ahead_dispatcher, app, self._on_message)
         self.__dict__["_raw_ws"] = app
+
+    def _on_error(self, error):
+        if isinstance(error, (WebSocketProtocolException, WebSocketPayloadException)):
+            # The server's stream is broken: nothing after this frame can be trusted, and
+            # a new connection (fresh snapshots) is the cure. pybit would exit for good on
+            # an error type it does not know, so fail this connection and report a
+            # disconnect, which pybit answers by reconnecting and resubscribing.
+            status = getattr(error, "status", STATUS_PROTOCOL_ERROR)
+            log.error("%s; failing the connection (close %d) to reconnect", error, status)
+            app = self.__dict__.get("_raw_ws")
+            sock = app.sock if app is not None else None
+            if sock is not None:
+                try:
+                    sock.close(status=status, timeout=0)  # no wait for the peer's close
+                except Exception as exc:
+                    log.warning("close after a protocol error failed: %s", exc)
+            error = WebSocketConnectionClosedException(f"protocol error: {error}")
+        return super()._on_error(error)
 
 
 class DecodedTextFrames(RawTextFrames):
@@ -125,128 +163,6 @@ class DecodedTextFrames(RawTextFrames):
         if type(message) is bytes:
             message = message.decode()
         return super()._on_message(message)
-
-
-_READ_AHEAD = 65536
-_UNPACK_H = struct.Struct("!H").unpack_from
-_UNPACK_Q = struct.Struct("!Q").unpack_from
-
-
-class ReadAheadFrames:
-    """WebSocket frame reader for one websocket-client connection that reads the socket in
-    large chunks and cuts frames out of that buffer.
-
-    websocket-client asks the socket for exactly the bytes it needs next (2 for the
-    header, 2 or 8 for the length, then the payload): three ``recv`` calls and their
-    Python wrappers per frame, and one ``select`` per frame in its read loop, which
-    together were about two thirds of a busy feed's CPU (``python -m benchmarks --feed``).
-    Installed as the connection's ``frame_buffer.recv_frame``, it returns the same
-    ``ABNF`` frames, validated the same way; :func:`_read_ahead_dispatcher`'s loop reads
-    every complete frame already buffered before it waits on the socket again, so a
-    buffered frame never waits for the next packet.
-    """
-
-    __slots__ = ("sock", "buf", "pos", "skip_utf8_validation")
-
-    def __init__(self, sock, skip_utf8_validation: bool = True):
-        self.sock = sock  # websocket.WebSocket: its _recv raises on a closed socket
-        self.buf = b""
-        self.pos = 0
-        self.skip_utf8_validation = skip_utf8_validation
-
-    def has_frame(self) -> bool:
-        """Whether a whole frame is buffered (so reading it will not touch the socket)."""
-        buf, pos = self.buf, self.pos
-        avail = len(buf) - pos
-        if avail < 2:
-            return False
-        n = buf[pos + 1] & 0x7F
-        head = 2
-        if n == 126:
-            if avail < 4:
-                return False
-            n, head = _UNPACK_H(buf, pos + 2)[0], 4
-        elif n == 127:
-            if avail < 10:
-                return False
-            n, head = _UNPACK_Q(buf, pos + 2)[0], 10
-        if buf[pos + 1] & 0x80:
-            head += 4
-        return avail >= head + n
-
-    def _need(self, n: int) -> None:
-        # the buffer holds whole frames most of the time, so this slice is rare and short
-        while len(self.buf) - self.pos < n:
-            chunk = self.sock._recv(max(_READ_AHEAD, n))
-            self.buf = self.buf[self.pos :] + chunk
-            self.pos = 0
-
-    def recv_frame(self) -> ABNF:
-        """Return the next frame, reading the socket only when the buffer runs out."""
-        self._need(2)
-        buf, pos = self.buf, self.pos
-        b1, b2 = buf[pos], buf[pos + 1]
-        n = b2 & 0x7F
-        head = 2
-        if n == 126:
-            self._need(4)
-            buf, pos = self.buf, self.pos
-            n, head = _UNPACK_H(buf, pos + 2)[0], 4
-        elif n == 127:
-            self._need(10)
-            buf, pos = self.buf, self.pos
-            n, head = _UNPACK_Q(buf, pos + 2)[0], 10
-        masked = b2 >> 7
-        if masked:
-            head += 4
-        self._need(head + n)
-        buf, pos = self.buf, self.pos
-        payload = buf[pos + head : pos + head + n]
-        if masked:  # servers never mask; websocket-client accepts it, so do we
-            payload = ABNF.mask(buf[pos + head - 4 : pos + head], payload)
-        self.pos = pos + head + n
-        if self.pos == len(buf):
-            self.buf, self.pos = b"", 0
-        frame = ABNF(b1 >> 7 & 1, b1 >> 6 & 1, b1 >> 5 & 1, b1 >> 4 & 1, b1 & 0xF, masked, payload)
-        frame.validate(self.skip_utf8_validation)
-        return frame
-
-
-class _ReadAheadDispatcher(Dispatcher):
-    """websocket-client's plain read loop, reading buffered frames before waiting."""
-
-    def read(self, sock, read_callback, check_callback) -> None:
-        app = self.app
-        if app.sock is None:
-            return
-        ws = app.sock
-        raw = ws.sock
-        if raw is None:
-            return
-        reader = ReadAheadFrames(ws, ws.frame_buffer.skip_utf8_validation)
-        # an instance attribute over the method: a new app.sock on every connect
-        setattr(ws.frame_buffer, "recv_frame", reader.recv_frame)  # noqa: B010
-        pending = getattr(raw, "pending", None)  # TLS: decrypted bytes the socket won't signal
-        sel = selectors.DefaultSelector()
-        sel.register(raw, selectors.EVENT_READ)
-        try:
-            while app.keep_running:
-                if (
-                    reader.has_frame()
-                    or (pending is not None and pending())
-                    or sel.select(self.ping_timeout)
-                ):
-                    if not read_callback():
-                        break
-                check_callback()
-        finally:
-            sel.close()
-
-
-def _read_ahead_dispatcher(app, ping_timeout, dispatcher=None, *args, **kwargs):
-    if dispatcher is not None:  # a caller's own dispatcher: websocket-client's wrapper
-        return type(app).create_dispatcher(app, ping_timeout, dispatcher, *args, **kwargs)
-    return _ReadAheadDispatcher(app, ping_timeout or 10)
 
 
 class LocalWebSocket(LocalEndpoint, WebSocket):

@@ -4,10 +4,9 @@ The reference for "the book is right" is the simulator's own ladder (a plain dic
 independent of obcore) read while the market is paused.
 """
 
-import time
-
 import pytest
 from support.waiting import wait_for
+from websocket import ABNF
 
 import obcore
 from mmbot.bybit import BookFeed
@@ -45,13 +44,18 @@ def assert_matches_server(sim, feed, symbol):
     """Pause the market, let the last frames land, compare top 50 with the server's ladder."""
     sim.pause_market()
     try:
-        assert wait_for(lambda: feed.synced(symbol))
-        time.sleep(0.15)
-        book = feed.book(symbol)
-        server = sim.book_levels(symbol, 50)
-        assert [tuple(r) for r in book.bids(50).tolist()] == server[0]
-        assert [tuple(r) for r in book.asks(50).tolist()] == server[1]
-        book.check_integrity()
+        server = sim.book_levels(symbol, 50)  # paused: this is what the last frame leaves
+
+        def levels():
+            book = feed.book(symbol)
+            return [tuple(r) for r in book.bids(50).tolist()], [
+                tuple(r) for r in book.asks(50).tolist()
+            ]
+
+        # frames already on the wire land after the pause: wait for them, not a fixed time
+        assert wait_for(lambda: feed.synced(symbol) and list(levels()) == list(server))
+        assert list(levels()) == list(server)
+        feed.book(symbol).check_integrity()
     finally:
         sim.pause_market(False)
 
@@ -61,8 +65,8 @@ def test_many_symbols_on_one_connection(sim, feed):
     assert_matches_server(sim, feed, "ETHUSDT")
     assert feed.by_symbol["BTCUSDT"].frames > 1 and feed.by_symbol["ETHUSDT"].frames > 1
     assert not feed.stale("BTCUSDT")
-    lat = feed.latency_us()
-    assert lat["count"] > 0 and lat["p50_us"] > 0
+    assert wait_for(lambda: feed.latency_us()["count"] > 0)  # sampled: one message in 8
+    assert feed.latency_us()["p50_us"] > 0
 
 
 @pytest.mark.parametrize("fault", ["skip_u", "truncated", "bad_price"])
@@ -100,6 +104,63 @@ def test_dropped_connection_reconnects_and_resubscribes(sim, feed):
     assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
     reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
     assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
+    assert_matches_server(sim, feed, "ETHUSDT")
+
+
+def test_a_book_already_resyncing_hears_of_a_dropped_connection(sim, feed):
+    # Regression: _reset told only books that were valid, so a book mid-resync when the
+    # link dropped got no DISCONNECTED, and its runner never marked the public link down.
+    n = feed.reconnects
+    n_status = len(feed.statuses)
+    btc = feed.by_symbol["BTCUSDT"]
+    with feed._lock:  # the unsubscribe ack waits on it: BTCUSDT stays mid-resync
+        feed.resync("BTCUSDT", "test")
+        assert btc.resyncing
+        sim.drop("public")
+    assert wait_for(lambda: feed.reconnects > n)
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
+    assert ("BTCUSDT", "disconnected") in reasons and ("ETHUSDT", "disconnected") in reasons
+
+
+def write_raw(sim, data: bytes) -> int:
+    """Write ``data`` as it is onto every public connection's socket, between the
+    simulator's own frames (on its loop, so never inside one of them)."""
+
+    def run():
+        conns = [c for c in sim.server.conns if c.kind == "public" and c.ws._req]
+        for conn in conns:
+            conn.ws._req.transport.write(data)
+        return len(conns)
+
+    return sim.call(run)
+
+
+BAD_UTF8 = b'{"topic":"orderbook.50.BTCUSDT","s":"\xff"}'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        # a book frame whose text is not UTF-8: RFC 6455 fails the connection
+        bytes([0x81, len(BAD_UTF8)]) + BAD_UTF8,
+        b"\x81\x82abcd" + ABNF.mask(b"abcd", b"{}"),  # masked by the server
+        b"\x89\x7e\x00\x7e" + b"p" * 126,  # a ping longer than 125 bytes
+    ],
+    ids=["invalid-utf8", "masked", "long-ping"],
+)
+def test_a_frame_breaking_the_protocol_drops_the_connection_and_resyncs(sim, feed, bad):
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    n, n_status = feed.reconnects, len(feed.statuses)
+    rejected = {s: e.rejected for s, e in feed.by_symbol.items()}
+    assert write_raw(sim, bad) == 1
+    assert wait_for(lambda: feed.reconnects > n)
+    assert wait_for(lambda: feed.synced("BTCUSDT") and feed.synced("ETHUSDT"))
+    reasons = {(s[0], s[2]) for s in feed.statuses[n_status:] if s[1] is False}
+    assert reasons == {("BTCUSDT", "disconnected"), ("ETHUSDT", "disconnected")}
+    # the bad frame never reached a book: it failed the connection first
+    assert {s: e.rejected for s, e in feed.by_symbol.items()} == rejected
+    assert_matches_server(sim, feed, "BTCUSDT")
     assert_matches_server(sim, feed, "ETHUSDT")
 
 
