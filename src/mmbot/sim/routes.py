@@ -32,6 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -114,14 +115,13 @@ class _Conn:
             return not ws.closed
         if ws.closed:
             return False
-        writer = ws._writer
+        raw = raw_transport(ws)
         try:
-            if ws.compress or writer is None:
-                # permessage-deflate keeps state across frames: aiohttp must frame them
+            if raw is None:
                 for text in texts:
                     await ws.send_str(text)
                 return True
-            transport = writer.transport
+            transport, protocol = raw
             if transport.is_closing():
                 return False
             parts: list[bytes] = []
@@ -130,8 +130,8 @@ class _Conn:
                 parts += (_ws_text_header(len(data)), data)
             transport.writelines(parts)  # one send for all of them
             # aiohttp's own flow control: wait while the transport's buffer is full
-            if writer.protocol._paused:
-                await writer.protocol._drain_helper()
+            if protocol._paused:
+                await protocol._drain_helper()
         except (ConnectionError, RuntimeError):
             return False
         return True
@@ -144,6 +144,24 @@ class _Conn:
         """Let the pump send what is queued, then stop."""
         self.outbox.append((0.0, None))
         self._wake.set()
+
+
+def raw_transport(ws: web.WebSocketResponse) -> tuple[Any, Any] | None:
+    """The transport and flow-control protocol under aiohttp's frame writer, or None where
+    frames must go through ``send_str``: a compressed connection (permessage-deflate keeps
+    state across frames), or an aiohttp whose private writer is shaped differently (the
+    one-write batch reaches into it; ``aiohttp`` is not pinned)."""
+    writer = getattr(ws, "_writer", None)
+    transport = getattr(writer, "transport", None)
+    protocol = getattr(writer, "protocol", None)
+    if (
+        ws.compress
+        or transport is None
+        or not hasattr(protocol, "_paused")
+        or not hasattr(protocol, "_drain_helper")
+    ):
+        return None
+    return transport, protocol
 
 
 _LEN16 = struct.Struct("!BBH").pack

@@ -11,7 +11,7 @@ from websocket._abnf import ABNF, frame_buffer
 
 from mmbot.sim.account import SimSymbol
 from mmbot.sim.market import synthetic_source
-from mmbot.sim.routes import ws_text_frame
+from mmbot.sim.routes import raw_transport, ws_text_frame
 from mmbot.sim.server import start_simulator
 
 
@@ -42,6 +42,10 @@ def test_many_symbols_on_one_connection_each_topic_in_order():
             # every symbol's snapshot and then 10 more frames of each
             while not all(sum(m.get("topic") == t for m in msgs) > 10 for t in topics[:-1]):
                 msgs.append(json.loads(ws.recv()))
+            # the one-write batch reaches into aiohttp's private writer: an aiohttp shaped
+            # otherwise falls back to send_str, correct but slow, and must not go unnoticed
+            fast = sim.call(lambda: [raw_transport(c.ws) is not None for c in sim.server.conns])
+            assert fast and all(fast)
         finally:
             ws.close()
     for topic in topics[:-1]:
