@@ -329,7 +329,9 @@ class RiskManager:
 
         limit = lim.max_position_lots
         assert mark_ticks is not None  # "no mark price" returned above
-        by_notional = int(self._notional_num // (self._notional_den * Fraction(mark_ticks)))
+        # integers, exact: a Fraction of the mark cost ~5 us a decision
+        mark_n, mark_d = mark_ticks.as_integer_ratio()
+        by_notional = (self._notional_num * mark_d) // (self._notional_den * mark_n)
         if by_notional < limit:
             limit = by_notional
         max_buy = limit - position_lots - inflight_buy_lots
@@ -478,7 +480,9 @@ class AccountRisk:
         if room <= 0:
             return 0
         # exact: a rounded Decimal quotient could round up onto the next whole lot
-        return int(Fraction(room) // Fraction(lot_value))
+        room_n, room_d = room.as_integer_ratio()
+        lot_n, lot_d = lot_value.as_integer_ratio()
+        return (room_n * lot_d) // (room_d * lot_n)
 
     def set_pnl(self, symbol: str, pnl: Decimal | None, now_ms: int) -> None:
         """Take ``symbol``'s net PnL and check the total drawdown; a breach trips every

@@ -1,8 +1,12 @@
 """RiskManager: limits, drawdown kill switch, health guard with hysteresis."""
 
+import math
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mmbot.config import RiskConfig
 from mmbot.instrument import Instrument
@@ -188,3 +192,17 @@ def test_limits_from_config_round_down_to_lots():
 def test_bad_limits_rejected(kw, match):
     with pytest.raises(ValueError, match=match):
         limits(**kw)
+
+
+@given(
+    max_notional=st.decimals(min_value="0.01", max_value="1e9", places=4),
+    mark=st.decimals(min_value="0.5", max_value="1e7", places=1),
+    tick=st.sampled_from(["0.1", "0.01", "0.0001", "5"]),
+    lot=st.sampled_from(["0.001", "0.01", "1", "100"]),
+)
+def test_notional_lots_are_the_exact_floor(max_notional, mark, tick, lot):
+    inst = Instrument("X", "linear", tick, lot, 1, 10**12, D(0))
+    rm = RiskManager(limits(max_position_lots=10**15, max_notional=max_notional), inst)
+    # reference: the quotient of the exact rationals, floored
+    want = math.floor(Fraction(max_notional) / (Fraction(inst.notional(1, 1)) * Fraction(mark)))
+    assert ev(rm, mark_ticks=mark).max_buy_lots == want
