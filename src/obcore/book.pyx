@@ -1166,9 +1166,7 @@ def frame_topic(frame):
     cdef const char* s
     cdef size_t sn
     cdef ob_frame f
-    if isinstance(frame, Mapping):
-        topic = frame.get("topic")
-        return topic if isinstance(topic, str) else None
+    # text first: a feed calls this per frame, and the Mapping check is a slow ABC lookup
     if isinstance(frame, str):
         try:
             buf = PyUnicode_AsUTF8AndSize(frame, &n)
@@ -1181,6 +1179,9 @@ def frame_topic(frame):
         frame = bytes(frame)
         buf = PyBytes_AS_STRING(frame)
         n = PyBytes_GET_SIZE(frame)
+    elif isinstance(frame, Mapping):
+        topic = frame.get("topic")
+        return topic if isinstance(topic, str) else None
     else:
         raise TypeError(f"frame must be str, bytes or a Mapping, not {type(frame).__name__}")
     memset(&f, 0, sizeof(f))
