@@ -21,6 +21,8 @@ class LatencyStats:
         Raw samples kept for exact percentiles (memory: 8 bytes each).
     """
 
+    __slots__ = ("samples", "max_samples", "count", "total_ns", "max_ns", "histogram", "recent")
+
     def __init__(self, max_samples: int = 1_000_000) -> None:
         self.samples = array("q")
         self.max_samples = max_samples
@@ -47,10 +49,11 @@ class LatencyStats:
         self.total_ns += ns
         if ns > self.max_ns:
             self.max_ns = ns
-        self.histogram[max(ns, 1).bit_length() - 1] += 1
+        self.histogram[ns.bit_length() - 1 if ns > 1 else 0] += 1
         self.recent.append(ns)
-        if len(self.samples) < self.max_samples:
-            self.samples.append(ns)
+        samples = self.samples
+        if len(samples) < self.max_samples:
+            samples.append(ns)
 
     def recent_percentile(self, p: float) -> int | None:
         """Return the ``p``-th percentile (0..100) of the last 2048 samples in ns, or None."""
