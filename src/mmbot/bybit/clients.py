@@ -16,7 +16,6 @@ import os
 import queue
 import re
 import socket
-import struct
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from mmbot.bybit.frames import (
     ReadAheadFrames,
     _read_ahead_dispatcher,
 )
+from mmbot.rfc6455 import text_frame_header
 
 __all__ = [
     "LocalEndpoint",
@@ -173,8 +173,6 @@ class LocalWebSocket(LocalEndpoint, WebSocket):
         super().__init__(*args, **kwargs)
 
 
-_PACK_HEAD16 = struct.Struct("!BBH").pack
-_PACK_HEAD64 = struct.Struct("!BBQ").pack
 _MASK_POOL_BYTES = 4096
 
 
@@ -187,12 +185,7 @@ def client_text_frame(payload: bytes, mask_key: bytes) -> bytes:
     field checks, ``chr().encode()`` per header byte).
     """
     n = len(payload)
-    if n < 126:
-        head = bytes((0x81, 0x80 | n))
-    elif n < 65536:
-        head = _PACK_HEAD16(0x81, 0xFE, n)
-    else:
-        head = _PACK_HEAD64(0x81, 0xFF, n)
+    head = text_frame_header(n, masked=True)
     if not n:
         return head + mask_key
     mask = int.from_bytes(mask_key * (n >> 2) + mask_key[: n & 3], "little")

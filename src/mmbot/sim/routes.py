@@ -27,7 +27,6 @@ import asyncio
 import heapq
 import json
 import logging
-import struct
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from mmbot.rfc6455 import text_frame_header
 from mmbot.sim import protocol as P
 from mmbot.sim.account import SimAccount, SimSymbol
 from mmbot.sim.dispatch import TRADE_OPS, Dispatcher
@@ -127,7 +127,7 @@ class _Conn:
             parts: list[bytes] = []
             for text in texts:
                 data = text.encode()
-                parts += (_ws_text_header(len(data)), data)
+                parts += (text_frame_header(len(data)), data)
             transport.writelines(parts)  # one send for all of them
             # aiohttp's own flow control: wait while the transport's buffer is full
             if protocol._paused:
@@ -164,24 +164,11 @@ def raw_transport(ws: web.WebSocketResponse) -> tuple[Any, Any] | None:
     return transport, protocol
 
 
-_LEN16 = struct.Struct("!BBH").pack
-_LEN64 = struct.Struct("!BBQ").pack
-
-
 def ws_text_frame(text: str) -> bytes:
     """Return ``text`` as one unmasked, uncompressed WebSocket text frame (RFC 6455 5.2),
     as a server sends it."""
     data = text.encode()
-    return _ws_text_header(len(data)) + data
-
-
-def _ws_text_header(n: int) -> bytes:
-    # FIN + text opcode, no mask, the payload length in 7, 7+16 or 7+64 bits
-    if n < 126:
-        return bytes((0x81, n))
-    if n < 65536:
-        return _LEN16(0x81, 126, n)
-    return _LEN64(0x81, 127, n)
+    return text_frame_header(len(data)) + data
 
 
 class SimServer:
