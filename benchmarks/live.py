@@ -9,7 +9,8 @@ both):
 - ``mmbot sim`` in one process and ``mmbot run --sim-url`` in another (the real pybit
   clients over loopback): its timing.json's ``recv_to_order``, frame received on the
   socket thread to the order request written to the trade socket, at p50/p90/p99, with
-  the hop to the session thread (``feed_hop_us``) and ``tick_to_order`` beside it.
+  the feed hook to the runner (``feed_hop_us``; the same thread unless the gate was
+  held) and ``tick_to_order`` beside it.
 
 Each side is a fresh process every round; the table shows the medians over the rounds and
 the ratio of the live ``recv_to_order`` p50 to the backtest's ``tick_to_order`` p50 (the
@@ -239,7 +240,7 @@ def _text(s: dict) -> str:
         f"  live      frame received -> order    {trio(v, 'recv_to_order')}",
         f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
         f"  live      frame received -> quote    {trio(v, 'recv_to_quote')}",
-        f"  live      hop to the session thread  {trio(v, 'feed_hop_us')}",
+        f"  live      feed hook -> runner        {trio(v, 'feed_hop_us')}",
         f"  live      tick -> order              {trio(v, 'tick_to_order')}",
         f"  live      tick -> order, sent frames {trio(v, 'tick_to_order_sent')}",
         f"ratio live recv->order p50 / backtest tick->order p50: {s['ratio']}x "
