@@ -187,8 +187,8 @@ class RiskManager:
     """
 
     def __init__(self, limits: RiskLimits, instrument: Instrument) -> None:
-        self.limits = limits
         self.instrument = instrument
+        self.set_limits(limits)
         # PnL starts at zero, so a run that only loses is measured from zero.
         self.peak_pnl: Decimal | None = Decimal(0)
         self.killed = False
@@ -197,15 +197,13 @@ class RiskManager:
         self._had_outage = False
         self._ever_healthy = False
         self.state = "ok"  # "ok" | "limited" | "paused" | "recovering" | "killed"
-        # Lots allowed by the notional limit at mark m: _notional_num // (_notional_den * m),
-        # integers only because this runs before every requote.
-        ratio = Fraction(limits.max_notional) / Fraction(instrument.notional(1, 1))
-        self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
         self._last: RiskDecision | None = None
 
     def set_limits(self, limits: RiskLimits) -> None:
         """Take new limits (a config reload); the kill latch, the drawdown peak and the
         health timers stay, so a reload never un-kills a bot or forgets a loss."""
+        # Lots allowed by the notional limit at mark m: _notional_num // (_notional_den * m),
+        # integers only because this runs before every requote.
         ratio = Fraction(limits.max_notional) / Fraction(self.instrument.notional(1, 1))
         self.limits = limits
         self._notional_num, self._notional_den = ratio.numerator, ratio.denominator
