@@ -24,7 +24,8 @@ Nothing that runs under a socket thread may block on I/O:
   requote.
 - SQLite writes (orders, fills, PnL snapshots, risk state and the kill latch, reloads)
   go through a :class:`mmbot.records.QueuedRecords`, which the session thread applies
-  after every wake-up, outside the gate.
+  after every wake-up, outside the gate; a killed risk state is written at once by the
+  thread that trips the switch.
 - The trade socket's writes never wait (:class:`mmbot.bybit.clients.FrameWriter`): the
   frame goes onto the socket at once when the kernel takes it, else a writer thread
   finishes it.
@@ -47,8 +48,8 @@ private and trade sockets in the venue) stops quoting at once and makes the sess
 thread cancel everything over REST until confirmed; when the links are back the runner
 reads back the executions it missed and reconciles before quoting again. A kill switch
 pulls every quote in the decision that trips it (cancels over the trade socket, from
-whichever thread made the decision); its latch is written by the session thread right
-after.
+whichever thread made the decision); that thread writes the latch to the database first
+(the one SQLite write off the session thread), so no crash forgets the kill.
 
 Restart: started with a database that has history, against a venue that outlived the
 process (``--sim-url``, testnet, mainnet), the session replays the stored fills into PnL,

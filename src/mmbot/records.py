@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -466,7 +467,10 @@ class QueuedRecords:
 
     What a crash can lose: the writes made since the owner's last flush, a wake-up ago
     (the owner flushes after every wake and timer tick). The orders and fills come back
-    from the venue on restart either way (reconcile and the executions read-back).
+    from the venue on restart either way (reconcile and the executions read-back). The
+    kill latch would not, and a restart without it quotes again: a risk state that says
+    killed is written at once, on the thread that saves it, with every write queued before
+    it (the one write that waits on the disk off the owner thread; kills are rare).
 
     Parameters
     ----------
@@ -480,6 +484,8 @@ class QueuedRecords:
         self.path = records.path
         self.on_write = on_write
         self._queue: deque[tuple[Any, tuple]] = deque()
+        # one flusher at a time: the owner, or a thread writing the kill latch through
+        self._flush_lock = threading.Lock()
 
     def _put(self, method: Any, *args: Any) -> None:
         self._queue.append((method, args))
@@ -500,8 +506,11 @@ class QueuedRecords:
         self._put(self.records.record_pnl, snapshot)
 
     def save_risk_state(self, symbol: str, state: RiskState, now_ms: int) -> None:
-        """Queue :meth:`Records.save_risk_state`."""
+        """Queue :meth:`Records.save_risk_state`; a killed state is written before this
+        returns (with the writes queued before it), on this thread."""
         self._put(self.records.save_risk_state, symbol, state, now_ms)
+        if state.killed:
+            self.flush()
 
     def record_reload(
         self, ts_ms: int, path: str, accepted: bool, changed: Iterable[str], message: str
@@ -513,16 +522,17 @@ class QueuedRecords:
         """Writes queued and not applied yet (a snapshot)."""
         return len(self._queue)
 
-    # the owner thread only
+    # the owner thread (and a killed risk state's writer)
     def flush(self) -> int:
         """Apply every queued write, oldest first; return how many. A write that raises
         propagates (it is consumed; the ones behind it stay queued)."""
         q = self._queue
         n = 0
-        while q:
-            method, args = q.popleft()
-            method(*args)
-            n += 1
+        with self._flush_lock:
+            while q:
+                method, args = q.popleft()
+                method(*args)
+                n += 1
         return n
 
     def load_risk_state(self, symbol: str) -> RiskState | None:

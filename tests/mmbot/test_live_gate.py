@@ -225,3 +225,59 @@ def test_an_error_on_the_socket_thread_stops_the_session_and_cancels_everything(
     assert len(raised) == 1 and isinstance(raised[0], StrategyBug)  # the owner saw it
     assert session.gate.failed
     assert sim.open_orders(SYM) == []  # and the stop cancelled everything
+
+
+def test_the_kill_latch_is_on_disk_before_the_decision_that_trips_it_returns(tmp_path, sim):
+    # The latch went through the queue like every other write, and the session thread
+    # wrote it one wake-up after the decision: a crash in between restarted the bot
+    # quoting, the kill forgotten. Now the thread that trips the switch writes it itself.
+    from mmbot.config import parse_config  # noqa: PLC0415
+
+    records = Records(tmp_path / "mmbot.sqlite")
+    session = LiveSession(
+        parse_config({"risk": {"max_drawdown_quote": "0.000001"}}),
+        SYM,
+        "sim",
+        sim=sim,
+        records=records,
+    ).open()
+    saves: list = []
+    save = records.save_risk_state
+
+    def save_and_note(symbol, state, now_ms):
+        save(symbol, state, now_ms)
+        saves.append((state.killed, threading.get_ident(), time.perf_counter_ns()))
+
+    records.save_risk_state = save_and_note
+    runner = session.runner
+    decisions: list = []  # (thread, start ns, end ns, killed after) of each frame or tick
+    for name in ("on_frame", "on_timer"):
+        real = getattr(runner, name)
+
+        def timed(*args, _real=real, **kwargs):
+            t0 = time.perf_counter_ns()
+            try:
+                return _real(*args, **kwargs)
+            finally:
+                decisions.append(
+                    (threading.get_ident(), t0, time.perf_counter_ns(), runner.risk.killed)
+                )
+
+        setattr(runner, name, timed)
+    t = threading.Thread(target=session.run, kwargs={"duration_s": 60}, daemon=True)
+    t.start()
+    try:
+        assert wait_for(lambda: len(sim.open_orders(SYM)) >= 2, timeout_s=10)
+        sim.taker_hit(SYM, "Buy")  # the fee is a drawdown from 0: the kill switch trips
+        assert wait_for(lambda: runner.risk.killed, timeout_s=10)
+    finally:
+        session.request_stop()
+        t.join(30)
+    assert not t.is_alive()
+    # the first frame or tick after which the switch was latched is the one that tripped it
+    ident, start, end, _ = next(d for d in sorted(decisions, key=lambda d: d[2]) if d[3])
+    (latch,) = [s for s in saves if s[0]][:1]
+    assert latch[1] == ident, "the latch was written by another thread than the decision's"
+    assert start < latch[2] < end, "the latch was written after the decision returned"
+    assert records.load_risk_state(SYM).killed
+    records.close()

@@ -220,7 +220,7 @@ def test_queued_writes_wait_for_the_owners_flush_and_keep_their_order(tmp_path):
         q.record_order(order("a", updated=1))
         q.record_fill(fill("e1"))
         q.record_order(order("a", status="Filled", updated=2, filled=3))
-        q.save_risk_state("X", RiskState(True, "drawdown", Decimal("5")), 3)
+        q.save_risk_state("X", RiskState(False, "", Decimal("5")), 3)
         q.record_pnl(
             {
                 "ts_ms": 4,
@@ -249,7 +249,7 @@ def test_queued_writes_wait_for_the_owners_flush_and_keep_their_order(tmp_path):
     (stored,) = rec.load_orders()
     assert (stored.status, stored.filled_lots) == ("Filled", 3)  # the later write won
     assert [f.exec_id for f in rec.load_fills()] == ["e1"]
-    assert rec.load_risk_state("X").killed
+    assert rec.load_risk_state("X").peak_pnl == Decimal("5")
     rec.close()
 
 
@@ -272,3 +272,26 @@ def test_a_bad_queued_write_raises_at_the_flush_and_the_rest_stay_queued():
             q.flush()
         assert q.pending() == 1  # not lost: the owner may flush again
         assert q.flush() == 1 and [f.exec_id for f in rec.load_fills()] == ["e1"]
+
+
+def test_a_killed_risk_state_is_written_at_once_with_the_writes_before_it(tmp_path):
+    # the kill latch must survive a crash a moment after the kill: a restart without it
+    # quotes again (the orders and fills come back from the venue, the latch does not)
+    import threading  # noqa: PLC0415
+
+    rec = Records(tmp_path / "q.sqlite")
+    q = QueuedRecords(rec)
+
+    def socket_thread():
+        q.record_fill(fill("e1"))
+        q.save_risk_state("X", RiskState(True, "drawdown 5 > 1", Decimal("0")), 3)
+        q.record_fill(fill("e2"))
+
+    t = threading.Thread(target=socket_thread)
+    t.start()
+    t.join()
+    assert rec.load_risk_state("X") == RiskState(True, "drawdown 5 > 1", Decimal("0"))
+    assert [f.exec_id for f in rec.load_fills()] == ["e1"]  # in order, nothing behind it
+    assert q.pending() == 1 and q.flush() == 1
+    assert [f.exec_id for f in rec.load_fills()] == ["e1", "e2"]
+    rec.close()
