@@ -890,24 +890,31 @@ def _p50(values):
 
 
 class RemoteSim:
-    """A local simulator started elsewhere (``--sim-url``): its URLs and credentials."""
+    """A local simulator started elsewhere (``--sim-url``): its URLs and credentials.
+
+    ``https://`` (or ``wss://``) is a simulator serving TLS (``mmbot sim --tls-cert``); its
+    certificate must name IP 127.0.0.1 (``localhost`` is read as 127.0.0.1) and be trusted
+    through ``WEBSOCKET_CLIENT_CA_BUNDLE`` and ``REQUESTS_CA_BUNDLE``.
+    """
 
     def __init__(self, url: str, api_key: str | None = None, api_secret: str | None = None):
         from mmbot.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: PLC0415
 
         parts = urlsplit(url)
         if (
-            parts.scheme not in ("http", "ws")
+            parts.scheme not in ("http", "ws", "https", "wss")
             or parts.hostname not in LOCAL_HOSTS
             or parts.port is None
         ):
             raise ValueError(
-                f"--sim-url must be http://127.0.0.1:PORT (a local simulator), got {url!r}"
+                "--sim-url must be http://127.0.0.1:PORT or https://127.0.0.1:PORT (a local "
+                f"simulator), got {url!r}"
             )
         host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
+        tls = parts.scheme in ("https", "wss")
         self.port = parts.port
-        self.http_url = f"http://{host}:{parts.port}"
-        self.ws_url = f"ws://{host}:{parts.port}"
+        self.http_url = f"{'https' if tls else 'http'}://{host}:{parts.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://{host}:{parts.port}"
         self.api_key = api_key or DEFAULT_API_KEY
         self.api_secret = api_secret or DEFAULT_API_SECRET
 

@@ -482,9 +482,16 @@ def local_http(http_base: str | None = None, **kwargs) -> HTTP:
     """Return a pybit ``HTTP`` session, pointed at ``http_base`` when given.
 
     ``kwargs`` go to ``HTTP`` (``testnet``, ``api_key``, ``api_secret``, ``retry_delay``...).
+
+    ``REQUESTS_CA_BUNDLE`` (requests' own variable: a CA bundle to verify servers with, e.g.
+    a simulator serving TLS, or a proxy's) is applied here: pybit sends with
+    ``Session.send``, which skips the environment that ``Session.request`` would read.
     """
     kwargs.setdefault("testnet", False)
     session = HTTP(**kwargs)
     if http_base:
         session.endpoint = http_base.rstrip("/")
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+    if ca_bundle:
+        session.client.verify = ca_bundle
     return session

@@ -27,10 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval-ms", type=int, default=20, help="milliseconds between market frames"
     )
+    parser.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        default=None,
+        help="serve https/wss with this certificate (chain); needs --tls-key",
+    )
+    parser.add_argument("--tls-key", metavar="PEM", default=None, help="its private key")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mmbot.sim.handle import serve  # noqa: PLC0415  (aiohttp only when used)
+    from mmbot.sim.handle import serve, server_tls_context  # noqa: PLC0415  (aiohttp only when used)
 
     if not 0 <= args.port <= 65535:
         print(f"mmbot sim: --port must be 0..65535, got {args.port}", file=sys.stderr)
@@ -38,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
     if args.interval_ms <= 0:
         print(f"mmbot sim: --interval-ms must be positive, got {args.interval_ms}", file=sys.stderr)
         return 2
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("mmbot sim: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     try:
+        tls = None
+        if args.tls_cert is not None:
+            tls = server_tls_context(args.tls_cert, args.tls_key)
         return serve(
             port=args.port,
             symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
@@ -47,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             interval_ms=args.interval_ms,
             out=sys.stdout,
+            ssl_context=tls,
         )
     except (ValueError, OSError) as exc:
         print(f"mmbot sim: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
@@ -30,20 +31,20 @@ class SimulatorHandle:
     ----------
     port : int
     http_url : str
-        ``http://127.0.0.1:<port>``, for ``HTTP.endpoint``.
+        ``http://127.0.0.1:<port>`` (``https`` over TLS), for ``HTTP.endpoint``.
     ws_url : str
-        ``ws://127.0.0.1:<port>``, the base for WebSocket paths.
+        ``ws://127.0.0.1:<port>`` (``wss`` over TLS), the base for WebSocket paths.
     api_key, api_secret : str
         The credentials the simulator accepts.
     server : SimServer
         The state; read it only through the methods below from other threads.
     """
 
-    def __init__(self, server: SimServer, port: int, loop, thread, runner):
+    def __init__(self, server: SimServer, port: int, loop, thread, runner, tls: bool = False):
         self.server = server
         self.port = port
-        self.http_url = f"http://127.0.0.1:{port}"
-        self.ws_url = f"ws://127.0.0.1:{port}"
+        self.http_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}"
         self.url = self.http_url
         self.api_key, self.api_secret = server.api_key, server.api_secret
         self._loop, self._thread, self._runner = loop, thread, runner
@@ -259,7 +260,11 @@ class SimulatorHandle:
 
 
 def start_simulator(
-    port: int = 0, symbols: Iterable[SimSymbol] = (SimSymbol(),), **kwargs
+    port: int = 0,
+    symbols: Iterable[SimSymbol] = (SimSymbol(),),
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    **kwargs,
 ) -> SimulatorHandle:
     """Start the simulator on ``127.0.0.1:port`` in a daemon thread and return its handle.
 
@@ -268,6 +273,9 @@ def start_simulator(
     port : int
         0 picks a free port (tests); the chosen port is ``handle.port``.
     symbols : iterable of SimSymbol
+    ssl_context : ssl.SSLContext, optional
+        Serve REST and the WebSockets over TLS with it (``https``/``wss``, as Bybit
+        itself; see :func:`server_tls_context`).
     **kwargs
         Passed to :class:`~mmbot.sim.routes.SimServer` (``sources``, ``speed``, ...).
 
@@ -291,7 +299,7 @@ def start_simulator(
                 server.make_app(), handle_signals=False, shutdown_timeout=1.0, access_log=None
             )
             loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", port)
+            site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context)
             loop.run_until_complete(site.start())
             box["port"] = site._server.sockets[0].getsockname()[1]
             box["loop"], box["runner"] = loop, runner
@@ -320,7 +328,32 @@ def start_simulator(
                 f"{(exc.strerror or str(exc)).rsplit(': ', 1)[-1]}",
             )
         raise RuntimeError(f"simulator failed to start on 127.0.0.1:{port}: {exc}") from exc
-    return SimulatorHandle(server, box["port"], box["loop"], thread, box["runner"])
+    return SimulatorHandle(
+        server, box["port"], box["loop"], thread, box["runner"], tls=ssl_context is not None
+    )
+
+
+def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """Return a TLS server context for :func:`start_simulator` from a PEM certificate
+    (chain) and its private key.
+
+    Clients must trust the certificate: websocket-client reads a CA bundle from
+    ``WEBSOCKET_CLIENT_CA_BUNDLE``, and :func:`mmbot.bybit.clients.local_http` from
+    ``REQUESTS_CA_BUNDLE``.
+
+    Raises
+    ------
+    ValueError
+        A file is missing or unreadable, or the key does not match the certificate.
+    """
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            f"cannot load the TLS certificate {cert_file!r} with key {key_file!r}: {exc}"
+        ) from exc
+    return ctx
 
 
 #: instruments ``mmbot sim`` knows by name: (tick, lot, min qty, max qty, min notional,
@@ -371,6 +404,7 @@ def serve(
     seed: int,
     interval_ms: int,
     out,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> int:
     """Run the simulator in the foreground until Ctrl-C; print its URLs and credentials to
     ``out`` first. Return the exit status (0).
@@ -399,7 +433,12 @@ def serve(
     # Bybit's default tier for the category (spot allows 20 creates a second)
     limits = RateLimits.for_category(category).per_class()
     handle = start_simulator(
-        port, syms, sources=sources, interval_ms=interval_ms, rate_limit_per_s=limits
+        port,
+        syms,
+        ssl_context=ssl_context,
+        sources=sources,
+        interval_ms=interval_ms,
+        rate_limit_per_s=limits,
     )
     try:
         _announce(handle, syms, category, out)

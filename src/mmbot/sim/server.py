@@ -12,7 +12,7 @@ The real pybit and ccxt clients connect to it unchanged except for their URLs
 """
 
 from mmbot.sim.account import SimSymbol
-from mmbot.sim.handle import SimulatorHandle, start_simulator
+from mmbot.sim.handle import SimulatorHandle, server_tls_context, start_simulator
 from mmbot.sim.market import recording_source, synthetic_source, touch_trades
 from mmbot.sim.routes import DEFAULT_API_KEY, DEFAULT_API_SECRET, SimServer
 
@@ -23,6 +23,7 @@ __all__ = [
     "SimSymbol",
     "SimulatorHandle",
     "recording_source",
+    "server_tls_context",
     "start_simulator",
     "synthetic_source",
     "touch_trades",
