@@ -43,6 +43,12 @@ its own fresh simulator, in alternating order with this tree's: before/after in 
 Make DIR with e.g. ``mkdir -p /tmp/main-src && git archive main src/mmbot | tar -x
 --strip-components=1 -C /tmp/main-src``.
 
+``--tls`` adds, each round, a live run against a simulator serving TLS (``https``/``wss``,
+as Bybit; a throwaway CA from ``trustme``, a test dependency): the feed reads TLS and the
+trade socket writes TLS, as on Bybit. ``recv_to_order`` ends when the order frame is
+written, or handed to the trade socket's writer thread; ``order queued -> written`` is
+how long the handed ones waited for it.
+
 ``--pin`` runs the simulator on CPU 0 and the bot (both sides) on CPU 1. Unpinned, on a
 2-vCPU machine the simulator process often wakes on the CPU of the bot's thread that just
 wrote it an order and preempts it (the request wakes it): the order is already in the
@@ -157,10 +163,13 @@ with open(out + "/timing.json", "w") as fh:
 """
 
 
-def start_sim(cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``mmbot sim`` on a free port; return the process and its REST URL."""
+def start_sim(
+    cpus: set[int] | None = None, tls: tuple[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ``mmbot sim`` on a free port (serving TLS with ``tls``: cert and key files);
+    return the process and its REST URL."""
     proc = subprocess.Popen(
-        _mmbot("sim", "--port", "0"),
+        _mmbot("sim", "--port", "0", *(("--tls-cert", tls[0], "--tls-key", tls[1]) if tls else ())),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -180,10 +189,12 @@ def run_live_point(
     config: str,
     env: dict | None = None,
     pin: tuple[set[int], set[int]] | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> dict:
     """Run ``mmbot run --sim-url`` for ``seconds`` against a fresh ``mmbot sim``; return
-    its timing. ``pin``: the simulator's CPUs and the bot's."""
-    sim, url = start_sim(pin[0] if pin else None)
+    its timing. ``pin``: the simulator's CPUs and the bot's; ``tls``: the simulator's
+    certificate and key (``env`` must make the bot trust it)."""
+    sim, url = start_sim(pin[0] if pin else None, tls)
     try:
         subprocess.run(
             _mmbot(
@@ -212,6 +223,21 @@ def run_live_point(
     return _timing(out)
 
 
+def _tls(tmp: Path) -> tuple[tuple[str, str], dict]:
+    """A certificate for 127.0.0.1 from a throwaway CA: (cert, key) files, and the
+    environment that makes the bot's clients trust it."""
+    import trustme  # noqa: PLC0415  (a test dependency; only --tls needs it)
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    cert, key, bundle = tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(bundle))
+    env = {"WEBSOCKET_CLIENT_CA_BUNDLE": str(bundle), "REQUESTS_CA_BUNDLE": str(bundle)}
+    return (str(cert), str(key)), env
+
+
 def _get(timing: dict, key: str, p: str):
     return (timing.get(key) or {}).get(f"{p}_us")
 
@@ -231,7 +257,11 @@ def _row(kind: str, rnd: int, timing: dict) -> dict:
     row["recv_to_order_count"] = (timing.get("recv_to_order") or {}).get("count")
     for group in ("gate", "trade_writes"):  # absent from a baseline without them
         for k, v in (timing.get(group) or {}).items():
-            row[f"{group}_{k}"] = v
+            if not isinstance(v, dict):
+                row[f"{group}_{k}"] = v
+    waited = (timing.get("trade_writes") or {}).get("queued_write") or {}
+    for p in ("p50", "p90", "p99"):
+        row[f"queued_write_{p}_us"] = waited.get(f"{p}_us")
     return row
 
 
@@ -295,6 +325,8 @@ def _text(s: dict) -> str:
         f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
         f"  live      frame received -> quote    {trio(v, 'recv_to_quote')}",
         f"  live      feed hook -> runner        {trio(v, 'feed_hop_us')}",
+        f"  live      order queued -> written    {trio(v, 'queued_write')} "
+        "(the frames the writer thread wrote)",
         f"  live      tick -> order              {trio(v, 'tick_to_order')}",
         f"  live      tick -> order, sent frames {trio(v, 'tick_to_order_sent')}",
         f"ratio live recv->order p50 / backtest tick->order p50: {s['ratio']}x "
@@ -342,6 +374,11 @@ def main(argv=None) -> int:
         help="also run live with the trade socket writing through pybit (the old path)",
     )
     ap.add_argument(
+        "--tls",
+        action="store_true",
+        help="also run live against a simulator serving TLS (https/wss), as Bybit",
+    )
+    ap.add_argument(
         "--pin",
         action="store_true",
         help="run the simulator on CPU 0 and the bot (live and backtest) on CPU 1",
@@ -357,6 +394,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(CONFIG)
+        tls_files, tls_env = _tls(Path(tmp)) if args.tls else (None, None)
         for rnd in range(args.rounds):
             t0 = time.monotonic()
             bt = run_backtest_point(
@@ -374,7 +412,9 @@ def main(argv=None) -> int:
                 )
                 rows.append(_row("paced", rnd, pt))
                 paced = f", paced {pt['tick_to_order_sent']['p50_us']} µs (sent frames)"
-            kinds = [("live", None)]
+            kinds: list[tuple[str, dict | None]] = [("live", None)]
+            if args.tls:
+                kinds.append(("live-tls", tls_env))
             if args.compare:
                 kinds.append(("live-pybit", {"MMBOT_TRADE_SEND": "pybit"}))
             if args.baseline_src:
@@ -382,11 +422,18 @@ def main(argv=None) -> int:
                     p for p in (args.baseline_src, os.environ.get("PYTHONPATH")) if p
                 )
                 kinds.append(("live-baseline", {"PYTHONPATH": path}))
+                if args.tls:
+                    kinds.append(("live-baseline-tls", {"PYTHONPATH": path, **(tls_env or {})}))
             kinds = kinds[:: 1 if rnd % 2 == 0 else -1]  # neither always runs warmer
             done = []
             for kind, env in kinds:
                 live = run_live_point(
-                    args.seconds, Path(tmp) / f"{kind}{rnd}", str(config), env=env, pin=pin
+                    args.seconds,
+                    Path(tmp) / f"{kind}{rnd}",
+                    str(config),
+                    env=env,
+                    pin=pin,
+                    tls=tls_files if kind.endswith("-tls") else None,
                 )
                 rows.append(_row(kind, rnd, live))
                 done.append(f"{kind} recv->order p50 {rows[-1]['recv_to_order_p50_us']} µs")
@@ -397,8 +444,14 @@ def main(argv=None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-    kinds = ["live"] + ["live-pybit"] * args.compare + ["live-baseline"] * bool(args.baseline_src)
-    summaries = [summarize(rows, kind) for kind in kinds]
+    shown = (
+        ["live"]
+        + ["live-tls"] * args.tls
+        + ["live-pybit"] * args.compare
+        + ["live-baseline"] * bool(args.baseline_src)
+        + ["live-baseline-tls"] * bool(args.baseline_src and args.tls)
+    )
+    summaries = [summarize(rows, kind) for kind in shown]
     print("\n".join(_text(s) for s in summaries))
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)

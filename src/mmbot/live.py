@@ -806,9 +806,11 @@ class LiveSession:
 
 def _trade_writes(venue) -> dict:
     trade = getattr(venue, "trade", None)  # a RoundTripVenue passes it through
+    queued_write = getattr(trade, "queued_write", None)
     return {
         "inline": getattr(trade, "writes_inline", None),
         "queued": getattr(trade, "writes_queued", None),
+        "queued_write": None if queued_write is None else queued_write.summary(),
     }
 
 

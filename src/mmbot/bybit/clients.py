@@ -15,7 +15,9 @@ import logging
 import os
 import queue
 import re
+import select
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -34,6 +36,7 @@ from mmbot.bybit.frames import (
     ReadAheadFrames,
     _read_ahead_dispatcher,
 )
+from mmbot.latency import LatencyStats
 from mmbot.rfc6455 import text_frame_header
 
 __all__ = [
@@ -216,6 +219,11 @@ class MaskKeys:
         return self._pool[pos : pos + 4]
 
 
+#: the largest frame a TLS socket's caller writes itself (when the socket is writable): an
+#: order request is a few hundred bytes, the smallest send buffer Linux allows is 4,608
+TLS_INLINE_MAX_BYTES = 2048
+
+
 class FrameWriter:
     """Writes whole frames to one socket, in order, without ever blocking the caller.
 
@@ -229,8 +237,15 @@ class FrameWriter:
     writer has finished it (websocket-client's lock is a plain ``threading.Lock``, which
     another thread may release), so a ping can never land inside it.
 
-    A TLS socket (Bybit itself) takes no send flags: there every frame goes through the
-    writer thread, whose latency hides under the network's.
+    A TLS socket (Bybit itself) takes no send flags. There a write goes onto the socket
+    at once only when ``poll`` says the socket is writable and the frame is at most
+    :data:`TLS_INLINE_MAX_BYTES`: Linux reports a TCP socket writable only while its send
+    buffer is under its limit, and a send that starts under the limit takes a small write
+    whole, so the TLS record's one ``write`` cannot wait. Every other frame goes to the
+    writer thread, as on plain sockets.
+
+    ``queued_write`` times each frame handed to the writer thread, from :meth:`write` to
+    the end of its ``sendall``: how long the frames that could not go at once waited.
 
     Parameters
     ----------
@@ -238,14 +253,18 @@ class FrameWriter:
         The connected socket (websocket-client's ``WebSocket.sock``).
     send_lock : threading.Lock
         websocket-client's send lock (``WebSocket.lock``), held around every write.
+    queued_write : LatencyStats, optional
+        Where to add the queued frames' waits (one set over a connection's writers).
     """
 
-    def __init__(self, sock: socket.socket, send_lock) -> None:
+    def __init__(
+        self, sock: socket.socket, send_lock, queued_write: LatencyStats | None = None
+    ) -> None:
         self.sock = sock
         self._send_lock = send_lock
         # guards the backlog and the flags; never held while a call can block
         self._mu = threading.Lock()
-        self._backlog: deque[tuple[bytes, Callable[[BaseException], None] | None]] = deque()
+        self._backlog: deque[tuple[bytes, Callable[[BaseException], None] | None, int]] = deque()
         self._busy = False  # the writer thread has the backlog (and takes the send lock)
         self._holding = False  # a write left the send lock held for the writer thread
         self._tokens: queue.SimpleQueue = queue.SimpleQueue()
@@ -253,10 +272,16 @@ class FrameWriter:
         self._closed = False
         # a socket with a timeout polls before it sends, even with MSG_DONTWAIT
         self._direct = type(sock) is socket.socket and sock.gettimeout() is None
+        self._writable: select.poll | None = None
+        if isinstance(sock, ssl.SSLSocket):
+            self._writable = select.poll()
+            self._writable.register(sock, select.POLLOUT)
         #: frames written by the caller itself / handed to the writer thread
         self.inline = 0
         self.queued = 0
         self.failed = 0
+        # added to by the writer thread only
+        self.queued_write = LatencyStats() if queued_write is None else queued_write
 
     def write(self, frame: bytes, on_fail: Callable[[BaseException], None] | None = None):
         """Write ``frame`` now if the socket takes it without waiting, else queue it.
@@ -269,9 +294,14 @@ class FrameWriter:
         with self._mu:
             if self._closed:
                 raise WebSocketConnectionClosedException("Connection is already closed.")
-            if not self._busy and self._direct and self._send_lock.acquire(blocking=False):
+            if not self._busy and self._can_go(frame) and self._send_lock.acquire(blocking=False):
                 try:
-                    n = self.sock.send(frame, socket.MSG_DONTWAIT)
+                    if self._direct:
+                        n = self.sock.send(frame, socket.MSG_DONTWAIT)
+                    elif self._writable is not None and self._writable.poll(0):
+                        n = self.sock.send(frame)  # TLS, small, and the kernel has room
+                    else:
+                        n = 0
                 except BlockingIOError:
                     n = 0
                 except BaseException:
@@ -283,7 +313,7 @@ class FrameWriter:
                     return True
                 frame = frame[n:]
                 self._holding = True  # released by the writer thread after the rest
-            self._backlog.append((frame, on_fail))
+            self._backlog.append((frame, on_fail, time.perf_counter_ns()))
             self.queued += 1
             if not self._busy:
                 self._busy = True
@@ -294,6 +324,9 @@ class FrameWriter:
                     self._thread.start()
                 self._tokens.put(None)
         return False
+
+    def _can_go(self, frame: bytes) -> bool:
+        return self._direct or (self._writable is not None and len(frame) <= TLS_INLINE_MAX_BYTES)
 
     def close(self) -> None:
         """Stop the writer thread once the backlog is written (or has failed)."""
@@ -329,10 +362,11 @@ class FrameWriter:
                         if self._closed:
                             self._tokens.put(None)  # let _run return
                         return
-                    frame, on_fail = self._backlog.popleft()
+                    frame, on_fail, queued_ns = self._backlog.popleft()
                 if error is None:
                     try:
                         self.sock.sendall(frame)
+                        self.queued_write.add(time.perf_counter_ns() - queued_ns)
                         continue
                     except BaseException as exc:  # noqa: BLE001  (each request is told, below)
                         error = exc
@@ -387,6 +421,8 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
         #: frames written by the sending thread / by the writer thread (older writers too)
         self.writes_inline = 0
         self.writes_queued = 0
+        #: how long the frames the writer thread wrote waited for it (every writer's)
+        self.queued_write = LatencyStats()
         super().__init__(*args, **kwargs)
         tail = ""
         if self.recv_window:
@@ -444,7 +480,7 @@ class LocalWebSocketTrading(LocalEndpoint, WebSocketTrading):
                 if writer is None or writer.sock is not raw:  # a new connection
                     if writer is not None:
                         writer.close()
-                    writer = self._writer = FrameWriter(raw, ws.lock)
+                    writer = self._writer = FrameWriter(raw, ws.lock, self.queued_write)
         if writer.write(frame, on_fail):
             self.writes_inline += 1
             return True

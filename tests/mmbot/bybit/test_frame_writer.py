@@ -168,3 +168,74 @@ def test_a_direct_write_error_propagates_to_the_caller(pair):
     with pytest.raises(OSError):
         w.write(frame(1))
     assert lock.acquire(blocking=False)  # released on the error
+
+
+# ---------------------------------------------------------------------------- over TLS
+
+
+@pytest.fixture
+def tls_pair():
+    """A connected TLS pair over a socketpair (client a, server b), handshake done."""
+    import ssl  # noqa: PLC0415
+
+    import trustme  # noqa: PLC0415
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    raw_a, raw_b = socket.socketpair()
+    raw_a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    raw_b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    box = {}
+    server = threading.Thread(
+        target=lambda: box.setdefault("b", server_ctx.wrap_socket(raw_b, server_side=True))
+    )
+    server.start()
+    a = client_ctx.wrap_socket(raw_a, server_hostname="127.0.0.1")
+    server.join(10)
+    b = box["b"]
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_a_writable_tls_socket_is_written_by_the_caller_itself(tls_pair):
+    # TLS takes no MSG_DONTWAIT: every order request used to wait for the writer thread
+    # to wake up (tens of µs) even when the socket had room
+    a, b = tls_pair
+    w = FrameWriter(a, threading.Lock())
+    assert w.write(frame(1)) is True
+    assert read_exactly(b, 300) == frame(1)
+    assert (w.inline, w.queued) == (1, 0)
+
+
+def test_a_large_tls_frame_goes_to_the_writer_thread_and_keeps_its_place(tls_pair):
+    a, b = tls_pair
+    w = FrameWriter(a, threading.Lock())
+    big = frame(1, 3000)  # over TLS_INLINE_MAX_BYTES: its write might wait for room
+    assert w.write(big) is False
+    w.write(frame(2))  # behind it while the backlog is not empty
+    assert read_exactly(b, 3300) == big + frame(2)
+    assert wait_for(lambda: w.queued_write.count >= 1)
+
+
+def test_a_full_tls_socket_never_blocks_the_caller_and_loses_nothing(tls_pair):
+    a, b = tls_pair
+    w = FrameWriter(a, threading.Lock())
+    n = 2000  # 600 kB of frames while nobody reads: far more than the buffers hold
+    done = threading.Event()
+
+    def caller():
+        for i in range(n):
+            w.write(frame(i))
+        done.set()
+
+    t = threading.Thread(target=caller, daemon=True)
+    t.start()
+    assert done.wait(10), "a write blocked on the full TLS socket"
+    assert w.inline > 0 and w.queued > 0  # the first ones went at once, the rest queued
+    got = read_exactly(b, 300 * n)
+    assert got == b"".join(frame(i) for i in range(n))  # whole, in order
+    assert wait_for(lambda: w.queued_write.count == w.queued)
