@@ -464,13 +464,14 @@ class SimServer:
             self.conns.discard(conn)
             for t in self.market.topics.values():
                 t.subscribers.discard(conn)
+            # logged before the await below, which a cancelled handler may not get past
+            log.warning("%s connection %s closed: %s", conn_kind, conn.conn_id, _close_why(conn))
             conn.close_outbox()
             # the pump sends what is queued, then ends; a failure of it was logged and
             # closed the connection already (_pump_done), so it is not raised again here
             await asyncio.gather(pump, return_exceptions=True)
             if conn.kind == "private" and _wants_dcp(conn):
                 self._dcp_check()
-            log.warning("%s connection %s closed: %s", conn_kind, conn.conn_id, _close_why(conn))
         return ws
 
     async def ws_public(self, request):
