@@ -457,7 +457,7 @@ class SimServer:
                     log.exception(
                         "%s connection %s: handling %.200r failed", conn_kind, conn.conn_id, req
                     )
-                    conn.close_reason = f"handler exception: {exc!r}"
+                    conn.close_reason = f"handler exception: {exc!r}; sent 1011"
                     await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
                     break
         finally:
@@ -1167,7 +1167,7 @@ def _pump_done(conn: _Conn, pump: asyncio.Task) -> None:
         conn.conn_id,
         exc_info=exc,
     )
-    conn.close_reason = f"send pump failed: {exc!r}"
+    conn.close_reason = f"send pump failed: {exc!r}; sent 1011"
     if not conn.ws.closed:
         conn.closing = asyncio.get_running_loop().create_task(
             conn.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error: send failed")
@@ -1176,9 +1176,10 @@ def _pump_done(conn: _Conn, pump: asyncio.Task) -> None:
 
 def _close_why(conn: _Conn) -> str:
     """One line for the close log: the server's reason, else what the peer sent."""
-    code = conn.ws.close_code
     if conn.close_reason is not None:
-        return f"{conn.close_reason} (code {code})"
+        # not close_code: after our close it holds the code the peer answered with
+        return conn.close_reason
+    code = conn.ws.close_code
     if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
         return "connection lost without a close frame"
     return f"closed by the client (code {code})"

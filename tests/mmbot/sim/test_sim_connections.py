@@ -81,6 +81,7 @@ def test_pump_failure_is_logged_and_closes_the_connection(start_sim, caplog, mon
     (err,) = _records(caplog, logging.ERROR, "send pump failed")
     assert err.exc_info is not None and "injected" in str(err.exc_info[1])
     assert wait_for(lambda: _records(caplog, logging.WARNING, "closed: send pump failed"))
+    assert "sent 1011" in _records(caplog, logging.WARNING, "closed:")[0].getMessage()
 
 
 def test_handler_exception_is_logged_and_closes_the_connection(start_sim, caplog, monkeypatch):
@@ -100,3 +101,4 @@ def test_handler_exception_is_logged_and_closes_the_connection(start_sim, caplog
     assert err.exc_info is not None and "injected" in str(err.exc_info[1])
     assert "'op': 'ping'" in err.getMessage()
     assert wait_for(lambda: _records(caplog, logging.WARNING, "closed: handler exception"))
+    assert "sent 1011" in _records(caplog, logging.WARNING, "closed:")[0].getMessage()
