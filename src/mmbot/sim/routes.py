@@ -642,6 +642,29 @@ class SimServer:
             )
             return
         header = req.get("header") or {}
+        args = req.get("args") or [None]
+        # a wrong shape is the client's error, answered as Bybit does, not a crash
+        shape = (
+            "header must be a JSON object"
+            if not isinstance(header, dict)
+            else "args must be a JSON array"
+            if not isinstance(args, list)
+            else None
+        )
+        if shape:
+            conn.send(
+                P.trade_response(
+                    req_id,
+                    op,
+                    RetCode.PARAMS_ERROR,
+                    f"params error: {shape}",
+                    {},
+                    {},
+                    conn.conn_id,
+                    {},
+                )
+            )
+            return
         problem = _check_window(
             header.get("X-BAPI-TIMESTAMP"), header.get("X-BAPI-RECV-WINDOW") or 5000
         )
@@ -652,7 +675,7 @@ class SimServer:
                 )
             )
             return
-        args = (req.get("args") or [None])[0]
+        args = args[0]
         res = self.dispatcher.run(op, args, now_ms())
         conn.send(
             P.trade_response(

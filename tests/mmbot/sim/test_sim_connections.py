@@ -8,12 +8,14 @@ close frame's status code, or a frame that never comes.
 import json
 import logging
 import struct
+import time
 
 import pytest
 import websocket
 from support.waiting import wait_for
 
 from mmbot.sim import routes
+from mmbot.sim.protocol import sign_ws_auth
 
 pytestmark = pytest.mark.slow  # real sockets to a simulator on 127.0.0.1
 
@@ -102,3 +104,30 @@ def test_handler_exception_is_logged_and_closes_the_connection(start_sim, caplog
     assert "'op': 'ping'" in err.getMessage()
     assert wait_for(lambda: _records(caplog, logging.WARNING, "closed: handler exception"))
     assert "sent 1011" in _records(caplog, logging.WARNING, "closed:")[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"header": [1], "args": [{}]}, {"args": {"category": "linear"}}],
+    ids=["header-not-an-object", "args-an-object"],
+)
+def test_a_malformed_trade_request_is_refused_not_a_crash(start_sim, caplog, bad):
+    # Both raised in the trade handler (AttributeError, KeyError 0): the connection closed
+    # and the request got no answer. Bybit answers a malformed request with 10001.
+    caplog.set_level(logging.WARNING, logger=ROUTES_LOG)
+    sim = start_sim(paused=True)
+    ws = websocket.create_connection(f"{sim.ws_url}/v5/trade", timeout=5)
+    expires = int(time.time() * 1000) + 10_000
+    sig = sign_ws_auth(sim.api_secret, expires)
+    ws.send(json.dumps({"op": "auth", "args": [sim.api_key, expires, sig]}))
+    assert json.loads(ws.recv())["retCode"] == 0
+    req = {"reqId": "r1", "op": "order.create"}
+    req["header"] = {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000))}
+    ws.send(json.dumps(req | bad))
+    reply = json.loads(ws.recv())
+    assert (reply["reqId"], reply["retCode"]) == ("r1", 10001), reply
+    field = next(iter(bad))
+    assert field in reply["retMsg"], reply
+    ws.send(json.dumps({"op": "ping"}))  # the connection still serves
+    assert json.loads(ws.recv())["op"] == "pong"
+    assert not [r for r in caplog.records if r.name == ROUTES_LOG and r.levelno >= logging.ERROR]
