@@ -122,19 +122,41 @@ def test_pybit_rest(sim):
     assert http.get_transaction_log(accountType="UNIFIED")["retCode"] == 0
 
 
+class RegisteringWebSocket(LocalWebSocket):
+    """``LocalWebSocket`` that holds a topic's message until a subscribe in progress has
+    registered the topic's callback.
+
+    pybit sends a subscribe request, then registers the callback. The simulator answers
+    with a snapshot at once, and when the snapshot wins (a loaded machine holds pybit's
+    thread between the two) pybit raises KeyError on it and closes the socket for good;
+    Bybit's round trip hides the race, the simulator's does not. Otherwise pybit's code
+    runs unchanged (``test_a_snapshot_that_beats_its_callback``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._subscribing = threading.Lock()  # before pybit connects: its thread reads it
+        super().__init__(*args, **kwargs)
+
+    def subscribe(self, topic, callback, symbol=False):
+        with self._subscribing:
+            super().subscribe(topic, callback, symbol)
+
+    def _process_normal_message(self, message):
+        if message.get("topic") not in self.callback_directory:
+            with self._subscribing:  # the subscribe in progress registers it
+                pass
+        super()._process_normal_message(message)
+
+
 def subscribe_within(ws, stream, *args, timeout_s: float = 10.0) -> None:
     """Call one of pybit's ``*_stream`` methods of ``ws`` and fail the test if it does not
     return within ``timeout_s``.
 
-    pybit's ``subscribe`` waits for a connected socket in a loop with no timeout, and
-    pybit closes a socket for good when a message handler raises. One does when a topic's
-    first message arrives before pybit registered the topic's callback: pybit sends the
-    subscribe request first and registers after, and the simulator answers at once with a
-    snapshot (a loaded machine can hold pybit's thread between the two). The next
-    subscribe then waits for ever, as
-    ``test_pybit_loses_a_socket_when_a_snapshot_beats_its_callback`` shows. The call runs
-    in a daemon thread: on a timeout it is left polling a dead socket, harmless to the
-    tests after this one.
+    pybit's ``subscribe`` waits for a connected socket in a loop with no timeout, and pybit
+    closes a socket for good when a message handler raises (as on the race
+    :class:`RegisteringWebSocket` closes): then the next subscribe waits for ever. The
+    call runs in a daemon thread; on a timeout it is left polling a dead socket, harmless
+    to the tests after this one.
     """
     done = threading.Event()
     raised: list[BaseException] = []
@@ -176,8 +198,8 @@ def test_pybit_websockets(sim):
         "execution": [],
         "position": [],
     }
-    pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
-    priv = LocalWebSocket(
+    pub = RegisteringWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    priv = RegisteringWebSocket(
         testnet=False,
         channel_type="private",
         api_key=sim.api_key,
@@ -211,27 +233,38 @@ def test_pybit_websockets(sim):
         priv.exit()
 
 
-def test_pybit_loses_a_socket_when_a_snapshot_beats_its_callback(sim, monkeypatch, caplog):
-    # Why subscribe_within exists. pybit registers a topic's callback only after sending
-    # the subscribe; here its thread is held between the two until the socket is gone, as
-    # a loaded machine may hold it until the simulator's snapshot is in. The snapshot
-    # finds no callback (KeyError), pybit closes the socket for good, and its next
-    # subscribe would wait for ever. If this test fails, pybit (or LocalEndpoint) no
-    # longer loses the socket: subscribe_within's deadline stays as the backstop.
+@pytest.mark.parametrize(
+    "cls", [LocalWebSocket, RegisteringWebSocket], ids=["pybit", "registering"]
+)
+def test_a_snapshot_that_beats_its_callback(sim, monkeypatch, caplog, cls):
+    # pybit registers a topic's callback only after sending the subscribe; here its
+    # thread is held between the two until the socket is gone (at most 2 s), as a loaded
+    # machine may hold it until the simulator's snapshot is in. pybit's own handling
+    # finds no callback (KeyError), closes the socket for good, and its next subscribe
+    # would wait for ever. If the pybit case fails, pybit (or LocalEndpoint) closed the
+    # race, and RegisteringWebSocket can go.
     caplog.set_level(logging.WARNING, logger="mmbot.sim.routes")
     register = _V5WebSocketManager._set_callback
 
     def held_register(self, topic, callback):
-        wait_for(lambda: not self.is_connected(), timeout_s=5)
+        wait_for(lambda: not self.is_connected(), timeout_s=2)
         return register(self, topic, callback)
 
     monkeypatch.setattr(_V5WebSocketManager, "_set_callback", held_register)
-    pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    books, tickers = [], []
+    pub = cls(testnet=False, channel_type="linear", ws_base=sim.ws_url)
     try:
-        subscribe_within(pub, pub.orderbook_stream, 50, "BTCUSDT", lambda message: None)
+        subscribe_within(pub, pub.orderbook_stream, 50, "BTCUSDT", books.append)
+        if cls is RegisteringWebSocket:
+            assert wait_for(lambda: books) and pub.is_connected()
+            subscribe_within(pub, pub.ticker_stream, "BTCUSDT", tickers.append)
+            assert wait_for(lambda: tickers)
+            assert books[0]["type"] == "snapshot" and books[0]["data"]["b"]
+            return
         assert not pub.is_connected(), "pybit kept the socket: the race is gone"
+        assert books == []
         with pytest.raises(pytest.fail.Exception, match="did not return within 1 s"):
-            subscribe_within(pub, pub.ticker_stream, "BTCUSDT", lambda m: None, timeout_s=1)
+            subscribe_within(pub, pub.ticker_stream, "BTCUSDT", tickers.append, timeout_s=1)
         # the simulator's side of it: the client closed the connection (pybit's exit)
         assert wait_for(
             lambda: any(
@@ -292,23 +325,23 @@ def test_ccxt_pro_websockets(sim):
             candles = await asyncio.wait_for(pro.watch_ohlcv(sym, "1m"), 5)
             assert candles[-1][2] >= candles[-1][3] > 0  # high >= low
 
-            async def after(watch, action):
+            async def after(watch, topic, action):
                 task = asyncio.ensure_future(watch)
-                await asyncio.sleep(0.5)
+                if topic is not None:  # act once the simulator holds the watch's subscription
+                    loop = asyncio.get_running_loop()
+                    held = lambda: topic in _private_topics(sim)  # noqa: E731
+                    assert await loop.run_in_executor(None, wait_for, held), _private_topics(sim)
                 await asyncio.get_running_loop().run_in_executor(None, action)
                 return await asyncio.wait_for(task, 5)
 
-            orders = await after(
-                pro.watch_orders(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            buy = lambda: rest.create_order(sym, "market", "buy", 0.001)  # noqa: E731
+            orders = await after(pro.watch_orders(sym), "order", buy)
             assert orders[-1]["symbol"] == sym
-            trades = await after(
-                pro.watch_my_trades(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            trades = await after(pro.watch_my_trades(sym), "execution", buy)
             assert trades[-1]["price"] > 0
-            positions = await after(
-                pro.watch_positions([sym]), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            # ccxt.pro answers the first watch_positions from a REST snapshot and does not
+            # subscribe: there is no subscription to wait for
+            positions = await after(pro.watch_positions([sym]), None, buy)
             assert positions[-1]["contracts"] > 0
         finally:
             await pro.close()
