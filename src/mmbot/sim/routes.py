@@ -138,8 +138,15 @@ class _Conn:
             # aiohttp's own flow control: wait while the transport's buffer is full
             if protocol._paused:
                 await protocol._drain_helper()
-        except (ConnectionError, RuntimeError):
+        except ConnectionError:
             return False
+        except RuntimeError:
+            # aiohttp 3.14 raises it only for misuse (a closing socket gets
+            # ConnectionResetError): on a closing socket it stays a quiet end, on an open
+            # one it is a bug the pump must not take for a close (_pump_done reports it)
+            if ws.closed or (raw is not None and raw[0].is_closing()):
+                return False
+            raise
         return True
 
     def send(self, text: str, delay_s: float = 0.0):

@@ -64,16 +64,19 @@ def test_server_shutdown_close_is_logged(start_sim, caplog):
     assert not [r for r in caplog.records if r.name == ROUTES_LOG and r.levelno >= logging.ERROR]
 
 
-def test_pump_failure_is_logged_and_closes_the_connection(start_sim, caplog, monkeypatch):
+@pytest.mark.parametrize("error", [ValueError, RuntimeError])
+def test_pump_failure_is_logged_and_closes_the_connection(start_sim, caplog, monkeypatch, error):
     # No request reaches a pump failure today: every reply is ASCII JSON built by
     # mmbot.sim.protocol. The failure is made here in the one call the pump's write path
     # makes into another module (the frame header), as a bug or a new aiohttp would.
+    # RuntimeError too: the write path takes it for aiohttp's "socket closing" and stopped
+    # the pump quietly while the socket was open.
     caplog.set_level(logging.WARNING, logger=ROUTES_LOG)
     sim = start_sim(paused=True)
     ws = websocket.create_connection(f"{sim.ws_url}/v5/public/linear", timeout=5)
 
     def broken_header(n, masked=False):
-        raise ValueError(f"injected: no header for {n} bytes")
+        raise error(f"injected: no header for {n} bytes")
 
     monkeypatch.setattr(routes, "text_frame_header", broken_header)
     ws.send(json.dumps({"op": "ping", "req_id": "p1"}))
