@@ -25,7 +25,10 @@ a client must not accept, including some websocket-client lets through:
   UTF-8 codec only for non-ASCII payloads);
 - a close frame with a 1-byte body, an invalid status code, or a reason that is not UTF-8
   (5.5.1, 7.4);
-- a 64-bit length with its most significant bit set (5.2).
+- a 64-bit length with its most significant bit set (5.2);
+- a frame, or a fragmented message in total, longer than :data:`MAX_FRAME_BYTES`
+  (close code 1009), refused on the header: the payload is never asked for, so a
+  length of 2**63 - 1 costs nothing.
 
 The error reaches pybit's ``_on_error`` through websocket-client's disconnect path;
 :class:`~mmbot.bybit.clients.RawTextFrames` closes the socket with the error's status
@@ -43,7 +46,9 @@ from websocket import ABNF, WebSocketConnectionClosedException, WebSocketProtoco
 from websocket._dispatcher import Dispatcher
 
 __all__ = [
+    "MAX_FRAME_BYTES",
     "STATUS_INVALID_PAYLOAD",
+    "STATUS_MESSAGE_TOO_BIG",
     "STATUS_PROTOCOL_ERROR",
     "FrameProtocolError",
     "ReadAheadFrames",
@@ -53,6 +58,12 @@ log = logging.getLogger(__name__)
 
 STATUS_PROTOCOL_ERROR = 1002
 STATUS_INVALID_PAYLOAD = 1007  # a text message that is not UTF-8
+STATUS_MESSAGE_TOO_BIG = 1009
+#: The longest frame, and fragmented message, a reader takes. Bybit's biggest messages are
+#: orderbook.1000 snapshots: 2,000 levels of about 25 bytes, some 50-100 KB (the
+#: simulator's 200-level snapshot is 8 KB). 16 MiB is two orders of magnitude above that,
+#: and small enough that a broken or hostile length costs no memory worth the name.
+MAX_FRAME_BYTES = 16 * 2**20
 
 _READ_AHEAD = 65536
 _UNPACK_H = struct.Struct("!H").unpack_from
@@ -68,8 +79,8 @@ class FrameProtocolError(WebSocketProtocolException):
     Attributes
     ----------
     status : int
-        The close code to send: 1002 (protocol error) or 1007 (a text message that is
-        not UTF-8).
+        The close code to send: 1002 (protocol error), 1007 (a text message that is
+        not UTF-8) or 1009 (a frame or message over :data:`MAX_FRAME_BYTES`).
     """
 
     def __init__(self, message: str, status: int = STATUS_PROTOCOL_ERROR):
@@ -98,13 +109,14 @@ class ReadAheadFrames:
     next frame.
     """
 
-    __slots__ = ("sock", "buf", "pos", "_message_opcode", "_text_parts")
+    __slots__ = ("sock", "buf", "pos", "_message_opcode", "_message_bytes", "_text_parts")
 
     def __init__(self, sock):
         self.sock = sock  # websocket.WebSocket: its _recv raises on a closed socket
         self.buf = b""
         self.pos = 0
         self._message_opcode = 0  # opcode of the fragmented message in progress, 0 if none
+        self._message_bytes = 0  # its payload bytes so far
         self._text_parts: list[bytes] = []  # its payloads so far, when it is text
 
     def has_frame(self) -> bool:
@@ -169,6 +181,17 @@ class ReadAheadFrames:
             )
         if n >> 63:
             raise FrameProtocolError(f"frame length {n} has its most significant bit set")
+        limit = MAX_FRAME_BYTES
+        if n > limit:
+            raise FrameProtocolError(
+                f"frame (opcode 0x{opcode:x}) announces {n} bytes; the limit is {limit}",
+                STATUS_MESSAGE_TOO_BIG,
+            )
+        if opcode == 0 and self._message_bytes + n > limit:
+            raise FrameProtocolError(
+                f"fragmented message of {self._message_bytes + n} bytes; the limit is {limit}",
+                STATUS_MESSAGE_TOO_BIG,
+            )
 
     def recv_frame(self) -> ABNF:
         """Return the next frame, reading the socket only when the buffer runs out.
@@ -215,8 +238,10 @@ class ReadAheadFrames:
                     _check_utf8(payload, "text frame")
             else:
                 self._message_opcode = opcode
+                self._message_bytes = len(payload)
                 self._text_parts = [payload] if opcode == _TEXT else []
             return
+        self._message_bytes += len(payload)
         if self._message_opcode == _TEXT:
             self._text_parts.append(payload)
         if fin:
@@ -224,6 +249,7 @@ class ReadAheadFrames:
                 text, self._text_parts = b"".join(self._text_parts), []
                 _check_utf8(text, "fragmented text message")
             self._message_opcode = 0
+            self._message_bytes = 0
 
     def take_texts(self, on_text: Callable[[bytes], object], app) -> bool:
         """Hand each buffered whole, final, unmasked text frame to ``on_text``, in order,

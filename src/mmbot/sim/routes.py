@@ -24,6 +24,7 @@ Private endpoints check pybit's and ccxt's HMAC signature, the api key and the r
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import json
 import logging
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from mmbot.rfc6455 import text_frame_header
 from mmbot.sim import protocol as P
@@ -80,6 +81,11 @@ class _Conn:
         #: ``(due loop time or 0.0, text)``, oldest first; text None closes the pump
         self.outbox: deque[tuple[float, str | None]] = deque()
         self._wake = asyncio.Event()
+        #: why the server ended the connection, when it did (None: the peer or the network
+        #: ended it); the close log reads it
+        self.close_reason: str | None = None
+        #: the close that a failed pump started (a strong reference keeps the task alive)
+        self.closing: asyncio.Task | None = None
 
     async def pump(self, loop: asyncio.AbstractEventLoop) -> None:
         # One sender per connection keeps push order, even when private pushes are delayed.
@@ -132,8 +138,15 @@ class _Conn:
             # aiohttp's own flow control: wait while the transport's buffer is full
             if protocol._paused:
                 await protocol._drain_helper()
-        except (ConnectionError, RuntimeError):
+        except ConnectionError:
             return False
+        except RuntimeError:
+            # aiohttp 3.14 raises it only for misuse (a closing socket gets
+            # ConnectionResetError): on a closing socket it stays a quiet end, on an open
+            # one it is a bug the pump must not take for a close (_pump_done reports it)
+            if ws.closed or (raw is not None and raw[0].is_closing()):
+                return False
+            raise
         return True
 
     def send(self, text: str, delay_s: float = 0.0):
@@ -320,6 +333,7 @@ class SimServer:
         if self._dcp_timer is not None:
             self._dcp_timer.cancel()
         for c in list(self.conns):
+            c.close_reason = c.close_reason or "server shutdown"
             await c.ws.close()
 
     # ------------------------------------------------------------------ market stream
@@ -415,8 +429,14 @@ class SimServer:
         conn = _Conn(ws, conn_kind, category)
         self.conns.add(conn)
         pump = asyncio.create_task(conn.pump(asyncio.get_running_loop()))
+        pump.add_done_callback(functools.partial(_pump_done, conn))
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    # aiohttp hands a failed read (an oversized or broken frame) over as a
+                    # message and closes after it: the reason is only known here
+                    conn.close_reason = conn.close_reason or f"read error: {ws.exception()!r}"
+                    continue
                 if msg.type != WSMsgType.TEXT:
                     continue
                 try:
@@ -435,12 +455,27 @@ class SimServer:
                         )
                     )
                     continue
-                await handler(conn, req)
+                try:
+                    await handler(conn, req)
+                except Exception as exc:
+                    # A bug of ours: the connection's state is unknown now. Close it with
+                    # 1011 so the client sees the drop and resyncs (aiohttp would only
+                    # abort the upgraded socket, and log without saying which connection).
+                    log.exception(
+                        "%s connection %s: handling %.200r failed", conn_kind, conn.conn_id, req
+                    )
+                    conn.close_reason = f"handler exception: {exc!r}; sent 1011"
+                    await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+                    break
         finally:
             self.conns.discard(conn)
             for t in self.market.topics.values():
                 t.subscribers.discard(conn)
+            # logged before the await below, which a cancelled handler may not get past
+            log.warning("%s connection %s closed: %s", conn_kind, conn.conn_id, _close_why(conn))
             conn.close_outbox()
+            # the pump sends what is queued, then ends; a failure of it was logged and
+            # closed the connection already (_pump_done), so it is not raised again here
             await asyncio.gather(pump, return_exceptions=True)
             if conn.kind == "private" and _wants_dcp(conn):
                 self._dcp_check()
@@ -614,6 +649,29 @@ class SimServer:
             )
             return
         header = req.get("header") or {}
+        args = req.get("args") or [None]
+        # a wrong shape is the client's error, answered as Bybit does, not a crash
+        shape = (
+            "header must be a JSON object"
+            if not isinstance(header, dict)
+            else "args must be a JSON array"
+            if not isinstance(args, list)
+            else None
+        )
+        if shape:
+            conn.send(
+                P.trade_response(
+                    req_id,
+                    op,
+                    RetCode.PARAMS_ERROR,
+                    f"params error: {shape}",
+                    {},
+                    {},
+                    conn.conn_id,
+                    {},
+                )
+            )
+            return
         problem = _check_window(
             header.get("X-BAPI-TIMESTAMP"), header.get("X-BAPI-RECV-WINDOW") or 5000
         )
@@ -624,7 +682,7 @@ class SimServer:
                 )
             )
             return
-        args = (req.get("args") or [None])[0]
+        args = args[0]
         res = self.dispatcher.run(op, args, now_ms())
         conn.send(
             P.trade_response(
@@ -1119,6 +1177,42 @@ class _Reply(Exception):
     def __init__(self, response: web.Response):
         super().__init__("reply")
         self.response = response
+
+
+def _pump_done(conn: _Conn, pump: asyncio.Task) -> None:
+    """Report a send pump that died of an exception and close its connection.
+
+    Without this the connection stays open and silent: the client keeps its subscriptions,
+    never hears another frame, and has no reason to resync. Cancellation (the server
+    shutting down) is not a failure.
+    """
+    if pump.cancelled():
+        return
+    exc = pump.exception()
+    if exc is None:
+        return
+    log.error(
+        "%s connection %s: send pump failed; closing the connection",
+        conn.kind,
+        conn.conn_id,
+        exc_info=exc,
+    )
+    conn.close_reason = f"send pump failed: {exc!r}; sent 1011"
+    if not conn.ws.closed:
+        conn.closing = asyncio.get_running_loop().create_task(
+            conn.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error: send failed")
+        )
+
+
+def _close_why(conn: _Conn) -> str:
+    """One line for the close log: the server's reason, else what the peer sent."""
+    if conn.close_reason is not None:
+        # not close_code: after our close it holds the code the peer answered with
+        return conn.close_reason
+    code = conn.ws.close_code
+    if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
+        return "connection lost without a close frame"
+    return f"closed by the client (code {code})"
 
 
 def _wants_dcp(conn: _Conn) -> bool:

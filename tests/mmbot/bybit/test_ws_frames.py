@@ -27,8 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websocket import ABNF, WebSocket, WebSocketApp, WebSocketConnectionClosedException
 
+from mmbot.bybit import frames
 from mmbot.bybit.frames import (
     STATUS_INVALID_PAYLOAD,
+    STATUS_MESSAGE_TOO_BIG,
     FrameProtocolError,
     ReadAheadFrames,
     _ReadAheadDispatcher,
@@ -352,6 +354,33 @@ def test_a_64_bit_length_with_its_top_bit_set_is_refused_before_reading_it():
     data = bytes([0x82, 127]) + struct.pack("!Q", 1 << 63)
     ours, err = read_ours(data)
     assert ours == [] and "most significant bit" in str(err)
+
+
+def test_a_frame_longer_than_the_limit_is_refused_before_reading_it():
+    # a broken or hostile server announcing 2**63 - 1 bytes: websocket-client (and our
+    # reader before the limit) asks the socket for that many at once
+    for n in (2**63 - 1, frames.MAX_FRAME_BYTES + 1):
+        data = bytes([0x81, 127]) + struct.pack("!Q", n) + b"x" * 100
+        ours, err = read_ours(data)
+        assert ours == [] and isinstance(err, FrameProtocolError), n
+        assert f"{n} bytes" in str(err) and f"limit is {frames.MAX_FRAME_BYTES}" in str(err)
+        assert err.status == STATUS_MESSAGE_TOO_BIG == 1009
+
+
+def test_the_frame_limit_is_inclusive_and_counts_a_fragmented_message(monkeypatch):
+    monkeypatch.setattr(frames, "MAX_FRAME_BYTES", 300)
+    at_limit = encode(TEXT, b"a" * 300) + encode(BINARY, b"b" * 200, fin=False)
+    at_limit += encode(PING, b"p") + encode(CONT, b"c" * 100)
+    ours, err = read_ours(at_limit)
+    assert err is None and ours == [
+        (TEXT, b"a" * 300),
+        (PING, b"p"),
+        (BINARY, b"b" * 200 + b"c" * 100),
+    ]
+    over = encode(TEXT, b"t" * 200, fin=False) + encode(CONT, b"u" * 101) + encode(TEXT, b"no")
+    ours, err = read_ours(encode(TEXT, b"ok") + over)
+    assert ours == [(TEXT, b"ok")] and isinstance(err, FrameProtocolError)
+    assert "fragmented message of 301 bytes" in str(err) and "limit is 300" in str(err)
 
 
 def test_a_loop_told_to_stop_ends_quietly_when_the_peer_then_closes():

@@ -3,12 +3,14 @@ only their URLs pointed at the local simulator. Each row of README's conformance
 one call here; a call "works" when it returns what Bybit's docs say it returns."""
 
 import asyncio
-import time
+import logging
+import threading
 from decimal import Decimal
 
 import ccxt
 import ccxt.pro
 import pytest
+from pybit._websocket_stream import _V5WebSocketManager
 from support.waiting import wait_for
 
 from mmbot.bybit import LocalWebSocket, local_http
@@ -120,6 +122,72 @@ def test_pybit_rest(sim):
     assert http.get_transaction_log(accountType="UNIFIED")["retCode"] == 0
 
 
+class RegisteringWebSocket(LocalWebSocket):
+    """``LocalWebSocket`` that holds a topic's message until a subscribe in progress has
+    registered the topic's callback.
+
+    pybit sends a subscribe request, then registers the callback. The simulator answers
+    with a snapshot at once, and when the snapshot wins (a loaded machine holds pybit's
+    thread between the two) pybit raises KeyError on it and closes the socket for good;
+    Bybit's round trip hides the race, the simulator's does not. Otherwise pybit's code
+    runs unchanged (``test_a_snapshot_that_beats_its_callback``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._subscribing = threading.Lock()  # before pybit connects: its thread reads it
+        super().__init__(*args, **kwargs)
+
+    def subscribe(self, topic, callback, symbol=False):
+        with self._subscribing:
+            super().subscribe(topic, callback, symbol)
+
+    def _process_normal_message(self, message):
+        if message.get("topic") not in self.callback_directory:
+            with self._subscribing:  # the subscribe in progress registers it
+                pass
+        super()._process_normal_message(message)
+
+
+def subscribe_within(ws, stream, *args, timeout_s: float = 10.0) -> None:
+    """Call one of pybit's ``*_stream`` methods of ``ws`` and fail the test if it does not
+    return within ``timeout_s``.
+
+    pybit's ``subscribe`` waits for a connected socket in a loop with no timeout, and pybit
+    closes a socket for good when a message handler raises (as on the race
+    :class:`RegisteringWebSocket` closes): then the next subscribe waits for ever. The
+    call runs in a daemon thread; on a timeout it is left polling a dead socket, harmless
+    to the tests after this one.
+    """
+    done = threading.Event()
+    raised: list[BaseException] = []
+
+    def run():
+        try:
+            stream(*args)
+        except BaseException as exc:  # handed to the test below
+            raised.append(exc)
+        finally:
+            done.set()
+
+    name = stream.__name__
+    threading.Thread(target=run, name=f"pybit-{name}", daemon=True).start()
+    if not done.wait(timeout_s):
+        pytest.fail(
+            f"pybit {ws.ws_name} {name}{args[:2]} did not return within {timeout_s} s: its "
+            f"socket is {'connected' if ws.is_connected() else 'closed'}, and pybit waits "
+            "for it with no timeout (the simulator's log says how the connection ended)"
+        )
+    if raised:
+        raise raised[0]
+
+
+def _private_topics(sim) -> set[str]:
+    """The topics the simulator's authenticated private connections subscribe to."""
+    return sim.call(
+        lambda: {t for c in sim.server.conns if c.kind == "private" and c.authed for t in c.topics}
+    )
+
+
 def test_pybit_websockets(sim):
     got: dict[str, list] = {
         "book": [],
@@ -130,8 +198,8 @@ def test_pybit_websockets(sim):
         "execution": [],
         "position": [],
     }
-    pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
-    priv = LocalWebSocket(
+    pub = RegisteringWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    priv = RegisteringWebSocket(
         testnet=False,
         channel_type="private",
         api_key=sim.api_key,
@@ -139,20 +207,21 @@ def test_pybit_websockets(sim):
         ws_base=sim.ws_url,
     )
     try:
-        pub.orderbook_stream(50, "BTCUSDT", got["book"].append)
-        pub.ticker_stream("BTCUSDT", got["ticker"].append)
-        pub.trade_stream("BTCUSDT", got["trade"].append)
-        pub.kline_stream(1, "BTCUSDT", got["kline"].append)
-        priv.order_stream(got["order"].append)
-        priv.execution_stream(got["execution"].append)
-        priv.position_stream(got["position"].append)
+        subscribe_within(pub, pub.orderbook_stream, 50, "BTCUSDT", got["book"].append)
+        subscribe_within(pub, pub.ticker_stream, "BTCUSDT", got["ticker"].append)
+        subscribe_within(pub, pub.trade_stream, "BTCUSDT", got["trade"].append)
+        subscribe_within(pub, pub.kline_stream, 1, "BTCUSDT", got["kline"].append)
+        subscribe_within(priv, priv.order_stream, got["order"].append)
+        subscribe_within(priv, priv.execution_stream, got["execution"].append)
+        subscribe_within(priv, priv.position_stream, got["position"].append)
         assert wait_for(
             lambda: got["book"] and got["ticker"] and got["trade"] and got["kline"], timeout_s=10
-        )
+        ), f"public streams {[k for k, v in got.items() if v]}; connected {pub.is_connected()}"
         bar = got["kline"][0]["data"][0]
         assert bar["interval"] == "1" and bar["confirm"] is False
         assert bar["end"] - bar["start"] == 59_999 and float(bar["low"]) <= float(bar["high"])
-        time.sleep(0.2)  # pybit acks private subscriptions asynchronously
+        # pybit sends private subscriptions without waiting for their acks
+        assert wait_for(lambda: {"order", "execution", "position"} <= _private_topics(sim))
         http = local_http(sim.http_url, api_key=sim.api_key, api_secret=sim.api_secret)
         http.place_order(
             category="linear", symbol="BTCUSDT", side="Sell", orderType="Market", qty="0.001"
@@ -162,6 +231,50 @@ def test_pybit_websockets(sim):
     finally:
         pub.exit()
         priv.exit()
+
+
+@pytest.mark.parametrize(
+    "cls", [LocalWebSocket, RegisteringWebSocket], ids=["pybit", "registering"]
+)
+def test_a_snapshot_that_beats_its_callback(sim, monkeypatch, caplog, cls):
+    # pybit registers a topic's callback only after sending the subscribe; here its
+    # thread is held between the two until the socket is gone (at most 2 s), as a loaded
+    # machine may hold it until the simulator's snapshot is in. pybit's own handling
+    # finds no callback (KeyError), closes the socket for good, and its next subscribe
+    # would wait for ever. If the pybit case fails, pybit (or LocalEndpoint) closed the
+    # race, and RegisteringWebSocket can go.
+    caplog.set_level(logging.WARNING, logger="mmbot.sim.routes")
+    register = _V5WebSocketManager._set_callback
+
+    def held_register(self, topic, callback):
+        wait_for(lambda: not self.is_connected(), timeout_s=2)
+        return register(self, topic, callback)
+
+    monkeypatch.setattr(_V5WebSocketManager, "_set_callback", held_register)
+    books, tickers = [], []
+    pub = cls(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    try:
+        subscribe_within(pub, pub.orderbook_stream, 50, "BTCUSDT", books.append)
+        if cls is RegisteringWebSocket:
+            assert wait_for(lambda: books) and pub.is_connected()
+            subscribe_within(pub, pub.ticker_stream, "BTCUSDT", tickers.append)
+            assert wait_for(lambda: tickers)
+            assert books[0]["type"] == "snapshot" and books[0]["data"]["b"]
+            return
+        assert not pub.is_connected(), "pybit kept the socket: the race is gone"
+        assert books == []
+        with pytest.raises(pytest.fail.Exception, match="did not return within 1 s"):
+            subscribe_within(pub, pub.ticker_stream, "BTCUSDT", tickers.append, timeout_s=1)
+        # the simulator's side of it: the client closed the connection (pybit's exit)
+        assert wait_for(
+            lambda: any(
+                "closed by the client (code 1000)" in r.getMessage()
+                and r.getMessage().startswith("public connection")
+                for r in caplog.records
+            )
+        )
+    finally:
+        pub.exit()
 
 
 def test_ccxt_rest(sim):
@@ -212,23 +325,23 @@ def test_ccxt_pro_websockets(sim):
             candles = await asyncio.wait_for(pro.watch_ohlcv(sym, "1m"), 5)
             assert candles[-1][2] >= candles[-1][3] > 0  # high >= low
 
-            async def after(watch, action):
+            async def after(watch, topic, action):
                 task = asyncio.ensure_future(watch)
-                await asyncio.sleep(0.5)
+                if topic is not None:  # act once the simulator holds the watch's subscription
+                    loop = asyncio.get_running_loop()
+                    held = lambda: topic in _private_topics(sim)  # noqa: E731
+                    assert await loop.run_in_executor(None, wait_for, held), _private_topics(sim)
                 await asyncio.get_running_loop().run_in_executor(None, action)
                 return await asyncio.wait_for(task, 5)
 
-            orders = await after(
-                pro.watch_orders(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            buy = lambda: rest.create_order(sym, "market", "buy", 0.001)  # noqa: E731
+            orders = await after(pro.watch_orders(sym), "order", buy)
             assert orders[-1]["symbol"] == sym
-            trades = await after(
-                pro.watch_my_trades(sym), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            trades = await after(pro.watch_my_trades(sym), "execution", buy)
             assert trades[-1]["price"] > 0
-            positions = await after(
-                pro.watch_positions([sym]), lambda: rest.create_order(sym, "market", "buy", 0.001)
-            )
+            # ccxt.pro answers the first watch_positions from a REST snapshot and does not
+            # subscribe: there is no subscription to wait for
+            positions = await after(pro.watch_positions([sym]), None, buy)
             assert positions[-1]["contracts"] > 0
         finally:
             await pro.close()

@@ -247,7 +247,12 @@ def test_pybit_trade_and_private_streams(sim):
     )
     try:
         priv.order_stream(got.append)
-        time.sleep(0.2)
+        # pybit sends the subscribe without waiting for its ack: wait for the simulator
+        assert wait_for(
+            lambda: sim.call(
+                lambda: any("order" in c.topics for c in sim.server.conns if c.kind == "private")
+            )
+        )
         bid, _ = sim.best("BTCUSDT")
         s = Scale("0.1")
         trade.place_order(
