@@ -57,18 +57,41 @@ log = logging.getLogger(__name__)
 
 class LocalEndpoint:
     """Mixin that points a pybit WebSocket class at ``ws_base`` (overriding pybit's
-    ``_connect``).
+    ``_connect``), and closes two races pybit's subscribe has with a fast server.
 
     ``_connect`` runs at construction and on every reconnect, so the rewrite survives
     reconnects. With ``ws_base`` None the real Bybit URL is kept.
+
+    pybit's ``subscribe`` sends the request and only then registers the topic's callback.
+    A server that answers at once (the local simulator; Bybit's round trip mostly hides
+    it) can deliver the topic's first message before that: pybit finds no callback,
+    raises, and closes the socket for good, and the next ``subscribe`` waits for a
+    connection with no timeout. Here a message for a topic with no callback yet waits
+    until the subscribe in progress has registered it.
     """
 
     ws_base: str | None = None
+
+    @property
+    def _subscribing(self) -> threading.Lock:
+        # held by a subscribe from its send to its callback's registration; setdefault is
+        # atomic, so the first caller's lock is everyone's
+        return self.__dict__.setdefault("_subscribe_lock", threading.Lock())
 
     def _connect(self, url):
         if self.ws_base:
             url = re.sub(r"^wss?://[^/]+", self.ws_base, url)
         return super()._connect(url)
+
+    def subscribe(self, topic, callback, symbol=False):
+        with self._subscribing:
+            return super().subscribe(topic, callback, symbol)
+
+    def _process_normal_message(self, message):
+        if message.get("topic") not in self.callback_directory:
+            with self._subscribing:  # a subscribe in progress registers it, or none is
+                pass
+        return super()._process_normal_message(message)
 
     def _process_subscription_message(self, message):
         # pybit stores subscriptions[req_id] only *after* ws.send, so a fast server (the

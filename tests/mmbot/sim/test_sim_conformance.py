@@ -4,6 +4,7 @@ one call here; a call "works" when it returns what Bybit's docs say it returns."
 
 import asyncio
 import logging
+import re
 import threading
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import ccxt
 import ccxt.pro
 import pytest
 from pybit._websocket_stream import _V5WebSocketManager
+from pybit.unified_trading import WebSocket
 from support.waiting import wait_for
 
 from mmbot.bybit import LocalWebSocket, local_http
@@ -122,30 +124,15 @@ def test_pybit_rest(sim):
     assert http.get_transaction_log(accountType="UNIFIED")["retCode"] == 0
 
 
-class RegisteringWebSocket(LocalWebSocket):
-    """``LocalWebSocket`` that holds a topic's message until a subscribe in progress has
-    registered the topic's callback.
+class PybitWebSocket(WebSocket):
+    """pybit's own ``WebSocket`` aimed at the simulator, without LocalEndpoint's fixes."""
 
-    pybit sends a subscribe request, then registers the callback. The simulator answers
-    with a snapshot at once, and when the snapshot wins (a loaded machine holds pybit's
-    thread between the two) pybit raises KeyError on it and closes the socket for good;
-    Bybit's round trip hides the race, the simulator's does not. Otherwise pybit's code
-    runs unchanged (``test_a_snapshot_that_beats_its_callback``).
-    """
-
-    def __init__(self, *args, **kwargs):
-        self._subscribing = threading.Lock()  # before pybit connects: its thread reads it
+    def __init__(self, *args, ws_base: str, **kwargs):
+        self.ws_base = ws_base
         super().__init__(*args, **kwargs)
 
-    def subscribe(self, topic, callback, symbol=False):
-        with self._subscribing:
-            super().subscribe(topic, callback, symbol)
-
-    def _process_normal_message(self, message):
-        if message.get("topic") not in self.callback_directory:
-            with self._subscribing:  # the subscribe in progress registers it
-                pass
-        super()._process_normal_message(message)
+    def _connect(self, url):
+        return super()._connect(re.sub(r"^wss?://[^/]+", self.ws_base, url))
 
 
 def subscribe_within(ws, stream, *args, timeout_s: float = 10.0) -> None:
@@ -154,7 +141,8 @@ def subscribe_within(ws, stream, *args, timeout_s: float = 10.0) -> None:
 
     pybit's ``subscribe`` waits for a connected socket in a loop with no timeout, and pybit
     closes a socket for good when a message handler raises (as on the race
-    :class:`RegisteringWebSocket` closes): then the next subscribe waits for ever. The
+    :class:`~mmbot.bybit.clients.LocalEndpoint` closes): then the next subscribe waits for
+    ever. The
     call runs in a daemon thread; on a timeout it is left polling a dead socket, harmless
     to the tests after this one.
     """
@@ -198,8 +186,8 @@ def test_pybit_websockets(sim):
         "execution": [],
         "position": [],
     }
-    pub = RegisteringWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
-    priv = RegisteringWebSocket(
+    pub = LocalWebSocket(testnet=False, channel_type="linear", ws_base=sim.ws_url)
+    priv = LocalWebSocket(
         testnet=False,
         channel_type="private",
         api_key=sim.api_key,
@@ -233,16 +221,14 @@ def test_pybit_websockets(sim):
         priv.exit()
 
 
-@pytest.mark.parametrize(
-    "cls", [LocalWebSocket, RegisteringWebSocket], ids=["pybit", "registering"]
-)
+@pytest.mark.parametrize("cls", [PybitWebSocket, LocalWebSocket], ids=["pybit", "local"])
 def test_a_snapshot_that_beats_its_callback(sim, monkeypatch, caplog, cls):
     # pybit registers a topic's callback only after sending the subscribe; here its
     # thread is held between the two until the socket is gone (at most 2 s), as a loaded
     # machine may hold it until the simulator's snapshot is in. pybit's own handling
     # finds no callback (KeyError), closes the socket for good, and its next subscribe
-    # would wait for ever. If the pybit case fails, pybit (or LocalEndpoint) closed the
-    # race, and RegisteringWebSocket can go.
+    # would wait for ever; LocalEndpoint holds the snapshot until the callback is there.
+    # If the pybit case fails, pybit closed the race, and LocalEndpoint's fix can go.
     caplog.set_level(logging.WARNING, logger="mmbot.sim.routes")
     register = _V5WebSocketManager._set_callback
 
@@ -255,7 +241,7 @@ def test_a_snapshot_that_beats_its_callback(sim, monkeypatch, caplog, cls):
     pub = cls(testnet=False, channel_type="linear", ws_base=sim.ws_url)
     try:
         subscribe_within(pub, pub.orderbook_stream, 50, "BTCUSDT", books.append)
-        if cls is RegisteringWebSocket:
+        if cls is LocalWebSocket:
             assert wait_for(lambda: books) and pub.is_connected()
             subscribe_within(pub, pub.ticker_stream, "BTCUSDT", tickers.append)
             assert wait_for(lambda: tickers)
