@@ -333,7 +333,7 @@ class SimServer:
         if self._dcp_timer is not None:
             self._dcp_timer.cancel()
         for c in list(self.conns):
-            c.close_reason = c.close_reason or "server shutdown"
+            c.close_reason = c.close_reason or _SHUTDOWN
             await c.ws.close()
 
     # ------------------------------------------------------------------ market stream
@@ -472,7 +472,14 @@ class SimServer:
             for t in self.market.topics.values():
                 t.subscribers.discard(conn)
             # logged before the await below, which a cancelled handler may not get past
-            log.warning("%s connection %s closed: %s", conn_kind, conn.conn_id, _close_why(conn))
+            why, normal = _close_why(conn)
+            log.log(
+                logging.INFO if normal else logging.WARNING,
+                "%s connection %s closed: %s",
+                conn_kind,
+                conn.conn_id,
+                why,
+            )
             conn.close_outbox()
             # the pump sends what is queued, then ends; a failure of it was logged and
             # closed the connection already (_pump_done), so it is not raised again here
@@ -1204,15 +1211,21 @@ def _pump_done(conn: _Conn, pump: asyncio.Task) -> None:
         )
 
 
-def _close_why(conn: _Conn) -> str:
-    """One line for the close log: the server's reason, else what the peer sent."""
+def _close_why(conn: _Conn) -> tuple[str, bool]:
+    """One line for the close log (the server's reason, else what the peer sent), and
+    whether the close was a normal one (a client's 1000 or 1001, the server shutting down):
+    every bot's clean exit would otherwise log a warning per connection."""
     if conn.close_reason is not None:
         # not close_code: after our close it holds the code the peer answered with
-        return conn.close_reason
+        return conn.close_reason, conn.close_reason == _SHUTDOWN
     code = conn.ws.close_code
     if code is None or code == WSCloseCode.ABNORMAL_CLOSURE:
-        return "connection lost without a close frame"
-    return f"closed by the client (code {code})"
+        return "connection lost without a close frame", False
+    return f"closed by the client (code {code})", code in _NORMAL_CLOSE_CODES
+
+
+_SHUTDOWN = "server shutdown"
+_NORMAL_CLOSE_CODES = (WSCloseCode.OK, WSCloseCode.GOING_AWAY)
 
 
 def _wants_dcp(conn: _Conn) -> bool:

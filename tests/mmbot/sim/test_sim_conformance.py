@@ -229,7 +229,7 @@ def test_a_snapshot_that_beats_its_callback(sim, monkeypatch, caplog, cls):
     # finds no callback (KeyError), closes the socket for good, and its next subscribe
     # would wait for ever; LocalEndpoint holds the snapshot until the callback is there.
     # If the pybit case fails, pybit closed the race, and LocalEndpoint's fix can go.
-    caplog.set_level(logging.WARNING, logger="mmbot.sim.routes")
+    caplog.set_level(logging.INFO, logger="mmbot.sim.routes")
     register = _V5WebSocketManager._set_callback
 
     def held_register(self, topic, callback):

@@ -51,14 +51,24 @@ def test_client_close_is_logged_with_its_code(start_sim, caplog):
     assert rec.getMessage().startswith("public connection ")
 
 
+def test_a_normal_close_is_logged_as_info(start_sim, caplog):
+    # every bot's clean exit closes its sockets with 1000: not a warning each
+    caplog.set_level(logging.INFO, logger=ROUTES_LOG)
+    sim = start_sim(paused=True)
+    ws = websocket.create_connection(f"{sim.ws_url}/v5/public/linear", timeout=5)
+    ws.close()
+    assert wait_for(lambda: _records(caplog, logging.INFO, "closed by the client (code 1000)"))
+    assert not _records(caplog, logging.WARNING, "closed")
+
+
 def test_server_shutdown_close_is_logged(start_sim, caplog):
-    caplog.set_level(logging.WARNING, logger=ROUTES_LOG)
+    caplog.set_level(logging.INFO, logger=ROUTES_LOG)
     sim = start_sim(paused=True)
     ws = websocket.create_connection(f"{sim.ws_url}/v5/private", timeout=5)
     sim.stop()
     assert _close_status(ws) == 1000
-    assert wait_for(lambda: _records(caplog, logging.WARNING, "closed: server shutdown"))
-    (rec,) = _records(caplog, logging.WARNING, "private connection")
+    assert wait_for(lambda: _records(caplog, logging.INFO, "closed: server shutdown"))
+    (rec,) = _records(caplog, logging.INFO, "private connection")
     assert "server shutdown" in rec.getMessage()
     # cancelling the send pumps at shutdown is not a failure
     assert not [r for r in caplog.records if r.name == ROUTES_LOG and r.levelno >= logging.ERROR]
