@@ -33,6 +33,10 @@ class Program:
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            # Ctrl-C as in a terminal: a suite run as a background job hands its children
+            # SIGINT ignored, and then Python never raises the KeyboardInterrupt the
+            # examples stop on
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()

@@ -8,7 +8,9 @@ printed test api key and secret.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 __all__ = ["add_arguments", "run"]
 
@@ -48,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mmbot sim: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    # Ctrl-C stops it, also when a shell started it in the background with SIGINT ignored
+    # (Python then never raises KeyboardInterrupt), as `mmbot run` does
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         tls = None
         if args.tls_cert is not None:
@@ -61,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
             interval_ms=args.interval_ms,
             out=sys.stdout,
             ssl_context=tls,
+            stop=stop,
         )
     except (ValueError, OSError) as exc:
         print(f"mmbot sim: {exc}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGINT, previous)

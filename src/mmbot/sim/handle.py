@@ -405,9 +405,11 @@ def serve(
     interval_ms: int,
     out,
     ssl_context: ssl.SSLContext | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run the simulator in the foreground until Ctrl-C; print its URLs and credentials to
-    ``out`` first. Return the exit status (0).
+    """Run the simulator in the foreground until ``stop`` is set (the command line sets it
+    on Ctrl-C) or ``KeyboardInterrupt``; print its URLs and credentials to ``out`` first.
+    Return the exit status (0).
 
     Raises
     ------
@@ -442,7 +444,7 @@ def serve(
     )
     try:
         _announce(handle, syms, category, out)
-        threading.Event().wait()
+        (stop or threading.Event()).wait()
     except KeyboardInterrupt:
         pass  # Ctrl-C is how the simulator is stopped, whenever it comes
     finally:

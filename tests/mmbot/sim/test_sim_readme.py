@@ -75,6 +75,20 @@ def test_mmbot_sim_prints_its_urls_and_stops_on_ctrl_c():
         p.kill()
 
 
+def test_mmbot_sim_stops_on_ctrl_c_even_when_started_with_it_ignored():
+    # a shell starts a background job (`mmbot sim &`, a CI step under nohup) with SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: the simulator ran on, and
+    # so did every test that stopped one with SIGINT. `mmbot run` handles SIGINT itself.
+    p = mmbot("--port", "0", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        lines = [p.stdout.readline() for _ in range(8)]
+        assert lines[0].startswith("mmbot sim: Bybit v5 on 127.0.0.1:")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(20) == 0, p.stderr.read()
+    finally:
+        p.kill()
+
+
 @pytest.mark.parametrize(("category", "creates"), [("linear", "10"), ("spot", "20")])
 def test_mmbot_sim_limits_creates_at_bybits_default_tier_for_its_category(category, creates):
     p = mmbot("--port", "0", "--category", category)
