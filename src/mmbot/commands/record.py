@@ -14,6 +14,8 @@ import signal
 import threading
 import time
 
+from mmbot.commands.signals import on_signal
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -69,24 +71,23 @@ def run(args: argparse.Namespace) -> int:
         listed.append(items[0])
     recorder = FrameRecorder(args.path, instruments={"category": args.category, "list": listed})
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    feed = BookFeed(
-        args.category, testnet=args.venue == "testnet", ws_base=ws_base, recorder=recorder
-    )
-    try:
-        for s in symbols:
-            feed.add_book(s, *infos[s], depth=args.depth)
-            # the recorder sees every message first; pybit only needs a callback
-            feed.subscribe("publicTrade.{symbol}", _ignore, s)
-        end = time.monotonic() + args.duration
-        while not stop.is_set() and time.monotonic() < end:
-            stop.wait(0.2)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        feed.exit()
-        recorder.close()
-        if sim is not None:
-            sim.stop()
+    with on_signal(signal.SIGINT, lambda *_: stop.set()):
+        feed = BookFeed(
+            args.category, testnet=args.venue == "testnet", ws_base=ws_base, recorder=recorder
+        )
+        try:
+            for s in symbols:
+                feed.add_book(s, *infos[s], depth=args.depth)
+                # the recorder sees every message first; pybit only needs a callback
+                feed.subscribe("publicTrade.{symbol}", _ignore, s)
+            end = time.monotonic() + args.duration
+            while not stop.is_set() and time.monotonic() < end:
+                stop.wait(0.2)
+        finally:
+            feed.exit()
+            recorder.close()
+            if sim is not None:
+                sim.stop()
     print(
         f"recorded {recorder.frames} orderbook and publicTrade frames of "
         f"{','.join(symbols)} to {args.path}; "

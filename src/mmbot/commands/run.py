@@ -36,6 +36,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mmbot.commands.signals import on_signal
 from mmbot.config import ConfigError, load_config, load_secrets
 from mmbot.live import LiveSession, RemoteSim, chosen_symbols, move_aside, summary_text
 from mmbot.records import Records
@@ -164,44 +165,44 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         config_path=args.config,
     )
-    # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread.
-    previous = signal.signal(signal.SIGINT, lambda *_: session.request_stop())
-    # SIGHUP re-reads the config; the handler only flags it, the session thread applies it
-    previous_hup = signal.signal(signal.SIGHUP, lambda *_: session.request_reload())
-    try:
+    # SIGINT becomes a clean stop (cancel all) instead of an exception in a random thread;
+    # SIGHUP re-reads the config. The handlers only flag it, the session thread acts.
+    with (
+        on_signal(signal.SIGINT, lambda *_: session.request_stop()),
+        on_signal(signal.SIGHUP, lambda *_: session.request_reload()),
+    ):
         try:
-            session.open()
-        except BaseException:
-            session.close()
-            raise
-        if args.no_dashboard:
-            session.run(args.duration)
-        else:
-            from rich.live import Live  # noqa: PLC0415
+            try:
+                session.open()
+            except BaseException:
+                session.close()
+                raise
+            if args.no_dashboard:
+                session.run(args.duration)
+            else:
+                from rich.live import Live  # noqa: PLC0415
 
-            from mmbot.dashboard import render  # noqa: PLC0415
-            from mmbot.keys import KeyCommands  # noqa: PLC0415
+                from mmbot.dashboard import render  # noqa: PLC0415
+                from mmbot.keys import KeyCommands  # noqa: PLC0415
 
-            # the keys only flag the session, like the signal handlers above
-            keys = KeyCommands({"r": session.request_reload, "q": session.request_stop})
-            with keys, Live(refresh_per_second=4, transient=False) as live:
+                # the keys only flag the session, like the signal handlers above
+                keys = KeyCommands({"r": session.request_reload, "q": session.request_stop})
+                with keys, Live(refresh_per_second=4, transient=False) as live:
 
-                def tick(s):
-                    snap = s.dashboard_snapshot()
-                    snap["keys"] = keys.active
-                    if args.duration is not None:
-                        snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
-                    live.update(render(snap))
+                    def tick(s):
+                        snap = s.dashboard_snapshot()
+                        snap["keys"] = keys.active
+                        if args.duration is not None:
+                            snap["remaining_s"] = max(args.duration - snap["elapsed_s"], 0.0)
+                        live.update(render(snap))
 
-                session.run(args.duration, on_tick=tick)
-        summary, timing = session.summary(), session.timing()
-        paths = session.write_report(args.out) if args.out else {}
-        if args.trades:
-            paths.update(write_all_trades(args.trades, session.runners))
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGHUP, previous_hup)
-        if records is not None:
-            records.close()
+                    session.run(args.duration, on_tick=tick)
+            summary, timing = session.summary(), session.timing()
+            paths = session.write_report(args.out) if args.out else {}
+            if args.trades:
+                paths.update(write_all_trades(args.trades, session.runners))
+        finally:
+            if records is not None:
+                records.close()
     print(summary_text(summary, timing, paths), file=sys.stdout)
     return 0

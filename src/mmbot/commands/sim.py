@@ -12,6 +12,8 @@ import signal
 import sys
 import threading
 
+from mmbot.commands.signals import on_signal
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -50,27 +52,23 @@ def run(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("mmbot sim: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    # Ctrl-C stops it, also when a shell started it in the background with SIGINT ignored
-    # (Python then never raises KeyboardInterrupt), as `mmbot run` does
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = threading.Event()  # Ctrl-C
     try:
         tls = None
         if args.tls_cert is not None:
             tls = server_tls_context(args.tls_cert, args.tls_key)
-        return serve(
-            port=args.port,
-            symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
-            category=args.category,
-            data=args.data,
-            seed=args.seed,
-            interval_ms=args.interval_ms,
-            out=sys.stdout,
-            ssl_context=tls,
-            stop=stop,
-        )
+        with on_signal(signal.SIGINT, lambda *_: stop.set()):
+            return serve(
+                port=args.port,
+                symbols=[s.strip() for s in args.symbols.split(",") if s.strip()],
+                category=args.category,
+                data=args.data,
+                seed=args.seed,
+                interval_ms=args.interval_ms,
+                out=sys.stdout,
+                ssl_context=tls,
+                stop=stop,
+            )
     except (ValueError, OSError) as exc:
         print(f"mmbot sim: {exc}", file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGINT, previous)
