@@ -900,6 +900,7 @@ class RemoteSim:
     """
 
     def __init__(self, url: str, api_key: str | None = None, api_secret: str | None = None):
+        from mmbot.sim.handle import sim_urls  # noqa: PLC0415
         from mmbot.sim.server import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: PLC0415
 
         parts = urlsplit(url)
@@ -913,10 +914,8 @@ class RemoteSim:
                 f"simulator), got {url!r}"
             )
         host = "127.0.0.1" if parts.hostname == "localhost" else parts.hostname
-        tls = parts.scheme in ("https", "wss")
         self.port = parts.port
-        self.http_url = f"{'https' if tls else 'http'}://{host}:{parts.port}"
-        self.ws_url = f"{'wss' if tls else 'ws'}://{host}:{parts.port}"
+        self.http_url, self.ws_url = sim_urls(host, parts.port, parts.scheme in ("https", "wss"))
         self.api_key = api_key or DEFAULT_API_KEY
         self.api_secret = api_secret or DEFAULT_API_SECRET
 

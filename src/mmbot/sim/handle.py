@@ -21,7 +21,14 @@ from mmbot.sim.protocol import RET_MSG, RetCode, now_ms
 from mmbot.sim.routes import SimServer
 from mmbot.venue.base import RateLimits
 
-__all__ = ["SimulatorHandle", "start_simulator"]
+__all__ = ["SimulatorHandle", "server_tls_context", "sim_urls", "start_simulator"]
+
+
+def sim_urls(host: str, port: int, tls: bool) -> tuple[str, str]:
+    """Return the REST and WebSocket base URLs of a simulator on ``host:port``
+    (``https``/``wss`` when it serves TLS)."""
+    s = "s" if tls else ""
+    return f"http{s}://{host}:{port}", f"ws{s}://{host}:{port}"
 
 
 class SimulatorHandle:
@@ -43,8 +50,7 @@ class SimulatorHandle:
     def __init__(self, server: SimServer, port: int, loop, thread, runner, tls: bool = False):
         self.server = server
         self.port = port
-        self.http_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{port}"
+        self.http_url, self.ws_url = sim_urls("127.0.0.1", port, tls)
         self.url = self.http_url
         self.api_key, self.api_secret = server.api_key, server.api_secret
         self._loop, self._thread, self._runner = loop, thread, runner
