@@ -461,7 +461,9 @@ class SimConfig(_Section):
 class RunConfig(_Section):
     """``[run]``: duration, outputs, live-run settings. An empty ``db_path`` means
     ``<out_dir>/mmbot.sqlite``. ``dcp_window_s`` asks Bybit to cancel every order when the
-    private socket is gone that long (disconnect protection; 0 leaves it off)."""
+    private socket is gone that long (disconnect protection; 0 leaves it off).
+    ``keep_cpus_awake`` spins an idle-priority thread on each CPU the live bot may use,
+    so a frame never finds its CPU halted (:mod:`mmbot.awake`; costs those CPUs)."""
 
     _section: ClassVar[str] = "run"
     duration_s: float = 300.0
@@ -470,6 +472,7 @@ class RunConfig(_Section):
     snapshot_interval_ms: int = 1000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dcp_window_s: int = 10
+    keep_cpus_awake: bool = False
 
     def __post_init__(self) -> None:
         self._finite()

@@ -74,6 +74,7 @@ from urllib.parse import urlsplit
 
 import obcore
 from mmbot.attribution import explain_run
+from mmbot.awake import AwakeCpus
 from mmbot.build import build_runners
 from mmbot.bybit import BookFeed, BybitVenue
 from mmbot.bybit.book_feed import DISCONNECTED
@@ -210,6 +211,8 @@ class LiveSession:
         self.closing = False
         self._msg_mark = (0.0, 0)
         self.msg_rate = 0.0
+        #: the idle-priority spinners of ``[run] keep_cpus_awake`` (from :meth:`open`)
+        self.awake: AwakeCpus | None = None
 
     @property
     def venue(self) -> BybitVenue | RoundTripVenue:
@@ -252,10 +255,13 @@ class LiveSession:
         Raises
         ------
         ConfigError
-            If the configuration cannot trade safely on this venue's instrument (before
-            any order is sent).
+            If the configuration cannot trade safely on this venue's instrument, or
+            ``[run] keep_cpus_awake`` cannot hold here (before any order is sent).
         """
         cfg = self.cfg
+        if cfg.run.keep_cpus_awake:
+            self.awake = AwakeCpus()
+            self.awake.start()
         category = cfg.venue.category
         http_base = ws_base = None
         testnet = self.venue_kind == "testnet"
@@ -590,6 +596,8 @@ class LiveSession:
             steps.append(self._venue.close)
         if self._own_sim and self.sim is not None:
             steps.append(self.sim.stop)
+        if self.awake is not None:
+            steps.append(self.awake.stop)
         _each(steps, lambda step: step())
 
     def _drain(self, seconds: float):
@@ -767,6 +775,8 @@ class LiveSession:
             ),
             "clock_offset_ms": round(self.clock_offset_ms, 3),
             "trade_ack_ms_p50": _p50(self.venue.ack_latency_ms),
+            # [run] keep_cpus_awake: the CPUs that had a spinner (latencies differ a lot)
+            "awake_cpus": [] if self.awake is None else self.awake.cpus,
             "symbols": per,
         }
 
