@@ -49,6 +49,11 @@ trade socket writes TLS, as on Bybit. ``recv_to_order`` ends when the order fram
 written, or handed to the trade socket's writer thread; ``order queued -> written`` is
 how long the handed ones waited for it.
 
+``--awake`` adds, each round, a live run with ``[run] keep_cpus_awake = true`` (an
+idle-priority spinner on each of the bot's CPUs, :mod:`mmbot.awake`) and the paced backtest
+with the same spinners: on a VM an idle CPU halts, and most of a cold frame's cost is
+coming back from that halt. Use it with ``--pin``, so only the bot's CPU spins.
+
 ``--pin`` runs the simulator on CPU 0 and the bot (both sides) on CPU 1. Unpinned, on a
 2-vCPU machine the simulator process often wakes on the CPU of the bot's thread that just
 wrote it an order and preempts it (the request wakes it): the order is already in the
@@ -129,13 +134,28 @@ def run_backtest_point(
 
 
 def run_paced_point(
-    duration_s: float, pace_ms: float, out: Path, config: str, cpus: set[int] | None = None
+    duration_s: float,
+    pace_ms: float,
+    out: Path,
+    config: str,
+    cpus: set[int] | None = None,
+    awake: bool = False,
 ) -> dict:
     """Run the backtest of :func:`run_backtest_point` in a fresh process, sleeping
-    ``pace_ms`` before each orderbook frame; return its timing."""
+    ``pace_ms`` before each orderbook frame; return its timing. ``awake``: with an
+    idle-priority spinner on each of its CPUs (:class:`mmbot.awake.AwakeCpus`)."""
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-c", _PACED_CHILD, config, str(duration_s), str(pace_ms), str(out)],
+        [
+            sys.executable,
+            "-c",
+            _PACED_CHILD,
+            config,
+            str(duration_s),
+            str(pace_ms),
+            str(out),
+            "awake" if awake else "",
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
         preexec_fn=_pinned(cpus),
@@ -147,7 +167,8 @@ def run_paced_point(
 # each orderbook frame. The simulated venue pulls one frame ahead, so the sleep falls just
 # before the runner gets the frame before it: a wait, then a frame, as live.
 _PACED_CHILD = """
-import json, sys, time
+import contextlib, json, sys, time
+from mmbot.awake import AwakeCpus
 from mmbot.backtest import market_frames, run_backtest
 from mmbot.config import load_config
 config, seconds, pace_ms, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
@@ -157,7 +178,8 @@ def paced(frames, pause=pace_ms / 1000):
         if '"topic":"orderbook.' in frame[:60]:
             time.sleep(pause)
         yield frame
-result = run_backtest(cfg, frames=paced(market_frames(cfg, duration_s=seconds)))
+with AwakeCpus() if sys.argv[5] == "awake" else contextlib.nullcontext():
+    result = run_backtest(cfg, frames=paced(market_frames(cfg, duration_s=seconds)))
 with open(out + "/timing.json", "w") as fh:
     json.dump(result.timing, fh)
 """
@@ -272,14 +294,17 @@ def _median(rows: list[dict], key: str):
 
 def summarize(rows: list[dict], live_kind: str = "live") -> dict:
     """Medians per side and the ratio (live recv_to_order p50 / backtest tick_to_order p50)
-    for the live runs of ``live_kind``."""
+    for the live runs of ``live_kind``; a ``-awake`` kind is set beside the paced backtest
+    that ran with the same spinners."""
     bt = [r for r in rows if r["kind"] == "backtest"]
     live = [r for r in rows if r["kind"] == live_kind]
-    paced = [r for r in rows if r["kind"] == "paced"]
+    paced_kind = "paced-awake" if live_kind.endswith("-awake") else "paced"
+    paced = [r for r in rows if r["kind"] == paced_kind]
     keys = [k for k in rows[0] if k.endswith("_us")] if rows else []
     out = {
         "kind": live_kind,
         "backtest": {k: _median(bt, k) for k in keys},
+        "paced_kind": paced_kind,
         "paced": {k: _median(paced, k) for k in keys},
         "live": {k: _median(live, k) for k in keys},
         "rounds": len(bt),
@@ -319,8 +344,8 @@ def _text(s: dict) -> str:
         f"{s['kind']}: medians of {s['rounds']} interleaved rounds (µs, p50/p90/p99):",
         f"  backtest  tick -> order              {trio(b, 'tick_to_order')}",
         f"  backtest  tick -> order, sent frames {trio(b, 'tick_to_order_sent')}",
-        f"  paced     tick -> order              {trio(c, 'tick_to_order')}",
-        f"  paced     tick -> order, sent frames {trio(c, 'tick_to_order_sent')}",
+        f"  {s['paced_kind']:<9} tick -> order              {trio(c, 'tick_to_order')}",
+        f"  {s['paced_kind']:<9} tick -> order, sent frames {trio(c, 'tick_to_order_sent')}",
         f"  live      frame received -> order    {trio(v, 'recv_to_order')}",
         f"  live      frame received -> book     {trio(v, 'recv_to_book')}",
         f"  live      frame received -> quote    {trio(v, 'recv_to_quote')}",
@@ -379,6 +404,11 @@ def main(argv=None) -> int:
         help="also run live against a simulator serving TLS (https/wss), as Bybit",
     )
     ap.add_argument(
+        "--awake",
+        action="store_true",
+        help="also run live and the paced backtest with [run] keep_cpus_awake (use --pin)",
+    )
+    ap.add_argument(
         "--pin",
         action="store_true",
         help="run the simulator on CPU 0 and the bot (live and backtest) on CPU 1",
@@ -394,6 +424,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="mmbot-live-bench-") as tmp:
         config = Path(tmp) / "bench.toml"
         config.write_text(CONFIG)
+        awake_config = Path(tmp) / "bench-awake.toml"
+        awake_config.write_text(CONFIG + "[run]\nkeep_cpus_awake = true\n")
         tls_files, tls_env = _tls(Path(tmp)) if args.tls else (None, None)
         for rnd in range(args.rounds):
             t0 = time.monotonic()
@@ -402,17 +434,22 @@ def main(argv=None) -> int:
             )
             rows.append(_row("backtest", rnd, bt))
             paced = ""
-            if args.pace_ms > 0:
+            paced_runs = ([False, True] if args.awake else [False]) if args.pace_ms > 0 else []
+            for awake in paced_runs:
+                kind = "paced-awake" if awake else "paced"
                 pt = run_paced_point(
                     args.paced_s,
                     args.pace_ms,
-                    Path(tmp) / f"paced{rnd}",
+                    Path(tmp) / f"{kind}{rnd}",
                     str(config),
                     pin[1] if pin else None,
+                    awake=awake,
                 )
-                rows.append(_row("paced", rnd, pt))
-                paced = f", paced {pt['tick_to_order_sent']['p50_us']} µs (sent frames)"
+                rows.append(_row(kind, rnd, pt))
+                paced += f", {kind} {pt['tick_to_order_sent']['p50_us']} µs (sent frames)"
             kinds: list[tuple[str, dict | None]] = [("live", None)]
+            if args.awake:
+                kinds.append(("live-awake", None))
             if args.tls:
                 kinds.append(("live-tls", tls_env))
             if args.compare:
@@ -430,7 +467,7 @@ def main(argv=None) -> int:
                 live = run_live_point(
                     args.seconds,
                     Path(tmp) / f"{kind}{rnd}",
-                    str(config),
+                    str(awake_config if kind.endswith("-awake") else config),
                     env=env,
                     pin=pin,
                     tls=tls_files if kind.endswith("-tls") else None,
@@ -446,6 +483,7 @@ def main(argv=None) -> int:
             )
     shown = (
         ["live"]
+        + ["live-awake"] * args.awake
         + ["live-tls"] * args.tls
         + ["live-pybit"] * args.compare
         + ["live-baseline"] * bool(args.baseline_src)

@@ -56,6 +56,28 @@ def test_live_ratio_is_live_recv_to_order_over_backtest_tick_to_order():
     assert s["tick_ratio"] == 1.4
 
 
+def test_an_awake_live_run_is_set_beside_the_paced_backtest_that_had_the_same_spinners():
+    from benchmarks.live import _row, summarize  # noqa: PLC0415
+
+    def timing(**p50):
+        return {k: {"p50_us": v, "p90_us": v, "p99_us": v} for k, v in p50.items()}
+
+    rows = [
+        _row("backtest", 0, timing(tick_to_order=30.0, tick_to_order_sent=40.0)),
+        _row("paced", 0, timing(tick_to_order_sent=100.0)),
+        _row("paced-awake", 0, timing(tick_to_order_sent=50.0)),
+        _row("live", 0, timing(recv_to_order=200.0)),
+        _row("live-awake", 0, timing(recv_to_order=150.0)),
+    ]
+    plain, awake = summarize(rows), summarize(rows, "live-awake")
+    assert (plain["paced_kind"], plain["paced_ratio"], plain["sent_ratio"]) == ("paced", 2.0, 5.0)
+    assert (awake["paced_kind"], awake["paced_ratio"], awake["sent_ratio"]) == (
+        "paced-awake",
+        3.0,
+        3.75,
+    )
+
+
 @pytest.mark.slow
 def test_feed_benchmark_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "feed.json"
