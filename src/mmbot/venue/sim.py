@@ -16,7 +16,9 @@ run is deterministic for a given seed and input. Nothing reads the wall clock.
 Requests are counted where the local simulator counts them: at the exchange, in Bybit's
 rolling one-second windows per class (create, amend, cancel; cancel-all is a cancel) at
 the venue's :attr:`rate_limits`. One that would be one too many is refused with retCode
-10006. The bot spaces its sends, but varying latencies can bunch them on arrival.
+10006. The bot spaces its sends, but varying latencies can bunch them on arrival. A batch
+is one request, as on Bybit: one latency, and its orders admitted to the window together
+or refused together.
 
 Latency models
 --------------
@@ -44,7 +46,7 @@ import heapq
 import random
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import obcore
@@ -322,22 +324,44 @@ class SimVenue(Venue):
     def place(self, request: OrderRequest) -> None:
         """Schedule a new order to reach the engine after the order latency."""
         self._engine(request.symbol)
-        self._send(("create", request))
+        self._send("create", (request,))
 
     def amend(self, request: AmendRequest) -> None:
         """Schedule an amend to reach the engine after the order latency."""
         self._engine(request.symbol)
-        self._send(("amend", request))
+        self._send("amend", (request,))
 
     def cancel(self, request: CancelRequest) -> None:
         """Schedule a cancel to reach the engine after the order latency."""
         self._engine(request.symbol)
-        self._send(("cancel", request))
+        self._send("cancel", (request,))
 
     def cancel_all(self, symbol: str) -> None:
         """Schedule a cancel of every open order."""
         self._engine(symbol)
-        self._send(("cancel_all", symbol))
+        self._send("cancel_all", (symbol,))
+
+    def place_batch(self, requests: Sequence[OrderRequest]) -> None:
+        """Schedule several new orders as one request (see :meth:`_send_batch`)."""
+        self._send_batch("create", requests)
+
+    def amend_batch(self, requests: Sequence[AmendRequest]) -> None:
+        """Schedule several amends as one request (see :meth:`_send_batch`)."""
+        self._send_batch("amend", requests)
+
+    def cancel_batch(self, requests: Sequence[CancelRequest]) -> None:
+        """Schedule several cancels as one request (see :meth:`_send_batch`)."""
+        self._send_batch("cancel", requests)
+
+    def _send_batch(self, op: str, requests: Sequence) -> None:
+        # Bybit's batch endpoints, and the local simulator, take a batch as one request:
+        # one entry latency, one admission of all its orders to the rate window (refused
+        # whole with 10006), then each order on its own
+        self._check_batch(requests)
+        for request in requests:
+            self._engine(request.symbol)
+        if requests:
+            self._send(op, tuple(requests))
 
     # ------------------------------------------------------------------ driving the clock
     def stream(
@@ -467,58 +491,64 @@ class SimVenue(Venue):
             return int(m.group(1)), frame, recv_ns
         return None
 
-    def _send(self, request: tuple) -> None:
+    def _send(self, op: str, items: tuple) -> None:
+        """Schedule one request: ``items`` holds its one order request (a symbol for
+        ``cancel_all``), or a batch's."""
         if not self._connected:
-            op, req = request
-            self._respond_error(op, req, 10016, "simulated venue is disconnected")
+            message = "simulated venue is disconnected"
+            self._respond([self._refusal(op, req, 10016, message) for req in items])
             return
         self.requests_sent += 1
-        self._push(self._arrival(_REQUEST, self.latency.entry(self._now_ms)), _REQUEST, request)
+        self._push(self._arrival(_REQUEST, self.latency.entry(self._now_ms)), _REQUEST, (op, items))
 
-    def _execute(self, request: tuple) -> None:
-        op, req = request
-        eng = self._engine(req if op == "cancel_all" else req.symbol)
-        now = self._now_ms
-        admitted, _ = self._limiter.admit("cancel" if op == "cancel_all" else op, now)
+    def _execute(self, request: tuple[str, tuple]) -> None:
+        op, items = request
+        admitted, _ = self._limiter.admit(
+            "cancel" if op == "cancel_all" else op, self._now_ms, len(items)
+        )
         if not admitted:
-            self._respond_error(op, req, RetCode.RATE_LIMIT, RET_MSG[RetCode.RATE_LIMIT])
+            code, message = RetCode.RATE_LIMIT, RET_MSG[RetCode.RATE_LIMIT]
+            self._respond([self._refusal(op, req, code, message) for req in items])
             return
-        try:
-            if op == "create":
-                events = eng.place(
-                    order_link_id=req.order_link_id,
-                    side=req.side,
-                    price_ticks=req.price_ticks,
-                    qty_lots=req.qty_lots,
-                    now_ms=now,
-                    post_only=req.post_only,
-                    reduce_only=req.reduce_only,
-                    order_type=req.order_type,
-                )
-            elif op == "amend":
-                events = eng.amend(
-                    now_ms=now,
-                    order_link_id=req.order_link_id,
-                    order_id=req.order_id,
-                    price_ticks=req.price_ticks,
-                    qty_lots=req.qty_lots,
-                )
-            elif op == "cancel":
-                events = eng.cancel(
-                    now_ms=now, order_link_id=req.order_link_id, order_id=req.order_id
-                )
-            else:
-                events = eng.cancel_all(now_ms=now)
-        except OrderRejected as exc:
-            self._respond_error(op, req, exc.code, exc.message)
-            return
+        events: list = []
+        for req in items:
+            try:
+                events += self._apply(op, req)
+            except OrderRejected as exc:
+                events.append(self._refusal(op, req, exc.code, exc.message))
         self._respond(events)
 
-    def _respond_error(self, op: str, req: object, code: int, message: str) -> None:
+    def _apply(self, op: str, req: Any) -> list:
+        """Run one admitted request on its engine now; return the events (raises
+        :class:`OrderRejected`)."""
+        eng = self._engine(req if op == "cancel_all" else req.symbol)
+        now = self._now_ms
+        if op == "create":
+            return eng.place(
+                order_link_id=req.order_link_id,
+                side=req.side,
+                price_ticks=req.price_ticks,
+                qty_lots=req.qty_lots,
+                now_ms=now,
+                post_only=req.post_only,
+                reduce_only=req.reduce_only,
+                order_type=req.order_type,
+            )
+        if op == "amend":
+            return eng.amend(
+                now_ms=now,
+                order_link_id=req.order_link_id,
+                order_id=req.order_id,
+                price_ticks=req.price_ticks,
+                qty_lots=req.qty_lots,
+            )
+        if op == "cancel":
+            return eng.cancel(now_ms=now, order_link_id=req.order_link_id, order_id=req.order_id)
+        return eng.cancel_all(now_ms=now)
+
+    def _refusal(self, op: str, req: object, code: int, message: str) -> RequestError:
         self.request_errors += 1
-        link = getattr(req, "order_link_id", "")
-        event = RequestError(op, link, code, message, self._now_ms)
-        self._push(self._arrival(_DELIVER, self.latency.response(self._now_ms)), _DELIVER, event)
+        return RequestError(op, getattr(req, "order_link_id", ""), code, message, self._now_ms)
 
     def _respond(self, events: list) -> None:
         if not events:

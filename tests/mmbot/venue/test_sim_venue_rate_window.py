@@ -79,3 +79,38 @@ def test_an_account_above_the_default_tier_sets_its_own_limits():
     venue.advance(T0 + 100)
     assert [e.order_link_id for e in got if isinstance(e, RequestError)] == ["c12"]
     assert len(venue.open_orders("TEST")) == 12
+
+
+def test_a_batch_is_admitted_or_refused_whole_as_the_simulator_does():
+    # the simulator's Dispatcher weighs a batch by its orders and refuses it whole when
+    # they do not all fit in the window; a backtest must not admit the part that fits
+    engine = MatchingEngine(symbol="TEST", tick_size="0.1", lot_size="0.001")
+    venue = SimVenue(engine)
+    got: list = []
+    venue.set_handler(got.append)
+    limit = venue.rate_limits.create_cancel_per_s
+    venue.advance(T0)
+    for i in range(limit - 1):  # one slot left in this second
+        venue.place(OrderRequest(f"c{i}", "TEST", "Buy", 990 - i, 1))
+    venue.place_batch([OrderRequest(f"b{i}", "TEST", "Buy", 900 - i, 1) for i in range(2)])
+    venue.advance(T0 + 100)
+    refused = [(e.op, e.order_link_id, e.code) for e in got if isinstance(e, RequestError)]
+    assert refused == [("create", "b0", 10006), ("create", "b1", 10006)]
+    assert len(venue.open_orders("TEST")) == limit - 1
+    # the slot is still free: a batch of one fits
+    venue.place_batch([OrderRequest("b2", "TEST", "Buy", 880, 1)])
+    venue.advance(T0 + 200)
+    assert len(venue.open_orders("TEST")) == limit
+
+
+def test_a_batch_reaches_the_exchange_as_one_request():
+    # one request, one latency: with jitter, its orders still arrive together
+    engine = MatchingEngine(symbol="TEST", tick_size="0.1", lot_size="0.001")
+    venue = SimVenue(engine, jitter_ms=50, seed=7)
+    venue.set_handler(lambda event: None)
+    venue.advance(T0)
+    venue.place_batch([OrderRequest(f"b{i}", "TEST", "Buy", 900 - i, 1) for i in range(5)])
+    venue.advance(T0 + 1000)
+    orders = venue.open_orders("TEST")
+    assert len(orders) == 5
+    assert len({o.created_ms for o in orders}) == 1
