@@ -83,7 +83,9 @@ class AwakeCpus:
     """
 
     def __init__(self, cpus: Iterable[int] | None = None, *, fs_root: str = "/") -> None:
-        self.cpus: list[int] = sorted(os.sched_getaffinity(0) if cpus is None else set(cpus))
+        self._wanted = None if cpus is None else set(cpus)
+        #: the CPUs kept awake (set by :meth:`start`)
+        self.cpus: list[int] = []
         self._fs_root = fs_root
         self._flag = bytearray(1)
         self._threads: list[threading.Thread] = []
@@ -94,6 +96,7 @@ class AwakeCpus:
             raise RuntimeError("AwakeCpus already started")
         if not hasattr(os, "SCHED_IDLE") or not hasattr(os, "sched_setaffinity"):
             raise KeepAwakeError("run.keep_cpus_awake: needs Linux (SCHED_IDLE, sched_setaffinity)")
+        self.cpus = sorted(os.sched_getaffinity(0) if self._wanted is None else self._wanted)
         if not self.cpus:
             raise KeepAwakeError("run.keep_cpus_awake: no CPU to keep awake")
         quota = cpu_quota(self._fs_root)

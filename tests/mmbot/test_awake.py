@@ -44,6 +44,11 @@ def test_a_cpu_the_process_cannot_use_is_refused_with_no_spinner_left():
     assert isinstance(KeepAwakeError("x"), ConfigError)  # mmbot prints it as one line
 
 
+def test_no_cpu_to_keep_awake_is_refused():
+    with pytest.raises(KeepAwakeError, match="no CPU to keep awake"):
+        AwakeCpus([]).start()
+
+
 def _cgroup_tree(root, proc_cgroup: str, files: dict[str, str]) -> str:
     (root / "proc/self").mkdir(parents=True)
     (root / "proc/self/cgroup").write_text(proc_cgroup)
