@@ -79,6 +79,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "run_backtest_point", "run_live_point", "run_paced_point", "start_sim"]
 
@@ -301,16 +302,14 @@ def summarize(rows: list[dict], live_kind: str = "live") -> dict:
     paced_kind = "paced-awake" if live_kind.endswith("-awake") else "paced"
     paced = [r for r in rows if r["kind"] == paced_kind]
     keys = [k for k in rows[0] if k.endswith("_us")] if rows else []
-    out = {
-        "kind": live_kind,
-        "backtest": {k: _median(bt, k) for k in keys},
-        "paced_kind": paced_kind,
-        "paced": {k: _median(paced, k) for k in keys},
-        "live": {k: _median(live, k) for k in keys},
-        "rounds": len(bt),
+    medians = {
+        side: {k: _median(side_rows, k) for k in keys}
+        for side, side_rows in (("backtest", bt), ("paced", paced), ("live", live))
     }
-    base = out["backtest"]["tick_to_order_p50_us"]
-    top = out["live"]["recv_to_order_p50_us"]
+    out: dict[str, Any] = {"kind": live_kind, "paced_kind": paced_kind, **medians}
+    out["rounds"] = len(bt)
+    base = medians["backtest"]["tick_to_order_p50_us"]
+    top = medians["live"]["recv_to_order_p50_us"]
     out["ratio"] = round(top / base, 2) if base and top else None
     # the same ratio round by round: each live run against the backtest just before it
     per_round = []
@@ -319,13 +318,13 @@ def summarize(rows: list[dict], live_kind: str = "live") -> dict:
             per_round.append(round(r["recv_to_order_p50_us"] / b["tick_to_order_p50_us"], 2))
     out["ratio_per_round"] = per_round
     # like for like: the backtest over the frames that sent orders, as recv_to_order counts
-    sent = out["backtest"]["tick_to_order_sent_p50_us"]
+    sent = medians["backtest"]["tick_to_order_sent_p50_us"]
     out["sent_ratio"] = round(top / sent, 2) if sent and top else None
     # like for like and as cold: the backtest paced as the live feed, frames that sent
-    cold = out["paced"]["tick_to_order_sent_p50_us"]
+    cold = medians["paced"]["tick_to_order_sent_p50_us"]
     out["paced_ratio"] = round(top / cold, 2) if cold and top else None
     # like for like: every frame on both sides, from the runner's entry (no hop)
-    same = out["live"]["tick_to_order_p50_us"]
+    same = medians["live"]["tick_to_order_p50_us"]
     out["tick_ratio"] = round(same / base, 2) if base and same else None
     # where the frames ran and how the orders were written, summed over the rounds
     for key in ("gate_inline", "gate_queued", "trade_writes_inline", "trade_writes_queued"):
