@@ -1062,6 +1062,9 @@ def summary_text(s: dict, t: dict, paths: dict) -> str:
         f"feed hop (frame received -> runner thread) p50 {hop.get('p50_us')} us, "
         f"p99 {hop.get('p99_us')} us; tick-to-quote p50 {_us(t2q, 'p50')} us, "
         f"p99 {_us(t2q, 'p99')} us",
+        f"frame received -> order written p50 {_us(t['recv_to_order'], 'p50')} us, p99 "
+        f"{_us(t['recv_to_order'], 'p99')} us"
+        + (f" (CPUs kept awake: {t['awake_cpus']})" if t.get("awake_cpus") else ""),
         f"frame age p50 {age.get('p50_ms')} ms, p99 {age.get('p99_ms')} ms, max "
         f"{age.get('max_ms')} ms (clock offset {s['clock_offset_ms']} ms)",
         f"book resyncs {s['book_resyncs']}",

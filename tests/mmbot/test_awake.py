@@ -9,7 +9,7 @@ from support.waiting import wait_for
 
 from mmbot.awake import AwakeCpus, KeepAwakeError, cpu_quota
 from mmbot.config import ConfigError, load_config
-from mmbot.live import LiveSession
+from mmbot.live import LiveSession, summary_text
 from mmbot.sim.server import SimSymbol
 
 SYM = "BTCUSDT"
@@ -116,4 +116,7 @@ def test_a_live_session_keeps_its_cpus_awake_while_it_runs_and_no_longer(start_s
     session.close()
     assert _spinners() == []
     assert sim.open_orders(SYM) == []
-    assert session.timing()["awake_cpus"] == sorted(os.sched_getaffinity(0))
+    timing = session.timing()
+    assert timing["awake_cpus"] == sorted(os.sched_getaffinity(0))
+    text = summary_text(session.summary(), timing, {})
+    assert f"(CPUs kept awake: {timing['awake_cpus']})" in text

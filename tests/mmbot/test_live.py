@@ -92,6 +92,8 @@ def test_cli_run_writes_report(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "report:" in proc.stdout and "tick-to-quote" in proc.stdout
+    assert "frame received -> order written p50" in proc.stdout
+    assert "CPUs kept awake" not in proc.stdout  # [run] keep_cpus_awake is off by default
     summary = json.loads((out / "summary.json").read_text())
     # the same report as `mmbot backtest` (mmbot.report), plus the live keys
     for key in (
@@ -113,6 +115,7 @@ def test_cli_run_writes_report(tmp_path):
     assert summary["frames"] > 0 and summary["open_orders_at_end"] == 0
     timing = json.loads((out / "timing.json").read_text())
     assert timing["tick_to_quote"]["count"] > 0 and timing["feed_hop_us"]["count"] > 0
+    assert timing["awake_cpus"] == []
     assert (out / "chart.png").stat().st_size > 1000
     assert (out / "mmbot.sqlite").exists()
 
