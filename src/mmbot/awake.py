@@ -44,7 +44,9 @@ def cpu_quota(root: str | os.PathLike = "/") -> str | None:
     """Return the CPU quota this process runs under, as the kernel writes it (e.g.
     ``"cpu.max 50000 100000"``), or None when there is none or no cgroup file says.
 
-    ``root``: the filesystem root holding ``proc/self/cgroup`` and ``sys/fs/cgroup``.
+    The process's own cgroup and each one above it are read: a quota on a parent (a
+    systemd slice, a pod) throttles every cgroup under it. ``root``: the filesystem root
+    holding ``proc/self/cgroup`` and ``sys/fs/cgroup``.
     """
     base = Path(root)
     try:
@@ -53,19 +55,18 @@ def cpu_quota(root: str | os.PathLike = "/") -> str | None:
         return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        path = path.lstrip("/")
         if controllers == "":  # cgroup v2: "0::/path"
-            files = [(base / "sys/fs/cgroup" / path / "cpu.max", "cpu.max")]
+            mount, name = base / "sys/fs/cgroup", "cpu.max"
         elif "cpu" in controllers.split(","):  # cgroup v1: "4:cpu,cpuacct:/path"
-            mount = base / "sys/fs/cgroup" / controllers
+            mount, name = base / "sys/fs/cgroup" / controllers, "cpu.cfs_quota_us"
             if not mount.exists():
                 mount = base / "sys/fs/cgroup/cpu"
-            files = [(mount / path / "cpu.cfs_quota_us", "cpu.cfs_quota_us")]
         else:
             continue
-        for file, name in files:
+        parts = [p for p in path.split("/") if p]
+        for depth in range(len(parts), -1, -1):  # the process's cgroup, then its parents
             try:
-                text = file.read_text().strip()
+                text = mount.joinpath(*parts[:depth], name).read_text().strip()
             except OSError:
                 continue
             if text and text.split()[0] not in ("max", "-1"):

@@ -75,10 +75,20 @@ def _cgroup_tree(root, proc_cgroup: str, files: dict[str, str]) -> str:
             "cpu.cfs_quota_us 50000",
         ),
         ("1:cpu:/\n", {"sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n"}, None),
+        # a quota on a parent throttles the cgroups under it
+        (
+            "0::/kubepods/pod1/c1\n",
+            {
+                "sys/fs/cgroup/kubepods/pod1/c1/cpu.max": "max 100000\n",
+                "sys/fs/cgroup/kubepods/pod1/cpu.max": "200000 100000\n",
+                "sys/fs/cgroup/kubepods/cpu.max": "max 100000\n",
+            },
+            "cpu.max 200000 100000",
+        ),
         # no file to read: nothing known, no quota assumed
         ("0::/gone\n", {}, None),
     ],
-    ids=["v2-quota", "v2-none", "v1-quota", "v1-none", "unreadable"],
+    ids=["v2-quota", "v2-none", "v1-quota", "v1-none", "v2-parent-quota", "unreadable"],
 )
 def test_cpu_quota_reads_the_cgroup_files(tmp_path, proc_cgroup, files, quota):
     assert cpu_quota(_cgroup_tree(tmp_path, proc_cgroup, files)) == quota
