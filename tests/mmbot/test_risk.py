@@ -5,7 +5,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mmbot.config import RiskConfig
@@ -200,9 +200,14 @@ def test_bad_limits_rejected(kw, match):
     tick=st.sampled_from(["0.1", "0.01", "0.0001", "5"]),
     lot=st.sampled_from(["0.001", "0.01", "1", "100"]),
 )
+# the notional allows 1,000,000,000,002,000 lots, more than the position cap: the cap holds
+@example(max_notional=D("50000000.0001"), mark=D("0.5"), tick="0.0001", lot="0.001")
 def test_notional_lots_are_the_exact_floor(max_notional, mark, tick, lot):
     inst = Instrument("X", "linear", tick, lot, 1, 10**12, D(0))
-    rm = RiskManager(limits(max_position_lots=10**15, max_notional=max_notional), inst)
-    # reference: the quotient of the exact rationals, floored
-    want = math.floor(Fraction(max_notional) / (Fraction(inst.notional(1, 1)) * Fraction(mark)))
-    assert ev(rm, mark_ticks=mark).max_buy_lots == want
+    max_position_lots = 10**15
+    rm = RiskManager(limits(max_position_lots=max_position_lots, max_notional=max_notional), inst)
+    # reference: the quotient of the exact rationals, floored, within the position cap
+    by_notional = math.floor(
+        Fraction(max_notional) / (Fraction(inst.notional(1, 1)) * Fraction(mark))
+    )
+    assert ev(rm, mark_ticks=mark).max_buy_lots == min(by_notional, max_position_lots)
