@@ -634,63 +634,32 @@ class SimServer:
             else:
                 conn.send(P.trade_auth_ack(conn.conn_id, RetCode.SIGN_ERROR, problem))
             return
+
+        def refuse(code: int, msg: str) -> None:
+            conn.send(P.trade_response(req_id, op, code, msg, {}, {}, conn.conn_id, {}))
+
         if not conn.authed:
-            conn.send(
-                P.trade_response(
-                    req_id,
-                    op,
-                    RetCode.INVALID_API_KEY,
-                    "Request not authorized",
-                    {},
-                    {},
-                    conn.conn_id,
-                    {},
-                )
-            )
+            refuse(RetCode.INVALID_API_KEY, "Request not authorized")
             return
         if op not in TRADE_OPS or op == "order.cancel-all":
-            conn.send(
-                P.trade_response(
-                    req_id, op, RetCode.BAD_OP, f"Invalid op: {op}", {}, {}, conn.conn_id, {}
-                )
-            )
+            refuse(RetCode.BAD_OP, f"Invalid op: {op}")
             return
         header = req.get("header") or {}
         args = req.get("args") or [None]
         # a wrong shape is the client's error, answered as Bybit does, not a crash
-        shape = (
-            "header must be a JSON object"
-            if not isinstance(header, dict)
-            else "args must be a JSON array"
-            if not isinstance(args, list)
-            else None
-        )
-        if shape:
-            conn.send(
-                P.trade_response(
-                    req_id,
-                    op,
-                    RetCode.PARAMS_ERROR,
-                    f"params error: {shape}",
-                    {},
-                    {},
-                    conn.conn_id,
-                    {},
-                )
-            )
+        if not isinstance(header, dict):
+            refuse(RetCode.PARAMS_ERROR, "params error: header must be a JSON object")
+            return
+        if not isinstance(args, list):
+            refuse(RetCode.PARAMS_ERROR, "params error: args must be a JSON array")
             return
         problem = _check_window(
             header.get("X-BAPI-TIMESTAMP"), header.get("X-BAPI-RECV-WINDOW") or 5000
         )
         if problem:
-            conn.send(
-                P.trade_response(
-                    req_id, op, RetCode.TIMESTAMP_WINDOW, problem, {}, {}, conn.conn_id, {}
-                )
-            )
+            refuse(RetCode.TIMESTAMP_WINDOW, problem)
             return
-        args = args[0]
-        res = self.dispatcher.run(op, args, now_ms())
+        res = self.dispatcher.run(op, args[0], now_ms())
         conn.send(
             P.trade_response(
                 req_id, op, res.code, res.msg, res.data, res.ext, conn.conn_id, res.headers
